@@ -1,0 +1,73 @@
+# ipiv: build, test and install everything from one place.
+# Quiet by default; `make V=1` prints full commands. Outputs live in .output/.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+LIBEXECDIR := $(PREFIX)/libexec/ipiv
+SYSTEMDDIR ?= /lib/systemd/system
+
+OUT := .output
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := x86
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
+	  -Iinclude -I$(OUT) -Idaemon/lib -Ibench -DIPIV_VERSION='"$(VERSION)"'
+LDLIBS_BPF := -lbpf -lelf -lz
+LDLIBS_DAEMON := $(LDLIBS_BPF) -lmicrohttpd -ljansson -lsystemd -lpthread -lm
+LDLIBS_TOP := $(LDLIBS_DAEMON) -lncursesw -ltinfo
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+BINARIES :=
+UNIT_TESTS :=
+
+# Each part of the tree describes its own outputs.
+include bench/build.mk
+include bpf/build.mk
+include daemon/build.mk
+include tests/build.mk
+
+all: $(BINARIES)
+
+$(OUT):
+	$(Q)mkdir -p $@
+
+$(OUT)/%.o: %.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(BINDIR))
+	$(Q)install -d $(DESTDIR)$(BINDIR)
+	$(Q)install -m 0755 $(BINARIES) $(DESTDIR)$(BINDIR)/
+	$(Q)if [ -f systemd/ipivd.service ]; then \
+		install -d $(DESTDIR)$(SYSTEMDDIR); \
+		sed 's|@BINDIR@|$(BINDIR)|g' systemd/ipivd.service > $(DESTDIR)$(SYSTEMDDIR)/ipivd.service; \
+	fi
+
+uninstall:
+	$(Q)for b in $(notdir $(BINARIES)); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
+	$(Q)rm -f $(DESTDIR)$(SYSTEMDDIR)/ipivd.service
+
+clean:
+	$(call msg,CLEAN,$(OUT))
+	$(Q)rm -rf $(OUT)
+
+.PHONY: all install uninstall clean
+
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)
