@@ -1,0 +1,37 @@
+# Tests. Unit tests (tests/unit/test_*.c, cmocka) need nothing but a compiler.
+# BPF tests (tests/bpf/test_*.c) load the real programs: root and BPF required.
+# End-to-end tests (tests/e2e/test_*.sh) drive real guests: root, KVM and BPF required.
+# A test that cannot run says so and exits 77 (skip); under CI=true a skip is a failure.
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(UNIT_SRCS:%.c=$(OUT)/%)
+BPF_TEST_SRCS := $(wildcard tests/bpf/test_*.c)
+BPF_TESTS := $(BPF_TEST_SRCS:%.c=$(OUT)/%)
+E2E_TESTS := $(sort $(wildcard tests/e2e/test_*.sh))
+TEST_LIBS := $(OUT)/libipiv.a $(OUT)/libbench.a
+
+$(OUT)/tests/unit/%: $(OUT)/tests/unit/%.o $(TEST_LIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS_DAEMON) -lcmocka -o $@
+
+$(OUT)/tests/bpf/%: $(OUT)/tests/bpf/%.o $(TEST_LIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS_DAEMON) -lcmocka -o $@
+
+$(OUT)/tests/bpf/%.o: $(BPF_SKELS)
+
+tests: $(UNIT_TESTS) $(BPF_TESTS)
+
+check-unit: $(UNIT_TESTS)
+	$(Q)tests/run-tests unit $(UNIT_TESTS)
+
+check-bpf: $(BPF_TESTS)
+	$(Q)tests/run-tests bpf $(BPF_TESTS)
+
+check-e2e: all
+	$(Q)tests/run-tests e2e $(E2E_TESTS)
+
+check: all tests
+	$(Q)tests/run-tests all $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS)
+
+.PHONY: tests check check-unit check-bpf check-e2e
