@@ -1,0 +1,40 @@
+# ipivbench: a self-contained IPI microbenchmark VMM.
+# Guest code is assembled from bench/guest/*.S into flat binaries and embedded.
+
+BENCH_LIB_SRCS := $(filter-out bench/ipivbench.c bench/vmm.c,$(wildcard bench/*.c))
+BENCH_LIB_OBJS := $(BENCH_LIB_SRCS:%.c=$(OUT)/%.o)
+GUEST_BINS := $(OUT)/bench/guest/guest16.bin $(OUT)/bench/guest/guest64.bin
+
+$(OUT)/libbench.a: $(BENCH_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/bench/guest/guest16.o: bench/guest/guest16.S bench/guest/layout.h | $(OUT)
+	$(call msg,AS,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -m32 -c -Ibench/guest $< -o $@
+
+$(OUT)/bench/guest/guest64.o: bench/guest/guest64.S bench/guest/layout.h | $(OUT)
+	$(call msg,AS,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -m64 -c -Ibench/guest $< -o $@
+
+$(OUT)/bench/guest/guest16.bin: $(OUT)/bench/guest/guest16.o bench/guest/guest16.ld
+	$(call msg,LD,$@)
+	$(Q)ld -m elf_i386 -T bench/guest/guest16.ld --oformat binary $< -o $@
+
+$(OUT)/bench/guest/guest64.bin: $(OUT)/bench/guest/guest64.o bench/guest/guest64.ld
+	$(call msg,LD,$@)
+	$(Q)ld -m elf_x86_64 -T bench/guest/guest64.ld --oformat binary $< -o $@
+
+$(OUT)/bench/guest_blobs.o: bench/guest_blobs.S $(GUEST_BINS)
+	$(call msg,AS,$@)
+	$(Q)$(CC) -c -I$(OUT)/bench/guest $< -o $@
+
+ifneq ($(wildcard bench/ipivbench.c),)
+BINARIES += $(OUT)/ipivbench
+$(OUT)/ipivbench: $(OUT)/bench/ipivbench.o $(OUT)/bench/vmm.o $(OUT)/bench/guest_blobs.o \
+		  $(OUT)/libbench.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -lpthread -lm -o $@
+endif
