@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The collector: loads and attaches bpf/ipiv.bpf.c, discovers and reclaims VMs, and turns
+ * the BPF maps into a plain-C snapshot. Shared by ipivd and ipivtop; no exposition here. */
+#ifndef IPIV_COLLECTOR_H
+#define IPIV_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "icr.h"
+#include "ipiv.h"
+
+struct collector;
+
+struct collector_opts {
+	/* Keep kernel.bpf_stats_enabled on while the collector lives (per-program run
+	 * counts and time in the snapshot). Costs ~20 ns per event. */
+	bool bpf_stats;
+	/* Where the tracepoint directory is, for probing when BTF lacks btf_trace_*;
+	 * NULL means /sys/kernel/tracing. */
+	const char *tracefs;
+	/* Load the synthetic-event programs that tests drive with BPF_PROG_TEST_RUN. */
+	bool test_programs;
+	/* Polls a VM must be missing from discovery before it is reclaimed (0 means 2). */
+	unsigned int reclaim_after;
+};
+
+/* One BPF attachment point and its fate. */
+struct ipiv_probe {
+	const char *name;	/* tracepoint name, e.g. "kvm_apic_ipi"; static storage */
+	const char *prog;	/* BPF program name */
+	bool optional;		/* missing here is not an error (e.g. AVIC on Intel) */
+	bool attached;
+	int err;		/* negative errno when not attached; -ENOENT: no such tracepoint */
+};
+
+/* Per BPF program, from bpf_prog_info (run counts need opts.bpf_stats). */
+struct ipiv_prog_stats {
+	char name[16];		/* BPF_OBJ_NAME_LEN */
+	uint64_t run_cnt;
+	uint64_t run_time_ns;
+};
+
+/* The collector's own health. */
+struct ipiv_self_stats {
+	struct ipiv_probe *probes;	/* all known probes, attached or not */
+	size_t n_probes;
+	size_t n_attached;
+	struct ipiv_prog_stats *progs;
+	size_t n_progs;
+	bool bpf_stats_enabled;
+	uint64_t drops[IPIV_DROP_COUNT];	/* summed over CPUs, by enum ipiv_drop_reason */
+	uint64_t vms_discovered;	/* VMs first seen by the discovery iterator */
+	uint64_t vms_reclaimed;		/* VMs whose map entries were deleted after they exited */
+	uint64_t polls;
+	int last_poll_err;		/* 0 or the negative errno of the last collector_poll */
+};
+
+/* Sends of one (path, class) pair; only non-zero cells are listed. */
+struct ipiv_send_cell {
+	uint32_t path;		/* enum ipiv_path */
+	uint32_t class;		/* ICR class, decode with icr_class_*() */
+	uint64_t count;
+};
+
+struct ipiv_exit_cell {
+	uint32_t isa;		/* enum ipiv_isa */
+	uint32_t reason;	/* VMX basic exit reason or SVM exit code */
+	uint64_t count;
+};
+
+struct ipiv_matrix_cell {
+	uint32_t src_vcpu;	/* IPIV_VCPU_NONE: device or VMM thread */
+	uint32_t dst_vcpu;	/* target APIC ID, which KVM makes equal to the vCPU id */
+	uint64_t count;
+};
+
+/* Counters shared by a VM total and a vCPU row. Sends are by sender, receives/EOIs/wakeups
+ * by the vCPU that got them. */
+struct ipiv_counts {
+	uint64_t sent_by_path[IPIV_PATH_COUNT];
+	uint64_t sent_total;
+	uint64_t sent_accel_eligible;	/* ICR class IPIv/AVIC could deliver without exit */
+	uint64_t received_by_mode[ICR_DM_COUNT];
+	uint64_t received_total;
+	uint64_t eois;
+	uint64_t wakeups;		/* kvm_vcpu_wakeup events */
+	uint64_t wakeups_waited;	/* of which the vCPU really halted (not only polled) */
+	uint64_t halt_ns;		/* sum of kvm_vcpu_wakeup ns */
+	uint64_t avic_incomplete[IPIV_AVIC_CAUSE_COUNT];
+	uint64_t exits_total;
+};
+
+struct ipiv_vcpu_stats {
+	uint32_t vcpu_id;
+	uint32_t tid;			/* vCPU thread if known, else 0 */
+	struct ipiv_counts c;
+};
+
+struct ipiv_vm_stats {
+	uint64_t vm;			/* struct kvm * as an opaque, stable key */
+	int32_t pid;			/* VMM process, 0 if not known yet (naming uses it) */
+	char stats_id[IPIV_STATS_ID_LEN];	/* KVM's "kvm-<pid>", "" if not known */
+	bool alive;			/* seen by the last discovery (false: awaiting reclaim) */
+	uint32_t vcpu_count;		/* vCPUs seen by discovery or in events */
+	struct ipiv_counts c;		/* totals over vCPUs and non-vCPU threads */
+	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
+	uint64_t sent[IPIV_PATH_COUNT][ICR_CLASS_COUNT];
+	struct ipiv_send_cell *send_cells;
+	size_t n_send_cells;
+	bool inhibits_known;
+	uint64_t inhibits;		/* current APICv inhibit bitmap */
+	uint64_t inhibit_set[IPIV_INHIBIT_COUNT];
+	uint64_t inhibit_clear[IPIV_INHIBIT_COUNT];
+	struct ipiv_exit_cell *exits;	/* sorted by (isa, reason) */
+	size_t n_exits;
+	struct ipiv_vcpu_stats *vcpus;	/* sorted by vcpu_id; NONE row last if any */
+	size_t n_vcpus;
+	struct ipiv_matrix_cell *matrix;	/* sorted by (src, dst) */
+	size_t n_matrix;
+};
+
+struct ipiv_snapshot {
+	uint64_t taken_ns;		/* CLOCK_MONOTONIC */
+	struct ipiv_vm_stats *vms;	/* sorted by pid, then vm */
+	size_t n_vms;
+	struct ipiv_self_stats self;
+};
+
+/* Opens, probes, loads and attaches. Optional tracepoints that are missing are recorded,
+ * not fatal. Returns 0 or a negative errno after printing one line saying what is missing. */
+int collector_open(struct collector **out, const struct collector_opts *opts);
+/* Runs VM discovery (iter/task_file) and reclaims VMs that are gone. */
+int collector_poll(struct collector *c);
+/* Reads all maps into a new snapshot; free it with collector_snapshot_free. */
+int collector_snapshot(struct collector *c, struct ipiv_snapshot **out);
+void collector_snapshot_free(struct ipiv_snapshot *snap);
+/* Detaches and frees everything. NULL is fine. */
+void collector_close(struct collector *c);
+
+/* For tests and diagnosis: the skeleton (struct ipiv_bpf *) and the probe table. */
+struct ipiv_bpf *collector_skel(struct collector *c);
+const struct ipiv_vm_stats *snapshot_find_vm(const struct ipiv_snapshot *snap, uint64_t vm);
+const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint32_t vcpu_id);
+
+/* Label values (static strings) for enums in ipiv.h. */
+const char *ipiv_path_name(uint32_t path);
+const char *ipiv_drop_name(uint32_t reason);
+const char *ipiv_avic_cause_name(uint32_t cause);
+const char *ipiv_inhibit_name(uint32_t reason);	/* "reason_<n>" for unknown bits */
+
+#endif /* IPIV_COLLECTOR_H */
