@@ -1,0 +1,29 @@
+/* A growable byte buffer for building HTTP bodies (metrics, HTML).
+ * An allocation failure is latched: later appends are no-ops and strbuf_error() reports it. */
+#ifndef IPIV_STRBUF_H
+#define IPIV_STRBUF_H
+
+#include <stddef.h>
+
+struct strbuf {
+	char *buf; /* always NUL-terminated once anything was appended */
+	size_t len;
+	size_t cap;
+	int err; /* 0 or -ENOMEM, sticky */
+};
+
+void strbuf_append(struct strbuf *sb, const char *s, size_t n);
+void strbuf_puts(struct strbuf *sb, const char *s);
+void strbuf_putc(struct strbuf *sb, char c);
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops everything after the first len bytes (undoes a partly written line). */
+void strbuf_truncate(struct strbuf *sb, size_t len);
+static inline int strbuf_error(const struct strbuf *sb)
+{
+	return sb->err;
+}
+/* Hands the buffer to the caller (free() it) and resets sb; NULL after an error. */
+char *strbuf_steal(struct strbuf *sb, size_t *len);
+void strbuf_release(struct strbuf *sb);
+
+#endif
