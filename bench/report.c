@@ -16,26 +16,26 @@
 #define BENCH_MAX_PARAMS ARRAY_SIZE(((struct bench_host *)0)->params)
 
 static const char *const pattern_names[BENCH_PATTERN_COUNT] = {
-	[BENCH_X2APIC_PHYS] = "x2apic-phys",
-	[BENCH_X2APIC_LOGICAL] = "x2apic-logical",
-	[BENCH_X2APIC_MULTICAST] = "x2apic-multicast",
-	[BENCH_X2APIC_BROADCAST] = "x2apic-allbutself",
-	[BENCH_X2APIC_SELF] = "x2apic-self",
-	[BENCH_XAPIC_PHYS] = "xapic-phys",
-	[BENCH_XAPIC_LOGICAL] = "xapic-logical",
-	[BENCH_XAPIC_BROADCAST] = "xapic-allbutself",
-	[BENCH_NMI] = "nmi",
-	[BENCH_PV_SEND_IPI] = "pv",
+    [BENCH_X2APIC_PHYS] = "x2apic-phys",
+    [BENCH_X2APIC_LOGICAL] = "x2apic-logical",
+    [BENCH_X2APIC_MULTICAST] = "x2apic-multicast",
+    [BENCH_X2APIC_BROADCAST] = "x2apic-allbutself",
+    [BENCH_X2APIC_SELF] = "x2apic-self",
+    [BENCH_XAPIC_PHYS] = "xapic-phys",
+    [BENCH_XAPIC_LOGICAL] = "xapic-logical",
+    [BENCH_XAPIC_BROADCAST] = "xapic-allbutself",
+    [BENCH_NMI] = "nmi",
+    [BENCH_PV_SEND_IPI] = "pv",
 };
 
 static const char *const cpu_mode_names[] = {
-	[BENCH_CPU_REAL] = "real",
-	[BENCH_CPU_LONG] = "long",
+    [BENCH_CPU_REAL] = "real",
+    [BENCH_CPU_LONG] = "long",
 };
 
 static const char *const target_names[] = {
-	[BENCH_TARGET_SPIN] = "spin",
-	[BENCH_TARGET_HALT] = "halt",
+    [BENCH_TARGET_SPIN] = "spin",
+    [BENCH_TARGET_HALT] = "halt",
 };
 
 static int parse_name(const char *const *names, size_t n, const char *name, unsigned *out)
@@ -99,7 +99,7 @@ int bench_target_parse(const char *name, enum bench_target *out)
 }
 
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
@@ -188,8 +188,8 @@ static const char *printable(char *dst, size_t dst_size, const char *src, size_t
 	size_t i;
 
 	for (i = 0; i < src_size && src[i] && i + 1 < dst_size; i++)
-		dst[i] = ((unsigned char)src[i] >= 0x20 && (unsigned char)src[i] < 0x7f) ? src[i]
-											 : '?';
+		dst[i] =
+		    ((unsigned char)src[i] >= 0x20 && (unsigned char)src[i] < 0x7f) ? src[i] : '?';
 	dst[i] = '\0';
 	return dst;
 }
@@ -220,15 +220,17 @@ static void print_header(FILE *f, const struct bench_result *r)
 	char kernel[sizeof(h->kernel)], module[sizeof(h->kvm_module)], name[sizeof(c->name)];
 	unsigned i;
 
-	fprintf(f, "ipivbench: pattern %s, cpu mode %s, target %s, %u vCPUs, K=%u IPIs per run, "
-		   "%u runs",
+	fprintf(f,
+		"ipivbench: pattern %s, cpu mode %s, target %s, %u vCPUs, K=%u IPIs per run, "
+		"%u runs",
 		bench_pattern_name(c->pattern), bench_cpu_mode_name(c->cpu_mode),
 		bench_target_name(c->target), c->vcpus, c->ipis, r->n_runs);
 	if (c->name[0])
 		fprintf(f, ", VM %s", PRINTABLE(name, c->name));
 	fputc('\n', f);
 
-	fprintf(f, "host: %s %s, kernel %s, %s", h->cpu_vendor[0] ? PRINTABLE(vendor, h->cpu_vendor) : "(unknown vendor)",
+	fprintf(f, "host: %s %s, kernel %s, %s",
+		h->cpu_vendor[0] ? PRINTABLE(vendor, h->cpu_vendor) : "(unknown vendor)",
 		h->cpu_model[0] ? PRINTABLE(model, h->cpu_model) : "(unknown model)",
 		h->kernel[0] ? PRINTABLE(kernel, h->kernel) : "(unknown)",
 		h->kvm_module[0] ? PRINTABLE(module, h->kvm_module) : "(no kvm module found)");
@@ -237,7 +239,7 @@ static void print_header(FILE *f, const struct bench_result *r)
 		h->pv_send_ipi ? "yes" : "no");
 
 	if (c->pin && c->n_pin_cpus) {
-		fprintf(f, "pinning: vCPU i on host CPU pin[i %% %u], pin =", c->n_pin_cpus);
+		fprintf(f, "pinning: vCPUs round-robin on host CPUs");
 		for (i = 0; i < c->n_pin_cpus; i++)
 			fprintf(f, "%s%d", i ? "," : " ", c->pin_cpus[i]);
 		fputc('\n', f);
@@ -265,21 +267,23 @@ static void print_counts(FILE *f, const struct bench_result *r)
 	unsigned i;
 
 	fprintf(f, "\nGuest counts (fanout %u: deliveries expected per IPI sent)\n", r->fanout);
-	fprintf(f, "%-7s %20s %20s\n", "vCPU", "sent", "received");
+	fprintf(f, "%7s %20s %20s\n", "vCPU", "sent", "received");
 	for (i = 0; i < r->config.vcpus; i++)
 		fprintf(f, "%7u %20" PRIu64 " %20" PRIu64 "\n", i, r->vcpu[i].sent,
 			r->vcpu[i].received);
 	fprintf(f, "%-7s %20" PRIu64 " %20" PRIu64 "\n", "total", sent, received);
 	if (expected == UINT64_MAX && !match)
-		fprintf(f, "expected received: overflows 64 bits (sent %" PRIu64 " x fanout %u): "
-			   "MISMATCH\n",
+		fprintf(f,
+			"expected received: overflows 64 bits (sent %" PRIu64 " x fanout %u): "
+			"MISMATCH\n",
 			sent, r->fanout);
 	else if (match)
 		fprintf(f, "expected received: %" PRIu64 " (sent %" PRIu64 " x fanout %u): match\n",
 			expected, sent, r->fanout);
 	else
-		fprintf(f, "expected received: %" PRIu64 " (sent %" PRIu64 " x fanout %u): "
-			   "MISMATCH, received %" PRIu64 "\n",
+		fprintf(f,
+			"expected received: %" PRIu64 " (sent %" PRIu64 " x fanout %u): "
+			"MISMATCH, received %" PRIu64 "\n",
 			expected, sent, r->fanout, received);
 }
 
@@ -402,10 +406,11 @@ static json_t *config_json(const struct bench_config *c)
 		}
 	}
 	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:I, s:o}", "pattern",
-			 bench_pattern_name(c->pattern), "cpu_mode", bench_cpu_mode_name(c->cpu_mode),
-			 "target", bench_target_name(c->target), "vcpus", (json_int_t)c->vcpus,
-			 "runs", (json_int_t)c->runs, "ipis", (json_int_t)c->ipis, "pin", c->pin,
-			 "pin_cpus", pins, "timeout_s", (json_int_t)c->timeout_s, "name",
+			 bench_pattern_name(c->pattern), "cpu_mode",
+			 bench_cpu_mode_name(c->cpu_mode), "target", bench_target_name(c->target),
+			 "vcpus", (json_int_t)c->vcpus, "runs", (json_int_t)c->runs, "ipis",
+			 (json_int_t)c->ipis, "pin", c->pin, "pin_cpus", pins, "timeout_s",
+			 (json_int_t)c->timeout_s, "name",
 			 json_fixed_string(c->name, sizeof(c->name)));
 }
 
@@ -415,9 +420,9 @@ static json_t *host_json(const struct bench_host *h)
 	unsigned i;
 
 	for (i = 0; params && i < h->n_params; i++) {
-		if (json_object_set_new(params, h->params[i].name,
-					json_fixed_string(h->params[i].value,
-							  sizeof(h->params[i].value)))) {
+		if (json_object_set_new(
+			params, h->params[i].name,
+			json_fixed_string(h->params[i].value, sizeof(h->params[i].value)))) {
 			json_decref(params);
 			return NULL;
 		}
@@ -451,10 +456,10 @@ static json_t *vcpus_json(const struct bench_result *r)
 	unsigned i;
 
 	for (i = 0; vcpus && i < r->config.vcpus; i++) {
-		if (json_array_append_new(vcpus, json_pack("{s:I, s:I, s:I}", "id", (json_int_t)i,
-							   "sent", (json_int_t)r->vcpu[i].sent,
-							   "received",
-							   (json_int_t)r->vcpu[i].received))) {
+		if (json_array_append_new(vcpus,
+					  json_pack("{s:I, s:I, s:I}", "id", (json_int_t)i, "sent",
+						    (json_int_t)r->vcpu[i].sent, "received",
+						    (json_int_t)r->vcpu[i].received))) {
 			json_decref(vcpus);
 			return NULL;
 		}
@@ -507,7 +512,7 @@ struct json_reader {
 };
 
 static int reader_fail(struct json_reader *rd, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int reader_fail(struct json_reader *rd, int ret, const char *fmt, ...)
 {
@@ -584,8 +589,7 @@ static int get_number(struct json_reader *rd, json_t *j, const char *field, doub
 	return 0;
 }
 
-static int copy_string(struct json_reader *rd, json_t *j, const char *field, char *dst,
-		       size_t size)
+static int copy_string(struct json_reader *rd, json_t *j, const char *field, char *dst, size_t size)
 {
 	size_t len;
 
@@ -692,11 +696,12 @@ static int read_config(struct json_reader *rd, json_t *root, struct bench_config
 	if (json_array_size(pins) > BENCH_MAX_VCPUS)
 		return reader_fail(rd, -EINVAL, "config.pin_cpus has %zu entries, at most %d",
 				   json_array_size(pins), BENCH_MAX_VCPUS);
-	json_array_foreach (pins, i, pin) {
+	json_array_foreach(pins, i, pin)
+	{
 		if (!json_is_integer(pin) || json_integer_value(pin) < 0 ||
 		    json_integer_value(pin) > INT_MAX)
-			return reader_fail(rd, -EINVAL,
-					   "config.pin_cpus[%zu] must be a CPU number", i);
+			return reader_fail(rd, -EINVAL, "config.pin_cpus[%zu] must be a CPU number",
+					   i);
 		c->pin_cpus[i] = json_integer_value(pin);
 	}
 	c->n_pin_cpus = json_array_size(pins);
@@ -713,8 +718,7 @@ static int read_host(struct json_reader *rd, json_t *root, struct bench_host *h)
 	if ((err = get_object(rd, root, "", "host", &host)) ||
 	    (err = get_string(rd, host, "host", "cpu_vendor", h->cpu_vendor,
 			      sizeof(h->cpu_vendor))) ||
-	    (err = get_string(rd, host, "host", "cpu_model", h->cpu_model,
-			      sizeof(h->cpu_model))) ||
+	    (err = get_string(rd, host, "host", "cpu_model", h->cpu_model, sizeof(h->cpu_model))) ||
 	    (err = get_string(rd, host, "host", "kernel", h->kernel, sizeof(h->kernel))) ||
 	    (err = get_string(rd, host, "host", "kvm_module", h->kvm_module,
 			      sizeof(h->kvm_module))) ||
@@ -727,13 +731,15 @@ static int read_host(struct json_reader *rd, json_t *root, struct bench_host *h)
 	if (json_object_size(params) > BENCH_MAX_PARAMS)
 		return reader_fail(rd, -EINVAL, "host.params has %zu entries, at most %zu",
 				   json_object_size(params), BENCH_MAX_PARAMS);
-	json_object_foreach (params, name, value) {
+	json_object_foreach(params, name, value)
+	{
 		unsigned i = h->n_params;
 
 		snprintf(field, sizeof(field), "host.params.%s", name);
 		if (strlen(name) >= sizeof(h->params[i].name) || !name[0])
-			return reader_fail(rd, -EINVAL, "host.params name \"%.40s\" is empty or "
-							"longer than %zu bytes",
+			return reader_fail(rd, -EINVAL,
+					   "host.params name \"%.40s\" is empty or "
+					   "longer than %zu bytes",
 					   name, sizeof(h->params[i].name) - 1);
 		err = copy_string(rd, value, field, h->params[i].value, sizeof(h->params[i].value));
 		if (err)
@@ -756,7 +762,8 @@ static int read_runs(struct json_reader *rd, json_t *root, struct bench_result *
 	if (json_array_size(runs) > BENCH_MAX_RUNS)
 		return reader_fail(rd, -E2BIG, "too many runs: %zu, at most %d",
 				   json_array_size(runs), BENCH_MAX_RUNS);
-	json_array_foreach (runs, i, run) {
+	json_array_foreach(runs, i, run)
+	{
 		snprintf(field, sizeof(field), "runs[%zu]", i);
 		err = get_number(rd, run, field, &r->cycles_per_ipi[i]);
 		if (err)
@@ -768,7 +775,7 @@ static int read_runs(struct json_reader *rd, json_t *root, struct bench_result *
 
 static int read_vcpus(struct json_reader *rd, json_t *root, struct bench_result *r)
 {
-	bool seen[BENCH_MAX_VCPUS] = { false };
+	bool seen[BENCH_MAX_VCPUS] = {false};
 	json_t *vcpus, *vcpu;
 	char where[32];
 	uint64_t id;
@@ -780,7 +787,8 @@ static int read_vcpus(struct json_reader *rd, json_t *root, struct bench_result 
 	if (json_array_size(vcpus) != r->config.vcpus)
 		return reader_fail(rd, -EINVAL, "vcpus has %zu entries, config.vcpus is %u",
 				   json_array_size(vcpus), r->config.vcpus);
-	json_array_foreach (vcpus, i, vcpu) {
+	json_array_foreach(vcpus, i, vcpu)
+	{
 		snprintf(where, sizeof(where), "vcpus[%zu]", i);
 		if (!json_is_object(vcpu))
 			return reader_fail(rd, -EINVAL, "%s must be an object", where);
@@ -801,7 +809,7 @@ static int read_vcpus(struct json_reader *rd, json_t *root, struct bench_result 
 
 int bench_result_from_json(const char *path, struct bench_result *out, char *err, size_t errlen)
 {
-	struct json_reader rd = { .path = path, .err = err, .errlen = errlen };
+	struct json_reader rd = {.path = path, .err = err, .errlen = errlen};
 	json_t *root = NULL, *schema, *wall;
 	json_error_t jerr;
 	int ret;
@@ -820,17 +828,19 @@ int bench_result_from_json(const char *path, struct bench_result *out, char *err
 			       jerr.column, jerr.text);
 
 	if (!json_is_object(root)) {
-		ret = reader_fail(&rd, -EINVAL, "not an ipivbench result (top level is not an "
-						"object)");
+		ret = reader_fail(&rd, -EINVAL,
+				  "not an ipivbench result (top level is not an "
+				  "object)");
 		goto cleanup;
 	}
 	if ((ret = get_member(&rd, root, "", "schema", &schema)))
 		goto cleanup;
 	if (!json_is_string(schema) || strcmp(json_string_value(schema), BENCH_JSON_SCHEMA)) {
-		ret = reader_fail(&rd, -EINVAL, "schema is %s%.40s%s, expected \"%s\"",
-				  json_is_string(schema) ? "\"" : "",
-				  json_is_string(schema) ? json_string_value(schema) : "not a string",
-				  json_is_string(schema) ? "\"" : "", BENCH_JSON_SCHEMA);
+		ret =
+		    reader_fail(&rd, -EINVAL, "schema is %s%.40s%s, expected \"%s\"",
+				json_is_string(schema) ? "\"" : "",
+				json_is_string(schema) ? json_string_value(schema) : "not a string",
+				json_is_string(schema) ? "\"" : "", BENCH_JSON_SCHEMA);
 		goto cleanup;
 	}
 	if ((ret = read_config(&rd, root, &out->config)) ||
@@ -858,9 +868,8 @@ static void qualified_param(char *dst, size_t size, const struct bench_host *h, 
 	if (strchr(name, '.'))
 		snprintf(dst, size, "%s", name);
 	else
-		snprintf(dst, size, "%s.%s", h->kvm_module[0] ? PRINTABLE(module, h->kvm_module)
-							 : "(no module)",
-			 name);
+		snprintf(dst, size, "%s.%s",
+			 h->kvm_module[0] ? PRINTABLE(module, h->kvm_module) : "(no module)", name);
 }
 
 static const char *find_param(const struct bench_host *h, const char *qualified)
@@ -878,8 +887,7 @@ static const char *find_param(const struct bench_host *h, const char *qualified)
 
 /* The headline: what was changed between A and B, normally one module parameter.
  * Returns the number of differences printed. */
-static unsigned print_param_changes(FILE *f, const struct bench_host *a,
-				    const struct bench_host *b)
+static unsigned print_param_changes(FILE *f, const struct bench_host *a, const struct bench_host *b)
 {
 	char name[80], va[sizeof(a->params[0].value)], vb[sizeof(b->params[0].value)];
 	char ma[sizeof(a->kvm_module)], mb[sizeof(b->kvm_module)];
@@ -928,8 +936,9 @@ static void print_host_notes(FILE *f, const struct bench_result *a, const struct
 		fprintf(f, "note: kernels differ: A %s, B %s\n", PRINTABLE(sa, ha->kernel),
 			PRINTABLE(sb, hb->kernel));
 	if (ha->tsc_khz != hb->tsc_khz)
-		fprintf(f, "note: TSC differs: A %" PRIu64 " kHz, B %" PRIu64 " kHz; cycles are "
-			   "compared, not time\n",
+		fprintf(f,
+			"note: TSC differs: A %" PRIu64 " kHz, B %" PRIu64 " kHz; cycles are "
+			"compared, not time\n",
 			ha->tsc_khz, hb->tsc_khz);
 	if (a->config.pin != b->config.pin)
 		fprintf(f, "note: vCPUs pinned in %s only\n", a->config.pin ? "A" : "B");
@@ -938,8 +947,9 @@ static void print_host_notes(FILE *f, const struct bench_result *a, const struct
 	if (!bench_result_counts_match(b, NULL, NULL, NULL))
 		fprintf(f, "note: B's guest counts do not match the expected deliveries\n");
 	if (a->n_runs != b->n_runs)
-		fprintf(f, "note: run counts differ: A %u, B %u; rows show the first %u, "
-			   "Average and Median use every run\n",
+		fprintf(f,
+			"note: run counts differ: A %u, B %u; rows show the first %u, "
+			"Average and Median use every run\n",
 			a->n_runs, b->n_runs, a->n_runs < b->n_runs ? a->n_runs : b->n_runs);
 }
 
@@ -970,9 +980,9 @@ int bench_compare(FILE *f, const struct bench_result *a, const struct bench_resu
 		return set_err(err, errlen, -EINVAL, "cannot compare: pattern differs (A %s, B %s)",
 			       bench_pattern_name(ca->pattern), bench_pattern_name(cb->pattern));
 	if (ca->cpu_mode != cb->cpu_mode)
-		return set_err(err, errlen, -EINVAL,
-			       "cannot compare: cpu mode differs (A %s, B %s)",
-			       bench_cpu_mode_name(ca->cpu_mode), bench_cpu_mode_name(cb->cpu_mode));
+		return set_err(
+		    err, errlen, -EINVAL, "cannot compare: cpu mode differs (A %s, B %s)",
+		    bench_cpu_mode_name(ca->cpu_mode), bench_cpu_mode_name(cb->cpu_mode));
 	if (ca->target != cb->target)
 		return set_err(err, errlen, -EINVAL, "cannot compare: target differs (A %s, B %s)",
 			       bench_target_name(ca->target), bench_target_name(cb->target));
@@ -1000,7 +1010,8 @@ int bench_compare(FILE *f, const struct bench_result *a, const struct bench_resu
 	fprintf(f, "\nCycles of IPI\n%7s %12s %12s %12s\n", "run", "A", "B", "%Reduction");
 	rows = a->n_runs < b->n_runs ? a->n_runs : b->n_runs;
 	for (i = 0; i < rows; i++)
-		fprintf(f, "%7u %12.2f %12.2f\n", i + 1, a->cycles_per_ipi[i], b->cycles_per_ipi[i]);
+		fprintf(f, "%7u %12.2f %12.2f\n", i + 1, a->cycles_per_ipi[i],
+			b->cycles_per_ipi[i]);
 	fprintf(f, "%-7s %12.2f %12.2f %12s\n", "Average", sa.mean, sb.mean,
 		reduction(pct, sizeof(pct), sa.mean, sb.mean));
 	fprintf(f, "%-7s %12.2f %12.2f %12s\n", "Median", sa.median, sb.median,

@@ -15,9 +15,9 @@
  * The parse functions return 0, or -EINVAL for an unknown name. */
 const char *bench_pattern_name(enum bench_pattern pattern);
 int bench_pattern_parse(const char *name, enum bench_pattern *out);
-const char *bench_cpu_mode_name(enum bench_cpu_mode mode);	/* "real", "long" */
+const char *bench_cpu_mode_name(enum bench_cpu_mode mode); /* "real", "long" */
 int bench_cpu_mode_parse(const char *name, enum bench_cpu_mode *out);
-const char *bench_target_name(enum bench_target target);	/* "spin", "halt" */
+const char *bench_target_name(enum bench_target target); /* "spin", "halt" */
 int bench_target_parse(const char *name, enum bench_target *out);
 
 /* Checks that *r can be reported: enums in range, 1..BENCH_MAX_VCPUS vCPUs, counts within
