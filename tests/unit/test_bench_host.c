@@ -15,24 +15,22 @@
 
 #include "host.h"
 
-static const char intel_cpuinfo[] =
-	"processor\t: 0\n"
-	"vendor_id\t: GenuineIntel\n"
-	"cpu family\t: 6\n"
-	"model\t\t: 143\n"
-	"model name\t: Intel(R) Xeon(R) Platinum 8480+\n"
-	"flags\t\t: fpu vme x2apic\n"
-	"\n"
-	"processor\t: 1\n"
-	"vendor_id\t: SecondCPU\n"
-	"model name\t: Not the first processor\n";
+static const char intel_cpuinfo[] = "processor\t: 0\n"
+				    "vendor_id\t: GenuineIntel\n"
+				    "cpu family\t: 6\n"
+				    "model\t\t: 143\n"
+				    "model name\t: Intel(R) Xeon(R) Platinum 8480+\n"
+				    "flags\t\t: fpu vme x2apic\n"
+				    "\n"
+				    "processor\t: 1\n"
+				    "vendor_id\t: SecondCPU\n"
+				    "model name\t: Not the first processor\n";
 
-static const char amd_cpuinfo[] =
-	"processor\t: 0\n"
-	"vendor_id\t: AuthenticAMD\n"
-	"cpu family\t: 25\n"
-	"model\t\t: 17\n"
-	"model name\t: AMD EPYC 9654 96-Core Processor\n";
+static const char amd_cpuinfo[] = "processor\t: 0\n"
+				  "vendor_id\t: AuthenticAMD\n"
+				  "cpu family\t: 25\n"
+				  "model\t\t: 17\n"
+				  "model name\t: AMD EPYC 9654 96-Core Processor\n";
 
 static void write_file(const char *root, const char *rel, const void *content, size_t len)
 {
@@ -309,15 +307,15 @@ static void test_osrelease_without_newline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		host_test(test_intel_with_ipiv_params),
-		host_test(test_intel_device_posted_irqs),
-		host_test(test_amd),
-		host_test(test_pvm),
-		host_test(test_nothing_present),
-		cmocka_unit_test(test_bad_arguments),
-		host_test(test_malformed_cpuinfo_long_lines),
-		host_test(test_malformed_binary_content),
-		host_test(test_osrelease_without_newline),
+	    host_test(test_intel_with_ipiv_params),
+	    host_test(test_intel_device_posted_irqs),
+	    host_test(test_amd),
+	    host_test(test_pvm),
+	    host_test(test_nothing_present),
+	    cmocka_unit_test(test_bad_arguments),
+	    host_test(test_malformed_cpuinfo_long_lines),
+	    host_test(test_malformed_binary_content),
+	    host_test(test_osrelease_without_newline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
