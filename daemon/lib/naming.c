@@ -1,0 +1,437 @@
+/* Names VMs from their VMM's command line; see naming.h for the rules per VMM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "naming.h"
+#include "utf8.h"
+
+enum vmm_kind {
+	VMM_UNKNOWN,
+	VMM_QEMU,
+	VMM_FIRECRACKER,
+	VMM_CLOUD_HYPERVISOR,
+	VMM_IPIVBENCH,
+};
+
+const char *vm_name_source_str(enum vm_name_source source)
+{
+	switch (source) {
+	case VM_NAME_PID:
+		return "pid";
+	case VM_NAME_QEMU:
+		return "qemu";
+	case VM_NAME_QEMU_UUID:
+		return "qemu-uuid";
+	case VM_NAME_FIRECRACKER:
+		return "firecracker";
+	case VM_NAME_CLOUD_HYPERVISOR:
+		return "cloud-hypervisor";
+	case VM_NAME_IPIVBENCH:
+		return "ipivbench";
+	}
+	return "unknown";
+}
+
+static bool dropped_code_point(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
+	       cp == 0x2029;
+}
+
+size_t vm_name_sanitize(const char *in, size_t len, char *out, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n = 0, seq;
+	uint32_t cp;
+
+	if (size == 0)
+		return 0;
+	while (len) {
+		seq = utf8_decode(p, len, &cp);
+		if (seq == 0) {
+			p++, len--;
+			continue;
+		}
+		if (!dropped_code_point(cp) && !(cp == ' ' && n == 0)) {
+			if (n + seq > size - 1)
+				break;
+			memcpy(out + n, p, seq);
+			n += seq;
+		}
+		p += seq, len -= seq;
+	}
+	while (n && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	return n;
+}
+
+/* Keeps the end of in when it does not fit (cut at a character boundary). */
+static size_t sanitize_keep_tail(const char *in, size_t len, char *out, size_t size)
+{
+	char *all = malloc(len + 1);
+	size_t n, start = 0;
+
+	if (!all)
+		return vm_name_sanitize(in, len, out, size);
+	n = vm_name_sanitize(in, len, all, len + 1);
+	if (n > size - 1) {
+		start = n - (size - 1);
+		while (start < n && ((unsigned char)all[start] & 0xc0) == 0x80)
+			start++;
+	}
+	memmove(out, all + start, n - start);
+	out[n - start] = '\0';
+	free(all);
+	return n - start;
+}
+
+/*
+ * Reads up to max bytes of a /proc file into a NUL-terminated buffer. Sets *cut when the file
+ * holds more. Non-regular files (a FIFO planted in a test tree) are refused without blocking.
+ */
+static char *read_proc_file(const char *proc_root, int pid, const char *file, size_t max,
+			    size_t *len, bool *cut)
+{
+	char path[4096], *buf;
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	*len = 0;
+	*cut = false;
+	if (snprintf(path, sizeof(path), "%s/%d/%s", proc_root, pid, file) >= (int)sizeof(path))
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(max + 1);
+	if (!buf || fstat(fd, &st) || !S_ISREG(st.st_mode))
+		goto fail;
+	while (n < max) {
+		r = read(fd, buf + n, max - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n == max) {
+		char probe;
+
+		*cut = read(fd, &probe, 1) == 1;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+struct argv_view {
+	const char **args;
+	size_t n;
+};
+
+/* Splits a NUL-separated command line in place. A last argument without its NUL is kept
+ * only when the whole file was read: otherwise it may be cut off mid-way. */
+static int split_cmdline(char *buf, size_t len, bool cut, struct argv_view *av)
+{
+	size_t i, start = 0, count = 0;
+
+	av->n = 0;
+	for (i = 0; i < len; i++)
+		count += buf[i] == '\0';
+	av->args = calloc(count + 1, sizeof(*av->args));
+	if (!av->args)
+		return -ENOMEM;
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\0') {
+			av->args[av->n++] = buf + start;
+			start = i + 1;
+		}
+	}
+	if (start < len && !cut)
+		av->args[av->n++] = buf + start; /* buf[len] is the NUL read_proc_file added */
+	return 0;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static enum vmm_kind kind_of(const char *name)
+{
+	if (has_prefix(name, "qemu-system-") || strcmp(name, "qemu-kvm") == 0 ||
+	    strcmp(name, "kvm") == 0)
+		return VMM_QEMU;
+	if (strcmp(name, "firecracker") == 0)
+		return VMM_FIRECRACKER;
+	/* comm is cut to 15 characters: "cloud-hyperviso". */
+	if (has_prefix(name, "cloud-hyperviso"))
+		return VMM_CLOUD_HYPERVISOR;
+	if (strcmp(name, "ipivbench") == 0)
+		return VMM_IPIVBENCH;
+	return VMM_UNKNOWN;
+}
+
+static enum vmm_kind kind_from_comm(const char *proc_root, int pid)
+{
+	enum vmm_kind kind = VMM_UNKNOWN;
+	char *comm, *nl;
+	size_t len;
+	bool cut;
+
+	comm = read_proc_file(proc_root, pid, "comm", 64, &len, &cut);
+	if (!comm)
+		return VMM_UNKNOWN;
+	nl = strchr(comm, '\n');
+	if (nl)
+		*nl = '\0';
+	kind = kind_of(comm);
+	free(comm);
+	return kind;
+}
+
+/* The value of the last --opt VALUE or --opt=VALUE (opt spelled as given); NULL if absent. */
+static const char *option_value(const struct argv_view *av, const char *const *spellings)
+{
+	const char *found = NULL;
+	size_t i, j, len;
+
+	for (i = 1; i < av->n; i++) {
+		for (j = 0; spellings[j]; j++) {
+			len = strlen(spellings[j]);
+			if (strcmp(av->args[i], spellings[j]) == 0 && i + 1 < av->n)
+				found = av->args[i + 1];
+			else if (strncmp(av->args[i], spellings[j], len) == 0 &&
+				 av->args[i][len] == '=')
+				found = av->args[i] + len + 1;
+		}
+	}
+	return found;
+}
+
+/*
+ * Finds key in a QEMU option string ("a=1,b=2", ",," a literal comma); the first element may
+ * omit its key, which is then implied_key. Writes the unescaped value to out (same size as
+ * opts at most) and returns its length, or -ENOENT.
+ */
+static int qemu_opt_get(const char *opts, const char *key, const char *implied_key, char *out)
+{
+	const char *p = opts;
+	bool first = true;
+
+	while (*p) {
+		const char *elem = p, *eq = NULL;
+		size_t n = 0;
+		char *value;
+
+		/* Find the element's end and its first '=' (keys hold no commas). */
+		for (; *p; p++) {
+			if (*p == ',' && p[1] == ',') {
+				p++;
+				continue;
+			}
+			if (*p == ',')
+				break;
+			if (*p == '=' && !eq)
+				eq = p;
+		}
+		if (eq ? (size_t)(eq - elem) == strlen(key) && strncmp(elem, key, eq - elem) == 0
+		       : first && implied_key && strcmp(implied_key, key) == 0) {
+			value = out;
+			for (elem = eq ? eq + 1 : elem; elem < p; elem++) {
+				value[n++] = *elem;
+				if (*elem == ',')
+					elem++; /* ",," */
+			}
+			value[n] = '\0';
+			return (int)n;
+		}
+		first = false;
+		if (*p == ',')
+			p++;
+	}
+	return -ENOENT;
+}
+
+static int name_qemu(const struct argv_view *av, char *name)
+{
+	static const char *const name_opt[] = {"-name", "--name", NULL};
+	static const char *const uuid_opt[] = {"-uuid", "--uuid", NULL};
+	const char *opts = option_value(av, name_opt);
+	char *guest;
+	int len;
+
+	if (opts) {
+		guest = malloc(strlen(opts) + 1);
+		if (guest) {
+			len = qemu_opt_get(opts, "guest", "guest", guest);
+			if (len > 0 && vm_name_sanitize(guest, (size_t)len, name, VM_NAME_MAX)) {
+				free(guest);
+				return VM_NAME_QEMU;
+			}
+			free(guest);
+		}
+	}
+	opts = option_value(av, uuid_opt);
+	if (opts && vm_name_sanitize(opts, strlen(opts), name, VM_NAME_MAX))
+		return VM_NAME_QEMU_UUID;
+	return -ENOENT;
+}
+
+static int name_cloud_hypervisor(const struct argv_view *av, char *name)
+{
+	static const char *const opt[] = {"--api-socket", NULL};
+	const char *value = option_value(av, opt);
+	const char *path = NULL;
+
+	if (!value)
+		return -ENOENT;
+	/* Either a bare path or "path=P[,fd=N]"; an inherited fd names nothing. */
+	if (!strchr(value, '=')) {
+		path = value;
+	} else if (has_prefix(value, "path=")) {
+		path = value + 5;
+	} else {
+		path = strstr(value, ",path=");
+		if (path)
+			path += 6;
+	}
+	if (!path)
+		return -ENOENT;
+	if (sanitize_keep_tail(path, strcspn(path, ","), name, VM_NAME_MAX) == 0)
+		return -ENOENT;
+	return VM_NAME_CLOUD_HYPERVISOR;
+}
+
+static int name_by_option(const struct argv_view *av, const char *opt, char *name, int source)
+{
+	const char *const spellings[] = {opt, NULL};
+	const char *value = option_value(av, spellings);
+
+	if (!value || vm_name_sanitize(value, strlen(value), name, VM_NAME_MAX) == 0)
+		return -ENOENT;
+	return source;
+}
+
+int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
+{
+	struct argv_view av = {NULL, 0};
+	enum vmm_kind kind = VMM_UNKNOWN;
+	int source = -ENOENT;
+	char *cmdline;
+	size_t len;
+	bool cut;
+
+	if (!proc_root || !name || pid < 0)
+		return -EINVAL;
+	cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
+	if (cmdline && split_cmdline(cmdline, len, cut, &av) == 0 && av.n > 0) {
+		const char *slash = strrchr(av.args[0], '/');
+
+		kind = kind_of(slash ? slash + 1 : av.args[0]);
+	}
+	if (kind == VMM_UNKNOWN)
+		kind = kind_from_comm(proc_root, pid);
+
+	switch (kind) {
+	case VMM_QEMU:
+		source = name_qemu(&av, name);
+		break;
+	case VMM_FIRECRACKER:
+		source = name_by_option(&av, "--id", name, VM_NAME_FIRECRACKER);
+		break;
+	case VMM_CLOUD_HYPERVISOR:
+		source = name_cloud_hypervisor(&av, name);
+		break;
+	case VMM_IPIVBENCH:
+		source = name_by_option(&av, "--name", name, VM_NAME_IPIVBENCH);
+		break;
+	case VMM_UNKNOWN:
+		break;
+	}
+	free(av.args);
+	free(cmdline);
+	if (source < 0) {
+		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
+		source = VM_NAME_PID;
+	}
+	return source;
+}
+
+/* name + "-<pid>", the name cut on a character boundary to leave room for the suffix. */
+static void append_pid(struct vm_name_claim *vm)
+{
+	char suffix[16];
+	size_t room, len = strlen(vm->name);
+
+	snprintf(suffix, sizeof(suffix), "-%d", vm->pid);
+	room = VM_NAME_MAX - 1 - strlen(suffix);
+	if (len > room) {
+		len = room;
+		while (len && ((unsigned char)vm->name[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(vm->name + len, suffix, strlen(suffix) + 1);
+}
+
+int vm_names_make_unique(struct vm_name_claim *vms, size_t n)
+{
+	/* 0: as claimed, 1: "-<pid>" appended, 2: "pid-<pid>", unique since pids are. */
+	unsigned char *level;
+	bool *collides, changed = true;
+	size_t i, j;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++) {
+			if (vms[i].pid == vms[j].pid)
+				return -EINVAL;
+		}
+	}
+	level = calloc(n + 1, 1);
+	collides = calloc(n + 1, sizeof(*collides));
+	if (!level || !collides) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* Each pass moves at least one VM up a level, so this ends within 2n passes. */
+	while (changed) {
+		changed = false;
+		for (i = 0; i < n; i++) {
+			collides[i] = false;
+			for (j = 0; j < n && !collides[i]; j++)
+				collides[i] = j != i && strcmp(vms[i].name, vms[j].name) == 0;
+		}
+		for (i = 0; i < n; i++) {
+			if (!collides[i] || level[i] == 2)
+				continue;
+			if (level[i]++ == 0)
+				append_pid(&vms[i]);
+			else
+				snprintf(vms[i].name, VM_NAME_MAX, "pid-%d", vms[i].pid);
+			changed = true;
+		}
+	}
+cleanup:
+	free(level);
+	free(collides);
+	return err;
+}
