@@ -115,17 +115,22 @@ static void print_result(const struct bench_result *res, void *arg)
 {
 	const char *const *out = arg;	/* [0] = "json" or NULL, [1] = output file or NULL */
 
-	if (out[0])
-		bench_report_json(stdout, res);
-	else
-		bench_report_table(stdout, res);
-	fflush(stdout);
+	int r = out[0] ? bench_report_json(stdout, res) : bench_report_table(stdout, res);
+
+	if (r < 0 || fflush(stdout) != 0) {
+		fprintf(stderr, "ipivbench: cannot print the results: %s\n",
+			strerror(r < 0 ? -r : errno));
+		exit(EXIT_RUNTIME);
+	}
 	if (out[1]) {
 		FILE *f = fopen(out[1], "w");
 
-		if (!f || bench_report_json(f, res) < 0 || fclose(f) != 0) {
-			fprintf(stderr, "ipivbench: cannot write %s: %s\n", out[1],
-				strerror(errno));
+		int r = f ? bench_report_json(f, res) : -errno;
+
+		if (f && fclose(f) != 0 && !r)
+			r = -errno;
+		if (r < 0) {
+			fprintf(stderr, "ipivbench: cannot write %s: %s\n", out[1], strerror(-r));
 			exit(EXIT_RUNTIME);
 		}
 	}
@@ -207,7 +212,7 @@ int main(int argc, char **argv)
 	};
 	static struct bench_result res;
 	struct bench_config *cfg = &res.config;
-	struct vmm_opts opts = { .warmup_runs = 1 };
+	struct vmm_opts opts = { 0 };
 	const char *out[2] = { NULL, NULL };
 	char err[512];
 	int c;
@@ -223,6 +228,7 @@ int main(int argc, char **argv)
 	cfg->vcpus = 2;
 	cfg->runs = 20;
 	cfg->ipis = 1000;
+	cfg->warmup = 1;
 	cfg->timeout_s = 10;
 	snprintf(cfg->name, sizeof(cfg->name), "ipivbench-%d", (int)getpid());
 
@@ -252,7 +258,7 @@ int main(int argc, char **argv)
 			cfg->ipis = parse_uint(optarg, "--ipis", 1, 100000000);
 			break;
 		case 'w':
-			opts.warmup_runs = parse_uint(optarg, "--warmup", 0, 20);
+			cfg->warmup = parse_uint(optarg, "--warmup", 0, 20);
 			break;
 		case OPT_PIN:
 			parse_pin(cfg, optarg);

@@ -330,7 +330,7 @@ int bench_report_table(FILE *f, const struct bench_result *r)
  * JSON schema ipivbench/1, one object:
  *   "schema":       "ipivbench/1"
  *   "config":       {"pattern", "cpu_mode", "target" (names), "vcpus", "runs", "ipis",
- *                    "pin" (bool), "pin_cpus" [int], "timeout_s", "name"}
+ *                    "warmup_runs", "pin" (bool), "pin_cpus" [int], "timeout_s", "name"}
  *   "host":         {"cpu_vendor", "cpu_model", "kernel", "kvm_module", "params" {name: value},
  *                    "tsc_khz", "pv_send_ipi" (bool), "x2apic" (bool)}
  *   "runs":         [cycles per IPI of each run]
@@ -405,11 +405,11 @@ static json_t *config_json(const struct bench_config *c)
 			return NULL;
 		}
 	}
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:I, s:o}", "pattern",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:o, s:I, s:o}", "pattern",
 			 bench_pattern_name(c->pattern), "cpu_mode",
 			 bench_cpu_mode_name(c->cpu_mode), "target", bench_target_name(c->target),
 			 "vcpus", (json_int_t)c->vcpus, "runs", (json_int_t)c->runs, "ipis",
-			 (json_int_t)c->ipis, "pin", c->pin, "pin_cpus", pins, "timeout_s",
+			 (json_int_t)c->ipis, "warmup_runs", (json_int_t)c->warmup, "pin", c->pin, "pin_cpus", pins, "timeout_s",
 			 (json_int_t)c->timeout_s, "name",
 			 json_fixed_string(c->name, sizeof(c->name)));
 }
@@ -683,6 +683,7 @@ static int read_config(struct json_reader *rd, json_t *root, struct bench_config
 	    (err = get_uint(rd, config, "config", "vcpus", 1, BENCH_MAX_VCPUS, &v)) ||
 	    (err = get_unsigned(rd, config, "config", "runs", &c->runs)) ||
 	    (err = get_unsigned(rd, config, "config", "ipis", &c->ipis)) ||
+	    (err = get_unsigned(rd, config, "config", "warmup_runs", &c->warmup)) ||
 	    (err = get_bool(rd, config, "config", "pin", &c->pin)) ||
 	    (err = get_unsigned(rd, config, "config", "timeout_s", &c->timeout_s)) ||
 	    (err = get_string(rd, config, "config", "name", c->name, sizeof(c->name))) ||

@@ -68,6 +68,7 @@ struct bench_config {
 	unsigned vcpus;		/* 2..64 */
 	unsigned runs;		/* R */
 	unsigned ipis;		/* K: IPIs per run */
+	unsigned warmup;	/* runs before the measured ones; the guest counts include them */
 	bool pin;		/* vCPU i pinned to host CPU pin_cpus[i % n_pin_cpus] */
 	unsigned n_pin_cpus;
 	int pin_cpus[BENCH_MAX_VCPUS];

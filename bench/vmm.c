@@ -18,6 +18,7 @@
 
 #include "vmm.h"
 #include "plan.h"
+#include "report.h"
 #include "guest/layout.h"
 
 extern const unsigned char guest16_start[], guest16_end[];
@@ -666,14 +667,17 @@ static int watch(struct vm *vm, const struct bench_result *res, char *err, size_
 				snprintf(err, errlen, "guest made no progress for %u s: only %u of "
 					 "%u vCPUs finished APIC setup", res->config.timeout_s,
 					 online, vm->nvcpus);
+			else if (progress == 0 && res->config.pattern == BENCH_PV_SEND_IPI)
+				snprintf(err, errlen, "guest made no progress for %u s: its first "
+					 "KVM_HC_SEND_IPI hypercall never returned, so this host "
+					 "does not complete PV send-IPI", res->config.timeout_s);
 			else
-				snprintf(err, errlen, "guest made no progress for %u s after %u "
-					 "IPIs (%u of %u expected deliveries acknowledged): this "
-					 "host does not complete the %s pattern",
-					 res->config.timeout_s, progress, *ctrl32(vm, CTRL_ACKS),
-					 progress * *ctrl32(vm, CTRL_FANOUT),
-					 res->config.pattern == BENCH_PV_SEND_IPI ? "PV send-IPI"
-										    : "IPI");
+				snprintf(err, errlen, "guest made no progress for %u s after %u IPIs "
+					 "sent (%u of %u deliveries acknowledged): the %s pattern "
+					 "does not complete on this host", res->config.timeout_s,
+					 progress, *ctrl32(vm, CTRL_ACKS),
+					 (progress + 1) * *ctrl32(vm, CTRL_FANOUT),
+					 bench_pattern_name(res->config.pattern));
 			return -ETIMEDOUT;
 		}
 	}
@@ -730,7 +734,7 @@ static void hold(double seconds)
 int vmm_run(struct bench_result *res, const struct vmm_opts *opts, char *err, size_t errlen)
 {
 	struct bench_config *cfg = &res->config;
-	unsigned total_runs = opts->warmup_runs + cfg->runs;
+	unsigned total_runs = cfg->warmup + cfg->runs;
 	struct bench_plan plan;
 	struct vm vm = { .kvm_fd = -1, .vm_fd = -1 };
 	double t0;
@@ -812,7 +816,7 @@ int vmm_run(struct bench_result *res, const struct vmm_opts *opts, char *err, si
 		goto cleanup;
 	/* The sender is done and every delivery was acknowledged: stop the targets. */
 	stop_vcpus(&vm);
-	r = collect(&vm, res, &plan, opts->warmup_runs, err, errlen);
+	r = collect(&vm, res, &plan, cfg->warmup, err, errlen);
 	if (r)
 		goto cleanup;
 	if (opts->on_result)

@@ -7,7 +7,6 @@
 #include "result.h"
 
 struct vmm_opts {
-	unsigned warmup_runs;	/* leading runs executed but not reported */
 	bool wait_for_go;	/* create the VM, then wait for SIGUSR2 before running it */
 	double hold_seconds;	/* keep the VM (idle) for this long after the runs; <0: until signalled */
 	/* Called once the results are complete, before the hold: lets the caller print

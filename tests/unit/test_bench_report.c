@@ -46,6 +46,7 @@ static struct bench_result *seed_result(const double *cycles, unsigned n, const 
 	r->config.vcpus = 2;
 	r->config.runs = n;
 	r->config.ipis = 10000;
+	r->config.warmup = 2;
 	r->config.timeout_s = 10;
 	snprintf(r->host.cpu_vendor, sizeof(r->host.cpu_vendor), "GenuineIntel");
 	snprintf(r->host.cpu_model, sizeof(r->host.cpu_model), "Intel(R) Xeon(R) Platinum 8480+");
@@ -352,6 +353,7 @@ static void assert_results_equal(const struct bench_result *a, const struct benc
 	assert_int_equal(a->config.vcpus, b->config.vcpus);
 	assert_int_equal(a->config.runs, b->config.runs);
 	assert_int_equal(a->config.ipis, b->config.ipis);
+	assert_int_equal(a->config.warmup, b->config.warmup);
 	assert_int_equal(a->config.pin, b->config.pin);
 	assert_int_equal(a->config.n_pin_cpus, b->config.n_pin_cpus);
 	for (i = 0; i < a->config.n_pin_cpus; i++)
