@@ -22,6 +22,9 @@ struct collector_opts {
 	const char *tracefs;
 	/* Load the synthetic-event programs that tests drive with BPF_PROG_TEST_RUN. */
 	bool test_programs;
+	/* Load everything but attach no tracepoint (discovery still works): tests feed
+	 * events themselves and need the counts to be theirs alone. */
+	bool no_tracepoints;
 	/* Polls a VM must be missing from discovery before it is reclaimed (0 means 2). */
 	unsigned int reclaim_after;
 };

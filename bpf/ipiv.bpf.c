@@ -1,0 +1,760 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Per-VM, per-vCPU IPI accounting from KVM's tracepoints: sends by path and ICR class,
+ * receives, EOIs, wakeups, exits, APICv inhibits; plus an iterator that discovers VMs. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "icr.h"
+#include "ipiv.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EEXIST 17
+
+#define MSR_IA32_APICBASE 0x1b
+#define MSR_X2APIC_ICR 0x830
+#define APIC_BASE_X2APIC_ENABLE (1ull << 10)
+#define APIC_BASE_ENABLE (1ull << 11)
+#define APIC_BASE_ADDR_MASK (~0xfffull)
+#define APIC_DEFAULT_BASE 0xfee00000ull
+#define APIC_ICR_OFFSET 0x300
+#define KVM_TRACE_MMIO_WRITE 2
+#define KVM_HC_SEND_IPI 10
+#define HV_GENERIC_SET_ALL 1
+
+#define VMX_EXIT_MSR_WRITE 32
+#define VMX_EXIT_APIC_ACCESS 44
+#define VMX_EXIT_EPT_VIOLATION 48
+#define VMX_EXIT_EPT_MISCONFIG 49
+#define VMX_EXIT_APIC_WRITE 56
+#define VMX_EXIT_MSR_WRITE_IMM 85
+#define SVM_EXIT_MSR 0x7c
+#define SVM_EXIT_NPF 0x400
+#define SVM_EXIT_AVIC_INCOMPLETE_IPI 0x401
+
+/* Configuration, set by the collector between open and load. */
+const volatile bool track_matrix = true;
+const volatile bool count_exits = true;
+
+/* ---- KVM and core types, reached through CO-RE shadow structs ---- */
+
+struct preempt_notifier___ipiv {
+	struct hlist_node link;
+} __attribute__((preserve_access_index));
+
+struct task_struct___ipiv {
+	struct hlist_head preempt_notifiers;
+	struct mm_struct *mm;
+} __attribute__((preserve_access_index));
+
+struct kvm_arch___ipiv {
+	unsigned long apicv_inhibit_reasons;
+} __attribute__((preserve_access_index));
+
+struct kvm___ipiv {
+	struct mm_struct *mm;
+	struct kvm_arch___ipiv arch;
+	char stats_id[IPIV_STATS_ID_LEN];
+} __attribute__((preserve_access_index));
+
+struct kvm_vcpu_arch___ipiv {
+	u64 apic_base;
+} __attribute__((preserve_access_index));
+
+struct upid___ipiv {
+	int nr;
+} __attribute__((preserve_access_index));
+
+struct pid___ipiv {
+	struct upid___ipiv numbers[1];
+} __attribute__((preserve_access_index));
+
+struct kvm_vcpu___ipiv {
+	struct kvm___ipiv *kvm;
+	struct preempt_notifier___ipiv preempt_notifier;
+	int vcpu_id;
+	struct pid___ipiv *pid;
+	struct kvm_vcpu_arch___ipiv arch;
+} __attribute__((preserve_access_index));
+
+struct kvm_lapic___ipiv {
+	struct kvm_vcpu___ipiv *vcpu;
+} __attribute__((preserve_access_index));
+
+union vmx_exit_reason___ipiv {
+	u32 full;
+} __attribute__((preserve_access_index));
+
+/* 6.18: the exit reason moved into struct vcpu_vt, shared with TDX */
+struct vcpu_vt___ipiv {
+	union vmx_exit_reason___ipiv exit_reason;
+} __attribute__((preserve_access_index));
+
+struct vcpu_vmx___ipiv {
+	struct kvm_vcpu___ipiv vcpu;
+	struct vcpu_vt___ipiv vt;
+} __attribute__((preserve_access_index));
+
+/* up to 6.17 */
+struct vcpu_vmx___ipiv_612 {
+	struct kvm_vcpu___ipiv vcpu;
+	union vmx_exit_reason___ipiv exit_reason;
+} __attribute__((preserve_access_index));
+
+/* exit_code is u32 up to 6.x and u64 later; the low half is at the same offset (LE) */
+struct vmcb_control_area___ipiv {
+	u32 exit_code;
+	u64 exit_info_1;
+} __attribute__((preserve_access_index));
+
+struct vmcb___ipiv {
+	struct vmcb_control_area___ipiv control;
+} __attribute__((preserve_access_index));
+
+struct vcpu_svm___ipiv {
+	struct kvm_vcpu___ipiv vcpu;
+	struct vmcb___ipiv *vmcb;
+} __attribute__((preserve_access_index));
+
+/* ---- maps ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IPIV_MAX_THREADS);
+	__type(key, u32); /* tid */
+	__type(value, struct ipiv_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IPIV_MAX_VMS);
+	__type(key, u64); /* struct mm_struct * */
+	__type(value, u64); /* struct kvm * */
+} mms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IPIV_MAX_VMS);
+	__type(key, u64); /* struct kvm * */
+	__type(value, struct ipiv_vm);
+} vms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, IPIV_MAX_COUNTERS);
+	__type(key, struct ipiv_counter_key);
+	__type(value, u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, IPIV_MAX_MATRIX);
+	__type(key, struct ipiv_matrix_key);
+	__type(value, u64);
+} matrix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IPIV_DROP_COUNT);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+/* ---- counting ---- */
+
+static __always_inline void drop(u32 reason)
+{
+	u64 *count = bpf_map_lookup_elem(&drops, &reason);
+
+	if (count)
+		*count += 1;
+}
+
+/* Per-CPU add; an insert that loses a race to another CPU finds the key on lookup. */
+static __always_inline void percpu_add(void *map, void *key, u64 n, u32 full_reason)
+{
+	u64 *count = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (count) {
+		*count += n;
+		return;
+	}
+	err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		count = bpf_map_lookup_elem(map, key);
+		if (count)
+			*count += n;
+	} else if (err) {
+		drop(full_reason);
+	}
+}
+
+static __always_inline void count(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2, u64 n)
+{
+	struct ipiv_counter_key key = {
+		.vm = vm, .vcpu = vcpu, .kind = kind, .sub = sub, .sub2 = sub2, .pad = 0,
+	};
+
+	percpu_add(&counters, &key, n, IPIV_DROP_COUNTERS_FULL);
+}
+
+/* ---- identity ---- */
+
+static __always_inline u8 apic_mode_of_base(u64 apic_base)
+{
+	if (apic_base & APIC_BASE_X2APIC_ENABLE)
+		return IPIV_APIC_X2APIC;
+	if (apic_base & APIC_BASE_ENABLE)
+		return IPIV_APIC_XAPIC;
+	return IPIV_APIC_UNKNOWN;
+}
+
+/* Reads the vCPU's APIC mode; keeps the last known mode when the pointer is not known. */
+static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
+{
+	struct kvm_vcpu___ipiv *vcpu = (void *)t->vcpu_ptr;
+	u64 apic_base = 0;
+
+	if (!vcpu)
+		return;
+	if (bpf_core_read(&apic_base, sizeof(apic_base), &vcpu->arch.apic_base))
+		return;
+	t->apic_mode = apic_mode_of_base(apic_base);
+}
+
+/* Records a VM the first time it is seen; a known VM keeps its inhibit state. */
+static __noinline void register_vm(u64 vm, u32 tgid)
+{
+	struct kvm___ipiv *kvm = (void *)vm;
+	struct ipiv_vm entry = {};
+	long err;
+
+	if (!vm || bpf_map_lookup_elem(&vms, &vm))
+		return;
+	entry.mm = (u64)BPF_CORE_READ(kvm, mm);
+	entry.tgid = tgid;
+	entry.inhibits = BPF_CORE_READ(kvm, arch.apicv_inhibit_reasons);
+	entry.inhibits_known = 1;
+	bpf_core_read_str(entry.stats_id, sizeof(entry.stats_id), &kvm->stats_id);
+	err = bpf_map_update_elem(&vms, &vm, &entry, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		drop(IPIV_DROP_VMS_FULL);
+		return;
+	}
+	if (entry.mm && bpf_map_update_elem(&mms, &entry.mm, &vm, BPF_ANY))
+		drop(IPIV_DROP_MMS_FULL);
+}
+
+/* Adds tid as a thread of vCPU vcpu; returns the map entry or NULL if the map is full. */
+static __always_inline struct ipiv_thread *add_thread(u32 tid, u32 tgid,
+						      struct kvm_vcpu___ipiv *vcpu, u64 vm)
+{
+	struct ipiv_thread entry = {};
+	long err;
+
+	entry.vm = vm;
+	entry.vcpu_ptr = (u64)vcpu;
+	entry.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+	entry.tgid = tgid;
+	entry.apic_mode = apic_mode_of_base(BPF_CORE_READ(vcpu, arch.apic_base));
+	err = bpf_map_update_elem(&threads, &tid, &entry, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		drop(IPIV_DROP_THREADS_FULL);
+		return NULL;
+	}
+	register_vm(vm, tgid);
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * The vCPU the current thread runs, if any. KVM registers vcpu->preempt_notifier on the
+ * thread in vcpu_load() and removes it in vcpu_put(), so inside KVM_RUN the first notifier
+ * of current is the vCPU's. The VM's mm must be current's mm, which rejects any other user
+ * of preempt notifiers.
+ */
+static __noinline struct ipiv_thread *identify_current(u32 tid, u32 tgid)
+{
+	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
+	struct kvm_vcpu___ipiv *vcpu;
+	struct kvm___ipiv *kvm;
+	struct hlist_node *first;
+
+	if (!bpf_core_field_exists(task->preempt_notifiers))
+		return NULL;
+	first = BPF_CORE_READ(task, preempt_notifiers.first);
+	if (!first)
+		return NULL;
+	vcpu = (void *)first - bpf_core_field_offset(struct kvm_vcpu___ipiv, preempt_notifier) -
+	       bpf_core_field_offset(struct preempt_notifier___ipiv, link);
+	kvm = BPF_CORE_READ(vcpu, kvm);
+	if (!kvm || BPF_CORE_READ(kvm, mm) != BPF_CORE_READ(task, mm))
+		return NULL;
+	return add_thread(tid, tgid, vcpu, (u64)kvm);
+}
+
+/* The current thread as a vCPU: the tid map first, then the preempt notifier. */
+static __always_inline struct ipiv_thread *current_vcpu(void)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tid = (u32)pid_tgid;
+	struct ipiv_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+	if (t)
+		return t;
+	return identify_current(tid, pid_tgid >> 32);
+}
+
+/* The VM of a thread that may not be a vCPU (I/O thread, vhost worker): by its mm. */
+static __always_inline u64 current_vm_by_mm(void)
+{
+	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
+	u64 mm = (u64)BPF_CORE_READ(task, mm);
+	u64 *vm;
+
+	if (!mm)
+		return 0;
+	vm = bpf_map_lookup_elem(&mms, &mm);
+	return vm ? *vm : 0;
+}
+
+/* ---- sends ---- */
+
+/* The path of an ICR write that just produced kvm_apic_ipi, from what this vCPU did last. */
+static __always_inline u32 send_path(struct ipiv_thread *t)
+{
+	if (t->in_exit && t->exit_isa == IPIV_ISA_VMX) {
+		switch (t->exit_reason) {
+		case VMX_EXIT_APIC_WRITE:
+			return IPIV_PATH_APIC_WRITE;
+		case VMX_EXIT_MSR_WRITE:
+		case VMX_EXIT_MSR_WRITE_IMM:
+			return IPIV_PATH_X2APIC_MSR;
+		case VMX_EXIT_APIC_ACCESS:
+		case VMX_EXIT_EPT_VIOLATION:
+		case VMX_EXIT_EPT_MISCONFIG:
+			return IPIV_PATH_XAPIC_MMIO;
+		}
+	} else if (t->in_exit && t->exit_isa == IPIV_ISA_SVM) {
+		switch (t->exit_reason) {
+		case SVM_EXIT_MSR:
+			return IPIV_PATH_X2APIC_MSR;
+		case SVM_EXIT_NPF:
+			return IPIV_PATH_XAPIC_MMIO;
+		case SVM_EXIT_AVIC_INCOMPLETE_IPI:
+			return IPIV_PATH_AVIC;
+		}
+	}
+	/* No exit context (kvm_exit does not fire on this backend, or an emulated write
+	 * inside some other exit): the APIC mode decides, since an x2APIC ICR is only
+	 * reachable by WRMSR and an xAPIC ICR only by MMIO. */
+	refresh_apic_mode(t);
+	if (t->apic_mode == IPIV_APIC_X2APIC)
+		return IPIV_PATH_X2APIC_MSR;
+	if (t->apic_mode == IPIV_APIC_XAPIC)
+		return IPIV_PATH_XAPIC_MMIO;
+	return IPIV_PATH_UNKNOWN;
+}
+
+SEC("raw_tp/kvm_apic_ipi")
+int BPF_PROG(ipiv_apic_ipi, u32 icr_low, u32 dest_id)
+{
+	struct ipiv_thread *t = current_vcpu();
+	u32 path;
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	if (t->avic_pending) {
+		/* emulation of an AVIC incomplete IPI, already counted there */
+		t->avic_pending = 0;
+		return 0;
+	}
+	path = send_path(t);
+	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, path, icr_classify(icr_low, dest_id, t->apic_mode),
+	      1);
+	return 0;
+}
+
+/* APIC mode hints for vCPUs whose struct kvm_vcpu is not known. */
+SEC("raw_tp/kvm_msr")
+int BPF_PROG(ipiv_msr, unsigned int write, u32 ecx, u64 data, bool exception)
+{
+	struct ipiv_thread *t;
+
+	if (!write || exception || (ecx != MSR_X2APIC_ICR && ecx != MSR_IA32_APICBASE))
+		return 0;
+	t = current_vcpu();
+	if (!t)
+		return 0;
+	if (ecx == MSR_X2APIC_ICR)
+		t->apic_mode = IPIV_APIC_X2APIC;
+	else
+		t->apic_mode = apic_mode_of_base(data);
+	return 0;
+}
+
+SEC("raw_tp/kvm_mmio")
+int BPF_PROG(ipiv_mmio, int type, int len, u64 gpa)
+{
+	struct ipiv_thread *t;
+
+	if (type != KVM_TRACE_MMIO_WRITE || (gpa & ~APIC_BASE_ADDR_MASK) != APIC_ICR_OFFSET)
+		return 0;
+	t = current_vcpu();
+	if (!t)
+		return 0;
+	if (t->vcpu_ptr) {
+		refresh_apic_mode(t);
+		return 0;
+	}
+	/* no apic_base to compare with: trust only the architectural default base */
+	if ((gpa & APIC_BASE_ADDR_MASK) == APIC_DEFAULT_BASE)
+		t->apic_mode = IPIV_APIC_XAPIC;
+	return 0;
+}
+
+/* KVM PV IPI: a0/a1 are the destination bitmap, a3 the ICR; no kvm_apic_ipi follows. */
+SEC("raw_tp/kvm_hypercall")
+int BPF_PROG(ipiv_hypercall, unsigned long nr, unsigned long a0, unsigned long a1,
+	     unsigned long a2, unsigned long a3)
+{
+	struct ipiv_thread *t;
+	u32 class;
+
+	if (nr != KVM_HC_SEND_IPI)
+		return 0;
+	t = current_vcpu();
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	/* the bitmap is not an APIC destination: classify the ICR bits with no broadcast */
+	class = icr_classify((u32)a3, 0, ICR_MODE_X2APIC);
+	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_KVM, class, 1);
+	return 0;
+}
+
+/* Hyper-V synthetic cluster IPIs are fixed-vector, physical; "all" only in the Ex form. */
+static __always_inline void hv_send(bool all)
+{
+	struct ipiv_thread *t = current_vcpu();
+	u32 class = ICR_DM_FIXED;
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return;
+	}
+	if (all)
+		class |= ICR_CLASS_BROADCAST;
+	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_HYPERV, class, 1);
+}
+
+SEC("raw_tp/kvm_hv_send_ipi")
+int BPF_PROG(ipiv_hv_send_ipi, u32 vector, u64 processor_mask)
+{
+	hv_send(false);
+	return 0;
+}
+
+SEC("raw_tp/kvm_hv_send_ipi_ex")
+int BPF_PROG(ipiv_hv_send_ipi_ex, u32 vector, u64 format, u64 valid_bank_mask)
+{
+	hv_send(format == HV_GENERIC_SET_ALL);
+	return 0;
+}
+
+/*
+ * AVIC could not deliver: counted here for every cause. Causes 0 and 2 are then emulated
+ * through kvm_apic_send_ipi, whose kvm_apic_ipi must not count the same IPI again.
+ */
+SEC("raw_tp/kvm_avic_incomplete_ipi")
+int BPF_PROG(ipiv_avic_incomplete_ipi, u32 vcpu_id, u32 icrh, u32 icrl, u32 id, u32 index)
+{
+	struct ipiv_thread *t = current_vcpu();
+	u32 cause = id < IPIV_AVIC_CAUSE_OTHER ? id : IPIV_AVIC_CAUSE_OTHER;
+	u32 dest;
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	refresh_apic_mode(t);
+	dest = t->apic_mode == IPIV_APIC_X2APIC ? icrh : icrh >> 24;
+	count(t->vm, t->vcpu_id, IPIV_CNT_AVIC_CAUSE, cause, 0, 1);
+	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_AVIC,
+	      icr_classify(icrl, dest, t->apic_mode), 1);
+	if (cause == IPIV_AVIC_INVALID_INT_TYPE || cause == IPIV_AVIC_INVALID_TARGET)
+		t->avic_pending = 1;
+	return 0;
+}
+
+/* ---- receives ---- */
+
+/* Once per target; in the sender's thread for IPIs, in any VMM thread for devices. KVM
+ * sets a vCPU's APIC ID to its vcpu_id, so apicid names the target vCPU. */
+SEC("raw_tp/kvm_apic_accept_irq")
+int BPF_PROG(ipiv_apic_accept_irq, u32 apicid, u16 dm, u16 tm, u8 vec)
+{
+	struct ipiv_thread *t = current_vcpu();
+	u32 src = IPIV_VCPU_NONE;
+	u64 vm;
+
+	if (t) {
+		vm = t->vm;
+		src = t->vcpu_id;
+	} else {
+		vm = current_vm_by_mm();
+		if (!vm) {
+			drop(IPIV_DROP_NO_IDENTITY);
+			return 0;
+		}
+	}
+	count(vm, apicid, IPIV_CNT_RECV, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, 0, 1);
+	if (track_matrix) {
+		struct ipiv_matrix_key key = { .vm = vm, .src_vcpu = src, .dst_vcpu = apicid };
+
+		percpu_add(&matrix, &key, 1, IPIV_DROP_MATRIX_FULL);
+	}
+	return 0;
+}
+
+/* Fires in the target's thread; this kernel traces each EOI twice, the echo with -1. */
+SEC("raw_tp/kvm_eoi")
+int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
+{
+	struct ipiv_thread *t;
+	struct kvm_vcpu___ipiv *vcpu;
+	u64 vm;
+
+	if (vector < 0) {
+		drop(IPIV_DROP_EOI_DUPLICATE);
+		return 0;
+	}
+	t = current_vcpu();
+	if (t) {
+		count(t->vm, t->vcpu_id, IPIV_CNT_EOI, 0, 0, 1);
+		return 0;
+	}
+	vcpu = BPF_CORE_READ(apic, vcpu);
+	vm = (u64)BPF_CORE_READ(vcpu, kvm);
+	if (!vcpu || !vm) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	count(vm, BPF_CORE_READ(vcpu, vcpu_id), IPIV_CNT_EOI, 0, 0, 1);
+	return 0;
+}
+
+SEC("raw_tp/kvm_vcpu_wakeup")
+int BPF_PROG(ipiv_vcpu_wakeup, u64 ns, bool waited, bool valid)
+{
+	struct ipiv_thread *t = current_vcpu();
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	count(t->vm, t->vcpu_id, IPIV_CNT_WAKEUP, waited, 0, 1);
+	count(t->vm, t->vcpu_id, IPIV_CNT_HALT_NS, waited, 0, ns);
+	return 0;
+}
+
+/* No vCPU argument: a vCPU thread or a VMM ioctl. Inhibits set at VM creation, before
+ * the VM is known, are not counted; register_vm reads the bitmap they left. */
+SEC("raw_tp/kvm_apicv_inhibit_changed")
+int BPF_PROG(ipiv_apicv_inhibit_changed, int reason, bool set, unsigned long inhibits)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct ipiv_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ipiv_vm *state;
+	u64 vm = t ? t->vm : current_vm_by_mm();
+
+	if (!vm) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	count(vm, IPIV_VCPU_NONE, IPIV_CNT_INHIBIT, (u16)reason, set, 1);
+	state = bpf_map_lookup_elem(&vms, &vm);
+	if (state) {
+		state->inhibits = inhibits;
+		state->inhibits_known = 1;
+	}
+	return 0;
+}
+
+/* ---- exits ---- */
+
+/* Shared by kvm_exit and the synthetic test entry, so the logic runs under test even on
+ * hosts where kvm_exit never fires. */
+static __noinline int handle_exit(struct ipiv_thread *t, u32 isa, u32 reason, u64 info1)
+{
+	if (!t)
+		return 0;
+	if (isa == IPIV_ISA_VMX)
+		reason &= 0xffff; /* basic exit reason; the high bits are flags */
+	t->exit_isa = isa;
+	t->exit_reason = reason;
+	t->exit_info1 = info1;
+	t->in_exit = 1;
+	if (count_exits)
+		count(t->vm, t->vcpu_id, IPIV_CNT_EXIT, isa, reason, 1);
+	return 0;
+}
+
+static __noinline int handle_entry(struct ipiv_thread *t)
+{
+	if (!t)
+		return 0;
+	t->in_exit = 0;
+	t->avic_pending = 0;
+	return 0;
+}
+
+/*
+ * Reads the exit reason that vmx/svm_vcpu_run stored before tracing kvm_exit. VMX info1
+ * (exit qualification) is read lazily by KVM and may be stale here, so it is left 0;
+ * APIC_WRITE exits followed by kvm_apic_ipi are ICR writes by construction. These reads
+ * are proven only on hosts where kvm_exit fires (not on kvm_pvm); the logic after them is
+ * tested through ipiv_test_exit.
+ */
+static __always_inline void read_exit(struct kvm_vcpu___ipiv *vcpu, u32 isa, u32 *reason,
+				      u64 *info1)
+{
+	*reason = 0;
+	*info1 = 0;
+	if (isa == IPIV_ISA_VMX) {
+		if (bpf_core_field_exists(struct vcpu_vmx___ipiv, vt)) {
+			struct vcpu_vmx___ipiv *vmx =
+				(void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
+
+			*reason = BPF_CORE_READ(vmx, vt.exit_reason.full);
+		} else if (bpf_core_field_exists(struct vcpu_vmx___ipiv_612, exit_reason)) {
+			struct vcpu_vmx___ipiv_612 *vmx =
+				(void *)vcpu -
+				bpf_core_field_offset(struct vcpu_vmx___ipiv_612, vcpu);
+
+			*reason = BPF_CORE_READ(vmx, exit_reason.full);
+		}
+	} else if (isa == IPIV_ISA_SVM) {
+		if (bpf_core_field_exists(struct vcpu_svm___ipiv, vmcb)) {
+			struct vcpu_svm___ipiv *svm =
+				(void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv, vcpu);
+			struct vmcb___ipiv *vmcb = BPF_CORE_READ(svm, vmcb);
+
+			*reason = BPF_CORE_READ(vmcb, control.exit_code);
+			*info1 = BPF_CORE_READ(vmcb, control.exit_info_1);
+		}
+	}
+}
+
+static __always_inline struct ipiv_thread *thread_of_vcpu(struct kvm_vcpu___ipiv *vcpu)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tid = (u32)pid_tgid;
+	struct ipiv_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+	if (t)
+		return t;
+	return add_thread(tid, pid_tgid >> 32, vcpu, (u64)BPF_CORE_READ(vcpu, kvm));
+}
+
+SEC("raw_tp/kvm_exit")
+int BPF_PROG(ipiv_exit, struct kvm_vcpu___ipiv *vcpu, u32 isa)
+{
+	struct ipiv_thread *t = thread_of_vcpu(vcpu);
+	u64 info1;
+	u32 reason;
+
+	if (!t)
+		return 0;
+	read_exit(vcpu, isa, &reason, &info1);
+	return handle_exit(t, isa, reason, info1);
+}
+
+SEC("raw_tp/kvm_entry")
+int BPF_PROG(ipiv_entry, struct kvm_vcpu___ipiv *vcpu)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+
+	return handle_entry(bpf_map_lookup_elem(&threads, &tid));
+}
+
+/* Test-only entries (autoload off): drive handle_exit/handle_entry with plain values. */
+SEC("?raw_tp/ipiv_synthetic_exit")
+int BPF_PROG(ipiv_test_exit, u64 isa, u64 reason, u64 info1)
+{
+	return handle_exit(current_vcpu(), isa, reason, info1);
+}
+
+/* one dummy argument, like kvm_entry's vcpu: BPF_PROG_TEST_RUN wants a context */
+SEC("?raw_tp/ipiv_synthetic_entry")
+int BPF_PROG(ipiv_test_entry, u64 unused)
+{
+	return handle_entry(current_vcpu());
+}
+
+/* ---- discovery ---- */
+
+static __always_inline bool name_is(const char *name, const char *want, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (name[i] != want[i])
+			return false;
+	return true;
+}
+
+/*
+ * One record per KVM file of each process: "kvm-vm" files hold the struct kvm, and
+ * "kvm-vcpu:N" files the struct kvm_vcpu (anon inode dentry names, set by KVM). It also
+ * registers the VM and the vCPU's last KVM_RUN thread, so VMs that ran before the
+ * collector started are attributed from their first event.
+ */
+SEC("iter/task_file")
+int ipiv_discover(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct ipiv_discovery_rec rec = {};
+	struct kvm_vcpu___ipiv *vcpu;
+	struct kvm___ipiv *kvm;
+	char name[12] = {};
+	const unsigned char *dname;
+
+	if (!task || !file)
+		return 0;
+	dname = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(name, sizeof(name), dname) < 0)
+		return 0;
+	if (name_is(name, "kvm-vm", 7)) {
+		kvm = BPF_CORE_READ(file, private_data);
+		rec.kind = IPIV_FILE_VM;
+	} else if (name_is(name, "kvm-vcpu:", 9) && name[9] >= '0' && name[9] <= '9') {
+		vcpu = BPF_CORE_READ(file, private_data);
+		kvm = BPF_CORE_READ(vcpu, kvm);
+		rec.kind = IPIV_FILE_VCPU;
+		rec.vcpu_ptr = (u64)vcpu;
+		rec.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+		rec.vcpu_tid = BPF_CORE_READ(vcpu, pid, numbers[0].nr);
+	} else {
+		return 0;
+	}
+	if (!kvm)
+		return 0;
+	rec.tgid = BPF_CORE_READ(task, tgid);
+	rec.pid = BPF_CORE_READ(task, pid);
+	rec.fd = ctx->fd;
+	rec.vm = (u64)kvm;
+	rec.mm = (u64)BPF_CORE_READ(task, mm);
+	bpf_core_read_str(rec.stats_id, sizeof(rec.stats_id), &kvm->stats_id);
+	/* a process holding a VM fd it did not create is not the VMM */
+	register_vm(rec.vm, rec.mm == (u64)BPF_CORE_READ(kvm, mm) ? rec.tgid : 0);
+	if (rec.kind == IPIV_FILE_VCPU && rec.vcpu_tid)
+		add_thread(rec.vcpu_tid, rec.tgid, (void *)rec.vcpu_ptr, rec.vm);
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
+}

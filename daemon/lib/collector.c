@@ -1,0 +1,983 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The collector: probes which KVM tracepoints this kernel has, loads and attaches
+ * bpf/ipiv.bpf.c, discovers and reclaims VMs, and reads the maps into a snapshot. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "collector.h"
+#include "ipiv.skel.h"
+
+#define TRACEFS_DEFAULT "/sys/kernel/tracing"
+
+/* Every attachment point the object has. Required ones make collector_open fail. */
+struct probe_def {
+	const char *tracepoint;
+	const char *prog;
+	bool optional;
+};
+
+static const struct probe_def probe_defs[] = {
+	{ "kvm_apic_ipi", "ipiv_apic_ipi", false },
+	{ "kvm_apic_accept_irq", "ipiv_apic_accept_irq", false },
+	{ "kvm_eoi", "ipiv_eoi", true },
+	{ "kvm_vcpu_wakeup", "ipiv_vcpu_wakeup", true },
+	{ "kvm_msr", "ipiv_msr", true },
+	{ "kvm_mmio", "ipiv_mmio", true },
+	{ "kvm_hypercall", "ipiv_hypercall", true },
+	{ "kvm_hv_send_ipi", "ipiv_hv_send_ipi", true },
+	{ "kvm_hv_send_ipi_ex", "ipiv_hv_send_ipi_ex", true },
+	{ "kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi", true },
+	{ "kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true },
+	{ "kvm_exit", "ipiv_exit", true },
+	{ "kvm_entry", "ipiv_entry", true },
+	/* not a tracepoint: VM discovery; without it only VMs that send are seen */
+	{ "iter/task_file", "ipiv_discover", true },
+};
+
+#define N_PROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
+
+static const char *const test_progs[] = { "ipiv_test_exit", "ipiv_test_entry" };
+
+/* A VM the collector knows from the maps, with how many polls it has been missing. */
+struct vm_seen {
+	uint64_t vm;
+	unsigned int missing;
+};
+
+struct collector {
+	struct ipiv_bpf *skel;
+	struct collector_opts opts;
+	struct ipiv_probe probes[N_PROBES];
+	struct bpf_link *links[N_PROBES];
+	int stats_fd;
+	int ncpus;
+	struct vm_seen *seen;
+	size_t n_seen;
+	uint64_t vms_discovered;
+	uint64_t vms_reclaimed;
+	uint64_t polls;
+	int last_poll_err;
+};
+
+/* ---- names ---- */
+
+static const char *const path_names[IPIV_PATH_COUNT] = {
+	[IPIV_PATH_UNKNOWN] = "unknown",	  [IPIV_PATH_X2APIC_MSR] = "x2apic_msr",
+	[IPIV_PATH_XAPIC_MMIO] = "xapic_mmio",	  [IPIV_PATH_APIC_WRITE] = "apic_write_trap",
+	[IPIV_PATH_AVIC] = "avic_incomplete",	  [IPIV_PATH_PV_KVM] = "pv_kvm",
+	[IPIV_PATH_PV_HYPERV] = "pv_hyperv",
+};
+
+static const char *const drop_names[IPIV_DROP_COUNT] = {
+	[IPIV_DROP_THREADS_FULL] = "threads_map_full",
+	[IPIV_DROP_MMS_FULL] = "mms_map_full",
+	[IPIV_DROP_VMS_FULL] = "vms_map_full",
+	[IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
+	[IPIV_DROP_MATRIX_FULL] = "matrix_map_full",
+	[IPIV_DROP_NO_IDENTITY] = "no_identity",
+	[IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate",
+};
+
+static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {
+	[IPIV_AVIC_INVALID_INT_TYPE] = "invalid_int_type",
+	[IPIV_AVIC_TARGET_NOT_RUNNING] = "target_not_running",
+	[IPIV_AVIC_INVALID_TARGET] = "invalid_target",
+	[IPIV_AVIC_INVALID_BACKING_PAGE] = "invalid_backing_page",
+	[IPIV_AVIC_INVALID_IPI_VECTOR] = "invalid_ipi_vector",
+	[IPIV_AVIC_CAUSE_OTHER] = "other",
+};
+
+/* asm/kvm_host.h enum kvm_apicv_inhibit; 12 is new in 6.18 */
+static const char *const inhibit_names[IPIV_INHIBIT_COUNT] = {
+	"disabled",	      "hyperv",		    "absent",	  "blockirq",
+	"physical_id_aliased", "apic_id_modified",   "apic_base_modified", "nested",
+	"irqwin",	      "pit_reinj",	    "sev",	  "logical_id_aliased",
+	"physical_id_too_big", "reason_13",	    "reason_14",  "reason_15",
+};
+
+const char *ipiv_path_name(uint32_t path)
+{
+	return path < IPIV_PATH_COUNT ? path_names[path] : "invalid";
+}
+
+const char *ipiv_drop_name(uint32_t reason)
+{
+	return reason < IPIV_DROP_COUNT ? drop_names[reason] : "invalid";
+}
+
+const char *ipiv_avic_cause_name(uint32_t cause)
+{
+	return cause < IPIV_AVIC_CAUSE_COUNT ? avic_cause_names[cause] : "invalid";
+}
+
+const char *ipiv_inhibit_name(uint32_t reason)
+{
+	return reason < IPIV_INHIBIT_COUNT ? inhibit_names[reason] : "invalid";
+}
+
+/* ---- open, probe, attach ---- */
+
+static bool tracefs_has(const char *tracefs, const char *tracepoint)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/events/kvm/%s", tracefs, tracepoint);
+	return stat(path, &st) == 0;
+}
+
+/* A tracepoint exists if BTF has its btf_trace_ typedef (vmlinux, or the kvm module when
+ * KVM is modular) or tracefs lists it. */
+static bool tracepoint_exists(const struct btf *vmlinux, const struct btf *kvm_btf,
+			      const char *tracefs, const char *tracepoint)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tracepoint);
+	if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0)
+		return true;
+	if (kvm_btf && btf__find_by_name_kind(kvm_btf, name, BTF_KIND_TYPEDEF) > 0)
+		return true;
+	return tracefs_has(tracefs, tracepoint);
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG || getenv("IPIV_LIBBPF_QUIET"))
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int probe_tracepoints(struct collector *c)
+{
+	const char *tracefs = c->opts.tracefs ? c->opts.tracefs : TRACEFS_DEFAULT;
+	struct btf *vmlinux, *kvm_btf = NULL;
+	int err;
+
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		err = -errno;
+		fprintf(stderr, "ipiv: kernel BTF (/sys/kernel/btf/vmlinux) not readable: %s; "
+				"CO-RE needs CONFIG_DEBUG_INFO_BTF=y\n", strerror(-err));
+		return err;
+	}
+	if (access("/sys/kernel/btf/kvm", R_OK) == 0)
+		kvm_btf = btf__load_module_btf("kvm", vmlinux);
+
+	for (size_t i = 0; i < N_PROBES; i++) {
+		const struct probe_def *def = &probe_defs[i];
+		struct ipiv_probe *p = &c->probes[i];
+		struct bpf_program *prog;
+
+		p->name = def->tracepoint;
+		p->prog = def->prog;
+		p->optional = def->optional;
+		prog = bpf_object__find_program_by_name(c->skel->obj, def->prog);
+		if (!prog) {
+			err = -ENOENT;
+			fprintf(stderr, "ipiv: BPF program %s missing from the object\n", def->prog);
+			goto cleanup;
+		}
+		if (strchr(def->tracepoint, '/'))
+			continue; /* the iterator needs no tracepoint */
+		if (!tracepoint_exists(vmlinux, kvm_btf, tracefs, def->tracepoint)) {
+			p->err = -ENOENT;
+			bpf_program__set_autoload(prog, false);
+			if (!def->optional) {
+				err = -ENOENT;
+				fprintf(stderr, "ipiv: tracepoint kvm:%s missing (not in BTF nor "
+						"%s/events/kvm): is KVM loaded?\n",
+					def->tracepoint, tracefs);
+				goto cleanup;
+			}
+		}
+	}
+	for (size_t i = 0; i < sizeof(test_progs) / sizeof(test_progs[0]); i++) {
+		struct bpf_program *prog =
+			bpf_object__find_program_by_name(c->skel->obj, test_progs[i]);
+
+		if (prog)
+			bpf_program__set_autoload(prog, c->opts.test_programs);
+	}
+	err = 0;
+cleanup:
+	btf__free(kvm_btf);
+	btf__free(vmlinux);
+	return err;
+}
+
+static int attach_probes(struct collector *c)
+{
+	for (size_t i = 0; i < N_PROBES; i++) {
+		struct ipiv_probe *p = &c->probes[i];
+		struct bpf_program *prog = bpf_object__find_program_by_name(c->skel->obj, p->prog);
+		struct bpf_link *link;
+
+		if (p->err)
+			continue;
+		if (c->opts.no_tracepoints && !strchr(p->name, '/')) {
+			p->err = -ECANCELED;
+			continue;
+		}
+		if (strchr(p->name, '/'))
+			link = bpf_program__attach_iter(prog, NULL);
+		else
+			link = bpf_program__attach_raw_tracepoint(prog, p->name);
+		if (!link) {
+			p->err = -errno;
+			fprintf(stderr, "ipiv: attaching %s failed: %s\n", p->name,
+				strerror(-p->err));
+			if (!p->optional)
+				return p->err;
+			continue;
+		}
+		c->links[i] = link;
+		p->attached = true;
+	}
+	return 0;
+}
+
+int collector_open(struct collector **out, const struct collector_opts *opts)
+{
+	struct collector *c;
+	int err;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (opts)
+		c->opts = *opts;
+	if (!c->opts.reclaim_after)
+		c->opts.reclaim_after = 2;
+	c->stats_fd = -1;
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0) {
+		err = c->ncpus ? c->ncpus : -EINVAL;
+		fprintf(stderr, "ipiv: cannot count possible CPUs: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	libbpf_set_print(libbpf_quiet);
+
+	c->skel = ipiv_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		fprintf(stderr, "ipiv: opening the BPF object failed: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	err = probe_tracepoints(c);
+	if (err)
+		goto cleanup;
+	err = ipiv_bpf__load(c->skel);
+	if (err) {
+		fprintf(stderr, "ipiv: loading BPF programs failed: %s (needs CAP_BPF, "
+				"CAP_PERFMON and kernel BTF)\n", strerror(-err));
+		goto cleanup;
+	}
+	err = attach_probes(c);
+	if (err)
+		goto cleanup;
+	if (c->opts.bpf_stats) {
+		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (c->stats_fd < 0)
+			fprintf(stderr, "ipiv: kernel.bpf_stats_enabled not available: %s; program "
+					"run counts stay 0\n", strerror(errno));
+	}
+	*out = c;
+	return 0;
+cleanup:
+	collector_close(c);
+	return err;
+}
+
+void collector_close(struct collector *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < N_PROBES; i++)
+		bpf_link__destroy(c->links[i]);
+	if (c->stats_fd >= 0)
+		close(c->stats_fd);
+	ipiv_bpf__destroy(c->skel);
+	free(c->seen);
+	free(c);
+}
+
+struct ipiv_bpf *collector_skel(struct collector *c)
+{
+	return c->skel;
+}
+
+/* ---- discovery and reclaim ---- */
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool sorted_has(const uint64_t *keys, size_t n, uint64_t key)
+{
+	return n && bsearch(&key, keys, n, sizeof(*keys), u64_cmp);
+}
+
+/* Collects the distinct VMs that have state in any map, sorted. */
+static int vms_in_maps(struct collector *c, uint64_t **out, size_t *n_out)
+{
+	size_t n = 0, cap = 64;
+	uint64_t *vms = malloc(cap * sizeof(*vms));
+	struct ipiv_counter_key ckey, *cprev = NULL;
+	struct ipiv_thread thread;
+	uint64_t vkey, *vprev = NULL;
+	uint32_t tkey, *tprev = NULL;
+
+#define ADD_VM(v)                                                                 \
+	do {                                                                      \
+		if (n == cap) {                                                   \
+			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms));  \
+			if (!grown)                                               \
+				goto nomem;                                       \
+			vms = grown;                                              \
+			cap *= 2;                                                 \
+		}                                                                 \
+		vms[n++] = (v);                                                   \
+	} while (0)
+
+	if (!vms)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(bpf_map__fd(c->skel->maps.vms), vprev, &vkey)) {
+		ADD_VM(vkey);
+		vprev = &vkey;
+	}
+	while (!bpf_map_get_next_key(bpf_map__fd(c->skel->maps.counters), cprev, &ckey)) {
+		ADD_VM(ckey.vm);
+		cprev = &ckey;
+	}
+	while (!bpf_map_get_next_key(bpf_map__fd(c->skel->maps.threads), tprev, &tkey)) {
+		if (!bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.threads), &tkey, &thread))
+			ADD_VM(thread.vm);
+		tprev = &tkey;
+	}
+#undef ADD_VM
+	qsort(vms, n, sizeof(*vms), u64_cmp);
+	size_t uniq = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!uniq || vms[uniq - 1] != vms[i])
+			vms[uniq++] = vms[i];
+	*out = vms;
+	*n_out = uniq;
+	return 0;
+nomem:
+	free(vms);
+	return -ENOMEM;
+}
+
+/* Deletes every key of map whose VM is in dead (sorted). vm_of returns the key's VM. */
+static void delete_keys_of(int fd, size_t key_size, uint64_t (*vm_of)(const void *key),
+			   const uint64_t *dead, size_t n_dead)
+{
+	unsigned char key[64], next[64];
+	bool have_key = false;
+
+	/* restart after each delete: deleting the cursor key would end a walk early */
+	while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
+		memcpy(key, next, key_size);
+		have_key = true;
+		if (sorted_has(dead, n_dead, vm_of(key))) {
+			bpf_map_delete_elem(fd, key);
+			have_key = false;
+		}
+	}
+}
+
+static uint64_t vm_of_counter(const void *key)
+{
+	return ((const struct ipiv_counter_key *)key)->vm;
+}
+
+static uint64_t vm_of_matrix(const void *key)
+{
+	return ((const struct ipiv_matrix_key *)key)->vm;
+}
+
+static uint64_t vm_of_vm(const void *key)
+{
+	return *(const uint64_t *)key;
+}
+
+static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
+{
+	int threads_fd = bpf_map__fd(c->skel->maps.threads);
+	int mms_fd = bpf_map__fd(c->skel->maps.mms);
+	uint32_t tkey, next_t;
+	uint64_t mkey, next_m, vm;
+	struct ipiv_thread thread;
+	bool have = false;
+
+	delete_keys_of(bpf_map__fd(c->skel->maps.counters), sizeof(struct ipiv_counter_key),
+		       vm_of_counter, dead, n_dead);
+	delete_keys_of(bpf_map__fd(c->skel->maps.matrix), sizeof(struct ipiv_matrix_key),
+		       vm_of_matrix, dead, n_dead);
+	delete_keys_of(bpf_map__fd(c->skel->maps.vms), sizeof(uint64_t), vm_of_vm, dead, n_dead);
+	while (!bpf_map_get_next_key(threads_fd, have ? &tkey : NULL, &next_t)) {
+		tkey = next_t;
+		have = true;
+		if (!bpf_map_lookup_elem(threads_fd, &tkey, &thread) &&
+		    sorted_has(dead, n_dead, thread.vm)) {
+			bpf_map_delete_elem(threads_fd, &tkey);
+			have = false;
+		}
+	}
+	have = false;
+	while (!bpf_map_get_next_key(mms_fd, have ? &mkey : NULL, &next_m)) {
+		mkey = next_m;
+		have = true;
+		if (!bpf_map_lookup_elem(mms_fd, &mkey, &vm) && sorted_has(dead, n_dead, vm)) {
+			bpf_map_delete_elem(mms_fd, &mkey);
+			have = false;
+		}
+	}
+	c->vms_reclaimed += n_dead;
+}
+
+/* Runs the iterator; fills live (sorted, distinct VMs that have a KVM file open). */
+static int discover(struct collector *c, uint64_t **live, size_t *n_live)
+{
+	struct bpf_link *link = c->links[N_PROBES - 1]; /* the iterator is the last probe */
+	struct ipiv_discovery_rec rec;
+	size_t n = 0, cap = 16, got = 0;
+	uint64_t *vms;
+	int fd, err = 0;
+	ssize_t len;
+
+	*live = NULL;
+	*n_live = 0;
+	if (!link)
+		return -ENOTSUP;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0)
+		return -errno;
+	vms = malloc(cap * sizeof(*vms));
+	if (!vms) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* records are written whole; read() may return several at once */
+	for (;;) {
+		len = read(fd, (char *)&rec + got, sizeof(rec) - got);
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0) {
+			err = -errno;
+			break;
+		}
+		if (len == 0)
+			break;
+		got += len;
+		if (got < sizeof(rec))
+			continue;
+		got = 0;
+		if (n == cap) {
+			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms));
+
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			vms = grown;
+			cap *= 2;
+		}
+		vms[n++] = rec.vm;
+	}
+	close(fd);
+	if (err) {
+		free(vms);
+		return err;
+	}
+	qsort(vms, n, sizeof(*vms), u64_cmp);
+	size_t uniq = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!uniq || vms[uniq - 1] != vms[i])
+			vms[uniq++] = vms[i];
+	*live = vms;
+	*n_live = uniq;
+	return 0;
+}
+
+static struct vm_seen *seen_find(struct collector *c, uint64_t vm)
+{
+	for (size_t i = 0; i < c->n_seen; i++)
+		if (c->seen[i].vm == vm)
+			return &c->seen[i];
+	return NULL;
+}
+
+int collector_poll(struct collector *c)
+{
+	uint64_t *live = NULL, *known = NULL, *dead = NULL;
+	size_t n_live = 0, n_known = 0, n_dead = 0;
+	struct vm_seen *seen = NULL;
+	int err;
+
+	c->polls++;
+	err = discover(c, &live, &n_live);
+	if (err)
+		goto cleanup;
+	err = vms_in_maps(c, &known, &n_known);
+	if (err)
+		goto cleanup;
+	seen = calloc(n_known ? n_known : 1, sizeof(*seen));
+	dead = calloc(n_known ? n_known : 1, sizeof(*dead));
+	if (!seen || !dead) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* a VM is reclaimed only after missing reclaim_after discoveries in a row, so one
+	 * created between the walk and the map read is not lost */
+	for (size_t i = 0; i < n_known; i++) {
+		struct vm_seen *old = seen_find(c, known[i]);
+
+		seen[i].vm = known[i];
+		if (sorted_has(live, n_live, known[i])) {
+			if (!old)
+				c->vms_discovered++;
+			continue;
+		}
+		seen[i].missing = (old ? old->missing : 0) + 1;
+		if (seen[i].missing >= c->opts.reclaim_after)
+			dead[n_dead++] = known[i];
+	}
+	if (n_dead)
+		reclaim(c, dead, n_dead);
+	free(c->seen);
+	c->seen = seen;
+	c->n_seen = n_known;
+	seen = NULL;
+cleanup:
+	c->last_poll_err = err;
+	free(live);
+	free(known);
+	free(dead);
+	free(seen);
+	return err;
+}
+
+/* ---- snapshot ---- */
+
+static uint64_t sum_percpu(const uint64_t *values, int ncpus)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < ncpus; i++)
+		sum += values[i];
+	return sum;
+}
+
+static struct ipiv_vm_stats *vm_row(struct ipiv_snapshot *snap, uint64_t vm)
+{
+	size_t lo = 0, hi = snap->n_vms;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (snap->vms[mid].vm == vm)
+			return &snap->vms[mid];
+		if (snap->vms[mid].vm < vm)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Finds or appends the vCPU row; rows are sorted at the end. */
+static struct ipiv_vcpu_stats *vcpu_row(struct ipiv_vm_stats *vm, uint32_t vcpu_id)
+{
+	struct ipiv_vcpu_stats *grown;
+
+	for (size_t i = 0; i < vm->n_vcpus; i++)
+		if (vm->vcpus[i].vcpu_id == vcpu_id)
+			return &vm->vcpus[i];
+	grown = realloc(vm->vcpus, (vm->n_vcpus + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	vm->vcpus = grown;
+	memset(&grown[vm->n_vcpus], 0, sizeof(*grown));
+	grown[vm->n_vcpus].vcpu_id = vcpu_id;
+	return &grown[vm->n_vcpus++];
+}
+
+static void *append(void *array, size_t *n, size_t size)
+{
+	char *grown = realloc(array, (*n + 1) * size);
+
+	if (!grown)
+		return NULL;
+	memset(grown + *n * size, 0, size);
+	(*n)++;
+	return grown;
+}
+
+/* Adds one counter to the VM total and, where it has a vCPU, to the vCPU row. */
+static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *key,
+		       uint64_t value)
+{
+	struct ipiv_vcpu_stats *row = vcpu_row(vm, key->vcpu);
+	struct ipiv_counts *counts[2] = { &vm->c, row ? &row->c : NULL };
+
+	if (!row)
+		return -ENOMEM;
+	for (int i = 0; i < 2; i++) {
+		struct ipiv_counts *cnt = counts[i];
+
+		switch (key->kind) {
+		case IPIV_CNT_SEND:
+			if (key->sub >= IPIV_PATH_COUNT)
+				break;
+			cnt->sent_by_path[key->sub] += value;
+			cnt->sent_total += value;
+			if (icr_class_accel_eligible(key->sub2))
+				cnt->sent_accel_eligible += value;
+			break;
+		case IPIV_CNT_RECV:
+			cnt->received_by_mode[key->sub & ICR_DELIVERY_MASK] += value;
+			cnt->received_total += value;
+			break;
+		case IPIV_CNT_EOI:
+			cnt->eois += value;
+			break;
+		case IPIV_CNT_WAKEUP:
+			cnt->wakeups += value;
+			if (key->sub)
+				cnt->wakeups_waited += value;
+			break;
+		case IPIV_CNT_HALT_NS:
+			cnt->halt_ns += value;
+			break;
+		case IPIV_CNT_AVIC_CAUSE:
+			if (key->sub < IPIV_AVIC_CAUSE_COUNT)
+				cnt->avic_incomplete[key->sub] += value;
+			break;
+		case IPIV_CNT_EXIT:
+			cnt->exits_total += value;
+			break;
+		}
+	}
+
+	if (key->kind == IPIV_CNT_SEND && key->sub < IPIV_PATH_COUNT &&
+	    key->sub2 < ICR_CLASS_COUNT) {
+		vm->sent[key->sub][key->sub2] += value;
+	} else if (key->kind == IPIV_CNT_EXIT) {
+		struct ipiv_exit_cell *exits;
+		size_t i;
+
+		for (i = 0; i < vm->n_exits; i++)
+			if (vm->exits[i].isa == key->sub && vm->exits[i].reason == key->sub2)
+				break;
+		if (i == vm->n_exits) {
+			exits = append(vm->exits, &vm->n_exits, sizeof(*exits));
+			if (!exits)
+				return -ENOMEM;
+			vm->exits = exits;
+			exits[i].isa = key->sub;
+			exits[i].reason = key->sub2;
+		}
+		vm->exits[i].count += value;
+	} else if (key->kind == IPIV_CNT_INHIBIT && key->sub < IPIV_INHIBIT_COUNT) {
+		if (key->sub2)
+			vm->inhibit_set[key->sub] += value;
+		else
+			vm->inhibit_clear[key->sub] += value;
+	}
+	return 0;
+}
+
+static int vcpu_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct ipiv_vcpu_stats *)a)->vcpu_id;
+	uint32_t y = ((const struct ipiv_vcpu_stats *)b)->vcpu_id;
+
+	return x < y ? -1 : x > y; /* IPIV_VCPU_NONE sorts last */
+}
+
+static int exit_cmp(const void *a, const void *b)
+{
+	const struct ipiv_exit_cell *x = a, *y = b;
+
+	if (x->isa != y->isa)
+		return x->isa < y->isa ? -1 : 1;
+	return x->reason < y->reason ? -1 : x->reason > y->reason;
+}
+
+/* The sparse list of the dense sent[][] table, in (path, class) order. */
+static int build_send_cells(struct ipiv_vm_stats *vm)
+{
+	size_t n = 0;
+
+	for (uint32_t p = 0; p < IPIV_PATH_COUNT; p++)
+		for (uint32_t k = 0; k < ICR_CLASS_COUNT; k++)
+			n += vm->sent[p][k] != 0;
+	if (!n)
+		return 0;
+	vm->send_cells = calloc(n, sizeof(*vm->send_cells));
+	if (!vm->send_cells)
+		return -ENOMEM;
+	for (uint32_t p = 0; p < IPIV_PATH_COUNT; p++)
+		for (uint32_t k = 0; k < ICR_CLASS_COUNT; k++)
+			if (vm->sent[p][k])
+				vm->send_cells[vm->n_send_cells++] =
+					(struct ipiv_send_cell){ p, k, vm->sent[p][k] };
+	return 0;
+}
+
+static int matrix_cmp(const void *a, const void *b)
+{
+	const struct ipiv_matrix_cell *x = a, *y = b;
+
+	if (x->src_vcpu != y->src_vcpu)
+		return x->src_vcpu < y->src_vcpu ? -1 : 1;
+	return x->dst_vcpu < y->dst_vcpu ? -1 : x->dst_vcpu > y->dst_vcpu;
+}
+
+static int vm_pid_cmp(const void *a, const void *b)
+{
+	const struct ipiv_vm_stats *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->vm < y->vm ? -1 : x->vm > y->vm;
+}
+
+static int read_counters(struct collector *c, struct ipiv_snapshot *snap, uint64_t *percpu)
+{
+	int fd = bpf_map__fd(c->skel->maps.counters);
+	struct ipiv_counter_key key, *prev = NULL;
+	int err;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, percpu))
+			continue; /* deleted by a concurrent reclaim */
+		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
+
+		if (!vm)
+			continue;
+		err = add_counter(vm, &key, sum_percpu(percpu, c->ncpus));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int read_matrix(struct collector *c, struct ipiv_snapshot *snap, uint64_t *percpu)
+{
+	int fd = bpf_map__fd(c->skel->maps.matrix);
+	struct ipiv_matrix_key key, *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
+		struct ipiv_matrix_cell *cells;
+
+		prev = &key;
+		if (!vm || bpf_map_lookup_elem(fd, &key, percpu))
+			continue;
+		cells = append(vm->matrix, &vm->n_matrix, sizeof(*cells));
+		if (!cells)
+			return -ENOMEM;
+		vm->matrix = cells;
+		cells[vm->n_matrix - 1].src_vcpu = key.src_vcpu;
+		cells[vm->n_matrix - 1].dst_vcpu = key.dst_vcpu;
+		cells[vm->n_matrix - 1].count = sum_percpu(percpu, c->ncpus);
+	}
+	return 0;
+}
+
+static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
+{
+	int vms_fd = bpf_map__fd(c->skel->maps.vms);
+	int threads_fd = bpf_map__fd(c->skel->maps.threads);
+	uint32_t tid, *tprev = NULL;
+	struct ipiv_thread thread;
+
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		struct ipiv_vm_stats *vm = &snap->vms[i];
+		struct vm_seen *seen = seen_find(c, vm->vm);
+		struct ipiv_vm state;
+
+		vm->alive = seen && !seen->missing;
+		if (bpf_map_lookup_elem(vms_fd, &vm->vm, &state))
+			continue;
+		vm->pid = (int32_t)state.tgid;
+		memcpy(vm->stats_id, state.stats_id, sizeof(vm->stats_id));
+		vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
+		vm->inhibits_known = state.inhibits_known;
+		vm->inhibits = state.inhibits;
+	}
+	while (!bpf_map_get_next_key(threads_fd, tprev, &tid)) {
+		struct ipiv_vm_stats *vm;
+		struct ipiv_vcpu_stats *row;
+
+		tprev = &tid;
+		if (bpf_map_lookup_elem(threads_fd, &tid, &thread))
+			continue;
+		vm = vm_row(snap, thread.vm);
+		if (!vm || thread.vcpu_id == IPIV_VCPU_NONE)
+			continue;
+		row = vcpu_row(vm, thread.vcpu_id);
+		if (!row)
+			return -ENOMEM;
+		row->tid = tid;
+		if (!vm->pid)
+			vm->pid = (int32_t)thread.tgid;
+	}
+	return 0;
+}
+
+static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t *percpu)
+{
+	int drops_fd = bpf_map__fd(c->skel->maps.drops);
+	struct bpf_program *prog;
+	size_t n = 0;
+
+	self->probes = calloc(N_PROBES, sizeof(*self->probes));
+	if (!self->probes)
+		return -ENOMEM;
+	memcpy(self->probes, c->probes, sizeof(c->probes));
+	self->n_probes = N_PROBES;
+	for (size_t i = 0; i < N_PROBES; i++)
+		self->n_attached += c->probes[i].attached;
+
+	for (uint32_t r = 0; r < IPIV_DROP_COUNT; r++)
+		if (!bpf_map_lookup_elem(drops_fd, &r, percpu))
+			self->drops[r] = sum_percpu(percpu, c->ncpus);
+
+	bpf_object__for_each_program(prog, c->skel->obj)
+		n++;
+	self->progs = calloc(n ? n : 1, sizeof(*self->progs));
+	if (!self->progs)
+		return -ENOMEM;
+	bpf_object__for_each_program(prog, c->skel->obj) {
+		struct bpf_prog_info info = {};
+		uint32_t len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		struct ipiv_prog_stats *ps = &self->progs[self->n_progs++];
+
+		snprintf(ps->name, sizeof(ps->name), "%s", info.name);
+		ps->run_cnt = info.run_cnt;
+		ps->run_time_ns = info.run_time_ns;
+	}
+	self->bpf_stats_enabled = c->stats_fd >= 0;
+	self->vms_discovered = c->vms_discovered;
+	self->vms_reclaimed = c->vms_reclaimed;
+	self->polls = c->polls;
+	self->last_poll_err = c->last_poll_err;
+	return 0;
+}
+
+int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
+{
+	struct ipiv_snapshot *snap;
+	uint64_t *vms = NULL, *percpu;
+	size_t n_vms = 0;
+	struct timespec now;
+	int err;
+
+	*out = NULL;
+	snap = calloc(1, sizeof(*snap));
+	percpu = calloc(c->ncpus, sizeof(*percpu));
+	if (!snap || !percpu) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	snap->taken_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+
+	err = vms_in_maps(c, &vms, &n_vms);
+	if (err)
+		goto cleanup;
+	snap->vms = calloc(n_vms ? n_vms : 1, sizeof(*snap->vms));
+	if (!snap->vms) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	snap->n_vms = n_vms;
+	for (size_t i = 0; i < n_vms; i++)
+		snap->vms[i].vm = vms[i]; /* sorted by vm for vm_row() until the end */
+
+	err = read_identity(c, snap);
+	if (!err)
+		err = read_counters(c, snap, percpu);
+	if (!err)
+		err = read_matrix(c, snap, percpu);
+	if (!err)
+		err = read_self(c, &snap->self, percpu);
+	if (err)
+		goto cleanup;
+
+	for (size_t i = 0; i < n_vms; i++) {
+		struct ipiv_vm_stats *vm = &snap->vms[i];
+
+		err = build_send_cells(vm);
+		if (err)
+			goto cleanup;
+		qsort(vm->vcpus, vm->n_vcpus, sizeof(*vm->vcpus), vcpu_cmp);
+		qsort(vm->exits, vm->n_exits, sizeof(*vm->exits), exit_cmp);
+		qsort(vm->matrix, vm->n_matrix, sizeof(*vm->matrix), matrix_cmp);
+		for (size_t j = 0; j < vm->n_vcpus; j++)
+			vm->vcpu_count += vm->vcpus[j].vcpu_id != IPIV_VCPU_NONE;
+	}
+	qsort(snap->vms, n_vms, sizeof(*snap->vms), vm_pid_cmp);
+	*out = snap;
+	snap = NULL;
+cleanup:
+	collector_snapshot_free(snap);
+	free(vms);
+	free(percpu);
+	return err;
+}
+
+void collector_snapshot_free(struct ipiv_snapshot *snap)
+{
+	if (!snap)
+		return;
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		free(snap->vms[i].send_cells);
+		free(snap->vms[i].exits);
+		free(snap->vms[i].vcpus);
+		free(snap->vms[i].matrix);
+	}
+	free(snap->vms);
+	free(snap->self.probes);
+	free(snap->self.progs);
+	free(snap);
+}
+
+const struct ipiv_vm_stats *snapshot_find_vm(const struct ipiv_snapshot *snap, uint64_t vm)
+{
+	for (size_t i = 0; i < snap->n_vms; i++)
+		if (snap->vms[i].vm == vm)
+			return &snap->vms[i];
+	return NULL;
+}
+
+const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint32_t vcpu_id)
+{
+	for (size_t i = 0; i < vm->n_vcpus; i++)
+		if (vm->vcpus[i].vcpu_id == vcpu_id)
+			return &vm->vcpus[i];
+	return NULL;
+}

@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Feeds synthetic KVM tracepoint arguments through the real raw_tp programs of
+ * bpf/ipiv.bpf.c (BPF_PROG_TEST_RUN, in this thread's context) and checks the exact
+ * counts the collector reads back. This thread is made a vCPU by a tid map entry. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "collector.h"
+#include "ipiv.skel.h"
+
+#define VMX IPIV_ISA_VMX
+#define SVM IPIV_ISA_SVM
+
+static struct collector *col;
+static struct ipiv_bpf *skel;
+
+static uint32_t my_tid(void)
+{
+	return (uint32_t)syscall(SYS_gettid);
+}
+
+/* Makes this thread vCPU vcpu_id of the fake VM vm, in the given APIC mode. */
+static void be_vcpu(uint64_t vm, uint32_t vcpu_id, uint8_t apic_mode)
+{
+	struct ipiv_thread t = { .vm = vm, .vcpu_id = vcpu_id, .tgid = getpid(),
+				 .apic_mode = apic_mode };
+	uint32_t tid = my_tid();
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &tid, &t, BPF_ANY),
+			 0);
+}
+
+static void be_nobody(void)
+{
+	uint32_t tid = my_tid();
+
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.threads), &tid);
+}
+
+static struct ipiv_thread my_thread(void)
+{
+	struct ipiv_thread t;
+	uint32_t tid = my_tid();
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &tid, &t), 0);
+	return t;
+}
+
+static void add_vm_entry(uint64_t vm, const char *stats_id)
+{
+	struct ipiv_vm state = { .tgid = getpid() };
+
+	snprintf(state.stats_id, sizeof(state.stats_id), "%s", stats_id);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vms), &vm, &state, BPF_ANY),
+			 0);
+}
+
+/* Runs prog once with the raw tracepoint arguments args (the u64 array raw_tp sees). */
+static void fire(struct bpf_program *prog, const uint64_t *args, size_t n)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = n * sizeof(*args));
+	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+
+	if (err)
+		fail_msg("BPF_PROG_TEST_RUN %s: %s", bpf_program__name(prog), strerror(-err));
+	assert_int_equal(opts.retval, 0);
+}
+
+#define FIRE(prog, ...)                                                      \
+	do {                                                                 \
+		uint64_t args_[] = { __VA_ARGS__ };                          \
+		fire(skel->progs.prog, args_, sizeof(args_) / sizeof(*args_)); \
+	} while (0)
+
+static void apic_ipi(uint32_t icr_low, uint32_t dest_id)
+{
+	FIRE(ipiv_apic_ipi, icr_low, dest_id);
+}
+
+static uint32_t icr(uint32_t vector, uint32_t dm, int logical, uint32_t shorthand)
+{
+	return vector | dm << ICR_DELIVERY_SHIFT | (logical ? ICR_DEST_LOGICAL : 0) |
+	       shorthand << ICR_SHORTHAND_SHIFT;
+}
+
+static struct ipiv_snapshot *snap(void)
+{
+	struct ipiv_snapshot *s;
+
+	assert_int_equal(collector_snapshot(col, &s), 0);
+	return s;
+}
+
+static const struct ipiv_vm_stats *vm_of(const struct ipiv_snapshot *s, uint64_t vm)
+{
+	const struct ipiv_vm_stats *v = snapshot_find_vm(s, vm);
+
+	if (!v)
+		fail_msg("VM %#llx missing from the snapshot", (unsigned long long)vm);
+	return v;
+}
+
+static uint64_t drop_count(enum ipiv_drop_reason reason)
+{
+	struct ipiv_snapshot *s = snap();
+	uint64_t n = s->self.drops[reason];
+
+	collector_snapshot_free(s);
+	return n;
+}
+
+static void test_x2apic_sends_by_class(void **state)
+{
+	const uint64_t vm = 0xffff888000001000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	struct { uint32_t icr_low, dest; } sends[] = {
+		{ unicast, 2 },
+		{ unicast, 0xff }, /* APIC ID 255 in x2APIC, not broadcast */
+		{ unicast, 0xffffffff },
+		{ icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE), 0x00010003 },
+		{ icr(0xfd, ICR_DM_LOWEST_PRIO, 1, ICR_SH_NONE), 0x00000004 },
+		{ icr(0, ICR_DM_SMI, 0, ICR_SH_NONE), 1 },
+		{ icr(2, ICR_DM_NMI, 0, ICR_SH_NONE), 1 },
+		{ icr(0, ICR_DM_INIT, 0, ICR_SH_NONE), 3 },
+		{ icr(0x9a, ICR_DM_SIPI, 0, ICR_SH_NONE), 3 },
+		{ icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_SELF), 0 },
+		{ icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_ALL), 0 },
+		{ icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_ALL_BUT_SELF), 0 },
+	};
+	const size_t n = sizeof(sends) / sizeof(sends[0]);
+
+	be_vcpu(vm, 1, IPIV_APIC_X2APIC);
+	for (size_t i = 0; i < n; i++)
+		apic_ipi(sends[i].icr_low, sends[i].dest);
+	apic_ipi(unicast, 2);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+	const uint32_t eligible = icr_classify(unicast, 2, ICR_MODE_X2APIC);
+
+	assert_int_equal(v->c.sent_total, n + 1);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], n + 1);
+	assert_int_equal(v->c.sent_accel_eligible, 3); /* dest 2 twice, dest 0xff once */
+	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][eligible], 3);
+	for (size_t i = 2; i < n; i++) {
+		uint32_t class = icr_classify(sends[i].icr_low, sends[i].dest, ICR_MODE_X2APIC);
+
+		assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][class], 1);
+	}
+	assert_true(v->sent[IPIV_PATH_X2APIC_MSR][ICR_CLASS_BROADCAST | ICR_DM_FIXED] == 1);
+	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST],
+			 1);
+	assert_int_equal(v->n_send_cells, n - 1); /* the two unicast sends share a cell */
+	const struct ipiv_vcpu_stats *row = vm_find_vcpu(v, 1);
+	assert_non_null(row);
+	assert_int_equal(row->c.sent_total, n + 1);
+	assert_int_equal(row->tid, my_tid());
+	assert_int_equal(v->vcpu_count, 1);
+	collector_snapshot_free(s);
+}
+
+static void test_apic_mode_hints(void **state)
+{
+	const uint64_t vm = 0xffff888000002000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+
+	be_vcpu(vm, 0, IPIV_APIC_UNKNOWN);
+	apic_ipi(unicast, 1); /* no exit, no mode: unknown path */
+	FIRE(ipiv_mmio, 2, 4, 0xfee00310, 0); /* not the ICR */
+	FIRE(ipiv_mmio, 1, 4, 0xfee00300, 0); /* a read */
+	apic_ipi(unicast, 1);
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_UNKNOWN);
+	FIRE(ipiv_mmio, 2, 4, 0xfee00300, 0);
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
+	apic_ipi(unicast, 0xff); /* xAPIC broadcast */
+	apic_ipi(icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE), 0x03); /* logical multicast */
+	FIRE(ipiv_msr, 1, 0x830, 0x2000000fd, 0);
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_X2APIC);
+	apic_ipi(unicast, 0xff); /* unicast in x2APIC */
+	FIRE(ipiv_msr, 1, 0x1b, 0xfee00900, 0); /* APIC_BASE back to xAPIC */
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
+	FIRE(ipiv_msr, 1, 0x1b, 0xfee00d00, 1); /* faulted write changes nothing */
+	FIRE(ipiv_msr, 0, 0x1b, 0xfee00d00, 0); /* a read changes nothing */
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
+	FIRE(ipiv_msr, 1, 0x1b, 0xfee00d00, 0);
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_X2APIC);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_UNKNOWN], 2);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], 1);
+	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_BROADCAST], 1);
+	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST],
+			 1);
+	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][0], 1);
+	assert_int_equal(v->c.sent_total, 5);
+	collector_snapshot_free(s);
+}
+
+static void test_exit_context_decides_path(void **state)
+{
+	const uint64_t vm = 0xffff888000003000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	const uint32_t logical = icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE);
+
+	be_vcpu(vm, 2, IPIV_APIC_X2APIC);
+	/* IPIv fallback: trap-like APIC_WRITE on the ICR, x2APIC logical */
+	FIRE(ipiv_test_exit, VMX, 56, 0x300);
+	apic_ipi(logical, 0x00010001);
+	FIRE(ipiv_test_entry, 0);
+	apic_ipi(unicast, 1); /* after entry: the APIC mode again */
+	/* failed-entry flag in the high bits does not hide the basic reason */
+	FIRE(ipiv_test_exit, VMX, 0x80000000u | 56, 0x300);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	/* the exit wins over the APIC mode */
+	FIRE(ipiv_test_exit, VMX, 44, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, VMX, 85, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, SVM, 0x7c, 1);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, SVM, 0x400, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	/* an exit unrelated to the ICR (HLT) leaves the APIC mode in charge */
+	FIRE(ipiv_test_exit, VMX, 12, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_APIC_WRITE], 2);
+	assert_int_equal(v->sent[IPIV_PATH_APIC_WRITE][ICR_CLASS_LOGICAL], 1);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], 5);
+	assert_int_equal(v->c.sent_total, 9);
+	assert_int_equal(v->c.exits_total, 8);
+	/* exits by (isa, reason), sorted */
+	const struct ipiv_exit_cell want[] = {
+		{ VMX, 12, 1 }, { VMX, 32, 1 }, { VMX, 44, 1 },	  { VMX, 56, 2 },
+		{ VMX, 85, 1 }, { SVM, 0x7c, 1 }, { SVM, 0x400, 1 },
+	};
+	assert_int_equal(v->n_exits, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < v->n_exits; i++) {
+		assert_int_equal(v->exits[i].isa, want[i].isa);
+		assert_int_equal(v->exits[i].reason, want[i].reason);
+		assert_int_equal(v->exits[i].count, want[i].count);
+	}
+	assert_int_equal(my_thread().in_exit, 0);
+	collector_snapshot_free(s);
+}
+
+static void test_pv_kvm_hypercall(void **state)
+{
+	const uint64_t vm = 0xffff888000004000;
+
+	be_vcpu(vm, 3, IPIV_APIC_X2APIC);
+	/* nr 10: a0/a1 bitmap, a2 lowest APIC ID, a3 ICR */
+	FIRE(ipiv_hypercall, 10, 0x6, 0, 0, 0xfd);
+	FIRE(ipiv_hypercall, 10, 0xff, 0, 0, 0xfd);
+	FIRE(ipiv_hypercall, 10, 0x1, 0, 4, icr(0, ICR_DM_NMI, 0, ICR_SH_NONE));
+	FIRE(ipiv_hypercall, 11, 0x1, 0, 0, 0xfd); /* KVM_HC_SCHED_YIELD: not an IPI */
+	FIRE(ipiv_hypercall, 5, 0x1, 0, 0, 0xfd);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(v->c.sent_total, 3);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_PV_KVM], 3);
+	assert_int_equal(v->sent[IPIV_PATH_PV_KVM][ICR_DM_FIXED], 2);
+	assert_int_equal(v->sent[IPIV_PATH_PV_KVM][ICR_DM_NMI], 1);
+	collector_snapshot_free(s);
+}
+
+static void test_avic_incomplete_each_cause(void **state)
+{
+	const uint64_t vm = 0xffff888000005000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+
+	be_vcpu(vm, 4, IPIV_APIC_XAPIC);
+	for (uint32_t id = 0; id <= 4; id++) {
+		FIRE(ipiv_test_exit, SVM, 0x401, unicast);
+		FIRE(ipiv_avic_incomplete_ipi, 4, 1u << 24, unicast, id, 1);
+		/* KVM emulates causes 0 and 2 through kvm_apic_send_ipi */
+		if (id == 0 || id == 2)
+			apic_ipi(unicast, 1);
+		FIRE(ipiv_test_entry, 0);
+	}
+	FIRE(ipiv_avic_incomplete_ipi, 4, 0xffu << 24, unicast, 7, 0); /* unknown cause */
+	/* a pending echo that never came is dropped at entry: the next send counts */
+	FIRE(ipiv_avic_incomplete_ipi, 4, 1u << 24, unicast, 0, 1);
+	FIRE(ipiv_test_entry, 0);
+	apic_ipi(unicast, 1);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	for (uint32_t cause = 0; cause < IPIV_AVIC_CAUSE_COUNT; cause++)
+		assert_int_equal(v->c.avic_incomplete[cause],
+				 cause == IPIV_AVIC_INVALID_INT_TYPE ? 2 : 1);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_AVIC], 7);
+	assert_int_equal(v->sent[IPIV_PATH_AVIC][ICR_DM_FIXED], 6);
+	assert_int_equal(v->sent[IPIV_PATH_AVIC][ICR_DM_FIXED | ICR_CLASS_BROADCAST], 1);
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 1);
+	assert_int_equal(v->c.sent_total, 8);
+	collector_snapshot_free(s);
+}
+
+static void test_hyperv_send(void **state)
+{
+	const uint64_t vm = 0xffff888000006000;
+
+	be_vcpu(vm, 5, IPIV_APIC_X2APIC);
+	FIRE(ipiv_hv_send_ipi, 0xf3, 0x6);
+	FIRE(ipiv_hv_send_ipi_ex, 0xf3, 0, 0x1); /* sparse 4K set */
+	FIRE(ipiv_hv_send_ipi_ex, 0xf3, 1, 0);	 /* HV_GENERIC_SET_ALL */
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(v->c.sent_by_path[IPIV_PATH_PV_HYPERV], 3);
+	assert_int_equal(v->sent[IPIV_PATH_PV_HYPERV][ICR_DM_FIXED], 2);
+	assert_int_equal(v->sent[IPIV_PATH_PV_HYPERV][ICR_DM_FIXED | ICR_CLASS_BROADCAST], 1);
+	assert_int_equal(v->c.sent_accel_eligible, 2);
+	collector_snapshot_free(s);
+}
+
+static void test_receives_and_matrix(void **state)
+{
+	const uint64_t vm = 0xffff888000007000;
+	const uint64_t no_identity = drop_count(IPIV_DROP_NO_IDENTITY);
+
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	for (int i = 0; i < 3; i++)
+		FIRE(ipiv_apic_accept_irq, 1, ICR_DM_FIXED << 8, 0, 0xfd);
+	FIRE(ipiv_apic_accept_irq, 2, ICR_DM_NMI << 8, 0, 2);
+	be_vcpu(vm, 2, IPIV_APIC_X2APIC);
+	FIRE(ipiv_apic_accept_irq, 0, ICR_DM_FIXED << 8, 1, 0xfc);
+	/* a thread that is no vCPU of any known VM: dropped, and said so */
+	be_nobody();
+	FIRE(ipiv_apic_accept_irq, 0, 0, 0, 0x30);
+	apic_ipi(0xfd, 1);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(s->self.drops[IPIV_DROP_NO_IDENTITY], no_identity + 2);
+	assert_int_equal(v->c.received_total, 5);
+	assert_int_equal(v->c.received_by_mode[ICR_DM_FIXED], 4);
+	assert_int_equal(v->c.received_by_mode[ICR_DM_NMI], 1);
+	assert_int_equal(vm_find_vcpu(v, 1)->c.received_total, 3);
+	assert_int_equal(vm_find_vcpu(v, 2)->c.received_by_mode[ICR_DM_NMI], 1);
+	assert_int_equal(vm_find_vcpu(v, 0)->c.received_total, 1);
+	const struct ipiv_matrix_cell want[] = { { 0, 1, 3 }, { 0, 2, 1 }, { 2, 0, 1 } };
+	assert_int_equal(v->n_matrix, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(v->matrix[i].src_vcpu, want[i].src_vcpu);
+		assert_int_equal(v->matrix[i].dst_vcpu, want[i].dst_vcpu);
+		assert_int_equal(v->matrix[i].count, want[i].count);
+	}
+	assert_int_equal(v->vcpu_count, 3);
+	collector_snapshot_free(s);
+}
+
+static void test_eoi_and_wakeups(void **state)
+{
+	const uint64_t vm = 0xffff888000008000;
+	const uint64_t dups = drop_count(IPIV_DROP_EOI_DUPLICATE);
+
+	be_vcpu(vm, 6, IPIV_APIC_X2APIC);
+	/* this kernel traces each EOI twice, the second with vector -1 */
+	FIRE(ipiv_eoi, 0, 0xfd);
+	FIRE(ipiv_eoi, 0, (uint32_t)-1);
+	FIRE(ipiv_eoi, 0, 0xfc);
+	FIRE(ipiv_eoi, 0, (uint64_t)-1);
+	FIRE(ipiv_eoi, 0, 0); /* vector 0 is a vector */
+	FIRE(ipiv_vcpu_wakeup, 1000, 1, 1);
+	FIRE(ipiv_vcpu_wakeup, 500, 0, 1);
+	FIRE(ipiv_vcpu_wakeup, 2500, 1, 0);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(s->self.drops[IPIV_DROP_EOI_DUPLICATE], dups + 2);
+	assert_int_equal(v->c.eois, 3);
+	assert_int_equal(vm_find_vcpu(v, 6)->c.eois, 3);
+	assert_int_equal(v->c.wakeups, 3);
+	assert_int_equal(v->c.wakeups_waited, 2);
+	assert_int_equal(v->c.halt_ns, 4000);
+	collector_snapshot_free(s);
+}
+
+static void test_apicv_inhibits(void **state)
+{
+	const uint64_t vm = 0xffff888000009000;
+
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	add_vm_entry(vm, "kvm-4242");
+	FIRE(ipiv_apicv_inhibit_changed, 0, 1, 0x1);	     /* DISABLED */
+	FIRE(ipiv_apicv_inhibit_changed, 5, 1, 0x21);	     /* APIC_ID_MODIFIED */
+	FIRE(ipiv_apicv_inhibit_changed, 5, 0, 0x1);
+	FIRE(ipiv_apicv_inhibit_changed, 12, 1, 0x1001); /* 6.18: PHYSICAL_ID_TOO_BIG */
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_true(v->inhibits_known);
+	assert_int_equal(v->inhibits, 0x1001);
+	assert_int_equal(v->inhibit_set[0], 1);
+	assert_int_equal(v->inhibit_set[5], 1);
+	assert_int_equal(v->inhibit_clear[5], 1);
+	assert_int_equal(v->inhibit_set[12], 1);
+	assert_int_equal(v->inhibit_clear[0], 0);
+	assert_int_equal(v->pid, getpid());
+	assert_string_equal(v->stats_id, "kvm-4242");
+	assert_string_equal(ipiv_inhibit_name(12), "physical_id_too_big");
+	collector_snapshot_free(s);
+}
+
+static size_t map_size(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+/* A full counter map loses counts, but never silently. */
+static void test_counter_map_full_is_counted(void **state)
+{
+	const uint64_t vm = 0xffff88800000a000;
+	int fd = bpf_map__fd(skel->maps.counters);
+	size_t before = map_size(fd, sizeof(struct ipiv_counter_key));
+	uint64_t full = drop_count(IPIV_DROP_COUNTERS_FULL);
+	size_t sends = IPIV_MAX_COUNTERS - before + 7;
+
+	assert_int_equal(full, 0);
+	for (size_t i = 0; i < sends; i++) {
+		be_vcpu(vm, (uint32_t)i, IPIV_APIC_X2APIC);
+		apic_ipi(0xfd, 1);
+	}
+	assert_int_equal(map_size(fd, sizeof(struct ipiv_counter_key)), IPIV_MAX_COUNTERS);
+	assert_int_equal(drop_count(IPIV_DROP_COUNTERS_FULL), 7);
+}
+
+/* Fake VMs have no KVM file, so discovery finds them gone and reclaims them on the
+ * second poll; a VM is never reclaimed on its first miss. */
+static void test_reclaim_gone_vms(void **state)
+{
+	const uint64_t vm = 0xffff888000001000;
+	struct ipiv_snapshot *s;
+	uint32_t tid = my_tid();
+	struct ipiv_thread t;
+
+	be_vcpu(vm, 1, IPIV_APIC_X2APIC);
+	assert_int_equal(collector_poll(col), 0);
+	s = snap();
+	assert_non_null(snapshot_find_vm(s, vm));
+	assert_false(snapshot_find_vm(s, vm)->alive);
+	collector_snapshot_free(s);
+
+	assert_int_equal(collector_poll(col), 0);
+	s = snap();
+	for (uint64_t fake = 0xffff888000001000; fake <= 0xffff88800000a000; fake += 0x1000)
+		assert_null(snapshot_find_vm(s, fake));
+	assert_true(s->self.vms_reclaimed >= 10);
+	assert_int_equal(s->self.polls, 2);
+	collector_snapshot_free(s);
+	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &tid, &t), 0);
+	assert_int_equal(map_size(bpf_map__fd(skel->maps.counters),
+				  sizeof(struct ipiv_counter_key)) < IPIV_MAX_COUNTERS,
+			 1);
+}
+
+static int can_run(void)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: needs root to load BPF programs\n");
+		return 0;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		printf("SKIP: no kernel BTF (/sys/kernel/btf/vmlinux)\n");
+		return 0;
+	}
+	return 1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_x2apic_sends_by_class),
+		cmocka_unit_test(test_apic_mode_hints),
+		cmocka_unit_test(test_exit_context_decides_path),
+		cmocka_unit_test(test_pv_kvm_hypercall),
+		cmocka_unit_test(test_avic_incomplete_each_cause),
+		cmocka_unit_test(test_hyperv_send),
+		cmocka_unit_test(test_receives_and_matrix),
+		cmocka_unit_test(test_eoi_and_wakeups),
+		cmocka_unit_test(test_apicv_inhibits),
+		cmocka_unit_test(test_counter_map_full_is_counted),
+		cmocka_unit_test(test_reclaim_gone_vms),
+	};
+	struct collector_opts opts = { .test_programs = true, .no_tracepoints = true };
+	int err, failed;
+
+	if (!can_run())
+		return 77;
+	err = collector_open(&col, &opts);
+	if (err) {
+		/* root with BTF: a load failure is a bug, not an environment limit */
+		fprintf(stderr, "collector_open: %s\n", strerror(-err));
+		return 1;
+	}
+	skel = collector_skel(col);
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	collector_close(col);
+	return failed ? 1 : 0;
+}
