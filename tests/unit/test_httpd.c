@@ -1,0 +1,323 @@
+/* Unit tests for daemon/lib/httpd.c: real requests over loopback sockets (200, 404, 405,
+ * HEAD, query parameters, handler failure, prefix routes, idle timeout) and the listen
+ * address errors a user can make, including a port already in use. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "httpd.h"
+
+static int hello(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	resp->body = strdup(ctx);
+	if (!resp->body)
+		return -ENOMEM;
+	resp->len = strlen(resp->body);
+	resp->content_type = "text/html; charset=utf-8";
+	return 0;
+}
+
+static int echo_query(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	const char *vm = httpd_query(req, "vm"), *accept = httpd_header(req, "accept");
+
+	if (asprintf(&resp->body, "vm=%s accept=%s path=%s method=%s", vm ? vm : "(none)",
+		     accept ? accept : "(none)", httpd_path(req), httpd_method(req)) < 0)
+		return -ENOMEM;
+	resp->len = strlen(resp->body);
+	resp->status = 202;
+	return 0;
+}
+
+static int failing(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	resp->body = strdup("partial"); /* must be freed by the server, not sent */
+	resp->len = 7;
+	return -ENOSPC;
+}
+
+static const struct httpd_route routes[] = {
+    {"/", false, hello, "<h1>home</h1>"},
+    {"/echo", false, echo_query, NULL},
+    {"/fail", false, failing, NULL},
+    {"/api/v1/vms/", true, echo_query, NULL},
+    {"/api/v1/vms/special", false, hello, "exact wins"},
+};
+
+struct reply {
+	int status;
+	char headers[8192];
+	char body[8192];
+	size_t body_len;
+};
+
+static int connect_to(int family, uint16_t port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = {10, 0};
+
+	assert_true(fd >= 0);
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		sin6->sin6_port = htons(port);
+		len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons(port);
+		len = sizeof(*sin);
+	}
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
+		fail_msg("connect to port %u: %s", port, strerror(errno));
+	return fd;
+}
+
+/* Sends one raw HTTP/1.0 request and reads the reply to the end (the server closes). */
+static void request(int family, uint16_t port, const char *raw, struct reply *r)
+{
+	char buf[8192], *sep;
+	size_t n = 0;
+	ssize_t got;
+	int fd = connect_to(family, port);
+
+	assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
+	while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)got;
+	close(fd);
+	buf[n] = '\0';
+	assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &r->status), 1);
+	sep = strstr(buf, "\r\n\r\n");
+	assert_non_null(sep);
+	*sep = '\0';
+	snprintf(r->headers, sizeof(r->headers), "%s", buf);
+	r->body_len = n - (size_t)(sep + 4 - buf);
+	memcpy(r->body, sep + 4, r->body_len);
+	r->body[r->body_len] = '\0';
+}
+
+static struct httpd *start(const char *address)
+{
+	const struct httpd_config config = {address, routes, sizeof(routes) / sizeof(routes[0]), 8,
+					    1};
+	struct httpd *httpd = NULL;
+	char err[256] = "";
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start(%s): %s", address, err);
+	assert_true(httpd_port(httpd) > 0);
+	return httpd;
+}
+
+static void test_get_routes_and_404(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0");
+	uint16_t port = httpd_port(httpd);
+	struct reply r;
+
+	request(AF_INET, port, "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "<h1>home</h1>");
+	assert_non_null(strcasestr(r.headers, "\r\nContent-Type: text/html; charset=utf-8"));
+	assert_non_null(strcasestr(r.headers, "\r\nContent-Length: 13"));
+
+	request(AF_INET, port, "GET /nope HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.body, "Not Found\n");
+	request(AF_INET, port, "GET /echo/more HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 404);
+
+	request(AF_INET, port, "GET /echo?vm=web%20one&x=1 HTTP/1.0\r\nAccept: text/plain\r\n\r\n",
+		&r);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(r.body, "vm=web one accept=text/plain path=/echo method=GET");
+	request(AF_INET, port, "GET /echo HTTP/1.0\r\n\r\n", &r);
+	assert_string_equal(r.body, "vm=(none) accept=(none) path=/echo method=GET");
+
+	request(AF_INET, port, "GET /api/v1/vms/web HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 202);
+	assert_non_null(strstr(r.body, "path=/api/v1/vms/web "));
+	request(AF_INET, port, "GET /api/v1/vms/special HTTP/1.0\r\n\r\n", &r);
+	assert_string_equal(r.body, "exact wins");
+	request(AF_INET, port, "GET /api/v1/vms HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 404);
+
+	request(AF_INET, port, "GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, strerror(ENOSPC)));
+	assert_null(strstr(r.body, "partial"));
+	httpd_stop(httpd);
+}
+
+static void test_head_and_other_methods(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0");
+	uint16_t port = httpd_port(httpd);
+	struct reply r;
+
+	request(AF_INET, port, "HEAD / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, 0);
+	assert_non_null(strcasestr(r.headers, "\r\nContent-Length: 13"));
+	assert_non_null(strcasestr(r.headers, "\r\nContent-Type: text/html"));
+
+	request(AF_INET, port, "POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello", &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strcasestr(r.headers, "\r\nAllow: GET, HEAD"));
+	request(AF_INET, port, "DELETE /nope HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 405);
+	request(AF_INET, port, "PUT /echo HTTP/1.0\r\nContent-Length: 0\r\n\r\n", &r);
+	assert_int_equal(r.status, 405);
+	httpd_stop(httpd);
+}
+
+static void test_idle_connection_is_closed(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0"); /* timeout 1 s */
+	int fd = connect_to(AF_INET, httpd_port(httpd));
+	char c;
+
+	/* Half a request, then silence: the server hangs up instead of waiting forever
+	 * (the read would fail with EAGAIN after 10 s otherwise). */
+	assert_int_equal(write(fd, "GET / HT", 8), 8);
+	assert_int_equal(read(fd, &c, 1), 0);
+	close(fd);
+	httpd_stop(httpd);
+}
+
+static void test_ipv6_and_all_interfaces(void **state)
+{
+	const struct httpd_config config = {"[::1]:0", routes, 1, 0, 0};
+	struct httpd *httpd = NULL;
+	char err[256] = "";
+	struct reply r;
+	int ret;
+
+	/* Every interface: dual stack, so IPv4 loopback reaches it. */
+	httpd = start(":0");
+	request(AF_INET, httpd_port(httpd), "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	httpd_stop(httpd);
+
+	ret = httpd_start(&config, &httpd, err, sizeof(err));
+	if (ret == -EADDRNOTAVAIL || ret == -EAFNOSUPPORT) {
+		print_message("no IPv6 loopback here (%s): [::1] not tried\n", err);
+		return;
+	}
+	assert_int_equal(ret, 0);
+	request(AF_INET6, httpd_port(httpd), "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	httpd_stop(httpd);
+}
+
+static void test_port_in_use(void **state)
+{
+	struct httpd *first = start("127.0.0.1:0"), *second = NULL;
+	char address[64], err[256] = "";
+	struct httpd_config config = {address, routes, 1, 0, 0};
+
+	snprintf(address, sizeof(address), "127.0.0.1:%u", httpd_port(first));
+	assert_int_equal(httpd_start(&config, &second, err, sizeof(err)), -EADDRINUSE);
+	assert_null(second);
+	assert_non_null(strstr(err, address));
+	assert_non_null(strstr(err, "in use"));
+	assert_null(strchr(err, '\n'));
+	httpd_stop(first);
+
+	/* Once the first server is gone, the port is free again at once. */
+	assert_int_equal(httpd_start(&config, &second, err, sizeof(err)), 0);
+	httpd_stop(second);
+	httpd_stop(NULL);
+}
+
+static void test_bad_listen_addresses(void **state)
+{
+	static const char *const bad[] = {
+	    "",		  "9100",	    "localhost",     "127.0.0.1",
+	    "127.0.0.1:", ":99999",	    ":-1",	     ":9x",
+	    ":123456",	  "::1:9100",	    "[::1:9100",     "[::1]9100",
+	    "[]:9100",	  "[127.0.0.1]:80", "256.0.0.1:80",  "example.com:80",
+	    "1.2.3:80",	  "[::1]:",	    " 127.0.0.1:80", "127.0.0.1:+80",
+	};
+	static const char *const good[] = {"127.0.0.1:9100", "localhost:0", ":0",
+					   "[::]:80",	     "[::1]:65535", "0.0.0.0:1"};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct httpd *httpd = NULL;
+	struct httpd_config config = {NULL, routes, 1, 0, 0};
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (httpd_parse_listen_address(bad[i], &ss, &len, err, sizeof(err)) != -EINVAL)
+			fail_msg("\"%s\" was accepted", bad[i]);
+		assert_true(strlen(err) > 0);
+		assert_null(strchr(err, '\n'));
+		config.listen_address = bad[i];
+		assert_int_equal(httpd_start(&config, &httpd, NULL, 0), -EINVAL);
+		assert_null(httpd);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (httpd_parse_listen_address(good[i], &ss, &len, err, sizeof(err)) != 0)
+			fail_msg("\"%s\" was refused: %s", good[i], err);
+	}
+	assert_int_equal(httpd_parse_listen_address("localhost:9100", &ss, &len, NULL, 0), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9100);
+	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), INADDR_LOOPBACK);
+
+	httpd_parse_listen_address("::1:9100", &ss, &len, err, sizeof(err));
+	assert_non_null(strstr(err, "brackets"));
+	httpd_parse_listen_address("127.0.0.1", &ss, &len, err, sizeof(err));
+	assert_non_null(strstr(err, "port missing"));
+}
+
+static void test_bad_routes_are_refused(void **state)
+{
+	const struct httpd_route no_slash[] = {{"metrics", false, hello, NULL}};
+	const struct httpd_route no_handler[] = {{"/metrics", false, NULL, NULL}};
+	struct httpd_config config = {"127.0.0.1:0", no_slash, 1, 0, 0};
+	struct httpd *httpd = NULL;
+
+	assert_int_equal(httpd_start(&config, &httpd, NULL, 0), -EINVAL);
+	config.routes = no_handler;
+	assert_int_equal(httpd_start(&config, &httpd, NULL, 0), -EINVAL);
+	config.routes = NULL;
+	assert_int_equal(httpd_start(&config, &httpd, NULL, 0), -EINVAL);
+	assert_int_equal(httpd_start(NULL, &httpd, NULL, 0), -EINVAL);
+	assert_null(httpd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_get_routes_and_404),
+	    cmocka_unit_test(test_head_and_other_methods),
+	    cmocka_unit_test(test_idle_connection_is_closed),
+	    cmocka_unit_test(test_ipv6_and_all_interfaces),
+	    cmocka_unit_test(test_port_in_use),
+	    cmocka_unit_test(test_bad_listen_addresses),
+	    cmocka_unit_test(test_bad_routes_are_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
