@@ -54,6 +54,13 @@ struct vm_seen {
 	unsigned int missing;
 };
 
+/* What the last discovery walk saw of one VM. */
+struct vm_found {
+	uint64_t vm;
+	uint32_t tgid;		/* a process holding its VM file with the VM's mm */
+	uint32_t vcpus;		/* distinct kvm-vcpu:N files */
+};
+
 struct collector {
 	struct ipiv_bpf *skel;
 	struct collector_opts opts;
@@ -63,6 +70,8 @@ struct collector {
 	int ncpus;
 	struct vm_seen *seen;
 	size_t n_seen;
+	struct vm_found *found;	/* sorted by vm */
+	size_t n_found;
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
 	uint64_t polls;
@@ -310,6 +319,7 @@ void collector_close(struct collector *c)
 		close(c->stats_fd);
 	ipiv_bpf__destroy(c->skel);
 	free(c->seen);
+	free(c->found);
 	free(c);
 }
 
@@ -451,31 +461,97 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 	c->vms_reclaimed += n_dead;
 }
 
-/* Runs the iterator; fills live (sorted, distinct VMs that have a KVM file open). */
-static int discover(struct collector *c, uint64_t **live, size_t *n_live)
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct ipiv_discovery_rec *x = a, *y = b;
+
+	if (x->vm != y->vm)
+		return x->vm < y->vm ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->vcpu_id < y->vcpu_id ? -1 : x->vcpu_id > y->vcpu_id;
+}
+
+/* Sums the iterator's records per VM into c->found, sorted by vm. */
+static int summarize(struct collector *c, struct ipiv_discovery_rec *recs, size_t n)
+{
+	struct vm_found *found = calloc(n ? n : 1, sizeof(*found));
+	size_t n_found = 0;
+
+	if (!found)
+		return -ENOMEM;
+	qsort(recs, n, sizeof(*recs), rec_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct ipiv_discovery_rec *r = &recs[i];
+		bool same_vm = i && recs[i - 1].vm == r->vm;
+
+		if (!same_vm)
+			found[n_found++].vm = r->vm;
+		struct vm_found *f = &found[n_found - 1];
+
+		if (r->kind == IPIV_FILE_VM && !f->tgid)
+			f->tgid = r->tgid;
+		/* a vCPU fd may be open in several processes or twice in one */
+		if (r->kind == IPIV_FILE_VCPU &&
+		    !(same_vm && recs[i - 1].kind == IPIV_FILE_VCPU &&
+		      recs[i - 1].vcpu_id == r->vcpu_id))
+			f->vcpus++;
+	}
+	free(c->found);
+	c->found = found;
+	c->n_found = n_found;
+	return 0;
+}
+
+static const struct vm_found *found_find(const struct collector *c, uint64_t vm)
+{
+	size_t lo = 0, hi = c->n_found;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->found[mid].vm == vm)
+			return &c->found[mid];
+		if (c->found[mid].vm < vm)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Runs the iterator (which also registers VMs and vCPU threads in the maps). */
+static int discover(struct collector *c)
 {
 	struct bpf_link *link = c->links[N_PROBES - 1]; /* the iterator is the last probe */
-	struct ipiv_discovery_rec rec;
+	struct ipiv_discovery_rec *recs;
 	size_t n = 0, cap = 16, got = 0;
-	uint64_t *vms;
 	int fd, err = 0;
 	ssize_t len;
 
-	*live = NULL;
-	*n_live = 0;
 	if (!link)
 		return -ENOTSUP;
 	fd = bpf_iter_create(bpf_link__fd(link));
 	if (fd < 0)
 		return -errno;
-	vms = malloc(cap * sizeof(*vms));
-	if (!vms) {
+	recs = malloc(cap * sizeof(*recs));
+	if (!recs) {
 		close(fd);
 		return -ENOMEM;
 	}
-	/* records are written whole; read() may return several at once */
+	/* records are written whole, but read() may split or join them */
 	for (;;) {
-		len = read(fd, (char *)&rec + got, sizeof(rec) - got);
+		if (n == cap) {
+			struct ipiv_discovery_rec *grown = realloc(recs, 2 * cap * sizeof(*recs));
+
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			recs = grown;
+			cap *= 2;
+		}
+		len = read(fd, (char *)&recs[n] + got, sizeof(*recs) - got);
 		if (len < 0 && errno == EINTR)
 			continue;
 		if (len < 0) {
@@ -485,34 +561,16 @@ static int discover(struct collector *c, uint64_t **live, size_t *n_live)
 		if (len == 0)
 			break;
 		got += len;
-		if (got < sizeof(rec))
-			continue;
-		got = 0;
-		if (n == cap) {
-			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms));
-
-			if (!grown) {
-				err = -ENOMEM;
-				break;
-			}
-			vms = grown;
-			cap *= 2;
+		if (got == sizeof(*recs)) {
+			got = 0;
+			n++;
 		}
-		vms[n++] = rec.vm;
 	}
 	close(fd);
-	if (err) {
-		free(vms);
-		return err;
-	}
-	qsort(vms, n, sizeof(*vms), u64_cmp);
-	size_t uniq = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!uniq || vms[uniq - 1] != vms[i])
-			vms[uniq++] = vms[i];
-	*live = vms;
-	*n_live = uniq;
-	return 0;
+	if (!err)
+		err = summarize(c, recs, n);
+	free(recs);
+	return err;
 }
 
 static struct vm_seen *seen_find(struct collector *c, uint64_t vm)
@@ -525,13 +583,13 @@ static struct vm_seen *seen_find(struct collector *c, uint64_t vm)
 
 int collector_poll(struct collector *c)
 {
-	uint64_t *live = NULL, *known = NULL, *dead = NULL;
-	size_t n_live = 0, n_known = 0, n_dead = 0;
+	uint64_t *known = NULL, *dead = NULL;
+	size_t n_known = 0, n_dead = 0;
 	struct vm_seen *seen = NULL;
 	int err;
 
 	c->polls++;
-	err = discover(c, &live, &n_live);
+	err = discover(c);
 	if (err)
 		goto cleanup;
 	err = vms_in_maps(c, &known, &n_known);
@@ -549,7 +607,7 @@ int collector_poll(struct collector *c)
 		struct vm_seen *old = seen_find(c, known[i]);
 
 		seen[i].vm = known[i];
-		if (sorted_has(live, n_live, known[i])) {
+		if (found_find(c, known[i])) {
 			if (!old)
 				c->vms_discovered++;
 			continue;
@@ -566,7 +624,6 @@ int collector_poll(struct collector *c)
 	seen = NULL;
 cleanup:
 	c->last_poll_err = err;
-	free(live);
 	free(known);
 	free(dead);
 	free(seen);
@@ -815,10 +872,17 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
 		struct vm_seen *seen = seen_find(c, vm->vm);
 		struct ipiv_vm state;
 
+		const struct vm_found *found = found_find(c, vm->vm);
+
 		vm->alive = seen && !seen->missing;
+		if (found) {
+			vm->vcpu_count = found->vcpus;
+			vm->pid = (int32_t)found->tgid;
+		}
 		if (bpf_map_lookup_elem(vms_fd, &vm->vm, &state))
 			continue;
-		vm->pid = (int32_t)state.tgid;
+		if (state.tgid)
+			vm->pid = (int32_t)state.tgid;
 		memcpy(vm->stats_id, state.stats_id, sizeof(vm->stats_id));
 		vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
 		vm->inhibits_known = state.inhibits_known;
@@ -937,8 +1001,12 @@ int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
 		qsort(vm->vcpus, vm->n_vcpus, sizeof(*vm->vcpus), vcpu_cmp);
 		qsort(vm->exits, vm->n_exits, sizeof(*vm->exits), exit_cmp);
 		qsort(vm->matrix, vm->n_matrix, sizeof(*vm->matrix), matrix_cmp);
+		uint32_t rows = 0;
+
 		for (size_t j = 0; j < vm->n_vcpus; j++)
-			vm->vcpu_count += vm->vcpus[j].vcpu_id != IPIV_VCPU_NONE;
+			rows += vm->vcpus[j].vcpu_id != IPIV_VCPU_NONE;
+		if (rows > vm->vcpu_count)
+			vm->vcpu_count = rows;
 	}
 	qsort(snap->vms, n_vms, sizeof(*snap->vms), vm_pid_cmp);
 	*out = snap;
