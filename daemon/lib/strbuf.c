@@ -73,14 +73,6 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
-void strbuf_truncate(struct strbuf *sb, size_t len)
-{
-	if (len < sb->len) {
-		sb->len = len;
-		sb->buf[len] = '\0';
-	}
-}
-
 char *strbuf_steal(struct strbuf *sb, size_t *len)
 {
 	char *buf = NULL;

@@ -16,8 +16,6 @@ void strbuf_append(struct strbuf *sb, const char *s, size_t n);
 void strbuf_puts(struct strbuf *sb, const char *s);
 void strbuf_putc(struct strbuf *sb, char c);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Drops everything after the first len bytes (undoes a partly written line). */
-void strbuf_truncate(struct strbuf *sb, size_t len);
 static inline int strbuf_error(const struct strbuf *sb)
 {
 	return sb->err;
