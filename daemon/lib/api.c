@@ -1,0 +1,206 @@
+/* ipivd's JSON API documents: VM summaries, one VM in detail, and the collector's health. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "metrics.h"
+
+void api_vm_id(uint64_t vm, uint64_t key, char out[17])
+{
+	/* splitmix64 of the pointer xor a per-daemon key: stable while ipivd runs */
+	uint64_t z = vm ^ key;
+
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	snprintf(out, 17, "%016llx", (unsigned long long)z);
+}
+
+static json_t *counts_json(const struct ipiv_counts *c)
+{
+	json_t *o = json_object(), *by_path = json_object(), *by_mode = json_object();
+	json_t *avic = json_object();
+
+	for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
+		if (c->sent_by_path[p])
+			json_object_set_new(by_path, ipiv_path_name(p),
+					    json_integer(c->sent_by_path[p]));
+	for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++)
+		if (c->received_by_mode[dm])
+			json_object_set_new(by_mode, icr_delivery_names[dm],
+					    json_integer(c->received_by_mode[dm]));
+	for (unsigned a = 0; a < IPIV_AVIC_CAUSE_COUNT; a++)
+		if (c->avic_incomplete[a])
+			json_object_set_new(avic, ipiv_avic_cause_name(a),
+					    json_integer(c->avic_incomplete[a]));
+	json_object_set_new(o, "sent", json_integer(c->sent_total));
+	json_object_set_new(o, "sent_by_path", by_path);
+	json_object_set_new(o, "sent_accel_eligible", json_integer(c->sent_accel_eligible));
+	json_object_set_new(o, "received", json_integer(c->received_total));
+	json_object_set_new(o, "received_by_delivery", by_mode);
+	json_object_set_new(o, "eois", json_integer(c->eois));
+	json_object_set_new(o, "wakeups", json_integer(c->wakeups));
+	json_object_set_new(o, "wakeups_halted", json_integer(c->wakeups_waited));
+	json_object_set_new(o, "halt_seconds", json_real(c->halt_ns / 1e9));
+	json_object_set_new(o, "avic_incomplete", avic);
+	json_object_set_new(o, "exits", json_integer(c->exits_total));
+	return o;
+}
+
+static json_t *inhibits_json(const struct ipiv_vm_stats *vm)
+{
+	json_t *o = json_object(), *set = json_array();
+
+	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
+		if (vm->inhibits & (1ull << r))
+			json_array_append_new(set, json_string(ipiv_inhibit_name(r)));
+	json_object_set_new(o, "known", json_boolean(vm->inhibits_known));
+	json_object_set_new(o, "reasons", set);
+	return o;
+}
+
+static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
+{
+	json_t *o = json_object();
+	char id[17];
+
+	api_vm_id(vm->vm, key, id);
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "pid", json_integer(vm->pid));
+	json_object_set_new(o, "alive", json_boolean(vm->alive));
+	json_object_set_new(o, "vcpus", json_integer(vm->vcpu_count));
+	json_object_set_new(o, "counts", counts_json(&vm->c));
+	json_object_set_new(o, "apicv_inhibits", inhibits_json(vm));
+	return o;
+}
+
+json_t *api_vms(const struct ipiv_snapshot *snap, const char *const *names, uint64_t id_key)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < snap->n_vms; i++)
+		json_array_append_new(arr, vm_summary(&snap->vms[i], names[i], id_key));
+	return json_pack("{s:o}", "vms", arr);
+}
+
+static json_t *classes_json(const struct ipiv_vm_stats *vm)
+{
+	json_t *arr = json_array();
+	static const char *const dest[] = { "unicast", "multicast", "broadcast" };
+
+	for (size_t j = 0; j < vm->n_send_cells; j++) {
+		const struct ipiv_send_cell *c = &vm->send_cells[j];
+		unsigned d = icr_class_is_broadcast(c->class) ? 2 : icr_class_is_multicast(c->class);
+
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "path",
+				       ipiv_path_name(c->path), "delivery",
+				       icr_delivery_names[icr_class_delivery(c->class)], "dest_mode",
+				       icr_dest_mode_names[icr_class_is_logical(c->class)],
+				       "shorthand", icr_shorthand_names[icr_class_shorthand(c->class)],
+				       "dest", dest[d], "accel_eligible",
+				       icr_class_accel_eligible(c->class), "count",
+				       (json_int_t)c->count));
+	}
+	return arr;
+}
+
+static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
+{
+	json_t *o = vm_summary(vm, name, key);
+	json_t *exits = json_array(), *vcpus = json_array(), *matrix = json_array();
+	json_t *changes = json_array();
+
+	json_object_set_new(o, "sent_by_class", classes_json(vm));
+	for (size_t j = 0; j < vm->n_exits; j++) {
+		char num[16];
+		const struct ipiv_exit_cell *x = &vm->exits[j];
+
+		json_array_append_new(exits, json_pack("{s:s, s:I, s:s, s:I}", "isa",
+						       x->isa == IPIV_ISA_SVM ? "svm" : "vmx",
+						       "reason", (json_int_t)x->reason, "name",
+						       metrics_exit_reason(x->isa, x->reason, num,
+									   sizeof(num)),
+						       "count", (json_int_t)x->count));
+	}
+	for (size_t j = 0; j < vm->n_vcpus; j++) {
+		const struct ipiv_vcpu_stats *v = &vm->vcpus[j];
+		json_t *row = counts_json(&v->c);
+
+		json_object_set_new(row, "id", v->vcpu_id == IPIV_VCPU_NONE
+						       ? json_null()
+						       : json_integer(v->vcpu_id));
+		json_object_set_new(row, "tid", json_integer(v->tid));
+		json_array_append_new(vcpus, row);
+	}
+	for (size_t j = 0; j < vm->n_matrix; j++) {
+		const struct ipiv_matrix_cell *m = &vm->matrix[j];
+
+		json_array_append_new(matrix, json_pack("{s:o, s:I, s:I}", "src",
+							m->src_vcpu == IPIV_VCPU_NONE
+								? json_null()
+								: json_integer(m->src_vcpu),
+							"dst", (json_int_t)m->dst_vcpu, "count",
+							(json_int_t)m->count));
+	}
+	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
+		if (vm->inhibit_set[r] || vm->inhibit_clear[r])
+			json_array_append_new(changes,
+					      json_pack("{s:s, s:I, s:I}", "reason",
+							ipiv_inhibit_name(r), "set",
+							(json_int_t)vm->inhibit_set[r], "clear",
+							(json_int_t)vm->inhibit_clear[r]));
+	json_object_set_new(o, "exits_by_reason", exits);
+	json_object_set_new(o, "vcpu_rows", vcpus);
+	json_object_set_new(o, "matrix", matrix);
+	json_object_set_new(o, "apicv_inhibit_changes", changes);
+	return o;
+}
+
+json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names,
+		      uint64_t id_key, const char *name_or_id)
+{
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		char id[17];
+
+		api_vm_id(snap->vms[i].vm, id_key, id);
+		if (!strcmp(names[i], name_or_id) || !strcmp(id, name_or_id))
+			return vm_detail(&snap->vms[i], names[i], id_key);
+	}
+	return NULL;
+}
+
+json_t *api_status(const struct ipiv_snapshot *snap, const char *version)
+{
+	const struct ipiv_self_stats *self = &snap->self;
+	json_t *probes = json_array(), *progs = json_array(), *drops = json_object();
+	bool degraded = false;
+
+	for (size_t i = 0; i < self->n_probes; i++) {
+		const struct ipiv_probe *p = &self->probes[i];
+
+		json_array_append_new(probes,
+				      json_pack("{s:s, s:s, s:b, s:b, s:s?}", "name", p->name,
+						"program", p->prog, "attached", p->attached,
+						"optional", p->optional, "error",
+						p->attached ? NULL : strerror(-p->err)));
+		if (!p->attached && !p->optional)
+			degraded = true;
+	}
+	for (size_t i = 0; i < self->n_progs; i++)
+		json_array_append_new(progs, json_pack("{s:s, s:I, s:I}", "name",
+						       self->progs[i].name, "runs",
+						       (json_int_t)self->progs[i].run_cnt,
+						       "run_ns", (json_int_t)self->progs[i].run_time_ns));
+	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++)
+		json_object_set_new(drops, ipiv_drop_name(r), json_integer(self->drops[r]));
+	return json_pack("{s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:b, s:I, s:I, s:I}", "version",
+			 version, "degraded", degraded, "probes_attached",
+			 (json_int_t)self->n_attached, "probes_total",
+			 (json_int_t)self->n_probes, "probes", probes, "programs", progs, "drops",
+			 drops, "bpf_stats_enabled", self->bpf_stats_enabled, "vms",
+			 (json_int_t)snap->n_vms, "vms_discovered", (json_int_t)self->vms_discovered,
+			 "vms_reclaimed", (json_int_t)self->vms_reclaimed);
+}

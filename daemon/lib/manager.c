@@ -1,0 +1,382 @@
+/* ipivd's manager: the collector behind a lock, VM names cached per VMM process, and the
+ * HTTP endpoints (/metrics, /api/v1/...), each answered from a fresh snapshot. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "collector.h"
+#include "expo.h"
+#include "httpd.h"
+#include "landing.h"
+#include "manager.h"
+#include "metrics.h"
+#include "naming.h"
+
+struct name_entry {
+	int pid;
+	char name[VM_NAME_MAX];
+	bool seen;	/* in the latest snapshot */
+};
+
+struct manager {
+	struct manager_opts opts;
+	struct collector *collector;
+	pthread_mutex_t lock;		/* the collector and the name cache */
+	struct httpd *httpd;
+	struct name_entry *names;
+	size_t n_names, cap_names;
+	uint64_t id_key;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *cached_name(struct manager *m, int pid)
+{
+	for (size_t i = 0; i < m->n_names; i++)
+		if (m->names[i].pid == pid) {
+			m->names[i].seen = true;
+			return m->names[i].name;
+		}
+	if (m->n_names == m->cap_names) {
+		size_t cap = m->cap_names ? m->cap_names * 2 : 16;
+		struct name_entry *n = realloc(m->names, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		m->names = n;
+		m->cap_names = cap;
+	}
+	struct name_entry *e = &m->names[m->n_names++];
+
+	e->pid = pid;
+	e->seen = true;
+	/* The VMM's command line does not change, so it is read once per process. */
+	vm_name_from_proc(m->opts.proc_root, pid, e->name);
+	return e->name;
+}
+
+/* Names for every VM of a snapshot, unique across VMs (label values must not collide).
+ * Caller holds m->lock; free the result with free() (one allocation). */
+static char **name_vms(struct manager *m, const struct ipiv_snapshot *snap)
+{
+	size_t n = snap->n_vms;
+	struct vm_name_claim *claims = calloc(n ? n : 1, sizeof(*claims));
+	char **names = calloc(1, (n ? n : 1) * (sizeof(char *) + VM_NAME_MAX));
+	char *storage = (char *)(names + (n ? n : 1));
+	size_t n_claims = 0;
+
+	if (!claims || !names) {
+		free(claims);
+		free(names);
+		return NULL;
+	}
+	for (size_t i = 0; i < m->n_names; i++)
+		m->names[i].seen = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct ipiv_vm_stats *vm = &snap->vms[i];
+		const char *base = vm->pid > 0 ? cached_name(m, vm->pid) : NULL;
+		bool pid_taken = false;
+
+		names[i] = storage + i * VM_NAME_MAX;
+		for (size_t j = 0; j < i && vm->pid > 0; j++)
+			if (snap->vms[j].pid == vm->pid)
+				pid_taken = true;
+		if (!base)
+			snprintf(names[i], VM_NAME_MAX, "vm-%zu", i);
+		else if (pid_taken)	/* a second VM in the same process */
+			snprintf(names[i], VM_NAME_MAX, "%.50s-vm%zu", base, i);
+		else
+			snprintf(names[i], VM_NAME_MAX, "%s", base);
+		if (vm->pid > 0 && !pid_taken) {
+			claims[n_claims].pid = vm->pid;
+			memcpy(claims[n_claims].name, names[i], VM_NAME_MAX);
+			n_claims++;
+		}
+	}
+	vm_names_make_unique(claims, n_claims);
+	for (size_t i = 0, c = 0; i < n; i++) {
+		bool pid_taken = false;
+
+		for (size_t j = 0; j < i && snap->vms[i].pid > 0; j++)
+			if (snap->vms[j].pid == snap->vms[i].pid)
+				pid_taken = true;
+		if (snap->vms[i].pid > 0 && !pid_taken)
+			memcpy(names[i], claims[c++].name, VM_NAME_MAX);
+	}
+	/* Forget processes that are gone: a new process may reuse the pid. */
+	for (size_t i = 0; i < m->n_names;)
+		if (!m->names[i].seen)
+			m->names[i] = m->names[--m->n_names];
+		else
+			i++;
+	free(claims);
+	return names;
+}
+
+/* A snapshot and the names of its VMs, taken under the lock. */
+static int take(struct manager *m, struct ipiv_snapshot **snap, char ***names)
+{
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	r = collector_snapshot(m->collector, snap);
+	if (!r) {
+		*names = name_vms(m, *snap);
+		if (!*names) {
+			collector_snapshot_free(*snap);
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+static int serve_metrics(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct manager *m = ctx;
+	struct metrics_opts mo = { .per_vcpu = m->opts.per_vcpu, .version = m->opts.version };
+	enum expo_format fmt = expo_negotiate(httpd_header(req, "Accept"));
+	struct ipiv_snapshot *snap;
+	struct expo *e;
+	char **names;
+	double t0 = now_s();
+	int r;
+
+	r = take(m, &snap, &names);
+	if (r)
+		return r;
+	r = expo_new(fmt, &e);
+	if (!r) {
+		r = metrics_write(e, snap, (const char *const *)names, &mo, now_s() - t0);
+		if (!r)
+			r = expo_finish(e, &resp->body, &resp->len);
+		expo_free(e);
+	}
+	resp->content_type = expo_content_type(fmt);
+	collector_snapshot_free(snap);
+	free(names);
+	return r;
+}
+
+static int json_reply(struct httpd_response *resp, json_t *doc, unsigned status)
+{
+	if (!doc)
+		return -ENOMEM;
+	resp->body = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	json_decref(doc);
+	if (!resp->body)
+		return -ENOMEM;
+	resp->len = strlen(resp->body);
+	resp->status = status;
+	resp->content_type = "application/json";
+	return 0;
+}
+
+static int serve_vms(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct manager *m = ctx;
+	struct ipiv_snapshot *snap;
+	char **names;
+	int r = take(m, &snap, &names);
+
+	if (r)
+		return r;
+	r = json_reply(resp, api_vms(snap, (const char *const *)names, m->id_key), 200);
+	collector_snapshot_free(snap);
+	free(names);
+	return r;
+}
+
+static int serve_vm(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct manager *m = ctx;
+	const char *key = httpd_path(req) + strlen("/api/v1/vms/");
+	struct ipiv_snapshot *snap;
+	json_t *doc;
+	char **names;
+	int r = take(m, &snap, &names);
+
+	if (r)
+		return r;
+	doc = api_vm_detail(snap, (const char *const *)names, m->id_key, key);
+	if (doc)
+		r = json_reply(resp, doc, 200);
+	else
+		r = json_reply(resp, json_pack("{s:s}", "error", "no VM with that name or id"),
+			       404);
+	collector_snapshot_free(snap);
+	free(names);
+	return r;
+}
+
+static int serve_status(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct manager *m = ctx;
+	struct ipiv_snapshot *snap;
+	char **names;
+	int r = take(m, &snap, &names);
+
+	if (r)
+		return r;
+	r = json_reply(resp, api_status(snap, m->opts.version), 200);
+	collector_snapshot_free(snap);
+	free(names);
+	return r;
+}
+
+static int serve_landing(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct manager *m = ctx;
+	static const struct landing_link extra[] = {
+		{ "/api/v1/status", "Collector status (JSON)" },
+	};
+	struct landing_page page = {
+		.version = m->opts.version,
+		.telemetry_path = m->opts.telemetry_path,
+		.extra = extra,
+		.n_extra = 1,
+	};
+
+	if (strcmp(httpd_path(req), "/")) {
+		resp->status = 404;
+		resp->body = strdup("404 page not found\n");
+		resp->len = resp->body ? strlen(resp->body) : 0;
+		return resp->body ? 0 : -ENOMEM;
+	}
+	resp->content_type = "text/html; charset=utf-8";
+	return landing_render(&page, &resp->body, &resp->len);
+}
+
+int manager_start(struct manager **out, const struct manager_opts *opts)
+{
+	struct collector_opts co = { .bpf_stats = opts->bpf_stats };
+	struct manager *m = calloc(1, sizeof(*m));
+	char err[256];
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->opts = *opts;
+	pthread_mutex_init(&m->lock, NULL);
+	if (getrandom(&m->id_key, sizeof(m->id_key), 0) != sizeof(m->id_key))
+		m->id_key = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+
+	r = collector_open(&m->collector, &co);
+	if (r) {
+		manager_free(m);
+		return r;	/* collector_open said what was missing */
+	}
+	if (opts->listen_address) {
+		const struct httpd_route routes[] = {
+			{ .path = opts->telemetry_path, .handler = serve_metrics, .ctx = m },
+			{ .path = "/api/v1/vms", .handler = serve_vms, .ctx = m },
+			{ .path = "/api/v1/vms/", .prefix = true, .handler = serve_vm, .ctx = m },
+			{ .path = "/api/v1/status", .handler = serve_status, .ctx = m },
+			{ .path = "/", .prefix = true, .handler = serve_landing, .ctx = m },
+		};
+		struct httpd_config hc = {
+			.listen_address = opts->listen_address,
+			.routes = routes,
+			.n_routes = sizeof(routes) / sizeof(routes[0]),
+		};
+
+		r = httpd_start(&hc, &m->httpd, err, sizeof(err));
+		if (r) {
+			fprintf(stderr, "ipivd: %s\n", err);
+			manager_free(m);
+			return r;
+		}
+	}
+	*out = m;
+	return 0;
+}
+
+bool manager_report(struct manager *m, FILE *f)
+{
+	struct ipiv_snapshot *snap;
+	bool ok = true;
+
+	pthread_mutex_lock(&m->lock);
+	if (collector_snapshot(m->collector, &snap) < 0) {
+		pthread_mutex_unlock(&m->lock);
+		fprintf(f, "ipivd: cannot read the collector's state\n");
+		return false;
+	}
+	pthread_mutex_unlock(&m->lock);
+	fprintf(f, "ipivd: %zu of %zu probes attached\n", snap->self.n_attached,
+		snap->self.n_probes);
+	for (size_t i = 0; i < snap->self.n_probes; i++) {
+		const struct ipiv_probe *p = &snap->self.probes[i];
+
+		if (p->attached)
+			continue;
+		fprintf(f, "ipivd: %s %s not attached: %s\n", p->optional ? "optional" : "REQUIRED",
+			p->name, p->err == -ENOENT ? "no such tracepoint on this kernel"
+						   : strerror(-p->err));
+		if (!p->optional)
+			ok = false;
+	}
+	if (!ok)
+		fprintf(f, "ipivd: running degraded: ipiv_degraded is 1 and some counts are "
+			   "missing\n");
+	fprintf(f, "ipivd: BPF run-time statistics %s\n",
+		snap->self.bpf_stats_enabled ? "on" : "off");
+	collector_snapshot_free(snap);
+	return ok;
+}
+
+int manager_run(struct manager *m, volatile sig_atomic_t *stop)
+{
+	uint64_t watchdog_usec = 0;
+	bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+	int last_err = 0;
+
+	sd_notifyf(0, "READY=1\nSTATUS=watching KVM IPIs; serving %s",
+		   m->opts.listen_address ? m->opts.listen_address : "nothing");
+	while (!*stop) {
+		int r;
+
+		pthread_mutex_lock(&m->lock);
+		r = collector_poll(m->collector);
+		pthread_mutex_unlock(&m->lock);
+		if (r && r != last_err)
+			fprintf(stderr, "ipivd: VM discovery failed: %s (will retry)\n",
+				strerror(-r));
+		last_err = r;
+		if (watchdog)
+			sd_notify(0, "WATCHDOG=1");
+		for (unsigned slept = 0; slept < m->opts.poll_ms && !*stop; slept += 50)
+			usleep(50 * 1000);
+	}
+	sd_notify(0, "STOPPING=1");
+	return 0;
+}
+
+unsigned manager_port(struct manager *m)
+{
+	return m->httpd ? httpd_port(m->httpd) : 0;
+}
+
+void manager_free(struct manager *m)
+{
+	if (!m)
+		return;
+	httpd_stop(m->httpd);	/* no handler runs after this */
+	collector_close(m->collector);
+	pthread_mutex_destroy(&m->lock);
+	free(m->names);
+	free(m);
+}

@@ -1,0 +1,25 @@
+/* ipivd's metric set: turns a collector snapshot and the VMs' names into Prometheus
+ * families (names, units, labels). Pure: no kernel, no I/O. */
+#ifndef IPIV_METRICS_H
+#define IPIV_METRICS_H
+
+#include <stdbool.h>
+#include "collector.h"
+#include "expo.h"
+
+struct metrics_opts {
+	bool per_vcpu;		/* per-vCPU series and the source->target matrix */
+	const char *version;	/* for ipiv_build_info */
+};
+
+/* Writes every family. names[i] is the (unique, sanitized) name of snap->vms[i].
+ * scrape_seconds is how long this scrape took before formatting (snapshot etc.).
+ * Returns 0 or a negative errno from the writer. */
+int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *const *names,
+		  const struct metrics_opts *opts, double scrape_seconds);
+
+/* Label value for an exit reason: a stable lower-case name for the reasons that matter to
+ * IPIs and interrupts, else the number. buf must hold 16 bytes. */
+const char *metrics_exit_reason(uint32_t isa, uint32_t reason, char *buf, size_t len);
+
+#endif
