@@ -131,7 +131,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, IPIV_MAX_VMS);
-	__type(key, u64); /* struct mm_struct * */
+	__type(key, u64);   /* struct mm_struct * */
 	__type(value, u64); /* struct kvm * */
 } mms SEC(".maps");
 
@@ -196,7 +196,12 @@ static __always_inline void percpu_add(void *map, void *key, u64 n, u32 full_rea
 static __always_inline void count(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2, u64 n)
 {
 	struct ipiv_counter_key key = {
-		.vm = vm, .vcpu = vcpu, .kind = kind, .sub = sub, .sub2 = sub2, .pad = 0,
+	    .vm = vm,
+	    .vcpu = vcpu,
+	    .kind = kind,
+	    .sub = sub,
+	    .sub2 = sub2,
+	    .pad = 0,
 	};
 
 	percpu_add(&counters, &key, n, IPIV_DROP_COUNTERS_FULL);
@@ -420,8 +425,8 @@ int BPF_PROG(ipiv_mmio, int type, int len, u64 gpa)
 
 /* KVM PV IPI: a0/a1 are the destination bitmap, a3 the ICR; no kvm_apic_ipi follows. */
 SEC("raw_tp/kvm_hypercall")
-int BPF_PROG(ipiv_hypercall, unsigned long nr, unsigned long a0, unsigned long a1,
-	     unsigned long a2, unsigned long a3)
+int BPF_PROG(ipiv_hypercall, unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
+	     unsigned long a3)
 {
 	struct ipiv_thread *t;
 	u32 class;
@@ -516,7 +521,7 @@ int BPF_PROG(ipiv_apic_accept_irq, u32 apicid, u16 dm, u16 tm, u8 vec)
 	}
 	count(vm, apicid, IPIV_CNT_RECV, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, 0, 1);
 	if (track_matrix) {
-		struct ipiv_matrix_key key = { .vm = vm, .src_vcpu = src, .dst_vcpu = apicid };
+		struct ipiv_matrix_key key = {.vm = vm, .src_vcpu = src, .dst_vcpu = apicid};
 
 		percpu_add(&matrix, &key, 1, IPIV_DROP_MATRIX_FULL);
 	}
@@ -630,20 +635,19 @@ static __always_inline void read_exit(struct kvm_vcpu___ipiv *vcpu, u32 isa, u32
 	if (isa == IPIV_ISA_VMX) {
 		if (bpf_core_field_exists(struct vcpu_vmx___ipiv, vt)) {
 			struct vcpu_vmx___ipiv *vmx =
-				(void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
+			    (void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
 
 			*reason = BPF_CORE_READ(vmx, vt.exit_reason.full);
 		} else if (bpf_core_field_exists(struct vcpu_vmx___ipiv_612, exit_reason)) {
 			struct vcpu_vmx___ipiv_612 *vmx =
-				(void *)vcpu -
-				bpf_core_field_offset(struct vcpu_vmx___ipiv_612, vcpu);
+			    (void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv_612, vcpu);
 
 			*reason = BPF_CORE_READ(vmx, exit_reason.full);
 		}
 	} else if (isa == IPIV_ISA_SVM) {
 		if (bpf_core_field_exists(struct vcpu_svm___ipiv, vmcb)) {
 			struct vcpu_svm___ipiv *svm =
-				(void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv, vcpu);
+			    (void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv, vcpu);
 			struct vmcb___ipiv *vmcb = BPF_CORE_READ(svm, vmcb);
 
 			*reason = BPF_CORE_READ(vmcb, control.exit_code);

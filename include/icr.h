@@ -155,20 +155,20 @@ static inline int icr_class_accel_eligible(__u32 class)
 /* Label tables (Prometheus label values: lower case, no spaces). User space only. */
 #ifndef __VMLINUX_H__
 static const char *const icr_delivery_names[ICR_DM_COUNT] = {
-	[ICR_DM_FIXED] = "fixed",     [ICR_DM_LOWEST_PRIO] = "lowest_prio",
-	[ICR_DM_SMI] = "smi",	      [ICR_DM_RESERVED3] = "reserved3",
-	[ICR_DM_NMI] = "nmi",	      [ICR_DM_INIT] = "init",
-	[ICR_DM_SIPI] = "sipi",	      [ICR_DM_EXTINT] = "extint",
+    [ICR_DM_FIXED] = "fixed", [ICR_DM_LOWEST_PRIO] = "lowest_prio",
+    [ICR_DM_SMI] = "smi",     [ICR_DM_RESERVED3] = "reserved3",
+    [ICR_DM_NMI] = "nmi",     [ICR_DM_INIT] = "init",
+    [ICR_DM_SIPI] = "sipi",   [ICR_DM_EXTINT] = "extint",
 };
 
 static const char *const icr_shorthand_names[ICR_SH_COUNT] = {
-	[ICR_SH_NONE] = "none",
-	[ICR_SH_SELF] = "self",
-	[ICR_SH_ALL] = "all",
-	[ICR_SH_ALL_BUT_SELF] = "all_but_self",
+    [ICR_SH_NONE] = "none",
+    [ICR_SH_SELF] = "self",
+    [ICR_SH_ALL] = "all",
+    [ICR_SH_ALL_BUT_SELF] = "all_but_self",
 };
 
-static const char *const icr_dest_mode_names[2] = { "physical", "logical" };
+static const char *const icr_dest_mode_names[2] = {"physical", "logical"};
 
 /* "fixed/physical/none", with "/broadcast" or "/multicast" appended when set. Returns the
  * snprintf length. */

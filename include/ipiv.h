@@ -21,13 +21,13 @@
 
 /* How a guest asked for an IPI; decides whether it can be accelerated. */
 enum ipiv_path {
-	IPIV_PATH_UNKNOWN = 0,	/* no exit context and APIC mode not known */
-	IPIV_PATH_X2APIC_MSR,	/* WRMSR to the x2APIC ICR (0x830) */
-	IPIV_PATH_XAPIC_MMIO,	/* xAPIC ICR write emulated through MMIO */
-	IPIV_PATH_APIC_WRITE,	/* VMX trap-like APIC_WRITE exit (56) on the ICR: APICv/IPIv fallback */
-	IPIV_PATH_AVIC,		/* SVM AVIC_INCOMPLETE_IPI (0x401) */
-	IPIV_PATH_PV_KVM,	/* KVM_HC_SEND_IPI hypercall */
-	IPIV_PATH_PV_HYPERV,	/* Hyper-V HvCallSendSyntheticClusterIpi(Ex) */
+	IPIV_PATH_UNKNOWN = 0, /* no exit context and APIC mode not known */
+	IPIV_PATH_X2APIC_MSR,  /* WRMSR to the x2APIC ICR (0x830) */
+	IPIV_PATH_XAPIC_MMIO,  /* xAPIC ICR write emulated through MMIO */
+	IPIV_PATH_APIC_WRITE,  /* VMX trap-like APIC_WRITE exit (56): APICv/IPIv fallback */
+	IPIV_PATH_AVIC,	       /* SVM AVIC_INCOMPLETE_IPI (0x401) */
+	IPIV_PATH_PV_KVM,      /* KVM_HC_SEND_IPI hypercall */
+	IPIV_PATH_PV_HYPERV,   /* Hyper-V HvCallSendSyntheticClusterIpi(Ex) */
 	IPIV_PATH_COUNT,
 };
 
@@ -60,69 +60,69 @@ enum ipiv_avic_cause {
 
 /* Why an event was not counted. Map-full drops are per map; others are filtered events. */
 enum ipiv_drop_reason {
-	IPIV_DROP_THREADS_FULL = 0,	/* tid -> vCPU map full */
-	IPIV_DROP_MMS_FULL,		/* mm -> VM map full */
-	IPIV_DROP_VMS_FULL,		/* VM map full */
-	IPIV_DROP_COUNTERS_FULL,	/* counter map full */
-	IPIV_DROP_MATRIX_FULL,		/* source -> target matrix full */
-	IPIV_DROP_NO_IDENTITY,		/* event in a thread that belongs to no known VM */
-	IPIV_DROP_EOI_DUPLICATE,	/* second kvm_eoi with vector -1 (filtered, not lost) */
+	IPIV_DROP_THREADS_FULL = 0, /* tid -> vCPU map full */
+	IPIV_DROP_MMS_FULL,	    /* mm -> VM map full */
+	IPIV_DROP_VMS_FULL,	    /* VM map full */
+	IPIV_DROP_COUNTERS_FULL,    /* counter map full */
+	IPIV_DROP_MATRIX_FULL,	    /* source -> target matrix full */
+	IPIV_DROP_NO_IDENTITY,	    /* event in a thread that belongs to no known VM */
+	IPIV_DROP_EOI_DUPLICATE,    /* second kvm_eoi with vector -1 (filtered, not lost) */
 	IPIV_DROP_COUNT,
 };
 
 /* What a counter counts. All counters live in one per-CPU hash keyed by ipiv_counter_key,
  * so a new kind (a histogram bucket, a new tracepoint) needs no new map. */
 enum ipiv_counter_kind {
-	IPIV_CNT_SEND = 1,	/* sub = ipiv_path, sub2 = ICR class (icr.h); vcpu = sender */
-	IPIV_CNT_RECV,		/* sub = delivery mode; vcpu = target (apicid) */
-	IPIV_CNT_EOI,		/* vcpu = the vCPU that EOIed */
-	IPIV_CNT_WAKEUP,	/* sub = 1 if the vCPU waited (halted), 0 if it only polled */
-	IPIV_CNT_HALT_NS,	/* sum of kvm_vcpu_wakeup ns; sub as for WAKEUP */
-	IPIV_CNT_AVIC_CAUSE,	/* sub = ipiv_avic_cause */
-	IPIV_CNT_EXIT,		/* sub = ipiv_isa, sub2 = exit reason (VMX: basic reason) */
-	IPIV_CNT_INHIBIT,	/* vcpu = NONE, sub = inhibit reason, sub2 = 1 set / 0 clear */
+	IPIV_CNT_SEND = 1,   /* sub = ipiv_path, sub2 = ICR class (icr.h); vcpu = sender */
+	IPIV_CNT_RECV,	     /* sub = delivery mode; vcpu = target (apicid) */
+	IPIV_CNT_EOI,	     /* vcpu = the vCPU that EOIed */
+	IPIV_CNT_WAKEUP,     /* sub = 1 if the vCPU waited (halted), 0 if it only polled */
+	IPIV_CNT_HALT_NS,    /* sum of kvm_vcpu_wakeup ns; sub as for WAKEUP */
+	IPIV_CNT_AVIC_CAUSE, /* sub = ipiv_avic_cause */
+	IPIV_CNT_EXIT,	     /* sub = ipiv_isa, sub2 = exit reason (VMX: basic reason) */
+	IPIV_CNT_INHIBIT,    /* vcpu = NONE, sub = inhibit reason, sub2 = 1 set / 0 clear */
 	IPIV_CNT_KIND_COUNT,
 };
 
 struct ipiv_counter_key {
-	__u64 vm;	/* struct kvm * */
-	__u32 vcpu;	/* vCPU id or IPIV_VCPU_NONE */
-	__u16 kind;	/* enum ipiv_counter_kind */
+	__u64 vm;   /* struct kvm * */
+	__u32 vcpu; /* vCPU id or IPIV_VCPU_NONE */
+	__u16 kind; /* enum ipiv_counter_kind */
 	__u16 sub;
 	__u32 sub2;
-	__u32 pad;	/* zero: keys are compared bytewise */
+	__u32 pad; /* zero: keys are compared bytewise */
 };
 
 struct ipiv_matrix_key {
 	__u64 vm;
-	__u32 src_vcpu;	/* IPIV_VCPU_NONE: raised by a non-vCPU thread (devices, VMM) */
+	__u32 src_vcpu; /* IPIV_VCPU_NONE: raised by a non-vCPU thread (devices, VMM) */
 	__u32 dst_vcpu;
 };
 
 /* Value of the tid map: who a thread is, plus the sender context of its vCPU. Only the
  * thread itself writes the context fields, so plain stores are race free. */
 struct ipiv_thread {
-	__u64 vm;		/* struct kvm * */
-	__u64 vcpu_ptr;		/* struct kvm_vcpu *, 0 if not known (VMM thread, test) */
-	__u32 vcpu_id;		/* or IPIV_VCPU_NONE */
+	__u64 vm;	/* struct kvm * */
+	__u64 vcpu_ptr; /* struct kvm_vcpu *, 0 if not known (VMM thread, test) */
+	__u32 vcpu_id;	/* or IPIV_VCPU_NONE */
 	__u32 tgid;
 	/* last kvm_exit, valid while in_exit (cleared at kvm_entry) */
 	__u32 exit_isa;
 	__u32 exit_reason;
 	__u64 exit_info1;
 	__u8 in_exit;
-	__u8 apic_mode;		/* enum ipiv_apic_mode, from apic_base or ICR MSR/MMIO hints */
-	__u8 avic_pending;	/* AVIC incomplete IPI counted; the next kvm_apic_ipi is its echo */
+	__u8 apic_mode;	   /* enum ipiv_apic_mode, from apic_base or ICR MSR/MMIO hints */
+	__u8 avic_pending; /* AVIC incomplete IPI counted; the next kvm_apic_ipi is its echo */
 	__u8 pad[5];
 };
 
 /* Value of the VM map. */
 struct ipiv_vm {
-	__u64 mm;		/* struct mm_struct * of the VMM */
-	__u32 tgid;		/* VMM process */
-	__u32 inhibits_known;	/* 1 once kvm_apicv_inhibit_changed was seen */
-	__u64 inhibits;		/* current APICv inhibit bitmap */
-	char stats_id[IPIV_STATS_ID_LEN];	/* "kvm-<pid>" */
+	__u64 mm;			  /* struct mm_struct * of the VMM */
+	__u32 tgid;			  /* VMM process */
+	__u32 inhibits_known;		  /* 1 once kvm_apicv_inhibit_changed was seen */
+	__u64 inhibits;			  /* current APICv inhibit bitmap */
+	char stats_id[IPIV_STATS_ID_LEN]; /* "kvm-<pid>" */
 };
 
 /* Record written by the iter/task_file discovery program for each KVM file. */
@@ -133,14 +133,14 @@ enum ipiv_file_kind {
 
 struct ipiv_discovery_rec {
 	__u32 tgid;
-	__u32 pid;		/* task the iterator visited */
+	__u32 pid; /* task the iterator visited */
 	__u32 fd;
-	__u32 kind;		/* enum ipiv_file_kind */
-	__u64 vm;		/* struct kvm * */
-	__u64 vcpu_ptr;		/* vCPU files: struct kvm_vcpu * */
-	__u64 mm;		/* the owning task's mm */
-	__u32 vcpu_id;		/* vCPU files */
-	__u32 vcpu_tid;		/* vCPU files: thread that last ran KVM_RUN, 0 if none yet */
+	__u32 kind;	/* enum ipiv_file_kind */
+	__u64 vm;	/* struct kvm * */
+	__u64 vcpu_ptr; /* vCPU files: struct kvm_vcpu * */
+	__u64 mm;	/* the owning task's mm */
+	__u32 vcpu_id;	/* vCPU files */
+	__u32 vcpu_tid; /* vCPU files: thread that last ran KVM_RUN, 0 if none yet */
 	char stats_id[IPIV_STATS_ID_LEN];
 };
 

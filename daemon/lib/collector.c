@@ -27,26 +27,26 @@ struct probe_def {
 };
 
 static const struct probe_def probe_defs[] = {
-	{ "kvm_apic_ipi", "ipiv_apic_ipi", false },
-	{ "kvm_apic_accept_irq", "ipiv_apic_accept_irq", false },
-	{ "kvm_eoi", "ipiv_eoi", true },
-	{ "kvm_vcpu_wakeup", "ipiv_vcpu_wakeup", true },
-	{ "kvm_msr", "ipiv_msr", true },
-	{ "kvm_mmio", "ipiv_mmio", true },
-	{ "kvm_hypercall", "ipiv_hypercall", true },
-	{ "kvm_hv_send_ipi", "ipiv_hv_send_ipi", true },
-	{ "kvm_hv_send_ipi_ex", "ipiv_hv_send_ipi_ex", true },
-	{ "kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi", true },
-	{ "kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true },
-	{ "kvm_exit", "ipiv_exit", true },
-	{ "kvm_entry", "ipiv_entry", true },
-	/* not a tracepoint: VM discovery; without it only VMs that send are seen */
-	{ "iter/task_file", "ipiv_discover", true },
+    {"kvm_apic_ipi", "ipiv_apic_ipi", false},
+    {"kvm_apic_accept_irq", "ipiv_apic_accept_irq", false},
+    {"kvm_eoi", "ipiv_eoi", true},
+    {"kvm_vcpu_wakeup", "ipiv_vcpu_wakeup", true},
+    {"kvm_msr", "ipiv_msr", true},
+    {"kvm_mmio", "ipiv_mmio", true},
+    {"kvm_hypercall", "ipiv_hypercall", true},
+    {"kvm_hv_send_ipi", "ipiv_hv_send_ipi", true},
+    {"kvm_hv_send_ipi_ex", "ipiv_hv_send_ipi_ex", true},
+    {"kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi", true},
+    {"kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true},
+    {"kvm_exit", "ipiv_exit", true},
+    {"kvm_entry", "ipiv_entry", true},
+    /* not a tracepoint: VM discovery; without it only VMs that send are seen */
+    {"iter/task_file", "ipiv_discover", true},
 };
 
 #define N_PROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
 
-static const char *const test_progs[] = { "ipiv_test_exit", "ipiv_test_entry" };
+static const char *const test_progs[] = {"ipiv_test_exit", "ipiv_test_entry"};
 
 /* A VM the collector knows from the maps, with how many polls it has been missing. */
 struct vm_seen {
@@ -57,8 +57,8 @@ struct vm_seen {
 /* What the last discovery walk saw of one VM. */
 struct vm_found {
 	uint64_t vm;
-	uint32_t tgid;		/* a process holding its VM file with the VM's mm */
-	uint32_t vcpus;		/* distinct kvm-vcpu:N files */
+	uint32_t tgid;	/* a process holding its VM file with the VM's mm */
+	uint32_t vcpus; /* distinct kvm-vcpu:N files */
 };
 
 struct collector {
@@ -70,7 +70,7 @@ struct collector {
 	int ncpus;
 	struct vm_seen *seen;
 	size_t n_seen;
-	struct vm_found *found;	/* sorted by vm */
+	struct vm_found *found; /* sorted by vm */
 	size_t n_found;
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
@@ -81,37 +81,46 @@ struct collector {
 /* ---- names ---- */
 
 static const char *const path_names[IPIV_PATH_COUNT] = {
-	[IPIV_PATH_UNKNOWN] = "unknown",	  [IPIV_PATH_X2APIC_MSR] = "x2apic_msr",
-	[IPIV_PATH_XAPIC_MMIO] = "xapic_mmio",	  [IPIV_PATH_APIC_WRITE] = "apic_write_trap",
-	[IPIV_PATH_AVIC] = "avic_incomplete",	  [IPIV_PATH_PV_KVM] = "pv_kvm",
-	[IPIV_PATH_PV_HYPERV] = "pv_hyperv",
+    [IPIV_PATH_UNKNOWN] = "unknown",	   [IPIV_PATH_X2APIC_MSR] = "x2apic_msr",
+    [IPIV_PATH_XAPIC_MMIO] = "xapic_mmio", [IPIV_PATH_APIC_WRITE] = "apic_write_trap",
+    [IPIV_PATH_AVIC] = "avic_incomplete",  [IPIV_PATH_PV_KVM] = "pv_kvm",
+    [IPIV_PATH_PV_HYPERV] = "pv_hyperv",
 };
 
 static const char *const drop_names[IPIV_DROP_COUNT] = {
-	[IPIV_DROP_THREADS_FULL] = "threads_map_full",
-	[IPIV_DROP_MMS_FULL] = "mms_map_full",
-	[IPIV_DROP_VMS_FULL] = "vms_map_full",
-	[IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
-	[IPIV_DROP_MATRIX_FULL] = "matrix_map_full",
-	[IPIV_DROP_NO_IDENTITY] = "no_identity",
-	[IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate",
+    [IPIV_DROP_THREADS_FULL] = "threads_map_full", [IPIV_DROP_MMS_FULL] = "mms_map_full",
+    [IPIV_DROP_VMS_FULL] = "vms_map_full",	   [IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
+    [IPIV_DROP_MATRIX_FULL] = "matrix_map_full",   [IPIV_DROP_NO_IDENTITY] = "no_identity",
+    [IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate",
 };
 
 static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {
-	[IPIV_AVIC_INVALID_INT_TYPE] = "invalid_int_type",
-	[IPIV_AVIC_TARGET_NOT_RUNNING] = "target_not_running",
-	[IPIV_AVIC_INVALID_TARGET] = "invalid_target",
-	[IPIV_AVIC_INVALID_BACKING_PAGE] = "invalid_backing_page",
-	[IPIV_AVIC_INVALID_IPI_VECTOR] = "invalid_ipi_vector",
-	[IPIV_AVIC_CAUSE_OTHER] = "other",
+    [IPIV_AVIC_INVALID_INT_TYPE] = "invalid_int_type",
+    [IPIV_AVIC_TARGET_NOT_RUNNING] = "target_not_running",
+    [IPIV_AVIC_INVALID_TARGET] = "invalid_target",
+    [IPIV_AVIC_INVALID_BACKING_PAGE] = "invalid_backing_page",
+    [IPIV_AVIC_INVALID_IPI_VECTOR] = "invalid_ipi_vector",
+    [IPIV_AVIC_CAUSE_OTHER] = "other",
 };
 
 /* asm/kvm_host.h enum kvm_apicv_inhibit; 12 is new in 6.18 */
 static const char *const inhibit_names[IPIV_INHIBIT_COUNT] = {
-	"disabled",	      "hyperv",		    "absent",	  "blockirq",
-	"physical_id_aliased", "apic_id_modified",   "apic_base_modified", "nested",
-	"irqwin",	      "pit_reinj",	    "sev",	  "logical_id_aliased",
-	"physical_id_too_big", "reason_13",	    "reason_14",  "reason_15",
+    "disabled",
+    "hyperv",
+    "absent",
+    "blockirq",
+    "physical_id_aliased",
+    "apic_id_modified",
+    "apic_base_modified",
+    "nested",
+    "irqwin",
+    "pit_reinj",
+    "sev",
+    "logical_id_aliased",
+    "physical_id_too_big",
+    "reason_13",
+    "reason_14",
+    "reason_15",
 };
 
 const char *ipiv_path_name(uint32_t path)
@@ -176,8 +185,10 @@ static int probe_tracepoints(struct collector *c)
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux) {
 		err = -errno;
-		fprintf(stderr, "ipiv: kernel BTF (/sys/kernel/btf/vmlinux) not readable: %s; "
-				"CO-RE needs CONFIG_DEBUG_INFO_BTF=y\n", strerror(-err));
+		fprintf(stderr,
+			"ipiv: kernel BTF (/sys/kernel/btf/vmlinux) not readable: %s; "
+			"CO-RE needs CONFIG_DEBUG_INFO_BTF=y\n",
+			strerror(-err));
 		return err;
 	}
 	if (access("/sys/kernel/btf/kvm", R_OK) == 0)
@@ -194,7 +205,8 @@ static int probe_tracepoints(struct collector *c)
 		prog = bpf_object__find_program_by_name(c->skel->obj, def->prog);
 		if (!prog) {
 			err = -ENOENT;
-			fprintf(stderr, "ipiv: BPF program %s missing from the object\n", def->prog);
+			fprintf(stderr, "ipiv: BPF program %s missing from the object\n",
+				def->prog);
 			goto cleanup;
 		}
 		if (strchr(def->tracepoint, '/'))
@@ -204,8 +216,9 @@ static int probe_tracepoints(struct collector *c)
 			bpf_program__set_autoload(prog, false);
 			if (!def->optional) {
 				err = -ENOENT;
-				fprintf(stderr, "ipiv: tracepoint kvm:%s missing (not in BTF nor "
-						"%s/events/kvm): is KVM loaded?\n",
+				fprintf(stderr,
+					"ipiv: tracepoint kvm:%s missing (not in BTF nor "
+					"%s/events/kvm): is KVM loaded?\n",
 					def->tracepoint, tracefs);
 				goto cleanup;
 			}
@@ -213,7 +226,7 @@ static int probe_tracepoints(struct collector *c)
 	}
 	for (size_t i = 0; i < sizeof(test_progs) / sizeof(test_progs[0]); i++) {
 		struct bpf_program *prog =
-			bpf_object__find_program_by_name(c->skel->obj, test_progs[i]);
+		    bpf_object__find_program_by_name(c->skel->obj, test_progs[i]);
 
 		if (prog)
 			bpf_program__set_autoload(prog, c->opts.test_programs);
@@ -289,8 +302,10 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 		goto cleanup;
 	err = ipiv_bpf__load(c->skel);
 	if (err) {
-		fprintf(stderr, "ipiv: loading BPF programs failed: %s (needs CAP_BPF, "
-				"CAP_PERFMON and kernel BTF)\n", strerror(-err));
+		fprintf(stderr,
+			"ipiv: loading BPF programs failed: %s (needs CAP_BPF, "
+			"CAP_PERFMON and kernel BTF)\n",
+			strerror(-err));
 		goto cleanup;
 	}
 	err = attach_probes(c);
@@ -299,8 +314,10 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	if (c->opts.bpf_stats) {
 		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (c->stats_fd < 0)
-			fprintf(stderr, "ipiv: kernel.bpf_stats_enabled not available: %s; program "
-					"run counts stay 0\n", strerror(errno));
+			fprintf(stderr,
+				"ipiv: kernel.bpf_stats_enabled not available: %s; program "
+				"run counts stay 0\n",
+				strerror(errno));
 	}
 	*out = c;
 	return 0;
@@ -352,16 +369,16 @@ static int vms_in_maps(struct collector *c, uint64_t **out, size_t *n_out)
 	uint64_t vkey, *vprev = NULL;
 	uint32_t tkey, *tprev = NULL;
 
-#define ADD_VM(v)                                                                 \
-	do {                                                                      \
-		if (n == cap) {                                                   \
-			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms));  \
-			if (!grown)                                               \
-				goto nomem;                                       \
-			vms = grown;                                              \
-			cap *= 2;                                                 \
-		}                                                                 \
-		vms[n++] = (v);                                                   \
+#define ADD_VM(v)                                                                                  \
+	do {                                                                                       \
+		if (n == cap) {                                                                    \
+			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms));                    \
+			if (!grown)                                                                \
+				goto nomem;                                                        \
+			vms = grown;                                                               \
+			cap *= 2;                                                                  \
+		}                                                                                  \
+		vms[n++] = (v);                                                                    \
 	} while (0)
 
 	if (!vms)
@@ -492,9 +509,8 @@ static int summarize(struct collector *c, struct ipiv_discovery_rec *recs, size_
 		if (r->kind == IPIV_FILE_VM && !f->tgid)
 			f->tgid = r->tgid;
 		/* a vCPU fd may be open in several processes or twice in one */
-		if (r->kind == IPIV_FILE_VCPU &&
-		    !(same_vm && recs[i - 1].kind == IPIV_FILE_VCPU &&
-		      recs[i - 1].vcpu_id == r->vcpu_id))
+		if (r->kind == IPIV_FILE_VCPU && !(same_vm && recs[i - 1].kind == IPIV_FILE_VCPU &&
+						   recs[i - 1].vcpu_id == r->vcpu_id))
 			f->vcpus++;
 	}
 	free(c->found);
@@ -687,11 +703,10 @@ static void *append(void *array, size_t *n, size_t size)
 }
 
 /* Adds one counter to the VM total and, where it has a vCPU, to the vCPU row. */
-static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *key,
-		       uint64_t value)
+static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *key, uint64_t value)
 {
 	struct ipiv_vcpu_stats *row = vcpu_row(vm, key->vcpu);
-	struct ipiv_counts *counts[2] = { &vm->c, row ? &row->c : NULL };
+	struct ipiv_counts *counts[2] = {&vm->c, row ? &row->c : NULL};
 
 	if (!row)
 		return -ENOMEM;
@@ -794,7 +809,7 @@ static int build_send_cells(struct ipiv_vm_stats *vm)
 		for (uint32_t k = 0; k < ICR_CLASS_COUNT; k++)
 			if (vm->sent[p][k])
 				vm->send_cells[vm->n_send_cells++] =
-					(struct ipiv_send_cell){ p, k, vm->sent[p][k] };
+				    (struct ipiv_send_cell){p, k, vm->sent[p][k]};
 	return 0;
 }
 
@@ -926,12 +941,12 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 		if (!bpf_map_lookup_elem(drops_fd, &r, percpu))
 			self->drops[r] = sum_percpu(percpu, c->ncpus);
 
-	bpf_object__for_each_program(prog, c->skel->obj)
-		n++;
+	bpf_object__for_each_program(prog, c->skel->obj) n++;
 	self->progs = calloc(n ? n : 1, sizeof(*self->progs));
 	if (!self->progs)
 		return -ENOMEM;
-	bpf_object__for_each_program(prog, c->skel->obj) {
+	bpf_object__for_each_program(prog, c->skel->obj)
+	{
 		struct bpf_prog_info info = {};
 		uint32_t len = sizeof(info);
 		int fd = bpf_program__fd(prog);

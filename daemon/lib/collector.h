@@ -31,51 +31,51 @@ struct collector_opts {
 
 /* One BPF attachment point and its fate. */
 struct ipiv_probe {
-	const char *name;	/* tracepoint name, e.g. "kvm_apic_ipi"; static storage */
-	const char *prog;	/* BPF program name */
-	bool optional;		/* missing here is not an error (e.g. AVIC on Intel) */
+	const char *name; /* tracepoint name, e.g. "kvm_apic_ipi"; static storage */
+	const char *prog; /* BPF program name */
+	bool optional;	  /* missing here is not an error (e.g. AVIC on Intel) */
 	bool attached;
-	int err;		/* negative errno when not attached; -ENOENT: no such tracepoint */
+	int err; /* negative errno when not attached; -ENOENT: no such tracepoint */
 };
 
 /* Per BPF program, from bpf_prog_info (run counts need opts.bpf_stats). */
 struct ipiv_prog_stats {
-	char name[16];		/* BPF_OBJ_NAME_LEN */
+	char name[16]; /* BPF_OBJ_NAME_LEN */
 	uint64_t run_cnt;
 	uint64_t run_time_ns;
 };
 
 /* The collector's own health. */
 struct ipiv_self_stats {
-	struct ipiv_probe *probes;	/* all known probes, attached or not */
+	struct ipiv_probe *probes; /* all known probes, attached or not */
 	size_t n_probes;
 	size_t n_attached;
 	struct ipiv_prog_stats *progs;
 	size_t n_progs;
 	bool bpf_stats_enabled;
-	uint64_t drops[IPIV_DROP_COUNT];	/* summed over CPUs, by enum ipiv_drop_reason */
-	uint64_t vms_discovered;	/* VMs first seen by the discovery iterator */
-	uint64_t vms_reclaimed;		/* VMs whose map entries were deleted after they exited */
+	uint64_t drops[IPIV_DROP_COUNT]; /* summed over CPUs, by enum ipiv_drop_reason */
+	uint64_t vms_discovered;	 /* VMs first seen by the discovery iterator */
+	uint64_t vms_reclaimed;		 /* VMs whose map entries were deleted after they exited */
 	uint64_t polls;
-	int last_poll_err;		/* 0 or the negative errno of the last collector_poll */
+	int last_poll_err; /* 0 or the negative errno of the last collector_poll */
 };
 
 /* Sends of one (path, class) pair; only non-zero cells are listed. */
 struct ipiv_send_cell {
-	uint32_t path;		/* enum ipiv_path */
-	uint32_t class;		/* ICR class, decode with icr_class_*() */
+	uint32_t path;	/* enum ipiv_path */
+	uint32_t class; /* ICR class, decode with icr_class_*() */
 	uint64_t count;
 };
 
 struct ipiv_exit_cell {
-	uint32_t isa;		/* enum ipiv_isa */
-	uint32_t reason;	/* VMX basic exit reason or SVM exit code */
+	uint32_t isa;	 /* enum ipiv_isa */
+	uint32_t reason; /* VMX basic exit reason or SVM exit code */
 	uint64_t count;
 };
 
 struct ipiv_matrix_cell {
-	uint32_t src_vcpu;	/* IPIV_VCPU_NONE: device or VMM thread */
-	uint32_t dst_vcpu;	/* target APIC ID, which KVM makes equal to the vCPU id */
+	uint32_t src_vcpu; /* IPIV_VCPU_NONE: device or VMM thread */
+	uint32_t dst_vcpu; /* target APIC ID, which KVM makes equal to the vCPU id */
 	uint64_t count;
 };
 
@@ -84,49 +84,49 @@ struct ipiv_matrix_cell {
 struct ipiv_counts {
 	uint64_t sent_by_path[IPIV_PATH_COUNT];
 	uint64_t sent_total;
-	uint64_t sent_accel_eligible;	/* ICR class IPIv/AVIC could deliver without exit */
+	uint64_t sent_accel_eligible; /* ICR class IPIv/AVIC could deliver without exit */
 	uint64_t received_by_mode[ICR_DM_COUNT];
 	uint64_t received_total;
 	uint64_t eois;
-	uint64_t wakeups;		/* kvm_vcpu_wakeup events */
-	uint64_t wakeups_waited;	/* of which the vCPU really halted (not only polled) */
-	uint64_t halt_ns;		/* sum of kvm_vcpu_wakeup ns */
+	uint64_t wakeups;	 /* kvm_vcpu_wakeup events */
+	uint64_t wakeups_waited; /* of which the vCPU really halted (not only polled) */
+	uint64_t halt_ns;	 /* sum of kvm_vcpu_wakeup ns */
 	uint64_t avic_incomplete[IPIV_AVIC_CAUSE_COUNT];
 	uint64_t exits_total;
 };
 
 struct ipiv_vcpu_stats {
 	uint32_t vcpu_id;
-	uint32_t tid;			/* vCPU thread if known, else 0 */
+	uint32_t tid; /* vCPU thread if known, else 0 */
 	struct ipiv_counts c;
 };
 
 struct ipiv_vm_stats {
-	uint64_t vm;			/* struct kvm * as an opaque, stable key */
-	int32_t pid;			/* VMM process, 0 if not known yet (naming uses it) */
-	char stats_id[IPIV_STATS_ID_LEN];	/* KVM's "kvm-<pid>", "" if not known */
-	bool alive;			/* seen by the last discovery (false: awaiting reclaim) */
-	uint32_t vcpu_count;		/* vCPUs seen by discovery or in events */
-	struct ipiv_counts c;		/* totals over vCPUs and non-vCPU threads */
+	uint64_t vm;			  /* struct kvm * as an opaque, stable key */
+	int32_t pid;			  /* VMM process, 0 if not known yet (naming uses it) */
+	char stats_id[IPIV_STATS_ID_LEN]; /* KVM's "kvm-<pid>", "" if not known */
+	bool alive;			  /* seen by the last discovery (false: awaiting reclaim) */
+	uint32_t vcpu_count;		  /* vCPUs seen by discovery or in events */
+	struct ipiv_counts c;		  /* totals over vCPUs and non-vCPU threads */
 	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
 	uint64_t sent[IPIV_PATH_COUNT][ICR_CLASS_COUNT];
 	struct ipiv_send_cell *send_cells;
 	size_t n_send_cells;
 	bool inhibits_known;
-	uint64_t inhibits;		/* current APICv inhibit bitmap */
+	uint64_t inhibits; /* current APICv inhibit bitmap */
 	uint64_t inhibit_set[IPIV_INHIBIT_COUNT];
 	uint64_t inhibit_clear[IPIV_INHIBIT_COUNT];
-	struct ipiv_exit_cell *exits;	/* sorted by (isa, reason) */
+	struct ipiv_exit_cell *exits; /* sorted by (isa, reason) */
 	size_t n_exits;
-	struct ipiv_vcpu_stats *vcpus;	/* sorted by vcpu_id; NONE row last if any */
+	struct ipiv_vcpu_stats *vcpus; /* sorted by vcpu_id; NONE row last if any */
 	size_t n_vcpus;
-	struct ipiv_matrix_cell *matrix;	/* sorted by (src, dst) */
+	struct ipiv_matrix_cell *matrix; /* sorted by (src, dst) */
 	size_t n_matrix;
 };
 
 struct ipiv_snapshot {
-	uint64_t taken_ns;		/* CLOCK_MONOTONIC */
-	struct ipiv_vm_stats *vms;	/* sorted by pid, then vm */
+	uint64_t taken_ns;	   /* CLOCK_MONOTONIC */
+	struct ipiv_vm_stats *vms; /* sorted by pid, then vm */
 	size_t n_vms;
 	struct ipiv_self_stats self;
 };
@@ -151,6 +151,6 @@ const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint3
 const char *ipiv_path_name(uint32_t path);
 const char *ipiv_drop_name(uint32_t reason);
 const char *ipiv_avic_cause_name(uint32_t cause);
-const char *ipiv_inhibit_name(uint32_t reason);	/* "reason_<n>" for unknown bits */
+const char *ipiv_inhibit_name(uint32_t reason); /* "reason_<n>" for unknown bits */
 
 #endif /* IPIV_COLLECTOR_H */

@@ -108,10 +108,10 @@ static void test_discovers_and_reclaims_vm(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_probes_attach),
-		cmocka_unit_test(test_discovers_and_reclaims_vm),
+	    cmocka_unit_test(test_probes_attach),
+	    cmocka_unit_test(test_discovers_and_reclaims_vm),
 	};
-	struct collector_opts opts = { .bpf_stats = true };
+	struct collector_opts opts = {.bpf_stats = true};
 	int err, failed;
 
 	if (geteuid() != 0) {

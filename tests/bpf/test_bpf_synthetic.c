@@ -34,8 +34,8 @@ static uint32_t my_tid(void)
 /* Makes this thread vCPU vcpu_id of the fake VM vm, in the given APIC mode. */
 static void be_vcpu(uint64_t vm, uint32_t vcpu_id, uint8_t apic_mode)
 {
-	struct ipiv_thread t = { .vm = vm, .vcpu_id = vcpu_id, .tgid = getpid(),
-				 .apic_mode = apic_mode };
+	struct ipiv_thread t = {
+	    .vm = vm, .vcpu_id = vcpu_id, .tgid = getpid(), .apic_mode = apic_mode};
 	uint32_t tid = my_tid();
 
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &tid, &t, BPF_ANY),
@@ -60,11 +60,10 @@ static struct ipiv_thread my_thread(void)
 
 static void add_vm_entry(uint64_t vm, const char *stats_id)
 {
-	struct ipiv_vm state = { .tgid = getpid() };
+	struct ipiv_vm state = {.tgid = getpid()};
 
 	snprintf(state.stats_id, sizeof(state.stats_id), "%s", stats_id);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vms), &vm, &state, BPF_ANY),
-			 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.vms), &vm, &state, BPF_ANY), 0);
 }
 
 /* Runs prog once with the raw tracepoint arguments args (the u64 array raw_tp sees). */
@@ -78,10 +77,10 @@ static void fire(struct bpf_program *prog, const uint64_t *args, size_t n)
 	assert_int_equal(opts.retval, 0);
 }
 
-#define FIRE(prog, ...)                                                      \
-	do {                                                                 \
-		uint64_t args_[] = { __VA_ARGS__ };                          \
-		fire(skel->progs.prog, args_, sizeof(args_) / sizeof(*args_)); \
+#define FIRE(prog, ...)                                                                            \
+	do {                                                                                       \
+		uint64_t args_[] = {__VA_ARGS__};                                                  \
+		fire(skel->progs.prog, args_, sizeof(args_) / sizeof(*args_));                     \
 	} while (0)
 
 static void apic_ipi(uint32_t icr_low, uint32_t dest_id)
@@ -125,19 +124,21 @@ static void test_x2apic_sends_by_class(void **state)
 {
 	const uint64_t vm = 0xffff888000001000;
 	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
-	struct { uint32_t icr_low, dest; } sends[] = {
-		{ unicast, 2 },
-		{ unicast, 0xff }, /* APIC ID 255 in x2APIC, not broadcast */
-		{ unicast, 0xffffffff },
-		{ icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE), 0x00010003 },
-		{ icr(0xfd, ICR_DM_LOWEST_PRIO, 1, ICR_SH_NONE), 0x00000004 },
-		{ icr(0, ICR_DM_SMI, 0, ICR_SH_NONE), 1 },
-		{ icr(2, ICR_DM_NMI, 0, ICR_SH_NONE), 1 },
-		{ icr(0, ICR_DM_INIT, 0, ICR_SH_NONE), 3 },
-		{ icr(0x9a, ICR_DM_SIPI, 0, ICR_SH_NONE), 3 },
-		{ icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_SELF), 0 },
-		{ icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_ALL), 0 },
-		{ icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_ALL_BUT_SELF), 0 },
+	struct {
+		uint32_t icr_low, dest;
+	} sends[] = {
+	    {unicast, 2},
+	    {unicast, 0xff}, /* APIC ID 255 in x2APIC, not broadcast */
+	    {unicast, 0xffffffff},
+	    {icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE), 0x00010003},
+	    {icr(0xfd, ICR_DM_LOWEST_PRIO, 1, ICR_SH_NONE), 0x00000004},
+	    {icr(0, ICR_DM_SMI, 0, ICR_SH_NONE), 1},
+	    {icr(2, ICR_DM_NMI, 0, ICR_SH_NONE), 1},
+	    {icr(0, ICR_DM_INIT, 0, ICR_SH_NONE), 3},
+	    {icr(0x9a, ICR_DM_SIPI, 0, ICR_SH_NONE), 3},
+	    {icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_SELF), 0},
+	    {icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_ALL), 0},
+	    {icr(0xfb, ICR_DM_FIXED, 0, ICR_SH_ALL_BUT_SELF), 0},
 	};
 	const size_t n = sizeof(sends) / sizeof(sends[0]);
 
@@ -160,8 +161,7 @@ static void test_x2apic_sends_by_class(void **state)
 		assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][class], 1);
 	}
 	assert_true(v->sent[IPIV_PATH_X2APIC_MSR][ICR_CLASS_BROADCAST | ICR_DM_FIXED] == 1);
-	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST],
-			 1);
+	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST], 1);
 	assert_int_equal(v->n_send_cells, n - 1); /* the two unicast sends share a cell */
 	const struct ipiv_vcpu_stats *row = vm_find_vcpu(v, 1);
 	assert_non_null(row);
@@ -177,18 +177,18 @@ static void test_apic_mode_hints(void **state)
 	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
 
 	be_vcpu(vm, 0, IPIV_APIC_UNKNOWN);
-	apic_ipi(unicast, 1); /* no exit, no mode: unknown path */
+	apic_ipi(unicast, 1);		      /* no exit, no mode: unknown path */
 	FIRE(ipiv_mmio, 2, 4, 0xfee00310, 0); /* not the ICR */
 	FIRE(ipiv_mmio, 1, 4, 0xfee00300, 0); /* a read */
 	apic_ipi(unicast, 1);
 	assert_int_equal(my_thread().apic_mode, IPIV_APIC_UNKNOWN);
 	FIRE(ipiv_mmio, 2, 4, 0xfee00300, 0);
 	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
-	apic_ipi(unicast, 0xff); /* xAPIC broadcast */
+	apic_ipi(unicast, 0xff);				 /* xAPIC broadcast */
 	apic_ipi(icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE), 0x03); /* logical multicast */
 	FIRE(ipiv_msr, 1, 0x830, 0x2000000fd, 0);
 	assert_int_equal(my_thread().apic_mode, IPIV_APIC_X2APIC);
-	apic_ipi(unicast, 0xff); /* unicast in x2APIC */
+	apic_ipi(unicast, 0xff);		/* unicast in x2APIC */
 	FIRE(ipiv_msr, 1, 0x1b, 0xfee00900, 0); /* APIC_BASE back to xAPIC */
 	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
 	FIRE(ipiv_msr, 1, 0x1b, 0xfee00d00, 1); /* faulted write changes nothing */
@@ -204,8 +204,7 @@ static void test_apic_mode_hints(void **state)
 	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
 	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], 1);
 	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_BROADCAST], 1);
-	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST],
-			 1);
+	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST], 1);
 	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][0], 1);
 	assert_int_equal(v->c.sent_total, 5);
 	collector_snapshot_free(s);
@@ -259,8 +258,8 @@ static void test_exit_context_decides_path(void **state)
 	assert_int_equal(v->c.exits_total, 8);
 	/* exits by (isa, reason), sorted */
 	const struct ipiv_exit_cell want[] = {
-		{ VMX, 12, 1 }, { VMX, 32, 1 }, { VMX, 44, 1 },	  { VMX, 56, 2 },
-		{ VMX, 85, 1 }, { SVM, 0x7c, 1 }, { SVM, 0x400, 1 },
+	    {VMX, 12, 1}, {VMX, 32, 1},	  {VMX, 44, 1},	   {VMX, 56, 2},
+	    {VMX, 85, 1}, {SVM, 0x7c, 1}, {SVM, 0x400, 1},
 	};
 	assert_int_equal(v->n_exits, sizeof(want) / sizeof(want[0]));
 	for (size_t i = 0; i < v->n_exits; i++) {
@@ -373,7 +372,7 @@ static void test_receives_and_matrix(void **state)
 	assert_int_equal(vm_find_vcpu(v, 1)->c.received_total, 3);
 	assert_int_equal(vm_find_vcpu(v, 2)->c.received_by_mode[ICR_DM_NMI], 1);
 	assert_int_equal(vm_find_vcpu(v, 0)->c.received_total, 1);
-	const struct ipiv_matrix_cell want[] = { { 0, 1, 3 }, { 0, 2, 1 }, { 2, 0, 1 } };
+	const struct ipiv_matrix_cell want[] = {{0, 1, 3}, {0, 2, 1}, {2, 0, 1}};
 	assert_int_equal(v->n_matrix, 3);
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(v->matrix[i].src_vcpu, want[i].src_vcpu);
@@ -418,8 +417,8 @@ static void test_apicv_inhibits(void **state)
 
 	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
 	add_vm_entry(vm, "kvm-4242");
-	FIRE(ipiv_apicv_inhibit_changed, 0, 1, 0x1);	     /* DISABLED */
-	FIRE(ipiv_apicv_inhibit_changed, 5, 1, 0x21);	     /* APIC_ID_MODIFIED */
+	FIRE(ipiv_apicv_inhibit_changed, 0, 1, 0x1);  /* DISABLED */
+	FIRE(ipiv_apicv_inhibit_changed, 5, 1, 0x21); /* APIC_ID_MODIFIED */
 	FIRE(ipiv_apicv_inhibit_changed, 5, 0, 0x1);
 	FIRE(ipiv_apicv_inhibit_changed, 12, 1, 0x1001); /* 6.18: PHYSICAL_ID_TOO_BIG */
 
@@ -516,19 +515,19 @@ static int can_run(void)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_x2apic_sends_by_class),
-		cmocka_unit_test(test_apic_mode_hints),
-		cmocka_unit_test(test_exit_context_decides_path),
-		cmocka_unit_test(test_pv_kvm_hypercall),
-		cmocka_unit_test(test_avic_incomplete_each_cause),
-		cmocka_unit_test(test_hyperv_send),
-		cmocka_unit_test(test_receives_and_matrix),
-		cmocka_unit_test(test_eoi_and_wakeups),
-		cmocka_unit_test(test_apicv_inhibits),
-		cmocka_unit_test(test_counter_map_full_is_counted),
-		cmocka_unit_test(test_reclaim_gone_vms),
+	    cmocka_unit_test(test_x2apic_sends_by_class),
+	    cmocka_unit_test(test_apic_mode_hints),
+	    cmocka_unit_test(test_exit_context_decides_path),
+	    cmocka_unit_test(test_pv_kvm_hypercall),
+	    cmocka_unit_test(test_avic_incomplete_each_cause),
+	    cmocka_unit_test(test_hyperv_send),
+	    cmocka_unit_test(test_receives_and_matrix),
+	    cmocka_unit_test(test_eoi_and_wakeups),
+	    cmocka_unit_test(test_apicv_inhibits),
+	    cmocka_unit_test(test_counter_map_full_is_counted),
+	    cmocka_unit_test(test_reclaim_gone_vms),
 	};
-	struct collector_opts opts = { .test_programs = true, .no_tracepoints = true };
+	struct collector_opts opts = {.test_programs = true, .no_tracepoints = true};
 	int err, failed;
 
 	if (!can_run())

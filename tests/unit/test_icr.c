@@ -25,7 +25,8 @@ static void test_field_extraction(void **state)
 	assert_true(icr_is_logical(low));
 	/* level/assert bits and the vector must not leak into the class */
 	assert_int_equal(icr_classify(low, 4, ICR_MODE_XAPIC),
-			 ICR_DM_NMI | ICR_CLASS_LOGICAL | ICR_SH_ALL_BUT_SELF << ICR_CLASS_SH_SHIFT);
+			 ICR_DM_NMI | ICR_CLASS_LOGICAL |
+			     ICR_SH_ALL_BUT_SELF << ICR_CLASS_SH_SHIFT);
 }
 
 static void test_each_delivery_mode(void **state)
@@ -131,28 +132,28 @@ static void test_format(void **state)
 	icr_class_format(icr_classify(icr(0xfd, ICR_DM_FIXED, 0, 0), 1, ICR_MODE_X2APIC), buf,
 			 sizeof(buf));
 	assert_string_equal(buf, "fixed/physical/none");
-	icr_class_format(icr_classify(icr(2, ICR_DM_NMI, 1, ICR_SH_ALL), 0xff, ICR_MODE_XAPIC),
-			 buf, sizeof(buf));
+	icr_class_format(icr_classify(icr(2, ICR_DM_NMI, 1, ICR_SH_ALL), 0xff, ICR_MODE_XAPIC), buf,
+			 sizeof(buf));
 	assert_string_equal(buf, "nmi/logical/all/broadcast");
 	icr_class_format(icr_classify(icr(2, ICR_DM_LOWEST_PRIO, 1, 0), 3, ICR_MODE_XAPIC), buf,
 			 sizeof(buf));
 	assert_string_equal(buf, "lowest_prio/logical/none/multicast");
-	icr_class_format(icr_classify(icr(2, ICR_DM_SMI, 0, ICR_SH_SELF), 0, ICR_MODE_XAPIC),
-			 buf, sizeof(buf));
+	icr_class_format(icr_classify(icr(2, ICR_DM_SMI, 0, ICR_SH_SELF), 0, ICR_MODE_XAPIC), buf,
+			 sizeof(buf));
 	assert_string_equal(buf, "smi/physical/self");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_field_extraction),
-		cmocka_unit_test(test_each_delivery_mode),
-		cmocka_unit_test(test_each_shorthand),
-		cmocka_unit_test(test_broadcast_depends_on_mode),
-		cmocka_unit_test(test_logical_unicast_and_multicast),
-		cmocka_unit_test(test_init_sipi_sequence),
-		cmocka_unit_test(test_class_fits_table),
-		cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_field_extraction),
+	    cmocka_unit_test(test_each_delivery_mode),
+	    cmocka_unit_test(test_each_shorthand),
+	    cmocka_unit_test(test_broadcast_depends_on_mode),
+	    cmocka_unit_test(test_logical_unicast_and_multicast),
+	    cmocka_unit_test(test_init_sipi_sequence),
+	    cmocka_unit_test(test_class_fits_table),
+	    cmocka_unit_test(test_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
