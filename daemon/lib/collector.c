@@ -269,6 +269,20 @@ static int attach_probes(struct collector *c)
 	return 0;
 }
 
+/* Per-CPU hash maps are preallocated: entries x CPUs x 8 bytes. On large hosts fewer
+ * entries keep that within a fixed budget; a full map shows up as drops. */
+#define PERCPU_VALUE_BUDGET (64u << 20)
+
+static void size_per_cpu_maps(struct collector *c)
+{
+	uint32_t fit = PERCPU_VALUE_BUDGET / ((uint32_t)c->ncpus * sizeof(uint64_t));
+
+	if (fit < IPIV_MAX_COUNTERS)
+		bpf_map__set_max_entries(c->skel->maps.counters, fit);
+	if (fit / 2 < IPIV_MAX_MATRIX)
+		bpf_map__set_max_entries(c->skel->maps.matrix, fit / 2);
+}
+
 int collector_open(struct collector **out, const struct collector_opts *opts)
 {
 	struct collector *c;
@@ -300,6 +314,7 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	err = probe_tracepoints(c);
 	if (err)
 		goto cleanup;
+	size_per_cpu_maps(c);
 	err = ipiv_bpf__load(c->skel);
 	if (err) {
 		fprintf(stderr,
