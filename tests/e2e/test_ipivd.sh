@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# ipivd against real ipivbench guests: counts by path, class, vCPU and matrix must equal the
+# guests' own counts exactly, for every pattern this host completes, with 2 and 4 vCPUs,
+# several VMs at once and one VM started before ipivd; /metrics passes promtool; a VM
+# that exits disappears; bad flags and a busy port give one-line errors.
+. "$(dirname "$0")/lib.sh"
+require_root; require_kvm; require_cmd jq curl promtool bpftool; require_bin "$IPIVBENCH" "$IPIVD"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pick_port() { echo $(( 20000 + RANDOM % 20000 )); }
+PORT=$(pick_port)
+URL=http://127.0.0.1:$PORT
+
+# sum_metric NAME LABEL-FILTER...: sum of the samples of NAME whose labels contain every filter
+sum_metric() {
+	local name=$1; shift
+	local lines; lines=$(grep "^$name{" "$tmp/metrics")
+	for f in "$@"; do lines=$(grep -F -- "$f" <<<"$lines"); done
+	awk '{ s += $NF } END { printf "%d\n", s }' <<<"$lines"
+}
+scrape() { curl -sf "$URL/metrics" > "$tmp/metrics" || fail "scrape of $URL/metrics failed"; }
+wait_json() {	# wait until ipivbench printed its complete JSON
+	# (jq 1.6 exits 0 on an empty file, so ask for the value itself)
+	for _ in $(seq 1 600); do
+		[ "$(jq -r 'has("wall_seconds")' "$1" 2>/dev/null)" = true ] && return 0
+		sleep 0.1
+	done
+	fail "no result in $1: $(cat "$1" "$1.err" 2>/dev/null | tail -3)"
+}
+
+# A VM that exists before ipivd starts; it sends only when told (SIGUSR2).
+"$IPIVBENCH" --name e2e-early -n 2 -m x2apic-phys -r 2 -k 40 --wait-for-go --hold inf --json \
+	> "$tmp/early.json" 2> "$tmp/early.json.err" &
+early=$!; pids+=($early)
+sleep 1
+
+"$IPIVD" --web.listen-address 127.0.0.1:$PORT --collector.per-vcpu \
+	--collector.poll-interval 200 > "$tmp/ipivd.log" 2>&1 &
+ipivd=$!; pids+=($ipivd)
+for _ in $(seq 1 100); do curl -sf "$URL/api/v1/status" > /dev/null && break; sleep 0.1; done
+curl -sf "$URL/api/v1/status" > "$tmp/status" || fail "ipivd did not start: $(cat "$tmp/ipivd.log")"
+expect_eq "degraded" "$(jq .degraded "$tmp/status")" false
+
+# The early VM is discovered with its name and pid before it sends anything.
+for _ in $(seq 1 50); do
+	curl -sf "$URL/api/v1/vms" > "$tmp/vms"
+	[ "$(jq -r '.vms[] | select(.name == "e2e-early") | .pid' "$tmp/vms")" = "$early" ] && break
+	sleep 0.1
+done
+expect_eq "early VM discovered" "$(jq -r '.vms[] | select(.name == "e2e-early") | .pid' "$tmp/vms")" "$early"
+kill -USR2 $early
+wait_json "$tmp/early.json"
+
+# Each pattern's path and ICR class as ipivd must label them.
+path_of() { case $1 in xapic*) echo xapic_mmio ;; *) echo x2apic_msr ;; esac; }
+class_of() {
+	case $1 in
+	x2apic-phys | xapic-phys) echo 'delivery="fixed",dest_mode="physical",shorthand="none",dest="unicast"' ;;
+	x2apic-logical | xapic-logical) echo 'delivery="fixed",dest_mode="logical",shorthand="none",dest="unicast"' ;;
+	x2apic-multicast) echo 'delivery="fixed",dest_mode="logical",shorthand="none"' ;;
+	*allbutself) echo 'delivery="fixed",dest_mode="physical",shorthand="all_but_self"' ;;
+	x2apic-self) echo 'delivery="fixed",dest_mode="physical",shorthand="self"' ;;
+	nmi) echo 'delivery="nmi",dest_mode="physical",shorthand="none",dest="unicast"' ;;
+	esac
+}
+
+# check_vm NAME PATTERN JSON: every count ipivd has for the VM equals the guest's own.
+check_vm() {
+	local vm=$1 p=$2 j=$3 n i sent recv
+	n=$(jq '.config.vcpus' "$j")
+	sent=$(jq '[.vcpus[].sent] | add' "$j")
+	recv=$(jq '[.vcpus[].received] | add' "$j")
+	expect_eq "$vm: IPIs sent" "$(sum_metric ipiv_ipis_sent_total "vm=\"$vm\"")" "$sent"
+	expect_eq "$vm: IPIs sent by $(path_of "$p") with its class" \
+		"$(sum_metric ipiv_ipis_sent_total "vm=\"$vm\"" "path=\"$(path_of "$p")\"" "$(class_of "$p")")" "$sent"
+	if [ "$p" = x2apic-multicast ] && [ "$n" -gt 2 ]; then
+		expect_eq "$vm: multicast class" "$(sum_metric ipiv_ipis_sent_total "vm=\"$vm\"" 'dest="multicast"')" "$sent"
+	fi
+	expect_eq "$vm: accepted" "$(sum_metric ipiv_interrupts_accepted_total "vm=\"$vm\"")" "$recv"
+	if [ "$p" = nmi ]; then
+		expect_eq "$vm: accepted NMIs" "$(sum_metric ipiv_interrupts_accepted_total "vm=\"$vm\"" 'delivery="nmi"')" "$recv"
+		expect_eq "$vm: EOIs (NMIs have none)" "$(sum_metric ipiv_eois_total "vm=\"$vm\"")" 0
+	else
+		expect_eq "$vm: EOIs" "$(sum_metric ipiv_eois_total "vm=\"$vm\"")" "$recv"
+	fi
+	expect_eq "$vm: vCPUs" "$(sum_metric ipiv_vm_vcpus "vm=\"$vm\"")" "$n"
+	for ((i = 0; i < n; i++)); do
+		expect_eq "$vm: vCPU $i sent" \
+			"$(sum_metric ipiv_vcpu_ipis_sent_total "vm=\"$vm\"" "vcpu=\"$i\"")" \
+			"$(jq ".vcpus[$i].sent" "$j")"
+		expect_eq "$vm: vCPU $i accepted" \
+			"$(sum_metric ipiv_vcpu_interrupts_accepted_total "vm=\"$vm\"" "vcpu=\"$i\"")" \
+			"$(jq ".vcpus[$i].received" "$j")"
+		expect_eq "$vm: matrix 0 -> $i" \
+			"$(sum_metric ipiv_ipi_matrix_total "vm=\"$vm\"" 'src="0"' "dst=\"$i\"")" \
+			"$(jq ".vcpus[$i].received" "$j")"
+	done
+	# The same numbers through the JSON API.
+	curl -sf "$URL/api/v1/vms/$vm" > "$tmp/detail" || fail "$vm: no JSON detail"
+	expect_eq "$vm: API sent" "$(jq .counts.sent "$tmp/detail")" "$sent"
+	expect_eq "$vm: API received" "$(jq .counts.received "$tmp/detail")" "$recv"
+}
+
+scrape
+
+check_vm e2e-early x2apic-phys "$tmp/early.json"
+note "VM started before ipivd: exact"
+
+# Several VMs at once, in every pattern this host completes, 2 and 4 vCPUs, spin and halt.
+patterns="x2apic-phys x2apic-logical x2apic-multicast x2apic-allbutself x2apic-self \
+	  xapic-phys xapic-logical xapic-allbutself nmi"
+batch=()
+run_batch() {
+	local vm
+	for vm in "${batch[@]}"; do wait_json "$tmp/$vm.json"; done
+	scrape
+	for vm in "${batch[@]}"; do check_vm "$vm" "$(jq -r .config.pattern "$tmp/$vm.json")" "$tmp/$vm.json"; done
+	for vm in "${batch[@]}"; do kill "$(cat "$tmp/$vm.pid")"; done
+	batch=()
+}
+checked=0
+for p in $patterns; do
+	for n in 2 4; do
+		t=$([ $n -eq 2 ] && echo spin || echo halt)
+		vm=e2e-$p-$n
+		"$IPIVBENCH" --name "$vm" -n $n -m "$p" -t $t -r 2 -k 30 --hold inf --json \
+			> "$tmp/$vm.json" 2> "$tmp/$vm.json.err" &
+		echo $! > "$tmp/$vm.pid"; pids+=($!)
+		batch+=("$vm"); checked=$((checked + 1))
+		[ ${#batch[@]} -eq 3 ] && run_batch
+	done
+done
+[ ${#batch[@]} -gt 0 ] && run_batch
+note "$checked VMs (3 at a time): every count exact"
+
+# Real output passes promtool, in both formats' text form.
+scrape
+promtool check metrics < "$tmp/metrics" || fail "promtool rejects /metrics"
+curl -sf -H 'Accept: application/openmetrics-text; version=1.0.0' "$URL/metrics" > "$tmp/om"
+tail -n1 "$tmp/om" | grep -qx '# EOF' || fail "OpenMetrics output has no # EOF"
+grep -q '^ipiv_probe_attached{probe="kvm_apic_ipi",optional="false"} 1' "$tmp/metrics" ||
+	fail "kvm_apic_ipi probe not reported attached"
+note "promtool accepts real output"
+
+# A VM that exits disappears from the output.
+kill $early
+for _ in $(seq 1 50); do
+	scrape
+	grep -q 'vm="e2e-early"' "$tmp/metrics" || break
+	sleep 0.2
+done
+grep -q 'vm="e2e-early"' "$tmp/metrics" && fail "exited VM still in /metrics"
+curl -sf "$URL/api/v1/vms" | jq -e '[.vms[] | select(.name == "e2e-early")] | length == 0' >/dev/null ||
+	fail "exited VM still in /api/v1/vms"
+note "exited VMs disappear"
+
+# Bad input: one-line errors.
+"$IPIVD" --web.listen-address 127.0.0.1:$PORT > /dev/null 2> "$tmp/err"
+expect_eq "exit with the port in use" $? 1
+grep -q "in use" "$tmp/err" || fail "port in use not named: $(cat "$tmp/err")"
+for args in "--bogus" "--web.listen-address" "--web.telemetry-path metrics" \
+	    "--collector.poll-interval 0" "stray"; do
+	# shellcheck disable=SC2086
+	"$IPIVD" $args > /dev/null 2> "$tmp/err"
+	expect_eq "exit of ipivd $args" $? 2
+	expect_eq "error lines of ipivd $args" "$(wc -l < "$tmp/err")" 1
+done
+"$IPIVD" --web.listen-address 300.1.2.3:80 > /dev/null 2> "$tmp/err"
+expect_eq "exit with a bad address" $? 1
+expect_eq "bad address lines" "$(wc -l < "$tmp/err")" 1
+expect_eq "404 for an unknown VM" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/vms/nope")" 404
+expect_eq "405 for POST" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/metrics")" 405
+
+# Clean shutdown: SIGTERM detaches everything.
+kill -TERM $ipivd
+wait $ipivd; rc=$?
+expect_eq "ipivd exit code on SIGTERM" $rc 0
+# The kernel frees programs after an RCU grace period: allow it a moment.
+for _ in $(seq 1 50); do bpftool prog show | grep -q 'ipiv_' || break; sleep 0.1; done
+bpftool prog show | grep -q 'ipiv_' && fail "BPF programs left attached after shutdown"
+note "clean shutdown"
+echo ok
