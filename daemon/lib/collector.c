@@ -970,7 +970,9 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 			continue;
 		struct ipiv_prog_stats *ps = &self->progs[self->n_progs++];
 
-		snprintf(ps->name, sizeof(ps->name), "%s", info.name);
+		/* The kernel keeps 15 characters of a name, which makes two of ours equal;
+		 * the object knows the whole one. */
+		snprintf(ps->name, sizeof(ps->name), "%s", bpf_program__name(prog));
 		ps->run_cnt = info.run_cnt;
 		ps->run_time_ns = info.run_time_ns;
 	}

@@ -40,7 +40,7 @@ struct ipiv_probe {
 
 /* Per BPF program, from bpf_prog_info (run counts need opts.bpf_stats). */
 struct ipiv_prog_stats {
-	char name[16]; /* BPF_OBJ_NAME_LEN */
+	char name[64]; /* the name in the object; the kernel keeps only 15 characters */
 	uint64_t run_cnt;
 	uint64_t run_time_ns;
 };

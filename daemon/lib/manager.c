@@ -97,7 +97,7 @@ static char **name_vms(struct manager *m, const struct ipiv_snapshot *snap)
 		if (!base)
 			snprintf(names[i], VM_NAME_MAX, "vm-%zu", i);
 		else if (pid_taken)	/* a second VM in the same process */
-			snprintf(names[i], VM_NAME_MAX, "%.50s-vm%zu", base, i);
+			snprintf(names[i], VM_NAME_MAX, "%.40s-vm%zu", base, i);
 		else
 			snprintf(names[i], VM_NAME_MAX, "%s", base);
 		if (vm->pid > 0 && !pid_taken) {

@@ -144,6 +144,8 @@ note "$checked VMs (3 at a time): every count exact"
 # Real output passes promtool, in both formats' text form.
 scrape
 promtool check metrics < "$tmp/metrics" || fail "promtool rejects /metrics"
+dups=$(grep -v '^#' "$tmp/metrics" | awk '{ print $1 }' | sort | uniq -d)
+[ -z "$dups" ] || fail "duplicate series in /metrics: $dups"
 curl -sf -H 'Accept: application/openmetrics-text; version=1.0.0' "$URL/metrics" > "$tmp/om"
 tail -n1 "$tmp/om" | grep -qx '# EOF' || fail "OpenMetrics output has no # EOF"
 grep -q '^ipiv_probe_attached{probe="kvm_apic_ipi",optional="false"} 1' "$tmp/metrics" ||
