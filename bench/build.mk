@@ -1,7 +1,8 @@
 # ipivbench: a self-contained IPI microbenchmark VMM.
 # Guest code is assembled from bench/guest/*.S into flat binaries and embedded.
 
-BENCH_LIB_SRCS := $(filter-out bench/ipivbench.c bench/vmm.c,$(wildcard bench/*.c))
+BENCH_LIB_SRCS := $(filter-out bench/ipivbench.c bench/vmm.c bench/ipiv-empty-probes.c,\
+			    $(wildcard bench/*.c))
 BENCH_LIB_OBJS := $(BENCH_LIB_SRCS:%.c=$(OUT)/%.o)
 GUEST_BINS := $(OUT)/bench/guest/guest16.bin $(OUT)/bench/guest/guest64.bin
 
@@ -37,4 +38,13 @@ $(OUT)/ipivbench: $(OUT)/bench/ipivbench.o $(OUT)/bench/vmm.o $(OUT)/bench/guest
 		  $(OUT)/libbench.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -ljansson -lpthread -lm -o $@
+endif
+
+# The empty-program loader of bench/overhead.sh: built with everything, not installed.
+ifneq ($(wildcard bench/ipiv-empty-probes.c),)
+all: $(OUT)/ipiv-empty-probes
+$(OUT)/bench/ipiv-empty-probes.o: $(OUT)/empty.skel.h
+$(OUT)/ipiv-empty-probes: $(OUT)/bench/ipiv-empty-probes.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 endif
