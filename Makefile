@@ -40,6 +40,7 @@ include bench/build.mk
 include bpf/build.mk
 include daemon/build.mk
 include tests/build.mk
+-include kernel-patches/build.mk
 
 all: $(BINARIES)
 
