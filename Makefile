@@ -71,4 +71,4 @@ clean:
 
 .PHONY: all install uninstall clean
 
--include $(shell find $(OUT) -name '*.d' 2>/dev/null)
+-include $(shell find $(OUT)/bench $(OUT)/daemon $(OUT)/tests -name '*.d' -type f 2>/dev/null)
