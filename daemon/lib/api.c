@@ -162,13 +162,18 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names,
 		      uint64_t id_key, const char *name_or_id)
 {
+	/* Ids first: names come from VMM command lines, and one that spells another VM's id
+	 * must not capture lookups of that id. */
 	for (size_t i = 0; i < snap->n_vms; i++) {
 		char id[17];
 
 		api_vm_id(snap->vms[i].vm, id_key, id);
-		if (!strcmp(names[i], name_or_id) || !strcmp(id, name_or_id))
+		if (!strcmp(id, name_or_id))
 			return vm_detail(&snap->vms[i], names[i], id_key);
 	}
+	for (size_t i = 0; i < snap->n_vms; i++)
+		if (!strcmp(names[i], name_or_id))
+			return vm_detail(&snap->vms[i], names[i], id_key);
 	return NULL;
 }
 
