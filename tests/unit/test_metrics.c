@@ -1,0 +1,776 @@
+/* Unit tests for daemon/lib/metrics.c: a hand-made collector snapshot (VMX and SVM guests, a
+ * hostile VM name, every kind of cell) rendered in both formats and checked line by line,
+ * parsed for duplicate series and split families, and fed to `promtool check metrics`. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "icr.h"
+#include "ipiv.h"
+#include "metrics.h"
+
+/* Kernel addresses as the collector reports them; they must never reach the output. */
+#define VM_WEB 0xffff8881a2b3c000ull
+#define VM_ODD 0xffff8881a2b3d000ull
+#define VM_IDLE 0xffff8881a2b3e000ull
+
+/* A name that needs every label escape, plus a byte that is not UTF-8 and one that is. */
+#define ODD_NAME                                                                                   \
+	"we\"ird\\name\nline2 \xff"                                                                \
+	" caf\xc3\xa9"
+#define ODD_LABEL "we\\\"ird\\\\name\\nline2 \xef\xbf\xbd caf\xc3\xa9"
+
+#define FIXED(vec) ((uint32_t)(vec) | (ICR_DM_FIXED << ICR_DELIVERY_SHIFT))
+
+struct fixture {
+	struct ipiv_snapshot snap;
+	struct ipiv_vm_stats vms[3];
+	struct ipiv_send_cell web_sends[5], odd_sends[1];
+	struct ipiv_exit_cell web_exits[4], odd_exits[3];
+	struct ipiv_vcpu_stats web_vcpus[3], odd_vcpus[1];
+	struct ipiv_matrix_cell web_matrix[3];
+	struct ipiv_probe probes[4];
+	struct ipiv_prog_stats progs[2];
+	const char *names[3];
+};
+
+static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uint32_t path,
+		     uint32_t class, uint64_t count)
+{
+	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
+	vm->sent[path][class] += count;
+	vm->c.sent_by_path[path] += count;
+	vm->c.sent_total += count;
+	if (icr_class_accel_eligible(class))
+		vm->c.sent_accel_eligible += count;
+}
+
+/* web: an Intel guest with x2APIC unicast/multicast, xAPIC NMI broadcast, INIT broadcast
+ * and PV sends; odd: an AMD guest with AVIC failures and a hostile name; idle: all zero. */
+static struct fixture *fixture_new(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct ipiv_vm_stats *web = &f->vms[0], *odd = &f->vms[1], *idle = &f->vms[2];
+
+	assert_non_null(f);
+	web->vm = VM_WEB;
+	web->pid = 4242;
+	snprintf(web->stats_id, sizeof(web->stats_id), "kvm-4242");
+	web->alive = true;
+	web->vcpu_count = 2;
+	web->send_cells = f->web_sends;
+	add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 3, 2), 1000);
+	add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR,
+		 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
+	add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
+		 icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
+				  (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
+			      0xff, 1),
+		 3);
+	add_send(web, f->web_sends, IPIV_PATH_APIC_WRITE,
+		 icr_classify(ICR_DM_INIT << ICR_DELIVERY_SHIFT, 0xffffffffu, 2), 2);
+	add_send(web, f->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
+	web->c.received_by_mode[ICR_DM_FIXED] = 900;
+	web->c.received_by_mode[ICR_DM_NMI] = 3;
+	web->c.received_total = 903;
+	web->c.eois = 800;
+	web->c.wakeups = 40;
+	web->c.wakeups_waited = 30;
+	web->c.halt_ns = 1500000000ull;
+	web->exits = f->web_exits;
+	f->web_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 12, 30};
+	f->web_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 32, 1007};
+	f->web_exits[2] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 56, 2};
+	f->web_exits[3] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 77, 4};
+	web->n_exits = 4;
+	web->c.exits_total = 30 + 1007 + 2 + 4;
+	web->inhibits_known = true;
+	web->inhibits = (1ull << 8) | (1ull << 13);
+	web->inhibit_set[8] = 3;
+	web->inhibit_clear[8] = 2;
+	web->inhibit_set[13] = 1;
+	web->vcpus = f->web_vcpus;
+	f->web_vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 4243};
+	f->web_vcpus[0].c.sent_total = 600;
+	f->web_vcpus[0].c.received_total = 300;
+	f->web_vcpus[0].c.wakeups = 25;
+	f->web_vcpus[1] = (struct ipiv_vcpu_stats){.vcpu_id = 1, .tid = 4244};
+	f->web_vcpus[1].c.sent_total = 462;
+	f->web_vcpus[1].c.received_total = 603;
+	f->web_vcpus[1].c.wakeups = 15;
+	f->web_vcpus[2] = (struct ipiv_vcpu_stats){.vcpu_id = IPIV_VCPU_NONE};
+	f->web_vcpus[2].c.received_total = 0;
+	f->web_vcpus[2].c.sent_total = 0;
+	web->n_vcpus = 3;
+	web->matrix = f->web_matrix;
+	f->web_matrix[0] = (struct ipiv_matrix_cell){0, 1, 600};
+	f->web_matrix[1] = (struct ipiv_matrix_cell){1, 0, 300};
+	f->web_matrix[2] = (struct ipiv_matrix_cell){IPIV_VCPU_NONE, 0, 3};
+	web->n_matrix = 3;
+
+	odd->vm = VM_ODD;
+	odd->pid = 5151;
+	odd->alive = true;
+	odd->vcpu_count = 1;
+	odd->send_cells = f->odd_sends;
+	add_send(odd, f->odd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 0, 1), 20);
+	odd->c.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
+	odd->c.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 1;
+	odd->exits = f->odd_exits;
+	f->odd_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x078, 5};
+	f->odd_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x07f, 1};
+	f->odd_exits[2] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x401, 21};
+	odd->n_exits = 3;
+	odd->c.exits_total = 27;
+	odd->vcpus = f->odd_vcpus;
+	f->odd_vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 5152};
+	f->odd_vcpus[0].c.sent_total = 20;
+	odd->n_vcpus = 1;
+
+	idle->vm = VM_IDLE;
+	idle->pid = 6000;
+	idle->alive = false;
+
+	f->probes[0] = (struct ipiv_probe){"kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0};
+	f->probes[1] =
+	    (struct ipiv_probe){"kvm_apic_accept_irq", "ipiv_apic_accept_irq", false, true, 0};
+	f->probes[2] = (struct ipiv_probe){"kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi",
+					   true, false, -ENOENT};
+	f->probes[3] = (struct ipiv_probe){"kvm_hv_send_ipi", "ipiv_hv_send_ipi", true, true, 0};
+	snprintf(f->progs[0].name, sizeof(f->progs[0].name), "ipiv_apic_ipi");
+	f->progs[0].run_cnt = 1234;
+	f->progs[0].run_time_ns = 2500000;
+	snprintf(f->progs[1].name, sizeof(f->progs[1].name), "ipiv_apicv_inhibit_changed");
+	f->progs[1].run_cnt = 6;
+	f->progs[1].run_time_ns = 3000;
+
+	f->snap.taken_ns = 123456789;
+	f->snap.vms = f->vms;
+	f->snap.n_vms = 3;
+	f->snap.self.probes = f->probes;
+	f->snap.self.n_probes = 4;
+	f->snap.self.n_attached = 3;
+	f->snap.self.progs = f->progs;
+	f->snap.self.n_progs = 2;
+	f->snap.self.bpf_stats_enabled = true;
+	f->snap.self.drops[IPIV_DROP_COUNTERS_FULL] = 5;
+	f->snap.self.drops[IPIV_DROP_EOI_DUPLICATE] = 9;
+	f->snap.self.vms_discovered = 4;
+	f->snap.self.vms_reclaimed = 1;
+	f->snap.self.polls = 77;
+	f->names[0] = "web";
+	f->names[1] = ODD_NAME;
+	f->names[2] = "idle";
+	return f;
+}
+
+static char *render(const struct fixture *f, enum expo_format format, bool per_vcpu)
+{
+	struct metrics_opts opts = {.per_vcpu = per_vcpu, .version = "1.2.3-test"};
+	struct expo *e = NULL;
+	char *body = NULL;
+	size_t len = 0;
+
+	assert_int_equal(expo_new(format, &e), 0);
+	assert_int_equal(metrics_write(e, &f->snap, f->names, &opts, 0.25), 0);
+	assert_int_equal(expo_finish(e, &body, &len), 0);
+	expo_free(e);
+	assert_int_equal(strlen(body), len);
+	return body;
+}
+
+static bool has_line(const char *body, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = body; (p = strstr(p, line)); p++)
+		if ((p == body || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	return false;
+}
+
+#define assert_line(body, line)                                                                    \
+	do {                                                                                       \
+		if (!has_line((body), (line)))                                                     \
+			fail_msg("line missing: %s\n--- output ---\n%s", (line), (body));          \
+	} while (0)
+
+#define assert_no_line(body, line)                                                                 \
+	do {                                                                                       \
+		if (has_line((body), (line)))                                                      \
+			fail_msg("unexpected line: %s", (line));                                   \
+	} while (0)
+
+/* Lines starting with prefix. */
+static size_t count_prefix(const char *body, const char *prefix)
+{
+	size_t n = 0, lp = strlen(prefix);
+
+	for (const char *p = body; *p;) {
+		const char *nl = strchr(p, '\n');
+
+		if (!strncmp(p, prefix, lp))
+			n++;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Parses an exposition strictly enough to catch what scrapers reject: every sample's series
+ * (name plus label set, labels in the order written) is unique, label values use only the
+ * escapes \\ \" \n, every sample belongs to the family whose TYPE came last, and no family
+ * TYPE appears twice. Returns the number of samples.
+ */
+static size_t check_exposition(const char *body, enum expo_format format)
+{
+	bool om = format == EXPO_OPENMETRICS_1_0_0;
+	char *copy = strdup(body), *line, *save = NULL;
+	char **series = calloc(strlen(body) / 8 + 1, sizeof(char *));
+	char **types = calloc(strlen(body) / 8 + 1, sizeof(char *));
+	char family[256] = "", family_type[32] = "";
+	size_t n_series = 0, n_types = 0;
+	bool eof = false;
+
+	assert_non_null(copy);
+	assert_non_null(series);
+	assert_non_null(types);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *p = line, *end;
+		char name[256];
+		size_t nl;
+
+		assert_false(eof);
+		if (!strcmp(line, "# EOF")) {
+			assert_true(om);
+			eof = true;
+			continue;
+		}
+		if (!strncmp(line, "# HELP ", 7))
+			continue;
+		if (!strncmp(line, "# TYPE ", 7)) {
+			assert_int_equal(sscanf(line, "# TYPE %255s %31s", family, family_type), 2);
+			types[n_types++] = strdup(family);
+			continue;
+		}
+		assert_int_not_equal(line[0], '#');
+		nl = strcspn(p, "{ ");
+		assert_true(nl > 0 && nl < sizeof(name));
+		memcpy(name, p, nl);
+		name[nl] = '\0';
+		/* The sample belongs to the last TYPE: same name, or its _total / _info sample. */
+		if (strcmp(name, family)) {
+			char want[300];
+
+			snprintf(want, sizeof(want), "%s%s", family,
+				 !strcmp(family_type, "counter") ? "_total"
+				 : !strcmp(family_type, "info")	 ? "_info"
+								 : "");
+			if (!om || strcmp(name, want))
+				fail_msg("sample %s outside its family (last TYPE %s)", name,
+					 family);
+		}
+		p += nl;
+		if (*p == '{') {
+			p++;
+			while (*p != '}') {
+				size_t ln = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+						      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+				assert_true(ln > 0);
+				p += ln;
+				assert_int_equal(*p++, '=');
+				assert_int_equal(*p++, '"');
+				while (*p != '"') {
+					assert_int_not_equal(*p, '\0');
+					if (*p == '\\') {
+						p++;
+						assert_non_null(strchr("\\\"n", *p));
+						assert_int_not_equal(*p, '\0');
+					}
+					p++;
+				}
+				p++;
+				if (*p == ',')
+					p++;
+				else
+					assert_int_equal(*p, '}');
+			}
+			p++;
+		}
+		end = p;
+		assert_int_equal(*p++, ' ');
+		assert_true(*p != '\0');
+		series[n_series] = strndup(line, (size_t)(end - line));
+		n_series++;
+	}
+	if (om)
+		assert_true(eof);
+
+	qsort(series, n_series, sizeof(*series), cmp_str);
+	for (size_t i = 1; i < n_series; i++)
+		if (!strcmp(series[i - 1], series[i]))
+			fail_msg("duplicate series %s", series[i]);
+	qsort(types, n_types, sizeof(*types), cmp_str);
+	for (size_t i = 1; i < n_types; i++)
+		if (!strcmp(types[i - 1], types[i]))
+			fail_msg("family %s typed twice", types[i]);
+	for (size_t i = 0; i < n_series; i++)
+		free(series[i]);
+	for (size_t i = 0; i < n_types; i++)
+		free(types[i]);
+	free(series);
+	free(types);
+	free(copy);
+	return n_series;
+}
+
+static void test_exit_reason_names(void **state)
+{
+	char buf[16];
+
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 12, buf, sizeof(buf)), "hlt");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 1, buf, sizeof(buf)),
+			    "external_interrupt");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 32, buf, sizeof(buf)), "msr_write");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 45, buf, sizeof(buf)), "eoi_induced");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 56, buf, sizeof(buf)), "apic_write");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_SVM, 0x078, buf, sizeof(buf)), "hlt");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_SVM, 0x07c, buf, sizeof(buf)), "msr");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_SVM, 0x401, buf, sizeof(buf)),
+			    "avic_incomplete_ipi");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_SVM, 0x402, buf, sizeof(buf)),
+			    "avic_unaccelerated_access");
+
+	/* Unknown reasons, and one ISA's codes looked up in the other's table, are numbers. */
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 77, buf, sizeof(buf)), "77");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_VMX, 0x401, buf, sizeof(buf)), "1025");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_SVM, 12, buf, sizeof(buf)), "12");
+	assert_string_equal(metrics_exit_reason(IPIV_ISA_SVM, 0xffffffffu, buf, sizeof(buf)),
+			    "4294967295");
+	assert_ptr_equal(metrics_exit_reason(IPIV_ISA_VMX, 77, buf, sizeof(buf)), buf);
+}
+
+static void test_vm_families(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, false);
+
+	assert_line(body, "# TYPE ipiv_vm_info gauge");
+	assert_line(body, "ipiv_vm_info{vm=\"web\"} 1");
+	assert_line(body, "ipiv_vm_info{vm=\"idle\"} 1");
+	assert_line(body, "# TYPE ipiv_vm_vcpus gauge");
+	assert_line(body, "ipiv_vm_vcpus{vm=\"web\"} 2.0");
+	assert_line(body, "ipiv_vm_vcpus{vm=\"idle\"} 0.0");
+	assert_int_equal(count_prefix(body, "ipiv_vm_info{"), 3);
+	assert_int_equal(count_prefix(body, "ipiv_vm_vcpus{"), 3);
+	/* A PID is never a label value, and kernel addresses never appear. */
+	assert_null(strstr(body, "4242"));
+	assert_null(strstr(body, "5151"));
+	assert_null(strstr(body, "ffff8881"));
+	assert_null(strstr(body, "kvm-4242"));
+	free(body);
+	free(f);
+}
+
+static void test_send_families(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, false);
+
+	assert_line(body, "# TYPE ipiv_ipis_sent_total counter");
+	assert_line(body, "ipiv_ipis_sent_total{vm=\"web\",path=\"x2apic_msr\",delivery=\"fixed\","
+			  "dest_mode=\"physical\",shorthand=\"none\",dest=\"unicast\"} 1000");
+	assert_line(body, "ipiv_ipis_sent_total{vm=\"web\",path=\"x2apic_msr\",delivery=\"fixed\","
+			  "dest_mode=\"logical\",shorthand=\"none\",dest=\"multicast\"} 7");
+	assert_line(body,
+		    "ipiv_ipis_sent_total{vm=\"web\",path=\"xapic_mmio\",delivery=\"nmi\","
+		    "dest_mode=\"physical\",shorthand=\"all_but_self\",dest=\"broadcast\"} 3");
+	assert_line(body, "ipiv_ipis_sent_total{vm=\"web\",path=\"apic_write_trap\","
+			  "delivery=\"init\",dest_mode=\"physical\",shorthand=\"none\","
+			  "dest=\"broadcast\"} 2");
+	assert_line(body, "ipiv_ipis_sent_total{vm=\"web\",path=\"pv_kvm\",delivery=\"fixed\","
+			  "dest_mode=\"physical\",shorthand=\"none\",dest=\"unicast\"} 50");
+	assert_line(body, "ipiv_ipis_sent_total{vm=\"" ODD_LABEL "\",path=\"avic_incomplete\","
+			  "delivery=\"fixed\",dest_mode=\"physical\",shorthand=\"none\","
+			  "dest=\"unicast\"} 20");
+	/* Only non-zero cells: the idle VM sends nothing. */
+	assert_int_equal(count_prefix(body, "ipiv_ipis_sent_total{"), 6);
+
+	assert_line(body, "# TYPE ipiv_ipis_sent_accel_eligible_total counter");
+	assert_line(body, "ipiv_ipis_sent_accel_eligible_total{vm=\"web\"} 1050");
+	assert_line(body, "ipiv_ipis_sent_accel_eligible_total{vm=\"" ODD_LABEL "\"} 20");
+	assert_line(body, "ipiv_ipis_sent_accel_eligible_total{vm=\"idle\"} 0");
+	free(body);
+	free(f);
+}
+
+static void test_receive_and_halt_families(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, false);
+
+	assert_line(body, "# TYPE ipiv_interrupts_accepted_total counter");
+	assert_line(body, "ipiv_interrupts_accepted_total{vm=\"web\",delivery=\"fixed\"} 900");
+	assert_line(body, "ipiv_interrupts_accepted_total{vm=\"web\",delivery=\"nmi\"} 3");
+	/* fixed is always there (a zero rate is information); other modes only when seen */
+	assert_line(body, "ipiv_interrupts_accepted_total{vm=\"idle\",delivery=\"fixed\"} 0");
+	assert_int_equal(count_prefix(body, "ipiv_interrupts_accepted_total{"), 4);
+
+	assert_line(body, "# TYPE ipiv_eois_total counter");
+	assert_line(body, "ipiv_eois_total{vm=\"web\"} 800");
+	assert_line(body, "ipiv_eois_total{vm=\"idle\"} 0");
+
+	assert_line(body, "# TYPE ipiv_vcpu_wakeups_total counter");
+	assert_line(body, "ipiv_vcpu_wakeups_total{vm=\"web\",halted=\"true\"} 30");
+	assert_line(body, "ipiv_vcpu_wakeups_total{vm=\"web\",halted=\"false\"} 10");
+	assert_line(body, "ipiv_vcpu_wakeups_total{vm=\"idle\",halted=\"false\"} 0");
+
+	assert_line(body, "# TYPE ipiv_vcpu_halt_seconds_total counter");
+	assert_line(body, "ipiv_vcpu_halt_seconds_total{vm=\"web\"} 1.5");
+	assert_line(body, "ipiv_vcpu_halt_seconds_total{vm=\"idle\"} 0.0");
+	free(body);
+	free(f);
+}
+
+static void test_exit_avic_and_inhibit_families(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, false);
+
+	assert_line(body, "# TYPE ipiv_avic_incomplete_ipis_total counter");
+	assert_line(body, "ipiv_avic_incomplete_ipis_total{vm=\"" ODD_LABEL
+			  "\",cause=\"target_not_running\"} 20");
+	assert_line(body, "ipiv_avic_incomplete_ipis_total{vm=\"" ODD_LABEL
+			  "\",cause=\"invalid_target\"} 1");
+	assert_int_equal(count_prefix(body, "ipiv_avic_incomplete_ipis_total{"), 2);
+
+	assert_line(body, "# TYPE ipiv_vm_exits_total counter");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"web\",isa=\"vmx\",reason=\"hlt\"} 30");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"web\",isa=\"vmx\",reason=\"msr_write\"} 1007");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"web\",isa=\"vmx\",reason=\"apic_write\"} 2");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"web\",isa=\"vmx\",reason=\"77\"} 4");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"" ODD_LABEL "\",isa=\"svm\",reason=\"hlt\"} 5");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"" ODD_LABEL "\",isa=\"svm\",reason=\"127\"} 1");
+	assert_line(body, "ipiv_vm_exits_total{vm=\"" ODD_LABEL
+			  "\",isa=\"svm\",reason=\"avic_incomplete_ipi\"} 21");
+	assert_int_equal(count_prefix(body, "ipiv_vm_exits_total{"), 7);
+
+	/* Currently set reasons only, and only for VMs whose inhibits are known. */
+	assert_line(body, "# TYPE ipiv_apicv_inhibited gauge");
+	assert_line(body, "ipiv_apicv_inhibited{vm=\"web\",reason=\"irqwin\"} 1.0");
+	assert_line(body, "ipiv_apicv_inhibited{vm=\"web\",reason=\"reason_13\"} 1.0");
+	assert_int_equal(count_prefix(body, "ipiv_apicv_inhibited{"), 2);
+
+	assert_line(body, "# TYPE ipiv_apicv_inhibit_changes_total counter");
+	assert_line(body, "ipiv_apicv_inhibit_changes_total{vm=\"web\",reason=\"irqwin\","
+			  "action=\"set\"} 3");
+	assert_line(body, "ipiv_apicv_inhibit_changes_total{vm=\"web\",reason=\"irqwin\","
+			  "action=\"clear\"} 2");
+	assert_line(body, "ipiv_apicv_inhibit_changes_total{vm=\"web\",reason=\"reason_13\","
+			  "action=\"set\"} 1");
+	assert_int_equal(count_prefix(body, "ipiv_apicv_inhibit_changes_total{"), 3);
+	free(body);
+	free(f);
+}
+
+static void test_inhibits_unknown_means_no_series(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body;
+
+	/* A bitmap with bits but never confirmed by the tracepoint is not exposed. */
+	f->vms[1].inhibits = 1;
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	assert_null(strstr(body, "ipiv_apicv_inhibited{vm=\"" ODD_LABEL));
+	assert_line(body, "# TYPE ipiv_apicv_inhibited gauge");
+	free(body);
+	free(f);
+}
+
+static void test_per_vcpu_families_only_with_flag(void **state)
+{
+	static const char *const per_vcpu[] = {"ipiv_vcpu_ipis_sent",
+					       "ipiv_vcpu_interrupts_accepted",
+					       "ipiv_vcpu_halt_wakeups", "ipiv_ipi_matrix"};
+	struct fixture *f = fixture_new();
+	char *off = render(f, EXPO_TEXT_0_0_4, false);
+	char *on = render(f, EXPO_TEXT_0_0_4, true);
+
+	for (size_t i = 0; i < 4; i++)
+		assert_null(strstr(off, per_vcpu[i]));
+	assert_null(strstr(off, "vcpu=\""));
+	assert_null(strstr(off, "src=\""));
+
+	assert_line(on, "# TYPE ipiv_vcpu_ipis_sent_total counter");
+	assert_line(on, "ipiv_vcpu_ipis_sent_total{vm=\"web\",vcpu=\"0\"} 600");
+	assert_line(on, "ipiv_vcpu_ipis_sent_total{vm=\"web\",vcpu=\"1\"} 462");
+	assert_line(on, "ipiv_vcpu_ipis_sent_total{vm=\"web\",vcpu=\"none\"} 0");
+	assert_line(on, "ipiv_vcpu_ipis_sent_total{vm=\"" ODD_LABEL "\",vcpu=\"0\"} 20");
+	assert_int_equal(count_prefix(on, "ipiv_vcpu_ipis_sent_total{"), 4);
+	assert_line(on, "# TYPE ipiv_vcpu_interrupts_accepted_total counter");
+	assert_line(on, "ipiv_vcpu_interrupts_accepted_total{vm=\"web\",vcpu=\"0\"} 300");
+	assert_line(on, "ipiv_vcpu_interrupts_accepted_total{vm=\"web\",vcpu=\"1\"} 603");
+	assert_line(on, "ipiv_vcpu_interrupts_accepted_total{vm=\"web\",vcpu=\"none\"} 0");
+	assert_line(on, "# TYPE ipiv_vcpu_halt_wakeups_total counter");
+	assert_line(on, "ipiv_vcpu_halt_wakeups_total{vm=\"web\",vcpu=\"0\"} 25");
+	assert_line(on, "ipiv_vcpu_halt_wakeups_total{vm=\"web\",vcpu=\"1\"} 15");
+	/* The VM without vCPU rows has none; the row for "no vCPU" is never 4294967295. */
+	assert_null(strstr(on, "vm=\"idle\",vcpu="));
+	assert_null(strstr(on, "4294967295"));
+
+	assert_line(on, "# TYPE ipiv_ipi_matrix_total counter");
+	assert_line(on, "ipiv_ipi_matrix_total{vm=\"web\",src=\"0\",dst=\"1\"} 600");
+	assert_line(on, "ipiv_ipi_matrix_total{vm=\"web\",src=\"1\",dst=\"0\"} 300");
+	assert_line(on, "ipiv_ipi_matrix_total{vm=\"web\",src=\"none\",dst=\"0\"} 3");
+	assert_int_equal(count_prefix(on, "ipiv_ipi_matrix_total{"), 3);
+
+	/* Everything else is the same with and without the flag. */
+	assert_int_equal(check_exposition(on, EXPO_TEXT_0_0_4),
+			 check_exposition(off, EXPO_TEXT_0_0_4) + 3 * 4 + 3);
+	free(off);
+	free(on);
+	free(f);
+}
+
+static void test_self_families(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, false);
+
+	assert_line(body, "# TYPE ipiv_build_info gauge");
+	assert_line(body, "ipiv_build_info{version=\"1.2.3-test\"} 1");
+	assert_line(body, "# TYPE ipiv_probe_attached gauge");
+	assert_line(body, "ipiv_probe_attached{probe=\"kvm_apic_ipi\",optional=\"false\"} 1.0");
+	assert_line(body,
+		    "ipiv_probe_attached{probe=\"kvm_apic_accept_irq\",optional=\"false\"} 1.0");
+	assert_line(body,
+		    "ipiv_probe_attached{probe=\"kvm_avic_incomplete_ipi\",optional=\"true\"} 0.0");
+	assert_line(body, "ipiv_probe_attached{probe=\"kvm_hv_send_ipi\",optional=\"true\"} 1.0");
+	/* An optional probe missing (AVIC on Intel) is not a degradation. */
+	assert_line(body, "# TYPE ipiv_degraded gauge");
+	assert_line(body, "ipiv_degraded 0.0");
+
+	assert_line(body, "# TYPE ipiv_bpf_program_runs_total counter");
+	assert_line(body, "ipiv_bpf_program_runs_total{program=\"ipiv_apic_ipi\"} 1234");
+	assert_line(body, "ipiv_bpf_program_runs_total{program=\"ipiv_apicv_inhibit_changed\"} 6");
+	assert_line(body, "# TYPE ipiv_bpf_program_run_seconds_total counter");
+	assert_line(body, "ipiv_bpf_program_run_seconds_total{program=\"ipiv_apic_ipi\"} 0.0025");
+	assert_line(body,
+		    "ipiv_bpf_program_run_seconds_total{program=\"ipiv_apicv_inhibit_changed\"}"
+		    " 3.0e-06");
+	assert_line(body, "# TYPE ipiv_bpf_stats_enabled gauge");
+	assert_line(body, "ipiv_bpf_stats_enabled 1.0");
+
+	/* Every drop reason is listed, zero or not, so a rate() never starts from nothing. */
+	assert_line(body, "# TYPE ipiv_events_dropped_total counter");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"threads_map_full\"} 0");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"mms_map_full\"} 0");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"vms_map_full\"} 0");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"counters_map_full\"} 5");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"matrix_map_full\"} 0");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"no_identity\"} 0");
+	assert_line(body, "ipiv_events_dropped_total{reason=\"eoi_duplicate\"} 9");
+	assert_int_equal(count_prefix(body, "ipiv_events_dropped_total{"), IPIV_DROP_COUNT);
+
+	assert_line(body, "# TYPE ipiv_vms gauge");
+	assert_line(body, "ipiv_vms 3.0");
+	assert_line(body, "# TYPE ipiv_vms_discovered_total counter");
+	assert_line(body, "ipiv_vms_discovered_total 4");
+	assert_line(body, "# TYPE ipiv_vms_reclaimed_total counter");
+	assert_line(body, "ipiv_vms_reclaimed_total 1");
+	assert_line(body, "# TYPE ipiv_discovery_polls_total counter");
+	assert_line(body, "ipiv_discovery_polls_total 77");
+	assert_line(body, "# TYPE ipiv_scrape_duration_seconds gauge");
+	assert_line(body, "ipiv_scrape_duration_seconds 0.25");
+	free(body);
+	free(f);
+}
+
+static void test_missing_required_probe_degrades(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct metrics_opts opts = {.per_vcpu = false, .version = NULL};
+	struct expo *e = NULL;
+	char *body;
+	size_t len;
+
+	f->probes[1].attached = false;
+	f->probes[1].err = -ENOENT;
+	f->snap.self.n_attached = 2;
+	f->snap.self.bpf_stats_enabled = false;
+	assert_int_equal(expo_new(EXPO_TEXT_0_0_4, &e), 0);
+	assert_int_equal(metrics_write(e, &f->snap, f->names, &opts, 0), 0);
+	assert_int_equal(expo_finish(e, &body, &len), 0);
+	expo_free(e);
+	assert_line(body,
+		    "ipiv_probe_attached{probe=\"kvm_apic_accept_irq\",optional=\"false\"} 0.0");
+	assert_line(body, "ipiv_degraded 1.0");
+	assert_no_line(body, "ipiv_degraded 0.0");
+	assert_line(body, "ipiv_bpf_stats_enabled 0.0");
+	/* No version given: the build info still has one. */
+	assert_line(body, "ipiv_build_info{version=\"unknown\"} 1");
+	free(body);
+	free(f);
+}
+
+static void test_empty_snapshot(void **state)
+{
+	struct ipiv_snapshot snap = {0};
+	struct metrics_opts opts = {.per_vcpu = true, .version = "x"};
+	struct expo *e = NULL;
+	char *body;
+	size_t len;
+
+	assert_int_equal(expo_new(EXPO_TEXT_0_0_4, &e), 0);
+	assert_int_equal(metrics_write(e, &snap, NULL, &opts, 0), 0);
+	assert_int_equal(expo_finish(e, &body, &len), 0);
+	expo_free(e);
+	assert_line(body, "ipiv_vms 0.0");
+	assert_line(body, "ipiv_degraded 0.0");
+	assert_null(strstr(body, "vm=\""));
+	check_exposition(body, EXPO_TEXT_0_0_4);
+	free(body);
+}
+
+static void test_hostile_names_are_escaped(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, true);
+
+	assert_line(body, "ipiv_vm_info{vm=\"" ODD_LABEL "\"} 1");
+	assert_line(body, "ipiv_eois_total{vm=\"" ODD_LABEL "\"} 0");
+	/* The raw bytes never appear: no bare quote-in-value, no 0xff, no raw newline split. */
+	assert_null(strstr(body, "\xff"));
+	assert_null(strstr(body, "we\"ird"));
+	assert_null(strstr(body, "\nline2"));
+	assert_int_equal(count_prefix(body, "line2"), 0);
+	check_exposition(body, EXPO_TEXT_0_0_4);
+	free(body);
+	free(f);
+}
+
+static void test_no_duplicate_series_text(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, true);
+	size_t n = check_exposition(body, EXPO_TEXT_0_0_4);
+
+	/* 3 vm_info + 3 vcpus + 6 sends + 3 eligible + 4 accepted + 3 eois + 6 wakeups +
+	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
+	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 7 drops + 5 counts. */
+	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
+				2 + 1 + 7 + 5);
+	free(body);
+	free(f);
+}
+
+static void test_openmetrics(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *om = render(f, EXPO_OPENMETRICS_1_0_0, true);
+	char *text = render(f, EXPO_TEXT_0_0_4, true);
+	size_t len = strlen(om);
+
+	assert_true(len > 6);
+	assert_string_equal(om + len - 6, "# EOF\n");
+	assert_int_equal(count_prefix(om, "# EOF"), 1);
+	/* Family names without suffixes in TYPE lines; samples carry them. */
+	assert_line(om, "# TYPE ipiv_ipis_sent counter");
+	assert_line(om, "ipiv_ipis_sent_total{vm=\"web\",path=\"x2apic_msr\",delivery=\"fixed\","
+			"dest_mode=\"physical\",shorthand=\"none\",dest=\"unicast\"} 1000");
+	assert_line(om, "# TYPE ipiv_vm info");
+	assert_line(om, "ipiv_vm_info{vm=\"" ODD_LABEL "\"} 1");
+	assert_line(om, "# TYPE ipiv_build info");
+	assert_line(om, "ipiv_build_info{version=\"1.2.3-test\"} 1");
+	assert_line(om, "# TYPE ipiv_vcpu_halt_seconds counter");
+	assert_line(om, "ipiv_vcpu_halt_seconds_total{vm=\"web\"} 1.5");
+	assert_line(om, "# TYPE ipiv_degraded gauge");
+	assert_line(om, "ipiv_degraded 0.0");
+	assert_line(om, "# TYPE ipiv_ipi_matrix counter");
+	assert_line(om, "ipiv_ipi_matrix_total{vm=\"web\",src=\"none\",dst=\"0\"} 3");
+	assert_line(om, "ipiv_vm_exits_total{vm=\"web\",isa=\"vmx\",reason=\"77\"} 4");
+	assert_null(strstr(om, "_total counter"));
+	assert_null(strstr(om, "_info gauge"));
+	/* OpenMetrics escapes quotes in HELP too. */
+	assert_null(strstr(om, "(\"none\""));
+	/* Same samples in both formats. */
+	assert_int_equal(check_exposition(om, EXPO_OPENMETRICS_1_0_0),
+			 check_exposition(text, EXPO_TEXT_0_0_4));
+	free(om);
+	free(text);
+	free(f);
+}
+
+static void test_promtool_accepts_text(void **state)
+{
+	char out_path[] = "/tmp/ipiv-metrics-promtool-XXXXXX", cmd[256], out[8192];
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, true);
+	int fd = mkstemp(out_path), status;
+	FILE *p;
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics >%s 2>&1", out_path);
+	p = popen(cmd, "w");
+	assert_non_null(p);
+	assert_int_equal(fwrite(body, 1, strlen(body), p), strlen(body));
+	status = pclose(p);
+	n = read(fd, out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(out_path);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || out[0])
+		fail_msg("promtool check metrics rejected the output:\n%s\n--- body ---\n%s", out,
+			 body);
+	free(body);
+	free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_exit_reason_names),
+	    cmocka_unit_test(test_vm_families),
+	    cmocka_unit_test(test_send_families),
+	    cmocka_unit_test(test_receive_and_halt_families),
+	    cmocka_unit_test(test_exit_avic_and_inhibit_families),
+	    cmocka_unit_test(test_inhibits_unknown_means_no_series),
+	    cmocka_unit_test(test_per_vcpu_families_only_with_flag),
+	    cmocka_unit_test(test_self_families),
+	    cmocka_unit_test(test_missing_required_probe_degrades),
+	    cmocka_unit_test(test_empty_snapshot),
+	    cmocka_unit_test(test_hostile_names_are_escaped),
+	    cmocka_unit_test(test_no_duplicate_series_text),
+	    cmocka_unit_test(test_openmetrics),
+	};
+	const struct CMUnitTest promtool_tests[] = {
+	    cmocka_unit_test(test_promtool_accepts_text),
+	};
+	int rc = cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
+
+	if (rc)
+		return rc;
+	/* The pure tests above always run; only the promtool check needs the tool. */
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		printf("promtool not installed (Debian: apt-get install prometheus)\n");
+		return 77;
+	}
+	return cmocka_run_group_tests_name("metrics_promtool", promtool_tests, NULL, NULL);
+}
