@@ -18,7 +18,9 @@ $(OUT)/tests/bpf/%: $(OUT)/tests/bpf/%.o $(TEST_LIBS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS_DAEMON) -lcmocka -o $@
 
-$(OUT)/tests/bpf/%.o: $(BPF_SKELS)
+# BPF tests include the generated skeletons (a static rule: a pattern rule without a
+# recipe would cancel the compile rule instead of adding a prerequisite).
+$(BPF_TEST_SRCS:%.c=$(OUT)/%.o): $(BPF_SKELS)
 
 tests: $(UNIT_TESTS) $(BPF_TESTS)
 
