@@ -117,6 +117,7 @@ stop_helper() {
 
 conds=(none empty ipivd)
 others=$(other_vms)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
 	for cond in "${conds[@]}"; do
 		start_helper "$cond"
@@ -137,6 +138,7 @@ first=$tmp/none.1.json
 echo "ipiv overhead of $IPIVD: $MODE, $(jq .config.vcpus "$first") vCPUs, $ROUNDS rounds x $RUNS runs x" \
 	"$IPIS IPIs per condition, pin ${PIN}"
 jq -r '.host | "host: \(.cpu_model) (\(.cpu_vendor)), kernel \(.kernel), \(.kvm_module), TSC \(.tsc_khz) kHz"' "$first"
+echo "load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 [ "$others" -gt 0 ] && echo "warning: $others other VM(s) ran meanwhile; their events are in the BPF numbers"
 echo
 echo "guest round trip, median cycles per IPI of each ipivbench invocation:"
@@ -179,3 +181,10 @@ awk -v ipis="$ipis" '
 	      if (tc)
 		printf "2   %-26s %10d %9.2f %10.0f   (%.0f ns of BPF per guest IPI)\n", "all ipivd programs",
 		       tc, tc / ipis, tn / tc, tn / ipis }' "$tmp/progs" | sort -k1,1n -k2,2 | cut -c3-
+
+# The slowdown the BPF time alone explains, for when the round trip's noise hides it.
+rt_ns=$(jq -s '[.[].stats.ns.median] | sort | .[length / 2 | floor]' "$tmp"/none.*.json)
+awk -v ipis="$ipis" -v rt="$rt_ns" '$1 == "ipivd" { ns += $4 }
+	END { if (ipis && rt)
+		printf "\nipivd BPF time per guest IPI / median round trip (%.0f ns): %.3f %%\n", rt,
+		       ns / ipis / rt * 100 }' "$tmp/progs"
