@@ -50,12 +50,13 @@ curl -sf "$URL/api/v1/status" > "$tmp/status" || fail "ipivd did not start: $(ca
 expect_eq "degraded" "$(jq .degraded "$tmp/status")" false
 
 # The early VM is discovered with its name and pid before it sends anything.
-for _ in $(seq 1 50); do
+for _ in $(seq 1 200); do
 	curl -sf "$URL/api/v1/vms" > "$tmp/vms"
 	[ "$(jq -r '.vms[] | select(.name == "e2e-early") | .pid' "$tmp/vms")" = "$early" ] && break
 	sleep 0.1
 done
-expect_eq "early VM discovered" "$(jq -r '.vms[] | select(.name == "e2e-early") | .pid' "$tmp/vms")" "$early"
+[ "$(jq -r '.vms[] | select(.name == "e2e-early") | .pid' "$tmp/vms")" = "$early" ] ||
+	fail "early VM (pid $early) not discovered in 20 s: $(jq -c '[.vms[] | {name, pid}]' "$tmp/vms")"
 kill -USR2 $early
 wait_json "$tmp/early.json"
 
@@ -181,12 +182,22 @@ expect_eq "bad address lines" "$(wc -l < "$tmp/err")" 1
 expect_eq "404 for an unknown VM" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/vms/nope")" 404
 expect_eq "405 for POST" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/metrics")" 405
 
-# Clean shutdown: SIGTERM detaches everything.
+# Clean shutdown: SIGTERM detaches everything. Other ipivd instances may run on this
+# host, so follow the programs this one loaded, by id.
+our_progs=$(cat /proc/$ipivd/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }' | sort -u)
+[ -n "$our_progs" ] || fail "ipivd (pid $ipivd) holds no BPF program"
 kill -TERM $ipivd
 wait $ipivd; rc=$?
 expect_eq "ipivd exit code on SIGTERM" $rc 0
+grep -q "stopped, all probes detached" "$tmp/ipivd.log" || fail "no shutdown message"
 # The kernel frees programs after an RCU grace period: allow it a moment.
-for _ in $(seq 1 50); do bpftool prog show | grep -q 'ipiv_' || break; sleep 0.1; done
-bpftool prog show | grep -q 'ipiv_' && fail "BPF programs left attached after shutdown"
+left=
+for _ in $(seq 1 50); do
+	ids=$(bpftool prog show --json | jq -r '.[].id')
+	left=$(comm -12 <(sort <<<"$our_progs") <(sort <<<"$ids"))
+	[ -z "$left" ] && break
+	sleep 0.1
+done
+[ -z "$left" ] || fail "BPF programs of ipivd left loaded after shutdown: $left"
 note "clean shutdown"
 echo ok
