@@ -1,0 +1,644 @@
+/* ipivtop: the interactive view of IPIs on a KVM host (kvm_stat's keys), and its batch mode.
+ * This file is flags, source selection, the loop and the key handlers; screen elements live
+ * in daemon/lib/top_*.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NCURSES_WIDECHAR 1
+#include <curses.h>
+
+#include "top_batch.h"
+#include "top_canvas.h"
+#include "top_drill.h"
+#include "top_format.h"
+#include "top_header.h"
+#include "top_help.h"
+#include "top_model.h"
+#include "top_paths.h"
+#include "top_screen.h"
+#include "top_source.h"
+#include "top_table.h"
+
+#ifndef IPIV_VERSION
+#define IPIV_VERSION "unknown"
+#endif
+
+#define HEADER_LINES 5
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static const char usage_text[] =
+	"Usage: ipivtop [OPTIONS]\n"
+	"Shows the IPIs of every KVM VM on this host, live: rates by VM and path, the share\n"
+	"IPIv/AVIC could deliver, halted targets, APICv inhibits; Enter shows a VM's vCPUs.\n"
+	"\n"
+	"  -d, --delay SECS      refresh interval (default 2)\n"
+	"      --connect URL     read a running ipivd (http://host:port) instead of loading the\n"
+	"                        BPF collector here (which needs root)\n"
+	"      --timeout SECS    give up on an ipivd request after this long (default 5)\n"
+	"  -f, --filter REGEX    only VMs whose name matches (POSIX extended regex)\n"
+	"  -b, --batch           print plain text instead of the interactive screen\n"
+	"  -n, --iterations N    with -b: print N intervals, then exit (default: until killed)\n"
+	"      --csv             with -b: CSV, one row per VM per interval\n"
+	"      --json            with -b: one JSON object per interval per line\n"
+	"      --no-color        no colours (also NO_COLOR=1 or a terminal without colours)\n"
+	"  -V, --version         print the version\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Keys: h help, q quit, f filter, o/N C S R E F P X H sort, r reset totals, s delay,\n"
+	"b IPIs by path, arrows/PgUp/PgDn/Home/End move, Enter drill down, Esc back.\n";
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ipivtop: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see ipivtop --help)\n");
+	exit(2);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool parse_seconds(const char *s, double min, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !isfinite(v) || v < min || v > 86400)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- shared by both modes ---- */
+
+struct app {
+	struct top_source *src;
+	struct top_model model;
+	struct top_frame frame; /* the latest sample; the header shows its probes */
+	struct top_host host;
+	double delay_s;
+	char msg[256];
+	bool msg_is_error;
+};
+
+/* Takes a sample into the model; on failure keeps the last numbers and says why. */
+static int sample(struct app *a, bool has_detail, uint64_t key, struct top_detail *detail)
+{
+	struct top_frame f;
+	char err[256] = "";
+	int r;
+
+	r = top_source_sample(a->src, has_detail, key, &f, err, sizeof(err));
+	if (r) {
+		snprintf(a->msg, sizeof(a->msg), "%s (retrying)", err);
+		a->msg_is_error = true;
+		return r;
+	}
+	if (a->msg_is_error)
+		a->msg[0] = '\0';
+	a->msg_is_error = false;
+	r = top_model_update(&a->model, f.snap, (const char(*)[VM_NAME_MAX])f.names);
+	if (!r && detail)
+		r = top_detail_update(detail, f.detail, f.snap->taken_ns);
+	top_model_sort(&a->model);
+	top_frame_free(a->src, &a->frame);
+	a->frame = f;
+	return r;
+}
+
+/* ---- batch ---- */
+
+static int run_batch(struct app *a, enum top_batch_format fmt, unsigned iterations)
+{
+	double start = now_s(), next;
+	int r;
+
+	r = sample(a, false, 0, NULL);
+	if (r) {
+		fprintf(stderr, "ipivtop: %s\n", a->msg);
+		return 1;
+	}
+	next = start + a->delay_s;
+	for (unsigned i = 1; !iterations || i <= iterations; i++) {
+		while (!stop && now_s() < next) {
+			double left = next - now_s();
+
+			usleep(left > 0.2 ? 200000 : (useconds_t)(left * 1e6) + 1);
+		}
+		if (stop)
+			break;
+		next += a->delay_s;
+		if (sample(a, false, 0, NULL)) {
+			fprintf(stderr, "ipivtop: %s\n", a->msg);
+			return 1;
+		}
+		if (top_batch_print(stdout, fmt, i, now_s() - start, &a->model)) {
+			fprintf(stderr, "ipivtop: cannot write the output: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- interactive ---- */
+
+enum view {
+	VIEW_TABLE,
+	VIEW_DRILL,
+	VIEW_HELP,
+};
+
+/* What a key handler asks of the loop. */
+enum {
+	ACT_NONE = 0,
+	ACT_REDRAW = 1,
+	ACT_SAMPLE = 2,
+	ACT_QUIT = 4,
+};
+
+struct ui {
+	struct app *app;
+	enum view view, before_help;
+	const struct top_vm_row **visible;
+	size_t n_visible, cap_visible;
+	size_t cursor, first;
+	bool has_cursor_key;
+	uint64_t cursor_key;
+	bool show_paths;
+	bool drilling;
+	struct top_detail detail;
+	size_t drill_scroll;
+	double next_sample;
+};
+
+static int table_rows_on_screen(const struct ui *ui)
+{
+	int rows = LINES - HEADER_LINES - 2 - (ui->show_paths ? 3 + IPIV_PATH_COUNT : 0);
+
+	return rows > 1 ? rows : 1;
+}
+
+/* Re-lists the visible rows and keeps the cursor on the same VM after a sort or a sample. */
+static void relist(struct ui *ui)
+{
+	struct top_model *m = &ui->app->model;
+
+	if (ui->cap_visible < m->n_rows + 1) {
+		const struct top_vm_row **v = realloc(ui->visible, (m->n_rows + 1) * sizeof(*v));
+
+		if (!v)
+			return;
+		ui->visible = v;
+		ui->cap_visible = m->n_rows + 1;
+	}
+	ui->n_visible = top_table_visible(m, ui->visible, ui->cap_visible);
+	if (ui->has_cursor_key)
+		for (size_t i = 0; i < ui->n_visible; i++)
+			if (ui->visible[i]->key == ui->cursor_key)
+				ui->cursor = i;
+	if (ui->cursor >= ui->n_visible)
+		ui->cursor = ui->n_visible ? ui->n_visible - 1 : 0;
+	if (ui->cursor < ui->first)
+		ui->first = ui->cursor;
+	if (ui->cursor >= ui->first + table_rows_on_screen(ui))
+		ui->first = ui->cursor - table_rows_on_screen(ui) + 1;
+}
+
+static void draw(struct ui *ui)
+{
+	struct app *a = ui->app;
+	struct top_header h = {
+		.source = a->src->what,
+		.version = a->frame.snap && a->frame.version[0] ? a->frame.version : IPIV_VERSION,
+		.delay_s = a->delay_s,
+		.host = &a->host,
+		.frame = &a->frame,
+		.model = &a->model,
+		.message = a->msg[0] ? a->msg : NULL,
+		.message_is_error = a->msg_is_error,
+	};
+	struct top_canvas c;
+	int y = 0;
+
+	erase();
+	if (ui->view == VIEW_HELP) {
+		top_canvas_init(&c, COLS);
+		top_help_draw(&c);
+		top_screen_paint(&c, 0, 0, LINES);
+		top_canvas_free(&c);
+		refresh();
+		return;
+	}
+	top_canvas_init(&c, COLS);
+	top_header_draw(&c, &h);
+	y += top_screen_paint(&c, y, 0, HEADER_LINES);
+	top_canvas_free(&c);
+
+	top_canvas_init(&c, COLS);
+	if (ui->view == VIEW_DRILL) {
+		const struct top_vm_row *row = top_model_find(&a->model, ui->detail.key);
+
+		top_drill_draw(&c, &ui->detail, row);
+		if (ui->drill_scroll + 1 > c.n_lines)
+			ui->drill_scroll = c.n_lines ? c.n_lines - 1 : 0;
+		top_screen_paint(&c, y, ui->drill_scroll, LINES - y - 1);
+	} else {
+		struct top_layout l;
+		int rows = table_rows_on_screen(ui);
+
+		top_table_layout(COLS, &l);
+		top_table_header(&c, &l, a->model.sort);
+		for (size_t i = ui->first; i < ui->n_visible && i < ui->first + rows; i++)
+			top_table_row(&c, &l, ui->visible[i], i == ui->cursor);
+		if (!ui->n_visible) {
+			top_canvas_line(&c);
+			top_canvas_put(&c, TOP_A_DIM,
+				       a->model.n_rows ? "no VM matches the filter"
+						       : "no KVM VM on this host yet");
+		}
+		y += top_screen_paint(&c, y, 0, rows + 1);
+		top_canvas_free(&c);
+		top_canvas_init(&c, COLS);
+		if (ui->show_paths) {
+			top_paths_draw(&c, &a->model);
+			top_screen_paint(&c, LINES - 1 - (int)c.n_lines, 0, (int)c.n_lines);
+		}
+	}
+	top_canvas_free(&c);
+	top_canvas_init(&c, COLS);
+	top_canvas_line(&c);
+	top_canvas_put(&c, TOP_A_DIM,
+		       ui->view == VIEW_DRILL
+			       ? "Esc back  q quit  r reset  s delay  h help"
+			       : "h help  q quit  f filter  o sort  r reset  s delay  b paths  Enter VM");
+	top_screen_paint(&c, LINES - 1, 0, 1);
+	top_canvas_free(&c);
+	refresh();
+}
+
+static int key_sort(struct ui *ui, int sort)
+{
+	struct top_model *m = &ui->app->model;
+
+	if ((int)m->sort == sort)
+		m->ascending = !m->ascending;
+	else {
+		m->sort = sort;
+		m->ascending = sort == TOP_SORT_NAME;
+	}
+	top_model_sort(m);
+	return ACT_REDRAW;
+}
+
+static int key_next_sort(struct ui *ui)
+{
+	struct top_model *m = &ui->app->model;
+	int next = m->sort;
+
+	/* The next sortable column that is on the screen's column list. */
+	for (int i = 0; i < TOP_COL_COUNT; i++)
+		if (top_columns[i].sort == (int)m->sort) {
+			for (int j = 1; j <= TOP_COL_COUNT; j++) {
+				int c = (i + j) % TOP_COL_COUNT;
+
+				if (top_columns[c].sort >= 0) {
+					next = top_columns[c].sort;
+					break;
+				}
+			}
+			break;
+		}
+	m->sort = next;
+	m->ascending = next == TOP_SORT_NAME;
+	top_model_sort(m);
+	return ACT_REDRAW;
+}
+
+static int key_filter(struct ui *ui)
+{
+	struct app *a = ui->app;
+	char buf[128], err[160];
+
+	if (top_screen_prompt("filter VMs by name (regex, empty: all): ", a->model.filter_text,
+			      buf, sizeof(buf)))
+		return ACT_REDRAW;
+	if (top_model_set_filter(&a->model, buf, err, sizeof(err))) {
+		snprintf(a->msg, sizeof(a->msg), "bad filter /%.80s/: %s", buf, err);
+		a->msg_is_error = true;
+	} else {
+		a->msg[0] = '\0';
+		a->msg_is_error = false;
+	}
+	ui->first = 0;
+	return ACT_REDRAW;
+}
+
+static int key_delay(struct ui *ui)
+{
+	struct app *a = ui->app;
+	char buf[32], cur[32];
+	double d;
+
+	snprintf(cur, sizeof(cur), "%g", a->delay_s);
+	if (top_screen_prompt("refresh delay in seconds: ", cur, buf, sizeof(buf)))
+		return ACT_REDRAW;
+	if (!parse_seconds(buf, 0.1, &d)) {
+		snprintf(a->msg, sizeof(a->msg), "bad delay \"%.20s\": a number from 0.1 to 86400",
+			 buf);
+		a->msg_is_error = true;
+		return ACT_REDRAW;
+	}
+	a->delay_s = d;
+	a->msg[0] = '\0';
+	a->msg_is_error = false;
+	ui->next_sample = now_s() + d;
+	return ACT_REDRAW;
+}
+
+static void move_cursor(struct ui *ui, long delta)
+{
+	long c = (long)ui->cursor + delta;
+
+	if (ui->view == VIEW_DRILL) {
+		long s = (long)ui->drill_scroll + delta;
+
+		ui->drill_scroll = s < 0 ? 0 : (size_t)s;
+		return;
+	}
+	if (c >= (long)ui->n_visible)
+		c = (long)ui->n_visible - 1;
+	if (c < 0)
+		c = 0;
+	ui->cursor = (size_t)c;
+	if (ui->n_visible)
+		ui->cursor_key = ui->visible[ui->cursor]->key, ui->has_cursor_key = true;
+}
+
+static int handle_key(struct ui *ui, int ch)
+{
+	struct app *a = ui->app;
+	int page = table_rows_on_screen(ui), sort;
+
+	if (ui->view == VIEW_HELP) {
+		ui->view = ui->before_help;
+		return ch == 'q' ? ACT_QUIT : ACT_REDRAW;
+	}
+	switch (ch) {
+	case 'q':
+		return ACT_QUIT;
+	case 'h':
+	case '?':
+		ui->before_help = ui->view;
+		ui->view = VIEW_HELP;
+		return ACT_REDRAW;
+	case 'f':
+		return key_filter(ui);
+	case 'o':
+		return key_next_sort(ui);
+	case 'r':
+		top_model_reset(&a->model);
+		snprintf(a->msg, sizeof(a->msg), "totals reset");
+		a->msg_is_error = false;
+		return ACT_REDRAW;
+	case 's':
+		return key_delay(ui);
+	case 'b':
+		ui->show_paths = !ui->show_paths;
+		return ACT_REDRAW;
+	case KEY_UP:
+		move_cursor(ui, -1);
+		return ACT_REDRAW;
+	case KEY_DOWN:
+		move_cursor(ui, 1);
+		return ACT_REDRAW;
+	case KEY_PPAGE:
+		move_cursor(ui, -page);
+		return ACT_REDRAW;
+	case KEY_NPAGE:
+		move_cursor(ui, page);
+		return ACT_REDRAW;
+	case KEY_HOME:
+		move_cursor(ui, -(long)(ui->n_visible + ui->drill_scroll));
+		return ACT_REDRAW;
+	case KEY_END:
+		move_cursor(ui, (long)ui->n_visible);
+		return ACT_REDRAW;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+		if (ui->view != VIEW_TABLE || !ui->n_visible)
+			return ACT_NONE;
+		ui->view = VIEW_DRILL;
+		ui->drilling = true;
+		ui->drill_scroll = 0;
+		top_detail_free(&ui->detail);
+		top_detail_init(&ui->detail, ui->visible[ui->cursor]->key);
+		return ACT_SAMPLE; /* fetch the detail now, rates follow at the next sample */
+	case 27: /* Esc */
+	case KEY_BACKSPACE:
+	case 127:
+		if (ui->view != VIEW_DRILL)
+			return ACT_NONE;
+		ui->view = VIEW_TABLE;
+		ui->drilling = false;
+		top_detail_free(&ui->detail);
+		return ACT_REDRAW;
+	case KEY_RESIZE:
+		return ACT_REDRAW;
+	}
+	sort = top_table_sort_for_key(ch);
+	if (sort >= 0 && ui->view == VIEW_TABLE)
+		return key_sort(ui, sort);
+	return ACT_NONE;
+}
+
+static int run_interactive(struct app *a, bool colour)
+{
+	struct ui ui = { .app = a };
+	int r;
+
+	if (top_screen_open(colour)) {
+		fprintf(stderr, "ipivtop: cannot start the terminal (TERM=%s); try -b\n",
+			getenv("TERM") ? getenv("TERM") : "unset");
+		return 1;
+	}
+	sample(a, false, 0, NULL);
+	relist(&ui);
+	ui.next_sample = now_s() + a->delay_s;
+	draw(&ui);
+	while (!stop) {
+		double left = ui.next_sample - now_s();
+		int ch, act = ACT_NONE;
+
+		timeout(left > 0 ? (int)(left * 1000) + 1 : 0);
+		ch = getch();
+		if (ch != ERR)
+			act = handle_key(&ui, ch);
+		if (act & ACT_QUIT)
+			break;
+		if (ch == ERR || (act & ACT_SAMPLE) || now_s() >= ui.next_sample) {
+			sample(a, ui.drilling, ui.detail.key, ui.drilling ? &ui.detail : NULL);
+			if (ch == ERR || now_s() >= ui.next_sample)
+				ui.next_sample = now_s() + a->delay_s;
+			act |= ACT_REDRAW;
+		}
+		if (act & ACT_REDRAW) {
+			relist(&ui);
+			draw(&ui);
+		}
+	}
+	top_screen_close();
+	top_detail_free(&ui.detail);
+	free(ui.visible);
+	r = 0;
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CONNECT = 256, OPT_TIMEOUT, OPT_CSV, OPT_JSON, OPT_NO_COLOR, OPT_PROC };
+	static const struct option longopts[] = {
+		{ "delay", required_argument, NULL, 'd' },
+		{ "connect", required_argument, NULL, OPT_CONNECT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "batch", no_argument, NULL, 'b' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "csv", no_argument, NULL, OPT_CSV },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "no-color", no_argument, NULL, OPT_NO_COLOR },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "proc-root", required_argument, NULL, OPT_PROC }, /* tests */
+		{ 0 },
+	};
+	struct app a = { .delay_s = 2 };
+	enum top_batch_format fmt = TOP_BATCH_TEXT;
+	const char *connect = NULL, *filter = NULL, *proc_root = NULL;
+	const char *no_color = getenv("NO_COLOR");
+	bool batch = false, fmt_set = false, colour = !(no_color && *no_color);
+	double timeout_s = 5;
+	unsigned long iterations = 0;
+	struct sigaction sa = { .sa_handler = on_signal };
+	char err[256], *end;
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":d:f:bn:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (!parse_seconds(optarg, 0.1, &a.delay_s))
+				usage_error("--delay \"%s\": expected seconds from 0.1 to 86400",
+					    optarg);
+			break;
+		case OPT_CONNECT:
+			connect = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (!parse_seconds(optarg, 0.1, &timeout_s))
+				usage_error("--timeout \"%s\": expected seconds from 0.1 to 86400",
+					    optarg);
+			break;
+		case 'f':
+			filter = optarg;
+			break;
+		case 'b':
+			batch = true;
+			break;
+		case 'n':
+			errno = 0;
+			iterations = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' || !iterations ||
+			    iterations > 1000000000)
+				usage_error("--iterations \"%s\": expected a positive number", optarg);
+			break;
+		case OPT_CSV:
+		case OPT_JSON:
+			if (fmt_set)
+				usage_error("%s: choose one of --csv and --json", argv[optind - 1]);
+			fmt = c == OPT_CSV ? TOP_BATCH_CSV : TOP_BATCH_JSON;
+			fmt_set = true;
+			break;
+		case OPT_NO_COLOR:
+			colour = false;
+			break;
+		case OPT_PROC:
+			proc_root = optarg;
+			break;
+		case 'V':
+			printf("ipivtop %s\n", IPIV_VERSION);
+			return 0;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			usage_error("%s needs a value", argv[optind - 1]);
+			break;
+		default:
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (!batch && (fmt_set || iterations))
+		usage_error("%s", fmt_set ? "--csv and --json need -b" : "-n needs -b");
+
+	setlocale(LC_ALL, "");
+	top_format_set_utf8(!strcmp(nl_langinfo(CODESET), "UTF-8"));
+	top_model_init(&a.model);
+	if (filter && top_model_set_filter(&a.model, filter, err, sizeof(err))) {
+		fprintf(stderr, "ipivtop: --filter \"%s\": %s (see ipivtop --help)\n", filter, err);
+		return 2;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (connect) {
+		r = top_source_remote_open(&a.src, connect, timeout_s, err, sizeof(err));
+		if (r) {
+			fprintf(stderr, "ipivtop: %s\n", err);
+			return 1;
+		}
+	} else {
+		if (geteuid() != 0) {
+			fprintf(stderr, "ipivtop: loading the BPF collector needs root; run as root "
+					"or use --connect http://HOST:9712 to read a running ipivd\n");
+			return 1;
+		}
+		r = top_source_local_open(&a.src, proc_root);
+		if (r)
+			return 1; /* collector_open said what was missing */
+	}
+	if (!connect)
+		top_host_read("", &a.host);
+	else
+		a.host.known = false;
+
+	r = batch ? run_batch(&a, fmt, (unsigned)iterations) : run_interactive(&a, colour);
+	top_frame_free(a.src, &a.frame);
+	top_source_close(a.src);
+	top_model_free(&a.model);
+	return r;
+}

@@ -1,0 +1,226 @@
+/* ipivtop's batch output: text tables, CSV rows and JSON lines of rates and totals per VM. */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "top_batch.h"
+#include "top_format.h"
+#include "top_table.h"
+
+void top_csv_field(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void inhibit_list(const struct top_vm_row *row, char *out, size_t size)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT && at < size; r++)
+		if (row->inhibits & (1ull << r))
+			at += snprintf(out + at, size - at, "%s%s", at ? " " : "",
+				       ipiv_inhibit_name(r));
+}
+
+static void print_text(FILE *f, unsigned iteration, double t, const struct top_model *m)
+{
+	static const enum top_col cols[] = { TOP_COL_VCPUS,    TOP_COL_SENT,	TOP_COL_RECEIVED,
+					     TOP_COL_ELIGIBLE, TOP_COL_FALLBACK, TOP_COL_PV,
+					     TOP_COL_EXITS,    TOP_COL_HALTED,	 TOP_COL_P50,
+					     TOP_COL_P99,      TOP_COL_INHIBIT,	 TOP_COL_FINDINGS };
+	char cell[VM_NAME_MAX * 2], fitted[VM_NAME_MAX * 4];
+	int name_w = TOP_NAME_MIN;
+
+	for (size_t i = 0; i < m->n_rows; i++) {
+		int w = top_display_width(m->rows[i].name);
+
+		if (top_model_visible(m, &m->rows[i]) && w > name_w)
+			name_w = w < TOP_NAME_MAX ? w : TOP_NAME_MAX;
+	}
+	fprintf(f, "iteration %u at %.1fs\n", iteration, t);
+	top_fit("VM", name_w, TOP_LEFT, fitted, sizeof(fitted));
+	fputs(fitted, f);
+	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+		top_fit(top_columns[cols[c]].header, top_columns[cols[c]].width,
+			top_columns[cols[c]].align, fitted, sizeof(fitted));
+		fprintf(f, " %s", fitted);
+	}
+	fprintf(f, " %12s %12s\n", "SENT", "RECV");
+	for (size_t i = 0; i < m->n_rows; i++) {
+		const struct top_vm_row *row = &m->rows[i];
+
+		if (!top_model_visible(m, row))
+			continue;
+		top_sanitize(row->name, cell, sizeof(cell));
+		top_fit(cell, name_w, TOP_LEFT, fitted, sizeof(fitted));
+		fputs(fitted, f);
+		for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+			top_table_cell(row, cols[c], cell, sizeof(cell));
+			if (row->gone && cols[c] == TOP_COL_INHIBIT)
+				snprintf(cell, sizeof(cell), "gone");
+			top_fit(cell, top_columns[cols[c]].width, top_columns[cols[c]].align, fitted,
+				sizeof(fitted));
+			fprintf(f, " %s", fitted);
+		}
+		fprintf(f, " %12llu %12llu\n", (unsigned long long)row->total.sent_total,
+			(unsigned long long)row->total.received_total);
+	}
+	fputc('\n', f);
+}
+
+static void csv_num(FILE *f, bool valid, double v)
+{
+	if (valid)
+		fprintf(f, ",%.6g", v);
+	else
+		fputc(',', f);
+}
+
+static void print_csv(FILE *f, unsigned iteration, double t, const struct top_model *m)
+{
+	char inh[256];
+
+	if (iteration == 1)
+		fputs("iteration,time_s,vm,pid,vcpus,state,interval_s,sent_per_s,received_per_s,"
+		      "wakeups_per_s,exits_per_s,eois_per_s,eligible_share,fallback_share,pv_share,"
+		      "halted_share,sent_total,received_total,sent_eligible_total,wakeups_total,"
+		      "exits_total,eois_total,inhibits,latency_p50_s,latency_p99_s,findings\n",
+		      f);
+	for (size_t i = 0; i < m->n_rows; i++) {
+		const struct top_vm_row *row = &m->rows[i];
+		const struct top_rates *r = &row->rate;
+		double halted = top_halted_share(r);
+
+		if (!top_model_visible(m, row))
+			continue;
+		fprintf(f, "%u,%.3f,", iteration, t);
+		top_csv_field(f, row->name);
+		fprintf(f, ",%d,%u,%s", row->pid, row->vcpus, row->gone ? "gone" : "running");
+		csv_num(f, r->valid, r->seconds);
+		csv_num(f, r->valid, r->sent);
+		csv_num(f, r->valid, r->received);
+		csv_num(f, r->valid, r->wakeups);
+		csv_num(f, r->valid, r->exits);
+		csv_num(f, r->valid, r->eois);
+		csv_num(f, r->valid && r->sent_eligible >= 0, r->sent_eligible);
+		csv_num(f, r->valid && r->sent_fallback >= 0, r->sent_fallback);
+		csv_num(f, r->valid && r->sent_pv >= 0, r->sent_pv);
+		csv_num(f, halted >= 0, halted);
+		fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,",
+			(unsigned long long)row->total.sent_total,
+			(unsigned long long)row->total.received_total,
+			(unsigned long long)row->total.sent_accel_eligible,
+			(unsigned long long)row->total.wakeups,
+			(unsigned long long)row->total.exits_total,
+			(unsigned long long)row->total.eois);
+		if (row->inhibits_known) {
+			inhibit_list(row, inh, sizeof(inh));
+			top_csv_field(f, inh[0] ? inh : "none");
+		}
+		/* latency and findings: empty until the collector has them */
+		fputs(",,,\n", f);
+	}
+}
+
+static json_t *num_or_null(bool valid, double v)
+{
+	return valid ? json_real(v) : json_null();
+}
+
+static json_t *vm_json(const struct top_vm_row *row)
+{
+	const struct top_rates *r = &row->rate;
+	double halted = top_halted_share(r);
+	json_t *o = json_object(), *rates = json_null(), *inh = json_null();
+
+	if (r->valid) {
+		rates = json_object();
+		json_object_set_new(rates, "interval_seconds", json_real(r->seconds));
+		json_object_set_new(rates, "sent", json_real(r->sent));
+		json_object_set_new(rates, "received", json_real(r->received));
+		json_object_set_new(rates, "wakeups", json_real(r->wakeups));
+		json_object_set_new(rates, "exits", json_real(r->exits));
+		json_object_set_new(rates, "eois", json_real(r->eois));
+		json_object_set_new(rates, "eligible_share",
+				    num_or_null(r->sent_eligible >= 0, r->sent_eligible));
+		json_object_set_new(rates, "fallback_share",
+				    num_or_null(r->sent_fallback >= 0, r->sent_fallback));
+		json_object_set_new(rates, "pv_share", num_or_null(r->sent_pv >= 0, r->sent_pv));
+		json_object_set_new(rates, "halted_share", num_or_null(halted >= 0, halted));
+	}
+	if (row->inhibits_known) {
+		inh = json_array();
+		for (unsigned b = 0; b < IPIV_INHIBIT_COUNT; b++)
+			if (row->inhibits & (1ull << b))
+				json_array_append_new(inh, json_string(ipiv_inhibit_name(b)));
+	}
+	json_object_set_new(o, "name", json_string(row->name));
+	json_object_set_new(o, "pid", json_integer(row->pid));
+	json_object_set_new(o, "vcpus", json_integer(row->vcpus));
+	json_object_set_new(o, "gone", json_boolean(row->gone));
+	json_object_set_new(o, "rates", rates);
+	json_object_set_new(
+		o, "totals",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sent",
+			  (json_int_t)row->total.sent_total, "received",
+			  (json_int_t)row->total.received_total, "sent_accel_eligible",
+			  (json_int_t)row->total.sent_accel_eligible, "sent_fallback",
+			  (json_int_t)top_counts_fallback(&row->total), "sent_pv",
+			  (json_int_t)top_counts_pv(&row->total), "wakeups",
+			  (json_int_t)row->total.wakeups, "exits",
+			  (json_int_t)row->total.exits_total));
+	json_object_set_new(o, "apicv_inhibits", inh);
+	json_object_set_new(o, "latency", json_null());
+	json_object_set_new(o, "findings", json_null());
+	return o;
+}
+
+static int print_json(FILE *f, unsigned iteration, double t, const struct top_model *m)
+{
+	json_t *vms = json_array(), *doc;
+	int r;
+
+	for (size_t i = 0; i < m->n_rows; i++)
+		if (top_model_visible(m, &m->rows[i]))
+			json_array_append_new(vms, vm_json(&m->rows[i]));
+	doc = json_pack("{s:I, s:f, s:o}", "iteration", (json_int_t)iteration, "time_seconds", t,
+			"vms", vms);
+	if (!doc)
+		return -ENOMEM;
+	r = json_dumpf(doc, f, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
+	json_decref(doc);
+	fputc('\n', f);
+	return r ? -EIO : 0;
+}
+
+int top_batch_print(FILE *f, enum top_batch_format fmt, unsigned iteration, double t,
+		    const struct top_model *m)
+{
+	int r = 0;
+
+	switch (fmt) {
+	case TOP_BATCH_TEXT:
+		print_text(f, iteration, t, m);
+		break;
+	case TOP_BATCH_CSV:
+		print_csv(f, iteration, t, m);
+		break;
+	case TOP_BATCH_JSON:
+		r = print_json(f, iteration, t, m);
+		break;
+	}
+	if (fflush(f) || ferror(f))
+		return -EIO;
+	return r;
+}

@@ -1,0 +1,25 @@
+/* ipivtop's batch output (-b): per iteration, every VM's rates and totals as a plain text
+ * table, CSV (one header line, then a row per VM per iteration) or JSON (one object per
+ * iteration per line). Pure: writes to a FILE. */
+#ifndef IPIV_TOP_BATCH_H
+#define IPIV_TOP_BATCH_H
+
+#include <stdio.h>
+
+#include "top_model.h"
+
+enum top_batch_format {
+	TOP_BATCH_TEXT,
+	TOP_BATCH_CSV,
+	TOP_BATCH_JSON,
+};
+
+/* Prints iteration (1-based) of the model's visible rows; t is seconds since the start.
+ * Returns 0 or -EIO when the stream failed. */
+int top_batch_print(FILE *f, enum top_batch_format fmt, unsigned iteration, double t,
+		    const struct top_model *m);
+
+/* Escapes a CSV field (RFC 4180: quoted when it holds a comma, quote or line break). */
+void top_csv_field(FILE *f, const char *s);
+
+#endif

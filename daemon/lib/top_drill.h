@@ -1,0 +1,38 @@
+/* ipivtop's VM drill-down: per-vCPU rows, the source->target vCPU heat matrix, and the panes
+ * that wait for latency histograms and diagnosis findings. Keeps its own copy of the last two
+ * samples of the VM so rates survive the frames being freed. Pure. */
+#ifndef IPIV_TOP_DRILL_H
+#define IPIV_TOP_DRILL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+#include "top_canvas.h"
+#include "top_model.h"
+
+struct top_detail {
+	uint64_t key;
+	bool has_prev, has_cur;
+	bool gone; /* the VM was not in the last sample: its last numbers stay on screen */
+	struct ipiv_vm_stats prev, cur; /* deep copies: vcpus and matrix */
+	uint64_t prev_ns, cur_ns;
+};
+
+void top_detail_init(struct top_detail *d, uint64_t key);
+/* Adds the VM's latest sample (NULL: it was not in the sample). Returns 0 or -ENOMEM. */
+int top_detail_update(struct top_detail *d, const struct ipiv_vm_stats *vm, uint64_t taken_ns);
+void top_detail_free(struct top_detail *d);
+
+/* Rates of one vCPU row (vcpu_id as in ipiv_vcpu_stats; IPIV_VCPU_NONE for VMM threads). */
+bool top_detail_vcpu_rates(const struct top_detail *d, uint32_t vcpu_id, struct top_rates *out);
+/* Interrupts per second from src to dst in the last interval; negative if unknown. */
+double top_detail_matrix_rate(const struct top_detail *d, uint32_t src, uint32_t dst);
+
+/* Heat attribute for value against the hottest cell. */
+enum top_attr top_heat_attr(double value, double max);
+
+/* Draws the whole drill-down; row is the VM's table row (name, inhibits), may be NULL. */
+void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row);
+
+#endif

@@ -1,0 +1,57 @@
+/* ipivtop's text primitives: humanised numbers, percentages, display width of UTF-8, fitting
+ * text to a column with an ellipsis, and sanitising untrusted names for the terminal. Pure. */
+#ifndef IPIV_TOP_FORMAT_H
+#define IPIV_TOP_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wide enough for any humanised number or percentage plus a NUL. */
+#define TOP_NUM_MAX 16
+
+/* What a cell shows when there is nothing to show: no rate yet, or data ipiv does not
+ * collect (yet). */
+#define TOP_NONE "-"
+#define TOP_NA "n/a"
+
+/*
+ * A rate or count in at most 5 columns: "0", "0.5", "12", "999", "1.2k", "12.3k", "123k",
+ * "1.2M", ... up to "E". Negative values and NaN give "-". Rounding never yields "1000k":
+ * a value that rounds up to the next unit is shown in it ("1.0M").
+ */
+void top_humanize(double v, char out[TOP_NUM_MAX]);
+
+/* num/den as "97%", "<1%" for a small non-zero share, "-" when den is 0. Shares above 100%
+ * (wakeups per IPI can exceed 1) are printed as they are, humanised: "250%", "1.2k%". */
+void top_percent(double num, double den, char out[TOP_NUM_MAX]);
+
+/* Chooses the ellipsis: "…" in a UTF-8 terminal, "~" elsewhere. Default: UTF-8. */
+void top_format_set_utf8(bool utf8);
+bool top_format_utf8(void);
+
+/* Columns that the UTF-8 text s occupies on a terminal (invalid bytes count 1, as they are
+ * drawn as a replacement; non-printable characters 0). Needs an UTF-8 LC_CTYPE for wcwidth. */
+int top_display_width(const char *s);
+
+enum top_align {
+	TOP_LEFT,
+	TOP_RIGHT,
+};
+
+/*
+ * Writes s into out (size bytes) so that it takes exactly width columns: padded with spaces
+ * (on the right for TOP_LEFT, on the left for TOP_RIGHT), or cut on a character boundary
+ * with an ellipsis as its last column when it is wider. A double-width character that does
+ * not fit before the ellipsis is replaced by a space. Returns the bytes written.
+ */
+size_t top_fit(const char *s, int width, enum top_align align, char *out, size_t size);
+
+/*
+ * Makes an untrusted name (a VM name from /proc or from the network) safe to draw: what
+ * vm_name_sanitize drops (invalid UTF-8, C0/C1 controls, bidi overrides, line separators),
+ * plus any character the terminal cannot print (wcwidth < 0); "?" if nothing is left.
+ */
+size_t top_sanitize(const char *in, char *out, size_t size);
+
+#endif

@@ -1,0 +1,135 @@
+/* ipivtop's host header: who collects, what the host accelerates, probes and totals. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "accel.h"
+#include "top_format.h"
+#include "top_header.h"
+
+void top_host_read(const char *root, struct top_host *h)
+{
+	struct accel_state st;
+	struct utsname u;
+
+	memset(h, 0, sizeof(*h));
+	h->known = true;
+	if (uname(&u) == 0)
+		snprintf(h->kernel, sizeof(h->kernel), "%s", u.release);
+	if (accel_read(root, &st)) {
+		snprintf(h->cpu, sizeof(h->cpu), "unknown");
+		snprintf(h->backend, sizeof(h->backend), "unknown");
+		snprintf(h->mechanism, sizeof(h->mechanism), "unknown");
+		snprintf(h->effective, sizeof(h->effective), "unknown");
+		return;
+	}
+	top_sanitize(st.model_name[0] ? st.model_name : st.vendor_id[0] ? st.vendor_id : "unknown",
+		     h->cpu, sizeof(h->cpu));
+	snprintf(h->backend, sizeof(h->backend), "%s", accel_backend_name(st.backend));
+	snprintf(h->mechanism, sizeof(h->mechanism), "%s", st.mechanism ? st.mechanism : "none");
+	snprintf(h->effective, sizeof(h->effective), "%s", accel_state_name(st.ipiv_effective));
+	snprintf(h->why, sizeof(h->why), "%s", st.why ? st.why : "");
+}
+
+static void host_line(struct top_canvas *c, const struct top_host *host)
+{
+	top_canvas_line(c);
+	if (!host || !host->known) {
+		top_canvas_put(c, TOP_A_NORMAL, "host: ");
+		top_canvas_put(c, TOP_A_DIM, "n/a (numbers come from a remote ipivd)");
+		return;
+	}
+	top_canvas_printf(c, TOP_A_NORMAL, "host: %s | kernel %s | %s | accel %s: ", host->cpu,
+			  host->kernel, host->backend, host->mechanism);
+	top_canvas_put(c, !strcmp(host->effective, "yes") ? TOP_A_GOOD : TOP_A_WARN,
+		       !strcmp(host->effective, "yes") ? "in effect" : host->effective);
+	if (host->why[0])
+		top_canvas_printf(c, TOP_A_DIM, " (%s)", host->why);
+}
+
+static void probes_line(struct top_canvas *c, const struct top_frame *f)
+{
+	const struct ipiv_self_stats *self = &f->snap->self;
+	uint64_t lost = 0;
+
+	top_canvas_line(c);
+	top_canvas_printf(c, TOP_A_NORMAL, "probes: %zu/%zu attached", self->n_attached,
+			  self->n_probes);
+	if (f->degraded) {
+		top_canvas_put(c, TOP_A_NORMAL, " ");
+		top_canvas_put(c, TOP_A_WARN, "DEGRADED:");
+		for (size_t i = 0; i < self->n_probes; i++)
+			if (!self->probes[i].attached && !self->probes[i].optional)
+				top_canvas_printf(c, TOP_A_WARN, " %s", self->probes[i].name);
+	}
+	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++)
+		if (r != IPIV_DROP_EOI_DUPLICATE && r != IPIV_DROP_NO_IDENTITY)
+			lost += self->drops[r];
+	top_canvas_printf(c, lost ? TOP_A_WARN : TOP_A_NORMAL, " | events lost %llu",
+			  (unsigned long long)lost);
+	top_canvas_put(c, TOP_A_NORMAL, " | latency ");
+	top_canvas_put(c, TOP_A_DIM, TOP_NA);
+	top_canvas_put(c, TOP_A_NORMAL, " | findings ");
+	top_canvas_put(c, TOP_A_DIM, TOP_NA);
+}
+
+static void totals_line(struct top_canvas *c, const struct top_model *m)
+{
+	char sent[TOP_NUM_MAX], recv[TOP_NUM_MAX], wake[TOP_NUM_MAX], exits[TOP_NUM_MAX];
+	char tsent[TOP_NUM_MAX], trecv[TOP_NUM_MAX];
+	double rs = 0, rr = 0, rw = 0, rx = 0;
+	uint64_t ts = 0, tr = 0;
+	size_t live = 0, gone = 0;
+	bool valid = false;
+
+	for (size_t i = 0; i < m->n_rows; i++) {
+		const struct top_vm_row *row = &m->rows[i];
+
+		if (row->gone) {
+			gone++;
+			continue;
+		}
+		live++;
+		ts += row->total.sent_total;
+		tr += row->total.received_total;
+		if (row->rate.valid) {
+			valid = true;
+			rs += row->rate.sent;
+			rr += row->rate.received;
+			rw += row->rate.wakeups;
+			rx += row->rate.exits;
+		}
+	}
+	top_humanize(valid ? rs : -1, sent);
+	top_humanize(valid ? rr : -1, recv);
+	top_humanize(valid ? rw : -1, wake);
+	top_humanize(valid ? rx : -1, exits);
+	top_humanize((double)ts, tsent);
+	top_humanize((double)tr, trecv);
+	top_canvas_line(c);
+	top_canvas_printf(c, TOP_A_NORMAL,
+			  "VMs %zu | IPIs/s sent %s recv %s | wakeups/s %s | exits/s %s | "
+			  "total sent %s recv %s",
+			  live, sent, recv, wake, exits, tsent, trecv);
+	if (gone)
+		top_canvas_printf(c, TOP_A_DIM, " | %zu gone", gone);
+}
+
+void top_header_draw(struct top_canvas *c, const struct top_header *h)
+{
+	top_canvas_line(c);
+	top_canvas_printf(c, TOP_A_TITLE, "ipivtop %s - %s - every %.1fs", h->version, h->source,
+			  h->delay_s);
+	if (h->model->has_filter)
+		top_canvas_printf(c, TOP_A_TITLE, " - filter /%s/", h->model->filter_text);
+	top_canvas_fill(c, TOP_A_TITLE);
+	host_line(c, h->host);
+	if (h->frame && h->frame->snap)
+		probes_line(c, h->frame);
+	else
+		top_canvas_line(c), top_canvas_put(c, TOP_A_DIM, "probes: waiting for a sample");
+	totals_line(c, h->model);
+	top_canvas_line(c);
+	if (h->message)
+		top_canvas_put(c, h->message_is_error ? TOP_A_WARN : TOP_A_NORMAL, h->message);
+}

@@ -1,0 +1,79 @@
+/* Where ipivtop's numbers come from: the collector in this process (standalone, as root) or a
+ * running ipivd's JSON API (--connect). Both hand out the collector's snapshot model. */
+#ifndef IPIV_TOP_SOURCE_H
+#define IPIV_TOP_SOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+#include "naming.h"
+
+/* One sample: a snapshot, the names of its VMs, and in detail the VM asked for. */
+struct top_frame {
+	struct ipiv_snapshot *snap;
+	char (*names)[VM_NAME_MAX]; /* one per snap->vms[i], sanitised and unique */
+	/* The VM asked for with its vCPU rows, classes, exits and matrix, or NULL (gone). It
+	 * points into snap->vms. */
+	const struct ipiv_vm_stats *detail;
+	bool degraded;	    /* a required probe is missing */
+	char version[64];   /* of the program that collected: ipivtop or the ipivd */
+};
+
+struct top_source;
+
+struct top_source_ops {
+	/* Takes a sample; detail_key (when has_detail) names the VM wanted in detail.
+	 * Returns 0 or a negative errno with one line in err. */
+	int (*sample)(struct top_source *s, bool has_detail, uint64_t detail_key,
+		      struct top_frame *out, char *err, size_t err_size);
+	void (*frame_free)(struct top_source *s, struct top_frame *f);
+	void (*close)(struct top_source *s);
+};
+
+struct top_source {
+	const struct top_source_ops *ops;
+	char what[192]; /* "standalone" or "ipivd at http://..." for the header */
+	bool remote;	/* the numbers describe another host, perhaps */
+};
+
+/* The collector in this process; proc_root is where VM names are read (NULL: /proc).
+ * Needs root (BPF); collector_open's one-line error is printed on failure. */
+int top_source_local_open(struct top_source **out, const char *proc_root);
+
+/* A running ipivd, e.g. "http://127.0.0.1:9712". Checks the URL and that ipivd answers
+ * /api/v1/status; returns 0 or a negative errno with one line in err. */
+int top_source_remote_open(struct top_source **out, const char *url, double timeout_s,
+			   char *err, size_t err_size);
+
+static inline int top_source_sample(struct top_source *s, bool has_detail, uint64_t key,
+				    struct top_frame *out, char *err, size_t err_size)
+{
+	return s->ops->sample(s, has_detail, key, out, err, err_size);
+}
+
+static inline void top_frame_free(struct top_source *s, struct top_frame *f)
+{
+	if (f->snap)
+		s->ops->frame_free(s, f);
+	f->snap = NULL;
+	f->names = NULL;
+	f->detail = NULL;
+}
+
+static inline void top_source_close(struct top_source *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* Names for the VMs of a snapshot the way ipivd names them (VMM command line, made unique),
+ * with a per-pid cache kept in *cache (free() it). For the standalone source. */
+struct top_name_cache {
+	struct vm_name_claim *entries;
+	size_t n, cap;
+};
+int top_name_vms(struct top_name_cache *cache, const char *proc_root,
+		 const struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX]);
+
+#endif
