@@ -1,0 +1,143 @@
+/* Unit tests for daemon/lib/top_format.c: humanised numbers and percentages, display width of
+ * UTF-8, fitting to a column with an ellipsis, sanitising untrusted names for the terminal. */
+#include <locale.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "top_format.h"
+
+static int setup(void **state)
+{
+	/* wcwidth needs an UTF-8 character type; C.UTF-8 exists on every glibc system. */
+	if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "C.utf8"))
+		return -1;
+	top_format_set_utf8(true);
+	return 0;
+}
+
+static void test_humanize(void **state)
+{
+	static const struct {
+		double v;
+		const char *want;
+	} cases[] = {
+		{ 0, "0" },	     { 0.5, "0.5" },	    { 9.94, "9.9" },	  { 9.96, "10" },
+		{ 12, "12" },	     { 999, "999" },	    { 999.4, "999" },	  { 999.5, "1.0k" },
+		{ 1234, "1.2k" },    { 12345, "12.3k" },    { 99949, "99.9k" }, { 99950, "100k" },
+		{ 123456, "123k" },  { 999499, "999k" },    { 999500, "1.0M" }, { 3.4e6, "3.4M" },
+		{ 5.6e9, "5.6G" },   { 7e12, "7.0T" },      { 1e18, "1.0E" },	  { 5e20, "500E" },
+		{ -1, "-" },	     { 0.0 / 0.0, "-" },
+	};
+	char out[TOP_NUM_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		top_humanize(cases[i].v, out);
+		if (strcmp(out, cases[i].want))
+			fail_msg("%g: got \"%s\", want \"%s\"", cases[i].v, out, cases[i].want);
+		if (cases[i].v < 1e21)
+			assert_true(strlen(out) <= 5);
+	}
+}
+
+static void test_percent(void **state)
+{
+	char out[TOP_NUM_MAX];
+
+	top_percent(97, 100, out);
+	assert_string_equal(out, "97%");
+	top_percent(1, 1000, out);
+	assert_string_equal(out, "<1%");
+	top_percent(0, 10, out);
+	assert_string_equal(out, "0%");
+	top_percent(5, 0, out);
+	assert_string_equal(out, "-");
+	top_percent(25, 10, out);
+	assert_string_equal(out, "250%");
+	top_percent(120, 10, out);
+	assert_string_equal(out, "1.2k%");
+}
+
+static void test_display_width(void **state)
+{
+	assert_int_equal(top_display_width(""), 0);
+	assert_int_equal(top_display_width("web-01"), 6);
+	assert_int_equal(top_display_width("caf\xc3\xa9"), 4);		 /* é */
+	assert_int_equal(top_display_width("\xe6\x97\xa5\xe6\x9c\xac"), 4); /* 日本: wide */
+	assert_int_equal(top_display_width("e\xcc\x81"), 1);		 /* e + combining acute */
+	assert_int_equal(top_display_width("a\xff" "b"), 3);		 /* invalid byte: 1 */
+}
+
+static void assert_fit(const char *s, int width, enum top_align align, const char *want)
+{
+	char out[128];
+
+	top_fit(s, width, align, out, sizeof(out));
+	if (strcmp(out, want))
+		fail_msg("fit(\"%s\", %d): got \"%s\", want \"%s\"", s, width, out, want);
+	assert_int_equal(top_display_width(out), width);
+}
+
+static void test_fit(void **state)
+{
+	assert_fit("web", 6, TOP_LEFT, "web   ");
+	assert_fit("web", 6, TOP_RIGHT, "   web");
+	assert_fit("web", 3, TOP_LEFT, "web");
+	assert_fit("database-01", 8, TOP_LEFT, "databas\u2026");
+	assert_fit("database-01", 1, TOP_LEFT, "\u2026");
+	/* cut on a character boundary, counted in columns, not bytes */
+	assert_fit("caf\xc3\xa9-bar", 5, TOP_LEFT, "caf\xc3\xa9\u2026");
+	/* a wide character that does not fit before the ellipsis becomes a space */
+	assert_fit("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 4, TOP_LEFT, "\xe6\x97\xa5 \u2026");
+	assert_fit("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 5, TOP_LEFT,
+		   "\xe6\x97\xa5\xe6\x9c\xac\u2026");
+	top_format_set_utf8(false);
+	assert_fit("database-01", 8, TOP_LEFT, "databas~");
+	top_format_set_utf8(true);
+}
+
+static void test_fit_zero_and_small_buffer(void **state)
+{
+	char out[4] = "xyz";
+
+	assert_int_equal(top_fit("abc", 0, TOP_LEFT, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	/* never writes past the buffer */
+	top_fit("abcdefgh", 8, TOP_LEFT, out, sizeof(out));
+	assert_true(strlen(out) < sizeof(out));
+}
+
+static void test_sanitize(void **state)
+{
+	char out[64];
+
+	top_sanitize("web\x1b]0;owned\x07-01", out, sizeof(out));
+	assert_string_equal(out, "web]0;owned-01");
+	top_sanitize("a\xe2\x80\xae" "b", out, sizeof(out)); /* RIGHT-TO-LEFT OVERRIDE */
+	assert_string_equal(out, "ab");
+	top_sanitize("x\xc2\x9by", out, sizeof(out)); /* C1 CSI */
+	assert_string_equal(out, "xy");
+	top_sanitize("\xff\xfe", out, sizeof(out));
+	assert_string_equal(out, "?");
+	top_sanitize("\xe6\x97\xa5\xe6\x9c\xac", out, sizeof(out));
+	assert_string_equal(out, "\xe6\x97\xa5\xe6\x9c\xac");
+	top_sanitize("a\xef\xbf\xbf" "b", out, sizeof(out)); /* U+FFFF: not printable */
+	assert_string_equal(out, "ab");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_humanize),
+		cmocka_unit_test(test_percent),
+		cmocka_unit_test(test_display_width),
+		cmocka_unit_test(test_fit),
+		cmocka_unit_test(test_fit_zero_and_small_buffer),
+		cmocka_unit_test(test_sanitize),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,223 @@
+/* Unit tests for ipivtop's screen elements without a terminal: the VM table's columns at
+ * several widths (every line exactly as wide as the layout), gone rows, placeholders, sort
+ * keys, the drill-down's vCPU rows and matrix, and the help screen's keys. */
+#include <locale.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "top_drill.h"
+#include "top_format.h"
+#include "top_help.h"
+#include "top_table.h"
+
+static int setup(void **state)
+{
+	if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "C.utf8"))
+		return -1;
+	top_format_set_utf8(true);
+	return 0;
+}
+
+static struct top_vm_row make_row(const char *name, double sent)
+{
+	struct top_vm_row r = { .key = 1, .pid = 10, .vcpus = 4 };
+
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	r.rate.valid = true;
+	r.rate.seconds = 1;
+	r.rate.sent = sent;
+	r.rate.received = sent;
+	r.rate.delta.sent_total = (uint64_t)sent;
+	r.rate.delta.sent_accel_eligible = (uint64_t)sent / 2;
+	r.rate.delta.received_total = (uint64_t)sent;
+	r.rate.delta.wakeups = (uint64_t)sent / 4;
+	r.inhibits_known = true;
+	return r;
+}
+
+static void test_layout_widths(void **state)
+{
+	static const int widths[] = { 40, 60, 80, 100, 120, 200 };
+
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+		struct top_layout l;
+		struct top_canvas c;
+		struct top_vm_row rows[2] = {
+			make_row("web-frontend-with-a-very-long-name-indeed", 12345),
+			make_row("\xe6\x97\xa5\xe6\x9c\xac-vm", 3),
+		};
+
+		rows[1].gone = 1;
+		top_table_layout(widths[w], &l);
+		assert_true(l.width <= widths[w]);
+		assert_true(l.shown[TOP_COL_NAME] && l.shown[TOP_COL_SENT]);
+		assert_true(l.name_width >= TOP_NAME_MIN && l.name_width <= TOP_NAME_MAX);
+		top_canvas_init(&c, widths[w]);
+		top_table_header(&c, &l, TOP_SORT_SENT);
+		top_table_row(&c, &l, &rows[0], true);
+		top_table_row(&c, &l, &rows[1], false);
+		for (size_t i = 0; i < c.n_lines; i++)
+			if (top_display_width(top_canvas_text(&c, i)) != l.width)
+				fail_msg("width %d, line %zu is %d wide, want %d: \"%s\"", widths[w],
+					 i, top_display_width(top_canvas_text(&c, i)), l.width,
+					 top_canvas_text(&c, i));
+		top_canvas_free(&c);
+	}
+}
+
+static void test_columns_drop_by_rank(void **state)
+{
+	struct top_layout wide, narrow;
+
+	top_table_layout(200, &wide);
+	for (int i = 0; i < TOP_COL_COUNT; i++)
+		assert_true(wide.shown[i]);
+	assert_int_equal(wide.name_width, TOP_NAME_MAX);
+	top_table_layout(80, &narrow);
+	assert_false(narrow.shown[TOP_COL_FINDINGS]); /* placeholders go first */
+	assert_true(narrow.shown[TOP_COL_RECEIVED]);
+	assert_true(narrow.shown[TOP_COL_HALTED]);
+}
+
+static void test_cells(void **state)
+{
+	struct top_vm_row r = make_row("web", 1234);
+	char cell[64];
+
+	top_table_cell(&r, TOP_COL_SENT, cell, sizeof(cell));
+	assert_string_equal(cell, "1.2k");
+	top_table_cell(&r, TOP_COL_ELIGIBLE, cell, sizeof(cell));
+	assert_string_equal(cell, "50%");
+	top_table_cell(&r, TOP_COL_HALTED, cell, sizeof(cell));
+	assert_string_equal(cell, "25%");
+	top_table_cell(&r, TOP_COL_P50, cell, sizeof(cell));
+	assert_string_equal(cell, "n/a");
+	top_table_cell(&r, TOP_COL_FINDINGS, cell, sizeof(cell));
+	assert_string_equal(cell, "n/a");
+	top_table_cell(&r, TOP_COL_INHIBIT, cell, sizeof(cell));
+	assert_string_equal(cell, "none");
+	r.inhibits = (1ull << 8) | (1ull << 9);
+	top_table_cell(&r, TOP_COL_INHIBIT, cell, sizeof(cell));
+	assert_string_equal(cell, "irqwin+1");
+	r.inhibits_known = false;
+	top_table_cell(&r, TOP_COL_INHIBIT, cell, sizeof(cell));
+	assert_string_equal(cell, "-");
+	r.rate.valid = false;
+	top_table_cell(&r, TOP_COL_SENT, cell, sizeof(cell));
+	assert_string_equal(cell, "-");
+}
+
+static void test_gone_row_says_so(void **state)
+{
+	struct top_vm_row r = make_row("web", 10);
+	struct top_layout l;
+	struct top_canvas c;
+
+	r.gone = 2;
+	top_table_layout(100, &l);
+	top_canvas_init(&c, 100);
+	top_table_row(&c, &l, &r, false);
+	assert_non_null(strstr(top_canvas_text(&c, 0), "VM is gone"));
+	assert_int_equal(strncmp(top_canvas_text(&c, 0), "web ", 4), 0);
+	top_canvas_free(&c);
+}
+
+static void test_sort_keys(void **state)
+{
+	assert_int_equal(top_table_sort_for_key('S'), TOP_SORT_SENT);
+	assert_int_equal(top_table_sort_for_key('R'), TOP_SORT_RECEIVED);
+	assert_int_equal(top_table_sort_for_key('N'), TOP_SORT_NAME);
+	assert_int_equal(top_table_sort_for_key('H'), TOP_SORT_HALTED);
+	assert_int_equal(top_table_sort_for_key('q'), -1);
+	/* no key is both a command and a sort key */
+	for (int i = 0; i < TOP_COL_COUNT; i++)
+		assert_null(strchr("qhfosrb", top_columns[i].key ? top_columns[i].key : 'Z'));
+}
+
+static bool canvas_has(const struct top_canvas *c, const char *s)
+{
+	for (size_t i = 0; i < c->n_lines; i++)
+		if (strstr(top_canvas_text(c, i), s))
+			return true;
+	return false;
+}
+
+static void test_drill(void **state)
+{
+	struct ipiv_vcpu_stats vcpus[3] = {
+		{ .vcpu_id = 0, .tid = 501 },
+		{ .vcpu_id = 1, .tid = 502 },
+		{ .vcpu_id = IPIV_VCPU_NONE },
+	};
+	struct ipiv_matrix_cell matrix[2] = { { 0, 1, 100 }, { IPIV_VCPU_NONE, 0, 4 } };
+	struct ipiv_vm_stats vm = { .vm = 9, .pid = 500, .alive = true, .vcpu_count = 2,
+				    .vcpus = vcpus, .n_vcpus = 3, .matrix = matrix, .n_matrix = 2 };
+	struct top_vm_row row = make_row("web", 0);
+	struct top_detail d;
+	struct top_canvas c;
+	struct top_rates r;
+
+	top_detail_init(&d, 9);
+	assert_int_equal(top_detail_update(&d, &vm, 1000000000ull), 0);
+	vcpus[0].c.sent_total = 200;
+	vcpus[1].c.received_total = 200;
+	matrix[0].count = 300;
+	assert_int_equal(top_detail_update(&d, &vm, 3000000000ull), 0);
+	assert_true(top_detail_vcpu_rates(&d, 0, &r));
+	assert_float_equal(r.sent, 100, 1e-9);
+	assert_float_equal(top_detail_matrix_rate(&d, 0, 1), 100, 1e-9);
+	assert_float_equal(top_detail_matrix_rate(&d, 1, 0), 0, 1e-9);
+	assert_int_equal(top_heat_attr(100, 100), TOP_A_HEAT4);
+	assert_int_equal(top_heat_attr(10, 100), TOP_A_HEAT1);
+	assert_int_equal(top_heat_attr(0, 100), TOP_A_DIM);
+
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row);
+	assert_true(canvas_has(&c, "VM web (pid 500, 2 vCPUs)"));
+	assert_true(canvas_has(&c, "      501    100"));   /* vCPU 0 sends 100/s */
+	assert_true(canvas_has(&c, "src\\dst     0     1")); /* matrix header */
+	assert_true(canvas_has(&c, "        0     .   100")); /* 0 -> 1 at 100/s */
+	assert_true(canvas_has(&c, "     none"));
+	assert_true(canvas_has(&c, "IPI latency histogram"));
+	assert_true(canvas_has(&c, "Findings"));
+	assert_false(canvas_has(&c, "VM is gone"));
+	top_canvas_free(&c);
+
+	/* the VM exits: its last numbers stay, marked gone */
+	assert_int_equal(top_detail_update(&d, NULL, 4000000000ull), 0);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row);
+	assert_true(canvas_has(&c, "VM is gone"));
+	assert_true(canvas_has(&c, "      501"));
+	top_canvas_free(&c);
+	top_detail_free(&d);
+}
+
+static void test_help_lists_keys(void **state)
+{
+	struct top_canvas c;
+
+	top_canvas_init(&c, 100);
+	top_help_draw(&c);
+	for (unsigned i = 0; i < top_n_keys; i++)
+		assert_true(canvas_has(&c, top_keys[i].keys));
+	for (int i = 0; i < TOP_COL_COUNT; i++)
+		assert_true(canvas_has(&c, top_columns[i].help));
+	top_canvas_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layout_widths),  cmocka_unit_test(test_columns_drop_by_rank),
+		cmocka_unit_test(test_cells),	       cmocka_unit_test(test_gone_row_says_so),
+		cmocka_unit_test(test_sort_keys),      cmocka_unit_test(test_drill),
+		cmocka_unit_test(test_help_lists_keys),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
