@@ -16,25 +16,25 @@
 #define PARAM_MAX 64
 
 static const char *const fact_names[ACCEL_FACT_COUNT] = {
-	[ACCEL_CPU_VMX] = "cpu.vmx",
-	[ACCEL_CPU_SVM] = "cpu.svm",
-	[ACCEL_CPU_VAPIC_REG] = "cpu.vapic_reg",
-	[ACCEL_CPU_VID] = "cpu.vid",
-	[ACCEL_CPU_POSTED_INTR] = "cpu.posted_intr",
-	[ACCEL_CPU_IPI_VIRT] = "cpu.ipi_virt",
-	[ACCEL_MSR_TERTIARY] = "msr.vmx_tertiary_controls",
-	[ACCEL_MSR_IPI_VIRT] = "msr.vmx_ipi_virt",
-	[ACCEL_CPU_AVIC] = "cpu.avic",
-	[ACCEL_CPU_X2AVIC] = "cpu.x2avic",
-	[ACCEL_MOD_KVM_INTEL] = "module.kvm_intel",
-	[ACCEL_INTEL_ENABLE_APICV] = "kvm_intel.enable_apicv",
-	[ACCEL_INTEL_ENABLE_IPIV] = "kvm_intel.enable_ipiv",
-	[ACCEL_INTEL_ENABLE_DEVICE_POSTED_IRQS] = "kvm_intel.enable_device_posted_irqs",
-	[ACCEL_MOD_KVM_AMD] = "module.kvm_amd",
-	[ACCEL_AMD_AVIC] = "kvm_amd.avic",
-	[ACCEL_AMD_ENABLE_IPIV] = "kvm_amd.enable_ipiv",
-	[ACCEL_AMD_FORCE_AVIC] = "kvm_amd.force_avic",
-	[ACCEL_MOD_KVM_PVM] = "module.kvm_pvm",
+    [ACCEL_CPU_VMX] = "cpu.vmx",
+    [ACCEL_CPU_SVM] = "cpu.svm",
+    [ACCEL_CPU_VAPIC_REG] = "cpu.vapic_reg",
+    [ACCEL_CPU_VID] = "cpu.vid",
+    [ACCEL_CPU_POSTED_INTR] = "cpu.posted_intr",
+    [ACCEL_CPU_IPI_VIRT] = "cpu.ipi_virt",
+    [ACCEL_MSR_TERTIARY] = "msr.vmx_tertiary_controls",
+    [ACCEL_MSR_IPI_VIRT] = "msr.vmx_ipi_virt",
+    [ACCEL_CPU_AVIC] = "cpu.avic",
+    [ACCEL_CPU_X2AVIC] = "cpu.x2avic",
+    [ACCEL_MOD_KVM_INTEL] = "module.kvm_intel",
+    [ACCEL_INTEL_ENABLE_APICV] = "kvm_intel.enable_apicv",
+    [ACCEL_INTEL_ENABLE_IPIV] = "kvm_intel.enable_ipiv",
+    [ACCEL_INTEL_ENABLE_DEVICE_POSTED_IRQS] = "kvm_intel.enable_device_posted_irqs",
+    [ACCEL_MOD_KVM_AMD] = "module.kvm_amd",
+    [ACCEL_AMD_AVIC] = "kvm_amd.avic",
+    [ACCEL_AMD_ENABLE_IPIV] = "kvm_amd.enable_ipiv",
+    [ACCEL_AMD_FORCE_AVIC] = "kvm_amd.force_avic",
+    [ACCEL_MOD_KVM_PVM] = "module.kvm_pvm",
 };
 
 const char *accel_fact_name(enum accel_fact_id id)
@@ -49,15 +49,14 @@ const char *accel_state_name(enum accel_state_value v)
 
 const char *accel_vendor_name(enum accel_vendor v)
 {
-	static const char *const names[] = { "unknown", "intel", "amd", "other" };
+	static const char *const names[] = {"unknown", "intel", "amd", "other"};
 
 	return (unsigned)v < 4 ? names[v] : "unknown";
 }
 
 const char *accel_backend_name(enum accel_backend b)
 {
-	static const char *const names[] = { "unknown", "none", "kvm_intel", "kvm_amd",
-					     "kvm_pvm" };
+	static const char *const names[] = {"unknown", "none", "kvm_intel", "kvm_amd", "kvm_pvm"};
 
 	return (unsigned)b < 5 ? names[b] : "unknown";
 }
@@ -234,7 +233,7 @@ static void cpu_flag(struct accel_state *st, enum accel_fact_id id, const struct
 		fact_set(&st->facts[id], ACCEL_UNKNOWN, NULL, st->cpuinfo_path, -ENODATA,
 			 "no flags line in cpuinfo");
 	else
-		fact_set(&st->facts[id], word_in(ci->flags, word) ? ACCEL_YES : ACCEL_NO, word,
+		fact_set(&st->facts[id], word_in(ci->flags, word) ? ACCEL_YES : ACCEL_NO, NULL,
 			 st->cpuinfo_path, 0, NULL);
 }
 
@@ -253,13 +252,13 @@ static void vmx_flag(struct accel_state *st, enum accel_fact_id id, const struct
 		fact_set(f, ACCEL_UNKNOWN, NULL, st->cpuinfo_path, -ENODATA,
 			 "no \"vmx flags\" line (kernel older than 5.8)");
 	else
-		fact_set(f, word_in(ci->vmx_flags, word) ? ACCEL_YES : ACCEL_NO, word,
+		fact_set(f, word_in(ci->vmx_flags, word) ? ACCEL_YES : ACCEL_NO, NULL,
 			 st->cpuinfo_path, 0, NULL);
 }
 
 static void read_cpuinfo(const struct paths *p, struct accel_state *st)
 {
-	struct cpuinfo ci = { 0 };
+	struct cpuinfo ci = {0};
 	char *buf = malloc(CPUINFO_MAX);
 	ssize_t n;
 
@@ -320,7 +319,7 @@ static void read_msrs(const struct paths *p, struct accel_state *st)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		const char *note = r == -ENOENT ? "no msr driver (modprobe msr)"
+		const char *note = r == -ENOENT			 ? "no msr driver (modprobe msr)"
 				   : r == -EPERM || r == -EACCES ? "needs CAP_SYS_RAWIO"
 								 : "cannot open";
 		fact_set(tert, ACCEL_UNKNOWN, NULL, path, r, note);
@@ -471,8 +470,8 @@ static void derive_intel(struct accel_state *st)
 		st->why = "kvm_intel.enable_apicv=N (IPIv needs APICv)";
 	else if (st->ipiv_enabled == ACCEL_NO)
 		st->why = f[ACCEL_INTEL_ENABLE_IPIV].err == -ENOENT
-				  ? "this kernel's KVM has no IPIv support (added in 5.19)"
-				  : "kvm_intel.enable_ipiv=N";
+			      ? "this kernel's KVM has no IPIv support (added in 5.19)"
+			      : "kvm_intel.enable_ipiv=N";
 	else
 		st->why = "not all of CPU capability and module parameters could be read";
 }
@@ -494,9 +493,9 @@ static void derive_amd(struct accel_state *st)
 	/* enable_ipiv exists from 6.17; before that AVIC always accelerated IPIs */
 	if (ipiv_param == ACCEL_UNKNOWN && f[ACCEL_AMD_ENABLE_IPIV].err == -ENOENT)
 		ipiv_param = ACCEL_YES;
-	st->ipiv_enabled = st->apicv_enabled == ACCEL_NO ? ACCEL_NO
+	st->ipiv_enabled = st->apicv_enabled == ACCEL_NO    ? ACCEL_NO
 			   : st->apicv_enabled == ACCEL_YES ? ipiv_param
-							     : ACCEL_UNKNOWN;
+							    : ACCEL_UNKNOWN;
 	st->ipiv_effective = all3(f[ACCEL_MOD_KVM_AMD].state, st->ipiv_hw, st->ipiv_enabled);
 	if (st->ipiv_effective == ACCEL_YES)
 		st->why = "CPU has AVIC and kvm_amd enables it";
@@ -579,6 +578,15 @@ int accel_read(const char *root, struct accel_state *st)
 	param_read(&p, st, ACCEL_AMD_AVIC, "kvm_amd", NULL, "avic");
 	param_read(&p, st, ACCEL_AMD_ENABLE_IPIV, "kvm_amd", "kvm", "enable_ipiv");
 	param_read(&p, st, ACCEL_AMD_FORCE_AVIC, "kvm_amd", NULL, "force_avic");
+	/* a parameter of a module that is not loaded is missing for that reason alone */
+	for (unsigned i = ACCEL_INTEL_ENABLE_APICV; i < ACCEL_FACT_COUNT; i++) {
+		enum accel_fact_id mod = i < ACCEL_MOD_KVM_AMD	 ? ACCEL_MOD_KVM_INTEL
+					 : i < ACCEL_MOD_KVM_PVM ? ACCEL_MOD_KVM_AMD
+								 : ACCEL_MOD_KVM_PVM;
+
+		if (i != mod && st->facts[mod].state == ACCEL_NO && st->facts[i].err == -ENOENT)
+			st->facts[i].note = "module not loaded";
+	}
 	derive(st);
 	return 0;
 }

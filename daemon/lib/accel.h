@@ -35,17 +35,17 @@ enum accel_backend {
 };
 
 enum accel_fact_id {
-	ACCEL_CPU_VMX,		/* "vmx" in cpuinfo flags */
-	ACCEL_CPU_SVM,		/* "svm" in cpuinfo flags */
-	ACCEL_CPU_VAPIC_REG,	/* cpuinfo "vmx flags": APIC-register virtualization */
-	ACCEL_CPU_VID,		/* virtual-interrupt delivery */
-	ACCEL_CPU_POSTED_INTR,	/* posted interrupts */
-	ACCEL_CPU_IPI_VIRT,	/* IPI virtualization */
-	ACCEL_MSR_TERTIARY,	/* MSR 0x482 allowed-1 bit 49 */
-	ACCEL_MSR_IPI_VIRT,	/* MSR 0x492 bit 4 */
-	ACCEL_CPU_AVIC,		/* cpuinfo flags "avic" */
-	ACCEL_CPU_X2AVIC,	/* cpuinfo flags "x2avic" */
-	ACCEL_MOD_KVM_INTEL,	/* /sys/module/kvm_intel present */
+	ACCEL_CPU_VMX,	       /* "vmx" in cpuinfo flags */
+	ACCEL_CPU_SVM,	       /* "svm" in cpuinfo flags */
+	ACCEL_CPU_VAPIC_REG,   /* cpuinfo "vmx flags": APIC-register virtualization */
+	ACCEL_CPU_VID,	       /* virtual-interrupt delivery */
+	ACCEL_CPU_POSTED_INTR, /* posted interrupts */
+	ACCEL_CPU_IPI_VIRT,    /* IPI virtualization */
+	ACCEL_MSR_TERTIARY,    /* MSR 0x482 allowed-1 bit 49 */
+	ACCEL_MSR_IPI_VIRT,    /* MSR 0x492 bit 4 */
+	ACCEL_CPU_AVIC,	       /* cpuinfo flags "avic" */
+	ACCEL_CPU_X2AVIC,      /* cpuinfo flags "x2avic" */
+	ACCEL_MOD_KVM_INTEL,   /* /sys/module/kvm_intel present */
 	ACCEL_INTEL_ENABLE_APICV,
 	ACCEL_INTEL_ENABLE_IPIV, /* kvm_intel, or kvm where a kernel moved it */
 	ACCEL_INTEL_ENABLE_DEVICE_POSTED_IRQS,
@@ -67,22 +67,22 @@ struct accel_fact {
 
 struct accel_state {
 	enum accel_vendor vendor;
-	char vendor_id[16];    /* cpuinfo vendor_id, "" if unknown */
-	char model_name[64];   /* cpuinfo "model name", control characters dropped */
-	int family, model;     /* cpuinfo "cpu family" / "model", -1 if unknown */
+	char vendor_id[16];  /* cpuinfo vendor_id, "" if unknown */
+	char model_name[64]; /* cpuinfo "model name", control characters dropped */
+	int family, model;   /* cpuinfo "cpu family" / "model", -1 if unknown */
 	char cpuinfo_path[256];
 	int cpuinfo_err;
 	struct accel_fact facts[ACCEL_FACT_COUNT];
 
 	/* Derived */
 	enum accel_backend backend;
-	const char *mechanism;			/* "ipiv", "avic", "x2avic" or "none" */
-	enum accel_state_value apicv_hw;	/* APICv / AVIC in the CPU */
-	enum accel_state_value apicv_enabled;	/* ... and enabled in the module */
-	enum accel_state_value ipiv_hw;		/* exit-free IPIs possible in the CPU */
-	enum accel_state_value ipiv_enabled;	/* ... and the module allows them */
-	enum accel_state_value ipiv_effective;	/* backend loaded, hardware, module: all yes */
-	const char *why;			/* static: one line behind ipiv_effective */
+	const char *mechanism;		       /* "ipiv", "avic", "x2avic" or "none" */
+	enum accel_state_value apicv_hw;       /* APICv / AVIC in the CPU */
+	enum accel_state_value apicv_enabled;  /* ... and enabled in the module */
+	enum accel_state_value ipiv_hw;	       /* exit-free IPIs possible in the CPU */
+	enum accel_state_value ipiv_enabled;   /* ... and the module allows them */
+	enum accel_state_value ipiv_effective; /* backend loaded, hardware, module: all yes */
+	const char *why;		       /* static: one line behind ipiv_effective */
 };
 
 /*
