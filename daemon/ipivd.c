@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "manager.h"
 
 #ifndef IPIV_VERSION
@@ -25,6 +26,7 @@ static void on_signal(int sig)
 
 static const char usage_text[] =
 	"Usage: ipivd [OPTIONS]\n"
+	"       ipivd diagnose [--vm NAME] [--json] [--window SECS] [--diag.NAME=VALUE...]\n"
 	"Counts the IPIs of every KVM VM on this host from KVM's tracepoints and serves them\n"
 	"to Prometheus (/metrics) and as JSON (/api/v1/vms, /api/v1/vms/<name>, /api/v1/status).\n"
 	"\n"
@@ -33,9 +35,16 @@ static const char usage_text[] =
 	"  --collector.per-vcpu         also export per-vCPU series and the vCPU matrix\n"
 	"  --collector.poll-interval MS VM discovery and reclaim interval (default 1000)\n"
 	"  --no-bpf-stats               leave kernel.bpf_stats_enabled alone (no BPF run time)\n"
+	"  --diag.window SECS           findings are evaluated over this window (default 30)\n"
+	"  --diag.NAME=VALUE            a diagnosis threshold (see below)\n"
 	"  --check                      load and attach, report what works, exit 0 or 1\n"
 	"  --version                    print the version\n"
-	"  --help                       this text\n";
+	"  --help                       this text\n"
+	"\n"
+	"diagnose: attach, watch every VM for --window seconds (default 10), and print why IPI\n"
+	"acceleration underperforms (host state, findings with evidence and remedies).\n"
+	"\n"
+	"Diagnosis thresholds:\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -45,10 +54,23 @@ static void usage_error(const char *fmt, const char *arg)
 	exit(2);
 }
 
+static unsigned parse_seconds(const char *arg, const char *flag)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (*end || errno || arg[0] == '-' || !arg[0] || v < 1 || v > 86400)
+		usage_error("%s must be 1..86400 seconds", flag);
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_PATH, OPT_PER_VCPU, OPT_POLL, OPT_NO_STATS, OPT_CHECK,
-	       OPT_VERSION, OPT_HELP, OPT_PROC };
+	       OPT_VERSION, OPT_HELP, OPT_PROC, OPT_SYS, OPT_DIAG_WINDOW, OPT_VM, OPT_JSON,
+	       OPT_WINDOW };
 	static const struct option longopts[] = {
 		{ "web.listen-address", required_argument, NULL, OPT_LISTEN },
 		{ "web.telemetry-path", required_argument, NULL, OPT_PATH },
@@ -59,6 +81,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "proc-root", required_argument, NULL, OPT_PROC },	/* tests */
+		{ "sys-root", required_argument, NULL, OPT_SYS },	/* tests */
+		{ "diag.window", required_argument, NULL, OPT_DIAG_WINDOW },
+		{ "vm", required_argument, NULL, OPT_VM },		/* diagnose */
+		{ "json", no_argument, NULL, OPT_JSON },		/* diagnose */
+		{ "window", required_argument, NULL, OPT_WINDOW },	/* diagnose */
 		{ 0 },
 	};
 	struct manager_opts opts = {
@@ -67,14 +94,25 @@ int main(int argc, char **argv)
 		.proc_root = "/proc",
 		.bpf_stats = true,
 		.poll_ms = 1000,
+		.diag_ms = 30000,
+		.sys_root = "",
 		.version = IPIV_VERSION,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct manager *m;
-	bool check = false;
-	char *end;
+	bool check = false, diagnose = false, json = false;
+	const char *vm = NULL;
+	unsigned window = 10;
+	char *end, err[256];
 	int c, r;
 
+	diag_thresholds_default(&opts.thresholds);
+	if (argc > 1 && !strcmp(argv[1], "diagnose")) {
+		diagnose = true;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
@@ -109,9 +147,37 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			diag_thresholds_usage(stdout);
 			return 0;
 		case OPT_PROC:
 			opts.proc_root = optarg;
+			break;
+		case OPT_SYS:
+			opts.sys_root = optarg;
+			break;
+		case OPT_DIAG_WINDOW:
+			opts.diag_ms = parse_seconds(optarg, "--diag.window") * 1000;
+			break;
+		case OPT_VM:
+			vm = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_WINDOW:
+			window = parse_seconds(optarg, "--window");
+			break;
+		case '?':
+			/* --diag.<threshold>=value: the table in diag.c knows the names */
+			if (!strncmp(argv[optind - 1], "--diag.", 7)) {
+				if (diag_threshold_parse(&opts.thresholds, argv[optind - 1], err,
+							 sizeof(err)) < 0) {
+					fprintf(stderr, "ipivd: %s\n", err);
+					return 2;
+				}
+				break;
+			}
+			usage_error("unknown option '%s'", argv[optind - 1]);
 			break;
 		case ':':
 			usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -123,6 +189,25 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 
+	if ((vm || json || window != 10) && !diagnose)
+		usage_error("%s only goes with 'ipivd diagnose'", vm ? "--vm" : json ? "--json"
+												: "--window");
+	if (diagnose) {
+		opts.listen_address = NULL;
+		if (manager_start(&m, &opts))
+			return 1;
+		r = manager_diagnose(m, window, vm, json, stdout);
+		manager_free(m);
+		if (r == -ENOENT) {
+			fprintf(stderr, "ipivd: no VM named '%s' on this host\n", vm);
+			return 1;
+		}
+		if (r) {
+			fprintf(stderr, "ipivd: diagnosis failed: %s\n", strerror(-r));
+			return 1;
+		}
+		return 0;
+	}
 	if (check) {
 		opts.listen_address = NULL;
 		r = manager_start(&m, &opts);

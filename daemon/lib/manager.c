@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "accel.h"
 #include "collector.h"
+#include "diag_report.h"
 #include "expo.h"
 #include "httpd.h"
 #include "landing.h"
@@ -33,6 +35,10 @@ struct manager {
 	struct name_entry *names;
 	size_t n_names, cap_names;
 	uint64_t id_key;
+	/* diagnosis: the snapshot the current window started with, and the latest report */
+	struct ipiv_snapshot *diag_prev;
+	struct diag_report *report;	/* under lock */
+	double last_diag;
 };
 
 static double now_s(void)
@@ -161,6 +167,10 @@ static int serve_metrics(const struct httpd_request *req, struct httpd_response 
 	r = expo_new(fmt, &e);
 	if (!r) {
 		r = metrics_write(e, snap, (const char *const *)names, &mo, now_s() - t0);
+		pthread_mutex_lock(&m->lock);
+		if (!r && m->report)
+			r = diag_metrics_write(e, m->report);
+		pthread_mutex_unlock(&m->lock);
 		if (!r)
 			r = expo_finish(e, &resp->body, &resp->len);
 		expo_free(e);
@@ -237,17 +247,73 @@ static int serve_status(const struct httpd_request *req, struct httpd_response *
 	return r;
 }
 
+static int serve_findings(const struct httpd_request *req, struct httpd_response *resp,
+			  void *ctx)
+{
+	struct manager *m = ctx;
+	const char *vm = httpd_query(req, "vm");
+	json_t *doc;
+
+	pthread_mutex_lock(&m->lock);
+	doc = m->report ? diag_report_json(m->report, vm) : NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (doc)
+		return json_reply(resp, doc, 200);
+	if (!m->report)
+		return json_reply(resp, json_pack("{s:s}", "error", "first diagnosis not done yet"),
+				  503);
+	return json_reply(resp, json_pack("{s:s}", "error", "no VM with that name"), 404);
+}
+
+/* Re-evaluates the findings over the window since the last evaluation. */
+static int diagnose_window(struct manager *m)
+{
+	struct ipiv_snapshot *cur;
+	struct diag_report *report = NULL;
+	struct accel_state *host = calloc(1, sizeof(*host));
+	char **names;
+	int r;
+
+	if (!host)
+		return -ENOMEM;
+	r = accel_read(m->opts.sys_root, host);
+	if (!r)
+		r = take(m, &cur, &names);
+	if (r) {
+		free(host);
+		return r;
+	}
+	/* the previous report is read only by this thread, which alone replaces it */
+	r = diag_evaluate_snapshot(host, m->diag_prev, cur, (const char *const *)names, NULL,
+				   &m->opts.thresholds, m->report, &report);
+	free(names);
+	free(host);
+	if (r) {
+		collector_snapshot_free(cur);
+		return r;
+	}
+	pthread_mutex_lock(&m->lock);
+	diag_report_free(m->report);
+	m->report = report;
+	pthread_mutex_unlock(&m->lock);
+	collector_snapshot_free(m->diag_prev);
+	m->diag_prev = cur;
+	m->last_diag = now_s();
+	return 0;
+}
+
 static int serve_landing(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
 	struct manager *m = ctx;
 	static const struct landing_link extra[] = {
+		{ "/api/v1/findings", "Diagnosis: why IPI acceleration underperforms (JSON)" },
 		{ "/api/v1/status", "Collector status (JSON)" },
 	};
 	struct landing_page page = {
 		.version = m->opts.version,
 		.telemetry_path = m->opts.telemetry_path,
 		.extra = extra,
-		.n_extra = 1,
+		.n_extra = 2,
 	};
 
 	if (strcmp(httpd_path(req), "/")) {
@@ -285,6 +351,7 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 			{ .path = "/api/v1/vms", .handler = serve_vms, .ctx = m },
 			{ .path = "/api/v1/vms/", .prefix = true, .handler = serve_vm, .ctx = m },
 			{ .path = "/api/v1/status", .handler = serve_status, .ctx = m },
+			{ .path = "/api/v1/findings", .handler = serve_findings, .ctx = m },
 			{ .path = "/", .prefix = true, .handler = serve_landing, .ctx = m },
 		};
 		struct httpd_config hc = {
@@ -356,6 +423,11 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 			fprintf(stderr, "ipivd: VM discovery failed: %s (will retry)\n",
 				strerror(-r));
 		last_err = r;
+		if (now_s() - m->last_diag >= m->opts.diag_ms / 1000.0) {
+			r = diagnose_window(m);
+			if (r)
+				fprintf(stderr, "ipivd: diagnosis failed: %s\n", strerror(-r));
+		}
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
 		for (unsigned slept = 0; slept < m->opts.poll_ms && !*stop; slept += 50)
@@ -363,6 +435,38 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 	}
 	sd_notify(0, "STOPPING=1");
 	return 0;
+}
+
+int manager_diagnose(struct manager *m, unsigned window_s, const char *vm, bool json, FILE *f)
+{
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	r = collector_poll(m->collector);
+	pthread_mutex_unlock(&m->lock);
+	if (!r)
+		r = diagnose_window(m);	/* the window's start */
+	for (unsigned s = 0; !r && s < window_s; s++) {
+		sleep(1);
+		pthread_mutex_lock(&m->lock);
+		r = collector_poll(m->collector);
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (!r)
+		r = diagnose_window(m);
+	if (r)
+		return r;
+	if (json) {
+		json_t *doc = diag_report_json(m->report, vm);
+
+		if (!doc)
+			return -ENOENT;
+		json_dumpf(doc, f, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+		fputc('\n', f);
+		json_decref(doc);
+		return 0;
+	}
+	return diag_report_print(f, m->report, vm);
 }
 
 unsigned manager_port(struct manager *m)
@@ -376,6 +480,8 @@ void manager_free(struct manager *m)
 		return;
 	httpd_stop(m->httpd);	/* no handler runs after this */
 	collector_close(m->collector);
+	collector_snapshot_free(m->diag_prev);
+	diag_report_free(m->report);
 	pthread_mutex_destroy(&m->lock);
 	free(m->names);
 	free(m);

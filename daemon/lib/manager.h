@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "diag.h"
 
 struct manager;
 
@@ -16,6 +19,9 @@ struct manager_opts {
 	bool per_vcpu;			/* --collector.per-vcpu */
 	bool bpf_stats;			/* keep kernel.bpf_stats_enabled on */
 	unsigned poll_ms;		/* discovery/reclaim interval */
+	unsigned diag_ms;		/* diagnosis window: findings are re-evaluated this often */
+	const char *sys_root;		/* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
+	struct diag_thresholds thresholds;
 	const char *version;
 };
 
@@ -29,6 +35,10 @@ bool manager_report(struct manager *m, FILE *f);
 
 /* Polls until *stop is set; tells systemd READY/WATCHDOG when it is watching. */
 int manager_run(struct manager *m, volatile sig_atomic_t *stop);
+
+/* One-shot diagnosis: watches for window_s seconds, then prints the report (text or JSON)
+ * for every VM or the one named vm. Returns 0, -ENOENT for an unknown VM, or an error. */
+int manager_diagnose(struct manager *m, unsigned window_s, const char *vm, bool json, FILE *f);
 
 void manager_free(struct manager *m);
 
