@@ -340,7 +340,7 @@ static int key_filter(struct ui *ui)
 	struct app *a = ui->app;
 	char buf[128], err[160];
 
-	if (top_screen_prompt("filter VMs by name (regex, empty: all): ", a->model.filter_text,
+	if (top_screen_prompt("filter VMs by name (regex, empty: all): ", NULL,
 			      buf, sizeof(buf)))
 		return ACT_REDRAW;
 	if (top_model_set_filter(&a->model, buf, err, sizeof(err))) {

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# ipivtop against real ipivbench guests in tmux: VM rows with their names and vCPU counts, the
+# help screen, the filter, the drill-down's vCPU rows and matrix, a VM that exits shown as
+# gone; the same through --connect to ipivd; batch text/CSV/JSON totals equal to the guest's
+# own counts; bad flags and an unreachable ipivd give one-line errors.
+. "$(dirname "$0")/lib.sh"
+require_root; require_kvm; require_cmd tmux jq curl
+IPIVTOP=$OUT/ipivtop
+require_bin "$IPIVBENCH" "$IPIVD" "$IPIVTOP"
+
+tmp=$(mktemp -d)
+pids=()
+sess=ipivtop-e2e-$$
+cleanup() {
+	tmux kill-session -t "$sess" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pane() { tmux capture-pane -p -t "$sess"; }
+# wait_pane WHAT CMD...: until CMD succeeds on the pane's text (in $tmp/pane)
+wait_pane() {
+	local what=$1; shift
+	for _ in $(seq 1 150); do
+		pane > "$tmp/pane"
+		"$@" "$tmp/pane" && return 0
+		sleep 0.1
+	done
+	fail "$what; the pane shows:
+$(cat "$tmp/pane")"
+}
+has() { grep -qF -- "$1" "$2"; }
+lacks() { ! grep -qF -- "$1" "$2"; }
+# row_vcpus FILE N NAME: NAME's row in the VM table has N in its VCPU column
+row_vcpus() { [ "$(awk -v n="$3" '$1 == n { print $2; exit }' "$1")" = "$2" ]; }
+wait_json() {
+	for _ in $(seq 1 600); do
+		[ "$(jq -r 'has("wall_seconds")' "$1" 2>/dev/null)" = true ] && return 0
+		sleep 0.1
+	done
+	fail "no result in $1: $(tail -3 "$1.err" 2>/dev/null)"
+}
+
+# Two busy guests and one that waits for SIGUSR2, then holds its VM for batch checks.
+"$IPIVBENCH" --name e2e-top-a -n 4 -t halt -r 1000 -k 1000 > /dev/null 2>&1 &
+pids+=($!)
+"$IPIVBENCH" --name e2e-top-b -n 2 -t halt -r 1000 -k 1000 > /dev/null 2>&1 &
+guest_b=$!; pids+=($!)
+"$IPIVBENCH" --name e2e-top-c -n 3 -r 2 -k 50 --wait-for-go --hold inf --json \
+	> "$tmp/c.json" 2> "$tmp/c.json.err" &
+guest_c=$!; pids+=($!)
+
+PORT=$(( 20000 + RANDOM % 20000 ))
+URL=http://127.0.0.1:$PORT
+"$IPIVD" --web.listen-address 127.0.0.1:$PORT --collector.poll-interval 200 > "$tmp/ipivd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf "$URL/api/v1/status" > /dev/null && break; sleep 0.1; done
+curl -sf "$URL/api/v1/status" > /dev/null || fail "ipivd did not start: $(cat "$tmp/ipivd.log")"
+
+# ---- interactive, standalone ----
+tmux new-session -d -s "$sess" -x 160 -y 50 "$IPIVTOP -d 0.5 2> $tmp/top.err"
+on_row_a() { row_vcpus "$1" 4 e2e-top-a && row_vcpus "$1" 2 e2e-top-b && row_vcpus "$1" 3 e2e-top-c; }
+wait_pane "VM rows with names and vCPU counts" on_row_a
+grep -q '^probes: [0-9]*/[0-9]* attached' "$tmp/pane" || fail "no probes line in the header"
+note "VM rows: names and vCPU counts"
+
+tmux send-keys -t "$sess" h
+help_shown() { has "filter VMs by a name regex" "$1" && has "reset the counters view" "$1" &&
+	has "drill down into the VM" "$1" && has "set the refresh delay" "$1"; }
+wait_pane "help screen" help_shown
+tmux send-keys -t "$sess" x
+wait_pane "help closes on a key" has "SENT/s"
+note "help screen lists the keys"
+
+tmux send-keys -t "$sess" f '^e2e-top-a$' Enter
+only_a() { row_vcpus "$1" 4 e2e-top-a && lacks e2e-top-b "$1" && lacks e2e-top-c "$1" &&
+	has "filter /^e2e-top-a$/" "$1"; }
+wait_pane "filter to e2e-top-a" only_a
+note "filter by name regex"
+
+tmux send-keys -t "$sess" Enter
+drill() {
+	has "VM e2e-top-a (pid" "$1" && has "4 vCPUs)" "$1" &&
+		grep -qE '^ +3 +[0-9]+ ' "$1" && has 'src\dst     0     1     2     3' "$1" &&
+		has "IPI latency histogram" "$1" && has "Findings" "$1"
+}
+wait_pane "drill-down with vCPU rows and the matrix" drill
+# vCPU 0 sends to every target: its matrix row has a rate under 1, 2 and 3 once rates exist
+matrix_hot() { grep -qE '^ +0 +\. +[0-9.]+[kM]? +[0-9.]+[kM]? +[0-9.]+[kM]?' "$1"; }
+wait_pane "matrix row of vCPU 0 with rates" matrix_hot
+tmux send-keys -t "$sess" Escape
+wait_pane "back to the table" has "SENT/s"
+note "drill-down: vCPU rows and source->target matrix"
+
+tmux send-keys -t "$sess" f '^e2e-top-' Enter
+row_b() { row_vcpus "$1" 2 e2e-top-b; }
+wait_pane "filter to every e2e VM" row_b
+kill "$guest_b"
+gone() { grep -E '^e2e-top-b ' "$1" | grep -qF "VM is gone"; }
+wait_pane "exited VM shown as gone" gone
+tmux send-keys -t "$sess" q
+for _ in $(seq 1 50); do tmux has-session -t "$sess" 2>/dev/null || break; sleep 0.1; done
+tmux has-session -t "$sess" 2>/dev/null && fail "q did not quit"
+[ -s "$tmp/top.err" ] && fail "ipivtop wrote errors: $(cat "$tmp/top.err")"
+note "a VM that exits shows as gone; q quits"
+
+# ---- interactive, --connect ----
+tmux new-session -d -s "$sess" -x 160 -y 50 "$IPIVTOP --connect $URL -d 0.5 2> $tmp/top.err"
+on_row_ac() { row_vcpus "$1" 4 e2e-top-a && row_vcpus "$1" 3 e2e-top-c; }
+wait_pane "--connect: VM rows" on_row_ac
+has "ipivd at $URL" "$tmp/pane" || fail "--connect: source not named in the header"
+tmux send-keys -t "$sess" f '^e2e-top-a$' Enter
+wait_pane "--connect: filter" only_a
+tmux send-keys -t "$sess" Enter
+wait_pane "--connect: drill-down" drill
+wait_pane "--connect: matrix rates" matrix_hot
+tmux send-keys -t "$sess" q
+note "--connect: rows, filter and drill-down from ipivd's JSON"
+
+# ---- batch: totals equal the guest's own counts ----
+"$IPIVTOP" -b --json -d 0.3 -f '^e2e-top-c$' > "$tmp/batch.json" 2> "$tmp/batch.err" &
+batch=$!; pids+=($batch)
+for _ in $(seq 1 150); do
+	grep -q '"name":"e2e-top-c"' "$tmp/batch.json" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q '"name":"e2e-top-c"' "$tmp/batch.json" || fail "batch: no e2e-top-c: $(cat "$tmp/batch.err")"
+kill -USR2 "$guest_c"
+wait_json "$tmp/c.json"
+sent=$(jq '[.vcpus[].sent] | add' "$tmp/c.json")
+recv=$(jq '[.vcpus[].received] | add' "$tmp/c.json")
+[ "$sent" -gt 0 ] || fail "guest e2e-top-c sent nothing"
+# The guest is done and held: every later iteration must carry its final totals.
+seen=$(wc -l < "$tmp/batch.json")
+for _ in $(seq 1 100); do [ "$(wc -l < "$tmp/batch.json")" -gt "$seen" ] && break; sleep 0.1; done
+kill -TERM $batch; wait $batch
+expect_eq "batch exit code on SIGTERM" $? 0
+last=$(tail -n1 "$tmp/batch.json")
+expect_eq "JSON: one VM through the filter" "$(jq '.vms | length' <<<"$last")" 1
+expect_eq "JSON: vCPUs" "$(jq '.vms[0].vcpus' <<<"$last")" 3
+expect_eq "JSON: total sent" "$(jq '.vms[0].totals.sent' <<<"$last")" "$sent"
+expect_eq "JSON: total received" "$(jq '.vms[0].totals.received' <<<"$last")" "$recv"
+expect_eq "JSON: all sent are accel-eligible (x2apic-phys)" \
+	"$(jq '.vms[0].totals.sent_accel_eligible' <<<"$last")" "$sent"
+note "batch JSON totals equal the guest's counts ($sent sent, $recv received)"
+
+# ipivd saw the whole run too: CSV and text through --connect
+"$IPIVTOP" --connect "$URL" -b --csv -n 2 -d 0.2 -f '^e2e-top-c$' > "$tmp/batch.csv" ||
+	fail "batch CSV failed"
+expect_eq "CSV: lines (header + 2 iterations)" "$(wc -l < "$tmp/batch.csv")" 3
+row=$(tail -n1 "$tmp/batch.csv")
+col() { head -n1 "$tmp/batch.csv" | tr , '\n' | grep -nx "$1" | cut -d: -f1; }
+expect_eq "CSV: vm" "$(cut -d, -f"$(col vm)" <<<"$row")" e2e-top-c
+expect_eq "CSV: vcpus" "$(cut -d, -f"$(col vcpus)" <<<"$row")" 3
+expect_eq "CSV: sent_total" "$(cut -d, -f"$(col sent_total)" <<<"$row")" "$sent"
+expect_eq "CSV: received_total" "$(cut -d, -f"$(col received_total)" <<<"$row")" "$recv"
+expect_eq "CSV: no IPIs in the last interval" "$(cut -d, -f"$(col sent_per_s)" <<<"$row")" 0
+"$IPIVTOP" --connect "$URL" -b -n 1 -d 0.2 -f '^e2e-top-c$' > "$tmp/batch.txt" ||
+	fail "batch text failed"
+read -r name vcpus tsent trecv <<<"$(awk '$1 == "e2e-top-c" { print $1, $2, $(NF-1), $NF }' "$tmp/batch.txt")"
+expect_eq "text: vCPUs" "$vcpus" 3
+expect_eq "text: SENT" "$tsent" "$sent"
+expect_eq "text: RECV" "$trecv" "$recv"
+note "batch CSV and text via --connect equal the guest's counts"
+
+# ---- one-line errors ----
+for args in "--bogus" "-d 0" "-d" "--csv" "-b -n 0" "-b --csv --json" "-f ("; do
+	# shellcheck disable=SC2086
+	"$IPIVTOP" $args > /dev/null 2> "$tmp/err"
+	expect_eq "exit of ipivtop $args" $? 2
+	expect_eq "error lines of ipivtop $args" "$(wc -l < "$tmp/err")" 1
+done
+"$IPIVTOP" --connect http://127.0.0.1:1 -b -n 1 > /dev/null 2> "$tmp/err"
+expect_eq "exit with ipivd unreachable" $? 1
+expect_eq "unreachable: one line" "$(wc -l < "$tmp/err")" 1
+grep -q "cannot reach ipivd at 127.0.0.1:1" "$tmp/err" || fail "unreachable not named: $(cat "$tmp/err")"
+"$IPIVTOP" --connect https://127.0.0.1:1 -b > /dev/null 2> "$tmp/err"
+expect_eq "exit for an https URL" $? 1
+expect_eq "https: one line" "$(wc -l < "$tmp/err")" 1
+note "bad flags and URLs: one-line errors"
+echo ok
