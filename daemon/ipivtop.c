@@ -22,6 +22,7 @@
 #include "top_format.h"
 #include "top_header.h"
 #include "top_help.h"
+#include "top_http.h"
 #include "top_model.h"
 #include "top_paths.h"
 #include "top_screen.h"
@@ -88,6 +89,17 @@ static bool parse_seconds(const char *s, double min, double *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+static bool is_loopback(const char *url)
+{
+	struct top_url u;
+	char err[200];
+
+	if (top_url_parse(url, &u, err, sizeof(err)))
+		return false;
+	return !strcmp(u.host, "localhost") || !strncmp(u.host, "127.", 4) ||
+	       !strcmp(u.host, "::1");
 }
 
 /* ---- shared by both modes ---- */
@@ -631,7 +643,8 @@ int main(int argc, char **argv)
 		if (r)
 			return 1; /* collector_open said what was missing */
 	}
-	if (!connect)
+	/* A remote ipivd's host is not this one: its facts are only shown for loopback. */
+	if (!connect || is_loopback(connect))
 		top_host_read("", &a.host);
 	else
 		a.host.known = false;

@@ -79,12 +79,17 @@ static void totals_line(struct top_canvas *c, const struct top_model *m)
 	char tsent[TOP_NUM_MAX], trecv[TOP_NUM_MAX];
 	double rs = 0, rr = 0, rw = 0, rx = 0;
 	uint64_t ts = 0, tr = 0;
-	size_t live = 0, gone = 0;
+	size_t live = 0, gone = 0, hidden = 0;
 	bool valid = false;
 
+	/* The totals are those of the VMs the filter shows. */
 	for (size_t i = 0; i < m->n_rows; i++) {
 		const struct top_vm_row *row = &m->rows[i];
 
+		if (!top_model_visible(m, row)) {
+			hidden++;
+			continue;
+		}
 		if (row->gone) {
 			gone++;
 			continue;
@@ -113,6 +118,8 @@ static void totals_line(struct top_canvas *c, const struct top_model *m)
 			  live, sent, recv, wake, exits, tsent, trecv);
 	if (gone)
 		top_canvas_printf(c, TOP_A_DIM, " | %zu gone", gone);
+	if (hidden)
+		top_canvas_printf(c, TOP_A_DIM, " | %zu hidden by the filter", hidden);
 }
 
 void top_header_draw(struct top_canvas *c, const struct top_header *h)
