@@ -497,8 +497,9 @@ static const char *const inhibit_remedies[IPIV_INHIBIT_COUNT] = {
 	   "fewer vCPUs or an x2AVIC host.",
 };
 
-static void rule_inhibited(const struct diag_vm_input *in, const struct window *w,
-			   const struct diag_thresholds *th, struct diag_result *out)
+static void rule_inhibited(const struct accel_state *host, const struct diag_vm_input *in,
+			   const struct window *w, const struct diag_thresholds *th,
+			   struct diag_result *out)
 {
 	const struct ipiv_vm_stats *vm = in->cur;
 	char reasons[160] = "", bits[24];
@@ -517,11 +518,18 @@ static void rule_inhibited(const struct diag_vm_input *in, const struct window *
 			len += snprintf(reasons + len,
 					len < sizeof(reasons) ? sizeof(reasons) - len : 0, "%s%s",
 					len ? "," : "", ipiv_inhibit_name(r));
-	f = finding_new(out, DIAG_RULE_APICV_INHIBITED,
-			w->sent >= th->min_ipis ? DIAG_CRITICAL : DIAG_WARNING,
-			"APICv/AVIC is inhibited for this VM (%s): no IPI or interrupt is "
-			"accelerated",
-			reasons);
+	/* Only "disabled" on a host whose CPU has no APICv/AVIC: a fact of the host (its
+	 * own finding says so), not something this VM did. */
+	if (vm->inhibits == 1 && host && host->apicv_hw == ACCEL_NO)
+		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, DIAG_INFO,
+				"APICv/AVIC is off for this VM (%s) because the host has none",
+				reasons);
+	else
+		f = finding_new(out, DIAG_RULE_APICV_INHIBITED,
+				w->sent >= th->min_ipis ? DIAG_CRITICAL : DIAG_WARNING,
+				"APICv/AVIC is inhibited for this VM (%s): no IPI or interrupt "
+				"is accelerated",
+				reasons);
 	snprintf(bits, sizeof(bits), "0x%llx", (unsigned long long)vm->inhibits);
 	ev_str(f, "inhibits", bits);
 	ev_str(f, "reasons", reasons);
@@ -820,7 +828,7 @@ void diag_evaluate_vm(const struct accel_state *host, const struct diag_vm_input
 	if (!in || !in->cur)
 		return;
 	window_build(in->cur, in->prev, &w);
-	rule_inhibited(in, &w, th, out);
+	rule_inhibited(host, in, &w, th, out);
 	rule_logical(in, &w, th, out);
 	rule_shorthand(in, &w, th, out);
 	rule_halted(in, &w, th, out);

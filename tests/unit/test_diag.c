@@ -268,6 +268,23 @@ static void test_apicv_inhibited(void **state)
 	add_send(vm, IPIV_PATH_X2APIC_MSR, C_PHYS, 1);
 	must_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
 
+	/* only "disabled" on a host without APICv hardware: information, not the VM's fault;
+	 * with APICv hardware (or unknown hardware) the same bit stays critical */
+	{
+		struct accel_state host;
+
+		memset(&host, 0, sizeof(host));
+		vm->inhibits = 1;
+		host.apicv_hw = ACCEL_NO;
+		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_INFO);
+		host.apicv_hw = ACCEL_YES;
+		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
+		must_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
+		vm->inhibits = 1 | (1u << 8);	/* another reason too: the VM's own problem */
+		host.apicv_hw = ACCEL_NO;
+		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
+	}
+
 	/* cleared inhibit: the finding goes */
 	vm->inhibits = 0;
 	must_not_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
