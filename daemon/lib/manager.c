@@ -20,20 +20,14 @@
 #include "manager.h"
 #include "metrics.h"
 #include "naming.h"
-
-struct name_entry {
-	int pid;
-	char name[VM_NAME_MAX];
-	bool seen;	/* in the latest snapshot */
-};
+#include "vmnames.h"
 
 struct manager {
 	struct manager_opts opts;
 	struct collector *collector;
 	pthread_mutex_t lock;		/* the collector and the name cache */
 	struct httpd *httpd;
-	struct name_entry *names;
-	size_t n_names, cap_names;
+	struct vm_name_cache names;	/* under lock */
 	uint64_t id_key;
 	/* diagnosis: the snapshot the current window started with, and the latest report */
 	struct ipiv_snapshot *diag_prev;
@@ -49,87 +43,27 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *cached_name(struct manager *m, int pid)
-{
-	for (size_t i = 0; i < m->n_names; i++)
-		if (m->names[i].pid == pid) {
-			m->names[i].seen = true;
-			return m->names[i].name;
-		}
-	if (m->n_names == m->cap_names) {
-		size_t cap = m->cap_names ? m->cap_names * 2 : 16;
-		struct name_entry *n = realloc(m->names, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		m->names = n;
-		m->cap_names = cap;
-	}
-	struct name_entry *e = &m->names[m->n_names++];
-
-	e->pid = pid;
-	e->seen = true;
-	/* The VMM's command line does not change, so it is read once per process. */
-	vm_name_from_proc(m->opts.proc_root, pid, e->name);
-	return e->name;
-}
-
-/* Names for every VM of a snapshot, unique across VMs (label values must not collide).
- * Caller holds m->lock; free the result with free() (one allocation). */
+/* Names of a snapshot's VMs as the pointer array the writers take; one allocation.
+ * Caller holds m->lock. */
 static char **name_vms(struct manager *m, const struct ipiv_snapshot *snap)
 {
+	char (*names)[VM_NAME_MAX];
+	char **ptrs;
 	size_t n = snap->n_vms;
-	struct vm_name_claim *claims = calloc(n ? n : 1, sizeof(*claims));
-	char **names = calloc(1, (n ? n : 1) * (sizeof(char *) + VM_NAME_MAX));
-	char *storage = (char *)(names + (n ? n : 1));
-	size_t n_claims = 0;
 
-	if (!claims || !names) {
-		free(claims);
-		free(names);
+	if (vm_names_for_snapshot(&m->names, m->opts.proc_root, snap, &names))
 		return NULL;
-	}
-	for (size_t i = 0; i < m->n_names; i++)
-		m->names[i].seen = false;
-	for (size_t i = 0; i < n; i++) {
-		const struct ipiv_vm_stats *vm = &snap->vms[i];
-		const char *base = vm->pid > 0 ? cached_name(m, vm->pid) : NULL;
-		bool pid_taken = false;
+	ptrs = malloc((n ? n : 1) * (sizeof(char *) + VM_NAME_MAX));
+	if (ptrs) {
+		char *storage = (char *)(ptrs + (n ? n : 1));
 
-		names[i] = storage + i * VM_NAME_MAX;
-		for (size_t j = 0; j < i && vm->pid > 0; j++)
-			if (snap->vms[j].pid == vm->pid)
-				pid_taken = true;
-		if (!base)
-			snprintf(names[i], VM_NAME_MAX, "vm-%zu", i);
-		else if (pid_taken)	/* a second VM in the same process */
-			snprintf(names[i], VM_NAME_MAX, "%.40s-vm%zu", base, i);
-		else
-			snprintf(names[i], VM_NAME_MAX, "%s", base);
-		if (vm->pid > 0 && !pid_taken) {
-			claims[n_claims].pid = vm->pid;
-			memcpy(claims[n_claims].name, names[i], VM_NAME_MAX);
-			n_claims++;
+		for (size_t i = 0; i < n; i++) {
+			ptrs[i] = storage + i * VM_NAME_MAX;
+			memcpy(ptrs[i], names[i], VM_NAME_MAX);
 		}
 	}
-	vm_names_make_unique(claims, n_claims);
-	for (size_t i = 0, c = 0; i < n; i++) {
-		bool pid_taken = false;
-
-		for (size_t j = 0; j < i && snap->vms[i].pid > 0; j++)
-			if (snap->vms[j].pid == snap->vms[i].pid)
-				pid_taken = true;
-		if (snap->vms[i].pid > 0 && !pid_taken)
-			memcpy(names[i], claims[c++].name, VM_NAME_MAX);
-	}
-	/* Forget processes that are gone: a new process may reuse the pid. */
-	for (size_t i = 0; i < m->n_names;)
-		if (!m->names[i].seen)
-			m->names[i] = m->names[--m->n_names];
-		else
-			i++;
-	free(claims);
-	return names;
+	free(names);
+	return ptrs;
 }
 
 /* A snapshot and the names of its VMs, taken under the lock. */
@@ -483,6 +417,6 @@ void manager_free(struct manager *m)
 	collector_snapshot_free(m->diag_prev);
 	diag_report_free(m->report);
 	pthread_mutex_destroy(&m->lock);
-	free(m->names);
+	vm_name_cache_free(&m->names);
 	free(m);
 }

@@ -67,13 +67,4 @@ static inline void top_source_close(struct top_source *s)
 		s->ops->close(s);
 }
 
-/* Names for the VMs of a snapshot the way ipivd names them (VMM command line, made unique),
- * with a per-pid cache kept in *cache (free() it). For the standalone source. */
-struct top_name_cache {
-	struct vm_name_claim *entries;
-	size_t n, cap;
-};
-int top_name_vms(struct top_name_cache *cache, const char *proc_root,
-		 const struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX]);
-
 #endif
