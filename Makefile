@@ -44,6 +44,14 @@ include tests/build.mk
 
 all: $(BINARIES)
 
+# Objects that print the version are rebuilt when it changes (a new commit).
+VERSION_USERS := $(patsubst %.c,$(OUT)/%.o,$(shell grep -l IPIV_VERSION daemon/*.c daemon/lib/*.c bench/*.c 2>/dev/null))
+$(OUT)/version.stamp: FORCE | $(OUT)
+	$(Q)echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(VERSION_USERS): $(OUT)/version.stamp
+FORCE:
+.PHONY: FORCE
+
 $(OUT):
 	$(Q)mkdir -p $@
 
