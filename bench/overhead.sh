@@ -123,6 +123,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		start_helper "$cond"
 		json=$tmp/$cond.$round.json
 		"$BENCH" -m "$MODE" -r "$RUNS" -k "$IPIS" "${pin_args[@]}" --name "overhead-$cond" \
+			--timeout 60 \
 			--json > "$json"
 		[ -n "$helper" ] && prog_stats "$helper" | sed "s/^/$cond /" >> "$tmp/progs"
 		stop_helper
