@@ -13,6 +13,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define EEXIST 17
+#define E2BIG 7
 
 #define MSR_IA32_APICBASE 0x1b
 #define MSR_X2APIC_ICR 0x830
@@ -132,15 +133,22 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, IPIV_MAX_VMS);
 	__type(key, u64);   /* struct mm_struct * */
-	__type(value, u64); /* struct kvm * */
+	__type(value, u64); /* VM key */
 } mms SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, IPIV_MAX_VMS);
-	__type(key, u64); /* struct kvm * */
+	__type(key, u64); /* VM key */
 	__type(value, struct ipiv_vm);
 } vms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IPIV_MAX_VMS);
+	__type(key, u64); /* struct kvm * */
+	__type(value, struct ipiv_vm_key);
+} vm_keys SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -207,6 +215,8 @@ static __always_inline void count(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2,
 	percpu_add(&counters, &key, n, IPIV_DROP_COUNTERS_FULL);
 }
 
+#include "latency.bpf.h"
+
 /* ---- identity ---- */
 
 static __always_inline u8 apic_mode_of_base(u64 apic_base)
@@ -231,37 +241,74 @@ static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 	t->apic_mode = apic_mode_of_base(apic_base);
 }
 
-/* Records a VM the first time it is seen; a known VM keeps its inhibit state. */
-static __noinline void register_vm(u64 vm, u32 tgid)
+/*
+ * The key of the VM at kvm pointer ptr, registering it the first time. A pointer known
+ * for another process' mm belongs to a VM that has exited: the new VM at that address
+ * gets the next generation, so the two never share counters. A known VM keeps its
+ * inhibit state. Returns 0 when the maps are full.
+ */
+static __noinline u64 register_vm(u64 ptr, u32 tgid)
 {
-	struct kvm___ipiv *kvm = (void *)vm;
+	struct kvm___ipiv *kvm = (void *)ptr;
+	struct ipiv_vm_key *known, id = {};
 	struct ipiv_vm entry = {};
 	long err;
 
-	if (!vm || bpf_map_lookup_elem(&vms, &vm))
-		return;
-	entry.mm = (u64)BPF_CORE_READ(kvm, mm);
+	if (!ptr)
+		return 0;
+	id.mm = (u64)BPF_CORE_READ(kvm, mm);
+	id.tgid = tgid;
+	known = bpf_map_lookup_elem(&vm_keys, &ptr);
+	if (known) {
+		bool other = known->mm != id.mm || (tgid && known->tgid && known->tgid != tgid);
+
+		if (!other && bpf_map_lookup_elem(&vms, &known->key)) {
+			if (!known->tgid)
+				known->tgid = tgid;
+			return known->key;
+		}
+		id.gen = other ? known->gen + 1 : known->gen;
+		if (!id.tgid)
+			id.tgid = known->tgid;
+	}
+	id.key = IPIV_VM_KEY(ptr, id.gen);
+	if (bpf_map_update_elem(&vm_keys, &ptr, &id, BPF_ANY)) {
+		drop(IPIV_DROP_VMS_FULL);
+		return 0;
+	}
+	entry.mm = id.mm;
 	entry.tgid = tgid;
 	entry.inhibits = BPF_CORE_READ(kvm, arch.apicv_inhibit_reasons);
 	entry.inhibits_known = 1;
 	bpf_core_read_str(entry.stats_id, sizeof(entry.stats_id), &kvm->stats_id);
-	err = bpf_map_update_elem(&vms, &vm, &entry, BPF_NOEXIST);
+	err = bpf_map_update_elem(&vms, &id.key, &entry, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
 		drop(IPIV_DROP_VMS_FULL);
-		return;
+		return 0;
 	}
-	if (entry.mm && bpf_map_update_elem(&mms, &entry.mm, &vm, BPF_ANY))
+	if (entry.mm && bpf_map_update_elem(&mms, &entry.mm, &id.key, BPF_ANY))
 		drop(IPIV_DROP_MMS_FULL);
+	return id.key;
+}
+
+/* The key of an already registered VM from its pointer, 0 if unknown. */
+static __always_inline u64 vm_key_of(u64 ptr)
+{
+	struct ipiv_vm_key *known = bpf_map_lookup_elem(&vm_keys, &ptr);
+
+	return known ? known->key : 0;
 }
 
 /* Adds tid as a thread of vCPU vcpu; returns the map entry or NULL if the map is full. */
 static __always_inline struct ipiv_thread *add_thread(u32 tid, u32 tgid,
-						      struct kvm_vcpu___ipiv *vcpu, u64 vm)
+						      struct kvm_vcpu___ipiv *vcpu, u64 kvm_ptr)
 {
 	struct ipiv_thread entry = {};
 	long err;
 
-	entry.vm = vm;
+	entry.vm = register_vm(kvm_ptr, tgid);
+	if (!entry.vm)
+		return NULL;
 	entry.vcpu_ptr = (u64)vcpu;
 	entry.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	entry.tgid = tgid;
@@ -271,7 +318,6 @@ static __always_inline struct ipiv_thread *add_thread(u32 tid, u32 tgid,
 		drop(IPIV_DROP_THREADS_FULL);
 		return NULL;
 	}
-	register_vm(vm, tgid);
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
@@ -382,6 +428,7 @@ int BPF_PROG(ipiv_apic_ipi, u32 icr_low, u32 dest_id)
 	path = send_path(t);
 	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, path, icr_classify(icr_low, dest_id, t->apic_mode),
 	      1);
+	lat_on_send(t, path, icr_low);
 	return 0;
 }
 
@@ -441,11 +488,12 @@ int BPF_PROG(ipiv_hypercall, unsigned long nr, unsigned long a0, unsigned long a
 	/* the bitmap is not an APIC destination: classify the ICR bits with no broadcast */
 	class = icr_classify((u32)a3, 0, ICR_MODE_X2APIC);
 	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_KVM, class, 1);
+	lat_on_send(t, IPIV_PATH_PV_KVM, (u32)a3);
 	return 0;
 }
 
 /* Hyper-V synthetic cluster IPIs are fixed-vector, physical; "all" only in the Ex form. */
-static __always_inline void hv_send(bool all)
+static __always_inline void hv_send(u32 vector, bool all)
 {
 	struct ipiv_thread *t = current_vcpu();
 	u32 class = ICR_DM_FIXED;
@@ -457,19 +505,20 @@ static __always_inline void hv_send(bool all)
 	if (all)
 		class |= ICR_CLASS_BROADCAST;
 	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_HYPERV, class, 1);
+	lat_on_send(t, IPIV_PATH_PV_HYPERV, vector);
 }
 
 SEC("raw_tp/kvm_hv_send_ipi")
 int BPF_PROG(ipiv_hv_send_ipi, u32 vector, u64 processor_mask)
 {
-	hv_send(false);
+	hv_send(vector, false);
 	return 0;
 }
 
 SEC("raw_tp/kvm_hv_send_ipi_ex")
 int BPF_PROG(ipiv_hv_send_ipi_ex, u32 vector, u64 format, u64 valid_bank_mask)
 {
-	hv_send(format == HV_GENERIC_SET_ALL);
+	hv_send(vector, format == HV_GENERIC_SET_ALL);
 	return 0;
 }
 
@@ -493,6 +542,7 @@ int BPF_PROG(ipiv_avic_incomplete_ipi, u32 vcpu_id, u32 icrh, u32 icrl, u32 id, 
 	count(t->vm, t->vcpu_id, IPIV_CNT_AVIC_CAUSE, cause, 0, 1);
 	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_AVIC,
 	      icr_classify(icrl, dest, t->apic_mode), 1);
+	lat_on_send(t, IPIV_PATH_AVIC, icrl);
 	if (cause == IPIV_AVIC_INVALID_INT_TYPE || cause == IPIV_AVIC_INVALID_TARGET)
 		t->avic_pending = 1;
 	return 0;
@@ -520,6 +570,7 @@ int BPF_PROG(ipiv_apic_accept_irq, u32 apicid, u16 dm, u16 tm, u8 vec)
 		}
 	}
 	count(vm, apicid, IPIV_CNT_RECV, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, 0, 1);
+	lat_on_accept(t, vm, apicid, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, vec);
 	if (track_matrix) {
 		struct ipiv_matrix_key key = {.vm = vm, .src_vcpu = src, .dst_vcpu = apicid};
 
@@ -534,30 +585,36 @@ int BPF_PROG(ipiv_apic_accept_irq, u32 apicid, u16 dm, u16 tm, u8 vec)
  * instead of a tid map lookup: on a vCPU thread both name the same vCPU, and the lookup
  * was most of this program's cost. The tid map still covers an apic that cannot be read.
  */
+/* Fires in the target's thread; this kernel traces each EOI twice, the echo with -1. */
 SEC("raw_tp/kvm_eoi")
 int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
 {
-	struct kvm_vcpu___ipiv *vcpu;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct ipiv_thread *t;
-	u64 vm = 0;
+	struct kvm_vcpu___ipiv *vcpu;
+	u64 vm;
+	u32 vcpu_id;
 
 	if (vector < 0) {
 		drop(IPIV_DROP_EOI_DUPLICATE);
 		return 0;
 	}
-	vcpu = BPF_CORE_READ(apic, vcpu);
-	if (vcpu)
-		vm = (u64)BPF_CORE_READ(vcpu, kvm);
-	if (vm) {
-		count(vm, BPF_CORE_READ(vcpu, vcpu_id), IPIV_CNT_EOI, 0, 0, 1);
-		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t) {
+		vm = t->vm;
+		vcpu_id = t->vcpu_id;
+	} else {
+		/* a vCPU thread not seen yet: the apic names its vCPU */
+		vcpu = BPF_CORE_READ(apic, vcpu);
+		vm = vcpu ? vm_key_of((u64)BPF_CORE_READ(vcpu, kvm)) : 0;
+		if (!vm) {
+			drop(IPIV_DROP_NO_IDENTITY);
+			return 0;
+		}
+		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	}
-	t = current_vcpu();
-	if (!t) {
-		drop(IPIV_DROP_NO_IDENTITY);
-		return 0;
-	}
-	count(t->vm, t->vcpu_id, IPIV_CNT_EOI, 0, 0, 1);
+	count(vm, vcpu_id, IPIV_CNT_EOI, 0, 0, 1);
+	lat_on_eoi(vm, vcpu_id, vector);
 	return 0;
 }
 
@@ -572,6 +629,7 @@ int BPF_PROG(ipiv_vcpu_wakeup, u64 ns, bool waited, bool valid)
 	}
 	count(t->vm, t->vcpu_id, IPIV_CNT_WAKEUP, waited, 0, 1);
 	count(t->vm, t->vcpu_id, IPIV_CNT_HALT_NS, waited, 0, ns);
+	lat_on_wakeup(t, ns, waited);
 	return 0;
 }
 
@@ -612,6 +670,7 @@ static __noinline int handle_exit(struct ipiv_thread *t, u32 isa, u32 reason, u6
 	t->exit_reason = reason;
 	t->exit_info1 = info1;
 	t->in_exit = 1;
+	lat_on_exit(t);
 	if (count_exits)
 		count(t->vm, t->vcpu_id, IPIV_CNT_EXIT, isa, reason, 1);
 	return 0;
@@ -623,6 +682,7 @@ static __noinline int handle_entry(struct ipiv_thread *t)
 		return 0;
 	t->in_exit = 0;
 	t->avic_pending = 0;
+	lat_on_entry(t);
 	return 0;
 }
 
@@ -694,6 +754,16 @@ int BPF_PROG(ipiv_entry, struct kvm_vcpu___ipiv *vcpu)
 	return handle_entry(bpf_map_lookup_elem(&threads, &tid));
 }
 
+/* A thread that exits takes its identity along: its tid may be reused by any process. */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(ipiv_thread_exit, struct task_struct *task)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&threads, &tid);
+	return 0;
+}
+
 /* Test-only entries (autoload off): drive handle_exit/handle_entry with plain values. */
 SEC("?raw_tp/ipiv_synthetic_exit")
 int BPF_PROG(ipiv_test_exit, u64 isa, u64 reason, u64 info1)
@@ -758,13 +828,14 @@ int ipiv_discover(struct bpf_iter__task_file *ctx)
 	rec.tgid = BPF_CORE_READ(task, tgid);
 	rec.pid = BPF_CORE_READ(task, pid);
 	rec.fd = ctx->fd;
-	rec.vm = (u64)kvm;
 	rec.mm = (u64)BPF_CORE_READ(task, mm);
 	bpf_core_read_str(rec.stats_id, sizeof(rec.stats_id), &kvm->stats_id);
 	/* a process holding a VM fd it did not create is not the VMM */
-	register_vm(rec.vm, rec.mm == (u64)BPF_CORE_READ(kvm, mm) ? rec.tgid : 0);
+	rec.vm = register_vm((u64)kvm, rec.mm == (u64)BPF_CORE_READ(kvm, mm) ? rec.tgid : 0);
+	if (!rec.vm)
+		return 0;
 	if (rec.kind == IPIV_FILE_VCPU && rec.vcpu_tid)
-		add_thread(rec.vcpu_tid, rec.tgid, (void *)rec.vcpu_ptr, rec.vm);
+		add_thread(rec.vcpu_tid, rec.tgid, (void *)rec.vcpu_ptr, (u64)kvm);
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }

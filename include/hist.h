@@ -65,4 +65,74 @@ static inline __u64 hist_bucket_hi(__u32 b)
 	return hist_bucket_lo(b + 1) - 1;
 }
 
+/* ---- latency histograms kept by bpf/latency.bpf.h ---- */
+
+/* What a histogram measures. */
+enum ipiv_lat_kind {
+	IPIV_LAT_SEND_ACCEPT = 0, /* sub = path: the sender's ICR write (kvm_apic_ipi) to each
+				   * target's kvm_apic_accept_irq: KVM's delivery work */
+	IPIV_LAT_ACCEPT_RUN,	  /* sub = ipiv_lat_case: accept to the target running again */
+	IPIV_LAT_SEND_EOI,	  /* sub = path: ICR write to the target's EOI of that vector */
+	IPIV_LAT_EXIT,		  /* sub = path: the sender's kvm_exit to its next kvm_entry, for
+				   * exits that sent an IPI */
+	IPIV_LAT_HALT,		  /* sub = 1 blocked / 0 polled: kvm_vcpu_wakeup's halt time */
+	IPIV_LAT_UNMATCHED,	  /* not a histogram: sub = ipiv_lat_unmatched, bucket 0 counts */
+	IPIV_LAT_KIND_COUNT,
+};
+
+/* How a target got from accept to running. */
+enum ipiv_lat_case {
+	IPIV_LAT_CASE_HALTED = 0, /* it was halted: woken (kvm_vcpu_wakeup) */
+	IPIV_LAT_CASE_RUNNING,	  /* it was running or preempted: its next kvm_entry */
+	IPIV_LAT_CASE_COUNT,
+};
+
+/* Deliveries that cannot be matched, counted rather than dropped silently. */
+enum ipiv_lat_unmatched {
+	IPIV_UNM_OVERWRITTEN = 0, /* a second IPI to the same target and vector before its EOI */
+	IPIV_UNM_NMI,		  /* NMI/INIT/SIPI/SMI: no EOI ever follows */
+	IPIV_UNM_EOI_UNSENT,	  /* an EOI with no IPI pending: device interrupt or older IPI */
+	IPIV_UNM_STALE,		  /* a pending delivery older than the stale limit */
+	IPIV_UNM_PENDING_FULL,	  /* the pending map was full */
+	IPIV_UNM_COUNT,
+};
+
+/* One bucket (or the sum, in bucket IPIV_LAT_SUM_BUCKET) of one histogram. vcpu is the
+ * vCPU the latency belongs to with per-vCPU latency on, else IPIV_LAT_VM_WIDE. */
+#define IPIV_LAT_SUM_BUCKET HIST_BUCKETS
+#define IPIV_LAT_VM_WIDE 0xffffffffu
+struct ipiv_lat_key {
+	__u64 vm;
+	__u32 vcpu;
+	__u16 kind;
+	__u16 sub;
+	__u32 bucket;
+	__u32 pad;
+};
+
+/* A delivery waiting for its target's EOI, by (VM, target vCPU, vector). */
+struct ipiv_pending_key {
+	__u64 vm;
+	__u32 vcpu;
+	__u32 vector;
+};
+
+struct ipiv_pending {
+	__u64 send_ts;		/* the ICR write (or the accept when no write was seen) */
+	__u32 path;		/* enum ipiv_path */
+	__u32 sender;		/* sending vCPU */
+};
+
+/* A target waiting to run after an accept, by (VM, target vCPU). */
+struct ipiv_wake_key {
+	__u64 vm;
+	__u32 vcpu;
+	__u32 pad;
+};
+
+#define IPIV_MAX_LAT 65536
+#define IPIV_MAX_PENDING 16384
+/* A delivery pending for longer than this is not this IPI's any more (1 s). */
+#define IPIV_LAT_STALE_NS 1000000000ull
+
 #endif /* IPIV_HIST_H */

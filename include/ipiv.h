@@ -67,6 +67,7 @@ enum ipiv_drop_reason {
 	IPIV_DROP_MATRIX_FULL,	    /* source -> target matrix full */
 	IPIV_DROP_NO_IDENTITY,	    /* event in a thread that belongs to no known VM */
 	IPIV_DROP_EOI_DUPLICATE,    /* second kvm_eoi with vector -1 (filtered, not lost) */
+	IPIV_DROP_LAT_FULL,	    /* latency histogram map full */
 	IPIV_DROP_COUNT,
 };
 
@@ -85,7 +86,7 @@ enum ipiv_counter_kind {
 };
 
 struct ipiv_counter_key {
-	__u64 vm;   /* struct kvm * */
+	__u64 vm;   /* VM key (IPIV_VM_KEY) */
 	__u32 vcpu; /* vCPU id or IPIV_VCPU_NONE */
 	__u16 kind; /* enum ipiv_counter_kind */
 	__u16 sub;
@@ -102,7 +103,7 @@ struct ipiv_matrix_key {
 /* Value of the tid map: who a thread is, plus the sender context of its vCPU. Only the
  * thread itself writes the context fields, so plain stores are race free. */
 struct ipiv_thread {
-	__u64 vm;	/* struct kvm * */
+	__u64 vm;	/* VM key (see struct ipiv_vm_key) */
 	__u64 vcpu_ptr; /* struct kvm_vcpu *, 0 if not known (VMM thread, test) */
 	__u32 vcpu_id;	/* or IPIV_VCPU_NONE */
 	__u32 tgid;
@@ -113,8 +114,32 @@ struct ipiv_thread {
 	__u8 in_exit;
 	__u8 apic_mode;	   /* enum ipiv_apic_mode, from apic_base or ICR MSR/MMIO hints */
 	__u8 avic_pending; /* AVIC incomplete IPI counted; the next kvm_apic_ipi is its echo */
-	__u8 pad[5];
+	/* latency (bpf/latency.bpf.h): the last ICR write and the current exit */
+	__u8 ipi_path;	   /* enum ipiv_path of the last ICR write */
+	__u8 ipi_vector;
+	__u8 exit_path;	   /* path of the IPI this exit sent */
+	__u8 exit_sent;	   /* this exit sent an IPI */
+	__u8 pad;
+	__u64 ipi_ts;	   /* ktime of the last ICR write, 0 when consumed */
+	__u64 exit_ts;	   /* ktime of the last kvm_exit */
 };
+
+/*
+ * VMs are keyed by their struct kvm pointer with a generation in the top 16 bits (kernel
+ * pointers have all-ones there): when a VM exits and a new VM of another process gets the
+ * same address before the old VM's state is reclaimed, the new one gets the next
+ * generation and so its own counters. Value of the vm_keys map, keyed by the pointer.
+ * A VM freed and recreated at the same address by the same process is not told apart.
+ */
+struct ipiv_vm_key {
+	__u64 key;
+	__u64 mm;	/* the owning process' mm: another mm means another VM */
+	__u32 gen;
+	__u32 tgid;	/* the VMM process, 0 if not known yet: another one means another VM
+			 * (the mm_struct is recycled as readily as the struct kvm) */
+};
+
+#define IPIV_VM_KEY(ptr, gen) (((ptr) & 0x0000ffffffffffffull) | ((__u64)((gen) & 0xffff) << 48))
 
 /* Value of the VM map. */
 struct ipiv_vm {
@@ -136,7 +161,7 @@ struct ipiv_discovery_rec {
 	__u32 pid; /* task the iterator visited */
 	__u32 fd;
 	__u32 kind;	/* enum ipiv_file_kind */
-	__u64 vm;	/* struct kvm * */
+	__u64 vm;	/* VM key (IPIV_VM_KEY) */
 	__u64 vcpu_ptr; /* vCPU files: struct kvm_vcpu * */
 	__u64 mm;	/* the owning task's mm */
 	__u32 vcpu_id;	/* vCPU files */

@@ -40,6 +40,8 @@ static const struct probe_def probe_defs[] = {
     {"kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true},
     {"kvm_exit", "ipiv_exit", true},
     {"kvm_entry", "ipiv_entry", true},
+    /* forgets exiting threads, whose tids may be reused by another VM */
+    {"sched_process_exit", "ipiv_thread_exit", true},
     /* not a tracepoint: VM discovery; without it only VMs that send are seen */
     {"iter/task_file", "ipiv_discover", true},
 };
@@ -91,7 +93,7 @@ static const char *const drop_names[IPIV_DROP_COUNT] = {
     [IPIV_DROP_THREADS_FULL] = "threads_map_full", [IPIV_DROP_MMS_FULL] = "mms_map_full",
     [IPIV_DROP_VMS_FULL] = "vms_map_full",	   [IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
     [IPIV_DROP_MATRIX_FULL] = "matrix_map_full",   [IPIV_DROP_NO_IDENTITY] = "no_identity",
-    [IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate",
+    [IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate", [IPIV_DROP_LAT_FULL] = "latency_map_full",
 };
 
 static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {
@@ -488,6 +490,22 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 		if (!bpf_map_lookup_elem(mms_fd, &mkey, &vm) && sorted_has(dead, n_dead, vm)) {
 			bpf_map_delete_elem(mms_fd, &mkey);
 			have = false;
+		}
+	}
+	/* the pointer -> key entries of dead VMs: a new VM at that address starts afresh */
+	{
+		int keys_fd = bpf_map__fd(c->skel->maps.vm_keys);
+		struct ipiv_vm_key id;
+
+		have = false;
+		while (!bpf_map_get_next_key(keys_fd, have ? &mkey : NULL, &next_m)) {
+			mkey = next_m;
+			have = true;
+			if (!bpf_map_lookup_elem(keys_fd, &mkey, &id) &&
+			    sorted_has(dead, n_dead, id.key)) {
+				bpf_map_delete_elem(keys_fd, &mkey);
+				have = false;
+			}
 		}
 	}
 	c->vms_reclaimed += n_dead;

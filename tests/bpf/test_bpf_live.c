@@ -27,6 +27,9 @@ static bool tracepoint_in_tracefs(const char *name)
 	struct stat st;
 
 	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/kvm/%s", name);
+	if (stat(path, &st) == 0)
+		return true;
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/sched/%s", name);
 	return stat(path, &st) == 0;
 }
 

@@ -165,6 +165,25 @@ curl -sf "$URL/api/v1/vms" | jq -e '[.vms[] | select(.name == "e2e-early")] | le
 	fail "exited VM still in /api/v1/vms"
 note "exited VMs disappear"
 
+# VMs created one after another: the kernel recycles the struct kvm (and the mm) of an
+# exited VM at once, yet each VM must keep its own counts. A second ipivd that reclaims
+# rarely keeps the exited VMs' state around while their addresses are reused.
+PORT2=$(pick_port)
+"$IPIVD" --web.listen-address 127.0.0.1:$PORT2 --collector.poll-interval 60000 \
+	> "$tmp/ipivd2.log" 2>&1 &
+ipivd2=$!; pids+=($ipivd2)
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT2/api/v1/status" > /dev/null && break; sleep 0.1; done
+for i in 1 2 3 4 5 6; do
+	"$IPIVBENCH" --name "e2e-seq-$i" -r 1 -k 20 > /dev/null || fail "sequential VM $i failed"
+done
+curl -sf "http://127.0.0.1:$PORT2/api/v1/vms" > "$tmp/seq.json" || fail "second ipivd API"
+expect_eq "sequential VMs seen separately" \
+	"$(jq '[.vms[] | select(.counts.sent > 0)] | length' "$tmp/seq.json")" 6
+expect_eq "each sequential VM's own sends" \
+	"$(jq -c '[.vms[] | select(.counts.sent > 0) | .counts.sent] | unique' "$tmp/seq.json")" "[40]"
+kill $ipivd2
+note "recycled VM addresses keep separate counts"
+
 # Bad input: one-line errors.
 "$IPIVD" --web.listen-address 127.0.0.1:$PORT > /dev/null 2> "$tmp/err"
 expect_eq "exit with the port in use" $? 1

@@ -673,9 +673,9 @@ static void test_no_duplicate_series_text(void **state)
 
 	/* 3 vm_info + 3 vcpus + 6 sends + 3 eligible + 4 accepted + 3 eois + 6 wakeups +
 	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
-	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 7 drops + 5 counts. */
+	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				2 + 1 + 7 + 5);
+				2 + 1 + IPIV_DROP_COUNT + 5);
 	free(body);
 	free(f);
 }
