@@ -66,6 +66,77 @@ static json_t *inhibits_json(const struct ipiv_vm_stats *vm)
 	return o;
 }
 
+static json_t *quantile_json(const struct latency_hist *h, double q)
+{
+	struct latency_quantile r = latency_quantile(h, q);
+
+	if (!r.valid)
+		return json_null();
+	if (r.overflow)
+		return json_pack("{s:f, s:n, s:b}", "value_ns", r.value_ns, "error_ns", "overflow",
+				 true);
+	return json_pack("{s:f, s:f}", "value_ns", r.value_ns, "error_ns", r.error_ns);
+}
+
+/* A histogram with its quantiles and non-empty buckets ([upper edge ns, count]). */
+static json_t *hist_json(const struct latency_hist *h, bool with_buckets)
+{
+	json_t *o = json_pack("{s:I, s:I, s:f, s:o, s:o, s:o}", "count", (json_int_t)h->count,
+			      "sum_ns", (json_int_t)h->sum_ns, "mean_ns", latency_mean_ns(h),
+			      "p50", quantile_json(h, 0.5), "p90", quantile_json(h, 0.9), "p99",
+			      quantile_json(h, 0.99));
+
+	if (with_buckets) {
+		json_t *b = json_array();
+
+		for (unsigned i = 0; i < HIST_BUCKETS; i++)
+			if (h->buckets[i])
+				json_array_append_new(
+					b, json_pack("[I, I]",
+						     i == HIST_BUCKETS - 1
+							     ? (json_int_t)-1
+							     : (json_int_t)hist_bucket_hi(i),
+						     (json_int_t)h->buckets[i]));
+		json_object_set_new(o, "buckets", b);
+	}
+	return o;
+}
+
+/* {"send_to_eoi": {"x2apic_msr": {...}, ...}, ...}, VM-wide over vCPUs. */
+static json_t *latency_json(const struct ipiv_vm_stats *vm, bool with_buckets)
+{
+	json_t *o = json_object();
+
+	for (size_t j = 0; j < vm->n_lat; j++) {
+		const char *kind = ipiv_lat_kind_name(vm->lat[j].kind), *label, *value;
+		struct latency_hist h;
+		json_t *per_kind;
+
+		if (j && vm->lat[j - 1].kind == vm->lat[j].kind &&
+		    vm->lat[j - 1].sub == vm->lat[j].sub)
+			continue;
+		vm_latency(vm, vm->lat[j].kind, vm->lat[j].sub, &h);
+		value = ipiv_lat_sub_label(vm->lat[j].kind, vm->lat[j].sub, &label);
+		per_kind = json_object_get(o, kind);
+		if (!per_kind) {
+			per_kind = json_object();
+			json_object_set_new(o, kind, per_kind);
+		}
+		json_object_set_new(per_kind, value, hist_json(&h, with_buckets));
+	}
+	return o;
+}
+
+/* The figure a table shows: send->EOI over every path. */
+static json_t *latency_headline(const struct ipiv_vm_stats *vm)
+{
+	struct latency_hist h;
+
+	if (!vm_latency(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h))
+		return json_null();
+	return hist_json(&h, false);
+}
+
 static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
 {
 	json_t *o = json_object();
@@ -79,6 +150,7 @@ static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint
 	json_object_set_new(o, "vcpus", json_integer(vm->vcpu_count));
 	json_object_set_new(o, "counts", counts_json(&vm->c));
 	json_object_set_new(o, "apicv_inhibits", inhibits_json(vm));
+	json_object_set_new(o, "send_to_eoi", latency_headline(vm));
 	return o;
 }
 
@@ -162,6 +234,19 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	json_object_set_new(o, "vcpu_rows", vcpus);
 	json_object_set_new(o, "matrix", matrix);
 	json_object_set_new(o, "apicv_inhibit_changes", changes);
+	json_object_set_new(o, "latency_enabled", json_boolean(vm->latency_enabled));
+	json_object_set_new(o, "latency", latency_json(vm, true));
+	{
+		json_t *unm = json_object();
+
+		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++)
+			json_object_set_new(unm, ipiv_lat_unmatched_name(r),
+					    json_integer(vm->lat_unmatched[r]));
+		json_object_set_new(o, "latency_unmatched", unm);
+	}
+	json_object_set_new(o, "latency_note",
+			    json_string("quantiles are bucket midpoints: the true value is within "
+					"error_ns (at most 1/32 of the value)"));
 	return o;
 }
 

@@ -125,6 +125,43 @@ static const char *const inhibit_names[IPIV_INHIBIT_COUNT] = {
     "reason_15",
 };
 
+static const char *const lat_kind_names[IPIV_LAT_KIND_COUNT] = {
+    [IPIV_LAT_SEND_ACCEPT] = "send_to_accept", [IPIV_LAT_ACCEPT_RUN] = "accept_to_running",
+    [IPIV_LAT_SEND_EOI] = "send_to_eoi",	[IPIV_LAT_EXIT] = "sender_exit",
+    [IPIV_LAT_HALT] = "halt",			[IPIV_LAT_UNMATCHED] = "unmatched",
+};
+
+static const char *const lat_unmatched_names[IPIV_UNM_COUNT] = {
+    [IPIV_UNM_OVERWRITTEN] = "coalesced",	  [IPIV_UNM_NMI] = "no_eoi_delivery_mode",
+    [IPIV_UNM_EOI_UNSENT] = "eoi_without_ipi", [IPIV_UNM_STALE] = "stale",
+    [IPIV_UNM_PENDING_FULL] = "pending_map_full",
+};
+
+const char *ipiv_lat_kind_name(uint32_t kind)
+{
+	return kind < IPIV_LAT_KIND_COUNT ? lat_kind_names[kind] : "invalid";
+}
+
+const char *ipiv_lat_unmatched_name(uint32_t reason)
+{
+	return reason < IPIV_UNM_COUNT ? lat_unmatched_names[reason] : "invalid";
+}
+
+const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label)
+{
+	switch (kind) {
+	case IPIV_LAT_ACCEPT_RUN:
+		*label = "target";
+		return sub == IPIV_LAT_CASE_HALTED ? "halted" : "running";
+	case IPIV_LAT_HALT:
+		*label = "halted";
+		return sub ? "true" : "false";
+	default:
+		*label = "path";
+		return ipiv_path_name(sub);
+	}
+}
+
 const char *ipiv_path_name(uint32_t path)
 {
 	return path < IPIV_PATH_COUNT ? path_names[path] : "invalid";
@@ -317,6 +354,8 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	if (err)
 		goto cleanup;
 	size_per_cpu_maps(c);
+	c->skel->rodata->lat_enabled = !c->opts.no_latency;
+	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
 	err = ipiv_bpf__load(c->skel);
 	if (err) {
 		fprintf(stderr,
@@ -474,6 +513,13 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 	delete_keys_of(bpf_map__fd(c->skel->maps.matrix), sizeof(struct ipiv_matrix_key),
 		       vm_of_matrix, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.vms), sizeof(uint64_t), vm_of_vm, dead, n_dead);
+	/* latency keys and pending deliveries start with the VM key too */
+	delete_keys_of(bpf_map__fd(c->skel->maps.lat), sizeof(struct ipiv_lat_key), vm_of_vm, dead,
+		       n_dead);
+	delete_keys_of(bpf_map__fd(c->skel->maps.pending), sizeof(struct ipiv_pending_key),
+		       vm_of_vm, dead, n_dead);
+	delete_keys_of(bpf_map__fd(c->skel->maps.wake_pending), sizeof(struct ipiv_wake_key),
+		       vm_of_vm, dead, n_dead);
 	while (!bpf_map_get_next_key(threads_fd, have ? &tkey : NULL, &next_t)) {
 		tkey = next_t;
 		have = true;
@@ -885,6 +931,85 @@ static int read_counters(struct collector *c, struct ipiv_snapshot *snap, uint64
 	return 0;
 }
 
+static int lat_cmp(const void *a, const void *b)
+{
+	const struct ipiv_lat_hist *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->sub != y->sub)
+		return x->sub < y->sub ? -1 : 1;
+	return x->vcpu < y->vcpu ? -1 : x->vcpu > y->vcpu;
+}
+
+static struct ipiv_lat_hist *lat_row(struct ipiv_vm_stats *vm, const struct ipiv_lat_key *key)
+{
+	struct ipiv_lat_hist *rows;
+
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (vm->lat[i].kind == key->kind && vm->lat[i].sub == key->sub &&
+		    vm->lat[i].vcpu == key->vcpu)
+			return &vm->lat[i];
+	rows = append(vm->lat, &vm->n_lat, sizeof(*rows));
+	if (!rows)
+		return NULL;
+	vm->lat = rows;
+	rows[vm->n_lat - 1].kind = key->kind;
+	rows[vm->n_lat - 1].sub = key->sub;
+	rows[vm->n_lat - 1].vcpu = key->vcpu;
+	return &rows[vm->n_lat - 1];
+}
+
+static int read_latency(struct collector *c, struct ipiv_snapshot *snap, uint64_t *percpu)
+{
+	int fd = bpf_map__fd(c->skel->maps.lat);
+	struct ipiv_lat_key key, *prev = NULL;
+
+	for (size_t i = 0; i < snap->n_vms; i++)
+		snap->vms[i].latency_enabled = !c->opts.no_latency;
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
+		struct ipiv_lat_hist *row;
+		uint64_t value;
+
+		prev = &key;
+		if (!vm || bpf_map_lookup_elem(fd, &key, percpu))
+			continue;
+		value = sum_percpu(percpu, c->ncpus);
+		if (key.kind == IPIV_LAT_UNMATCHED) {
+			if (key.sub < IPIV_UNM_COUNT)
+				vm->lat_unmatched[key.sub] += value;
+			continue;
+		}
+		if (key.kind >= IPIV_LAT_KIND_COUNT || key.bucket > IPIV_LAT_SUM_BUCKET)
+			continue;
+		row = lat_row(vm, &key);
+		if (!row)
+			return -ENOMEM;
+		if (key.bucket == IPIV_LAT_SUM_BUCKET) {
+			row->h.sum_ns = value;
+		} else {
+			row->h.buckets[key.bucket] = value;
+			row->h.count += value;
+		}
+	}
+	for (size_t i = 0; i < snap->n_vms; i++)
+		if (snap->vms[i].n_lat)
+			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),
+			      lat_cmp);
+	return 0;
+}
+
+bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+		struct latency_hist *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (vm->lat[i].kind == kind && (sub == IPIV_LAT_ANY_SUB || vm->lat[i].sub == sub))
+			latency_merge(out, &vm->lat[i].h);
+	return out->count > 0;
+}
+
 static int read_matrix(struct collector *c, struct ipiv_snapshot *snap, uint64_t *percpu)
 {
 	int fd = bpf_map__fd(c->skel->maps.matrix);
@@ -1038,6 +1163,8 @@ int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
 	if (!err)
 		err = read_matrix(c, snap, percpu);
 	if (!err)
+		err = read_latency(c, snap, percpu);
+	if (!err)
 		err = read_self(c, &snap->self, percpu);
 	if (err)
 		goto cleanup;
@@ -1076,6 +1203,7 @@ void collector_snapshot_free(struct ipiv_snapshot *snap)
 		free(snap->vms[i].send_cells);
 		free(snap->vms[i].exits);
 		free(snap->vms[i].vcpus);
+		free(snap->vms[i].lat);
 		free(snap->vms[i].matrix);
 	}
 	free(snap->vms);

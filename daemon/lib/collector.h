@@ -10,6 +10,7 @@
 
 #include "icr.h"
 #include "ipiv.h"
+#include "latency.h"
 
 struct collector;
 
@@ -27,6 +28,10 @@ struct collector_opts {
 	bool no_tracepoints;
 	/* Polls a VM must be missing from discovery before it is reclaimed (0 means 2). */
 	unsigned int reclaim_after;
+	/* No latency histograms: counting only (cheaper per event). */
+	bool no_latency;
+	/* Latency histograms per vCPU as well as per VM. */
+	bool per_vcpu_latency;
 };
 
 /* One BPF attachment point and its fate. */
@@ -101,6 +106,14 @@ struct ipiv_vcpu_stats {
 	struct ipiv_counts c;
 };
 
+/* One latency histogram (kinds and subs in include/hist.h). */
+struct ipiv_lat_hist {
+	uint16_t kind;		/* enum ipiv_lat_kind */
+	uint16_t sub;		/* path, ipiv_lat_case or halted flag, by kind */
+	uint32_t vcpu;		/* IPIV_LAT_VM_WIDE unless per-vCPU latency is on */
+	struct latency_hist h;
+};
+
 struct ipiv_vm_stats {
 	uint64_t vm;			  /* struct kvm * as an opaque, stable key */
 	int32_t pid;			  /* VMM process, 0 if not known yet (naming uses it) */
@@ -122,6 +135,10 @@ struct ipiv_vm_stats {
 	size_t n_vcpus;
 	struct ipiv_matrix_cell *matrix; /* sorted by (src, dst) */
 	size_t n_matrix;
+	struct ipiv_lat_hist *lat;	/* sorted by (kind, sub, vcpu); only non-empty ones */
+	size_t n_lat;
+	uint64_t lat_unmatched[IPIV_UNM_COUNT];	/* by enum ipiv_lat_unmatched */
+	bool latency_enabled;
 };
 
 struct ipiv_snapshot {
@@ -146,11 +163,21 @@ void collector_close(struct collector *c);
 struct ipiv_bpf *collector_skel(struct collector *c);
 const struct ipiv_vm_stats *snapshot_find_vm(const struct ipiv_snapshot *snap, uint64_t vm);
 const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint32_t vcpu_id);
+/* The VM-wide histogram of (kind, sub), merged over vCPUs into *out; false if empty.
+ * sub = IPIV_LAT_ANY_SUB merges every sub as well. */
+#define IPIV_LAT_ANY_SUB 0xffff
+bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+		struct latency_hist *out);
 
 /* Label values (static strings) for enums in ipiv.h. */
 const char *ipiv_path_name(uint32_t path);
 const char *ipiv_drop_name(uint32_t reason);
 const char *ipiv_avic_cause_name(uint32_t cause);
 const char *ipiv_inhibit_name(uint32_t reason); /* "reason_<n>" for unknown bits */
+const char *ipiv_lat_kind_name(uint32_t kind);		/* "send_to_eoi", ... */
+const char *ipiv_lat_unmatched_name(uint32_t reason);	/* "coalesced", ... */
+/* The label a histogram's sub is exported under: ("path", "x2apic_msr"), ("target",
+ * "halted"), ("halted", "true"); *label gets the name, the value is returned. */
+const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label);
 
 #endif /* IPIV_COLLECTOR_H */

@@ -214,6 +214,80 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 	return 0;
 }
 
+/* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub.
+ * Only the buckets from the first to the last non-empty one are written (+Inf always). */
+static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
+{
+	static const struct {
+		uint16_t kind;
+		const char *name, *help;
+	} fam[] = {
+		{ IPIV_LAT_SEND_ACCEPT, "ipiv_ipi_send_to_accept_seconds",
+		  "From the sender's ICR write (kvm_apic_ipi) to each target's accept: KVM's "
+		  "delivery work." },
+		{ IPIV_LAT_ACCEPT_RUN, "ipiv_ipi_accept_to_running_seconds",
+		  "From an accepted IPI to its target running again: woken from halt "
+		  "(target=\"halted\") or re-entering the guest (target=\"running\")." },
+		{ IPIV_LAT_SEND_EOI, "ipiv_ipi_send_to_eoi_seconds",
+		  "From the ICR write to the target's EOI of that vector: the host-side round "
+		  "trip, where EOIs trap." },
+		{ IPIV_LAT_EXIT, "ipiv_ipi_sender_exit_seconds",
+		  "The sender's VM exit that sent an IPI, kvm_exit to kvm_entry, by path." },
+		{ IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
+		  "How long vCPUs stayed in halt (kvm_vcpu_wakeup)." },
+	};
+	const double *le = latency_le_seconds();
+
+	for (unsigned f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		TRY(expo_begin(e, fam[f].name, EXPO_HISTOGRAM, fam[f].help));
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct ipiv_vm_stats *vm = &s->vms[i];
+
+			for (size_t j = 0; j < vm->n_lat; j++) {
+				struct latency_hist h;
+				uint64_t counts[HIST_BUCKETS];
+				unsigned first = 0, n = 0;
+				const char *label;
+				const char *value;
+
+				/* vm->lat is sorted by (kind, sub, vcpu): take each sub once */
+				if (vm->lat[j].kind != fam[f].kind ||
+				    (j && vm->lat[j - 1].kind == vm->lat[j].kind &&
+				     vm->lat[j - 1].sub == vm->lat[j].sub))
+					continue;
+				vm_latency(vm, vm->lat[j].kind, vm->lat[j].sub, &h);
+				value = ipiv_lat_sub_label(vm->lat[j].kind, vm->lat[j].sub, &label);
+				if (latency_export_range(&h, &first, &n))
+					memcpy(counts, h.buckets + first, n * sizeof(counts[0]));
+				counts[n] = h.buckets[HIST_BUCKETS - 1];
+				struct expo_histogram eh = {
+					.le = le + first,
+					.counts = counts,
+					.n_buckets = n,
+					.sum = h.sum_ns / 1e9,
+				};
+				struct expo_label l[] = { L("vm", names[i]), L(label, value) };
+
+				TRY(expo_histogram(e, l, 2, &eh));
+			}
+		}
+	}
+
+	TRY(expo_begin(e, "ipiv_ipi_latency_unmatched", EXPO_COUNTER,
+		       "Deliveries whose latency could not be measured, by reason: coalesced (a "
+		       "second IPI of the vector before the EOI), no_eoi_delivery_mode (NMI/INIT/"
+		       "SIPI), eoi_without_ipi (device interrupts), stale, pending_map_full."));
+	for (size_t i = 0; i < s->n_vms; i++)
+		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
+			struct expo_label l[] = { L("vm", names[i]),
+						  L("reason", ipiv_lat_unmatched_name(r)) };
+
+			if (s->vms[i].lat_unmatched[r])
+				TRY(expo_counter(e, l, 2, s->vms[i].lat_unmatched[r]));
+		}
+	return 0;
+}
+
 static int write_vms(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
 	TRY(expo_begin(e, "ipiv_vm", EXPO_INFO, "A VM ipivd watches, by name."));
@@ -359,6 +433,7 @@ int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *
 	TRY(write_receives(e, snap, names));
 	TRY(write_halts(e, snap, names));
 	TRY(write_accel(e, snap, names));
+	TRY(write_latency(e, snap, names));
 	if (opts->per_vcpu)
 		TRY(write_per_vcpu(e, snap, names));
 	return write_self(e, snap, opts, scrape_seconds);

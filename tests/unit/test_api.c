@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -240,7 +241,7 @@ static void test_vms_document(void **state)
 	struct fixture *f = fixture_new();
 	json_t *doc = api_vms(&f->snap, f->names, ID_KEY), *vms, *web, *amd, *idle, *c, *o;
 	static const char *const summary_keys[] = {
-	    "name", "id", "pid", "alive", "vcpus", "counts", "apicv_inhibits", NULL};
+	    "name", "id", "pid", "alive", "vcpus", "counts", "apicv_inhibits", "send_to_eoi", NULL};
 	static const char *const top_keys[] = {"vms", NULL};
 	char id[17];
 
@@ -329,6 +330,11 @@ static void test_vm_detail_document(void **state)
 	    "vcpu_rows",
 	    "matrix",
 	    "apicv_inhibit_changes",
+	    "send_to_eoi",
+	    "latency_enabled",
+	    "latency",
+	    "latency_unmatched",
+	    "latency_note",
 	    NULL,
 	};
 	static const char *const class_keys[] = {"path", "delivery",	   "dest_mode", "shorthand",
@@ -638,6 +644,61 @@ static void test_hostile_name_round_trips(void **state)
 	free(f);
 }
 
+/* Latency histograms: per (kind, sub) VM-wide, merged over vCPUs; quantiles within their
+ * stated error; the headline in the summary; unmatched counts by reason. */
+static void test_latency_document(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct ipiv_vm_stats *web = &f->vms[0];
+	struct ipiv_lat_hist *lat = calloc(3, sizeof(*lat));
+	json_t *doc, *eoi, *p50;
+
+	assert_non_null(lat);
+	/* send->EOI over x2APIC from two vCPUs: 100 x 10 us and 100 x 20 us; halts */
+	lat[0] = (struct ipiv_lat_hist){.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
+					.vcpu = 0};
+	lat[1] = (struct ipiv_lat_hist){.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
+					.vcpu = 1};
+	lat[2] = (struct ipiv_lat_hist){.kind = IPIV_LAT_HALT, .sub = 1, .vcpu = 1};
+	for (int i = 0; i < 100; i++) {
+		latency_add(&lat[0].h, 10000);
+		latency_add(&lat[1].h, 20000);
+		latency_add(&lat[2].h, 500000);
+	}
+	web->lat = lat;
+	web->n_lat = 3;
+	web->latency_enabled = true;
+	web->lat_unmatched[IPIV_UNM_NMI] = 7;
+
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	assert_non_null(doc);
+	eoi = json_object_get(json_object_get(json_object_get(doc, "latency"), "send_to_eoi"),
+			      "x2apic_msr");
+	assert_non_null(eoi);
+	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 200);
+	assert_int_equal(json_integer_value(json_object_get(eoi, "sum_ns")), 3000000);
+	p50 = json_object_get(eoi, "p50");
+	/* nearest rank 100 of 200 is a 10 us observation */
+	assert_true(fabs(json_real_value(json_object_get(p50, "value_ns")) - 10000) <=
+		    json_real_value(json_object_get(p50, "error_ns")));
+	assert_int_equal(json_array_size(json_object_get(eoi, "buckets")), 2);
+	assert_non_null(json_object_get(json_object_get(json_object_get(doc, "latency"), "halt"),
+					"true"));
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(doc, "latency_unmatched"), "no_eoi_delivery_mode")),
+			 7);
+	json_decref(doc);
+
+	doc = api_vms(&f->snap, f->names, ID_KEY);
+	eoi = json_object_get(json_array_get(json_object_get(doc, "vms"), 0), "send_to_eoi");
+	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 200);
+	assert_true(json_is_null(
+		json_object_get(json_array_get(json_object_get(doc, "vms"), 1), "send_to_eoi")));
+	json_decref(doc);
+	free(lat);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +710,7 @@ int main(void)
 	    cmocka_unit_test(test_status_document),
 	    cmocka_unit_test(test_no_kernel_pointer_in_json),
 	    cmocka_unit_test(test_hostile_name_round_trips),
+	    cmocka_unit_test(test_latency_document),
 	};
 
 	return cmocka_run_group_tests_name("api", tests, NULL, NULL);
