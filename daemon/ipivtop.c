@@ -16,6 +16,7 @@
 #define NCURSES_WIDECHAR 1
 #include <curses.h>
 
+#include "diag.h"
 #include "top_batch.h"
 #include "top_canvas.h"
 #include "top_drill.h"
@@ -23,6 +24,7 @@
 #include "top_header.h"
 #include "top_help.h"
 #include "top_http.h"
+#include "top_latency.h"
 #include "top_model.h"
 #include "top_paths.h"
 #include "top_screen.h"
@@ -46,7 +48,8 @@ static void on_signal(int sig)
 static const char usage_text[] =
 	"Usage: ipivtop [OPTIONS]\n"
 	"Shows the IPIs of every KVM VM on this host, live: rates by VM and path, the share\n"
-	"IPIv/AVIC could deliver, halted targets, APICv inhibits; Enter shows a VM's vCPUs.\n"
+	"IPIv/AVIC could deliver, send->EOI latency, halted targets, APICv inhibits and the\n"
+	"diagnosis findings; Enter shows a VM's vCPUs, latency histograms and findings.\n"
 	"\n"
 	"  -d, --delay SECS      refresh interval (default 2)\n"
 	"      --connect URL     read a running ipivd (http://host:port) instead of loading the\n"
@@ -58,11 +61,14 @@ static const char usage_text[] =
 	"      --csv             with -b: CSV, one row per VM per interval\n"
 	"      --json            with -b: one JSON object per interval per line\n"
 	"      --no-color        no colours (also NO_COLOR=1 or a terminal without colours)\n"
+	"      --diag.NAME=VALUE a diagnosis threshold, as ipivd takes it (standalone only:\n"
+	"                        findings are evaluated here over each refresh interval)\n"
 	"  -V, --version         print the version\n"
 	"  -h, --help            this text\n"
 	"\n"
-	"Keys: h help, q quit, f filter, o/N C S R E F P X H sort, r reset totals, s delay,\n"
-	"b IPIs by path, arrows/PgUp/PgDn/Home/End move, Enter drill down, Esc back.\n";
+	"Keys: h help, q quit, f filter, o/N C S R E F P X L T H D sort, r reset totals,\n"
+	"s delay, b IPIs by path, arrows/PgUp/PgDn/Home/End move, Enter drill down, l latency\n"
+	"stage (drill-down), Esc back.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -130,7 +136,8 @@ static int sample(struct app *a, bool has_detail, uint64_t key, struct top_detai
 	if (a->msg_is_error)
 		a->msg[0] = '\0';
 	a->msg_is_error = false;
-	r = top_model_update(&a->model, f.snap, (const char(*)[VM_NAME_MAX])f.names);
+	r = top_model_update(&a->model, f.snap, (const char(*)[VM_NAME_MAX])f.names, f.latency,
+			     f.findings);
 	if (!r && detail)
 		r = top_detail_update(detail, f.detail, f.snap->taken_ns);
 	top_model_sort(&a->model);
@@ -271,7 +278,7 @@ static void draw(struct ui *ui)
 	if (ui->view == VIEW_DRILL) {
 		const struct top_vm_row *row = top_model_find(&a->model, ui->detail.key);
 
-		top_drill_draw(&c, &ui->detail, row);
+		top_drill_draw(&c, &ui->detail, row, a->frame.findings, a->frame.findings_note);
 		if (ui->drill_scroll + 1 > c.n_lines)
 			ui->drill_scroll = c.n_lines ? c.n_lines - 1 : 0;
 		top_screen_paint(&c, y, ui->drill_scroll, LINES - y - 1);
@@ -382,6 +389,7 @@ static int key_delay(struct ui *ui)
 		return ACT_REDRAW;
 	}
 	a->delay_s = d;
+	a->src->diag_window_s = d;
 	a->msg[0] = '\0';
 	a->msg_is_error = false;
 	ui->next_sample = now_s() + d;
@@ -437,6 +445,11 @@ static int handle_key(struct ui *ui, int ch)
 		return key_delay(ui);
 	case 'b':
 		ui->show_paths = !ui->show_paths;
+		return ACT_REDRAW;
+	case 'l':
+		if (ui->view != VIEW_DRILL)
+			return ACT_NONE;
+		ui->detail.stage = top_lat_next_stage(ui->detail.stage);
 		return ACT_REDRAW;
 	case KEY_UP:
 		move_cursor(ui, -1);
@@ -553,9 +566,12 @@ int main(int argc, char **argv)
 	double timeout_s = 5;
 	unsigned long iterations = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
+	struct diag_thresholds th;
+	bool th_set = false;
 	char err[256], *end;
 	int c, r;
 
+	diag_thresholds_default(&th);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":d:f:bn:Vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -603,9 +619,20 @@ int main(int argc, char **argv)
 			return 0;
 		case 'h':
 			fputs(usage_text, stdout);
+			diag_thresholds_usage(stdout);
 			return 0;
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);
+			break;
+		case '?':
+			/* --diag.<threshold>=value: the table in diag.c knows the names */
+			if (!strncmp(argv[optind - 1], "--diag.", 7)) {
+				if (diag_threshold_parse(&th, argv[optind - 1], err, sizeof(err)) < 0)
+					usage_error("%s", err);
+				th_set = true;
+				break;
+			}
+			usage_error("unknown option %s", argv[optind - 1]);
 			break;
 		default:
 			usage_error("unknown option %s", argv[optind - 1]);
@@ -615,6 +642,9 @@ int main(int argc, char **argv)
 		usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!batch && (fmt_set || iterations))
 		usage_error("%s", fmt_set ? "--csv and --json need -b" : "-n needs -b");
+	if (connect && th_set)
+		usage_error("%s", "--diag.* thresholds are for standalone mode; with --connect, "
+				  "ipivd's own apply");
 
 	setlocale(LC_ALL, "");
 	top_format_set_utf8(!strcmp(nl_langinfo(CODESET), "UTF-8"));
@@ -639,10 +669,11 @@ int main(int argc, char **argv)
 					"or use --connect http://HOST:9712 to read a running ipivd\n");
 			return 1;
 		}
-		r = top_source_local_open(&a.src, proc_root);
+		r = top_source_local_open(&a.src, proc_root, &th);
 		if (r)
 			return 1; /* collector_open said what was missing */
 	}
+	a.src->diag_window_s = a.delay_s;
 	/* A remote ipivd's host is not this one: its facts are only shown for loopback. */
 	if (!connect || is_loopback(connect))
 		top_host_read("", &a.host);

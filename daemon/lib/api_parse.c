@@ -178,8 +178,81 @@ void api_vm_key_str(uint64_t key, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)key);
 }
 
+static int get_number(const json_t *o, const char *key, double *v, const char *where,
+		      struct perr *e)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (!json_is_number(j) || !(json_number_value(j) >= 0))
+		return fail(e, "%s.%s: expected a non-negative number", where, key);
+	*v = json_number_value(j);
+	return 0;
+}
+
+void api_latency_from_hist(const struct latency_hist *h, struct api_latency *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->p50 = latency_quantile(h, 0.5);
+	out->p90 = latency_quantile(h, 0.9);
+	out->p99 = latency_quantile(h, 0.99);
+	if (!h->count)
+		return;
+	out->known = true;
+	out->count = h->count;
+	out->sum_ns = h->sum_ns;
+	out->mean_ns = latency_mean_ns(h);
+}
+
+/* {"value_ns": v, "error_ns": e} or {"value_ns": v, "error_ns": null, "overflow": true}, or
+ * null for an empty histogram. */
+static int parse_quantile(const json_t *o, const char *key, double q, struct latency_quantile *out,
+			  const char *where, struct perr *e)
+{
+	json_t *j = json_object_get(o, key), *ovf;
+	char sub[128];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->q = q;
+	if (json_is_null(j))
+		return 0;
+	snprintf(sub, sizeof(sub), "%s.%s", where, key);
+	if (!json_is_object(j))
+		return fail(e, "%s: expected an object or null", sub);
+	if ((r = get_number(j, "value_ns", &out->value_ns, sub, e)))
+		return r;
+	ovf = json_object_get(j, "overflow");
+	if (ovf && !json_is_boolean(ovf))
+		return fail(e, "%s.overflow: expected true or false", sub);
+	out->overflow = json_is_true(ovf);
+	if (!out->overflow && (r = get_number(j, "error_ns", &out->error_ns, sub, e)))
+		return r;
+	out->valid = true;
+	return 0;
+}
+
+/* count, sum_ns, mean_ns and the quantiles of one histogram object. */
+static int parse_latency_figures(const json_t *o, struct api_latency *out, const char *where,
+				 struct perr *e)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(o))
+		return fail(e, "%s: expected an object", where);
+	if ((r = get_u64(o, "count", &out->count, where, e)) ||
+	    (r = get_u64(o, "sum_ns", &out->sum_ns, where, e)) ||
+	    (r = get_number(o, "mean_ns", &out->mean_ns, where, e)) ||
+	    (r = parse_quantile(o, "p50", 0.5, &out->p50, where, e)) ||
+	    (r = parse_quantile(o, "p90", 0.9, &out->p90, where, e)) ||
+	    (r = parse_quantile(o, "p99", 0.99, &out->p99, where, e)))
+		return r;
+	out->known = out->count > 0;
+	return 0;
+}
+
 static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM_NAME_MAX],
-			 const char *where, struct perr *e)
+			 struct api_latency *send_to_eoi, const char *where, struct perr *e)
 {
 	char sub[96];
 	const char *s;
@@ -225,16 +298,25 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 			return fail(e, "%s.reasons[%zu]: not an inhibit reason", sub, i);
 		vm->inhibits |= 1ull << bit;
 	}
+	/* An ipivd from before latency has no such field: the figures are unknown. */
+	memset(send_to_eoi, 0, sizeof(*send_to_eoi));
+	v = json_object_get(o, "send_to_eoi");
+	if (v && !json_is_null(v)) {
+		snprintf(sub, sizeof(sub), "%s.send_to_eoi", where);
+		if ((r = parse_latency_figures(v, send_to_eoi, sub, e)))
+			return r;
+	}
 	return 0;
 }
 
 int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
-		  char *err, size_t err_size)
+		  struct api_latency **send_to_eoi, char *err, size_t err_size)
 {
 	struct perr e = { err, err_size };
 	json_t *arr = json_object_get(doc, "vms"), *o;
 	char (*nm)[VM_NAME_MAX];
 	struct ipiv_vm_stats *vms;
+	struct api_latency *lat;
 	size_t i, n;
 	int r;
 
@@ -243,9 +325,11 @@ int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[
 	n = json_array_size(arr);
 	vms = calloc(n ? n : 1, sizeof(*vms));
 	nm = calloc(n ? n : 1, sizeof(*nm));
-	if (!vms || !nm) {
+	lat = calloc(n ? n : 1, sizeof(*lat));
+	if (!vms || !nm || !lat) {
 		free(vms);
 		free(nm);
+		free(lat);
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
@@ -253,16 +337,21 @@ int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[
 		char where[32];
 
 		snprintf(where, sizeof(where), "vms[%zu]", i);
-		r = parse_summary(o, &vms[i], nm[i], where, &e);
+		r = parse_summary(o, &vms[i], nm[i], &lat[i], where, &e);
 		if (r) {
 			free(vms);
 			free(nm);
+			free(lat);
 			return r;
 		}
 	}
 	snap->vms = vms;
 	snap->n_vms = n;
 	*names = nm;
+	if (send_to_eoi)
+		*send_to_eoi = lat;
+	else
+		free(lat);
 	return 0;
 }
 
@@ -432,26 +521,157 @@ static int parse_inhibit_changes(const json_t *o, struct ipiv_vm_stats *vm, stru
 	return 0;
 }
 
+/* How many subs a latency kind has (include/hist.h). */
+static unsigned lat_subs(unsigned kind)
+{
+	switch (kind) {
+	case IPIV_LAT_ACCEPT_RUN:
+		return IPIV_LAT_CASE_COUNT;
+	case IPIV_LAT_HALT:
+		return 2;
+	default:
+		return IPIV_PATH_COUNT;
+	}
+}
+
+static int lat_sub_index(unsigned kind, const char *name)
+{
+	const char *label;
+
+	for (unsigned sub = 0; sub < lat_subs(kind); sub++)
+		if (!strcmp(ipiv_lat_sub_label(kind, sub, &label), name))
+			return (int)sub;
+	return -1;
+}
+
+/* One histogram: its figures, and buckets [[upper edge ns or -1 for overflow, count], ...]
+ * whose counts add up to count. */
+static int parse_hist(const json_t *o, struct latency_hist *h, const char *where, struct perr *e)
+{
+	struct api_latency fig;
+	json_t *arr, *pair;
+	size_t i;
+	int r;
+
+	if ((r = parse_latency_figures(o, &fig, where, e)))
+		return r;
+	arr = json_object_get(o, "buckets");
+	if (!json_is_array(arr))
+		return fail(e, "%s.buckets: expected an array", where);
+	memset(h, 0, sizeof(*h));
+	json_array_foreach(arr, i, pair) {
+		json_t *edge = json_array_get(pair, 0), *n = json_array_get(pair, 1);
+		json_int_t le;
+		unsigned b;
+
+		if (json_array_size(pair) != 2 || !json_is_integer(edge) || !json_is_integer(n) ||
+		    json_integer_value(n) < 0)
+			return fail(e, "%s.buckets[%zu]: expected [upper edge ns, count]", where, i);
+		le = json_integer_value(edge);
+		if (le == -1) {
+			b = HIST_BUCKETS - 1;
+		} else {
+			b = le >= 0 ? hist_bucket((uint64_t)le) : 0;
+			if (le < 0 || b == HIST_BUCKETS - 1 || hist_bucket_hi(b) != (uint64_t)le)
+				return fail(e, "%s.buckets[%zu]: %lld ns is not a bucket edge", where,
+					    i, (long long)le);
+		}
+		if (h->buckets[b])
+			return fail(e, "%s.buckets[%zu]: bucket listed twice", where, i);
+		h->buckets[b] = (uint64_t)json_integer_value(n);
+		h->count += h->buckets[b];
+	}
+	if (h->count != fig.count)
+		return fail(e, "%s: the buckets hold %llu observations, count says %llu", where,
+			    (unsigned long long)h->count, (unsigned long long)fig.count);
+	h->sum_ns = fig.sum_ns;
+	return 0;
+}
+
+static int lat_cmp(const void *a, const void *b)
+{
+	const struct ipiv_lat_hist *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->sub != y->sub)
+		return x->sub < y->sub ? -1 : 1;
+	return x->vcpu < y->vcpu ? -1 : x->vcpu > y->vcpu;
+}
+
+/* "latency": {kind: {sub: histogram}} into VM-wide lat rows, "latency_unmatched" and
+ * "latency_enabled". An ipivd from before latency has none of them: no rows, disabled. */
+static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
+{
+	json_t *lat = json_object_get(o, "latency"), *per_kind, *hist;
+	const char *kname, *sname;
+	size_t n = 0;
+	int r;
+
+	if (!lat && !json_object_get(o, "latency_enabled"))
+		return 0;
+	if ((r = get_bool(o, "latency_enabled", &vm->latency_enabled, "vm", e)))
+		return r;
+	if (!json_is_object(lat))
+		return fail(e, "latency: expected an object");
+	json_object_foreach(lat, kname, per_kind)
+		n += json_is_object(per_kind) ? json_object_size(per_kind) : 0;
+	vm->lat = calloc(n + 1, sizeof(*vm->lat));
+	if (!vm->lat)
+		return -ENOMEM;
+	json_object_foreach(lat, kname, per_kind) {
+		int kind = label_index(kname, ipiv_lat_kind_name, IPIV_LAT_UNMATCHED);
+
+		if (kind < 0)
+			return fail(e, "latency: unknown stage \"%.40s\"", kname);
+		if (!json_is_object(per_kind))
+			return fail(e, "latency.%s: expected an object", kname);
+		json_object_foreach(per_kind, sname, hist) {
+			struct ipiv_lat_hist *row = &vm->lat[vm->n_lat];
+			int sub = lat_sub_index((unsigned)kind, sname);
+			char where[96];
+
+			snprintf(where, sizeof(where), "latency.%s.%.40s", kname, sname);
+			if (sub < 0)
+				return fail(e, "%s: unknown label", where);
+			row->kind = (uint16_t)kind;
+			row->sub = (uint16_t)sub;
+			row->vcpu = IPIV_LAT_VM_WIDE;
+			if ((r = parse_hist(hist, &row->h, where, e)))
+				return r;
+			vm->n_lat++;
+		}
+	}
+	qsort(vm->lat, vm->n_lat, sizeof(*vm->lat), lat_cmp);
+	if (!json_object_get(o, "latency_unmatched"))
+		return 0;
+	return parse_labelled(o, "latency_unmatched", vm->lat_unmatched, IPIV_UNM_COUNT,
+			      ipiv_lat_unmatched_name, "vm", e);
+}
+
 void api_parse_vm_free(struct ipiv_vm_stats *vm)
 {
 	free(vm->send_cells);
 	free(vm->exits);
 	free(vm->vcpus);
 	free(vm->matrix);
+	free(vm->lat);
 	vm->send_cells = NULL;
 	vm->exits = NULL;
 	vm->vcpus = NULL;
 	vm->matrix = NULL;
-	vm->n_send_cells = vm->n_exits = vm->n_vcpus = vm->n_matrix = 0;
+	vm->lat = NULL;
+	vm->n_send_cells = vm->n_exits = vm->n_vcpus = vm->n_matrix = vm->n_lat = 0;
 }
 
 int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[VM_NAME_MAX],
 			char *err, size_t err_size)
 {
 	struct perr e = { err, err_size };
+	struct api_latency headline;
 	int r;
 
-	r = parse_summary(doc, vm, name, "vm", &e);
+	r = parse_summary(doc, vm, name, &headline, "vm", &e);
 	if (!r)
 		r = parse_classes(doc, vm, &e);
 	if (!r)
@@ -462,6 +682,8 @@ int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[V
 		r = parse_matrix(doc, vm, &e);
 	if (!r)
 		r = parse_inhibit_changes(doc, vm, &e);
+	if (!r)
+		r = parse_latency(doc, vm, &e);
 	if (r == -ENOMEM)
 		snprintf(err, err_size, "out of memory");
 	if (r)
@@ -600,4 +822,208 @@ void api_parse_snapshot_free(struct ipiv_snapshot *snap)
 	free(snap->vms);
 	free_probes(&snap->self);
 	free(snap);
+}
+
+/* ---- /api/v1/findings ---- */
+
+static const char *rule_label(uint32_t i)
+{
+	return diag_rule_name((enum diag_rule_id)i);
+}
+
+static const char *severity_label(uint32_t i)
+{
+	return diag_severity_name((enum diag_severity)i);
+}
+
+/* Copies an untrusted string from the document, control characters dropped. */
+static void copy_text(const char *s, char *out, size_t size)
+{
+	vm_name_sanitize(s, strlen(s), out, size);
+}
+
+static int parse_evidence(const json_t *o, struct diag_finding *fd, const char *where,
+			  struct perr *e)
+{
+	json_t *ev = json_object_get(o, "evidence"), *v;
+	const char *name;
+
+	if (!json_is_object(ev))
+		return fail(e, "%s.evidence: expected an object", where);
+	if (json_object_size(ev) > DIAG_MAX_EVIDENCE)
+		return fail(e, "%s.evidence: more than %d items", where, DIAG_MAX_EVIDENCE);
+	json_object_foreach(ev, name, v) {
+		struct diag_evidence *d = &fd->evidence[fd->n_evidence++];
+
+		copy_text(name, d->name, sizeof(d->name));
+		if (json_is_number(v)) {
+			d->is_number = true;
+			d->value = json_number_value(v);
+			snprintf(d->text, sizeof(d->text), "%g", d->value);
+		} else if (json_is_string(v)) {
+			copy_text(json_string_value(v), d->text, sizeof(d->text));
+		} else {
+			return fail(e, "%s.evidence.%.31s: expected a number or a string", where,
+				    name);
+		}
+	}
+	return 0;
+}
+
+static int parse_finding(const json_t *o, struct diag_finding *fd, uint64_t taken_ns,
+			 const char *where, struct perr *e)
+{
+	const char *rule, *sev, *title, *remedy;
+	double active;
+	int ri, si, r;
+
+	if (!json_is_object(o))
+		return fail(e, "%s: expected an object", where);
+	if (!(rule = get_str(o, "rule", where, e)) || !(sev = get_str(o, "severity", where, e)) ||
+	    !(title = get_str(o, "title", where, e)) || !(remedy = get_str(o, "remedy", where, e)))
+		return -EINVAL;
+	ri = label_index(rule, rule_label, DIAG_RULE_COUNT);
+	si = label_index(sev, severity_label, DIAG_CRITICAL + 1);
+	if (ri < 0)
+		return fail(e, "%s.rule: unknown rule \"%.40s\"", where, rule);
+	if (si < 0)
+		return fail(e, "%s.severity: unknown severity \"%.20s\"", where, sev);
+	fd->rule = (enum diag_rule_id)ri;
+	fd->severity = (enum diag_severity)si;
+	copy_text(title, fd->title, sizeof(fd->title));
+	copy_text(remedy, fd->remedy, sizeof(fd->remedy));
+	if ((r = get_number(o, "active_seconds", &active, where, e)))
+		return r;
+	fd->since_ns = taken_ns;
+	if (active * 1e9 < (double)taken_ns)
+		fd->since_ns = taken_ns - (uint64_t)llround(active * 1e9);
+	return parse_evidence(o, fd, where, e);
+}
+
+static int keep_string(struct api_findings *af, const char *s, const char **out)
+{
+	char **strings = realloc(af->strings, (af->n_strings + 1) * sizeof(*strings));
+	char *copy;
+
+	if (!strings)
+		return -ENOMEM;
+	af->strings = strings;
+	copy = malloc(strlen(s) + 1);
+	if (!copy)
+		return -ENOMEM;
+	copy_text(s, copy, strlen(s) + 1);
+	af->strings[af->n_strings++] = copy;
+	*out = copy;
+	return 0;
+}
+
+/* {"findings": [...], "not_evaluated": [{"rule", "needs"}, ...]} of the host or one VM. */
+static int parse_result(const json_t *o, struct diag_result *res, struct api_findings *af,
+			uint64_t taken_ns, const char *where, struct perr *e)
+{
+	json_t *arr = json_object_get(o, "findings"), *x;
+	char sub[96];
+	size_t i;
+	int r;
+
+	if (!json_is_array(arr))
+		return fail(e, "%s.findings: expected an array", where);
+	if (json_array_size(arr) > DIAG_RULE_COUNT)
+		return fail(e, "%s.findings: more than one per rule", where);
+	json_array_foreach(arr, i, x) {
+		snprintf(sub, sizeof(sub), "%s.findings[%zu]", where, i);
+		if ((r = parse_finding(x, &res->findings[res->n_findings++], taken_ns, sub, e)))
+			return r;
+	}
+	arr = json_object_get(o, "not_evaluated");
+	if (!json_is_array(arr))
+		return fail(e, "%s.not_evaluated: expected an array", where);
+	if (json_array_size(arr) > DIAG_RULE_COUNT)
+		return fail(e, "%s.not_evaluated: more than one per rule", where);
+	json_array_foreach(arr, i, x) {
+		struct diag_skip *skip = &res->skipped[res->n_skipped];
+		const char *rule, *needs;
+		int ri;
+
+		snprintf(sub, sizeof(sub), "%s.not_evaluated[%zu]", where, i);
+		if (!(rule = get_str(x, "rule", sub, e)) || !(needs = get_str(x, "needs", sub, e)))
+			return -EINVAL;
+		ri = label_index(rule, rule_label, DIAG_RULE_COUNT);
+		if (ri < 0)
+			return fail(e, "%s.rule: unknown rule \"%.40s\"", sub, rule);
+		skip->rule = (enum diag_rule_id)ri;
+		if ((r = keep_string(af, needs, &skip->needs)))
+			return r;
+		res->n_skipped++;
+	}
+	return 0;
+}
+
+void api_findings_free(struct api_findings *af)
+{
+	if (!af)
+		return;
+	for (size_t i = 0; i < af->n_strings; i++)
+		free(af->strings[i]);
+	free(af->strings);
+	free(af->report.vms);
+	free(af);
+}
+
+int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings **out,
+		       char *err, size_t err_size)
+{
+	struct perr e = { err, err_size };
+	struct api_findings *af;
+	json_t *host, *vms, *o;
+	size_t i;
+	int r;
+
+	host = json_object_get(doc, "host");
+	vms = json_object_get(doc, "vms");
+	if (!json_is_object(host))
+		return fail(&e, "host: expected an object");
+	if (!json_is_array(vms))
+		return fail(&e, "vms: expected an array");
+	af = calloc(1, sizeof(*af));
+	if (!af || !(af->report.vms = calloc(json_array_size(vms) + 1, sizeof(*af->report.vms)))) {
+		free(af);
+		snprintf(err, err_size, "out of memory");
+		return -ENOMEM;
+	}
+	af->report.taken_ns = taken_ns;
+	r = parse_result(host, &af->report.host_result, af, taken_ns, "host", &e);
+	json_array_foreach(vms, i, o) {
+		struct diag_vm_report *vr = &af->report.vms[i];
+		const char *name;
+		json_t *win;
+		char where[32];
+
+		if (r)
+			break;
+		snprintf(where, sizeof(where), "vms[%zu]", i);
+		if (!json_is_object(o)) {
+			r = fail(&e, "%s: expected an object", where);
+			break;
+		}
+		if (!(name = get_str(o, "name", where, &e))) {
+			r = -EINVAL;
+			break;
+		}
+		vm_name_sanitize(name, strlen(name), vr->name, sizeof(vr->name));
+		win = json_object_get(o, "window_seconds");
+		if (!json_is_null(win) && (r = get_number(o, "window_seconds",
+							  &vr->window_seconds, where, &e)))
+			break;
+		af->report.n_vms++;
+		r = parse_result(o, &vr->result, af, taken_ns, where, &e);
+	}
+	if (r) {
+		if (r == -ENOMEM)
+			snprintf(err, err_size, "out of memory");
+		api_findings_free(af);
+		return r;
+	}
+	*out = af;
+	return 0;
 }

@@ -33,6 +33,23 @@ static void inhibit_list(const struct top_vm_row *row, char *out, size_t size)
 				       ipiv_inhibit_name(r));
 }
 
+/* The row's findings as rule ids ("logical_dest_mode targets_halted"), "none" when there are
+ * none, "" when not evaluated. */
+static void finding_list(const struct top_vm_row *row, char *out, size_t size)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	if (!row->has_findings)
+		return;
+	for (unsigned r = 0; r < DIAG_RULE_COUNT && at < size; r++)
+		if (row->finding_rules & (1u << r))
+			at += snprintf(out + at, size - at, "%s%s", at ? " " : "",
+				       diag_rule_name(r));
+	if (!at)
+		snprintf(out, size, "none");
+}
+
 static void print_text(FILE *f, unsigned iteration, double t, const struct top_model *m)
 {
 	static const enum top_col cols[] = { TOP_COL_VCPUS,    TOP_COL_SENT,	TOP_COL_RECEIVED,
@@ -89,7 +106,7 @@ static void csv_num(FILE *f, bool valid, double v)
 
 static void print_csv(FILE *f, unsigned iteration, double t, const struct top_model *m)
 {
-	char inh[256];
+	char inh[256], rules[512];
 
 	if (iteration == 1)
 		fputs("iteration,time_s,vm,pid,vcpus,state,interval_s,sent_per_s,received_per_s,"
@@ -128,14 +145,52 @@ static void print_csv(FILE *f, unsigned iteration, double t, const struct top_mo
 			inhibit_list(row, inh, sizeof(inh));
 			top_csv_field(f, inh[0] ? inh : "none");
 		}
-		/* latency and findings: empty until the collector has them */
-		fputs(",,,\n", f);
+		csv_num(f, row->latency.p50.valid, row->latency.p50.value_ns / 1e9);
+		csv_num(f, row->latency.p99.valid, row->latency.p99.value_ns / 1e9);
+		fputc(',', f);
+		finding_list(row, rules, sizeof(rules));
+		top_csv_field(f, rules);
+		fputc('\n', f);
 	}
 }
 
 static json_t *num_or_null(bool valid, double v)
 {
 	return valid ? json_real(v) : json_null();
+}
+
+static json_t *quantile_json(const struct latency_quantile *q)
+{
+	if (!q->valid)
+		return json_null();
+	if (q->overflow)
+		return json_pack("{s:f, s:n, s:b}", "value_ns", q->value_ns, "error_ns", "overflow",
+				 1);
+	return json_pack("{s:f, s:f}", "value_ns", q->value_ns, "error_ns", q->error_ns);
+}
+
+/* {"send_to_eoi": {"count", "mean_ns", "p50", "p99"}}, null without observations. */
+static json_t *latency_json(const struct api_latency *l)
+{
+	if (!l->known)
+		return json_null();
+	return json_pack("{s:{s:I, s:f, s:o, s:o}}", "send_to_eoi", "count", (json_int_t)l->count,
+			 "mean_ns", l->mean_ns, "p50", quantile_json(&l->p50), "p99",
+			 quantile_json(&l->p99));
+}
+
+/* Rule ids of the active findings, null when not evaluated. */
+static json_t *findings_json(const struct top_vm_row *row)
+{
+	json_t *arr;
+
+	if (!row->has_findings)
+		return json_null();
+	arr = json_array();
+	for (unsigned r = 0; r < DIAG_RULE_COUNT; r++)
+		if (row->finding_rules & (1u << r))
+			json_array_append_new(arr, json_string(diag_rule_name(r)));
+	return arr;
 }
 
 static json_t *vm_json(const struct top_vm_row *row)
@@ -181,8 +236,8 @@ static json_t *vm_json(const struct top_vm_row *row)
 			  (json_int_t)row->total.wakeups, "exits",
 			  (json_int_t)row->total.exits_total));
 	json_object_set_new(o, "apicv_inhibits", inh);
-	json_object_set_new(o, "latency", json_null());
-	json_object_set_new(o, "findings", json_null());
+	json_object_set_new(o, "latency", latency_json(&row->latency));
+	json_object_set_new(o, "findings", findings_json(row));
 	return o;
 }
 

@@ -16,7 +16,8 @@ enum top_attr {
 	TOP_A_SORTED,	   /* the header of the sort column */
 	TOP_A_SELECTED,	   /* the cursor row */
 	TOP_A_DIM,	   /* placeholders, gone VMs */
-	TOP_A_WARN,	   /* degraded, inhibited, errors */
+	TOP_A_WARN,	   /* degraded, inhibited, errors, critical findings */
+	TOP_A_CAUTION,	   /* warning findings */
 	TOP_A_GOOD,	   /* accelerated, nothing inhibited */
 	TOP_A_HEAT1,	   /* matrix cells, from cold to hot */
 	TOP_A_HEAT2,

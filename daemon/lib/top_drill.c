@@ -5,7 +5,10 @@
 #include <string.h>
 
 #include "top_drill.h"
+#include "top_findings.h"
 #include "top_format.h"
+#include "top_latency.h"
+#include "top_table.h"
 
 /* Matrix columns shown at most, and source rows; the rest is summarised in one line. */
 #define DRILL_MATRIX_CELL 6
@@ -15,12 +18,14 @@ void top_detail_init(struct top_detail *d, uint64_t key)
 {
 	memset(d, 0, sizeof(*d));
 	d->key = key;
+	d->stage = IPIV_LAT_SEND_EOI; /* what the table's P50/P99 show */
 }
 
 static void vm_free(struct ipiv_vm_stats *vm)
 {
 	free(vm->vcpus);
 	free(vm->matrix);
+	free(vm->lat);
 	memset(vm, 0, sizeof(*vm));
 }
 
@@ -33,12 +38,14 @@ static int vm_copy(struct ipiv_vm_stats *dst, const struct ipiv_vm_stats *src)
 	dst->n_exits = 0;
 	dst->vcpus = calloc(src->n_vcpus + 1, sizeof(*dst->vcpus));
 	dst->matrix = calloc(src->n_matrix + 1, sizeof(*dst->matrix));
-	if (!dst->vcpus || !dst->matrix) {
+	dst->lat = calloc(src->n_lat + 1, sizeof(*dst->lat));
+	if (!dst->vcpus || !dst->matrix || !dst->lat) {
 		vm_free(dst);
 		return -ENOMEM;
 	}
 	memcpy(dst->vcpus, src->vcpus, src->n_vcpus * sizeof(*dst->vcpus));
 	memcpy(dst->matrix, src->matrix, src->n_matrix * sizeof(*dst->matrix));
+	memcpy(dst->lat, src->lat, src->n_lat * sizeof(*dst->lat));
 	return 0;
 }
 
@@ -129,6 +136,31 @@ static void num(struct top_canvas *c, enum top_attr attr, double v, int width)
 	top_canvas_fit(c, v < 0 ? TOP_A_DIM : attr, s, width, TOP_RIGHT);
 }
 
+/* send->EOI of the IPIs vcpu received, when the collector keeps per-vCPU histograms. */
+static void vcpu_latency(const struct ipiv_vm_stats *vm, uint32_t vcpu, char *p50, char *p99,
+			 size_t size)
+{
+	struct latency_hist h = { 0 };
+	struct latency_quantile q50, q99;
+	bool per_vcpu = false;
+
+	for (size_t i = 0; i < vm->n_lat; i++) {
+		if (vm->lat[i].vcpu != IPIV_LAT_VM_WIDE)
+			per_vcpu = true;
+		if (vm->lat[i].kind == IPIV_LAT_SEND_EOI && vm->lat[i].vcpu == vcpu)
+			latency_merge(&h, &vm->lat[i].h);
+	}
+	if (!per_vcpu) {
+		snprintf(p50, size, TOP_NA);
+		snprintf(p99, size, TOP_NA);
+		return;
+	}
+	q50 = latency_quantile(&h, 0.5);
+	q99 = latency_quantile(&h, 0.99);
+	top_quantile_cell(&q50, p50, size);
+	top_quantile_cell(&q99, p99, size);
+}
+
 static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 {
 	static const char *const hdr[] = { "SENT/s", "RECV/s", "WAKE/s", "EOI/s", "HALT%" };
@@ -142,14 +174,14 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 		top_canvas_fit(c, TOP_A_HEADER, hdr[i], 6, TOP_RIGHT);
 	}
 	top_canvas_put(c, TOP_A_HEADER, " ");
-	top_canvas_fit(c, TOP_A_HEADER, "P50", 5, TOP_RIGHT);
+	top_canvas_fit(c, TOP_A_HEADER, "P50", 7, TOP_RIGHT);
 	top_canvas_put(c, TOP_A_HEADER, " ");
-	top_canvas_fit(c, TOP_A_HEADER, "P99", 5, TOP_RIGHT);
+	top_canvas_fit(c, TOP_A_HEADER, "P99", 7, TOP_RIGHT);
 	top_canvas_fill(c, TOP_A_HEADER);
 	for (size_t i = 0; i < vm->n_vcpus; i++) {
 		const struct ipiv_vcpu_stats *v = &vm->vcpus[i];
 		struct top_rates r;
-		char pct[TOP_NUM_MAX];
+		char pct[TOP_NUM_MAX], p50[TOP_NUM_MAX], p99[TOP_NUM_MAX];
 		bool ok = top_detail_vcpu_rates(d, v->vcpu_id, &r) && !d->gone;
 
 		top_canvas_line(c);
@@ -172,10 +204,11 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 		top_canvas_put(c, TOP_A_NORMAL, " ");
 		top_canvas_fit(c, strcmp(pct, TOP_NONE) ? TOP_A_NORMAL : TOP_A_DIM, pct, 6,
 			       TOP_RIGHT);
+		vcpu_latency(vm, v->vcpu_id, p50, p99, sizeof(p50));
 		top_canvas_put(c, TOP_A_NORMAL, " ");
-		top_canvas_fit(c, TOP_A_DIM, TOP_NA, 5, TOP_RIGHT);
+		top_canvas_fit(c, strcmp(p50, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p50, 7, TOP_RIGHT);
 		top_canvas_put(c, TOP_A_NORMAL, " ");
-		top_canvas_fit(c, TOP_A_DIM, TOP_NA, 5, TOP_RIGHT);
+		top_canvas_fit(c, strcmp(p99, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p99, 7, TOP_RIGHT);
 		if (v->vcpu_id == IPIV_VCPU_NONE)
 			top_canvas_put(c, TOP_A_DIM, "  VMM and device threads");
 	}
@@ -291,17 +324,8 @@ static void inhibits(struct top_canvas *c, const struct top_detail *d)
 		top_canvas_put(c, TOP_A_DIM, " none recorded");
 }
 
-static void pane(struct top_canvas *c, const char *title, const char *placeholder)
-{
-	top_canvas_line(c);
-	top_canvas_line(c);
-	top_canvas_put(c, TOP_A_TITLE, title);
-	top_canvas_fill(c, TOP_A_TITLE);
-	top_canvas_line(c);
-	top_canvas_put(c, TOP_A_DIM, placeholder);
-}
-
-void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row)
+void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row,
+		    const struct diag_report *findings, const char *findings_note)
 {
 	char name[VM_NAME_MAX * 2];
 
@@ -311,7 +335,7 @@ void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const stru
 	if (d->has_cur)
 		top_canvas_printf(c, TOP_A_TITLE, " (pid %d, %u vCPUs)", d->cur.pid,
 				  d->cur.vcpu_count);
-	top_canvas_put(c, TOP_A_TITLE, " - Esc: back, arrows/PgUp/PgDn: scroll");
+	top_canvas_put(c, TOP_A_TITLE, " - Esc: back, arrows/PgUp/PgDn: scroll, l: latency stage");
 	top_canvas_fill(c, TOP_A_TITLE);
 	if (d->gone || (row && row->gone)) {
 		top_canvas_line(c);
@@ -324,8 +348,7 @@ void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const stru
 	}
 	vcpu_rows(c, d);
 	matrix(c, d);
-	pane(c, "IPI latency histogram",
-	     "n/a: the collector has no latency histograms for this VM yet");
+	top_latency_draw(c, &d->cur, d->stage);
 	inhibits(c, d);
-	pane(c, "Findings", "n/a: no diagnosis available yet");
+	top_findings_draw(c, findings, row ? row->name : "", findings_note);
 }

@@ -1,5 +1,5 @@
-/* ipivtop's VM drill-down: per-vCPU rows, the source->target vCPU heat matrix, and the panes
- * that wait for latency histograms and diagnosis findings. Keeps its own copy of the last two
+/* ipivtop's VM drill-down: per-vCPU rows, the source->target vCPU heat matrix, the latency
+ * histogram of one stage, inhibits, and the VM's findings. Keeps its own copy of the last two
  * samples of the VM so rates survive the frames being freed. Pure. */
 #ifndef IPIV_TOP_DRILL_H
 #define IPIV_TOP_DRILL_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "collector.h"
+#include "diag_report.h"
 #include "top_canvas.h"
 #include "top_model.h"
 
@@ -15,8 +16,9 @@ struct top_detail {
 	uint64_t key;
 	bool has_prev, has_cur;
 	bool gone; /* the VM was not in the last sample: its last numbers stay on screen */
-	struct ipiv_vm_stats prev, cur; /* deep copies: vcpus and matrix */
+	struct ipiv_vm_stats prev, cur; /* deep copies: vcpus, matrix and latency */
 	uint64_t prev_ns, cur_ns;
+	unsigned stage; /* the latency stage shown, enum ipiv_lat_kind; "l" cycles it */
 };
 
 void top_detail_init(struct top_detail *d, uint64_t key);
@@ -32,7 +34,9 @@ double top_detail_matrix_rate(const struct top_detail *d, uint32_t src, uint32_t
 /* Heat attribute for value against the hottest cell. */
 enum top_attr top_heat_attr(double value, double max);
 
-/* Draws the whole drill-down; row is the VM's table row (name, inhibits), may be NULL. */
-void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row);
+/* Draws the whole drill-down; row is the VM's table row (name, inhibits), may be NULL;
+ * findings is the latest diagnosis (NULL: none, findings_note says why). */
+void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row,
+		    const struct diag_report *findings, const char *findings_note);
 
 #endif

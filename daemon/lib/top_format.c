@@ -177,3 +177,93 @@ size_t top_sanitize(const char *in, char *out, size_t size)
 		at = put(out, size, 0, "?", 1);
 	return at;
 }
+
+void top_duration(double ns, char out[TOP_NUM_MAX])
+{
+	static const char *const utf8_units[] = { "ns", "\u00b5s", "ms", "s" };
+	static const char *const ascii_units[] = { "ns", "us", "ms", "s" };
+	const char *const *units = utf8_terminal ? utf8_units : ascii_units;
+	unsigned u = 0;
+	double v = ns;
+
+	if (!(v >= 0)) {
+		snprintf(out, TOP_NUM_MAX, TOP_NONE);
+		return;
+	}
+	/* Move up while the value would print as 1000 or more of its unit. */
+	while (u < 3 && v >= 999.5) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, TOP_NUM_MAX, "%.0f%s", v, units[u]);
+	else if (v < 99.95)
+		snprintf(out, TOP_NUM_MAX, "%.1f%s", v, units[u]);
+	else
+		snprintf(out, TOP_NUM_MAX, "%.0f%s", v, units[u]);
+}
+
+int top_bar(uint64_t count, uint64_t max, int width, char *out, size_t size)
+{
+	const char *block = utf8_terminal ? "\u2588" : "#";
+	size_t len = strlen(block), at = 0;
+	int n = 0;
+
+	if (size)
+		out[0] = '\0';
+	if (count && max && width > 0) {
+		n = (int)((double)count / max * width + 0.5);
+		if (n < 1)
+			n = 1;
+		if (n > width)
+			n = width;
+	}
+	for (int i = 0; i < n; i++)
+		at = put(out, size, at, block, len);
+	return n;
+}
+
+bool top_wrap_line(const char **text, int width, char *out, size_t size)
+{
+	const char *s = *text, *brk = NULL, *p;
+	size_t left, len;
+	int used = 0;
+
+	if (size)
+		out[0] = '\0';
+	while (*s == ' ')
+		s++;
+	if (!*s) {
+		*text = s;
+		return false;
+	}
+	if (width < 1)
+		width = 1;
+	left = strlen(s);
+	for (p = s; *p; p += len, left -= len) {
+		int cw = char_width(p, left, &len);
+
+		if (*p == ' ')
+			brk = p;
+		if (used + cw > width)
+			break;
+		used += cw;
+	}
+	if (!*p) /* the rest fits */
+		brk = p;
+	else if (*p == ' ')
+		brk = p;
+	else if (!brk || brk == s) /* one word wider than the line: cut it */
+		brk = p > s ? p : s + len;
+	while (brk > s && brk[-1] == ' ')
+		brk--;
+	len = (size_t)(brk - s);
+	if (size) {
+		if (len > size - 1)
+			len = size - 1;
+		memcpy(out, s, len);
+		out[len] = '\0';
+	}
+	*text = brk;
+	return true;
+}

@@ -22,6 +22,28 @@
  */
 void top_humanize(double v, char out[TOP_NUM_MAX]);
 
+/*
+ * A duration in nanoseconds in at most 7 columns, three significant digits at most: "850ns",
+ * "1.5µs", "14.6µs", "146µs", "3.2ms", "1.2s" ("us" for µ outside UTF-8). A value that rounds
+ * to 1000 of a unit is shown in the next ("1.0µs"). Negative values and NaN give "-".
+ */
+void top_duration(double ns, char out[TOP_NUM_MAX]);
+
+/*
+ * A horizontal bar of count against max in width columns: full blocks ("█", "#" outside
+ * UTF-8) for count / max of the width, rounded to the nearest, and at least one for a
+ * non-zero count; empty for 0. Returns the columns drawn.
+ */
+int top_bar(uint64_t count, uint64_t max, int width, char *out, size_t size);
+
+/*
+ * The next line of text wrapped at width columns: it breaks after the last space that fits;
+ * a word wider than a line is cut at a character boundary. Copies the line (without the
+ * spaces around the break) into out and advances *text past it. Returns false once nothing
+ * but spaces is left.
+ */
+bool top_wrap_line(const char **text, int width, char *out, size_t size);
+
 /* num/den as "97%", "<1%" for a small non-zero share, "-" when den is 0. Shares above 100%
  * (wakeups per IPI can exceed 1) are printed as they are, humanised: "250%", "1.2k%". */
 void top_percent(double num, double den, char out[TOP_NUM_MAX]);

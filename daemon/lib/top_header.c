@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 
 #include "accel.h"
+#include "top_findings.h"
 #include "top_format.h"
 #include "top_header.h"
 
@@ -47,6 +48,36 @@ static void host_line(struct top_canvas *c, const struct top_host *host)
 		top_canvas_printf(c, TOP_A_DIM, " (%s)", host->why);
 }
 
+/* "findings 3 (worst critical) on 2 VMs, host 1", or why there are none. */
+static void findings_part(struct top_canvas *c, const struct top_frame *f)
+{
+	const struct diag_report *r = f->findings;
+	size_t n = 0, vms = 0;
+	int worst = -1;
+
+	top_canvas_put(c, TOP_A_NORMAL, " | findings ");
+	if (!r) {
+		top_canvas_printf(c, TOP_A_DIM, "not evaluated%s%s", f->findings_note[0] ? ": " : "",
+				  f->findings_note);
+		return;
+	}
+	for (size_t i = 0; i < r->n_vms; i++) {
+		vms += r->vms[i].result.n_findings > 0;
+		for (size_t j = 0; j < r->vms[i].result.n_findings; j++) {
+			n++;
+			if ((int)r->vms[i].result.findings[j].severity > worst)
+				worst = r->vms[i].result.findings[j].severity;
+		}
+	}
+	if (!n)
+		top_canvas_put(c, TOP_A_GOOD, "none");
+	else
+		top_canvas_printf(c, top_severity_attr(worst), "%zu (worst %s) on %zu VM%s", n,
+				  diag_severity_name(worst), vms, vms == 1 ? "" : "s");
+	if (r->host_result.n_findings)
+		top_canvas_printf(c, TOP_A_WARN, ", host %zu", r->host_result.n_findings);
+}
+
 static void probes_line(struct top_canvas *c, const struct top_frame *f)
 {
 	const struct ipiv_self_stats *self = &f->snap->self;
@@ -67,10 +98,7 @@ static void probes_line(struct top_canvas *c, const struct top_frame *f)
 			lost += self->drops[r];
 	top_canvas_printf(c, lost ? TOP_A_WARN : TOP_A_NORMAL, " | events lost %llu",
 			  (unsigned long long)lost);
-	top_canvas_put(c, TOP_A_NORMAL, " | latency ");
-	top_canvas_put(c, TOP_A_DIM, TOP_NA);
-	top_canvas_put(c, TOP_A_NORMAL, " | findings ");
-	top_canvas_put(c, TOP_A_DIM, TOP_NA);
+	findings_part(c, f);
 }
 
 static void totals_line(struct top_canvas *c, const struct top_model *m)

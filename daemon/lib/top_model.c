@@ -97,7 +97,34 @@ const struct top_vm_row *top_model_find(const struct top_model *m, uint64_t key)
 	return find_row((struct top_model *)m, key);
 }
 
-static void fill_row(struct top_vm_row *row, const struct ipiv_vm_stats *vm, const char *name)
+const struct diag_vm_report *top_findings_for(const struct diag_report *r, const char *name)
+{
+	for (size_t i = 0; r && i < r->n_vms; i++)
+		if (!strcmp(r->vms[i].name, name))
+			return &r->vms[i];
+	return NULL;
+}
+
+static void fill_findings(struct top_vm_row *row, const struct diag_report *findings)
+{
+	const struct diag_vm_report *vr = top_findings_for(findings, row->name);
+
+	row->has_findings = vr != NULL;
+	row->findings = 0;
+	row->worst = DIAG_INFO;
+	row->finding_rules = 0;
+	for (size_t i = 0; vr && i < vr->result.n_findings; i++) {
+		const struct diag_finding *f = &vr->result.findings[i];
+
+		row->findings++;
+		row->finding_rules |= 1u << f->rule;
+		if (f->severity > row->worst)
+			row->worst = f->severity;
+	}
+}
+
+static void fill_row(struct top_vm_row *row, const struct ipiv_vm_stats *vm, const char *name,
+		     const struct api_latency *latency, const struct diag_report *findings)
 {
 	row->pid = vm->pid;
 	snprintf(row->name, sizeof(row->name), "%s", name);
@@ -105,10 +132,16 @@ static void fill_row(struct top_vm_row *row, const struct ipiv_vm_stats *vm, con
 	row->inhibits_known = vm->inhibits_known;
 	row->inhibits = vm->inhibits;
 	row->gone = 0;
+	if (latency)
+		row->latency = *latency;
+	else
+		memset(&row->latency, 0, sizeof(row->latency));
+	fill_findings(row, findings);
 }
 
 int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
-		     const char (*names)[VM_NAME_MAX])
+		     const char (*names)[VM_NAME_MAX], const struct api_latency *latency,
+		     const struct diag_report *findings)
 {
 	double seconds = m->samples ? (double)(snap->taken_ns - m->last_ns) / 1e9 : 0;
 	bool *seen;
@@ -135,7 +168,7 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 			top_rates_compute(&row->last, &vm->c, row->gone ? 0 : seconds,
 					  &row->rate);
 			row->last = vm->c;
-			fill_row(row, vm, names[i]);
+			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
 		} else {
 			if (row) { /* same key, another process: the old VM is gone */
 				row->key = ~row->key;
@@ -156,7 +189,7 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 			memset(row, 0, sizeof(*row));
 			row->key = vm->vm;
 			row->last = vm->c;
-			fill_row(row, vm, names[i]);
+			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
 		}
 	}
 	/* Rows not seen this time are gone; after a few refreshes they go. */
@@ -238,6 +271,15 @@ static double sort_value(const struct top_vm_row *r, enum top_sort_key key)
 		return rt->valid ? rt->exits : -1;
 	case TOP_SORT_HALTED:
 		return top_halted_share(rt);
+	case TOP_SORT_P50:
+		return r->latency.p50.valid ? r->latency.p50.value_ns : -1;
+	case TOP_SORT_P99:
+		return r->latency.p99.valid ? r->latency.p99.value_ns : -1;
+	case TOP_SORT_FINDINGS:
+		/* the worst severity first, then how many */
+		if (!r->has_findings)
+			return -1;
+		return r->findings ? (r->worst + 1) * 1000.0 + r->findings : 0;
 	default:
 		return 0;
 	}

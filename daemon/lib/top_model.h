@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api_parse.h"
 #include "collector.h"
+#include "diag_report.h"
 #include "naming.h"
 
 /* Refreshes a VM that exited stays on screen, marked gone, before its row goes. */
@@ -49,9 +51,12 @@ struct top_vm_row {
 	struct top_rates rate;
 	bool inhibits_known;
 	uint64_t inhibits;
-	bool has_latency;    /* no latency data in the snapshot yet (issue 5) */
-	unsigned findings;   /* no diagnosis yet (issue 6) */
-	bool has_findings;
+	/* send->EOI over every path, over the histograms' life (known false: none yet) */
+	struct api_latency latency;
+	bool has_findings;	/* false: not evaluated (yet) for this VM */
+	unsigned findings;	/* active findings */
+	enum diag_severity worst; /* of those, when there are any */
+	uint32_t finding_rules;	/* bit per enum diag_rule_id */
 };
 
 enum top_sort_key {
@@ -64,6 +69,9 @@ enum top_sort_key {
 	TOP_SORT_PV,
 	TOP_SORT_EXITS,
 	TOP_SORT_HALTED,
+	TOP_SORT_P50,
+	TOP_SORT_P99,
+	TOP_SORT_FINDINGS,
 	TOP_SORT_COUNT,
 };
 
@@ -88,10 +96,15 @@ void top_model_free(struct top_model *m);
  * since the previous sample: (taken_ns - last_ns) / 1e9). A VM seen again gets rates; a new
  * one gets a row without rates; one that is missing, or no longer alive, is marked gone and
  * dropped after TOP_GONE_REFRESHES samples. The same key with another pid is a new VM.
- * Returns 0 or -ENOMEM.
+ * latency (NULL: none) holds each VM's send->EOI figures; findings (NULL: no diagnosis) is
+ * matched to rows by VM name. Returns 0 or -ENOMEM.
  */
 int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
-		     const char (*names)[VM_NAME_MAX]);
+		     const char (*names)[VM_NAME_MAX], const struct api_latency *latency,
+		     const struct diag_report *findings);
+
+/* The findings of the VM named name in r, or NULL. */
+const struct diag_vm_report *top_findings_for(const struct diag_report *r, const char *name);
 
 /* Totals restart from the current counts ("r": reset the counters view). */
 void top_model_reset(struct top_model *m);

@@ -20,6 +20,7 @@ static void plain_attrs(void)
 	attrs[TOP_A_SELECTED] = A_REVERSE;
 	attrs[TOP_A_DIM] = A_DIM;
 	attrs[TOP_A_WARN] = A_BOLD;
+	attrs[TOP_A_CAUTION] = A_UNDERLINE;
 	attrs[TOP_A_GOOD] = A_NORMAL;
 	attrs[TOP_A_HEAT1] = A_NORMAL;
 	attrs[TOP_A_HEAT2] = A_NORMAL;
@@ -33,6 +34,7 @@ static void colour_attrs(void)
 		/* attr, fg, bg */
 		{ TOP_A_TITLE, COLOR_WHITE, COLOR_BLUE },  { TOP_A_HEADER, COLOR_BLACK, COLOR_CYAN },
 		{ TOP_A_SORTED, COLOR_BLACK, COLOR_YELLOW }, { TOP_A_WARN, COLOR_RED, -1 },
+		{ TOP_A_CAUTION, COLOR_YELLOW, -1 },
 		{ TOP_A_GOOD, COLOR_GREEN, -1 },	   { TOP_A_HEAT1, COLOR_BLUE, -1 },
 		{ TOP_A_HEAT2, COLOR_CYAN, -1 },	   { TOP_A_HEAT3, COLOR_YELLOW, -1 },
 		{ TOP_A_HEAT4, COLOR_RED, -1 },

@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api_parse.h"
 #include "collector.h"
+#include "diag_report.h"
 #include "naming.h"
 
 /* One sample: a snapshot, the names of its VMs, and in detail the VM asked for. */
@@ -18,6 +20,13 @@ struct top_frame {
 	const struct ipiv_vm_stats *detail;
 	bool degraded;	    /* a required probe is missing */
 	char version[64];   /* of the program that collected: ipivtop or the ipivd */
+	/* send->EOI over every path, one per snap->vms[i]: what the table's P50/P99 show */
+	struct api_latency *latency;
+	/* The findings (standalone: evaluated over the interval since the previous frame;
+	 * --connect: ipivd's latest), or NULL with the reason in findings_note. */
+	const struct diag_report *findings;
+	char findings_note[160];
+	void *held; /* what the source keeps alive for this frame (its frame_free knows) */
 };
 
 struct top_source;
@@ -35,11 +44,16 @@ struct top_source {
 	const struct top_source_ops *ops;
 	char what[192]; /* "standalone" or "ipivd at http://..." for the header */
 	bool remote;	/* the numbers describe another host, perhaps */
+	/* Standalone: findings are evaluated over windows at least this long (the refresh
+	 * delay), so a sample taken early (Enter) does not judge a few milliseconds. */
+	double diag_window_s;
 };
 
-/* The collector in this process; proc_root is where VM names are read (NULL: /proc).
- * Needs root (BPF); collector_open's one-line error is printed on failure. */
-int top_source_local_open(struct top_source **out, const char *proc_root);
+/* The collector in this process; proc_root is where VM names are read (NULL: /proc), th the
+ * diagnosis thresholds (copied). Needs root (BPF); collector_open's one-line error is printed
+ * on failure. */
+int top_source_local_open(struct top_source **out, const char *proc_root,
+			  const struct diag_thresholds *th);
 
 /* A running ipivd, e.g. "http://127.0.0.1:9712". Checks the URL and that ipivd answers
  * /api/v1/status; returns 0 or a negative errno with one line in err. */
@@ -59,6 +73,9 @@ static inline void top_frame_free(struct top_source *s, struct top_frame *f)
 	f->snap = NULL;
 	f->names = NULL;
 	f->detail = NULL;
+	f->latency = NULL;
+	f->findings = NULL;
+	f->held = NULL;
 }
 
 static inline void top_source_close(struct top_source *s)

@@ -1,5 +1,6 @@
 /* ipivtop --connect: samples a running ipivd over its JSON API (/api/v1/status, /api/v1/vms,
- * /api/v1/vms/<id> for the VM in detail) and parses them back into the snapshot model. */
+ * /api/v1/vms/<id> for the VM in detail, /api/v1/findings) and parses them back into the
+ * snapshot model and a diagnosis report. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,36 @@ static int get_json(struct remote_source *rs, const char *path, json_t **doc, ch
 	return r;
 }
 
+/* ipivd's latest findings into the frame. Not fatal when missing: the rest of the screen
+ * stands, and the findings column says why it is empty. */
+static void get_findings(struct remote_source *rs, uint64_t taken_ns, struct top_frame *out)
+{
+	struct api_findings *af;
+	char err[200], perr[200];
+	json_t *doc;
+	int r;
+
+	r = get_json(rs, "/api/v1/findings", &doc, err, sizeof(err));
+	if (r) {
+		/* 503 until ipivd's first --diag.window has passed */
+		if (strstr(err, "status 503"))
+			snprintf(out->findings_note, sizeof(out->findings_note),
+				 "ipivd has not evaluated them yet");
+		else
+			snprintf(out->findings_note, sizeof(out->findings_note), "%.150s", err);
+		return;
+	}
+	r = api_parse_findings(doc, taken_ns, &af, perr, sizeof(perr));
+	json_decref(doc);
+	if (r) {
+		snprintf(out->findings_note, sizeof(out->findings_note),
+			 "GET /api/v1/findings: %.120s", perr);
+		return;
+	}
+	out->held = af;
+	out->findings = &af->report;
+}
+
 static int remote_sample(struct top_source *s, bool has_detail, uint64_t key,
 			 struct top_frame *out, char *err, size_t err_size)
 {
@@ -62,7 +93,7 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key,
 		goto cleanup;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snap->taken_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	r = api_parse_vms(vms, snap, &out->names, perr, sizeof(perr));
+	r = api_parse_vms(vms, snap, &out->names, &out->latency, perr, sizeof(perr));
 	if (r) {
 		snprintf(err, err_size, "GET /api/v1/vms: %s", perr);
 		goto cleanup;
@@ -90,20 +121,27 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key,
 			if (snap->vms[i].vm == key) {
 				/* The detail is the newer sample of the same VM: it replaces the
 				 * summary, so totals and rows agree on the screen. */
+				struct latency_hist h;
+
 				snap->vms[i] = vm;
 				out->detail = &snap->vms[i];
+				vm_latency(&vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h);
+				api_latency_from_hist(&h, &out->latency[i]);
 				break;
 			}
 		if (!out->detail)
 			api_parse_vm_free(&vm);
 	}
+	get_findings(rs, snap->taken_ns, out);
 cleanup:
 	json_decref(status);
 	json_decref(vms);
 	json_decref(detail);
 	if (r) {
 		free(out->names);
+		free(out->latency);
 		out->names = NULL;
+		out->latency = NULL;
 		out->snap = NULL;
 		api_parse_snapshot_free(snap);
 	}
@@ -114,6 +152,8 @@ static void remote_frame_free(struct top_source *s, struct top_frame *f)
 {
 	api_parse_snapshot_free(f->snap);
 	free(f->names);
+	free(f->latency);
+	api_findings_free(f->held);
 }
 
 static void remote_close(struct top_source *s)

@@ -7,27 +7,30 @@
 const struct top_column top_columns[TOP_COL_COUNT] = {
 	[TOP_COL_NAME] = { "VM", "VM name (sanitised)", TOP_NAME_MIN, TOP_LEFT, TOP_SORT_NAME, 'N',
 			   0 },
-	[TOP_COL_VCPUS] = { "VCPU", "vCPUs", 4, TOP_RIGHT, TOP_SORT_VCPUS, 'C', 5 },
+	[TOP_COL_VCPUS] = { "VCPU", "vCPUs", 4, TOP_RIGHT, TOP_SORT_VCPUS, 'C', 9 },
 	[TOP_COL_SENT] = { "SENT/s", "IPIs sent per second (that reached KVM)", 6, TOP_RIGHT,
 			   TOP_SORT_SENT, 'S', 0 },
 	[TOP_COL_RECEIVED] = { "RECV/s", "interrupts accepted per second", 6, TOP_RIGHT,
 			       TOP_SORT_RECEIVED, 'R', 1 },
 	[TOP_COL_ELIGIBLE] = { "ELIG%", "share of sent IPIs IPIv/AVIC could deliver exit-free", 5,
-			       TOP_RIGHT, TOP_SORT_ELIGIBLE, 'E', 3 },
+			       TOP_RIGHT, TOP_SORT_ELIGIBLE, 'E', 5 },
 	[TOP_COL_FALLBACK] = { "FALLB%", "share sent by the APIC-write / AVIC-incomplete fallback",
-			       6, TOP_RIGHT, TOP_SORT_FALLBACK, 'F', 4 },
-	[TOP_COL_PV] = { "PV%", "share sent by PV hypercall", 4, TOP_RIGHT, TOP_SORT_PV, 'P', 6 },
+			       6, TOP_RIGHT, TOP_SORT_FALLBACK, 'F', 7 },
+	[TOP_COL_PV] = { "PV%", "share sent by PV hypercall", 4, TOP_RIGHT, TOP_SORT_PV, 'P', 10 },
 	[TOP_COL_EXITS] = { "EXIT/s", "VM exits per second (where kvm_exit fires)", 6, TOP_RIGHT,
-			    TOP_SORT_EXITS, 'X', 7 },
-	[TOP_COL_P50] = { "P50", "IPI latency median (n/a: no latency data)", 5, TOP_RIGHT, -1, 0,
-			  9 },
-	[TOP_COL_P99] = { "P99", "IPI latency 99th percentile", 5, TOP_RIGHT, -1, 0, 10 },
+			    TOP_SORT_EXITS, 'X', 11 },
+	[TOP_COL_P50] = { "P50", "send->EOI latency median since the collector started, all paths "
+			  "(~: a bucket midpoint; -: none yet; n/a: latency off)",
+			  7, TOP_RIGHT, TOP_SORT_P50, 'L', 4 },
+	[TOP_COL_P99] = { "P99", "send->EOI latency 99th percentile (the drill-down has the error)",
+			  7, TOP_RIGHT, TOP_SORT_P99, 'T', 6 },
 	[TOP_COL_HALTED] = { "HALT%", "halt wakeups per IPI received (targets that were halted)", 5,
 			     TOP_RIGHT, TOP_SORT_HALTED, 'H', 2 },
 	[TOP_COL_INHIBIT] = { "INHIBIT", "APICv/AVIC inhibit reasons now (-: none seen)", 9,
 			      TOP_LEFT, -1, 0, 8 },
-	[TOP_COL_FINDINGS] = { "FIND", "active diagnosis findings (n/a: no diagnosis)", 4,
-			       TOP_RIGHT, -1, 0, 11 },
+	[TOP_COL_FINDINGS] = { "FIND", "active diagnosis findings, coloured by the worst "
+			       "(-: not evaluated yet)",
+			       4, TOP_RIGHT, TOP_SORT_FINDINGS, 'D', 3 },
 };
 
 void top_table_layout(int width, struct top_layout *l)
@@ -84,6 +87,35 @@ static void inhibit_cell(const struct top_vm_row *row, char *out, size_t size)
 		snprintf(out, size, "%s+%d", ipiv_inhibit_name(first), n - 1);
 }
 
+void top_quantile_cell(const struct latency_quantile *q, char *out, size_t size)
+{
+	char d[TOP_NUM_MAX];
+
+	if (!q->valid) {
+		snprintf(out, size, TOP_NONE);
+		return;
+	}
+	/* the open-ended last bucket: the quantile is beyond its lower edge */
+	top_duration(q->overflow ? (double)hist_bucket_lo(HIST_BUCKETS - 1) : q->value_ns, d);
+	snprintf(out, size, "%s%s", q->overflow ? ">" : "~", d);
+}
+
+enum top_attr top_findings_attr(const struct top_vm_row *row)
+{
+	if (!row->has_findings)
+		return TOP_A_DIM;
+	if (!row->findings)
+		return TOP_A_GOOD;
+	switch (row->worst) {
+	case DIAG_CRITICAL:
+		return TOP_A_WARN;
+	case DIAG_WARNING:
+		return TOP_A_CAUTION;
+	default:
+		return TOP_A_NORMAL;
+	}
+}
+
 void top_table_cell(const struct top_vm_row *row, enum top_col col, char *out, size_t size)
 {
 	const struct top_rates *r = &row->rate;
@@ -102,14 +134,12 @@ void top_table_cell(const struct top_vm_row *row, enum top_col col, char *out, s
 		return;
 	case TOP_COL_P50:
 	case TOP_COL_P99:
-		if (!row->has_latency)
-			snprintf(out, size, TOP_NA);
+		top_quantile_cell(col == TOP_COL_P50 ? &row->latency.p50 : &row->latency.p99, out,
+				  size);
 		return;
 	case TOP_COL_FINDINGS:
 		if (row->has_findings)
 			snprintf(out, size, "%u", row->findings);
-		else
-			snprintf(out, size, TOP_NA);
 		return;
 	default:
 		break;
@@ -195,6 +225,8 @@ void top_table_row(struct top_canvas *c, const struct top_layout *l, const struc
 			a = TOP_A_DIM;
 		else if (!selected && i == TOP_COL_INHIBIT && strcmp(cell, "none"))
 			a = TOP_A_WARN;
+		else if (!selected && i == TOP_COL_FINDINGS)
+			a = top_findings_attr(row);
 		top_canvas_put(c, attr, " ");
 		top_canvas_fit(c, a, cell, top_columns[i].width, top_columns[i].align);
 	}

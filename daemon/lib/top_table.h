@@ -51,6 +51,14 @@ struct top_layout {
 /* Columns that fit in width (the name always does; others drop by rank). */
 void top_table_layout(int width, struct top_layout *out);
 
+/* A quantile as a cell: "~14.6µs" (a bucket midpoint), ">17.2s" in the overflow bucket,
+ * "-" when there is none. */
+void top_quantile_cell(const struct latency_quantile *q, char *out, size_t size);
+
+/* The findings cell's attribute: by the worst severity (critical WARN, warning CAUTION,
+ * info NORMAL), GOOD for none, DIM when not evaluated. */
+enum top_attr top_findings_attr(const struct top_vm_row *row);
+
 /* The text of one cell, unpadded. */
 void top_table_cell(const struct top_vm_row *row, enum top_col col, char *out, size_t size);
 

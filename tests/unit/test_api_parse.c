@@ -1,5 +1,6 @@
 /* Unit tests for daemon/lib/api_parse.c: api.c's documents parsed back give the snapshot they
- * were built from (every field the API carries), and malformed documents one-line errors. */
+ * were built from (every field the API carries, latency histograms bucket by bucket), the
+ * findings document gives back the report, and malformed documents one-line errors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include "api.h"
 #include "api_parse.h"
+#include "diag_report.h"
 
 #define ID_KEY 0x1234abcd5678ef00ull
 
@@ -24,6 +26,7 @@ struct fixture {
 	struct ipiv_matrix_cell matrix[3];
 	struct ipiv_probe probes[3];
 	struct ipiv_prog_stats progs[2];
+	struct ipiv_lat_hist lat[5];
 	const char *names[2];
 };
 
@@ -91,6 +94,31 @@ static struct fixture *make_fixture(void)
 	f->matrix[2] = (struct ipiv_matrix_cell){ IPIV_VCPU_NONE, 1, 9 };
 	vm->matrix = f->matrix;
 	vm->n_matrix = 3;
+	/* sorted by (kind, sub, vcpu); send->EOI on x2apic_msr per vCPU, to be merged */
+	f->lat[0] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_SEND_ACCEPT, .sub = IPIV_PATH_X2APIC_MSR,
+					    .vcpu = 0 };
+	f->lat[1] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_ACCEPT_RUN, .sub = IPIV_LAT_CASE_HALTED,
+					    .vcpu = IPIV_LAT_VM_WIDE };
+	f->lat[2] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
+					    .vcpu = 0 };
+	f->lat[3] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
+					    .vcpu = 1 };
+	f->lat[4] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_HALT, .sub = 1,
+					    .vcpu = IPIV_LAT_VM_WIDE };
+	latency_add(&f->lat[0].h, 0);
+	latency_add(&f->lat[0].h, 63);
+	latency_add(&f->lat[0].h, 64); /* edges: the first bucket's and the next one's */
+	latency_add(&f->lat[1].h, 123456);
+	for (uint64_t v = 900; v < 40000000; v = v * 3 / 2)
+		latency_add(&f->lat[2].h, v);
+	latency_add(&f->lat[3].h, 14600);
+	latency_add(&f->lat[3].h, 1ull << 40); /* overflow */
+	latency_add(&f->lat[4].h, 5000000);
+	vm->lat = f->lat;
+	vm->n_lat = 5;
+	vm->latency_enabled = true;
+	vm->lat_unmatched[IPIV_UNM_OVERWRITTEN] = 3;
+	vm->lat_unmatched[IPIV_UNM_STALE] = 11;
 
 	vm = &f->vms[1];
 	vm->vm = 0xffff888899999000ull;
@@ -158,7 +186,7 @@ static void test_vms_round_trip(void **state)
 	json_t *doc = through_text(api_vms(&f->snap, f->names, ID_KEY));
 	char (*names)[VM_NAME_MAX], err[200];
 
-	assert_int_equal(api_parse_vms(doc, snap, &names, err, sizeof(err)), 0);
+	assert_int_equal(api_parse_vms(doc, snap, &names, NULL, err, sizeof(err)), 0);
 	assert_int_equal(snap->n_vms, 2);
 	for (size_t i = 0; i < 2; i++) {
 		const struct ipiv_vm_stats *want = &f->vms[i], *got = &snap->vms[i];
@@ -216,6 +244,234 @@ static void test_detail_round_trip(void **state)
 	free(f);
 }
 
+static void assert_quantile_equal(const struct latency_quantile *a,
+				  const struct latency_quantile *b)
+{
+	assert_int_equal(a->valid, b->valid);
+	assert_int_equal(a->overflow, b->overflow);
+	assert_float_equal(a->value_ns, b->value_ns, 1e-6);
+	assert_float_equal(a->error_ns, b->error_ns, 1e-6);
+}
+
+/* Every (kind, sub) histogram of want, merged over vCPUs, is in got bucket by bucket. */
+static void assert_latency_equal(const struct ipiv_vm_stats *got, const struct ipiv_vm_stats *want)
+{
+	size_t hists = 0;
+
+	for (unsigned kind = 0; kind < IPIV_LAT_UNMATCHED; kind++)
+		for (unsigned sub = 0; sub < IPIV_PATH_COUNT; sub++) {
+			struct latency_hist a, b;
+			bool has = vm_latency(want, kind, sub, &b);
+
+			assert_int_equal(vm_latency(got, kind, sub, &a), has);
+			assert_memory_equal(&a, &b, sizeof(a));
+			hists += has;
+		}
+	assert_int_equal(got->n_lat, hists);
+	for (size_t i = 0; i < got->n_lat; i++) {
+		assert_int_equal(got->lat[i].vcpu, IPIV_LAT_VM_WIDE);
+		if (i)
+			assert_true(got->lat[i - 1].kind < got->lat[i].kind ||
+				    (got->lat[i - 1].kind == got->lat[i].kind &&
+				     got->lat[i - 1].sub < got->lat[i].sub));
+	}
+	assert_memory_equal(got->lat_unmatched, want->lat_unmatched, sizeof(got->lat_unmatched));
+	assert_int_equal(got->latency_enabled, want->latency_enabled);
+}
+
+static void test_latency_round_trip(void **state)
+{
+	struct fixture *f = make_fixture();
+	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
+	struct ipiv_vm_stats got = { 0 };
+	char (*names)[VM_NAME_MAX], name[VM_NAME_MAX], err[200];
+	struct api_latency *lat, want;
+	struct latency_hist h;
+	json_t *doc = through_text(api_vms(&f->snap, f->names, ID_KEY));
+
+	/* the summary's send->EOI quantiles, as the standalone collector computes them */
+	assert_int_equal(api_parse_vms(doc, snap, &names, &lat, err, sizeof(err)), 0);
+	assert_true(vm_latency(&f->vms[0], IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h));
+	api_latency_from_hist(&h, &want);
+	assert_true(lat[0].known);
+	assert_int_equal(lat[0].count, want.count);
+	assert_int_equal(lat[0].sum_ns, want.sum_ns);
+	assert_float_equal(lat[0].mean_ns, want.mean_ns, 1e-3);
+	assert_quantile_equal(&lat[0].p50, &want.p50);
+	assert_quantile_equal(&lat[0].p90, &want.p90);
+	assert_quantile_equal(&lat[0].p99, &want.p99);
+	assert_true(lat[0].p99.overflow || lat[0].p99.valid);
+	assert_false(lat[1].known); /* the other VM has none: null */
+	assert_false(lat[1].p50.valid);
+	json_decref(doc);
+	free(names);
+	free(lat);
+	api_parse_snapshot_free(snap);
+
+	/* the detail's histograms, bucket by bucket, merged over vCPUs */
+	doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	assert_latency_equal(&got, &f->vms[0]);
+	api_parse_vm_free(&got);
+	assert_null(got.lat);
+	json_decref(doc);
+	free(f);
+}
+
+static void test_latency_malformed(void **state)
+{
+	static const struct {
+		const char *bucket; /* replaces buckets[0] of send_to_eoi.x2apic_msr */
+		const char *want;
+	} cases[] = {
+		{ "[1000, 1]", "1000 ns is not a bucket edge" },
+		{ "[-2, 1]", "is not a bucket edge" },
+		{ "[1000]", "expected [upper edge ns, count]" },
+		{ "[1023, -1]", "expected [upper edge ns, count]" },
+	};
+	struct fixture *f = make_fixture();
+	char name[VM_NAME_MAX], err[200];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+		json_t *hist = json_object_get(json_object_get(json_object_get(doc, "latency"),
+							       "send_to_eoi"),
+					       "x2apic_msr");
+		struct ipiv_vm_stats got = { 0 };
+		json_error_t je;
+		int r;
+
+		json_array_set_new(json_object_get(hist, "buckets"), 0,
+				   json_loads(cases[i].bucket, JSON_DECODE_ANY, &je));
+		r = api_parse_vm_detail(doc, &got, name, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, cases[i].want) ||
+		    !strstr(err, "latency.send_to_eoi.x2apic_msr.buckets[0]"))
+			fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, r, err, cases[i].want);
+		assert_null(got.lat);
+		json_decref(doc);
+	}
+	{
+		json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+		json_t *hist = json_object_get(json_object_get(json_object_get(doc, "latency"),
+							       "halt"),
+					       "true");
+		struct ipiv_vm_stats got = { 0 };
+
+		json_object_set_new(hist, "count", json_integer(2));
+		assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "latency.halt.true: the buckets hold 1 observations, "
+					    "count says 2"));
+		json_decref(doc);
+		doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+		json_object_set_new(json_object_get(doc, "latency"), "warp", json_object());
+		assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "latency: unknown stage \"warp\""));
+		json_decref(doc);
+	}
+	free(f);
+}
+
+static void test_findings_round_trip(void **state)
+{
+	struct fixture *f = make_fixture();
+	struct ipiv_snapshot prev = f->snap;
+	struct ipiv_vm_stats prev_vms[2];
+	struct diag_thresholds th;
+	struct diag_report *want;
+	struct api_findings *got;
+	struct diag_finding *extra;
+	char err[200];
+	json_t *doc;
+	size_t findings = 0;
+
+	/* a window of 2 s in which vm 0 sent all its IPIs */
+	memcpy(prev_vms, f->vms, sizeof(prev_vms));
+	memset(&prev_vms[0].c, 0, sizeof(prev_vms[0].c));
+	memset(prev_vms[0].sent, 0, sizeof(prev_vms[0].sent));
+	prev.vms = prev_vms;
+	prev.taken_ns = 1000000000ull;
+	f->snap.taken_ns = 3000000000ull;
+	diag_thresholds_default(&th);
+	assert_int_equal(diag_threshold_parse(&th, "--diag.min-ipis=10", err, sizeof(err)), 0);
+	assert_int_equal(diag_evaluate_snapshot(NULL, &prev, &f->snap, f->names, NULL, &th, NULL,
+						&want),
+			 0);
+	/* a string evidence, a finding active for a while */
+	extra = &want->vms[0].result.findings[want->vms[0].result.n_findings++];
+	extra->rule = DIAG_RULE_APICV_INHIBITED;
+	extra->severity = DIAG_CRITICAL;
+	snprintf(extra->title, sizeof(extra->title), "APICv inhibited \x1b[2Jby irqwin");
+	snprintf(extra->remedy, sizeof(extra->remedy), "Do the thing.");
+	snprintf(extra->evidence[0].name, sizeof(extra->evidence[0].name), "reasons");
+	snprintf(extra->evidence[0].text, sizeof(extra->evidence[0].text), "irqwin");
+	extra->evidence[1] = (struct diag_evidence){ .name = "ipis", .text = "1234",
+						     .is_number = true, .value = 1234 };
+	extra->n_evidence = 2;
+	extra->since_ns = 500000000ull;
+
+	doc = through_text(diag_report_json(want, NULL));
+	assert_int_equal(api_parse_findings(doc, want->taken_ns, &got, err, sizeof(err)), 0);
+	assert_false(got->report.host_known);
+	assert_int_equal(got->report.taken_ns, want->taken_ns);
+	assert_int_equal(got->report.host_result.n_findings, want->host_result.n_findings);
+	assert_int_equal(got->report.host_result.n_skipped, want->host_result.n_skipped);
+	assert_true(want->host_result.n_skipped > 0); /* host unknown: its rules say so */
+	assert_int_equal(got->report.n_vms, want->n_vms);
+	for (size_t i = 0; i < want->n_vms; i++) {
+		const struct diag_vm_report *a = &got->report.vms[i], *b = &want->vms[i];
+
+		assert_string_equal(a->name, b->name);
+		assert_float_equal(a->window_seconds, b->window_seconds, 1e-9);
+		assert_int_equal(a->result.n_findings, b->result.n_findings);
+		for (size_t j = 0; j < b->result.n_findings; j++) {
+			const struct diag_finding *x = &a->result.findings[j],
+						  *y = &b->result.findings[j];
+
+			assert_int_equal(x->rule, y->rule);
+			assert_int_equal(x->severity, y->severity);
+			assert_string_equal(x->remedy, y->remedy);
+			assert_int_equal(x->since_ns, y->since_ns);
+			assert_int_equal(x->n_evidence, y->n_evidence);
+			for (size_t k = 0; k < y->n_evidence; k++) {
+				assert_string_equal(x->evidence[k].name, y->evidence[k].name);
+				assert_int_equal(x->evidence[k].is_number, y->evidence[k].is_number);
+				assert_float_equal(x->evidence[k].value, y->evidence[k].value, 1e-9);
+				if (!y->evidence[k].is_number)
+					assert_string_equal(x->evidence[k].text,
+							    y->evidence[k].text);
+			}
+			findings++;
+		}
+		assert_int_equal(a->result.n_skipped, b->result.n_skipped);
+		for (size_t j = 0; j < b->result.n_skipped; j++) {
+			assert_int_equal(a->result.skipped[j].rule, b->result.skipped[j].rule);
+			assert_string_equal(a->result.skipped[j].needs, b->result.skipped[j].needs);
+		}
+	}
+	assert_true(findings >= 2); /* the rules found something besides the one added */
+	/* titles from the network are sanitised; numbers come back as text */
+	extra = &got->report.vms[0].result.findings[got->report.vms[0].result.n_findings - 1];
+	assert_string_equal(extra->title, "APICv inhibited [2Jby irqwin");
+	assert_string_equal(extra->evidence[1].text, "1234");
+	assert_int_equal(extra->since_ns, 500000000ull);
+	api_findings_free(got);
+	json_decref(doc);
+
+	/* malformed: an unknown rule names the place */
+	doc = diag_report_json(want, NULL);
+	json_object_set_new(json_array_get(json_object_get(json_array_get(json_object_get(doc,
+											   "vms"),
+									   0),
+							   "findings"),
+					   0),
+			    "rule", json_string("warp_drive"));
+	assert_int_equal(api_parse_findings(doc, 0, &got, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vms[0].findings[0].rule: unknown rule \"warp_drive\""));
+	json_decref(doc);
+	diag_report_free(want);
+	free(f);
+}
+
 static void test_status_round_trip(void **state)
 {
 	struct fixture *f = make_fixture();
@@ -264,7 +520,7 @@ static void test_names_sanitised(void **state)
 	json_t *doc;
 
 	assert_int_equal(api_parse_text(text, strlen(text), &doc, err, sizeof(err)), 0);
-	assert_int_equal(api_parse_vms(doc, snap, &names, err, sizeof(err)), 0);
+	assert_int_equal(api_parse_vms(doc, snap, &names, NULL, err, sizeof(err)), 0);
 	assert_string_equal(names[0], "evil[2Jvm");
 	assert_int_equal(snap->vms[0].vm, 0xff);
 	json_decref(doc);
@@ -302,7 +558,7 @@ static void test_malformed(void **state)
 		err[0] = '\0';
 		r = api_parse_text(cases[i].text, strlen(cases[i].text), &doc, err, sizeof(err));
 		if (!r)
-			r = api_parse_vms(doc, snap, &names, err, sizeof(err));
+			r = api_parse_vms(doc, snap, &names, NULL, err, sizeof(err));
 		if (r != -EINVAL || !strstr(err, cases[i].want) || strchr(err, '\n'))
 			fail_msg("case %zu: got %d \"%s\", want -EINVAL with \"%s\"", i, r, err,
 				 cases[i].want);
@@ -352,6 +608,9 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_unknown_labels_rejected),
 		cmocka_unit_test(test_vm_key),
+		cmocka_unit_test(test_latency_round_trip),
+		cmocka_unit_test(test_latency_malformed),
+		cmocka_unit_test(test_findings_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
-/* Unit tests for daemon/lib/top_format.c: humanised numbers and percentages, display width of
- * UTF-8, fitting to a column with an ellipsis, sanitising untrusted names for the terminal. */
+/* Unit tests for daemon/lib/top_format.c: humanised numbers, percentages and durations, display
+ * width of UTF-8, fitting to a column with an ellipsis, sanitising untrusted names for the
+ * terminal, histogram bars and word wrapping. */
 #include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,6 +130,94 @@ static void test_sanitize(void **state)
 	assert_string_equal(out, "ab");
 }
 
+static void test_duration(void **state)
+{
+	static const struct {
+		double ns;
+		const char *want;
+	} cases[] = {
+		{ 0, "0ns" },		{ 31.5, "32ns" },	  { 850, "850ns" },
+		{ 999.4, "999ns" },	{ 999.5, "1.0\u00b5s" },  { 1500, "1.5\u00b5s" },
+		{ 14600, "14.6\u00b5s" }, { 99949, "99.9\u00b5s" }, { 99950, "100\u00b5s" },
+		{ 146000, "146\u00b5s" }, { 999499, "999\u00b5s" }, { 999500, "1.0ms" },
+		{ 3.2e6, "3.2ms" },	{ 1.2e9, "1.2s" },	  { 17.2e9, "17.2s" },
+		{ 3600e9, "3600s" },	{ -1, "-" },
+	};
+	char out[TOP_NUM_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		top_duration(cases[i].ns, out);
+		if (strcmp(out, cases[i].want))
+			fail_msg("%g ns: got \"%s\", want \"%s\"", cases[i].ns, out,
+				 cases[i].want);
+		assert_true(top_display_width(out) <= 7);
+	}
+	top_format_set_utf8(false);
+	top_duration(14600, out);
+	top_format_set_utf8(true);
+	assert_string_equal(out, "14.6us");
+}
+
+static void test_bar(void **state)
+{
+	char bar[64 * 3 + 1];
+
+	assert_int_equal(top_bar(100, 100, 10, bar, sizeof(bar)), 10);
+	assert_string_equal(bar, "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588");
+	assert_int_equal(top_bar(50, 100, 10, bar, sizeof(bar)), 5);
+	assert_int_equal(top_display_width(bar), 5);
+	assert_int_equal(top_bar(44, 100, 10, bar, sizeof(bar)), 4);  /* 4.4 rounds down */
+	assert_int_equal(top_bar(46, 100, 10, bar, sizeof(bar)), 5);  /* 4.6 rounds up */
+	assert_int_equal(top_bar(1, 1000000, 10, bar, sizeof(bar)), 1); /* non-zero shows */
+	assert_int_equal(top_bar(0, 100, 10, bar, sizeof(bar)), 0);
+	assert_string_equal(bar, "");
+	assert_int_equal(top_bar(5, 0, 10, bar, sizeof(bar)), 0);
+	assert_int_equal(top_bar(5, 5, 0, bar, sizeof(bar)), 0);
+	top_format_set_utf8(false);
+	assert_int_equal(top_bar(3, 4, 8, bar, sizeof(bar)), 6);
+	top_format_set_utf8(true);
+	assert_string_equal(bar, "######");
+	/* a short buffer holds what fits, always terminated */
+	assert_int_equal(top_bar(10, 10, 10, bar, 7), 10);
+	assert_int_equal(strlen(bar), 6);
+}
+
+/* Wraps text at width and joins the lines with '|'. */
+static void wrap(const char *text, int width, char *out, size_t size)
+{
+	char line[256];
+	size_t at = 0;
+
+	out[0] = '\0';
+	while (top_wrap_line(&text, width, line, sizeof(line))) {
+		assert_true(top_display_width(line) <= width);
+		at += snprintf(out + at, size - at, "%s%s", at ? "|" : "", line);
+	}
+}
+
+static void test_wrap(void **state)
+{
+	char out[512];
+
+	wrap("Boot the guest with x2apic_phys", 10, out, sizeof(out));
+	assert_string_equal(out, "Boot the|guest with|x2apic_phy|s");
+	wrap("  lead and trail  ", 40, out, sizeof(out));
+	assert_string_equal(out, "lead and trail");
+	wrap("exactly ten", 11, out, sizeof(out));
+	assert_string_equal(out, "exactly ten");
+	wrap("exactly ten", 10, out, sizeof(out));
+	assert_string_equal(out, "exactly|ten");
+	wrap("a  b", 1, out, sizeof(out));
+	assert_string_equal(out, "a|b");
+	/* wide characters count two columns and are never split */
+	wrap("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e x", 4, out, sizeof(out));
+	assert_string_equal(out, "\xe6\x97\xa5\xe6\x9c\xac|\xe8\xaa\x9e x");
+	wrap("", 10, out, sizeof(out));
+	assert_string_equal(out, "");
+	wrap("   ", 10, out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +227,9 @@ int main(void)
 		cmocka_unit_test(test_fit),
 		cmocka_unit_test(test_fit_zero_and_small_buffer),
 		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_bar),
+		cmocka_unit_test(test_wrap),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -41,7 +41,9 @@ static void add_vm(struct sample *s, uint64_t key, int pid, const char *name, ui
 static void update(struct top_model *m, struct sample *s, uint64_t t_ns)
 {
 	s->snap.taken_ns = t_ns;
-	assert_int_equal(top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names), 0);
+	assert_int_equal(top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names, NULL,
+					  NULL),
+			 0);
 }
 
 static void test_delta_counter_reset(void **state)

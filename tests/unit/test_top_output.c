@@ -34,13 +34,24 @@ static void make_model(struct top_model *m)
 	char names[2][VM_NAME_MAX] = { "web,\"01\"", "db" };
 
 	top_model_init(m);
-	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names), 0);
+	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),
+			 0);
 	vms[0].c.sent_total = 3000;
 	vms[0].c.sent_accel_eligible = 3000;
 	vms[0].c.received_total = 3000;
 	vms[0].inhibits_known = true;
 	snap.taken_ns = 2000000000ull;
-	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names), 0);
+	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),
+			 0);
+}
+
+/* send_to_eoi.<key> of a batch JSON VM: count, or a quantile's value_ns. */
+static json_t *json_object_path(json_t *vm, const char *key)
+{
+	json_t *o = json_object_get(json_object_get(json_object_get(vm, "latency"), "send_to_eoi"),
+				    key);
+
+	return json_is_object(o) ? json_object_get(o, "value_ns") : o;
 }
 
 static char *capture(enum top_batch_format fmt, const struct top_model *m, unsigned iteration)
@@ -101,6 +112,77 @@ static void test_json(void **state)
 	assert_true(json_is_null(json_object_get(web, "latency")));
 	assert_true(json_is_null(json_object_get(web, "findings")));
 	json_decref(doc);
+	free(out);
+	top_model_free(&m);
+}
+
+/* The second sample brings send->EOI figures for VM 1 and a diagnosis naming both VMs. */
+static void test_latency_and_findings(void **state)
+{
+	struct ipiv_vm_stats vms[2] = {
+		{ .vm = 1, .pid = 11, .alive = true, .vcpu_count = 4 },
+		{ .vm = 2, .pid = 22, .alive = true, .vcpu_count = 2 },
+	};
+	struct ipiv_snapshot snap = { .vms = vms, .n_vms = 2, .taken_ns = 1000000000ull };
+	char names[2][VM_NAME_MAX] = { "web", "db" };
+	struct api_latency lat[2] = { 0 };
+	struct diag_vm_report vr[2] = { { .vm = 1, .name = "web" }, { .vm = 2, .name = "db" } };
+	struct diag_report report = { .vms = vr, .n_vms = 2 };
+	struct latency_hist h = { 0 };
+	struct top_model m;
+	json_error_t je;
+	json_t *doc, *web, *db;
+	char *out, *row;
+
+	for (int i = 0; i < 95; i++)
+		latency_add(&h, 14600);
+	for (int i = 0; i < 5; i++)
+		latency_add(&h, 3200000);
+	api_latency_from_hist(&h, &lat[0]);
+	vr[0].result.findings[0] = (struct diag_finding){ .rule = DIAG_RULE_LOGICAL_DEST_MODE,
+							  .severity = DIAG_WARNING };
+	vr[0].result.findings[1] = (struct diag_finding){ .rule = DIAG_RULE_TARGETS_HALTED,
+							  .severity = DIAG_INFO };
+	vr[0].result.n_findings = 2;
+	top_model_init(&m);
+	assert_int_equal(top_model_update(&m, &snap, (const char(*)[VM_NAME_MAX])names, lat,
+					  &report),
+			 0);
+	assert_true(m.rows[0].has_findings);
+	assert_int_equal(m.rows[0].findings, 2);
+	assert_int_equal(m.rows[0].worst, DIAG_WARNING);
+	assert_true(m.rows[1].has_findings);
+	assert_int_equal(m.rows[1].findings, 0);
+
+	out = capture(TOP_BATCH_CSV, &m, 1);
+	row = strstr(out, "\n1,2.000,web,");
+	assert_non_null(row);
+	/* p50 and p99 in seconds: the midpoints of [14336, 14847] and [3145728, 3276799] */
+	if (!strstr(row, ",1.45915e-05,0.00321126,logical_dest_mode targets_halted\n"))
+		fail_msg("web: %s", row);
+	assert_non_null(strstr(out, ",,,none\n")); /* db: no latency, no findings */
+	free(out);
+
+	out = capture(TOP_BATCH_JSON, &m, 1);
+	doc = json_loads(out, 0, &je);
+	assert_non_null(doc);
+	web = json_array_get(json_object_get(doc, "vms"), 0);
+	db = json_array_get(json_object_get(doc, "vms"), 1);
+	assert_int_equal(json_integer_value(json_object_path(web, "count")), 100);
+	assert_float_equal(json_real_value(json_object_path(web, "p50")), 14591.5, 1e-6);
+	assert_float_equal(json_real_value(json_object_path(web, "p99")), 3211263.5, 1e-6);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(web, "findings"), 0)),
+			    "logical_dest_mode");
+	assert_int_equal(json_array_size(json_object_get(web, "findings")), 2);
+	assert_true(json_is_null(json_object_get(db, "latency")));
+	assert_int_equal(json_array_size(json_object_get(db, "findings")), 0);
+	assert_true(json_is_array(json_object_get(db, "findings")));
+	json_decref(doc);
+	free(out);
+
+	/* the text table shows them too */
+	out = capture(TOP_BATCH_TEXT, &m, 1);
+	assert_non_null(strstr(out, "~14.6\u00b5s  ~3.2ms"));
 	free(out);
 	top_model_free(&m);
 }
@@ -179,7 +261,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv),	       cmocka_unit_test(test_json),
 		cmocka_unit_test(test_text_and_filter), cmocka_unit_test(test_csv_field),
-		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_url),	       cmocka_unit_test(test_latency_and_findings),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

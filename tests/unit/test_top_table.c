@@ -1,6 +1,7 @@
 /* Unit tests for ipivtop's screen elements without a terminal: the VM table's columns at
- * several widths (every line exactly as wide as the layout), gone rows, placeholders, sort
- * keys, the drill-down's vCPU rows and matrix, and the help screen's keys. */
+ * several widths (every line exactly as wide as the layout), gone rows, placeholders, latency
+ * and findings cells, sort keys, the drill-down's vCPU rows, matrix, latency histogram bars
+ * and wrapped findings, and the help screen's keys. */
 #include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +12,10 @@
 #include <cmocka.h>
 
 #include "top_drill.h"
+#include "top_findings.h"
 #include "top_format.h"
 #include "top_help.h"
+#include "top_latency.h"
 #include "top_table.h"
 
 static int setup(void **state)
@@ -79,7 +82,10 @@ static void test_columns_drop_by_rank(void **state)
 		assert_true(wide.shown[i]);
 	assert_int_equal(wide.name_width, TOP_NAME_MAX);
 	top_table_layout(80, &narrow);
-	assert_false(narrow.shown[TOP_COL_FINDINGS]); /* placeholders go first */
+	assert_false(narrow.shown[TOP_COL_EXITS]); /* often zero where kvm_exit is silent */
+	assert_false(narrow.shown[TOP_COL_PV]);
+	assert_true(narrow.shown[TOP_COL_FINDINGS]);
+	assert_true(narrow.shown[TOP_COL_P50]);
 	assert_true(narrow.shown[TOP_COL_RECEIVED]);
 	assert_true(narrow.shown[TOP_COL_HALTED]);
 }
@@ -96,9 +102,33 @@ static void test_cells(void **state)
 	top_table_cell(&r, TOP_COL_HALTED, cell, sizeof(cell));
 	assert_string_equal(cell, "25%");
 	top_table_cell(&r, TOP_COL_P50, cell, sizeof(cell));
-	assert_string_equal(cell, "n/a");
+	assert_string_equal(cell, "-"); /* no latency yet */
 	top_table_cell(&r, TOP_COL_FINDINGS, cell, sizeof(cell));
-	assert_string_equal(cell, "n/a");
+	assert_string_equal(cell, "-"); /* not evaluated yet */
+	assert_int_equal(top_findings_attr(&r), TOP_A_DIM);
+	r.latency.known = true;
+	r.latency.p50 = (struct latency_quantile){ .q = 0.5, .valid = true, .value_ns = 14600 };
+	r.latency.p99 = (struct latency_quantile){ .q = 0.99, .valid = true, .value_ns = 3.2e6 };
+	top_table_cell(&r, TOP_COL_P50, cell, sizeof(cell));
+	assert_string_equal(cell, "~14.6\u00b5s");
+	top_table_cell(&r, TOP_COL_P99, cell, sizeof(cell));
+	assert_string_equal(cell, "~3.2ms");
+	r.latency.p99.overflow = true;
+	top_table_cell(&r, TOP_COL_P99, cell, sizeof(cell));
+	assert_string_equal(cell, ">17.2s");
+	r.has_findings = true;
+	top_table_cell(&r, TOP_COL_FINDINGS, cell, sizeof(cell));
+	assert_string_equal(cell, "0");
+	assert_int_equal(top_findings_attr(&r), TOP_A_GOOD);
+	r.findings = 2;
+	r.worst = DIAG_WARNING;
+	top_table_cell(&r, TOP_COL_FINDINGS, cell, sizeof(cell));
+	assert_string_equal(cell, "2");
+	assert_int_equal(top_findings_attr(&r), TOP_A_CAUTION);
+	r.worst = DIAG_CRITICAL;
+	assert_int_equal(top_findings_attr(&r), TOP_A_WARN);
+	r.worst = DIAG_INFO;
+	assert_int_equal(top_findings_attr(&r), TOP_A_NORMAL);
 	top_table_cell(&r, TOP_COL_INHIBIT, cell, sizeof(cell));
 	assert_string_equal(cell, "none");
 	r.inhibits = (1ull << 8) | (1ull << 9);
@@ -133,10 +163,13 @@ static void test_sort_keys(void **state)
 	assert_int_equal(top_table_sort_for_key('R'), TOP_SORT_RECEIVED);
 	assert_int_equal(top_table_sort_for_key('N'), TOP_SORT_NAME);
 	assert_int_equal(top_table_sort_for_key('H'), TOP_SORT_HALTED);
+	assert_int_equal(top_table_sort_for_key('L'), TOP_SORT_P50);
+	assert_int_equal(top_table_sort_for_key('T'), TOP_SORT_P99);
+	assert_int_equal(top_table_sort_for_key('D'), TOP_SORT_FINDINGS);
 	assert_int_equal(top_table_sort_for_key('q'), -1);
 	/* no key is both a command and a sort key */
 	for (int i = 0; i < TOP_COL_COUNT; i++)
-		assert_null(strchr("qhfosrb", top_columns[i].key ? top_columns[i].key : 'Z'));
+		assert_null(strchr("qhfosrbl", top_columns[i].key ? top_columns[i].key : 'Z'));
 }
 
 static bool canvas_has(const struct top_canvas *c, const char *s)
@@ -177,7 +210,7 @@ static void test_drill(void **state)
 	assert_int_equal(top_heat_attr(0, 100), TOP_A_DIM);
 
 	top_canvas_init(&c, 100);
-	top_drill_draw(&c, &d, &row);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
 	assert_true(canvas_has(&c, "VM web (pid 500, 2 vCPUs)"));
 	assert_true(canvas_has(&c, "      501    100"));   /* vCPU 0 sends 100/s */
 	assert_true(canvas_has(&c, "src\\dst     0     1")); /* matrix header */
@@ -191,9 +224,145 @@ static void test_drill(void **state)
 	/* the VM exits: its last numbers stay, marked gone */
 	assert_int_equal(top_detail_update(&d, NULL, 4000000000ull), 0);
 	top_canvas_init(&c, 100);
-	top_drill_draw(&c, &d, &row);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
 	assert_true(canvas_has(&c, "VM is gone"));
 	assert_true(canvas_has(&c, "      501"));
+	top_canvas_free(&c);
+	top_detail_free(&d);
+}
+
+static void test_hist_rows(void **state)
+{
+	struct latency_hist h = { 0 };
+	struct top_hist_row rows[TOP_HIST_ROWS];
+	uint64_t total = 0;
+	size_t n;
+
+	assert_int_equal(top_hist_rows(&h, TOP_HIST_ROWS, rows), 0);
+	/* few buckets: one row each, with their exact edges */
+	latency_add(&h, 1000);
+	latency_add(&h, 1000);
+	latency_add(&h, 50000);
+	n = top_hist_rows(&h, TOP_HIST_ROWS, rows);
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0].lo, hist_bucket_lo(hist_bucket(1000)));
+	assert_int_equal(rows[0].hi, hist_bucket_hi(hist_bucket(1000)));
+	assert_int_equal(rows[0].count, 2);
+	assert_int_equal(rows[1].count, 1);
+	assert_false(rows[1].overflow);
+	/* many: grouped into at most TOP_HIST_ROWS runs, nothing lost, edges increasing */
+	for (uint64_t v = 100; v < 100000000; v = v * 11 / 10)
+		latency_add(&h, v);
+	latency_add(&h, 1ull << 40); /* the overflow bucket */
+	n = top_hist_rows(&h, TOP_HIST_ROWS, rows);
+	assert_true(n > 1 && n <= TOP_HIST_ROWS);
+	for (size_t i = 0; i < n; i++) {
+		total += rows[i].count;
+		assert_true(rows[i].count > 0);
+		assert_true(rows[i].lo <= rows[i].hi);
+		if (i)
+			assert_true(rows[i].lo > rows[i - 1].hi);
+	}
+	assert_int_equal(total, h.count);
+	assert_true(rows[n - 1].overflow);
+}
+
+static void test_drill_latency_and_findings(void **state)
+{
+	struct ipiv_lat_hist lat[3] = {
+		{ .kind = IPIV_LAT_SEND_ACCEPT, .sub = IPIV_PATH_X2APIC_MSR,
+		  .vcpu = IPIV_LAT_VM_WIDE },
+		{ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE },
+		{ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_APIC_WRITE, .vcpu = IPIV_LAT_VM_WIDE },
+	};
+	struct ipiv_vm_stats vm = { .vm = 9, .pid = 500, .alive = true, .vcpu_count = 2,
+				    .lat = lat, .n_lat = 3, .latency_enabled = true };
+	struct diag_vm_report vr = { .vm = 9, .name = "web", .window_seconds = 2 };
+	struct diag_report report = { .taken_ns = 10000000000ull, .vms = &vr, .n_vms = 1 };
+	struct diag_finding *fd = &vr.result.findings[0];
+	struct top_vm_row row = make_row("web", 0);
+	struct top_detail d;
+	struct top_canvas c;
+	size_t bars = 0;
+	bool in_findings = false;
+
+	for (int i = 0; i < 90; i++)
+		latency_add(&lat[1].h, 14000);
+	for (int i = 0; i < 10; i++)
+		latency_add(&lat[2].h, 3000000);
+	latency_add(&lat[0].h, 500);
+	vm.lat_unmatched[IPIV_UNM_NMI] = 7;
+	fd->rule = DIAG_RULE_LOGICAL_DEST_MODE;
+	fd->severity = DIAG_WARNING;
+	snprintf(fd->title, sizeof(fd->title), "Most IPIs use logical destination mode");
+	snprintf(fd->evidence[0].name, sizeof(fd->evidence[0].name), "logical_share");
+	snprintf(fd->evidence[0].text, sizeof(fd->evidence[0].text), "0.870");
+	fd->n_evidence = 1;
+	snprintf(fd->remedy, sizeof(fd->remedy),
+		 "Boot the guest with x2apic_phys on its kernel command line, or give it no "
+		 "interrupt remapping; physical-mode unicast IPIs then go without exits.");
+	fd->since_ns = 4000000000ull;
+	vr.result.n_findings = 1;
+	vr.result.skipped[0] = (struct diag_skip){ DIAG_RULE_TARGETS_PREEMPTED,
+						   "needs the preempted-target share" };
+	vr.result.n_skipped = 1;
+
+	top_detail_init(&d, 9);
+	assert_int_equal(d.stage, IPIV_LAT_SEND_EOI);
+	assert_int_equal(top_detail_update(&d, &vm, 1000000000ull), 0);
+	memset(lat, 0xff, sizeof(lat)); /* the detail keeps its own copy */
+	top_canvas_init(&c, 60);
+	top_drill_draw(&c, &d, &row, &report, NULL);
+	for (size_t i = 0; i < c.n_lines; i++) {
+		const char *l = top_canvas_text(&c, i);
+
+		if (strstr(l, "\u2264") && strstr(l, "\u2588"))
+			bars++;
+		/* the findings pane wraps to the width (the screen clips the other panes) */
+		in_findings |= !strncmp(l, "Findings", 8);
+		if (in_findings && top_display_width(l) > 60)
+			fail_msg("line %zu is wider than 60: \"%s\"", i, l);
+	}
+	assert_int_equal(bars, 2); /* 14 µs and 3 ms, merged over both paths */
+	assert_true(canvas_has(&c, "IPI latency histogram: send\u2192EOI"));
+	assert_true(canvas_has(&c, "[send\u2192EOI]"));
+	assert_true(canvas_has(&c, "n 100"));
+	assert_true(canvas_has(&c, "p50 14.1\u00b5s \u00b1"));
+	assert_true(canvas_has(&c, "path=x2apic_msr: 90"));
+	assert_true(canvas_has(&c, "path=apic_write_trap: 10"));
+	assert_true(canvas_has(&c, "90  90.0%"));
+	assert_true(canvas_has(&c, "no_eoi_delivery_mode 7,"));
+	assert_true(canvas_has(&c, "Findings (window 2.0 s)"));
+	assert_true(canvas_has(&c, "[warning] logical_dest_mode: Most IPIs use"));
+	assert_true(canvas_has(&c, "    for 6 s"));
+	assert_true(canvas_has(&c, "    evidence: logical_share=0.870"));
+	assert_true(canvas_has(&c, "    remedy: Boot the guest with x2apic_phys on its kernel"));
+	assert_true(canvas_has(&c, "      command line, or give it no interrupt remapping;"));
+	assert_true(canvas_has(&c, "not evaluated: targets_preempted: needs the"));
+	top_canvas_free(&c);
+
+	/* "l" moves to the next stage; send->accept has its one observation */
+	d.stage = top_lat_next_stage(d.stage);
+	assert_int_equal(d.stage, IPIV_LAT_EXIT);
+	d.stage = top_lat_next_stage(top_lat_next_stage(d.stage));
+	assert_int_equal(d.stage, IPIV_LAT_SEND_ACCEPT);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, NULL, "ipivd has not evaluated them yet");
+	assert_true(canvas_has(&c, "IPI latency histogram: send\u2192accept"));
+	assert_true(canvas_has(&c, "n 1 "));
+	assert_true(canvas_has(&c, "not evaluated yet: ipivd has not evaluated them yet"));
+	top_canvas_free(&c);
+
+	/* a stage without observations, and latency collection off */
+	d.stage = IPIV_LAT_HALT;
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, &report, NULL);
+	assert_true(canvas_has(&c, "nothing observed in this stage yet"));
+	top_canvas_free(&c);
+	d.cur.latency_enabled = false;
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, &report, NULL);
+	assert_true(canvas_has(&c, "n/a: latency collection is off"));
 	top_canvas_free(&c);
 	top_detail_free(&d);
 }
@@ -217,7 +386,8 @@ int main(void)
 		cmocka_unit_test(test_layout_widths),  cmocka_unit_test(test_columns_drop_by_rank),
 		cmocka_unit_test(test_cells),	       cmocka_unit_test(test_gone_row_says_so),
 		cmocka_unit_test(test_sort_keys),      cmocka_unit_test(test_drill),
-		cmocka_unit_test(test_help_lists_keys),
+		cmocka_unit_test(test_help_lists_keys), cmocka_unit_test(test_hist_rows),
+		cmocka_unit_test(test_drill_latency_and_findings),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
