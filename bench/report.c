@@ -322,6 +322,20 @@ int bench_report_table(FILE *f, const struct bench_result *r)
 		print_stat_row(f, "Stddev", s.stddev, tsc_khz);
 	}
 	print_counts(f, r);
+	if (r->send_to_eoi_samples) {
+		fprintf(f, "\nGuest send->EOI (TSC before the ICR write to TSC before each target's "
+			   "EOI), %" PRIu64 " deliveries\n",
+			r->send_to_eoi_samples);
+		fprintf(f, "Median  %12.2f cycles", r->send_to_eoi_cycles.median);
+		if (r->host.tsc_khz)
+			fprintf(f, "  %12.2f ns", r->send_to_eoi_cycles.median * 1e6 /
+							  (double)r->host.tsc_khz);
+		fprintf(f, "\nMean    %12.2f cycles", r->send_to_eoi_cycles.mean);
+		if (r->host.tsc_khz)
+			fprintf(f, "  %12.2f ns", r->send_to_eoi_cycles.mean * 1e6 /
+							  (double)r->host.tsc_khz);
+		fputc('\n', f);
+	}
 	fprintf(f, "wall time: %.3f s\n", r->wall_seconds);
 	return ferror(f) ? -EIO : 0;
 }
@@ -477,6 +491,40 @@ static json_t *all_stats_json(const struct bench_result *r)
 			 r->host.tsc_khz ? stats_json(&s, 1e6 / (double)r->host.tsc_khz) : NULL);
 }
 
+/* {"samples", "cycles": stats, "ns": stats or null}; null members without samples */
+static json_t *send_to_eoi_json(const struct bench_result *r)
+{
+	if (!r->send_to_eoi_samples)
+		return json_pack("{s:I, s:n, s:n}", "samples", (json_int_t)0, "cycles", "ns");
+	return json_pack("{s:I, s:o, s:o?}", "samples", (json_int_t)r->send_to_eoi_samples,
+			 "cycles", stats_json(&r->send_to_eoi_cycles, 1.0), "ns",
+			 r->host.tsc_khz
+				 ? stats_json(&r->send_to_eoi_cycles, 1e6 / (double)r->host.tsc_khz)
+				 : NULL);
+}
+
+/* Optional on read (older files have none): samples and the cycle statistics. */
+static int read_send_to_eoi(json_t *root, struct bench_result *out)
+{
+	json_t *o = json_object_get(root, "send_to_eoi"), *c;
+	json_int_t samples = 0;
+
+	if (!o)
+		return 0;
+	if (json_unpack(o, "{s:I}", "samples", &samples) || samples < 0)
+		return -EINVAL;
+	out->send_to_eoi_samples = samples;
+	c = json_object_get(o, "cycles");
+	if (!samples || json_is_null(c))
+		return 0;
+	return json_unpack(c, "{s:F, s:F, s:F, s:F, s:F}", "mean", &out->send_to_eoi_cycles.mean,
+			   "median", &out->send_to_eoi_cycles.median, "min",
+			   &out->send_to_eoi_cycles.min, "max", &out->send_to_eoi_cycles.max,
+			   "stddev", &out->send_to_eoi_cycles.stddev)
+		       ? -EINVAL
+		       : 0;
+}
+
 int bench_report_json(FILE *f, const struct bench_result *r)
 {
 	json_t *root;
@@ -489,10 +537,11 @@ int bench_report_json(FILE *f, const struct bench_result *r)
 		return err;
 
 	/* "o" steals each part even when packing fails, so nothing leaks on any path. */
-	root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:f}", "schema", BENCH_JSON_SCHEMA,
-			 "config", config_json(&r->config), "host", host_json(&r->host), "runs",
-			 runs_json(r), "stats", all_stats_json(r), "fanout", (json_int_t)r->fanout,
-			 "vcpus", vcpus_json(r), "wall_seconds", r->wall_seconds);
+	root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:f, s:o}", "schema",
+			 BENCH_JSON_SCHEMA, "config", config_json(&r->config), "host",
+			 host_json(&r->host), "runs", runs_json(r), "stats", all_stats_json(r),
+			 "fanout", (json_int_t)r->fanout, "vcpus", vcpus_json(r), "wall_seconds",
+			 r->wall_seconds, "send_to_eoi", send_to_eoi_json(r));
 	if (!root)
 		return -ENOMEM;
 	/* 17 significant digits: every double reads back bit for bit. */
@@ -851,6 +900,10 @@ int bench_result_from_json(const char *path, struct bench_result *out, char *err
 	    (ret = get_member(&rd, root, "", "wall_seconds", &wall)) ||
 	    (ret = get_number(&rd, wall, "wall_seconds", &out->wall_seconds)))
 		goto cleanup;
+	if (read_send_to_eoi(root, out)) {
+		ret = reader_fail(&rd, -EINVAL, "send_to_eoi is malformed");
+		goto cleanup;
+	}
 	ret = 0;
 
 cleanup:

@@ -76,6 +76,11 @@ struct bench_config {
 	char name[64];		/* VM name shown to ipivd (--name) */
 };
 
+/* Summary statistics of a sample. */
+struct bench_stats {
+	double mean, median, min, max, stddev;
+};
+
 struct bench_result {
 	struct bench_config config;
 	struct bench_host host;
@@ -88,11 +93,11 @@ struct bench_result {
 	unsigned fanout;
 	struct bench_vcpu_counts vcpu[BENCH_MAX_VCPUS];
 	double wall_seconds;	/* host wall time of the measured runs */
-};
-
-/* Summary statistics of a sample. */
-struct bench_stats {
-	double mean, median, min, max, stddev;
+	/* The guest's own send->EOI: TSC before the sender's ICR write to TSC before each
+	 * target's EOI, over the measured runs' fixed-mode deliveries (what ipivd measures
+	 * from kvm_apic_ipi to kvm_eoi). samples is 0 when the pattern has no EOIs (NMI). */
+	uint64_t send_to_eoi_samples;
+	struct bench_stats send_to_eoi_cycles;
 };
 
 #endif

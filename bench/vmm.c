@@ -19,6 +19,7 @@
 #include "vmm.h"
 #include "plan.h"
 #include "report.h"
+#include "stats.h"
 #include "guest/layout.h"
 
 extern const unsigned char guest16_start[], guest16_end[];
@@ -700,6 +701,25 @@ static int collect(struct vm *vm, struct bench_result *res, const struct bench_p
 
 		memcpy(&res->vcpu[i].sent, p + PERVCPU_SENT, 8);
 		memcpy(&res->vcpu[i].received, p + PERVCPU_RECEIVED, 8);
+	}
+	/* guest send->EOI samples of the measured runs: the ring holds the newest ones */
+	{
+		uint32_t total = *ctrl32(vm, CTRL_NSAMPLES);
+		uint64_t warm = (uint64_t)warmup * res->config.ipis * plan->fanout;
+		uint64_t first = total > SAMPLES_MAX ? total - SAMPLES_MAX : 0;
+		const uint32_t *ring = (const uint32_t *)(vm->mem + SAMPLES_BASE);
+		double *v;
+		size_t n = 0;
+
+		if (first < warm)
+			first = warm;
+		v = total > first ? malloc((total - first) * sizeof(*v)) : NULL;
+		for (uint64_t i = first; v && i < total; i++)
+			v[n++] = ring[i & (SAMPLES_MAX - 1)];
+		res->send_to_eoi_samples = n;
+		if (n)
+			bench_stats_compute(v, n, &res->send_to_eoi_cycles);
+		free(v);
 	}
 	if (*ctrl32(vm, CTRL_UNEXPECTED)) {
 		snprintf(err, errlen, "the guest took %u interrupts on vectors nobody sent",

@@ -99,7 +99,7 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 	/* the first interrupt a target has not run since is the one that wakes it */
 	waiting = bpf_map_lookup_elem(&wake_pending, &wkey);
 	if (waiting && now - *waiting > IPIV_LAT_STALE_NS) {
-		lat_unmatched(vm, target, IPIV_UNM_STALE);
+		lat_unmatched(vm, target, IPIV_UNM_WAKE_UNSEEN);
 		*waiting = now;
 	} else if (!waiting && bpf_map_update_elem(&wake_pending, &wkey, &now, BPF_NOEXIST) == -E2BIG) {
 		lat_unmatched(vm, target, IPIV_UNM_PENDING_FULL);
@@ -152,7 +152,7 @@ static __always_inline void lat_target_runs(u64 vm, u32 vcpu, u16 how)
 		return;
 	now = bpf_ktime_get_ns();
 	if (now - *since > IPIV_LAT_STALE_NS)
-		lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
+		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 	else
 		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - *since);
 	bpf_map_delete_elem(&wake_pending, &wkey);

@@ -35,6 +35,7 @@ static const char usage_text[] =
 	"  --collector.per-vcpu         also export per-vCPU series and the vCPU matrix\n"
 	"  --collector.poll-interval MS VM discovery and reclaim interval (default 1000)\n"
 	"  --no-bpf-stats               leave kernel.bpf_stats_enabled alone (no BPF run time)\n"
+	"  --no-latency                 count only: no latency histograms (cheaper per event)\n"
 	"  --diag.window SECS           findings are evaluated over this window (default 30)\n"
 	"  --diag.NAME=VALUE            a diagnosis threshold (see below)\n"
 	"  --check                      load and attach, report what works, exit 0 or 1\n"
@@ -70,13 +71,14 @@ int main(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_PATH, OPT_PER_VCPU, OPT_POLL, OPT_NO_STATS, OPT_CHECK,
 	       OPT_VERSION, OPT_HELP, OPT_PROC, OPT_SYS, OPT_DIAG_WINDOW, OPT_VM, OPT_JSON,
-	       OPT_WINDOW };
+	       OPT_WINDOW, OPT_NO_LATENCY };
 	static const struct option longopts[] = {
 		{ "web.listen-address", required_argument, NULL, OPT_LISTEN },
 		{ "web.telemetry-path", required_argument, NULL, OPT_PATH },
 		{ "collector.per-vcpu", no_argument, NULL, OPT_PER_VCPU },
 		{ "collector.poll-interval", required_argument, NULL, OPT_POLL },
 		{ "no-bpf-stats", no_argument, NULL, OPT_NO_STATS },
+		{ "no-latency", no_argument, NULL, OPT_NO_LATENCY },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PER_VCPU:
 			opts.per_vcpu = true;
+			opts.per_vcpu_latency = true;
 			break;
 		case OPT_POLL:
 			errno = 0;
@@ -138,6 +141,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_STATS:
 			opts.bpf_stats = false;
+			break;
+		case OPT_NO_LATENCY:
+			opts.no_latency = true;
 			break;
 		case OPT_CHECK:
 			check = true;

@@ -92,7 +92,9 @@ enum ipiv_lat_unmatched {
 	IPIV_UNM_OVERWRITTEN = 0, /* a second IPI to the same target and vector before its EOI */
 	IPIV_UNM_NMI,		  /* NMI/INIT/SIPI/SMI: no EOI ever follows */
 	IPIV_UNM_EOI_UNSENT,	  /* an EOI with no IPI pending: device interrupt or older IPI */
-	IPIV_UNM_STALE,		  /* a pending delivery older than the stale limit */
+	IPIV_UNM_STALE,		  /* a delivery whose EOI came after the stale limit */
+	IPIV_UNM_WAKE_UNSEEN,	  /* a target never seen running again within the stale limit
+				   * (a running target on a host where kvm_entry does not fire) */
 	IPIV_UNM_PENDING_FULL,	  /* the pending map was full */
 	IPIV_UNM_COUNT,
 };

@@ -106,6 +106,9 @@ ipi_loop:
 	movl	C(CTRL_ACKS), %eax
 	addl	C(CTRL_FANOUT), %eax
 	movl	%eax, expected_acks
+	rdtsc
+	movl	%eax, C(CTRL_SEND_TSC)
+	movl	%edx, C(CTRL_SEND_TSC + 4)
 	call	send_ipi
 	addl	$1, C(CTRL_PERVCPU + PERVCPU_SENT)	/* vCPU 0's counters */
 	adcl	$0, C(CTRL_PERVCPU + PERVCPU_SENT + 4)
@@ -220,6 +223,13 @@ guest_error:
 
 ipi_handler:
 	pushal
+	/* guest-side send->EOI sample, taken just before the EOI write */
+	rdtsc
+	subl	C(CTRL_SEND_TSC), %eax
+	movl	$1, %ecx
+	lock xaddl %ecx, C(CTRL_NSAMPLES)
+	andl	$(SAMPLES_MAX - 1), %ecx
+	movl	%eax, %fs:SAMPLES_BASE(,%ecx,4)
 	apic_eoi
 	count_delivery
 	popal

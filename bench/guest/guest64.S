@@ -96,6 +96,10 @@ run_loop:
 ipi_loop:
 	movl	C(CTRL_ACKS), %r13d
 	addl	C(CTRL_FANOUT), %r13d	/* acks expected after this IPI */
+	rdtsc
+	shlq	$32, %rdx
+	orq	%rax, %rdx
+	movq	%rdx, C(CTRL_SEND_TSC)
 	call	send_ipi
 	incq	C(CTRL_PERVCPU + PERVCPU_SENT)
 	lock incl C(CTRL_PROGRESS)
@@ -214,6 +218,13 @@ guest_error:
 
 ipi_handler:
 	save
+	/* guest-side send->EOI sample, taken just before the EOI write */
+	rdtsc
+	subl	C(CTRL_SEND_TSC), %eax
+	movl	$1, %ecx
+	lock xaddl %ecx, C(CTRL_NSAMPLES)
+	andl	$(SAMPLES_MAX - 1), %ecx
+	movl	%eax, SAMPLES_BASE(,%rcx,4)
 	apic_eoi
 	count_delivery
 	restore

@@ -42,6 +42,8 @@
 #define CTRL_NSLOTS		0x3c	/* u32: entries in CTRL_DEST, sent to round-robin */
 #define CTRL_SEND_KIND		0x40	/* u32: SEND_* below */
 #define CTRL_ICR_LOW		0x44	/* u32: ICR bits 31:0 (vector, modes, shorthand) */
+#define CTRL_SEND_TSC		0x50	/* u64: TSC just before the current ICR write */
+#define CTRL_NSAMPLES		0x58	/* u32: send->EOI samples written (ring index) */
 #define CTRL_DEST		0x80	/* u32[64]: destination per slot (see SEND_*) */
 #define CTRL_PERVCPU		0x200	/* per-vCPU counters, PERVCPU_SIZE each */
 #define PERVCPU_SIZE		0x40	/* one cache line each: no false sharing */
@@ -49,6 +51,11 @@
 #define PERVCPU_RECEIVED	0x08	/* u64 */
 #define CTRL_RESULTS		0x2000	/* u64 TSC cycles of each run, warm-up runs first */
 #define CTRL_RESULTS_MAX	1024
+
+/* Guest-side send->EOI: each fixed IPI's handler stores TSC(before its EOI) - SEND_TSC as
+ * u32 cycles in a ring here (through FS in real mode), for comparison with the host's. */
+#define SAMPLES_BASE		0x100000
+#define SAMPLES_MAX		0x40000	/* 1 MiB of u32, a power of two */
 
 #define CTRL_MAGIC_VALUE	0x56495049	/* "IPIV" */
 

@@ -134,6 +134,7 @@ static const char *const lat_kind_names[IPIV_LAT_KIND_COUNT] = {
 static const char *const lat_unmatched_names[IPIV_UNM_COUNT] = {
     [IPIV_UNM_OVERWRITTEN] = "coalesced",	  [IPIV_UNM_NMI] = "no_eoi_delivery_mode",
     [IPIV_UNM_EOI_UNSENT] = "eoi_without_ipi", [IPIV_UNM_STALE] = "stale",
+    [IPIV_UNM_WAKE_UNSEEN] = "target_run_unseen",
     [IPIV_UNM_PENDING_FULL] = "pending_map_full",
 };
 

@@ -262,7 +262,11 @@ static int serve_landing(const struct httpd_request *req, struct httpd_response 
 
 int manager_start(struct manager **out, const struct manager_opts *opts)
 {
-	struct collector_opts co = { .bpf_stats = opts->bpf_stats };
+	struct collector_opts co = {
+		.bpf_stats = opts->bpf_stats,
+		.no_latency = opts->no_latency,
+		.per_vcpu_latency = opts->per_vcpu_latency,
+	};
 	struct manager *m = calloc(1, sizeof(*m));
 	char err[256];
 	int r;

@@ -18,6 +18,8 @@ struct manager_opts {
 	const char *proc_root;		/* where /proc is (tests point it elsewhere) */
 	bool per_vcpu;			/* --collector.per-vcpu */
 	bool bpf_stats;			/* keep kernel.bpf_stats_enabled on */
+	bool no_latency;		/* --no-latency: counting only */
+	bool per_vcpu_latency;		/* histograms per vCPU too (JSON) */
 	unsigned poll_ms;		/* discovery/reclaim interval */
 	unsigned diag_ms;		/* diagnosis window: findings are re-evaluated this often */
 	const char *sys_root;		/* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */

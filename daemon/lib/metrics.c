@@ -276,7 +276,9 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 	TRY(expo_begin(e, "ipiv_ipi_latency_unmatched", EXPO_COUNTER,
 		       "Deliveries whose latency could not be measured, by reason: coalesced (a "
 		       "second IPI of the vector before the EOI), no_eoi_delivery_mode (NMI/INIT/"
-		       "SIPI), eoi_without_ipi (device interrupts), stale, pending_map_full."));
+		       "SIPI), eoi_without_ipi (device interrupts), stale (EOI after 1 s), "
+		       "target_run_unseen (no kvm_entry/wakeup of the target within 1 s), "
+		       "pending_map_full."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
 			struct expo_label l[] = { L("vm", names[i]),
