@@ -411,6 +411,100 @@ static void test_eoi_and_wakeups(void **state)
 	collector_snapshot_free(s);
 }
 
+/* One histogram's count and smallest observation (bucket lower edge), VM-wide. */
+static uint64_t lat_count(const struct ipiv_vm_stats *v, uint16_t kind, uint16_t sub,
+			  uint64_t *min_ns)
+{
+	struct latency_hist h;
+
+	if (!vm_latency(v, kind, sub, &h))
+		return 0;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		if (h.buckets[b]) {
+			*min_ns = hist_bucket_lo(b);
+			break;
+		}
+	return h.count;
+}
+
+/*
+ * Timestamped sequences through the real programs: the BPF side takes its own clock, so
+ * the test sleeps between events and checks each latency lands at or above the sleep. This
+ * is how the exit-cost and running-target paths (kvm_exit/kvm_entry) are proven on hosts
+ * where they never fire.
+ */
+static void test_latency_sequences(void **state)
+{
+	const uint64_t vm = 0xffff88800000c000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	const uint32_t nmi = icr(0, ICR_DM_NMI, 0, ICR_SH_NONE);
+	uint64_t min = 0;
+
+	/* vCPU 0 exits on an x2APIC ICR write, sends to vCPU 1, re-enters 3 ms later */
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_apic_accept_irq, 1, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0xfd);
+	usleep(3000);
+	FIRE(ipiv_test_entry, 0);
+	/* vCPU 1 was running: it enters 2 ms later, then EOIs the vector */
+	be_vcpu(vm, 1, IPIV_APIC_X2APIC);
+	usleep(2000);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_eoi, 0, 0xfd);
+	/* an EOI nothing was sent for */
+	FIRE(ipiv_eoi, 0, 0xfc);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_true(v->latency_enabled);
+	assert_int_equal(lat_count(v, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_true(min >= 2800000 && min < 1000000000); /* >= the 3 ms sleep, bucket-wide */
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_true(min < 3000000); /* the accept followed the send at once */
+	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_RUNNING, &min), 1);
+	assert_true(min >= 4500000); /* 3 + 2 ms */
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_true(min >= 4500000);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_UNSENT], 1);
+	collector_snapshot_free(s);
+
+	/* a halted target: woken 1 ms after the accept; the halt itself is 7 us */
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	apic_ipi(unicast, 2);
+	FIRE(ipiv_apic_accept_irq, 2, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0xfd);
+	/* the same vector again before the EOI: coalesced in the IRR */
+	apic_ipi(unicast, 2);
+	FIRE(ipiv_apic_accept_irq, 2, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0xfd);
+	/* an NMI: no EOI will ever come */
+	apic_ipi(nmi, 3);
+	FIRE(ipiv_apic_accept_irq, 3, ICR_DM_NMI << ICR_DELIVERY_SHIFT, 0, 0);
+	be_vcpu(vm, 2, IPIV_APIC_X2APIC);
+	usleep(1000);
+	FIRE(ipiv_vcpu_wakeup, 7000, 1, 1);
+	FIRE(ipiv_eoi, 0, 0xfd);
+	/* a device interrupt raised by a vCPU thread long after its last send: not an IPI */
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	usleep(2000);
+	FIRE(ipiv_apic_accept_irq, 4, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0x30);
+
+	s = snap();
+	v = vm_of(s, vm);
+	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED, &min), 1);
+	assert_true(min >= 900000);
+	assert_int_equal(lat_count(v, IPIV_LAT_HALT, 1, &min), 1);
+	assert_int_equal(min, hist_bucket_lo(hist_bucket(7000)));
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_NMI], 1);
+	/* send->EOI: the first and the coalesced-into one, measured once more */
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 2);
+	/* the device interrupt made no send->accept sample: still 4 (3 IPIs + 1 earlier) */
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 4);
+	collector_snapshot_free(s);
+	be_nobody();
+}
+
 static void test_apicv_inhibits(void **state)
 {
 	const uint64_t vm = 0xffff888000009000;
@@ -525,6 +619,7 @@ int main(void)
 	    cmocka_unit_test(test_hyperv_send),
 	    cmocka_unit_test(test_receives_and_matrix),
 	    cmocka_unit_test(test_eoi_and_wakeups),
+	    cmocka_unit_test(test_latency_sequences),
 	    cmocka_unit_test(test_apicv_inhibits),
 	    cmocka_unit_test(test_counter_map_full_is_counted),
 	    cmocka_unit_test(test_reclaim_gone_vms),
