@@ -588,17 +588,6 @@ static int parse_hist(const json_t *o, struct latency_hist *h, const char *where
 	return 0;
 }
 
-static int lat_cmp(const void *a, const void *b)
-{
-	const struct ipiv_lat_hist *x = a, *y = b;
-
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	if (x->sub != y->sub)
-		return x->sub < y->sub ? -1 : 1;
-	return x->vcpu < y->vcpu ? -1 : x->vcpu > y->vcpu;
-}
-
 /* "latency": {kind: {sub: histogram}} into VM-wide lat rows, "latency_unmatched" and
  * "latency_enabled". An ipivd from before latency has none of them: no rows, disabled. */
 static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
@@ -642,7 +631,7 @@ static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 			vm->n_lat++;
 		}
 	}
-	qsort(vm->lat, vm->n_lat, sizeof(*vm->lat), lat_cmp);
+	qsort(vm->lat, vm->n_lat, sizeof(*vm->lat), ipiv_lat_hist_cmp);
 	if (!json_object_get(o, "latency_unmatched"))
 		return 0;
 	return parse_labelled(o, "latency_unmatched", vm->lat_unmatched, IPIV_UNM_COUNT,

@@ -932,7 +932,7 @@ static int read_counters(struct collector *c, struct ipiv_snapshot *snap, uint64
 	return 0;
 }
 
-static int lat_cmp(const void *a, const void *b)
+int ipiv_lat_hist_cmp(const void *a, const void *b)
 {
 	const struct ipiv_lat_hist *x = a, *y = b;
 
@@ -997,7 +997,7 @@ static int read_latency(struct collector *c, struct ipiv_snapshot *snap, uint64_
 	for (size_t i = 0; i < snap->n_vms; i++)
 		if (snap->vms[i].n_lat)
 			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),
-			      lat_cmp);
+			      ipiv_lat_hist_cmp);
 	return 0;
 }
 

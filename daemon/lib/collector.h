@@ -166,6 +166,8 @@ const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint3
 /* The VM-wide histogram of (kind, sub), merged over vCPUs into *out; false if empty.
  * sub = IPIV_LAT_ANY_SUB merges every sub as well. */
 #define IPIV_LAT_ANY_SUB 0xffff
+/* qsort order of ipiv_vm_stats.lat: (kind, sub, vcpu). */
+int ipiv_lat_hist_cmp(const void *a, const void *b);
 bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
 		struct latency_hist *out);
 
