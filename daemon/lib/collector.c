@@ -677,6 +677,11 @@ static struct vm_seen *seen_find(struct collector *c, uint64_t vm)
 	return NULL;
 }
 
+uint64_t collector_reclaimed(const struct collector *c)
+{
+	return c->vms_reclaimed;
+}
+
 int collector_poll(struct collector *c)
 {
 	uint64_t *known = NULL, *dead = NULL;

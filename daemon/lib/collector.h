@@ -153,6 +153,8 @@ struct ipiv_snapshot {
 int collector_open(struct collector **out, const struct collector_opts *opts);
 /* Runs VM discovery (iter/task_file) and reclaims VMs that are gone. */
 int collector_poll(struct collector *c);
+/* VMs reclaimed so far (cheap: no map reads). */
+uint64_t collector_reclaimed(const struct collector *c);
 /* Reads all maps into a new snapshot; free it with collector_snapshot_free. */
 int collector_snapshot(struct collector *c, struct ipiv_snapshot **out);
 void collector_snapshot_free(struct ipiv_snapshot *snap);

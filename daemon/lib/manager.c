@@ -252,6 +252,24 @@ static struct diag_latency **latency_inputs(const struct ipiv_snapshot *prev,
 	return ptrs;
 }
 
+/* Drops the findings of VMs the collector has reclaimed: a VM that exits must leave the
+ * output at once, not at the end of the diagnosis window. */
+static void prune_report(struct manager *m)
+{
+	struct ipiv_snapshot *snap;
+	size_t kept = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->report && !collector_snapshot(m->collector, &snap)) {
+		for (size_t i = 0; i < m->report->n_vms; i++)
+			if (snapshot_find_vm(snap, m->report->vms[i].vm))
+				m->report->vms[kept++] = m->report->vms[i];
+		m->report->n_vms = kept;
+		collector_snapshot_free(snap);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* Re-evaluates the findings over the window since the last evaluation. */
 static int diagnose_window(struct manager *m)
 {
@@ -406,6 +424,7 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 	uint64_t watchdog_usec = 0;
 	bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
 	int last_err = 0;
+	uint64_t reclaimed = 0;
 
 	sd_notifyf(0, "READY=1\nSTATUS=watching KVM IPIs; serving %s",
 		   m->opts.listen_address ? m->opts.listen_address : "nothing");
@@ -419,6 +438,10 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 			fprintf(stderr, "ipivd: VM discovery failed: %s (will retry)\n",
 				strerror(-r));
 		last_err = r;
+		if (collector_reclaimed(m->collector) != reclaimed) {
+			reclaimed = collector_reclaimed(m->collector);
+			prune_report(m);
+		}
 		if (now_s() - m->last_diag >= m->opts.diag_ms / 1000.0) {
 			r = diagnose_window(m);
 			if (r)

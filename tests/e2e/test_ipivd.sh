@@ -160,7 +160,7 @@ for _ in $(seq 1 50); do
 	grep -q 'vm="e2e-early"' "$tmp/metrics" || break
 	sleep 0.2
 done
-grep -q 'vm="e2e-early"' "$tmp/metrics" && fail "exited VM still in /metrics"
+grep -q 'vm="e2e-early"' "$tmp/metrics" && fail "exited VM still in /metrics: $(grep 'vm="e2e-early"' "$tmp/metrics" | head -3) $(curl -s "$URL/api/v1/status" | jq -c "{vms_reclaimed, vms}")"
 curl -sf "$URL/api/v1/vms" | jq -e '[.vms[] | select(.name == "e2e-early")] | length == 0' >/dev/null ||
 	fail "exited VM still in /api/v1/vms"
 note "exited VMs disappear"
