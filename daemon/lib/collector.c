@@ -677,6 +677,16 @@ static struct vm_seen *seen_find(struct collector *c, uint64_t vm)
 	return NULL;
 }
 
+size_t collector_vm_pids(const struct collector *c, int *pids, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_found && n < max; i++)
+		if (c->found[i].tgid)
+			pids[n++] = (int)c->found[i].tgid;
+	return n;
+}
+
 uint64_t collector_reclaimed(const struct collector *c)
 {
 	return c->vms_reclaimed;

@@ -153,6 +153,9 @@ struct ipiv_snapshot {
 int collector_open(struct collector **out, const struct collector_opts *opts);
 /* Runs VM discovery (iter/task_file) and reclaims VMs that are gone. */
 int collector_poll(struct collector *c);
+/* The VMM pids of the VMs the last discovery found, up to max (cheap: no map reads).
+ * Lets a caller read names while the processes still exist. Returns how many. */
+size_t collector_vm_pids(const struct collector *c, int *pids, size_t max);
 /* VMs reclaimed so far (cheap: no map reads). */
 uint64_t collector_reclaimed(const struct collector *c);
 /* Reads all maps into a new snapshot; free it with collector_snapshot_free. */

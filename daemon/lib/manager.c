@@ -433,6 +433,14 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 
 		pthread_mutex_lock(&m->lock);
 		r = collector_poll(m->collector);
+		{
+			/* name VMs while their processes exist (cached per pid) */
+			int pids[256];
+			size_t n = collector_vm_pids(m->collector, pids, 256);
+
+			for (size_t i = 0; i < n; i++)
+				vm_name_cache_prefetch(&m->names, m->opts.proc_root, pids[i]);
+		}
 		pthread_mutex_unlock(&m->lock);
 		if (r && r != last_err)
 			fprintf(stderr, "ipivd: VM discovery failed: %s (will retry)\n",

@@ -86,6 +86,12 @@ int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
 	return 0;
 }
 
+void vm_name_cache_prefetch(struct vm_name_cache *cache, const char *proc_root, int pid)
+{
+	if (pid > 0)
+		cached_name(cache, proc_root, pid);
+}
+
 void vm_name_cache_free(struct vm_name_cache *cache)
 {
 	free(cache->entries);

@@ -18,6 +18,10 @@ struct vm_name_cache {
 int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
 			  const struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX]);
 
+/* Reads the name of pid now if the cache does not have it, so a VM whose process exits
+ * before its first snapshot keeps its name until it is reclaimed. */
+void vm_name_cache_prefetch(struct vm_name_cache *cache, const char *proc_root, int pid);
+
 void vm_name_cache_free(struct vm_name_cache *cache);
 
 #endif

@@ -86,6 +86,25 @@ static void test_names(void **state)
 	assert_int_equal(cache.n, 0);
 }
 
+static void test_prefetch_keeps_a_name_past_exit(void **state)
+{
+	struct ipiv_vm_stats vm = { .pid = 400 };
+	struct ipiv_snapshot snap = { .vms = &vm, .n_vms = 1 };
+	struct vm_name_cache cache = { 0 };
+	char path[128], (*names)[VM_NAME_MAX];
+
+	write_cmdline(400, "ipivbench\0--name\0brief\0", 23);
+	vm_name_cache_prefetch(&cache, root, 400);
+	vm_name_cache_prefetch(&cache, root, -1);	/* ignored */
+	/* the process exits before the first snapshot */
+	snprintf(path, sizeof(path), "%s/400/cmdline", root);
+	unlink(path);
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "brief");
+	free(names);
+	vm_name_cache_free(&cache);
+}
+
 static void test_empty_snapshot(void **state)
 {
 	struct ipiv_snapshot snap = { .n_vms = 0 };
@@ -101,6 +120,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_prefetch_keeps_a_name_past_exit),
 		cmocka_unit_test(test_empty_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
