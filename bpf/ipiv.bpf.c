@@ -650,8 +650,15 @@ int BPF_PROG(ipiv_apicv_inhibit_changed, int reason, bool set, unsigned long inh
 	count(vm, IPIV_VCPU_NONE, IPIV_CNT_INHIBIT, (u16)reason, set, 1);
 	state = bpf_map_lookup_elem(&vms, &vm);
 	if (state) {
+		/* plain, not atomic (a fetch-add needs BPF v3): two changes racing in one VM
+		 * may share a slot; the counters above stay exact */
+		u32 slot = state->n_changes++ & (IPIV_TIMELINE - 1);
+
 		state->inhibits = inhibits;
 		state->inhibits_known = 1;
+		state->changes[slot].ts = bpf_ktime_get_ns();
+		state->changes[slot].reason = reason;
+		state->changes[slot].set = set;
 	}
 	return 0;
 }

@@ -142,12 +142,27 @@ struct ipiv_vm_key {
 #define IPIV_VM_KEY(ptr, gen) (((ptr) & 0x0000ffffffffffffull) | ((__u64)((gen) & 0xffff) << 48))
 
 /* Value of the VM map. */
+/* One APICv inhibit change, for the per-VM timeline. */
+struct ipiv_inhibit_change {
+	__u64 ts;	/* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 reason;	/* inhibit reason bit */
+	__u32 set;	/* 1 set, 0 cleared */
+};
+
+#define IPIV_TIMELINE 8	/* the last changes kept per VM (a power of two) */
+
 struct ipiv_vm {
 	__u64 mm;			  /* struct mm_struct * of the VMM */
 	__u32 tgid;			  /* VMM process */
 	__u32 inhibits_known;		  /* 1 once kvm_apicv_inhibit_changed was seen */
 	__u64 inhibits;			  /* current APICv inhibit bitmap */
 	char stats_id[IPIV_STATS_ID_LEN]; /* "kvm-<pid>" */
+	/* inhibit changes: a ring of the last IPIV_TIMELINE, n_changes ever seen. Changes are
+	 * rare (VM setup, nested entry, IRQ windows): best effort, two racing changes may
+	 * share a slot and a reader may see one being written; the counters are exact. */
+	__u32 n_changes;
+	__u32 pad;
+	struct ipiv_inhibit_change changes[IPIV_TIMELINE];
 };
 
 /* Record written by the iter/task_file discovery program for each KVM file. */

@@ -211,6 +211,7 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 						       ? json_null()
 						       : json_integer(v->vcpu_id));
 		json_object_set_new(row, "tid", json_integer(v->tid));
+		json_object_set_new(row, "apic_mode", json_string(ipiv_apic_mode_name(v->apic_mode)));
 		json_array_append_new(vcpus, row);
 	}
 	for (size_t j = 0; j < vm->n_matrix; j++) {
@@ -234,6 +235,17 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	json_object_set_new(o, "vcpu_rows", vcpus);
 	json_object_set_new(o, "matrix", matrix);
 	json_object_set_new(o, "apicv_inhibit_changes", changes);
+	{
+		json_t *tl = json_array();
+
+		for (size_t k = 0; k < vm->n_timeline; k++)
+			json_array_append_new(
+				tl, json_pack("{s:I, s:s, s:s}", "monotonic_ns",
+					      (json_int_t)vm->timeline[k].ts, "reason",
+					      ipiv_inhibit_name(vm->timeline[k].reason), "action",
+					      vm->timeline[k].set ? "set" : "clear"));
+		json_object_set_new(o, "apicv_inhibit_timeline", tl);
+	}
 	json_object_set_new(o, "latency_enabled", json_boolean(vm->latency_enabled));
 	json_object_set_new(o, "latency", latency_json(vm, true));
 	{

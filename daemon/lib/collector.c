@@ -138,6 +138,11 @@ static const char *const lat_unmatched_names[IPIV_UNM_COUNT] = {
     [IPIV_UNM_PENDING_FULL] = "pending_map_full",
 };
 
+const char *ipiv_apic_mode_name(uint32_t mode)
+{
+	return mode == IPIV_APIC_X2APIC ? "x2apic" : mode == IPIV_APIC_XAPIC ? "xapic" : "unknown";
+}
+
 const char *ipiv_lat_kind_name(uint32_t kind)
 {
 	return kind < IPIV_LAT_KIND_COUNT ? lat_kind_names[kind] : "invalid";
@@ -1076,6 +1081,16 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
 		vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
 		vm->inhibits_known = state.inhibits_known;
 		vm->inhibits = state.inhibits;
+		/* the ring's valid slots, oldest first */
+		{
+			uint32_t n = state.n_changes < IPIV_TIMELINE ? state.n_changes
+								      : IPIV_TIMELINE;
+
+			for (uint32_t k = 0; k < n; k++)
+				vm->timeline[k] = state.changes[(state.n_changes - n + k) &
+								(IPIV_TIMELINE - 1)];
+			vm->n_timeline = n;
+		}
 	}
 	while (!bpf_map_get_next_key(threads_fd, tprev, &tid)) {
 		struct ipiv_vm_stats *vm;
@@ -1091,6 +1106,7 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
 		if (!row)
 			return -ENOMEM;
 		row->tid = tid;
+		row->apic_mode = thread.apic_mode;
 		if (!vm->pid)
 			vm->pid = (int32_t)thread.tgid;
 	}

@@ -103,6 +103,7 @@ struct ipiv_counts {
 struct ipiv_vcpu_stats {
 	uint32_t vcpu_id;
 	uint32_t tid; /* vCPU thread if known, else 0 */
+	uint8_t apic_mode; /* enum ipiv_apic_mode as last seen by the BPF side */
 	struct ipiv_counts c;
 };
 
@@ -129,6 +130,9 @@ struct ipiv_vm_stats {
 	uint64_t inhibits; /* current APICv inhibit bitmap */
 	uint64_t inhibit_set[IPIV_INHIBIT_COUNT];
 	uint64_t inhibit_clear[IPIV_INHIBIT_COUNT];
+	/* the last inhibit changes, oldest first (ts is CLOCK_MONOTONIC ns, like taken_ns) */
+	struct ipiv_inhibit_change timeline[IPIV_TIMELINE];
+	size_t n_timeline;
 	struct ipiv_exit_cell *exits; /* sorted by (isa, reason) */
 	size_t n_exits;
 	struct ipiv_vcpu_stats *vcpus; /* sorted by vcpu_id; NONE row last if any */
@@ -181,6 +185,7 @@ const char *ipiv_path_name(uint32_t path);
 const char *ipiv_drop_name(uint32_t reason);
 const char *ipiv_avic_cause_name(uint32_t cause);
 const char *ipiv_inhibit_name(uint32_t reason); /* "reason_<n>" for unknown bits */
+const char *ipiv_apic_mode_name(uint32_t mode);		/* "xapic", "x2apic", "unknown" */
 const char *ipiv_lat_kind_name(uint32_t kind);		/* "send_to_eoi", ... */
 const char *ipiv_lat_unmatched_name(uint32_t reason);	/* "coalesced", ... */
 /* The label a histogram's sub is exported under: ("path", "x2apic_msr"), ("target",

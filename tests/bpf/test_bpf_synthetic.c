@@ -529,6 +529,29 @@ static void test_apicv_inhibits(void **state)
 	assert_int_equal(v->pid, getpid());
 	assert_string_equal(v->stats_id, "kvm-4242");
 	assert_string_equal(ipiv_inhibit_name(12), "physical_id_too_big");
+	/* the timeline keeps them in order, with increasing times */
+	assert_int_equal(v->n_timeline, 4);
+	assert_int_equal(v->timeline[0].reason, 0);
+	assert_int_equal(v->timeline[1].reason, 5);
+	assert_int_equal(v->timeline[1].set, 1);
+	assert_int_equal(v->timeline[2].reason, 5);
+	assert_int_equal(v->timeline[2].set, 0);
+	assert_int_equal(v->timeline[3].reason, 12);
+	for (int k = 1; k < 4; k++)
+		assert_true(v->timeline[k].ts >= v->timeline[k - 1].ts);
+	collector_snapshot_free(s);
+
+	/* more changes than the ring holds: the last IPIV_TIMELINE, oldest first */
+	for (int k = 0; k < IPIV_TIMELINE + 3; k++)
+		FIRE(ipiv_apicv_inhibit_changed, 8, k % 2 == 0, (k % 2 == 0) ? 0x1101 : 0x1001);
+	s = snap();
+	v = vm_of(s, vm);
+	assert_int_equal(v->n_timeline, IPIV_TIMELINE);
+	for (int k = 0; k < IPIV_TIMELINE; k++) {
+		assert_int_equal(v->timeline[k].reason, 8);
+		/* changes 3 .. 10 of the loop: set on even k of the loop */
+		assert_int_equal(v->timeline[k].set, (k + 3) % 2 == 0);
+	}
 	collector_snapshot_free(s);
 }
 

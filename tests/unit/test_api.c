@@ -330,6 +330,7 @@ static void test_vm_detail_document(void **state)
 	    "vcpu_rows",
 	    "matrix",
 	    "apicv_inhibit_changes",
+	    "apicv_inhibit_timeline",
 	    "send_to_eoi",
 	    "latency_enabled",
 	    "latency",
@@ -388,13 +389,14 @@ static void test_vm_detail_document(void **state)
 	assert_string_equal(get_str(o, "name"), "77");
 	assert_int_equal(get_int(o, "count"), 30);
 
-	/* vCPU rows: counts plus id and tid; the non-vCPU row has id null. */
+	/* vCPU rows: counts plus id, tid and APIC mode; the non-vCPU row has id null. */
 	a = json_object_get(doc, "vcpu_rows");
 	assert_int_equal(json_array_size(a), 3);
 	o = json_array_get(a, 0);
-	assert_int_equal(json_object_size(o), json_object_size(json_object_get(doc, "counts")) + 2);
+	assert_int_equal(json_object_size(o), json_object_size(json_object_get(doc, "counts")) + 3);
 	assert_int_equal(get_int(o, "id"), 0);
 	assert_int_equal(get_int(o, "tid"), 4243);
+	assert_string_equal(json_string_value(json_object_get(o, "apic_mode")), "unknown");
 	assert_int_equal(get_int(o, "sent"), 600);
 	assert_int_equal(get_int(json_object_get(o, "sent_by_path"), "x2apic_msr"), 600);
 	assert_int_equal(get_int(o, "received"), 303);
