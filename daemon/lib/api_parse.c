@@ -521,6 +521,47 @@ static int parse_inhibit_changes(const json_t *o, struct ipiv_vm_stats *vm, stru
 	return 0;
 }
 
+/* "apicv_inhibit_timeline": optional (an older ipivd has none), oldest first. */
+static int parse_inhibit_timeline(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
+{
+	json_t *arr = json_object_get(o, "apicv_inhibit_timeline"), *c;
+	size_t i;
+
+	vm->n_timeline = 0;
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr))
+		return fail(e, "apicv_inhibit_timeline: expected an array");
+	json_array_foreach(arr, i, c) {
+		struct ipiv_inhibit_change *ch;
+		const char *reason, *action;
+		char where[48];
+		int bit, r;
+
+		snprintf(where, sizeof(where), "apicv_inhibit_timeline[%zu]", i);
+		if (i >= IPIV_TIMELINE)
+			return fail(e, "%s: more than %d changes", where, IPIV_TIMELINE);
+		ch = &vm->timeline[i];
+		if (!(reason = get_str(c, "reason", where, e)) ||
+		    !(action = get_str(c, "action", where, e)))
+			return -EINVAL;
+		bit = label_index(reason, ipiv_inhibit_name, IPIV_INHIBIT_COUNT);
+		if (bit < 0)
+			return fail(e, "%s.reason: unknown \"%.40s\"", where, reason);
+		if (strcmp(action, "set") && strcmp(action, "clear"))
+			return fail(e, "%s.action: \"%.20s\" is neither set nor clear", where, action);
+		uint64_t ts;
+
+		if ((r = get_u64(c, "monotonic_ns", &ts, where, e)))
+			return r;
+		ch->ts = ts;
+		ch->reason = bit;
+		ch->set = !strcmp(action, "set");
+		vm->n_timeline = i + 1;
+	}
+	return 0;
+}
+
 /* How many subs a latency kind has (include/hist.h). */
 static unsigned lat_subs(unsigned kind)
 {
@@ -671,6 +712,8 @@ int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[V
 		r = parse_matrix(doc, vm, &e);
 	if (!r)
 		r = parse_inhibit_changes(doc, vm, &e);
+	if (!r)
+		r = parse_inhibit_timeline(doc, vm, &e);
 	if (!r)
 		r = parse_latency(doc, vm, &e);
 	if (r == -ENOMEM)

@@ -322,6 +322,17 @@ static void inhibits(struct top_canvas *c, const struct top_detail *d)
 		}
 	if (!any)
 		top_canvas_put(c, TOP_A_DIM, " none recorded");
+	/* the timeline, newest last, timed from the newest change (clocks of a remote ipivd
+	 * are not ours, so no "ago") */
+	for (size_t k = 0; k < vm->n_timeline; k++) {
+		const struct ipiv_inhibit_change *ch = &vm->timeline[k];
+		double before = (double)(vm->timeline[vm->n_timeline - 1].ts - ch->ts) / 1e9;
+
+		top_canvas_line(c);
+		top_canvas_printf(c, ch->set ? TOP_A_WARN : TOP_A_GOOD, "  %s%10.3f s  %s %s",
+				  k == 0 ? "timeline " : "         ", -before,
+				  ipiv_inhibit_name(ch->reason), ch->set ? "set" : "cleared");
+	}
 }
 
 void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row,

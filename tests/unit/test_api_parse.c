@@ -77,6 +77,9 @@ static struct fixture *make_fixture(void)
 	vm->inhibit_set[8] = 4;
 	vm->inhibit_clear[8] = 3;
 	vm->inhibit_set[13] = 1;
+	vm->timeline[0] = (struct ipiv_inhibit_change){ 5000000000ull, 8, 1 };
+	vm->timeline[1] = (struct ipiv_inhibit_change){ 7500000000ull, 8, 0 };
+	vm->n_timeline = 2;
 	f->exits[0] = (struct ipiv_exit_cell){ IPIV_ISA_VMX, 32, 77 };
 	f->exits[1] = (struct ipiv_exit_cell){ IPIV_ISA_VMX, 56, 5 };
 	vm->exits = f->exits;
@@ -239,6 +242,9 @@ static void test_detail_round_trip(void **state)
 	assert_int_equal(got.inhibits, want->inhibits);
 	assert_memory_equal(got.inhibit_set, want->inhibit_set, sizeof(got.inhibit_set));
 	assert_memory_equal(got.inhibit_clear, want->inhibit_clear, sizeof(got.inhibit_clear));
+	assert_int_equal(got.n_timeline, want->n_timeline);
+	assert_memory_equal(got.timeline, want->timeline,
+			    want->n_timeline * sizeof(got.timeline[0]));
 	api_parse_vm_free(&got);
 	json_decref(doc);
 	free(f);

@@ -219,7 +219,24 @@ static void test_drill(void **state)
 	assert_true(canvas_has(&c, "IPI latency histogram"));
 	assert_true(canvas_has(&c, "Findings"));
 	assert_false(canvas_has(&c, "VM is gone"));
+	assert_false(canvas_has(&c, "timeline"));
 	top_canvas_free(&c);
+
+	/* the inhibit timeline, timed from the newest change */
+	vm.inhibits_known = true;
+	vm.timeline[0] = (struct ipiv_inhibit_change){ 1000000000ull, 0, 1 };
+	vm.timeline[1] = (struct ipiv_inhibit_change){ 3500000000ull, 8, 1 };
+	vm.timeline[2] = (struct ipiv_inhibit_change){ 3750000000ull, 8, 0 };
+	vm.n_timeline = 3;
+	assert_int_equal(top_detail_update(&d, &vm, 3500000000ull), 0);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
+	assert_true(canvas_has(&c, "timeline     -2.750 s  disabled set"));
+	assert_true(canvas_has(&c, "-0.250 s  irqwin set"));
+	assert_true(canvas_has(&c, "0.000 s  irqwin cleared"));
+	top_canvas_free(&c);
+	vm.n_timeline = 0;
+	vm.inhibits_known = false;
 
 	/* the VM exits: its last numbers stay, marked gone */
 	assert_int_equal(top_detail_update(&d, NULL, 4000000000ull), 0);
