@@ -114,7 +114,6 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 		lat_unmatched(vm, target, IPIV_UNM_OVERWRITTEN); /* coalesced in the IRR */
 	p.send_ts = t->ipi_ts;
 	p.path = t->ipi_path;
-	p.sender = t->vcpu_id;
 	if (bpf_map_update_elem(&pending, &pkey, &p, BPF_ANY))
 		lat_unmatched(vm, target, IPIV_UNM_PENDING_FULL);
 }
@@ -136,8 +135,8 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 	now = bpf_ktime_get_ns();
 	if (now - p->send_ts > IPIV_LAT_STALE_NS)
 		lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
-	else
-		lat_record(vm, p->sender, IPIV_LAT_SEND_EOI, p->path, now - p->send_ts);
+	else	/* per vCPU: the target, whose interrupts took that long */
+		lat_record(vm, vcpu, IPIV_LAT_SEND_EOI, p->path, now - p->send_ts);
 	bpf_map_delete_elem(&pending, &pkey);
 }
 

@@ -100,7 +100,8 @@ enum ipiv_lat_unmatched {
 };
 
 /* One bucket (or the sum, in bucket IPIV_LAT_SUM_BUCKET) of one histogram. vcpu is the
- * vCPU the latency belongs to with per-vCPU latency on, else IPIV_LAT_VM_WIDE. */
+ * vCPU the latency belongs to with per-vCPU latency on (the sender for send->accept and
+ * exits, the target for send->EOI, accept->running and halts), else IPIV_LAT_VM_WIDE. */
 #define IPIV_LAT_SUM_BUCKET HIST_BUCKETS
 #define IPIV_LAT_VM_WIDE 0xffffffffu
 struct ipiv_lat_key {
@@ -122,7 +123,7 @@ struct ipiv_pending_key {
 struct ipiv_pending {
 	__u64 send_ts;		/* the ICR write (or the accept when no write was seen) */
 	__u32 path;		/* enum ipiv_path */
-	__u32 sender;		/* sending vCPU */
+	__u32 pad;
 };
 
 /* A target waiting to run after an accept, by (VM, target vCPU). */

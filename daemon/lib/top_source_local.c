@@ -165,7 +165,8 @@ static const struct top_source_ops local_ops = {
 int top_source_local_open(struct top_source **out, const char *proc_root,
 			  const struct diag_thresholds *th)
 {
-	struct collector_opts co = {.bpf_stats = false};
+	/* per-vCPU histograms: the drill-down shows each vCPU's send->EOI */
+	struct collector_opts co = {.bpf_stats = false, .per_vcpu_latency = true};
 	struct local_source *ls = calloc(1, sizeof(*ls));
 	int r;
 
