@@ -6,13 +6,6 @@
 
 #include "diag_report.h"
 
-#define TRY(expr)                                                                                  \
-	do {                                                                                       \
-		int _r = (expr);                                                                   \
-		if (_r < 0)                                                                        \
-			return _r;                                                                 \
-	} while (0)
-
 static const struct diag_finding *result_find(const struct diag_result *res, enum diag_rule_id rule)
 {
 	for (size_t i = 0; i < res->n_findings; i++)
@@ -326,53 +319,50 @@ json_t *diag_report_json(const struct diag_report *r, const char *vm)
 
 /* ---- metrics ---- */
 
-#define L(n, v)                                                                                    \
-	{                                                                                          \
-		.name = (n), .value = (v)                                                          \
-	}
-
 static int write_host(struct expo *e, const struct diag_report *r)
 {
 	const struct accel_state *h = &r->host;
 
-	TRY(expo_begin(e, "ipiv_host_accel", EXPO_INFO,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_host_accel", EXPO_INFO,
 		       "The host's IPI acceleration: CPU, KVM backend, mechanism, and whether "
 		       "APICv/AVIC and IPIv/AVIC IPIs are in hardware, enabled and in effect."));
 	if (r->host_known) {
 		struct expo_label l[] = {
-		    L("vendor", accel_vendor_name(h->vendor)),
-		    L("model", h->model_name),
-		    L("backend", accel_backend_name(h->backend)),
-		    L("mechanism", h->mechanism),
-		    L("apicv_hardware", accel_state_name(h->apicv_hw)),
-		    L("apicv_enabled", accel_state_name(h->apicv_enabled)),
-		    L("ipiv_hardware", accel_state_name(h->ipiv_hw)),
-		    L("ipiv_enabled", accel_state_name(h->ipiv_enabled)),
-		    L("ipiv_effective", accel_state_name(h->ipiv_effective)),
+		    EXPO_LABEL("vendor", accel_vendor_name(h->vendor)),
+		    EXPO_LABEL("model", h->model_name),
+		    EXPO_LABEL("backend", accel_backend_name(h->backend)),
+		    EXPO_LABEL("mechanism", h->mechanism),
+		    EXPO_LABEL("apicv_hardware", accel_state_name(h->apicv_hw)),
+		    EXPO_LABEL("apicv_enabled", accel_state_name(h->apicv_enabled)),
+		    EXPO_LABEL("ipiv_hardware", accel_state_name(h->ipiv_hw)),
+		    EXPO_LABEL("ipiv_enabled", accel_state_name(h->ipiv_enabled)),
+		    EXPO_LABEL("ipiv_effective", accel_state_name(h->ipiv_effective)),
 		};
-		TRY(expo_info(e, l, sizeof(l) / sizeof(l[0])));
+		EXPO_TRY(expo_info(e, l, sizeof(l) / sizeof(l[0])));
 	}
-	TRY(expo_begin(e, "ipiv_host_accel_fact", EXPO_INFO,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_host_accel_fact", EXPO_INFO,
 		       "One fact behind the host's IPI acceleration state, with the file it was "
 		       "read from; state is unknown when it could not be read."));
 	for (unsigned i = 0; r->host_known && i < ACCEL_FACT_COUNT; i++) {
 		const struct accel_fact *fa = &h->facts[i];
 		struct expo_label l[] = {
-		    L("fact", accel_fact_name(i)),
-		    L("state", accel_state_name(fa->state)),
-		    L("value", fa->value),
-		    L("source", fa->source),
+		    EXPO_LABEL("fact", accel_fact_name(i)),
+		    EXPO_LABEL("state", accel_state_name(fa->state)),
+		    EXPO_LABEL("value", fa->value),
+		    EXPO_LABEL("source", fa->source),
 		};
-		TRY(expo_info(e, l, 4));
+		EXPO_TRY(expo_info(e, l, 4));
 	}
-	TRY(expo_begin(e, "ipiv_host_finding", EXPO_GAUGE,
-		       "1 for each diagnosis rule about the host that currently holds."));
+	EXPO_TRY(expo_begin(e, "ipiv_host_finding", EXPO_GAUGE,
+			    "1 for each diagnosis rule about the host that currently holds."));
 	for (size_t i = 0; i < r->host_result.n_findings; i++) {
 		const struct diag_finding *fd = &r->host_result.findings[i];
-		struct expo_label l[] = {L("rule", diag_rule_name(fd->rule)),
-					 L("severity", diag_severity_name(fd->severity))};
+		struct expo_label l[] = {EXPO_LABEL("rule", diag_rule_name(fd->rule)),
+					 EXPO_LABEL("severity", diag_severity_name(fd->severity))};
 
-		TRY(expo_gauge(e, l, 2, 1));
+		EXPO_TRY(expo_gauge(e, l, 2, 1));
 	}
 	return 0;
 }
@@ -381,19 +371,20 @@ int diag_metrics_write(struct expo *e, const struct diag_report *r)
 {
 	unsigned not_evaluated[DIAG_RULE_COUNT] = {0};
 
-	TRY(write_host(e, r));
-	TRY(expo_begin(
+	EXPO_TRY(write_host(e, r));
+	EXPO_TRY(expo_begin(
 	    e, "ipiv_finding", EXPO_GAUGE,
 	    "1 for each diagnosis rule that currently holds for a VM (see ipivd diagnose "
 	    "or /api/v1/findings for evidence and remedy)."));
 	for (size_t i = 0; i < r->n_vms; i++)
 		for (size_t j = 0; j < r->vms[i].result.n_findings; j++) {
 			const struct diag_finding *fd = &r->vms[i].result.findings[j];
-			struct expo_label l[] = {L("vm", r->vms[i].name),
-						 L("rule", diag_rule_name(fd->rule)),
-						 L("severity", diag_severity_name(fd->severity))};
+			struct expo_label l[] = {
+			    EXPO_LABEL("vm", r->vms[i].name),
+			    EXPO_LABEL("rule", diag_rule_name(fd->rule)),
+			    EXPO_LABEL("severity", diag_severity_name(fd->severity))};
 
-			TRY(expo_gauge(e, l, 3, 1));
+			EXPO_TRY(expo_gauge(e, l, 3, 1));
 		}
 
 	for (size_t j = 0; j < r->host_result.n_skipped; j++)
@@ -401,13 +392,14 @@ int diag_metrics_write(struct expo *e, const struct diag_report *r)
 	for (size_t i = 0; i < r->n_vms; i++)
 		for (size_t j = 0; j < r->vms[i].result.n_skipped; j++)
 			not_evaluated[r->vms[i].result.skipped[j].rule]++;
-	TRY(expo_begin(e, "ipiv_diag_rule_not_evaluated", EXPO_GAUGE,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_diag_rule_not_evaluated", EXPO_GAUGE,
 		       "Subjects (the host or VMs) a diagnosis rule could not be evaluated for, "
 		       "for want of its input (latency data, inhibit bitmap, host state)."));
 	for (unsigned rule = 0; rule < DIAG_RULE_COUNT; rule++) {
-		struct expo_label l[] = {L("rule", diag_rule_name(rule))};
+		struct expo_label l[] = {EXPO_LABEL("rule", diag_rule_name(rule))};
 
-		TRY(expo_gauge(e, l, 1, not_evaluated[rule]));
+		EXPO_TRY(expo_gauge(e, l, 1, not_evaluated[rule]));
 	}
 	return 0;
 }

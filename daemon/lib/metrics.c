@@ -6,15 +6,7 @@
 
 #include "metrics.h"
 
-#define L(n, v) { .name = (n), .value = (v) }
-#define TRY(expr)                    \
-	do {                         \
-		int _r = (expr);     \
-		if (_r < 0)          \
-			return _r;   \
-	} while (0)
-
-static const char *const dest_kind[] = { "unicast", "multicast", "broadcast" };
+static const char *const dest_kind[] = {"unicast", "multicast", "broadcast"};
 
 static const char *class_dest_kind(uint32_t class)
 {
@@ -32,22 +24,41 @@ struct exit_name {
 };
 
 static const struct exit_name vmx_exits[] = {
-	{ 0, "exception_nmi" },	     { 1, "external_interrupt" }, { 2, "triple_fault" },
-	{ 7, "interrupt_window" },   { 8, "nmi_window" },	  { 10, "cpuid" },
-	{ 12, "hlt" },		     { 18, "vmcall" },		  { 28, "cr_access" },
-	{ 30, "io_instruction" },    { 31, "msr_read" },	  { 32, "msr_write" },
-	{ 40, "pause_instruction" }, { 44, "apic_access" },	  { 45, "eoi_induced" },
-	{ 48, "ept_violation" },     { 49, "ept_misconfig" },	  { 52, "preemption_timer" },
-	{ 56, "apic_write" },	     { 85, "msr_write_imm" },
+    {0, "exception_nmi"},
+    {1, "external_interrupt"},
+    {2, "triple_fault"},
+    {7, "interrupt_window"},
+    {8, "nmi_window"},
+    {10, "cpuid"},
+    {12, "hlt"},
+    {18, "vmcall"},
+    {28, "cr_access"},
+    {30, "io_instruction"},
+    {31, "msr_read"},
+    {32, "msr_write"},
+    {40, "pause_instruction"},
+    {44, "apic_access"},
+    {45, "eoi_induced"},
+    {48, "ept_violation"},
+    {49, "ept_misconfig"},
+    {52, "preemption_timer"},
+    {56, "apic_write"},
+    {85, "msr_write_imm"},
 };
 
 static const struct exit_name svm_exits[] = {
-	{ 0x060, "intr" },	       { 0x061, "nmi" },
-	{ 0x064, "vintr" },	       { 0x072, "cpuid" },
-	{ 0x077, "pause" },	       { 0x078, "hlt" },
-	{ 0x07b, "ioio" },	       { 0x07c, "msr" },
-	{ 0x081, "vmmcall" },	       { 0x400, "npf" },
-	{ 0x401, "avic_incomplete_ipi" }, { 0x402, "avic_unaccelerated_access" },
+    {0x060, "intr"},
+    {0x061, "nmi"},
+    {0x064, "vintr"},
+    {0x072, "cpuid"},
+    {0x077, "pause"},
+    {0x078, "hlt"},
+    {0x07b, "ioio"},
+    {0x07c, "msr"},
+    {0x081, "vmmcall"},
+    {0x400, "npf"},
+    {0x401, "avic_incomplete_ipi"},
+    {0x402, "avic_unaccelerated_access"},
 };
 
 const char *metrics_exit_reason(uint32_t isa, uint32_t reason, char *buf, size_t len)
@@ -70,7 +81,8 @@ static const char *isa_name(uint32_t isa)
 
 static int write_sends(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	TRY(expo_begin(e, "ipiv_ipis_sent", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_ipis_sent", EXPO_COUNTER,
 		       "IPIs guests asked KVM to send, by path (how the ICR write reached KVM) and "
 		       "ICR class. Accelerated IPIs to running targets leave no trace and are "
 		       "not included."));
@@ -80,108 +92,116 @@ static int write_sends(struct expo *e, const struct ipiv_snapshot *s, const char
 		for (size_t j = 0; j < vm->n_send_cells; j++) {
 			const struct ipiv_send_cell *cell = &vm->send_cells[j];
 			struct expo_label l[] = {
-				L("vm", names[i]),
-				L("path", ipiv_path_name(cell->path)),
-				L("delivery", icr_delivery_names[icr_class_delivery(cell->class)]),
-				L("dest_mode", icr_dest_mode_names[icr_class_is_logical(cell->class)]),
-				L("shorthand",
-				  icr_shorthand_names[icr_class_shorthand(cell->class)]),
-				L("dest", class_dest_kind(cell->class)),
+			    EXPO_LABEL("vm", names[i]),
+			    EXPO_LABEL("path", ipiv_path_name(cell->path)),
+			    EXPO_LABEL("delivery",
+				       icr_delivery_names[icr_class_delivery(cell->class)]),
+			    EXPO_LABEL("dest_mode",
+				       icr_dest_mode_names[icr_class_is_logical(cell->class)]),
+			    EXPO_LABEL("shorthand",
+				       icr_shorthand_names[icr_class_shorthand(cell->class)]),
+			    EXPO_LABEL("dest", class_dest_kind(cell->class)),
 			};
-			TRY(expo_counter(e, l, 6, cell->count));
+			EXPO_TRY(expo_counter(e, l, 6, cell->count));
 		}
 	}
 
-	TRY(expo_begin(e, "ipiv_ipis_sent_accel_eligible", EXPO_COUNTER,
-		       "IPIs whose ICR class IPIv/AVIC can deliver without a VM exit (fixed, "
-		       "physical, no shorthand, one destination) that still reached KVM."));
+	EXPO_TRY(expo_begin(e, "ipiv_ipis_sent_accel_eligible", EXPO_COUNTER,
+			    "IPIs whose ICR class IPIv/AVIC can deliver without a VM exit (fixed, "
+			    "physical, no shorthand, one destination) that still reached KVM."));
 	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = { L("vm", names[i]) };
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
 
-		TRY(expo_counter(e, l, 1, s->vms[i].c.sent_accel_eligible));
+		EXPO_TRY(expo_counter(e, l, 1, s->vms[i].c.sent_accel_eligible));
 	}
 	return 0;
 }
 
 static int write_receives(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	TRY(expo_begin(e, "ipiv_interrupts_accepted", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_interrupts_accepted", EXPO_COUNTER,
 		       "Interrupts KVM's local APIC emulation accepted for a vCPU of the VM "
 		       "(kvm_apic_accept_irq), by delivery mode: IPIs and device interrupts."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++) {
-			struct expo_label l[] = { L("vm", names[i]),
-						  L("delivery", icr_delivery_names[dm]) };
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("delivery", icr_delivery_names[dm])};
 
 			if (s->vms[i].c.received_by_mode[dm] || dm == ICR_DM_FIXED)
-				TRY(expo_counter(e, l, 2, s->vms[i].c.received_by_mode[dm]));
+				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.received_by_mode[dm]));
 		}
 
-	TRY(expo_begin(e, "ipiv_eois", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_eois", EXPO_COUNTER,
 		       "End-of-interrupt writes KVM saw (trapped EOIs; virtualized EOIs are not "
 		       "visible)."));
 	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = { L("vm", names[i]) };
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
 
-		TRY(expo_counter(e, l, 1, s->vms[i].c.eois));
+		EXPO_TRY(expo_counter(e, l, 1, s->vms[i].c.eois));
 	}
 	return 0;
 }
 
 static int write_halts(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	TRY(expo_begin(e, "ipiv_vcpu_wakeups", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_vcpu_wakeups", EXPO_COUNTER,
 		       "vCPU halts that ended (kvm_vcpu_wakeup); halted=\"true\" when the vCPU "
 		       "really blocked, \"false\" when halt-polling caught the event."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_counts *c = &s->vms[i].c;
-		struct expo_label l1[] = { L("vm", names[i]), L("halted", "true") };
-		struct expo_label l0[] = { L("vm", names[i]), L("halted", "false") };
+		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("halted", "true")};
+		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("halted", "false")};
 
-		TRY(expo_counter(e, l1, 2, c->wakeups_waited));
-		TRY(expo_counter(e, l0, 2, c->wakeups - c->wakeups_waited));
+		EXPO_TRY(expo_counter(e, l1, 2, c->wakeups_waited));
+		EXPO_TRY(expo_counter(e, l0, 2, c->wakeups - c->wakeups_waited));
 	}
 
-	TRY(expo_begin(e, "ipiv_vcpu_halt_seconds", EXPO_COUNTER,
-		       "Time vCPUs spent in halt (polling and blocked), summed over vCPUs."));
+	EXPO_TRY(expo_begin(e, "ipiv_vcpu_halt_seconds", EXPO_COUNTER,
+			    "Time vCPUs spent in halt (polling and blocked), summed over vCPUs."));
 	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = { L("vm", names[i]) };
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
 
-		TRY(expo_counter_f(e, l, 1, s->vms[i].c.halt_ns / 1e9));
+		EXPO_TRY(expo_counter_f(e, l, 1, s->vms[i].c.halt_ns / 1e9));
 	}
 	return 0;
 }
 
 static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	TRY(expo_begin(e, "ipiv_avic_incomplete_ipis", EXPO_COUNTER,
-		       "AMD AVIC_INCOMPLETE_IPI exits by failure cause."));
+	EXPO_TRY(expo_begin(e, "ipiv_avic_incomplete_ipis", EXPO_COUNTER,
+			    "AMD AVIC_INCOMPLETE_IPI exits by failure cause."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned cause = 0; cause < IPIV_AVIC_CAUSE_COUNT; cause++) {
-			struct expo_label l[] = { L("vm", names[i]),
-						  L("cause", ipiv_avic_cause_name(cause)) };
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("cause", ipiv_avic_cause_name(cause))};
 
 			if (s->vms[i].c.avic_incomplete[cause])
-				TRY(expo_counter(e, l, 2, s->vms[i].c.avic_incomplete[cause]));
+				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.avic_incomplete[cause]));
 		}
 
-	TRY(expo_begin(e, "ipiv_vm_exits", EXPO_COUNTER,
-		       "VM exits by reason, where the kvm_exit tracepoint fires."));
+	EXPO_TRY(expo_begin(e, "ipiv_vm_exits", EXPO_COUNTER,
+			    "VM exits by reason, where the kvm_exit tracepoint fires."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (size_t j = 0; j < s->vms[i].n_exits; j++) {
 			const struct ipiv_exit_cell *x = &s->vms[i].exits[j];
 			char num[16];
 			struct expo_label l[] = {
-				L("vm", names[i]), L("isa", isa_name(x->isa)),
-				L("reason", metrics_exit_reason(x->isa, x->reason, num, sizeof(num))),
+			    EXPO_LABEL("vm", names[i]),
+			    EXPO_LABEL("isa", isa_name(x->isa)),
+			    EXPO_LABEL("reason",
+				       metrics_exit_reason(x->isa, x->reason, num, sizeof(num))),
 			};
 
-			TRY(expo_counter(e, l, 3, x->count));
+			EXPO_TRY(expo_counter(e, l, 3, x->count));
 		}
 
-	TRY(expo_begin(e, "ipiv_apicv_inhibited", EXPO_GAUGE,
-		       "1 for each APICv/AVIC inhibit reason currently set on the VM, as last "
-		       "reported by kvm_apicv_inhibit_changed since ipivd started."));
+	EXPO_TRY(expo_begin(e, "ipiv_apicv_inhibited", EXPO_GAUGE,
+			    "1 for each APICv/AVIC inhibit reason currently set on the VM, as last "
+			    "reported by kvm_apicv_inhibit_changed since ipivd started."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_vm_stats *vm = &s->vms[i];
 
@@ -189,27 +209,30 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 			continue;
 		for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 			if (vm->inhibits & (1ull << r)) {
-				struct expo_label l[] = { L("vm", names[i]),
-							  L("reason", ipiv_inhibit_name(r)) };
+				struct expo_label l[] = {
+				    EXPO_LABEL("vm", names[i]),
+				    EXPO_LABEL("reason", ipiv_inhibit_name(r))};
 
-				TRY(expo_gauge(e, l, 2, 1));
+				EXPO_TRY(expo_gauge(e, l, 2, 1));
 			}
 	}
 
-	TRY(expo_begin(e, "ipiv_apicv_inhibit_changes", EXPO_COUNTER,
-		       "APICv/AVIC inhibit reasons set or cleared on the VM."));
+	EXPO_TRY(expo_begin(e, "ipiv_apicv_inhibit_changes", EXPO_COUNTER,
+			    "APICv/AVIC inhibit reasons set or cleared on the VM."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++) {
 			const struct ipiv_vm_stats *vm = &s->vms[i];
-			struct expo_label ls[] = { L("vm", names[i]), L("reason", ipiv_inhibit_name(r)),
-						   L("action", "set") };
-			struct expo_label lc[] = { L("vm", names[i]), L("reason", ipiv_inhibit_name(r)),
-						   L("action", "clear") };
+			struct expo_label ls[] = {EXPO_LABEL("vm", names[i]),
+						  EXPO_LABEL("reason", ipiv_inhibit_name(r)),
+						  EXPO_LABEL("action", "set")};
+			struct expo_label lc[] = {EXPO_LABEL("vm", names[i]),
+						  EXPO_LABEL("reason", ipiv_inhibit_name(r)),
+						  EXPO_LABEL("action", "clear")};
 
 			if (vm->inhibit_set[r])
-				TRY(expo_counter(e, ls, 3, vm->inhibit_set[r]));
+				EXPO_TRY(expo_counter(e, ls, 3, vm->inhibit_set[r]));
 			if (vm->inhibit_clear[r])
-				TRY(expo_counter(e, lc, 3, vm->inhibit_clear[r]));
+				EXPO_TRY(expo_counter(e, lc, 3, vm->inhibit_clear[r]));
 		}
 	return 0;
 }
@@ -222,24 +245,24 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		uint16_t kind;
 		const char *name, *help;
 	} fam[] = {
-		{ IPIV_LAT_SEND_ACCEPT, "ipiv_ipi_send_to_accept_seconds",
-		  "From the sender's ICR write (kvm_apic_ipi) to each target's accept: KVM's "
-		  "delivery work." },
-		{ IPIV_LAT_ACCEPT_RUN, "ipiv_ipi_accept_to_running_seconds",
-		  "From an accepted IPI to its target running again: woken from halt "
-		  "(target=\"halted\") or re-entering the guest (target=\"running\")." },
-		{ IPIV_LAT_SEND_EOI, "ipiv_ipi_send_to_eoi_seconds",
-		  "From the ICR write to the target's EOI of that vector: the host-side round "
-		  "trip, where EOIs trap." },
-		{ IPIV_LAT_EXIT, "ipiv_ipi_sender_exit_seconds",
-		  "The sender's VM exit that sent an IPI, kvm_exit to kvm_entry, by path." },
-		{ IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
-		  "How long vCPUs stayed in halt (kvm_vcpu_wakeup)." },
+	    {IPIV_LAT_SEND_ACCEPT, "ipiv_ipi_send_to_accept_seconds",
+	     "From the sender's ICR write (kvm_apic_ipi) to each target's accept: KVM's "
+	     "delivery work."},
+	    {IPIV_LAT_ACCEPT_RUN, "ipiv_ipi_accept_to_running_seconds",
+	     "From an accepted IPI to its target running again: woken from halt "
+	     "(target=\"halted\") or re-entering the guest (target=\"running\")."},
+	    {IPIV_LAT_SEND_EOI, "ipiv_ipi_send_to_eoi_seconds",
+	     "From the ICR write to the target's EOI of that vector: the host-side round "
+	     "trip, where EOIs trap."},
+	    {IPIV_LAT_EXIT, "ipiv_ipi_sender_exit_seconds",
+	     "The sender's VM exit that sent an IPI, kvm_exit to kvm_entry, by path."},
+	    {IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
+	     "How long vCPUs stayed in halt (kvm_vcpu_wakeup)."},
 	};
 	const double *le = latency_le_seconds();
 
 	for (unsigned f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-		TRY(expo_begin(e, fam[f].name, EXPO_HISTOGRAM, fam[f].help));
+		EXPO_TRY(expo_begin(e, fam[f].name, EXPO_HISTOGRAM, fam[f].help));
 		for (size_t i = 0; i < s->n_vms; i++) {
 			const struct ipiv_vm_stats *vm = &s->vms[i];
 
@@ -261,19 +284,21 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 					memcpy(counts, h.buckets + first, n * sizeof(counts[0]));
 				counts[n] = h.buckets[HIST_BUCKETS - 1];
 				struct expo_histogram eh = {
-					.le = le + first,
-					.counts = counts,
-					.n_buckets = n,
-					.sum = h.sum_ns / 1e9,
+				    .le = le + first,
+				    .counts = counts,
+				    .n_buckets = n,
+				    .sum = h.sum_ns / 1e9,
 				};
-				struct expo_label l[] = { L("vm", names[i]), L(label, value) };
+				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+							 EXPO_LABEL(label, value)};
 
-				TRY(expo_histogram(e, l, 2, &eh));
+				EXPO_TRY(expo_histogram(e, l, 2, &eh));
 			}
 		}
 	}
 
-	TRY(expo_begin(e, "ipiv_ipi_latency_unmatched", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_ipi_latency_unmatched", EXPO_COUNTER,
 		       "Deliveries whose latency could not be measured, by reason: coalesced (a "
 		       "second IPI of the vector before the EOI), no_eoi_delivery_mode (NMI/INIT/"
 		       "SIPI), eoi_without_ipi (device interrupts), stale (EOI after 1 s), "
@@ -281,28 +306,28 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		       "pending_map_full."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
-			struct expo_label l[] = { L("vm", names[i]),
-						  L("reason", ipiv_lat_unmatched_name(r)) };
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("reason", ipiv_lat_unmatched_name(r))};
 
 			if (s->vms[i].lat_unmatched[r])
-				TRY(expo_counter(e, l, 2, s->vms[i].lat_unmatched[r]));
+				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].lat_unmatched[r]));
 		}
 	return 0;
 }
 
 static int write_vms(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	TRY(expo_begin(e, "ipiv_vm", EXPO_INFO, "A VM ipivd watches, by name."));
+	EXPO_TRY(expo_begin(e, "ipiv_vm", EXPO_INFO, "A VM ipivd watches, by name."));
 	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = { L("vm", names[i]) };
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
 
-		TRY(expo_info(e, l, 1));
+		EXPO_TRY(expo_info(e, l, 1));
 	}
-	TRY(expo_begin(e, "ipiv_vm_vcpus", EXPO_GAUGE, "vCPUs of the VM seen so far."));
+	EXPO_TRY(expo_begin(e, "ipiv_vm_vcpus", EXPO_GAUGE, "vCPUs of the VM seen so far."));
 	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = { L("vm", names[i]) };
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
 
-		TRY(expo_gauge(e, l, 1, s->vms[i].vcpu_count));
+		EXPO_TRY(expo_gauge(e, l, 1, s->vms[i].vcpu_count));
 	}
 	return 0;
 }
@@ -312,44 +337,48 @@ static int write_per_vcpu(struct expo *e, const struct ipiv_snapshot *s, const c
 	static const struct {
 		const char *name, *help;
 	} fam[] = {
-		{ "ipiv_vcpu_ipis_sent", "IPIs the vCPU sent through KVM." },
-		{ "ipiv_vcpu_interrupts_accepted", "Interrupts accepted for the vCPU." },
-		{ "ipiv_vcpu_halt_wakeups", "Halts of the vCPU that ended." },
+	    {"ipiv_vcpu_ipis_sent", "IPIs the vCPU sent through KVM."},
+	    {"ipiv_vcpu_interrupts_accepted", "Interrupts accepted for the vCPU."},
+	    {"ipiv_vcpu_halt_wakeups", "Halts of the vCPU that ended."},
 	};
 
 	for (unsigned f = 0; f < 3; f++) {
-		TRY(expo_begin(e, fam[f].name, EXPO_COUNTER, fam[f].help));
+		EXPO_TRY(expo_begin(e, fam[f].name, EXPO_COUNTER, fam[f].help));
 		for (size_t i = 0; i < s->n_vms; i++)
 			for (size_t j = 0; j < s->vms[i].n_vcpus; j++) {
 				const struct ipiv_vcpu_stats *v = &s->vms[i].vcpus[j];
 				char id[16];
-				struct expo_label l[] = { L("vm", names[i]), L("vcpu", id) };
-				uint64_t val = f == 0 ? v->c.sent_total
-					     : f == 1 ? v->c.received_total : v->c.wakeups;
+				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+							 EXPO_LABEL("vcpu", id)};
+				uint64_t val = f == 0	? v->c.sent_total
+					       : f == 1 ? v->c.received_total
+							: v->c.wakeups;
 
 				if (v->vcpu_id == IPIV_VCPU_NONE)
 					snprintf(id, sizeof(id), "none");
 				else
 					snprintf(id, sizeof(id), "%u", v->vcpu_id);
-				TRY(expo_counter(e, l, 2, val));
+				EXPO_TRY(expo_counter(e, l, 2, val));
 			}
 	}
 
-	TRY(expo_begin(e, "ipiv_ipi_matrix", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_ipi_matrix", EXPO_COUNTER,
 		       "Interrupts accepted, by sending vCPU (\"none\": not a vCPU thread) and "
 		       "target vCPU."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (size_t j = 0; j < s->vms[i].n_matrix; j++) {
 			const struct ipiv_matrix_cell *m = &s->vms[i].matrix[j];
 			char src[16], dst[16];
-			struct expo_label l[] = { L("vm", names[i]), L("src", src), L("dst", dst) };
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("src", src),
+						 EXPO_LABEL("dst", dst)};
 
 			if (m->src_vcpu == IPIV_VCPU_NONE)
 				snprintf(src, sizeof(src), "none");
 			else
 				snprintf(src, sizeof(src), "%u", m->src_vcpu);
 			snprintf(dst, sizeof(dst), "%u", m->dst_vcpu);
-			TRY(expo_counter(e, l, 3, m->count));
+			EXPO_TRY(expo_counter(e, l, 3, m->count));
 		}
 	return 0;
 }
@@ -360,83 +389,86 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	const struct ipiv_self_stats *self = &s->self;
 	bool degraded = false;
 
-	TRY(expo_begin(e, "ipiv_build", EXPO_INFO, "ipivd's version."));
+	EXPO_TRY(expo_begin(e, "ipiv_build", EXPO_INFO, "ipivd's version."));
 	{
-		struct expo_label l[] = { L("version", opts->version ? opts->version : "unknown") };
+		struct expo_label l[] = {
+		    EXPO_LABEL("version", opts->version ? opts->version : "unknown")};
 
-		TRY(expo_info(e, l, 1));
+		EXPO_TRY(expo_info(e, l, 1));
 	}
 
-	TRY(expo_begin(e, "ipiv_probe_attached", EXPO_GAUGE,
-		       "1 if the tracepoint program is attached, 0 if it is missing on this "
-		       "kernel or failed to attach."));
+	EXPO_TRY(expo_begin(e, "ipiv_probe_attached", EXPO_GAUGE,
+			    "1 if the tracepoint program is attached, 0 if it is missing on this "
+			    "kernel or failed to attach."));
 	for (size_t i = 0; i < self->n_probes; i++) {
 		const struct ipiv_probe *p = &self->probes[i];
-		struct expo_label l[] = { L("probe", p->name),
-					  L("optional", p->optional ? "true" : "false") };
+		struct expo_label l[] = {EXPO_LABEL("probe", p->name),
+					 EXPO_LABEL("optional", p->optional ? "true" : "false")};
 
-		TRY(expo_gauge(e, l, 2, p->attached));
+		EXPO_TRY(expo_gauge(e, l, 2, p->attached));
 		if (!p->attached && !p->optional)
 			degraded = true;
 	}
 
-	TRY(expo_begin(e, "ipiv_degraded", EXPO_GAUGE,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_degraded", EXPO_GAUGE,
 		       "1 when a required probe is not attached, so some counts are missing."));
-	TRY(expo_gauge(e, NULL, 0, degraded));
+	EXPO_TRY(expo_gauge(e, NULL, 0, degraded));
 
-	TRY(expo_begin(e, "ipiv_bpf_program_runs", EXPO_COUNTER,
-		       "Times each BPF program ran (needs kernel.bpf_stats_enabled)."));
+	EXPO_TRY(expo_begin(e, "ipiv_bpf_program_runs", EXPO_COUNTER,
+			    "Times each BPF program ran (needs kernel.bpf_stats_enabled)."));
 	for (size_t i = 0; i < self->n_progs; i++) {
-		struct expo_label l[] = { L("program", self->progs[i].name) };
+		struct expo_label l[] = {EXPO_LABEL("program", self->progs[i].name)};
 
-		TRY(expo_counter(e, l, 1, self->progs[i].run_cnt));
+		EXPO_TRY(expo_counter(e, l, 1, self->progs[i].run_cnt));
 	}
-	TRY(expo_begin(e, "ipiv_bpf_program_run_seconds", EXPO_COUNTER,
-		       "Time spent in each BPF program (needs kernel.bpf_stats_enabled)."));
+	EXPO_TRY(expo_begin(e, "ipiv_bpf_program_run_seconds", EXPO_COUNTER,
+			    "Time spent in each BPF program (needs kernel.bpf_stats_enabled)."));
 	for (size_t i = 0; i < self->n_progs; i++) {
-		struct expo_label l[] = { L("program", self->progs[i].name) };
+		struct expo_label l[] = {EXPO_LABEL("program", self->progs[i].name)};
 
-		TRY(expo_counter_f(e, l, 1, self->progs[i].run_time_ns / 1e9));
+		EXPO_TRY(expo_counter_f(e, l, 1, self->progs[i].run_time_ns / 1e9));
 	}
-	TRY(expo_begin(e, "ipiv_bpf_stats_enabled", EXPO_GAUGE,
-		       "1 if BPF run-time statistics are being collected."));
-	TRY(expo_gauge(e, NULL, 0, self->bpf_stats_enabled));
+	EXPO_TRY(expo_begin(e, "ipiv_bpf_stats_enabled", EXPO_GAUGE,
+			    "1 if BPF run-time statistics are being collected."));
+	EXPO_TRY(expo_gauge(e, NULL, 0, self->bpf_stats_enabled));
 
-	TRY(expo_begin(e, "ipiv_events_dropped", EXPO_COUNTER,
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_events_dropped", EXPO_COUNTER,
 		       "Events not counted, by reason (a full map loses counts; duplicate EOIs "
 		       "are filtered on purpose)."));
 	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++) {
-		struct expo_label l[] = { L("reason", ipiv_drop_name(r)) };
+		struct expo_label l[] = {EXPO_LABEL("reason", ipiv_drop_name(r))};
 
-		TRY(expo_counter(e, l, 1, self->drops[r]));
+		EXPO_TRY(expo_counter(e, l, 1, self->drops[r]));
 	}
 
-	TRY(expo_begin(e, "ipiv_vms", EXPO_GAUGE, "VMs currently watched."));
-	TRY(expo_gauge(e, NULL, 0, s->n_vms));
-	TRY(expo_begin(e, "ipiv_vms_discovered", EXPO_COUNTER,
-		       "VMs found by the discovery iterator."));
-	TRY(expo_counter(e, NULL, 0, self->vms_discovered));
-	TRY(expo_begin(e, "ipiv_vms_reclaimed", EXPO_COUNTER,
-		       "VMs whose state was freed after they exited."));
-	TRY(expo_counter(e, NULL, 0, self->vms_reclaimed));
-	TRY(expo_begin(e, "ipiv_discovery_polls", EXPO_COUNTER, "VM discovery passes."));
-	TRY(expo_counter(e, NULL, 0, self->polls));
-	TRY(expo_begin(e, "ipiv_scrape_duration_seconds", EXPO_GAUGE,
-		       "Time this scrape took to read the BPF maps and name the VMs."));
-	TRY(expo_gauge(e, NULL, 0, scrape_seconds));
+	EXPO_TRY(expo_begin(e, "ipiv_vms", EXPO_GAUGE, "VMs currently watched."));
+	EXPO_TRY(expo_gauge(e, NULL, 0, s->n_vms));
+	EXPO_TRY(expo_begin(e, "ipiv_vms_discovered", EXPO_COUNTER,
+			    "VMs found by the discovery iterator."));
+	EXPO_TRY(expo_counter(e, NULL, 0, self->vms_discovered));
+	EXPO_TRY(expo_begin(e, "ipiv_vms_reclaimed", EXPO_COUNTER,
+			    "VMs whose state was freed after they exited."));
+	EXPO_TRY(expo_counter(e, NULL, 0, self->vms_reclaimed));
+	EXPO_TRY(expo_begin(e, "ipiv_discovery_polls", EXPO_COUNTER, "VM discovery passes."));
+	EXPO_TRY(expo_counter(e, NULL, 0, self->polls));
+	EXPO_TRY(expo_begin(e, "ipiv_scrape_duration_seconds", EXPO_GAUGE,
+			    "Time this scrape took to read the BPF maps and name the VMs."));
+	EXPO_TRY(expo_gauge(e, NULL, 0, scrape_seconds));
 	return 0;
 }
 
 int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *const *names,
 		  const struct metrics_opts *opts, double scrape_seconds)
 {
-	TRY(write_vms(e, snap, names));
-	TRY(write_sends(e, snap, names));
-	TRY(write_receives(e, snap, names));
-	TRY(write_halts(e, snap, names));
-	TRY(write_accel(e, snap, names));
-	TRY(write_latency(e, snap, names));
+	EXPO_TRY(write_vms(e, snap, names));
+	EXPO_TRY(write_sends(e, snap, names));
+	EXPO_TRY(write_receives(e, snap, names));
+	EXPO_TRY(write_halts(e, snap, names));
+	EXPO_TRY(write_accel(e, snap, names));
+	EXPO_TRY(write_latency(e, snap, names));
 	if (opts->per_vcpu)
-		TRY(write_per_vcpu(e, snap, names));
+		EXPO_TRY(write_per_vcpu(e, snap, names));
 	return write_self(e, snap, opts, scrape_seconds);
 }
