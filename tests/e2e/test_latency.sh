@@ -42,15 +42,17 @@ for t in spin halt; do
 	host=$(jq '.latency.send_to_eoi.x2apic_msr.p50.value_ns' "$tmp/lat-$t.api")
 	err=$(jq '.latency.send_to_eoi.x2apic_msr.p50.error_ns' "$tmp/lat-$t.api")
 	ratio=$(echo "$host / $guest" | bc -l)
-	printf -- "--- %s: guest round trip %.0f ns, guest send->EOI %.0f ns, host send->EOI %.0f ns (+-%.0f), host/guest %.2f\n" \
-		$t "$rt" "$guest" "$host" "$err" "$ratio"
+	printf -- "--- %s: guest round trip %.0f ns, guest send->EOI %.0f ns, host send->EOI %.0f ns (+-%.0f), host/guest %.2f, guest-host %.0f ns\n" \
+		$t "$rt" "$guest" "$host" "$err" "$ratio" "$(echo "$guest - $host" | bc -l)"
 	eval "guest_$t=$guest host_$t=$host"
 	# The host interval is a sub-interval of the round trip.
-	within "$host" 0 "$rt" || fail "$t: host send->EOI $host ns exceeds the guest round trip $rt ns"
+	within "$host" 64 "$rt" || fail "$t: host send->EOI $host ns exceeds the guest round trip $rt ns"
 	# Stated tolerance (docs/latency.md): on kvm_pvm the guest's TSC reads sit a few
-	# emulated instructions (~1 us each) away from the traced exits.
+	# emulated instructions (~1 us each) away from the traced exits, an additive offset
+	# that does not scale with the interval, so it is bounded in ns, not as a ratio.
+	off=$(echo "$guest - $host" | bc -l)
 	if [ $t = halt ]; then
-		within "$ratio" 0.25 1.25 || fail "halt: host/guest send->EOI $ratio outside 0.25..1.25"
+		within "$off" -5000 45000 || fail "halt: guest-host send->EOI offset $off ns outside -5..45 us"
 	else
 		within "$ratio" 0.5 2.0 || fail "spin: host/guest send->EOI $ratio outside 0.5..2.0"
 	fi
