@@ -34,6 +34,6 @@ check-e2e: all
 	$(Q)tests/run-tests e2e $(E2E_TESTS)
 
 check: all tests
-	$(Q)tests/run-tests all $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS)
+	$(Q)tests/run-tests all $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS) -- $(KERNEL_CHECKS)
 
 .PHONY: tests check check-unit check-bpf check-e2e
