@@ -32,6 +32,24 @@ static const struct diag_vm_report *report_find_vm(const struct diag_report *r, 
 	return NULL;
 }
 
+static void copy_inhibits(struct diag_vm_report *vr, const struct ipiv_vm_stats *vm)
+{
+	vr->inhibits_known = vm->inhibits_known;
+	vr->inhibits = vm->inhibits;
+	vr->n_timeline = vm->n_timeline < IPIV_TIMELINE ? vm->n_timeline : IPIV_TIMELINE;
+	memcpy(vr->timeline, vm->timeline, vr->n_timeline * sizeof(vr->timeline[0]));
+	vr->inhibit_changes = 0;
+	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
+		vr->inhibit_changes += vm->inhibit_set[r] + vm->inhibit_clear[r];
+}
+
+/* Seconds from an inhibit change to the snapshot; 0 for a change the BPF side stamped after
+ * taken_ns (the maps are read after the clock). */
+static double change_ago(const struct ipiv_inhibit_change *ch, uint64_t taken_ns)
+{
+	return taken_ns > ch->ts ? (taken_ns - ch->ts) / 1e9 : 0.0;
+}
+
 int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_snapshot *prev,
 			   const struct ipiv_snapshot *cur, const char *const *names,
 			   const struct diag_latency *const *latency,
@@ -77,6 +95,7 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 		vr->window_seconds = in.window_seconds;
 		vm_name_sanitize(names[i] ? names[i] : "", names[i] ? strlen(names[i]) : 0,
 				 vr->name, sizeof(vr->name));
+		copy_inhibits(vr, vm);
 		diag_evaluate_vm(host, &in, th, &vr->result);
 		carry_since(&vr->result, old ? &old->result : NULL, r->taken_ns);
 	}
@@ -159,6 +178,56 @@ static void print_result(FILE *f, const struct diag_result *res, uint64_t now_ns
 			res->skipped[i].needs);
 }
 
+/* The reasons set in an inhibit bitmap, comma-separated; bits beyond the known reasons are
+ * left to the hex value printed beside it. */
+static void inhibit_reasons(uint64_t inhibits, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
+		if (inhibits & (1ull << r))
+			len += snprintf(buf + len, len < size ? size - len : 0, "%s%s",
+					len ? "," : "", ipiv_inhibit_name(r));
+}
+
+static void print_inhibits(FILE *f, const struct diag_vm_report *vr, uint64_t now_ns)
+{
+	char reasons[256];
+
+	if (!vr->inhibits_known) {
+		fprintf(f, "  APICv inhibits: unknown (no kvm_apicv_inhibit_changed seen, bitmap "
+			   "not read)\n");
+	} else if (!vr->inhibits) {
+		fprintf(f, "  APICv inhibits: none\n");
+	} else {
+		inhibit_reasons(vr->inhibits, reasons, sizeof(reasons));
+		fprintf(f, "  APICv inhibits: %s (0x%llx)\n", reasons,
+			(unsigned long long)vr->inhibits);
+	}
+	if (!vr->n_timeline) {
+		if (vr->inhibit_changes)
+			fprintf(f,
+				"  APICv inhibit timeline: none recorded (%llu changes counted, "
+				"their times not kept)\n",
+				(unsigned long long)vr->inhibit_changes);
+		else
+			fprintf(f, "  APICv inhibit timeline: none recorded\n");
+		return;
+	}
+	if (vr->inhibit_changes > vr->n_timeline)
+		fprintf(f, "  APICv inhibit timeline (last %zu of %llu changes, newest last):\n",
+			vr->n_timeline, (unsigned long long)vr->inhibit_changes);
+	else
+		fprintf(f, "  APICv inhibit timeline (newest last):\n");
+	for (size_t k = 0; k < vr->n_timeline; k++) {
+		const struct ipiv_inhibit_change *ch = &vr->timeline[k];
+
+		fprintf(f, "    %10.3f s  %-5s  %s\n", -change_ago(ch, now_ns),
+			ch->set ? "set" : "clear", ipiv_inhibit_name(ch->reason));
+	}
+}
+
 static void print_host(FILE *f, const struct diag_report *r)
 {
 	const struct accel_state *h = &r->host;
@@ -211,6 +280,7 @@ int diag_report_print(FILE *f, const struct diag_report *r, const char *vm)
 			fprintf(f, "\nVM %s (window %.1f s)\n", vr->name, vr->window_seconds);
 		else
 			fprintf(f, "\nVM %s (counts since ipivd first saw it)\n", vr->name);
+		print_inhibits(f, vr, r->taken_ns);
 		print_result(f, &vr->result, r->taken_ns);
 	}
 	if (!vm && !r->n_vms)
@@ -292,6 +362,33 @@ static json_t *host_json(const struct diag_report *r)
 	return o;
 }
 
+static json_t *inhibits_json(const struct diag_vm_report *vr)
+{
+	json_t *reasons = json_array();
+
+	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
+		if (vr->inhibits & (1ull << r))
+			json_array_append_new(reasons, json_string(ipiv_inhibit_name(r)));
+	return json_pack("{s:b, s:o, s:o, s:I}", "known", vr->inhibits_known, "bitmap",
+			 vr->inhibits_known ? json_integer((json_int_t)vr->inhibits) : json_null(),
+			 "reasons", reasons, "changes_counted", (json_int_t)vr->inhibit_changes);
+}
+
+static json_t *timeline_json(const struct diag_vm_report *vr, uint64_t now_ns)
+{
+	json_t *arr = json_array();
+
+	for (size_t k = 0; k < vr->n_timeline; k++) {
+		const struct ipiv_inhibit_change *ch = &vr->timeline[k];
+
+		json_array_append_new(arr, json_pack("{s:f, s:s, s:b}", "ago_seconds",
+						     change_ago(ch, now_ns), "reason",
+						     ipiv_inhibit_name(ch->reason), "set",
+						     ch->set ? 1 : 0));
+	}
+	return arr;
+}
+
 json_t *diag_report_json(const struct diag_report *r, const char *vm)
 {
 	json_t *vms = json_array();
@@ -305,10 +402,12 @@ json_t *diag_report_json(const struct diag_report *r, const char *vm)
 		found = true;
 		json_array_append_new(
 		    vms,
-		    json_pack("{s:s, s:o, s:o, s:o}", "name", vr->name, "window_seconds",
+		    json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", vr->name, "window_seconds",
 			      vr->window_seconds > 0 ? json_real(vr->window_seconds) : json_null(),
-			      "findings", result_json_findings(&vr->result, r->taken_ns),
-			      "not_evaluated", result_json_skipped(&vr->result)));
+			      "apicv_inhibits", inhibits_json(vr), "apicv_inhibit_timeline",
+			      timeline_json(vr, r->taken_ns), "findings",
+			      result_json_findings(&vr->result, r->taken_ns), "not_evaluated",
+			      result_json_skipped(&vr->result)));
 	}
 	if (!found) {
 		json_decref(vms);

@@ -16,6 +16,14 @@ struct diag_vm_report {
 	uint64_t vm;		/* ipiv_vm_stats.vm: the key findings' "since" is tracked by */
 	char name[VM_NAME_MAX]; /* sanitized */
 	double window_seconds;	/* 0: no previous snapshot had the VM; counts since first seen */
+	/* The VM's APICv inhibit state at the snapshot, shown beside the findings: the bitmap
+	 * (valid when inhibits_known), the last changes oldest first (ts CLOCK_MONOTONIC ns, like
+	 * diag_report.taken_ns), and how many changes the counters saw in all. */
+	bool inhibits_known;
+	uint64_t inhibits;
+	struct ipiv_inhibit_change timeline[IPIV_TIMELINE];
+	size_t n_timeline;
+	uint64_t inhibit_changes;
 	struct diag_result result;
 };
 
@@ -43,11 +51,13 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 void diag_report_free(struct diag_report *r);
 
 /* `ipivd diagnose`: the host section, then each VM (only the one named vm, if not NULL) with
- * findings, evidence, remedy and "not evaluated" notes. Returns 0, -ENOENT when vm names no
- * VM (nothing printed), or -EIO on a write error. */
+ * its APICv inhibits and their timeline, findings, evidence, remedy and "not evaluated" notes.
+ * Returns 0, -ENOENT when vm names no VM (nothing printed), or -EIO on a write error. */
 int diag_report_print(FILE *f, const struct diag_report *r, const char *vm);
 
-/* The same as JSON ({"host": {...}, "vms": [...]}); NULL when vm names no VM. */
+/* The same as JSON ({"host": {...}, "vms": [...]}; each VM has apicv_inhibits {known, bitmap,
+ * reasons} and apicv_inhibit_timeline [{ago_seconds, reason, set}], oldest first); NULL when vm
+ * names no VM. */
 json_t *diag_report_json(const struct diag_report *r, const char *vm);
 
 /* ipiv_host_accel_info, ipiv_host_accel_fact_info, ipiv_host_finding{rule,severity},

@@ -88,6 +88,8 @@ static int setup(void **state)
 	add_send(&f->cur_vms[0], IPIV_PATH_X2APIC_MSR, phys, 100);
 	f->cur_vms[0].inhibits = 1u << 9;
 	f->cur_vms[0].inhibit_set[9] = 1;
+	f->cur_vms[0].timeline[0] = (struct ipiv_inhibit_change){.ts = 104 * SEC, .reason = 9, .set = 1};
+	f->cur_vms[0].n_timeline = 1;
 	add_send(&f->cur_vms[1], IPIV_PATH_X2APIC_MSR, nmi, 50);
 	add_send(&f->cur_vms[1], IPIV_PATH_X2APIC_MSR, phys, 50);
 
@@ -236,7 +238,12 @@ static void test_text(void **state)
 	assert_non_null(strstr(text, "[critical] apicv_inhibited:"));
 	assert_non_null(strstr(text, "pit_reinj"));
 	assert_non_null(strstr(text, "not evaluated: targets_preempted (needs the preempted"));
-	assert_non_null(strstr(text, "\nVM idle (window 10.0 s)\n  no findings\n"));
+	assert_non_null(strstr(text, "\nVM web (window 10.0 s)\n  APICv inhibits: pit_reinj (0x200)\n"
+				     "  APICv inhibit timeline (newest last):\n"
+				     "        -6.000 s  set    pit_reinj\n"));
+	/* idle: the bitmap was never reported */
+	assert_non_null(strstr(text, "\nVM idle (window 10.0 s)\n  APICv inhibits: unknown"));
+	assert_non_null(strstr(text, "  APICv inhibit timeline: none recorded\n  no findings\n"));
 	assert_non_null(strstr(text, "VM we\"ird\\name[31m"));
 	assert_null(strchr(text, '\x1b'));
 	/* wrapped text stays within 100 columns */
@@ -308,6 +315,19 @@ static void test_json(void **state)
 	x = json_array_get(json_object_get(vm, "not_evaluated"), 0);
 	assert_true(json_is_string(json_object_get(x, "rule")));
 	assert_true(json_is_string(json_object_get(x, "needs")));
+	x = json_object_get(vm, "apicv_inhibits");
+	assert_true(json_is_true(json_object_get(x, "known")));
+	assert_int_equal(json_integer_value(json_object_get(x, "bitmap")), 0x200);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(x, "reasons"), 0)),
+			    "pit_reinj");
+	assert_int_equal(json_integer_value(json_object_get(x, "changes_counted")), 1);
+	x = json_array_get(json_object_get(vm, "apicv_inhibit_timeline"), 0);
+	assert_float_equal(json_real_value(json_object_get(x, "ago_seconds")), 6.0, 1e-9);
+	assert_string_equal(json_string_value(json_object_get(x, "reason")), "pit_reinj");
+	assert_true(json_is_true(json_object_get(x, "set")));
+	x = json_array_get(json_object_get(j, "vms"), 2);
+	assert_true(json_is_null(json_object_get(json_object_get(x, "apicv_inhibits"), "bitmap")));
+	assert_int_equal(json_array_size(json_object_get(x, "apicv_inhibit_timeline")), 0);
 	json_decref(j);
 
 	j = diag_report_json(r, "idle");
