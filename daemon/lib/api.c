@@ -102,8 +102,25 @@ static json_t *hist_json(const struct latency_hist *h, bool with_buckets)
 	return o;
 }
 
-/* {"send_to_eoi": {"x2apic_msr": {...}, ...}, ...}, VM-wide over vCPUs. */
-static json_t *latency_json(const struct ipiv_vm_stats *vm, bool with_buckets)
+/* The histogram of (kind, sub) over every vCPU (vcpu NULL: VM-wide, as vm_latency merges it)
+ * or of one vCPU's rows only; false if empty. */
+static bool lat_of(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+		   const uint32_t *vcpu, struct latency_hist *out)
+{
+	if (!vcpu)
+		return vm_latency(vm, kind, sub, out);
+	memset(out, 0, sizeof(*out));
+	for (size_t j = 0; j < vm->n_lat; j++)
+		if (vm->lat[j].vcpu == *vcpu && vm->lat[j].kind == kind &&
+		    (sub == IPIV_LAT_ANY_SUB || vm->lat[j].sub == sub))
+			latency_merge(out, &vm->lat[j].h);
+	return out->count > 0;
+}
+
+/* {"send_to_eoi": {"x2apic_msr": {...}, ...}, ...}: VM-wide over vCPUs (vcpu NULL), or the
+ * histograms of one vCPU. */
+static json_t *latency_json(const struct ipiv_vm_stats *vm, const uint32_t *vcpu,
+			    bool with_buckets)
 {
 	json_t *o = json_object();
 
@@ -112,29 +129,41 @@ static json_t *latency_json(const struct ipiv_vm_stats *vm, bool with_buckets)
 		struct latency_hist h;
 		json_t *per_kind;
 
-		if (j && vm->lat[j - 1].kind == vm->lat[j].kind &&
-		    vm->lat[j - 1].sub == vm->lat[j].sub)
+		if (vcpu && vm->lat[j].vcpu != *vcpu)
 			continue;
-		vm_latency(vm, vm->lat[j].kind, vm->lat[j].sub, &h);
 		value = ipiv_lat_sub_label(vm->lat[j].kind, vm->lat[j].sub, &label);
 		per_kind = json_object_get(o, kind);
 		if (!per_kind) {
 			per_kind = json_object();
 			json_object_set_new(o, kind, per_kind);
+		} else if (json_object_get(per_kind, value)) {
+			continue; /* another vCPU's row of a (kind, sub) already merged */
 		}
+		lat_of(vm, vm->lat[j].kind, vm->lat[j].sub, vcpu, &h);
 		json_object_set_new(per_kind, value, hist_json(&h, with_buckets));
 	}
 	return o;
 }
 
-/* The figure a table shows: send->EOI over every path. */
-static json_t *latency_headline(const struct ipiv_vm_stats *vm)
+/* The figure a table shows: send->EOI over every path, of the VM or of one vCPU. */
+static json_t *latency_headline(const struct ipiv_vm_stats *vm, const uint32_t *vcpu)
 {
 	struct latency_hist h;
 
-	if (!vm_latency(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h))
+	if (!lat_of(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &h))
 		return json_null();
 	return hist_json(&h, false);
+}
+
+/* Whether the collector keys histograms by vCPU (ipivd --collector.per-vcpu): then some
+ * rows name a vCPU. Without it every row is VM-wide and the vCPU rows carry no latency,
+ * rather than a VM-wide figure passed off as theirs. */
+static bool latency_per_vcpu(const struct ipiv_vm_stats *vm)
+{
+	for (size_t j = 0; j < vm->n_lat; j++)
+		if (vm->lat[j].vcpu != IPIV_LAT_VM_WIDE)
+			return true;
+	return false;
 }
 
 static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
@@ -150,7 +179,7 @@ static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint
 	json_object_set_new(o, "vcpus", json_integer(vm->vcpu_count));
 	json_object_set_new(o, "counts", counts_json(&vm->c));
 	json_object_set_new(o, "apicv_inhibits", inhibits_json(vm));
-	json_object_set_new(o, "send_to_eoi", latency_headline(vm));
+	json_object_set_new(o, "send_to_eoi", latency_headline(vm, NULL));
 	return o;
 }
 
@@ -190,6 +219,7 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	json_t *o = vm_summary(vm, name, key);
 	json_t *exits = json_array(), *vcpus = json_array(), *matrix = json_array();
 	json_t *changes = json_array();
+	bool per_vcpu = latency_per_vcpu(vm);
 
 	json_object_set_new(o, "sent_by_class", classes_json(vm));
 	for (size_t j = 0; j < vm->n_exits; j++) {
@@ -212,6 +242,12 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 						       : json_integer(v->vcpu_id));
 		json_object_set_new(row, "tid", json_integer(v->tid));
 		json_object_set_new(row, "apic_mode", json_string(ipiv_apic_mode_name(v->apic_mode)));
+		/* By the vCPU the latency belongs to (include/hist.h): the target for send->EOI;
+		 * the row of non-vCPU threads (id null) holds what no vCPU does. */
+		if (per_vcpu) {
+			json_object_set_new(row, "send_to_eoi", latency_headline(vm, &v->vcpu_id));
+			json_object_set_new(row, "latency", latency_json(vm, &v->vcpu_id, true));
+		}
 		json_array_append_new(vcpus, row);
 	}
 	for (size_t j = 0; j < vm->n_matrix; j++) {
@@ -247,7 +283,7 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 		json_object_set_new(o, "apicv_inhibit_timeline", tl);
 	}
 	json_object_set_new(o, "latency_enabled", json_boolean(vm->latency_enabled));
-	json_object_set_new(o, "latency", latency_json(vm, true));
+	json_object_set_new(o, "latency", latency_json(vm, NULL, true));
 	{
 		json_t *unm = json_object();
 

@@ -629,13 +629,192 @@ static int parse_hist(const json_t *o, struct latency_hist *h, const char *where
 	return 0;
 }
 
+/* {kind: {sub: histogram}} (the object under "latency") appended to rows[*n] on, each row
+ * given vcpu; the caller sized rows by the subs the object lists. */
+static int parse_lat_object(const json_t *lat, uint32_t vcpu, struct ipiv_lat_hist *rows,
+			    size_t *n, const char *where, struct perr *e)
+{
+	json_t *per_kind, *hist;
+	const char *kname, *sname;
+	int r;
+
+	if (!json_is_object(lat))
+		return fail(e, "%s: expected an object", where);
+	json_object_foreach((json_t *)lat, kname, per_kind) {
+		int kind = label_index(kname, ipiv_lat_kind_name, IPIV_LAT_UNMATCHED);
+
+		if (kind < 0)
+			return fail(e, "%s: unknown stage \"%.40s\"", where, kname);
+		if (!json_is_object(per_kind))
+			return fail(e, "%s.%s: expected an object", where, kname);
+		json_object_foreach(per_kind, sname, hist) {
+			struct ipiv_lat_hist *row = &rows[*n];
+			int sub = lat_sub_index((unsigned)kind, sname);
+			char sub_where[128];
+
+			snprintf(sub_where, sizeof(sub_where), "%s.%s.%.40s", where, kname, sname);
+			if (sub < 0)
+				return fail(e, "%s: unknown label", sub_where);
+			row->kind = (uint16_t)kind;
+			row->sub = (uint16_t)sub;
+			row->vcpu = vcpu;
+			if ((r = parse_hist(hist, &row->h, sub_where, e)))
+				return r;
+			(*n)++;
+		}
+	}
+	return 0;
+}
+
+/* How many histograms a {kind: {sub: histogram}} object lists (0 if it is not one). */
+static size_t lat_object_size(const json_t *lat)
+{
+	const char *kname;
+	json_t *per_kind;
+	size_t n = 0;
+
+	if (!json_is_object(lat))
+		return 0;
+	json_object_foreach((json_t *)lat, kname, per_kind)
+		n += json_is_object(per_kind) ? json_object_size(per_kind) : 0;
+	return n;
+}
+
+/* Takes part out of whole, bucket by bucket; false when whole does not hold all of it. */
+static bool hist_take(struct latency_hist *whole, const struct latency_hist *part)
+{
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		if (part->buckets[b] > whole->buckets[b])
+			return false;
+	if (part->sum_ns > whole->sum_ns)
+		return false;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		whole->buckets[b] -= part->buckets[b];
+	whole->count -= part->count;
+	whole->sum_ns -= part->sum_ns;
+	return true;
+}
+
+static struct ipiv_lat_hist *find_lat_row(struct ipiv_lat_hist *rows, size_t n, uint16_t kind,
+					  uint16_t sub, uint32_t vcpu)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].kind == kind && rows[i].sub == sub && rows[i].vcpu == vcpu)
+			return &rows[i];
+	return NULL;
+}
+
+/* One vCPU row's "send_to_eoi" figures (over every path) against its histograms. */
+static int check_vcpu_headline(const json_t *row, const struct ipiv_lat_hist *rows, size_t n,
+			       const char *where, struct perr *e)
+{
+	json_t *head = json_object_get(row, "send_to_eoi");
+	struct api_latency fig = { 0 };
+	uint64_t count = 0;
+	char sub[96];
+	int r;
+
+	snprintf(sub, sizeof(sub), "%s.send_to_eoi", where);
+	if (!json_is_null(head) && (r = parse_latency_figures(head, &fig, sub, e)))
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].kind == IPIV_LAT_SEND_EOI)
+			count += rows[i].h.count;
+	if (fig.count != count)
+		return fail(e, "%s: count %llu, but the row's send_to_eoi histograms hold %llu", sub,
+			    (unsigned long long)fig.count, (unsigned long long)count);
+	return 0;
+}
+
+/*
+ * Per-vCPU latency (ipivd --collector.per-vcpu): each vCPU row's "latency" becomes lat rows of
+ * that vCPU, taken out of the VM-wide rows parse_latency made. What is left of those (a vCPU
+ * without a row) stays VM-wide, which is also the id of non-vCPU threads. So vm_latency
+ * merges back to the VM-wide figures and each vCPU's rows are its own, as the standalone
+ * collector keeps them. Rows without the fields (no per-vCPU latency) leave vm->lat as is.
+ */
+static int parse_vcpu_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
+{
+	json_t *arr = json_object_get(o, "vcpu_rows"), *row;
+	struct ipiv_lat_hist *rows;
+	size_t i, n = 0, cap = 0;
+	int r = 0;
+
+	json_array_foreach(arr, i, row) {
+		bool has_lat = json_object_get(row, "latency"), has_head = json_object_get(row,
+										  "send_to_eoi");
+
+		if (has_lat != has_head)
+			return fail(e, "vcpu_rows[%zu]: latency and send_to_eoi come together", i);
+		cap += lat_object_size(json_object_get(row, "latency"));
+		n += has_lat;
+	}
+	if (!n)
+		return 0;
+	rows = calloc(cap + vm->n_lat + 1, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	n = 0;
+	json_array_foreach(arr, i, row) {
+		json_t *lat = json_object_get(row, "latency");
+		size_t first = n;
+		char where[64];
+
+		if (!lat)
+			continue;
+		snprintf(where, sizeof(where), "vcpu_rows[%zu].latency", i);
+		if ((r = parse_lat_object(lat, vm->vcpus[i].vcpu_id, rows, &n, where, e)))
+			goto cleanup;
+		for (size_t j = first; j < n; j++) {
+			struct ipiv_lat_hist *whole = find_lat_row(vm->lat, vm->n_lat, rows[j].kind,
+								   rows[j].sub, IPIV_LAT_VM_WIDE);
+			const char *label;
+
+			if (!whole || !hist_take(&whole->h, &rows[j].h)) {
+				r = fail(e, "%s.%s.%s: more than latency.%s.%s holds", where,
+					 ipiv_lat_kind_name(rows[j].kind),
+					 ipiv_lat_sub_label(rows[j].kind, rows[j].sub, &label),
+					 ipiv_lat_kind_name(rows[j].kind),
+					 ipiv_lat_sub_label(rows[j].kind, rows[j].sub, &label));
+				goto cleanup;
+			}
+		}
+		snprintf(where, sizeof(where), "vcpu_rows[%zu]", i);
+		if ((r = check_vcpu_headline(row, &rows[first], n - first, where, e)))
+			goto cleanup;
+	}
+	for (size_t j = 0; j < vm->n_lat; j++) {
+		struct ipiv_lat_hist *left = &vm->lat[j], *none;
+
+		if (!left->h.count && left->h.sum_ns) {
+			r = fail(e, "latency.%s: the vCPU rows' sum_ns fall short of it",
+				 ipiv_lat_kind_name(left->kind));
+			goto cleanup;
+		}
+		if (!left->h.count)
+			continue;
+		none = find_lat_row(rows, n, left->kind, left->sub, IPIV_LAT_VM_WIDE);
+		if (none)
+			latency_merge(&none->h, &left->h);
+		else
+			rows[n++] = *left;
+	}
+	qsort(rows, n, sizeof(*rows), ipiv_lat_hist_cmp);
+	free(vm->lat);
+	vm->lat = rows;
+	vm->n_lat = n;
+	return 0;
+cleanup:
+	free(rows);
+	return r;
+}
+
 /* "latency": {kind: {sub: histogram}} into VM-wide lat rows, "latency_unmatched" and
- * "latency_enabled". An ipivd from before latency has none of them: no rows, disabled. */
+ * "latency_enabled", then the vCPU rows' latency if any. An ipivd from before latency has
+ * none of them: no rows, disabled. */
 static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
 {
-	json_t *lat = json_object_get(o, "latency"), *per_kind, *hist;
-	const char *kname, *sname;
-	size_t n = 0;
+	json_t *lat = json_object_get(o, "latency");
 	int r;
 
 	if (!lat && !json_object_get(o, "latency_enabled"))
@@ -644,35 +823,14 @@ static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 		return r;
 	if (!json_is_object(lat))
 		return fail(e, "latency: expected an object");
-	json_object_foreach(lat, kname, per_kind)
-		n += json_is_object(per_kind) ? json_object_size(per_kind) : 0;
-	vm->lat = calloc(n + 1, sizeof(*vm->lat));
+	vm->lat = calloc(lat_object_size(lat) + 1, sizeof(*vm->lat));
 	if (!vm->lat)
 		return -ENOMEM;
-	json_object_foreach(lat, kname, per_kind) {
-		int kind = label_index(kname, ipiv_lat_kind_name, IPIV_LAT_UNMATCHED);
-
-		if (kind < 0)
-			return fail(e, "latency: unknown stage \"%.40s\"", kname);
-		if (!json_is_object(per_kind))
-			return fail(e, "latency.%s: expected an object", kname);
-		json_object_foreach(per_kind, sname, hist) {
-			struct ipiv_lat_hist *row = &vm->lat[vm->n_lat];
-			int sub = lat_sub_index((unsigned)kind, sname);
-			char where[96];
-
-			snprintf(where, sizeof(where), "latency.%s.%.40s", kname, sname);
-			if (sub < 0)
-				return fail(e, "%s: unknown label", where);
-			row->kind = (uint16_t)kind;
-			row->sub = (uint16_t)sub;
-			row->vcpu = IPIV_LAT_VM_WIDE;
-			if ((r = parse_hist(hist, &row->h, where, e)))
-				return r;
-			vm->n_lat++;
-		}
-	}
+	if ((r = parse_lat_object(lat, IPIV_LAT_VM_WIDE, vm->lat, &vm->n_lat, "latency", e)))
+		return r;
 	qsort(vm->lat, vm->n_lat, sizeof(*vm->lat), ipiv_lat_hist_cmp);
+	if ((r = parse_vcpu_latency(o, vm, e)))
+		return r;
 	if (!json_object_get(o, "latency_unmatched"))
 		return 0;
 	return parse_labelled(o, "latency_unmatched", vm->lat_unmatched, IPIV_UNM_COUNT,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ipivtop against real ipivbench guests in tmux: VM rows with their names, vCPU counts and
 # send->EOI P50, the help screen, the filter, the drill-down's vCPU rows, matrix and latency
-# histogram bars, a logical-mode guest's logical_dest_mode finding, a VM that exits shown as
-# gone; the same through --connect to ipivd; batch text/CSV/JSON totals equal to the guest's
-# own counts, with latency and findings; bad flags and an unreachable ipivd give one-line
-# errors.
+# histogram bars, each target vCPU's send->EOI P50/P99, a logical-mode guest's
+# logical_dest_mode finding, a VM that exits shown as gone; the same through --connect to
+# ipivd --collector.per-vcpu (whose API then has per-vCPU latency, and without the flag none);
+# batch text/CSV/JSON totals equal to the guest's own counts, with latency and findings; bad
+# flags and an unreachable ipivd give one-line errors.
 . "$(dirname "$0")/lib.sh"
 require_root; require_kvm; require_cmd tmux jq curl
 IPIVTOP=$OUT/ipivtop
@@ -61,9 +62,10 @@ TH="--diag.min-ipis=10"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
 URL=http://127.0.0.1:$PORT
+# Per-vCPU latency: the drill-down through --connect shows each target vCPU's P50/P99.
 # shellcheck disable=SC2086
 "$IPIVD" --web.listen-address 127.0.0.1:$PORT --collector.poll-interval 200 \
-	--diag.window 2 $TH > "$tmp/ipivd.log" 2>&1 &
+	--collector.per-vcpu --diag.window 2 $TH > "$tmp/ipivd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -sf "$URL/api/v1/status" > /dev/null && break; sleep 0.1; done
 curl -sf "$URL/api/v1/status" > /dev/null || fail "ipivd did not start: $(cat "$tmp/ipivd.log")"
@@ -111,6 +113,11 @@ wait_pane "matrix row of vCPU 0 with rates" matrix_hot
 bars() { grep -qE '≤ +[0-9.]+(ns|µs|ms|s) █+ +[0-9]+ +[0-9.]+%' "$1" &&
 	grep -qE 'p50 [0-9.]+(ns|µs|ms|s) ±[0-9.]+(ns|µs|ms|s)' "$1"; }
 wait_pane "latency histogram bars of send->EOI" bars
+# vCPUs 1-3 receive e2e-top-a's x2APIC physical IPIs: their P50/P99 cells are durations
+# ("~52.2µs", ">17.2s" in the open last bucket), not n/a
+vcpu_lat() { grep -qE "^ +$2 +[0-9]+ .* ~[0-9.]+(ns|µs|ms|s) +[~>][0-9.]+(ns|µs|ms|s) *\$" "$1"; }
+targets_lat() { vcpu_lat "$1" 1 && vcpu_lat "$1" 2 && vcpu_lat "$1" 3; }
+wait_pane "per-vCPU send->EOI P50/P99 of the target vCPUs" targets_lat
 tmux send-keys -t "$sess" l l
 halt_bars() { has "IPI latency histogram: halt" "$1" && has "[halt]" "$1" && bars "$1"; }
 wait_pane "l cycles to the halt stage, with bars" halt_bars
@@ -153,12 +160,37 @@ tmux send-keys -t "$sess" Enter
 wait_pane "--connect: drill-down" drill
 wait_pane "--connect: matrix rates" matrix_hot
 wait_pane "--connect: latency histogram bars" bars
+wait_pane "--connect: per-vCPU send->EOI P50/P99 of the target vCPUs" targets_lat
 tmux send-keys -t "$sess" Escape f '^e2e-top-log$' Enter
 wait_pane "--connect: filter to e2e-top-log" has "filter /^e2e-top-log$/"
 tmux send-keys -t "$sess" Enter
 wait_pane "--connect: logical_dest_mode finding" logical
 tmux send-keys -t "$sess" q
-note "--connect: rows, P50, findings, filter, drill-down with bars and findings from ipivd"
+note "--connect: rows, P50, findings, filter, drill-down with bars, per-vCPU P50/P99 and findings from ipivd"
+
+# The API behind it: each target vCPU row has its own send->EOI quantiles; without
+# --collector.per-vcpu the rows have none (the VM-wide ones stay).
+per_vcpu_api='[.vcpu_rows[] | select(.id == 1 or .id == 2 or .id == 3) | .send_to_eoi |
+	select(.count > 0 and .p50.value_ns > 0 and .p50.error_ns > 0 and
+	       (.p99.overflow or .p99.value_ns >= .p50.value_ns))] | length == 3'
+curl -sf "$URL/api/v1/vms/e2e-top-a" > "$tmp/detail.json" || fail "GET /api/v1/vms/e2e-top-a"
+jq -e "$per_vcpu_api" "$tmp/detail.json" > /dev/null ||
+	fail "API: no per-vCPU send->EOI for vCPUs 1-3: $(jq -c '.vcpu_rows' "$tmp/detail.json")"
+PORT2=$(( PORT + 1 ))
+"$IPIVD" --web.listen-address 127.0.0.1:$PORT2 --collector.poll-interval 200 \
+	> "$tmp/ipivd2.log" 2>&1 &
+ipivd2=$!; pids+=($ipivd2)
+for _ in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$PORT2/api/v1/vms/e2e-top-a" > "$tmp/detail2.json" &&
+		jq -e '.latency.send_to_eoi | length > 0' "$tmp/detail2.json" > /dev/null && break
+	sleep 0.1
+done
+jq -e '.latency.send_to_eoi | length > 0' "$tmp/detail2.json" > /dev/null ||
+	fail "ipivd without --collector.per-vcpu: no VM-wide send->EOI: $(cat "$tmp/ipivd2.log")"
+jq -e '[.vcpu_rows[] | has("send_to_eoi") or has("latency")] | any | not' "$tmp/detail2.json" \
+	> /dev/null || fail "ipivd without --collector.per-vcpu: vCPU rows carry latency"
+kill "$ipivd2"; wait "$ipivd2" 2>/dev/null
+note "API: per-vCPU send->EOI with --collector.per-vcpu, none without"
 
 # ---- batch: totals equal the guest's own counts ----
 "$IPIVTOP" -b --json -d 0.3 -f '^e2e-top-c$' > "$tmp/batch.json" 2> "$tmp/batch.err" &

@@ -689,6 +689,45 @@ static void test_latency_document(void **state)
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_object_get(doc, "latency_unmatched"), "no_eoi_delivery_mode")),
 			 7);
+	/* per-vCPU histograms (--collector.per-vcpu): each vCPU row has its own send->EOI,
+	 * quantiles like the VM's and histograms by stage and path with buckets */
+	{
+		json_t *rows = json_object_get(doc, "vcpu_rows"), *row;
+		static const double want_ns[] = {10000, 20000};
+
+		for (size_t i = 0; i < 2; i++) {
+			row = json_array_get(rows, i);
+			eoi = json_object_get(row, "send_to_eoi");
+			assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 100);
+			assert_int_equal(json_integer_value(json_object_get(eoi, "sum_ns")),
+					 100 * want_ns[i]);
+			for (size_t k = 0; k < 3; k++) {
+				static const char *const q[] = {"p50", "p90", "p99"};
+
+				p50 = json_object_get(eoi, q[k]);
+				assert_true(fabs(json_real_value(json_object_get(p50, "value_ns")) -
+						 want_ns[i]) <=
+					    json_real_value(json_object_get(p50, "error_ns")));
+			}
+			assert_int_equal(
+				json_integer_value(json_object_get(
+					json_object_get(json_object_get(json_object_get(row, "latency"),
+									"send_to_eoi"),
+							"x2apic_msr"),
+					"count")),
+				100);
+		}
+		/* halts are vCPU 1's */
+		assert_null(json_object_get(
+			json_object_get(json_array_get(rows, 0), "latency"), "halt"));
+		assert_non_null(json_object_get(
+			json_object_get(json_object_get(json_array_get(rows, 1), "latency"), "halt"),
+			"true"));
+		/* the non-vCPU row received nothing: null, not zero */
+		row = json_array_get(rows, 2);
+		assert_true(json_is_null(json_object_get(row, "send_to_eoi")));
+		assert_int_equal(json_object_size(json_object_get(row, "latency")), 0);
+	}
 	json_decref(doc);
 
 	doc = api_vms(&f->snap, f->names, ID_KEY);
@@ -696,6 +735,26 @@ static void test_latency_document(void **state)
 	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 200);
 	assert_true(json_is_null(
 		json_object_get(json_array_get(json_object_get(doc, "vms"), 1), "send_to_eoi")));
+	json_decref(doc);
+
+	/* without per-vCPU histograms the rows carry no latency at all */
+	for (size_t j = 0; j < 3; j++)
+		lat[j].vcpu = IPIV_LAT_VM_WIDE;
+	lat[1].h.sum_ns += lat[0].h.sum_ns; /* rows are unique per (kind, sub, vcpu) */
+	lat[1].h.count += lat[0].h.count;
+	lat[1].h.buckets[hist_bucket(10000)] += lat[0].h.buckets[hist_bucket(10000)];
+	web->lat = lat + 1;
+	web->n_lat = 2;
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	for (size_t i = 0; i < 3; i++) {
+		json_t *row = json_array_get(json_object_get(doc, "vcpu_rows"), i);
+
+		assert_null(json_object_get(row, "send_to_eoi"));
+		assert_null(json_object_get(row, "latency"));
+	}
+	eoi = json_object_get(json_object_get(json_object_get(doc, "latency"), "send_to_eoi"),
+			      "x2apic_msr");
+	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 200);
 	json_decref(doc);
 	free(lat);
 	free(f);

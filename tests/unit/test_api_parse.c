@@ -14,6 +14,9 @@
 #include "api.h"
 #include "api_parse.h"
 #include "diag_report.h"
+#include "top_drill.h"
+#include "top_format.h"
+#include "top_table.h"
 
 #define ID_KEY 0x1234abcd5678ef00ull
 
@@ -259,8 +262,10 @@ static void assert_quantile_equal(const struct latency_quantile *a,
 	assert_float_equal(a->error_ns, b->error_ns, 1e-6);
 }
 
-/* Every (kind, sub) histogram of want, merged over vCPUs, is in got bucket by bucket. */
-static void assert_latency_equal(const struct ipiv_vm_stats *got, const struct ipiv_vm_stats *want)
+/* Every (kind, sub) histogram of want, merged over vCPUs, is in got bucket by bucket. With
+ * per_vcpu, got's rows are want's, vCPU by vCPU; without, got has VM-wide rows only. */
+static void assert_latency_equal(const struct ipiv_vm_stats *got, const struct ipiv_vm_stats *want,
+				 bool per_vcpu)
 {
 	size_t hists = 0;
 
@@ -273,16 +278,53 @@ static void assert_latency_equal(const struct ipiv_vm_stats *got, const struct i
 			assert_memory_equal(&a, &b, sizeof(a));
 			hists += has;
 		}
-	assert_int_equal(got->n_lat, hists);
-	for (size_t i = 0; i < got->n_lat; i++) {
-		assert_int_equal(got->lat[i].vcpu, IPIV_LAT_VM_WIDE);
-		if (i)
-			assert_true(got->lat[i - 1].kind < got->lat[i].kind ||
-				    (got->lat[i - 1].kind == got->lat[i].kind &&
-				     got->lat[i - 1].sub < got->lat[i].sub));
+	if (per_vcpu) {
+		assert_int_equal(got->n_lat, want->n_lat);
+		for (size_t i = 0; i < got->n_lat; i++) {
+			assert_int_equal(got->lat[i].kind, want->lat[i].kind);
+			assert_int_equal(got->lat[i].sub, want->lat[i].sub);
+			assert_int_equal(got->lat[i].vcpu, want->lat[i].vcpu);
+			assert_memory_equal(&got->lat[i].h, &want->lat[i].h, sizeof(got->lat[i].h));
+		}
+	} else {
+		assert_int_equal(got->n_lat, hists);
+		for (size_t i = 0; i < got->n_lat; i++) {
+			assert_int_equal(got->lat[i].vcpu, IPIV_LAT_VM_WIDE);
+			if (i)
+				assert_true(got->lat[i - 1].kind < got->lat[i].kind ||
+					    (got->lat[i - 1].kind == got->lat[i].kind &&
+					     got->lat[i - 1].sub < got->lat[i].sub));
+		}
 	}
 	assert_memory_equal(got->lat_unmatched, want->lat_unmatched, sizeof(got->lat_unmatched));
 	assert_int_equal(got->latency_enabled, want->latency_enabled);
+}
+
+/* The fixture's web VM as ipivd without --collector.per-vcpu holds it: the same histograms,
+ * every one VM-wide. Free with free(). */
+static struct ipiv_lat_hist *vm_wide_only(struct ipiv_vm_stats *vm)
+{
+	struct ipiv_lat_hist *rows = calloc(vm->n_lat + 1, sizeof(*rows));
+	size_t n = 0;
+
+	assert_non_null(rows);
+	for (size_t i = 0; i < vm->n_lat; i++) {
+		struct ipiv_lat_hist *same = n && rows[n - 1].kind == vm->lat[i].kind &&
+						     rows[n - 1].sub == vm->lat[i].sub
+						     ? &rows[n - 1]
+						     : NULL;
+
+		if (!same) {
+			same = &rows[n++];
+			same->kind = vm->lat[i].kind;
+			same->sub = vm->lat[i].sub;
+			same->vcpu = IPIV_LAT_VM_WIDE;
+		}
+		latency_merge(&same->h, &vm->lat[i].h);
+	}
+	vm->lat = rows;
+	vm->n_lat = n;
+	return rows;
 }
 
 static void test_latency_round_trip(void **state)
@@ -314,12 +356,198 @@ static void test_latency_round_trip(void **state)
 	free(lat);
 	api_parse_snapshot_free(snap);
 
-	/* the detail's histograms, bucket by bucket, merged over vCPUs */
+	/* the detail's histograms, bucket by bucket: per vCPU, as the collector keyed them */
 	doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
 	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
-	assert_latency_equal(&got, &f->vms[0]);
+	assert_latency_equal(&got, &f->vms[0], true);
 	api_parse_vm_free(&got);
 	assert_null(got.lat);
+	json_decref(doc);
+
+	/* VM-wide only (no --collector.per-vcpu): merged over vCPUs, the same figures */
+	{
+		struct ipiv_vm_stats per_vcpu = f->vms[0];
+		struct ipiv_lat_hist *wide = vm_wide_only(&f->vms[0]);
+
+		doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
+		assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+		assert_latency_equal(&got, &per_vcpu, false);
+		api_parse_vm_free(&got);
+		json_decref(doc);
+		free(wide);
+	}
+	free(f);
+}
+
+/* The drill-down's row of one vCPU (VCPU, TID, rates, HALT%, P50, P99) for vm, as ipivtop
+ * draws it. */
+static void drill_row(const struct ipiv_vm_stats *vm, uint32_t vcpu, uint32_t tid, char *out,
+		      size_t size)
+{
+	struct top_vm_row row = { .key = vm->vm, .pid = vm->pid };
+	struct top_detail d;
+	struct top_canvas c;
+	char prefix[32];
+
+	if (vcpu == IPIV_VCPU_NONE)
+		snprintf(prefix, sizeof(prefix), " none %8s ", tid ? "?" : TOP_NONE);
+	else
+		snprintf(prefix, sizeof(prefix), "%5u %8u ", vcpu, tid);
+	top_detail_init(&d, vm->vm);
+	assert_int_equal(top_detail_update(&d, vm, 1000000000ull), 0);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
+	out[0] = 0;
+	for (size_t i = 0; i < c.n_lines; i++)
+		if (!strncmp(top_canvas_text(&c, i), prefix, strlen(prefix)))
+			snprintf(out, size, "%s", top_canvas_text(&c, i));
+	top_canvas_free(&c);
+	top_detail_free(&d);
+	if (!out[0])
+		fail_msg("no drill-down row for vCPU %u", vcpu);
+}
+
+/* The last two words of a drill-down row: its P50 and P99 cells. */
+static void p50_p99(const char *line, char *p50, char *p99)
+{
+	const char *end = line + strlen(line), *a, *b;
+
+	while (end > line && end[-1] == ' ')
+		end--;
+	for (b = end; b > line && b[-1] != ' '; b--)
+		;
+	for (a = b; a > line && a[-1] == ' '; a--)
+		;
+	end = a;
+	for (a = end; a > line && a[-1] != ' '; a--)
+		;
+	snprintf(p50, TOP_NUM_MAX, "%.*s", (int)(end - a), a);
+	snprintf(p99, TOP_NUM_MAX, "%.*s", (int)strcspn(b, " "), b);
+}
+
+/* With per-vCPU latency, each vCPU row carries its send->EOI quantiles and histograms; parsed
+ * back, ipivtop --connect draws each vCPU's P50/P99 as the standalone collector does. */
+static void test_vcpu_latency_round_trip(void **state)
+{
+	struct fixture *f = make_fixture();
+	struct ipiv_vm_stats got = { 0 };
+	char name[VM_NAME_MAX], err[200], want_line[256], got_line[256];
+	char p50[TOP_NUM_MAX], p99[TOP_NUM_MAX];
+	struct latency_hist h = { 0 };
+	struct latency_quantile q;
+	json_t *doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web")), *rows, *eoi;
+
+	/* vCPU 1 received 2 IPIs: 14.6 us and one beyond the last edge */
+	rows = json_object_get(doc, "vcpu_rows");
+	eoi = json_object_get(json_array_get(rows, 1), "send_to_eoi");
+	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 2);
+	latency_add(&h, 14600);
+	q = latency_quantile(&h, 0.5);
+	assert_float_equal(json_real_value(json_object_get(json_object_get(eoi, "p50"), "value_ns")),
+			   q.value_ns, 1e-6);
+	assert_float_equal(json_real_value(json_object_get(json_object_get(eoi, "p50"), "error_ns")),
+			   q.error_ns, 1e-6);
+	assert_true(json_is_true(json_object_get(json_object_get(eoi, "p99"), "overflow")));
+	assert_non_null(json_object_get(eoi, "p90"));
+	assert_null(json_object_get(eoi, "buckets")); /* they are under latency */
+	assert_int_equal(json_array_size(json_object_get(
+				 json_object_get(json_object_get(json_object_get(json_array_get(rows, 1),
+										 "latency"),
+								 "send_to_eoi"),
+						 "x2apic_msr"),
+				 "buckets")),
+			 2);
+	/* the non-vCPU row: no send->EOI of its own, the VM-wide rows no vCPU holds */
+	assert_true(json_is_null(json_object_get(json_array_get(rows, 2), "send_to_eoi")));
+	assert_non_null(json_object_get(
+		json_object_get(json_object_get(json_array_get(rows, 2), "latency"), "halt"),
+		"true"));
+
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	for (size_t i = 0; i < 3; i++) {
+		const struct ipiv_vcpu_stats *v = &f->vcpus[i];
+
+		drill_row(&f->vms[0], v->vcpu_id, v->tid, want_line, sizeof(want_line));
+		drill_row(&got, v->vcpu_id, v->tid, got_line, sizeof(got_line));
+		assert_string_equal(got_line, want_line);
+	}
+	drill_row(&got, 1, 4244, got_line, sizeof(got_line));
+	p50_p99(got_line, p50, p99);
+	top_quantile_cell(&q, want_line, sizeof(want_line));
+	assert_string_equal(p50, want_line);
+	assert_string_equal(p99, ">17.2s");
+	api_parse_vm_free(&got);
+	json_decref(doc);
+
+	/* ipivd without --collector.per-vcpu: VM-wide histograms only, no latency in the vCPU
+	 * rows, and the drill-down says n/a rather than pass the VM's figures off as a vCPU's */
+	{
+		struct ipiv_lat_hist *wide = vm_wide_only(&f->vms[0]);
+
+		doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
+		free(wide);
+	}
+	rows = json_object_get(doc, "vcpu_rows");
+	for (size_t i = 0; i < 3; i++) {
+		assert_null(json_object_get(json_array_get(rows, i), "send_to_eoi"));
+		assert_null(json_object_get(json_array_get(rows, i), "latency"));
+	}
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	for (size_t i = 0; i < 2; i++) {
+		drill_row(&got, f->vcpus[i].vcpu_id, f->vcpus[i].tid, got_line, sizeof(got_line));
+		p50_p99(got_line, p50, p99);
+		assert_string_equal(p50, TOP_NA);
+		assert_string_equal(p99, TOP_NA);
+	}
+	api_parse_vm_free(&got);
+	json_decref(doc);
+	free(f);
+}
+
+/* Per-vCPU latency that does not add up to the VM's is refused with the field named. */
+static void test_vcpu_latency_malformed(void **state)
+{
+	struct fixture *f = make_fixture();
+	char name[VM_NAME_MAX], err[200];
+	struct ipiv_vm_stats got = { 0 };
+	json_t *doc, *row, *hist;
+
+	/* one more observation in vCPU 1's histogram than the VM-wide one holds */
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	row = json_array_get(json_object_get(doc, "vcpu_rows"), 1);
+	hist = json_object_get(json_object_get(json_object_get(row, "latency"), "send_to_eoi"),
+			       "x2apic_msr");
+	json_integer_set(json_array_get(json_array_get(json_object_get(hist, "buckets"), 0), 1), 2);
+	json_object_set_new(hist, "count", json_integer(3));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vcpu_rows[1].latency.send_to_eoi.x2apic_msr: more than "
+				    "latency.send_to_eoi.x2apic_msr holds"));
+	assert_null(got.lat);
+	json_decref(doc);
+
+	/* the row's quantiles disagree with its histograms */
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	row = json_array_get(json_object_get(doc, "vcpu_rows"), 1);
+	json_object_set_new(json_object_get(row, "send_to_eoi"), "count", json_integer(5));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vcpu_rows[1].send_to_eoi: count 5, but the row's "
+				    "send_to_eoi histograms hold 2"));
+	json_decref(doc);
+
+	/* histograms without the quantiles */
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	row = json_array_get(json_object_get(doc, "vcpu_rows"), 0);
+	json_object_del(row, "send_to_eoi");
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vcpu_rows[0]: latency and send_to_eoi come together"));
+	json_decref(doc);
+
+	/* an unknown stage under a vCPU */
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	row = json_array_get(json_object_get(doc, "vcpu_rows"), 0);
+	json_object_set_new(json_object_get(row, "latency"), "warp", json_object());
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vcpu_rows[0].latency: unknown stage \"warp\""));
 	json_decref(doc);
 	free(f);
 }
@@ -616,6 +844,8 @@ int main(void)
 		cmocka_unit_test(test_vm_key),
 		cmocka_unit_test(test_latency_round_trip),
 		cmocka_unit_test(test_latency_malformed),
+		cmocka_unit_test(test_vcpu_latency_round_trip),
+		cmocka_unit_test(test_vcpu_latency_malformed),
 		cmocka_unit_test(test_findings_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
