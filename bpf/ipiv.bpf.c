@@ -39,6 +39,13 @@ char LICENSE[] SEC("license") = "GPL";
 /* Configuration, set by the collector between open and load. */
 const volatile bool track_matrix = true;
 const volatile bool count_exits = true;
+/* kvm_pi_wakeup is attached: kvm_entry ends a posted-interrupt wakeup's latency */
+const volatile bool have_pi_wakeup = false;
+/* PIR vectors 0xc0-0xff (bits of PIR word 3) that kvm_pi_wakeup counts as IPIs */
+const volatile __u64 pi_ipi_vectors = IPIV_PI_IPI_VECTORS;
+
+#define AVIC_IS_RUNNING (1ull << 62) /* AVIC physical APIC ID entry: IsRunning */
+#define PI_SN_BIT 1		     /* posted-interrupt descriptor control: suppress */
 
 /* ---- KVM and core types, reached through CO-RE shadow structs ---- */
 
@@ -77,6 +84,7 @@ struct kvm_vcpu___ipiv {
 	struct kvm___ipiv *kvm;
 	struct preempt_notifier___ipiv preempt_notifier;
 	int vcpu_id;
+	bool preempted;
 	struct pid___ipiv *pid;
 	struct kvm_vcpu_arch___ipiv arch;
 } __attribute__((preserve_access_index));
@@ -170,6 +178,14 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } drops SEC(".maps");
+
+/* The state machine behind IPIV_CNT_STATE_NS (patched kernels), by struct kvm_vcpu *. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IPIV_MAX_THREADS);
+	__type(key, u64);
+	__type(value, struct ipiv_vcpu_state_rec);
+} vcpu_states SEC(".maps");
 
 /* ---- counting ---- */
 
@@ -761,6 +777,143 @@ int BPF_PROG(ipiv_entry, struct kvm_vcpu___ipiv *vcpu)
 	return handle_entry(bpf_map_lookup_elem(&threads, &tid));
 }
 
+/* ---- tracepoints of kernel-patches/ (attached only when the kernel has them) ---- */
+
+/*
+ * Moves the vCPU at vcpu_ptr to state, adding the time it spent in its previous state if
+ * that was not running. The first event of a vCPU only starts the clock.
+ */
+static __noinline void vcpu_state_to(u64 vcpu_ptr, u64 vm, u32 vcpu_id, u32 state)
+{
+	struct ipiv_vcpu_state_rec *rec = bpf_map_lookup_elem(&vcpu_states, &vcpu_ptr);
+	struct ipiv_vcpu_state_rec fresh = {.vm = vm, .vcpu_id = vcpu_id, .state = state};
+	u64 now = bpf_ktime_get_ns();
+
+	if (!rec || rec->vm != vm) {
+		/* new, or the address of a vCPU of a VM that has gone */
+		fresh.since = now;
+		if (bpf_map_update_elem(&vcpu_states, &vcpu_ptr, &fresh, BPF_ANY))
+			drop(IPIV_DROP_THREADS_FULL);
+		return;
+	}
+	if (rec->state == state)
+		return;
+	if (rec->state != IPIV_VSTATE_RUNNING && rec->state < IPIV_VSTATE_COUNT && now > rec->since)
+		count(vm, vcpu_id, IPIV_CNT_STATE_NS, rec->state, 0, now - rec->since);
+	rec->state = state;
+	rec->since = now;
+}
+
+/* A posted interrupt woke a blocked vCPU: hard IRQ context, not the vCPU's thread. */
+static __noinline int handle_pi_wakeup(u64 vm, u32 vcpu_id, u64 pir3)
+{
+	count(vm, vcpu_id, IPIV_CNT_PI_WAKEUP, (pir3 & pi_ipi_vectors) != 0, 0, 1);
+	lat_on_pi_wakeup(vm, vcpu_id);
+	return 0;
+}
+
+SEC("raw_tp/kvm_pi_wakeup")
+int BPF_PROG(ipiv_pi_wakeup, struct kvm_vcpu___ipiv *vcpu, void *pi_desc)
+{
+	u64 kvm = (u64)BPF_CORE_READ(vcpu, kvm), pir[4] = {};
+	u64 vm = vm_key_of(kvm);
+
+	if (!vm)
+		vm = register_vm(kvm, 0); /* current is not the VMM: its pid comes later */
+	if (!vm) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	/* the 256-bit PIR opens struct pi_desc in every kernel that has this event */
+	bpf_probe_read_kernel(pir, sizeof(pir), pi_desc);
+	return handle_pi_wakeup(vm, BPF_CORE_READ(vcpu, vcpu_id), pir[3]);
+}
+
+/* The posted-interrupt descriptor changed: where the vCPU is, for the state times. */
+SEC("raw_tp/kvm_pi_desc_update")
+int BPF_PROG(ipiv_pi_desc_update, struct kvm_vcpu___ipiv *vcpu, u8 trigger, u64 old_control,
+	     u64 new_control)
+{
+	struct ipiv_thread *t = thread_of_vcpu(vcpu);
+	u8 nv = new_control >> 16;
+	u32 state;
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	if (nv == IPIV_POSTED_INTR_WAKEUP_VECTOR)
+		state = IPIV_VSTATE_BLOCKED;
+	else if (new_control & (1ull << PI_SN_BIT))
+		state = IPIV_VSTATE_PREEMPTED;
+	else
+		state = IPIV_VSTATE_RUNNING;
+	count(t->vm, t->vcpu_id, IPIV_CNT_PI_DESC,
+	      trigger < IPIV_PI_TRIGGER_COUNT ? trigger : IPIV_PI_TRIGGER_COUNT, 0, 1);
+	vcpu_state_to((u64)vcpu, t->vm, t->vcpu_id, state);
+	return 0;
+}
+
+/* An ICR write the CPU did not virtualize, and why; its kvm_apic_ipi follows. */
+SEC("raw_tp/kvm_icr_write_trap")
+int BPF_PROG(ipiv_icr_write_trap, struct kvm_vcpu___ipiv *vcpu, u64 icr, bool x2apic, u8 reason)
+{
+	struct ipiv_thread *t = thread_of_vcpu(vcpu);
+	u32 dest = x2apic ? icr >> 32 : icr >> 56;
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	t->apic_mode = x2apic ? IPIV_APIC_X2APIC : IPIV_APIC_XAPIC;
+	count(t->vm, t->vcpu_id, IPIV_CNT_ICR_TRAP,
+	      reason < IPIV_TRAP_COUNT ? reason : IPIV_TRAP_OTHER,
+	      icr_classify((u32)icr, dest, x2apic ? ICR_MODE_X2APIC : ICR_MODE_XAPIC), 1);
+	return 0;
+}
+
+/* Whether the exit fastpath sent an intercepted x2APIC ICR write. */
+SEC("raw_tp/kvm_x2apic_icr_fastpath")
+int BPF_PROG(ipiv_x2apic_icr_fastpath, struct kvm_vcpu___ipiv *vcpu, u64 icr, bool handled)
+{
+	struct ipiv_thread *t = thread_of_vcpu(vcpu);
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	t->apic_mode = IPIV_APIC_X2APIC;
+	count(t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, handled,
+	      icr_classify((u32)icr, icr >> 32, ICR_MODE_X2APIC), 1);
+	return 0;
+}
+
+static __noinline int handle_avic_physid(struct ipiv_thread *t, u64 vcpu_ptr, u64 old_entry,
+					 u64 new_entry, bool preempted)
+{
+	bool was = old_entry & AVIC_IS_RUNNING, is = new_entry & AVIC_IS_RUNNING;
+	u32 state = is		? IPIV_VSTATE_RUNNING
+		    : preempted ? IPIV_VSTATE_PREEMPTED
+				: IPIV_VSTATE_NOT_RUNNING;
+
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	if (was != is)
+		count(t->vm, t->vcpu_id, IPIV_CNT_AVIC_RUN, is, 0, 1);
+	vcpu_state_to(vcpu_ptr, t->vm, t->vcpu_id, state);
+	return 0;
+}
+
+/* AMD: the vCPU's AVIC physical APIC ID entry was written (load, put, block). */
+SEC("raw_tp/kvm_avic_physid_update")
+int BPF_PROG(ipiv_avic_physid_update, struct kvm_vcpu___ipiv *vcpu, u64 old_entry, u64 new_entry)
+{
+	return handle_avic_physid(thread_of_vcpu(vcpu), (u64)vcpu, old_entry, new_entry,
+				  BPF_CORE_READ(vcpu, preempted));
+}
+
 /* A thread that exits takes its identity along: its tid may be reused by any process. */
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(ipiv_thread_exit, struct task_struct *task)
@@ -783,6 +936,21 @@ SEC("?raw_tp/ipiv_synthetic_entry")
 int BPF_PROG(ipiv_test_entry, u64 unused)
 {
 	return handle_entry(current_vcpu());
+}
+
+/* kvm_pi_wakeup's logic with a plain VM key and PIR word (it runs outside the vCPU thread,
+ * so a test cannot lend it an identity through the tid map). */
+SEC("?raw_tp/ipiv_synthetic_pi_wakeup")
+int BPF_PROG(ipiv_test_pi_wakeup, u64 vm, u64 vcpu_id, u64 pir3)
+{
+	return handle_pi_wakeup(vm, vcpu_id, pir3);
+}
+
+/* kvm_avic_physid_update with vcpu->preempted given, for the current (test) thread. */
+SEC("?raw_tp/ipiv_synthetic_avic_physid")
+int BPF_PROG(ipiv_test_avic_physid, u64 vcpu_ptr, u64 old_entry, u64 new_entry, u64 preempted)
+{
+	return handle_avic_physid(current_vcpu(), vcpu_ptr, old_entry, new_entry, preempted);
 }
 
 /* ---- discovery ---- */

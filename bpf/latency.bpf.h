@@ -38,6 +38,13 @@ struct {
 	__type(value, u64); /* accept time of the first undelivered interrupt */
 } wake_pending SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IPIV_MAX_PENDING);
+	__type(key, struct ipiv_wake_key);
+	__type(value, u64); /* time of the posted-interrupt wakeup (kvm_pi_wakeup) */
+} pi_pending SEC(".maps");
+
 static __always_inline void lat_record(u64 vm, u32 vcpu, u16 kind, u16 sub, u64 ns)
 {
 	struct ipiv_lat_key key = {
@@ -185,6 +192,35 @@ static __always_inline void lat_on_entry(struct ipiv_thread *t)
 	t->exit_sent = 0;
 	t->ipi_ts = 0;
 	lat_target_runs(t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING);
+	if (have_pi_wakeup) {
+		struct ipiv_wake_key wkey = {.vm = t->vm, .vcpu = t->vcpu_id};
+		u64 *woken = bpf_map_lookup_elem(&pi_pending, &wkey);
+
+		if (woken) {
+			u64 now = bpf_ktime_get_ns();
+
+			if (now - *woken > IPIV_LAT_STALE_NS)
+				lat_unmatched(t->vm, t->vcpu_id, IPIV_UNM_WAKE_UNSEEN);
+			else
+				lat_record(t->vm, t->vcpu_id, IPIV_LAT_ACCEPT_RUN,
+					   IPIV_LAT_CASE_POSTED, now - *woken);
+			bpf_map_delete_elem(&pi_pending, &wkey);
+		}
+	}
+}
+
+/* kvm_pi_wakeup: a posted interrupt woke vCPU vcpu; its next kvm_entry ends the wait. */
+static __always_inline void lat_on_pi_wakeup(u64 vm, u32 vcpu)
+{
+	struct ipiv_wake_key wkey = {.vm = vm, .vcpu = vcpu};
+	u64 now;
+
+	if (!lat_enabled)
+		return;
+	now = bpf_ktime_get_ns();
+	/* a second wakeup before the vCPU ran keeps the first, which it waited since */
+	if (bpf_map_update_elem(&pi_pending, &wkey, &now, BPF_NOEXIST) == -E2BIG)
+		lat_unmatched(vm, vcpu, IPIV_UNM_PENDING_FULL);
 }
 
 #endif /* IPIV_LATENCY_BPF_H */

@@ -84,6 +84,8 @@ enum ipiv_lat_kind {
 enum ipiv_lat_case {
 	IPIV_LAT_CASE_HALTED = 0, /* it was halted: woken (kvm_vcpu_wakeup) */
 	IPIV_LAT_CASE_RUNNING,	  /* it was running or preempted: its next kvm_entry */
+	IPIV_LAT_CASE_POSTED,	  /* woken by a posted interrupt (kvm_pi_wakeup, patched
+				   * kernels): that wakeup to the vCPU's next kvm_entry */
 	IPIV_LAT_CASE_COUNT,
 };
 

@@ -82,8 +82,58 @@ enum ipiv_counter_kind {
 	IPIV_CNT_AVIC_CAUSE, /* sub = ipiv_avic_cause */
 	IPIV_CNT_EXIT,	     /* sub = ipiv_isa, sub2 = exit reason (VMX: basic reason) */
 	IPIV_CNT_INHIBIT,    /* vcpu = NONE, sub = inhibit reason, sub2 = 1 set / 0 clear */
+	/* From the tracepoints of kernel-patches/ (patched kernels only): */
+	IPIV_CNT_PI_WAKEUP,  /* kvm_pi_wakeup: sub = 1 if the PIR held an IPI vector */
+	IPIV_CNT_PI_DESC,    /* kvm_pi_desc_update: sub = enum ipiv_pi_trigger */
+	IPIV_CNT_STATE_NS,   /* time out of the running state, sub = enum ipiv_vcpu_state */
+	IPIV_CNT_ICR_TRAP,   /* kvm_icr_write_trap: sub = enum ipiv_icr_trap, sub2 = ICR class */
+	IPIV_CNT_FASTPATH,   /* kvm_x2apic_icr_fastpath: sub = handled, sub2 = ICR class */
+	IPIV_CNT_AVIC_RUN,   /* kvm_avic_physid_update IsRunning changes: sub = new IsRunning */
 	IPIV_CNT_KIND_COUNT,
 };
+
+/* kvm_pi_desc_update's trigger (kernel-patches/6.12/0002). */
+enum ipiv_pi_trigger {
+	IPIV_PI_LOAD = 0,    /* NV restored or SN cleared on the same pCPU */
+	IPIV_PI_MIGRATE,     /* loaded on another pCPU (NDST changed) */
+	IPIV_PI_BLOCK,	     /* NV set to the wakeup vector: the vCPU blocks */
+	IPIV_PI_PREEMPT,     /* SN set: the vCPU was preempted */
+	IPIV_PI_TRIGGER_COUNT,
+};
+
+/* Why the CPU did not virtualize an ICR write (kvm_icr_write_trap's reason). */
+enum ipiv_icr_trap {
+	IPIV_TRAP_IPIV_INACTIVE = 0, /* IPIv not enabled on the vCPU, or APICv inhibited */
+	IPIV_TRAP_SHORTHAND,	     /* self, all, all-but-self */
+	IPIV_TRAP_LOGICAL,	     /* logical destination mode */
+	IPIV_TRAP_DELIVERY_MODE,     /* not fixed: NMI, INIT, SIPI, lowest priority, SMI */
+	IPIV_TRAP_DEST_RANGE,	     /* broadcast destination or beyond the PID table */
+	IPIV_TRAP_OTHER,
+	IPIV_TRAP_COUNT,
+};
+
+/* Where a vCPU that is not in guest mode is, as the posted-interrupt descriptor (Intel) or
+ * the AVIC physical APIC ID entry (AMD) says; time in each is IPIV_CNT_STATE_NS. */
+enum ipiv_vcpu_state {
+	IPIV_VSTATE_RUNNING = 0, /* loaded: an accelerated IPI reaches it directly */
+	IPIV_VSTATE_BLOCKED,	 /* PI: NV is the wakeup vector (halted) */
+	IPIV_VSTATE_PREEMPTED,	 /* PI: SN set; AVIC: IsRunning 0 with vcpu->preempted */
+	IPIV_VSTATE_NOT_RUNNING, /* AVIC: IsRunning 0, not preempted (halted or in user space) */
+	IPIV_VSTATE_COUNT,
+};
+
+/* The vCPU state machine kept for IPIV_CNT_STATE_NS, keyed by struct kvm_vcpu *. */
+struct ipiv_vcpu_state_rec {
+	__u64 vm;
+	__u64 since; /* ktime of the last change */
+	__u32 vcpu_id;
+	__u32 state; /* enum ipiv_vcpu_state */
+};
+
+/* kvm_pi_wakeup vectors counted as IPIs: Linux guests' call-function-single (0xfb),
+ * call-function (0xfc) and reschedule (0xfd) vectors, as bits of PIR word 3 (0xc0-0xff). */
+#define IPIV_PI_IPI_VECTORS ((1ull << (0xfb - 0xc0)) | (1ull << (0xfc - 0xc0)) | (1ull << (0xfd - 0xc0)))
+#define IPIV_POSTED_INTR_WAKEUP_VECTOR 0xf1
 
 struct ipiv_counter_key {
 	__u64 vm;   /* VM key (IPIV_VM_KEY) */

@@ -23,6 +23,31 @@ void api_vm_id(uint64_t vm, uint64_t key, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)z);
 }
 
+/* What the tracepoints of kernel-patches/ counted (all zero on a stock kernel). */
+static json_t *patched_json(const struct ipiv_counts *c)
+{
+	json_t *traps = json_object(), *pi = json_object(), *states = json_object();
+
+	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++)
+		if (c->icr_traps[r])
+			json_object_set_new(traps, ipiv_icr_trap_name(r), json_integer(c->icr_traps[r]));
+	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
+		if (c->pi_desc_updates[t])
+			json_object_set_new(pi, ipiv_pi_trigger_name(t),
+					    json_integer(c->pi_desc_updates[t]));
+	for (unsigned st = IPIV_VSTATE_RUNNING + 1; st < IPIV_VSTATE_COUNT; st++)
+		if (c->state_ns[st])
+			json_object_set_new(states, ipiv_vcpu_state_name(st),
+					    json_real(c->state_ns[st] / 1e9));
+	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I}", "icr_write_traps", traps,
+			 "x2apic_fastpath_handled", (json_int_t)c->fastpath_handled,
+			 "x2apic_fastpath_missed", (json_int_t)c->fastpath_missed, "posted_wakeups",
+			 (json_int_t)c->pi_wakeups, "posted_wakeups_ipi", (json_int_t)c->pi_wakeups_ipi,
+			 "pi_descriptor_updates", pi, "state_seconds", states, "avic_running_set",
+			 (json_int_t)c->avic_running_set, "avic_running_cleared",
+			 (json_int_t)c->avic_running_cleared);
+}
+
 static json_t *counts_json(const struct ipiv_counts *c)
 {
 	json_t *o = json_object(), *by_path = json_object(), *by_mode = json_object();
@@ -51,6 +76,7 @@ static json_t *counts_json(const struct ipiv_counts *c)
 	json_object_set_new(o, "halt_seconds", json_real(c->halt_ns / 1e9));
 	json_object_set_new(o, "avic_incomplete", avic);
 	json_object_set_new(o, "exits", json_integer(c->exits_total));
+	json_object_set_new(o, "patched_tracepoints", patched_json(c));
 	return o;
 }
 

@@ -131,6 +131,50 @@ static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, un
 	return 0;
 }
 
+/* "patched_tracepoints" (what kernel-patches/' tracepoints counted); absent from an ipivd
+ * older than them, which leaves the counts 0. */
+static int parse_patched(const json_t *p, struct ipiv_counts *c, const char *where,
+			 struct perr *e)
+{
+	char sub[160];
+	json_t *states, *v;
+	const char *name;
+	int r;
+
+	if (!p)
+		return 0;
+	snprintf(sub, sizeof(sub), "%s.patched_tracepoints", where);
+	if (!json_is_object(p))
+		return fail(e, "%s: expected an object", sub);
+	if ((r = get_u64(p, "x2apic_fastpath_handled", &c->fastpath_handled, sub, e)) ||
+	    (r = get_u64(p, "x2apic_fastpath_missed", &c->fastpath_missed, sub, e)) ||
+	    (r = get_u64(p, "posted_wakeups", &c->pi_wakeups, sub, e)) ||
+	    (r = get_u64(p, "posted_wakeups_ipi", &c->pi_wakeups_ipi, sub, e)) ||
+	    (r = get_u64(p, "avic_running_set", &c->avic_running_set, sub, e)) ||
+	    (r = get_u64(p, "avic_running_cleared", &c->avic_running_cleared, sub, e)) ||
+	    (r = parse_labelled(p, "icr_write_traps", c->icr_traps, IPIV_TRAP_COUNT,
+				ipiv_icr_trap_name, sub, e)) ||
+	    (r = parse_labelled(p, "pi_descriptor_updates", c->pi_desc_updates,
+				IPIV_PI_TRIGGER_COUNT, ipiv_pi_trigger_name, sub, e)))
+		return r;
+	if (c->pi_wakeups_ipi > c->pi_wakeups)
+		return fail(e, "%s: posted_wakeups_ipi exceeds posted_wakeups", sub);
+	states = json_object_get(p, "state_seconds");
+	if (!json_is_object(states))
+		return fail(e, "%s.state_seconds: expected an object", sub);
+	json_object_foreach(states, name, v) {
+		int st = label_index(name, ipiv_vcpu_state_name, IPIV_VSTATE_COUNT);
+
+		if (st <= IPIV_VSTATE_RUNNING)
+			return fail(e, "%s.state_seconds: unknown state \"%.40s\"", sub, name);
+		if (!json_is_number(v) || json_number_value(v) < 0)
+			return fail(e, "%s.state_seconds.%.40s: expected a non-negative number", sub,
+				    name);
+		c->state_ns[st] = (uint64_t)llround(json_number_value(v) * 1e9);
+	}
+	return 0;
+}
+
 static int parse_counts(const json_t *o, struct ipiv_counts *c, const char *where, struct perr *e)
 {
 	json_t *halt;
@@ -152,6 +196,8 @@ static int parse_counts(const json_t *o, struct ipiv_counts *c, const char *wher
 				delivery_label, where, e)) ||
 	    (r = parse_labelled(o, "avic_incomplete", c->avic_incomplete, IPIV_AVIC_CAUSE_COUNT,
 				ipiv_avic_cause_name, where, e)))
+		return r;
+	if ((r = parse_patched(json_object_get(o, "patched_tracepoints"), c, where, e)))
 		return r;
 	halt = json_object_get(o, "halt_seconds");
 	if (!json_is_number(halt) || json_number_value(halt) < 0)

@@ -40,6 +40,12 @@ static const struct probe_def probe_defs[] = {
     {"kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true},
     {"kvm_exit", "ipiv_exit", true},
     {"kvm_entry", "ipiv_entry", true},
+    /* added by kernel-patches/ (IPIv/AVIC visibility); absent on stock kernels */
+    {"kvm_pi_wakeup", "ipiv_pi_wakeup", true},
+    {"kvm_pi_desc_update", "ipiv_pi_desc_update", true},
+    {"kvm_icr_write_trap", "ipiv_icr_write_trap", true},
+    {"kvm_x2apic_icr_fastpath", "ipiv_x2apic_icr_fastpath", true},
+    {"kvm_avic_physid_update", "ipiv_avic_physid_update", true},
     /* forgets exiting threads, whose tids may be reused by another VM */
     {"sched_process_exit", "ipiv_thread_exit", true},
     /* not a tracepoint: VM discovery; without it only VMs that send are seen */
@@ -48,7 +54,8 @@ static const struct probe_def probe_defs[] = {
 
 #define N_PROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
 
-static const char *const test_progs[] = {"ipiv_test_exit", "ipiv_test_entry"};
+static const char *const test_progs[] = {"ipiv_test_exit", "ipiv_test_entry", "ipiv_test_pi_wakeup",
+					 "ipiv_test_avic_physid"};
 
 /* A VM the collector knows from the maps, with how many polls it has been missing. */
 struct vm_seen {
@@ -125,6 +132,26 @@ static const char *const inhibit_names[IPIV_INHIBIT_COUNT] = {
     "reason_15",
 };
 
+static const char *const pi_trigger_names[IPIV_PI_TRIGGER_COUNT] = {
+    [IPIV_PI_LOAD] = "load",
+    [IPIV_PI_MIGRATE] = "migrate",
+    [IPIV_PI_BLOCK] = "block",
+    [IPIV_PI_PREEMPT] = "preempt",
+};
+
+static const char *const icr_trap_names[IPIV_TRAP_COUNT] = {
+    [IPIV_TRAP_IPIV_INACTIVE] = "ipiv_inactive", [IPIV_TRAP_SHORTHAND] = "shorthand",
+    [IPIV_TRAP_LOGICAL] = "logical",		 [IPIV_TRAP_DELIVERY_MODE] = "delivery_mode",
+    [IPIV_TRAP_DEST_RANGE] = "dest_range",	 [IPIV_TRAP_OTHER] = "other",
+};
+
+static const char *const vcpu_state_names[IPIV_VSTATE_COUNT] = {
+    [IPIV_VSTATE_RUNNING] = "running",
+    [IPIV_VSTATE_BLOCKED] = "blocked",
+    [IPIV_VSTATE_PREEMPTED] = "preempted",
+    [IPIV_VSTATE_NOT_RUNNING] = "not_running",
+};
+
 static const char *const lat_kind_names[IPIV_LAT_KIND_COUNT] = {
     [IPIV_LAT_SEND_ACCEPT] = "send_to_accept", [IPIV_LAT_ACCEPT_RUN] = "accept_to_running",
     [IPIV_LAT_SEND_EOI] = "send_to_eoi",	[IPIV_LAT_EXIT] = "sender_exit",
@@ -158,7 +185,9 @@ const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label)
 	switch (kind) {
 	case IPIV_LAT_ACCEPT_RUN:
 		*label = "target";
-		return sub == IPIV_LAT_CASE_HALTED ? "halted" : "running";
+		return sub == IPIV_LAT_CASE_HALTED  ? "halted"
+		       : sub == IPIV_LAT_CASE_POSTED ? "posted_wakeup"
+						     : "running";
 	case IPIV_LAT_HALT:
 		*label = "halted";
 		return sub ? "true" : "false";
@@ -166,6 +195,21 @@ const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label)
 		*label = "path";
 		return ipiv_path_name(sub);
 	}
+}
+
+const char *ipiv_pi_trigger_name(uint32_t trigger)
+{
+	return trigger < IPIV_PI_TRIGGER_COUNT ? pi_trigger_names[trigger] : "invalid";
+}
+
+const char *ipiv_icr_trap_name(uint32_t reason)
+{
+	return reason < IPIV_TRAP_COUNT ? icr_trap_names[reason] : "invalid";
+}
+
+const char *ipiv_vcpu_state_name(uint32_t state)
+{
+	return state < IPIV_VSTATE_COUNT ? vcpu_state_names[state] : "invalid";
 }
 
 const char *ipiv_path_name(uint32_t path)
@@ -214,6 +258,15 @@ static bool tracepoint_exists(const struct btf *vmlinux, const struct btf *kvm_b
 	return tracefs_has(tracefs, tracepoint);
 }
 
+/* Whether tracepoint exists on this kernel (after probe_tracepoints). */
+static bool collector_has_probe(const struct collector *c, const char *tracepoint)
+{
+	for (size_t i = 0; i < N_PROBES; i++)
+		if (!strcmp(c->probes[i].name, tracepoint))
+			return c->probes[i].err != -ENOENT;
+	return false;
+}
+
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	if (level == LIBBPF_DEBUG || getenv("IPIV_LIBBPF_QUIET"))
@@ -258,7 +311,10 @@ static int probe_tracepoints(struct collector *c)
 			continue; /* the iterator needs no tracepoint */
 		if (!tracepoint_exists(vmlinux, kvm_btf, tracefs, def->tracepoint)) {
 			p->err = -ENOENT;
-			bpf_program__set_autoload(prog, false);
+			/* with no_tracepoints nothing is attached and tests feed every program,
+			 * those of tracepoints this kernel lacks (kernel-patches/) too */
+			if (!c->opts.no_tracepoints)
+				bpf_program__set_autoload(prog, false);
 			if (!def->optional) {
 				err = -ENOENT;
 				fprintf(stderr,
@@ -362,6 +418,7 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	size_per_cpu_maps(c);
 	c->skel->rodata->lat_enabled = !c->opts.no_latency;
 	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
+	c->skel->rodata->have_pi_wakeup = c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
 	err = ipiv_bpf__load(c->skel);
 	if (err) {
 		fprintf(stderr,
@@ -505,15 +562,34 @@ static uint64_t vm_of_vm(const void *key)
 	return *(const uint64_t *)key;
 }
 
+/* Deletes every entry of map whose value starts with the key of a VM in dead (sorted): the
+ * tid map, mm map, pointer -> key map and vCPU state map all lead with it. */
+static void delete_values_of(const struct bpf_map *map, const uint64_t *dead, size_t n_dead)
+{
+	int fd = bpf_map__fd(map);
+	size_t key_size = bpf_map__key_size(map);
+	unsigned char key[64], next[64], value[256];
+	bool have_key = false;
+
+	if (key_size > sizeof(key) || bpf_map__value_size(map) > sizeof(value))
+		return; /* a build-time mistake; the map then grows until full (drops say so) */
+	while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
+		uint64_t vm;
+
+		memcpy(key, next, key_size);
+		have_key = true;
+		if (bpf_map_lookup_elem(fd, key, value))
+			continue;
+		memcpy(&vm, value, sizeof(vm));
+		if (sorted_has(dead, n_dead, vm)) {
+			bpf_map_delete_elem(fd, key);
+			have_key = false;
+		}
+	}
+}
+
 static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 {
-	int threads_fd = bpf_map__fd(c->skel->maps.threads);
-	int mms_fd = bpf_map__fd(c->skel->maps.mms);
-	uint32_t tkey, next_t;
-	uint64_t mkey, next_m, vm;
-	struct ipiv_thread thread;
-	bool have = false;
-
 	delete_keys_of(bpf_map__fd(c->skel->maps.counters), sizeof(struct ipiv_counter_key),
 		       vm_of_counter, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.matrix), sizeof(struct ipiv_matrix_key),
@@ -526,40 +602,13 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 		       vm_of_vm, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.wake_pending), sizeof(struct ipiv_wake_key),
 		       vm_of_vm, dead, n_dead);
-	while (!bpf_map_get_next_key(threads_fd, have ? &tkey : NULL, &next_t)) {
-		tkey = next_t;
-		have = true;
-		if (!bpf_map_lookup_elem(threads_fd, &tkey, &thread) &&
-		    sorted_has(dead, n_dead, thread.vm)) {
-			bpf_map_delete_elem(threads_fd, &tkey);
-			have = false;
-		}
-	}
-	have = false;
-	while (!bpf_map_get_next_key(mms_fd, have ? &mkey : NULL, &next_m)) {
-		mkey = next_m;
-		have = true;
-		if (!bpf_map_lookup_elem(mms_fd, &mkey, &vm) && sorted_has(dead, n_dead, vm)) {
-			bpf_map_delete_elem(mms_fd, &mkey);
-			have = false;
-		}
-	}
+	delete_keys_of(bpf_map__fd(c->skel->maps.pi_pending), sizeof(struct ipiv_wake_key),
+		       vm_of_vm, dead, n_dead);
+	delete_values_of(c->skel->maps.threads, dead, n_dead);
+	delete_values_of(c->skel->maps.mms, dead, n_dead);
+	delete_values_of(c->skel->maps.vcpu_states, dead, n_dead);
 	/* the pointer -> key entries of dead VMs: a new VM at that address starts afresh */
-	{
-		int keys_fd = bpf_map__fd(c->skel->maps.vm_keys);
-		struct ipiv_vm_key id;
-
-		have = false;
-		while (!bpf_map_get_next_key(keys_fd, have ? &mkey : NULL, &next_m)) {
-			mkey = next_m;
-			have = true;
-			if (!bpf_map_lookup_elem(keys_fd, &mkey, &id) &&
-			    sorted_has(dead, n_dead, id.key)) {
-				bpf_map_delete_elem(keys_fd, &mkey);
-				have = false;
-			}
-		}
-	}
+	delete_values_of(c->skel->maps.vm_keys, dead, n_dead);
 	c->vms_reclaimed += n_dead;
 }
 
@@ -843,6 +892,35 @@ static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *
 			break;
 		case IPIV_CNT_EXIT:
 			cnt->exits_total += value;
+			break;
+		case IPIV_CNT_PI_WAKEUP:
+			cnt->pi_wakeups += value;
+			if (key->sub)
+				cnt->pi_wakeups_ipi += value;
+			break;
+		case IPIV_CNT_PI_DESC:
+			if (key->sub < IPIV_PI_TRIGGER_COUNT)
+				cnt->pi_desc_updates[key->sub] += value;
+			break;
+		case IPIV_CNT_STATE_NS:
+			if (key->sub < IPIV_VSTATE_COUNT)
+				cnt->state_ns[key->sub] += value;
+			break;
+		case IPIV_CNT_ICR_TRAP:
+			if (key->sub < IPIV_TRAP_COUNT)
+				cnt->icr_traps[key->sub] += value;
+			break;
+		case IPIV_CNT_FASTPATH:
+			if (key->sub)
+				cnt->fastpath_handled += value;
+			else
+				cnt->fastpath_missed += value;
+			break;
+		case IPIV_CNT_AVIC_RUN:
+			if (key->sub)
+				cnt->avic_running_set += value;
+			else
+				cnt->avic_running_cleared += value;
 			break;
 		}
 	}

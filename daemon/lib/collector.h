@@ -98,6 +98,16 @@ struct ipiv_counts {
 	uint64_t halt_ns;	 /* sum of kvm_vcpu_wakeup ns */
 	uint64_t avic_incomplete[IPIV_AVIC_CAUSE_COUNT];
 	uint64_t exits_total;
+	/* From the tracepoints of kernel-patches/ (all 0 on kernels without them). */
+	uint64_t pi_wakeups;	 /* kvm_pi_wakeup: a posted interrupt woke the blocked vCPU */
+	uint64_t pi_wakeups_ipi; /* of which the PIR held an IPI vector (IPIV_PI_IPI_VECTORS) */
+	uint64_t pi_desc_updates[IPIV_PI_TRIGGER_COUNT]; /* by enum ipiv_pi_trigger */
+	uint64_t state_ns[IPIV_VSTATE_COUNT]; /* time out of guest mode by enum ipiv_vcpu_state */
+	uint64_t icr_traps[IPIV_TRAP_COUNT];  /* unvirtualized ICR writes by enum ipiv_icr_trap */
+	uint64_t fastpath_handled; /* intercepted x2APIC ICR writes the exit fastpath sent */
+	uint64_t fastpath_missed;  /* ... that fell back to full WRMSR emulation */
+	uint64_t avic_running_set;     /* AVIC IsRunning 0 -> 1 */
+	uint64_t avic_running_cleared; /* AVIC IsRunning 1 -> 0 */
 };
 
 struct ipiv_vcpu_stats {
@@ -188,6 +198,9 @@ const char *ipiv_inhibit_name(uint32_t reason); /* "reason_<n>" for unknown bits
 const char *ipiv_apic_mode_name(uint32_t mode);		/* "xapic", "x2apic", "unknown" */
 const char *ipiv_lat_kind_name(uint32_t kind);		/* "send_to_eoi", ... */
 const char *ipiv_lat_unmatched_name(uint32_t reason);	/* "coalesced", ... */
+const char *ipiv_pi_trigger_name(uint32_t trigger);	/* "load", "migrate", ... */
+const char *ipiv_icr_trap_name(uint32_t reason);	/* "ipiv_inactive", "logical", ... */
+const char *ipiv_vcpu_state_name(uint32_t state);	/* "blocked", "preempted", ... */
 /* The label a histogram's sub is exported under: ("path", "x2apic_msr"), ("target",
  * "halted"), ("halted", "true"); *label gets the name, the value is returned. */
 const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label);

@@ -237,6 +237,98 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 	return 0;
 }
 
+/* Families of the tracepoints kernel-patches/ adds; series only where they counted, so a
+ * stock kernel shows none (ipiv_probe_attached says whether each probe is there). */
+static int write_patched(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
+{
+	EXPO_TRY(expo_begin(e, "ipiv_icr_write_traps", EXPO_COUNTER,
+			    "ICR writes the CPU did not virtualize (APIC-write VM exit), by why "
+			    "(kvm_icr_write_trap, patched kernels)."));
+	for (size_t i = 0; i < s->n_vms; i++)
+		for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++) {
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("reason", ipiv_icr_trap_name(r))};
+
+			if (s->vms[i].c.icr_traps[r])
+				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.icr_traps[r]));
+		}
+
+	EXPO_TRY(expo_begin(e, "ipiv_x2apic_icr_fastpath", EXPO_COUNTER,
+			    "Intercepted x2APIC ICR writes by whether the exit fastpath sent them "
+			    "(kvm_x2apic_icr_fastpath, patched kernels)."));
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct ipiv_counts *c = &s->vms[i].c;
+		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("handled", "true")};
+		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("handled", "false")};
+
+		if (c->fastpath_handled || c->fastpath_missed) {
+			EXPO_TRY(expo_counter(e, l1, 2, c->fastpath_handled));
+			EXPO_TRY(expo_counter(e, l0, 2, c->fastpath_missed));
+		}
+	}
+
+	EXPO_TRY(expo_begin(e, "ipiv_posted_interrupt_wakeups", EXPO_COUNTER,
+			    "Blocked vCPUs woken by a posted interrupt (kvm_pi_wakeup, patched "
+			    "kernels); vector=\"ipi\" when the PIR held a Linux IPI vector, the "
+			    "exit-free IPIs to halted targets the host can count."));
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct ipiv_counts *c = &s->vms[i].c;
+		struct expo_label li[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("vector", "ipi")};
+		struct expo_label lo[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("vector", "other")};
+
+		if (c->pi_wakeups) {
+			EXPO_TRY(expo_counter(e, li, 2, c->pi_wakeups_ipi));
+			EXPO_TRY(expo_counter(e, lo, 2, c->pi_wakeups - c->pi_wakeups_ipi));
+		}
+	}
+
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_posted_interrupt_descriptor_updates", EXPO_COUNTER,
+		       "Posted-interrupt descriptor changes by trigger (kvm_pi_desc_update, "
+		       "patched kernels); trigger=\"migrate\" counts vCPU moves between CPUs."));
+	for (size_t i = 0; i < s->n_vms; i++)
+		for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++) {
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("trigger", ipiv_pi_trigger_name(t))};
+
+			if (s->vms[i].c.pi_desc_updates[t])
+				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.pi_desc_updates[t]));
+		}
+
+	EXPO_TRY(expo_begin(e, "ipiv_vcpu_state_seconds", EXPO_COUNTER,
+			    "Time vCPUs could not take an accelerated IPI directly, summed over "
+			    "vCPUs: blocked or preempted (Intel posted-interrupt descriptor), "
+			    "preempted or not_running (AMD AVIC IsRunning); patched kernels."));
+	for (size_t i = 0; i < s->n_vms; i++)
+		for (unsigned st = IPIV_VSTATE_RUNNING + 1; st < IPIV_VSTATE_COUNT; st++) {
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("state", ipiv_vcpu_state_name(st))};
+
+			if (s->vms[i].c.state_ns[st])
+				EXPO_TRY(expo_counter_f(e, l, 2, s->vms[i].c.state_ns[st] / 1e9));
+		}
+
+	EXPO_TRY(expo_begin(e, "ipiv_avic_running_changes", EXPO_COUNTER,
+			    "AMD AVIC IsRunning changes of vCPUs' physical APIC ID entries "
+			    "(kvm_avic_physid_update, patched kernels)."));
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct ipiv_counts *c = &s->vms[i].c;
+		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("running", "true")};
+		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("running", "false")};
+
+		if (c->avic_running_set || c->avic_running_cleared) {
+			EXPO_TRY(expo_counter(e, l1, 2, c->avic_running_set));
+			EXPO_TRY(expo_counter(e, l0, 2, c->avic_running_cleared));
+		}
+	}
+	return 0;
+}
+
 /* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub.
  * Only the buckets from the first to the last non-empty one are written (+Inf always). */
 static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
@@ -467,6 +559,7 @@ int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *
 	EXPO_TRY(write_receives(e, snap, names));
 	EXPO_TRY(write_halts(e, snap, names));
 	EXPO_TRY(write_accel(e, snap, names));
+	EXPO_TRY(write_patched(e, snap, names));
 	EXPO_TRY(write_latency(e, snap, names));
 	if (opts->per_vcpu)
 		EXPO_TRY(write_per_vcpu(e, snap, names));

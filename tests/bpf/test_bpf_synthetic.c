@@ -505,6 +505,135 @@ static void test_latency_sequences(void **state)
 	be_nobody();
 }
 
+static size_t map_size(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+#define PI_NV(v) ((uint64_t)(v) << 16)
+#define PI_SN (1ull << 1)
+#define AVIC_RUNNING (1ull << 62)
+
+/*
+ * The tracepoints of kernel-patches/ (absent here, loaded for these tests): unvirtualized
+ * ICR writes by reason, the x2APIC fastpath outcome, posted-interrupt descriptor changes
+ * and the blocked/preempted times they imply, posted-interrupt wakeups with their latency
+ * to the next kvm_entry, and AVIC IsRunning changes.
+ */
+static void test_patched_tracepoints(void **state)
+{
+	const uint64_t vm = 0xffff888000010000, vcpu_ptr = 0xffff888000abc000;
+	const uint64_t avic_ptr = 0xffff888000abd000;
+	const uint64_t x2_logical = ICR_DEST_LOGICAL | 0xfd | (3ull << 32);
+	const uint64_t xapic_phys = 0xfd | (2ull << 56);
+	const uint64_t no_identity = drop_count(IPIV_DROP_NO_IDENTITY);
+	uint64_t min = 0;
+
+	/* the sender, vCPU 0, in x2APIC mode: 3 logical, 1 all-but-self, 1 unknown reason */
+	be_vcpu(vm, 0, IPIV_APIC_XAPIC);
+	for (int i = 0; i < 3; i++)
+		FIRE(ipiv_icr_write_trap, vcpu_ptr, x2_logical, 1, IPIV_TRAP_LOGICAL);
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_X2APIC);
+	FIRE(ipiv_icr_write_trap, vcpu_ptr, icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_ALL_BUT_SELF), 1,
+	     IPIV_TRAP_SHORTHAND);
+	FIRE(ipiv_icr_write_trap, vcpu_ptr, x2_logical, 1, 42);
+	/* then xAPIC, IPIv off: the destination is in ICR bits 63:56 */
+	FIRE(ipiv_icr_write_trap, vcpu_ptr, xapic_phys, 0, IPIV_TRAP_IPIV_INACTIVE);
+	FIRE(ipiv_icr_write_trap, vcpu_ptr, xapic_phys, 0, IPIV_TRAP_IPIV_INACTIVE);
+	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
+	/* 4 fastpath hits, 1 miss */
+	for (int i = 0; i < 4; i++)
+		FIRE(ipiv_x2apic_icr_fastpath, vcpu_ptr, 0xfd | (1ull << 32), 1);
+	FIRE(ipiv_x2apic_icr_fastpath, vcpu_ptr, x2_logical, 0);
+
+	/* vCPU 2's descriptor: first load on a new pCPU, block 3 ms, load, preempt 2 ms, load */
+	be_vcpu(vm, 2, IPIV_APIC_X2APIC);
+	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_MIGRATE, 0, PI_NV(0xf2) | (5ull << 32));
+	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_BLOCK, PI_NV(0xf2), PI_NV(0xf1));
+	usleep(3000);
+	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_LOAD, PI_NV(0xf1), PI_NV(0xf2));
+	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_PREEMPT, PI_NV(0xf2), PI_NV(0xf2) | PI_SN);
+	usleep(2000);
+	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_LOAD, PI_NV(0xf2) | PI_SN, PI_NV(0xf2));
+
+	/* vCPU 3 woken twice by posted interrupts (an IPI vector, then a device's); it enters
+	 * 1 ms after the first */
+	FIRE(ipiv_test_pi_wakeup, vm, 3, 1ull << (0xfd - 0xc0));
+	FIRE(ipiv_test_pi_wakeup, vm, 3, 1ull << (0xd1 - 0xc0));
+	be_vcpu(vm, 3, IPIV_APIC_X2APIC);
+	usleep(1000);
+	FIRE(ipiv_test_entry, 0);
+	/* vCPU 4 is woken and never seen entering: its wait stays pending until reclaim */
+	FIRE(ipiv_test_pi_wakeup, vm, 4, 0);
+	assert_int_equal(map_size(bpf_map__fd(skel->maps.pi_pending), sizeof(struct ipiv_wake_key)),
+			 1);
+	/* the real program, handed a vCPU pointer it cannot read, attributes nothing */
+	FIRE(ipiv_pi_wakeup, 0x1000, 0x2000);
+
+	/* AMD, vCPU 5: loaded, preempted 2 ms, loaded, put while halted 1 ms, loaded */
+	be_vcpu(vm, 5, IPIV_APIC_X2APIC);
+	FIRE(ipiv_test_avic_physid, avic_ptr, 0, AVIC_RUNNING | 7, 0);
+	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 7, 7, 1);
+	usleep(2000);
+	FIRE(ipiv_test_avic_physid, avic_ptr, 7, AVIC_RUNNING | 9, 0);
+	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 9, 9, 0);
+	usleep(1000);
+	FIRE(ipiv_avic_physid_update, avic_ptr, 9, AVIC_RUNNING | 9);
+	/* a write that leaves IsRunning as it was is no change */
+	FIRE(ipiv_avic_physid_update, avic_ptr, AVIC_RUNNING | 9, AVIC_RUNNING | 10);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+	const struct ipiv_vcpu_stats *v0 = vm_find_vcpu(v, 0), *v2 = vm_find_vcpu(v, 2);
+	const struct ipiv_vcpu_stats *v3 = vm_find_vcpu(v, 3), *v5 = vm_find_vcpu(v, 5);
+
+	assert_non_null(v0);
+	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_LOGICAL], 3);
+	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_SHORTHAND], 1);
+	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_OTHER], 1);
+	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_IPIV_INACTIVE], 2);
+	assert_int_equal(v->c.icr_traps[IPIV_TRAP_DELIVERY_MODE], 0);
+	assert_int_equal(v0->c.fastpath_handled, 4);
+	assert_int_equal(v0->c.fastpath_missed, 1);
+
+	assert_non_null(v2);
+	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_MIGRATE], 1);
+	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_BLOCK], 1);
+	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_LOAD], 2);
+	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_PREEMPT], 1);
+	assert_true(v2->c.state_ns[IPIV_VSTATE_BLOCKED] >= 3000000);
+	assert_true(v2->c.state_ns[IPIV_VSTATE_BLOCKED] < 1000000000);
+	assert_true(v2->c.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
+	assert_true(v2->c.state_ns[IPIV_VSTATE_PREEMPTED] < 1000000000);
+	assert_int_equal(v2->c.state_ns[IPIV_VSTATE_RUNNING], 0);
+
+	assert_non_null(v3);
+	assert_int_equal(v3->c.pi_wakeups, 2);
+	assert_int_equal(v3->c.pi_wakeups_ipi, 1);
+	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_POSTED, &min), 1);
+	assert_true(min >= 900000 && min < 1000000000);
+	assert_int_equal(s->self.drops[IPIV_DROP_NO_IDENTITY], no_identity + 1);
+
+	assert_non_null(v5);
+	assert_int_equal(v5->c.avic_running_set, 3);
+	assert_int_equal(v5->c.avic_running_cleared, 2);
+	assert_true(v5->c.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
+	assert_true(v5->c.state_ns[IPIV_VSTATE_NOT_RUNNING] >= 1000000);
+	assert_true(v5->c.state_ns[IPIV_VSTATE_NOT_RUNNING] < 1000000000);
+	assert_int_equal(v->c.state_ns[IPIV_VSTATE_BLOCKED], v2->c.state_ns[IPIV_VSTATE_BLOCKED]);
+	collector_snapshot_free(s);
+	be_nobody();
+}
+
 static void test_apicv_inhibits(void **state)
 {
 	const uint64_t vm = 0xffff888000009000;
@@ -555,19 +684,6 @@ static void test_apicv_inhibits(void **state)
 	collector_snapshot_free(s);
 }
 
-static size_t map_size(int fd, size_t key_size)
-{
-	unsigned char key[64], next[64];
-	size_t n = 0;
-	void *prev = NULL;
-
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	return n;
-}
 
 /* A full counter map loses counts, but never silently. */
 static void test_counter_map_full_is_counted(void **state)
@@ -612,6 +728,10 @@ static void test_reclaim_gone_vms(void **state)
 	assert_int_equal(s->self.polls, 2);
 	collector_snapshot_free(s);
 	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &tid, &t), 0);
+	/* the vCPU state machines and posted wakeups of test_patched_tracepoints' VM too */
+	assert_int_equal(map_size(bpf_map__fd(skel->maps.vcpu_states), sizeof(uint64_t)), 0);
+	assert_int_equal(map_size(bpf_map__fd(skel->maps.pi_pending), sizeof(struct ipiv_wake_key)),
+			 0);
 	assert_int_equal(
 	    map_size(bpf_map__fd(skel->maps.counters), sizeof(struct ipiv_counter_key)) <
 		bpf_map__max_entries(skel->maps.counters),
@@ -643,6 +763,7 @@ int main(void)
 	    cmocka_unit_test(test_receives_and_matrix),
 	    cmocka_unit_test(test_eoi_and_wakeups),
 	    cmocka_unit_test(test_latency_sequences),
+	    cmocka_unit_test(test_patched_tracepoints),
 	    cmocka_unit_test(test_apicv_inhibits),
 	    cmocka_unit_test(test_counter_map_full_is_counted),
 	    cmocka_unit_test(test_reclaim_gone_vms),

@@ -175,7 +175,7 @@ static void assert_keys(const json_t *o, const char *const *keys)
 static const char *const counts_keys[] = {
     "sent",  "sent_by_path", "sent_accel_eligible", "received",	    "received_by_delivery",
     "eois",  "wakeups",	     "wakeups_halted",	    "halt_seconds", "avic_incomplete",
-    "exits", NULL,
+    "exits", "patched_tracepoints", NULL,
 };
 
 /* Every spelling of a kernel address that could leak: hex either case, with or without

@@ -49,6 +49,18 @@ static void fill_counts(struct ipiv_counts *c, uint64_t seed)
 	c->wakeups_waited = seed * 40;
 	c->halt_ns = seed * 123456789ull + 987;
 	c->exits_total = seed * 1000 + 1;
+	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++)
+		c->icr_traps[r] = r == 1 ? 0 : seed * 11 + r;
+	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
+		c->pi_desc_updates[t] = seed * 13 + t;
+	c->state_ns[IPIV_VSTATE_BLOCKED] = seed * 2000000001ull;
+	c->state_ns[IPIV_VSTATE_PREEMPTED] = seed * 17;
+	c->pi_wakeups = seed * 30;
+	c->pi_wakeups_ipi = seed * 20;
+	c->fastpath_handled = seed * 8;
+	c->fastpath_missed = seed;
+	c->avic_running_set = seed * 6;
+	c->avic_running_cleared = seed * 5;
 }
 
 static struct fixture *make_fixture(void)
@@ -815,6 +827,31 @@ static void test_unknown_labels_rejected(void **state)
 	assert_non_null(strstr(err, "unknown label \"warp_drive\""));
 	assert_null(got.vcpus);
 	json_decref(doc);
+
+	/* the same for what kernel-patches/' tracepoints counted */
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	counts = json_object_get(json_object_get(doc, "counts"), "patched_tracepoints");
+	json_object_set_new(json_object_get(counts, "icr_write_traps"), "warp_drive",
+			    json_integer(1));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "counts.patched_tracepoints.icr_write_traps: unknown label "
+				    "\"warp_drive\""));
+	json_decref(doc);
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	counts = json_object_get(json_object_get(doc, "counts"), "patched_tracepoints");
+	json_object_set_new(json_object_get(counts, "state_seconds"), "running", json_real(1));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "state_seconds: unknown state \"running\""));
+	json_decref(doc);
+	/* an ipivd from before the patched tracepoints: the counts are 0, not an error */
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	json_object_del(json_object_get(doc, "counts"), "patched_tracepoints");
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	assert_int_equal(got.c.pi_wakeups, 0);
+	assert_int_equal(got.c.sent_total, f->vms[0].c.sent_total);
+	json_decref(doc);
+	api_parse_vm_free(&got);
 	free(f);
 }
 

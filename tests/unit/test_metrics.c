@@ -124,6 +124,19 @@ static struct fixture *fixture_new(void)
 	add_send(odd, f->odd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 0, 1), 20);
 	odd->c.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
 	odd->c.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 1;
+	/* what kernel-patches/' tracepoints count: AVIC on odd, IPIv on web */
+	odd->c.avic_running_set = 40;
+	odd->c.avic_running_cleared = 39;
+	odd->c.state_ns[IPIV_VSTATE_NOT_RUNNING] = 2500000000ull;
+	odd->c.state_ns[IPIV_VSTATE_PREEMPTED] = 250000000ull;
+	web->c.icr_traps[IPIV_TRAP_LOGICAL] = 700;
+	web->c.icr_traps[IPIV_TRAP_SHORTHAND] = 3;
+	web->c.fastpath_handled = 9;
+	web->c.pi_wakeups = 12;
+	web->c.pi_wakeups_ipi = 10;
+	web->c.pi_desc_updates[IPIV_PI_MIGRATE] = 4;
+	web->c.pi_desc_updates[IPIV_PI_BLOCK] = 12;
+	web->c.state_ns[IPIV_VSTATE_BLOCKED] = 1500000000ull;
 	odd->exits = f->odd_exits;
 	f->odd_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x078, 5};
 	f->odd_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x07f, 1};
@@ -448,6 +461,42 @@ static void test_receive_and_halt_families(void **state)
 	free(f);
 }
 
+/* Families of the kernel-patches/ tracepoints: series only where something was counted. */
+static void test_patched_families(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body = render(f, EXPO_TEXT_0_0_4, false);
+
+	assert_line(body, "# TYPE ipiv_icr_write_traps_total counter");
+	assert_line(body, "ipiv_icr_write_traps_total{vm=\"web\",reason=\"logical\"} 700");
+	assert_line(body, "ipiv_icr_write_traps_total{vm=\"web\",reason=\"shorthand\"} 3");
+	assert_int_equal(count_prefix(body, "ipiv_icr_write_traps_total{"), 2);
+	assert_line(body, "ipiv_x2apic_icr_fastpath_total{vm=\"web\",handled=\"true\"} 9");
+	assert_line(body, "ipiv_x2apic_icr_fastpath_total{vm=\"web\",handled=\"false\"} 0");
+	assert_line(body, "ipiv_posted_interrupt_wakeups_total{vm=\"web\",vector=\"ipi\"} 10");
+	assert_line(body, "ipiv_posted_interrupt_wakeups_total{vm=\"web\",vector=\"other\"} 2");
+	assert_line(body, "ipiv_posted_interrupt_descriptor_updates_total{vm=\"web\","
+			  "trigger=\"migrate\"} 4");
+	assert_line(body, "ipiv_posted_interrupt_descriptor_updates_total{vm=\"web\","
+			  "trigger=\"block\"} 12");
+	assert_int_equal(count_prefix(body, "ipiv_posted_interrupt_descriptor_updates_total{"), 2);
+	assert_line(body, "ipiv_vcpu_state_seconds_total{vm=\"web\",state=\"blocked\"} 1.5");
+	assert_line(body, "ipiv_vcpu_state_seconds_total{vm=\"" ODD_LABEL
+			  "\",state=\"not_running\"} 2.5");
+	assert_line(body, "ipiv_vcpu_state_seconds_total{vm=\"" ODD_LABEL
+			  "\",state=\"preempted\"} 0.25");
+	assert_int_equal(count_prefix(body, "ipiv_vcpu_state_seconds_total{"), 3);
+	assert_line(body, "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL
+			  "\",running=\"true\"} 40");
+	assert_line(body, "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL
+			  "\",running=\"false\"} 39");
+	/* the idle VM counted nothing: no series of these families at all */
+	assert_null(strstr(body, "ipiv_icr_write_traps_total{vm=\"idle\""));
+	assert_null(strstr(body, "ipiv_vcpu_state_seconds_total{vm=\"idle\""));
+	free(body);
+	free(f);
+}
+
 static void test_exit_avic_and_inhibit_families(void **state)
 {
 	struct fixture *f = fixture_new();
@@ -673,9 +722,11 @@ static void test_no_duplicate_series_text(void **state)
 
 	/* 3 vm_info + 3 vcpus + 6 sends + 3 eligible + 4 accepted + 3 eois + 6 wakeups +
 	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
-	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts. */
+	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the
+	 * patched tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times
+	 * + 2 AVIC IsRunning. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				2 + 1 + IPIV_DROP_COUNT + 5);
+				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2);
 	free(body);
 	free(f);
 }
@@ -751,6 +802,7 @@ int main(void)
 	    cmocka_unit_test(test_send_families),
 	    cmocka_unit_test(test_receive_and_halt_families),
 	    cmocka_unit_test(test_exit_avic_and_inhibit_families),
+	    cmocka_unit_test(test_patched_families),
 	    cmocka_unit_test(test_inhibits_unknown_means_no_series),
 	    cmocka_unit_test(test_per_vcpu_families_only_with_flag),
 	    cmocka_unit_test(test_self_families),
