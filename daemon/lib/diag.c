@@ -409,6 +409,10 @@ struct window {
 	uint64_t received, wakeups, wakeups_halted, halt_ns;
 	uint64_t avic[IPIV_AVIC_CAUSE_COUNT], avic_total;
 	uint64_t inhibit_sets;
+	/* from the tracepoints of kernel-patches/ (0 on kernels without them) */
+	uint64_t traps[IPIV_TRAP_COUNT], traps_total;
+	uint64_t state_ns[IPIV_VSTATE_COUNT];
+	uint64_t state_changes; /* descriptor / IsRunning updates: state tracking is live */
 };
 
 static uint64_t delta(uint64_t cur, uint64_t prev)
@@ -453,6 +457,30 @@ static void window_build(const struct ipiv_vm_stats *cur, const struct ipiv_vm_s
 	}
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 		w->inhibit_sets += delta(cur->inhibit_set[r], p->inhibit_set[r]);
+	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++) {
+		w->traps[r] = delta(cur->c.icr_traps[r], p->c.icr_traps[r]);
+		w->traps_total += w->traps[r];
+	}
+	for (unsigned st = 0; st < IPIV_VSTATE_COUNT; st++)
+		w->state_ns[st] = delta(cur->c.state_ns[st], p->c.state_ns[st]);
+	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
+		w->state_changes += delta(cur->c.pi_desc_updates[t], p->c.pi_desc_updates[t]);
+	w->state_changes += delta(cur->c.avic_running_set, p->c.avic_running_set) +
+			    delta(cur->c.avic_running_cleared, p->c.avic_running_cleared);
+}
+
+/* The unvirtualized ICR writes of the window by reason (kvm_icr_write_trap), if traced. */
+static void ev_traps(struct diag_finding *f, const struct window *w)
+{
+	char name[48];
+
+	if (!w->traps_total)
+		return;
+	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++)
+		if (w->traps[r]) {
+			snprintf(name, sizeof(name), "icr_traps_%s", ipiv_icr_trap_name(r));
+			ev_u64(f, name, w->traps[r]);
+		}
 }
 
 static double share(uint64_t part, uint64_t whole)
@@ -561,6 +589,7 @@ static void rule_logical(const struct diag_vm_input *in, const struct window *w,
 	ev_u64(f, "sent", w->sent);
 	ev_share(f, "logical_share", s);
 	ev_rate(f, "logical_per_second", w->logical, in->window_seconds);
+	ev_traps(f, w);
 	remedy(f, "Linux picks x2apic_cluster when interrupt remapping is on, which a vIOMMU with "
 		  "intremap brings. Boot the guest with \"x2apic_phys\" on its kernel command "
 		  "line, or give it no interrupt remapping (QEMU -device intel-iommu,intremap=off; "
@@ -625,37 +654,69 @@ static void rule_halted(const struct diag_vm_input *in, const struct window *w,
 		  "kvm-hint-dedicated=on.");
 }
 
-static void rule_preempted(const struct diag_vm_input *in, const struct diag_thresholds *th,
-			   struct diag_result *out)
+static const char preempted_remedy[] =
+    "Give the vCPUs CPUs of their own: lower overcommit on this host, pin vCPU threads "
+    "(libvirt <vcpupin>, cgroup cpusets) away from host work and other VMs, and check host "
+    "steal time. Guests can yield to preempted targets with PV sched-yield "
+    "(kvm-pv-sched-yield=on).";
+
+/*
+ * Targets preempted: from latency tracking (the share of IPIs whose target was runnable but
+ * not running), else from the vCPU state tracepoints of kernel-patches/ (the share of the
+ * VM's vCPU time spent preempted: an IPI to a preempted vCPU waits for it to run again).
+ */
+static void rule_preempted(const struct diag_vm_input *in, const struct window *w,
+			   const struct diag_thresholds *th, struct diag_result *out)
 {
 	const struct diag_latency *lat = in->latency;
 	enum diag_severity sev;
 	struct diag_finding *f;
-	double s;
+	double s, vcpu_ns;
 
-	if (!lat || !lat->preempted_share.known) {
-		skip(out, DIAG_RULE_TARGETS_PREEMPTED,
-		     "needs the preempted-target share from latency tracking");
+	if (lat && lat->preempted_share.known) {
+		s = lat->preempted_share.value;
+		if (lat->preempted_share.samples < th->min_latency_samples ||
+		    s < th->preempted_share)
+			return;
+		sev = s >= th->preempted_share_critical ? DIAG_CRITICAL : DIAG_WARNING;
+		f = finding_new(out, DIAG_RULE_TARGETS_PREEMPTED, sev,
+				"%.0f%% of IPIs found their target vCPU preempted (runnable, not "
+				"running): host overcommit inflates latency",
+				s * 100);
+		ev_share(f, "preempted_share", s);
+		ev_u64(f, "samples", lat->preempted_share.samples);
+		if (figure_usable(&lat->preempted_delay_ns, th))
+			ev_num(f, "median_preempted_delay_us", lat->preempted_delay_ns.value / 1e3,
+			       "%.1f");
+		if (figure_usable(&lat->delivery_ns, th))
+			ev_num(f, "median_delivery_us", lat->delivery_ns.value / 1e3, "%.1f");
+		remedy(f, preempted_remedy);
 		return;
 	}
-	s = lat->preempted_share.value;
-	if (lat->preempted_share.samples < th->min_latency_samples || s < th->preempted_share)
+	vcpu_ns = in->window_seconds * 1e9 * in->cur->vcpu_count;
+	if (!w->state_changes || vcpu_ns <= 0) {
+		skip(out, DIAG_RULE_TARGETS_PREEMPTED,
+		     "needs the preempted-target share from latency tracking, or the vCPU state "
+		     "tracepoints of kernel-patches/ (kvm_pi_desc_update, kvm_avic_physid_update)");
+		return;
+	}
+	s = w->state_ns[IPIV_VSTATE_PREEMPTED] / vcpu_ns;
+	if (s < th->preempted_share)
 		return;
 	sev = s >= th->preempted_share_critical ? DIAG_CRITICAL : DIAG_WARNING;
 	f = finding_new(out, DIAG_RULE_TARGETS_PREEMPTED, sev,
-			"%.0f%% of IPIs found their target vCPU preempted (runnable, not running): "
-			"host overcommit inflates latency",
+			"The VM's vCPUs spent %.0f%% of their time preempted (runnable, not "
+			"running): IPIs to them wait for the host scheduler",
 			s * 100);
-	ev_share(f, "preempted_share", s);
-	ev_u64(f, "samples", lat->preempted_share.samples);
-	if (figure_usable(&lat->preempted_delay_ns, th))
-		ev_num(f, "median_preempted_delay_us", lat->preempted_delay_ns.value / 1e3, "%.1f");
-	if (figure_usable(&lat->delivery_ns, th))
-		ev_num(f, "median_delivery_us", lat->delivery_ns.value / 1e3, "%.1f");
-	remedy(f, "Give the vCPUs CPUs of their own: lower overcommit on this host, pin vCPU "
-		  "threads (libvirt <vcpupin>, cgroup cpusets) away from host work and other VMs, "
-		  "and check host steal time. Guests can yield to preempted targets with PV "
-		  "sched-yield (kvm-pv-sched-yield=on).");
+	ev_share(f, "preempted_time_share", s);
+	ev_num(f, "preempted_seconds", w->state_ns[IPIV_VSTATE_PREEMPTED] / 1e9, "%.3f");
+	ev_num(f, "vcpu_seconds", vcpu_ns / 1e9, "%.1f");
+	if (w->state_ns[IPIV_VSTATE_BLOCKED])
+		ev_num(f, "blocked_seconds", w->state_ns[IPIV_VSTATE_BLOCKED] / 1e9, "%.3f");
+	if (w->state_ns[IPIV_VSTATE_NOT_RUNNING])
+		ev_num(f, "not_running_seconds", w->state_ns[IPIV_VSTATE_NOT_RUNNING] / 1e9,
+		       "%.3f");
+	remedy(f, preempted_remedy);
 }
 
 static void rule_avic(const struct accel_state *host, const struct diag_vm_input *in,
@@ -814,6 +875,7 @@ static void rule_eligible_exiting(const struct accel_state *host, const struct d
 	ev_u64(f, "sent", w->sent);
 	ev_share(f, "eligible_exiting_share", s);
 	ev_str(f, "inhibits_known", in->cur->inhibits_known ? "yes" : "no");
+	ev_traps(f, w);
 	remedy(f, "Look for an APICv inhibit (the apicv_inhibited finding; a VM started before "
 		  "ipivd shows none until one changes), a VMM that turned the in-kernel APIC or "
 		  "APICv off for this VM (kernel_irqchip=off, Hyper-V SynIC), and restart VMs "
@@ -832,7 +894,7 @@ void diag_evaluate_vm(const struct accel_state *host, const struct diag_vm_input
 	rule_logical(in, &w, th, out);
 	rule_shorthand(in, &w, th, out);
 	rule_halted(in, &w, th, out);
-	rule_preempted(in, th, out);
+	rule_preempted(in, &w, th, out);
 	rule_avic(host, in, &w, th, out);
 	rule_fallback(in, &w, th, out);
 	rule_special(in, &w, th, out);

@@ -310,6 +310,15 @@ static void test_logical_dest_mode(void **state)
 	assert_float_equal(evn(f, "logical_per_second"), 2.0, 1e-9);
 	assert_non_null(strstr(f->remedy, "x2apic_phys"));
 	assert_non_null(strstr(f->remedy, "intremap=off"));
+	/* no kvm_icr_write_trap on this kernel: no trap evidence */
+	for (size_t i = 0; i < f->n_evidence; i++)
+		assert_null(strstr(f->evidence[i].name, "icr_traps_"));
+	/* with it, the exact unvirtualized writes by reason are part of the evidence */
+	vm->c.icr_traps[IPIV_TRAP_LOGICAL] = 20;
+	vm->c.icr_traps[IPIV_TRAP_DELIVERY_MODE] = 2;
+	f = must_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING);
+	assert_int_equal(evn(f, "icr_traps_logical"), 20);
+	assert_int_equal(evn(f, "icr_traps_delivery_mode"), 2);
 
 	/* 20 of 101: below the share */
 	add_send(vm, IPIV_PATH_X2APIC_MSR, C_PHYS, 1);
@@ -398,6 +407,44 @@ static void test_targets_preempted(void **state)
 
 	lat.preempted_share.value = 0.09;
 	must_not_fire(eval(NULL, NULL, vm, &lat), DIAG_RULE_TARGETS_PREEMPTED);
+	free(vm);
+}
+
+/* Without latency's preempted share, the vCPU state tracepoints of kernel-patches/ give
+ * the share of vCPU time preempted: 4 vCPUs x 10 s = 40 vCPU-seconds in the window. */
+static void test_targets_preempted_from_vcpu_states(void **state)
+{
+	struct ipiv_vm_stats *prev = vm_new(), *vm = vm_new();
+	const struct diag_finding *f;
+
+	prev->c.pi_desc_updates[IPIV_PI_LOAD] = 100;
+	prev->c.state_ns[IPIV_VSTATE_PREEMPTED] = 50000000000ull; /* before the window */
+	*vm = *prev;
+	/* the counters moved in the window, but no update: tracking is not live */
+	assert_non_null(skipped(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED));
+
+	vm->c.pi_desc_updates[IPIV_PI_PREEMPT] = 30;
+	vm->c.pi_desc_updates[IPIV_PI_LOAD] = 130;
+	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] += 4000000000ull; /* 4 s of 40: 10 % */
+	vm->c.state_ns[IPIV_VSTATE_BLOCKED] = 20000000000ull;
+	f = must_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED, DIAG_WARNING);
+	assert_float_equal(evn(f, "preempted_time_share"), 0.1, 1e-9);
+	assert_float_equal(evn(f, "preempted_seconds"), 4.0, 1e-9);
+	assert_float_equal(evn(f, "vcpu_seconds"), 40.0, 1e-9);
+	assert_float_equal(evn(f, "blocked_seconds"), 20.0, 1e-9);
+	assert_non_null(strstr(f->remedy, "overcommit"));
+
+	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] = prev->c.state_ns[IPIV_VSTATE_PREEMPTED] +
+						 12000000000ull; /* 30 % */
+	must_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED, DIAG_CRITICAL);
+
+	/* AMD: IsRunning changes make tracking live as well; 3.9 s of 40 is below 10 % */
+	*vm = *prev;
+	vm->c.avic_running_cleared = 7;
+	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] += 3900000000ull;
+	must_not_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED);
+	assert_null(skipped(&res, DIAG_RULE_TARGETS_PREEMPTED));
+	free(prev);
 	free(vm);
 }
 
@@ -721,6 +768,7 @@ int main(void)
 	    cmocka_unit_test(test_shorthand_broadcast),
 	    cmocka_unit_test(test_targets_halted),
 	    cmocka_unit_test(test_targets_preempted),
+	    cmocka_unit_test(test_targets_preempted_from_vcpu_states),
 	    cmocka_unit_test(test_avic_incomplete),
 	    cmocka_unit_test(test_fallback_slower_than_fastpath),
 	    cmocka_unit_test(test_special_delivery),
