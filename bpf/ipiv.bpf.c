@@ -68,8 +68,11 @@ struct kvm___ipiv {
 	char stats_id[IPIV_STATS_ID_LEN];
 } __attribute__((preserve_access_index));
 
+struct kvm_lapic___ipiv;
+
 struct kvm_vcpu_arch___ipiv {
 	u64 apic_base;
+	struct kvm_lapic___ipiv *apic;
 } __attribute__((preserve_access_index));
 
 struct upid___ipiv {
@@ -91,6 +94,7 @@ struct kvm_vcpu___ipiv {
 
 struct kvm_lapic___ipiv {
 	struct kvm_vcpu___ipiv *vcpu;
+	bool apicv_active;
 } __attribute__((preserve_access_index));
 
 union vmx_exit_reason___ipiv {
@@ -244,7 +248,19 @@ static __always_inline u8 apic_mode_of_base(u64 apic_base)
 	return IPIV_APIC_UNKNOWN;
 }
 
-/* Reads the vCPU's APIC mode; keeps the last known mode when the pointer is not known. */
+/* APICv/AVIC on vcpu as KVM keeps it (vcpu->arch.apic->apicv_active). */
+static __always_inline u8 apicv_of(struct kvm_vcpu___ipiv *vcpu)
+{
+	struct kvm_lapic___ipiv *apic = BPF_CORE_READ(vcpu, arch.apic);
+	bool active = false;
+
+	if (!apic || bpf_core_read(&active, sizeof(active), &apic->apicv_active))
+		return IPIV_APICV_UNKNOWN;
+	return active ? IPIV_APICV_ACTIVE : IPIV_APICV_INACTIVE;
+}
+
+/* Reads the vCPU's APIC mode and APICv state; keeps the last known ones when the pointer
+ * is not known. */
 static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 {
 	struct kvm_vcpu___ipiv *vcpu = (void *)t->vcpu_ptr;
@@ -255,6 +271,7 @@ static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 	if (bpf_core_read(&apic_base, sizeof(apic_base), &vcpu->arch.apic_base))
 		return;
 	t->apic_mode = apic_mode_of_base(apic_base);
+	t->apicv_active = apicv_of(vcpu);
 }
 
 /*
@@ -329,6 +346,7 @@ static __always_inline struct ipiv_thread *add_thread(u32 tid, u32 tgid,
 	entry.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	entry.tgid = tgid;
 	entry.apic_mode = apic_mode_of_base(BPF_CORE_READ(vcpu, arch.apic_base));
+	entry.apicv_active = apicv_of(vcpu);
 	err = bpf_map_update_elem(&threads, &tid, &entry, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
 		drop(IPIV_DROP_THREADS_FULL);
@@ -361,6 +379,18 @@ static __noinline struct ipiv_thread *identify_current(u32 tid, u32 tgid)
 	if (!kvm || BPF_CORE_READ(kvm, mm) != BPF_CORE_READ(task, mm))
 		return NULL;
 	return add_thread(tid, tgid, vcpu, (u64)kvm);
+}
+
+/* Makes the current thread (tid) vcpu's, if vcpu's VM is current's: KVM runs a vCPU only in
+ * a thread of the process that created the VM. */
+static __noinline struct ipiv_thread *identify_thread(u32 tid, struct kvm_vcpu___ipiv *vcpu)
+{
+	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
+	struct kvm___ipiv *kvm = BPF_CORE_READ(vcpu, kvm);
+
+	if (!kvm || BPF_CORE_READ(kvm, mm) != BPF_CORE_READ(task, mm))
+		return NULL;
+	return add_thread(tid, bpf_get_current_pid_tgid() >> 32, vcpu, (u64)kvm);
 }
 
 /* The current thread as a vCPU: the tid map first, then the preempt notifier. */
@@ -616,11 +646,16 @@ int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
 		return 0;
 	}
 	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t) {
+		/* a vCPU thread not seen yet (a target that only EOIs): the apic names its
+		 * vCPU, which this thread runs, so it becomes known once */
+		vcpu = BPF_CORE_READ(apic, vcpu);
+		t = vcpu ? identify_thread(tid, vcpu) : NULL;
+	}
 	if (t) {
 		vm = t->vm;
 		vcpu_id = t->vcpu_id;
 	} else {
-		/* a vCPU thread not seen yet: the apic names its vCPU */
 		vcpu = BPF_CORE_READ(apic, vcpu);
 		vm = vcpu ? vm_key_of((u64)BPF_CORE_READ(vcpu, kvm)) : 0;
 		if (!vm) {

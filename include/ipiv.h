@@ -38,6 +38,13 @@ enum ipiv_apic_mode {
 	IPIV_APIC_X2APIC,
 };
 
+/* Whether APICv (Intel) or AVIC (AMD) is active on a vCPU (kvm_lapic.apicv_active). */
+enum ipiv_apicv {
+	IPIV_APICV_UNKNOWN = 0,
+	IPIV_APICV_INACTIVE,
+	IPIV_APICV_ACTIVE,
+};
+
 /* ISA reported by kvm_exit (KVM_ISA_VMX / KVM_ISA_SVM). */
 enum ipiv_isa {
 	IPIV_ISA_VMX = 1,
@@ -169,7 +176,7 @@ struct ipiv_thread {
 	__u8 ipi_vector;
 	__u8 exit_path;	   /* path of the IPI this exit sent */
 	__u8 exit_sent;	   /* this exit sent an IPI */
-	__u8 pad;
+	__u8 apicv_active; /* enum ipiv_apicv: the vCPU's APICv/AVIC state as last read */
 	__u64 ipi_ts;	   /* ktime of the last ICR write, 0 when consumed */
 	__u64 exit_ts;	   /* ktime of the last kvm_exit */
 };

@@ -268,6 +268,10 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 						       : json_integer(v->vcpu_id));
 		json_object_set_new(row, "tid", json_integer(v->tid));
 		json_object_set_new(row, "apic_mode", json_string(ipiv_apic_mode_name(v->apic_mode)));
+		json_object_set_new(row, "apicv_active",
+				    v->apicv_active == IPIV_APICV_UNKNOWN
+					? json_null()
+					: json_boolean(v->apicv_active == IPIV_APICV_ACTIVE));
 		/* By the vCPU the latency belongs to (include/hist.h): the target for send->EOI;
 		 * the row of non-vCPU threads (id null) holds what no vCPU does. */
 		if (per_vcpu) {

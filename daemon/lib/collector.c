@@ -1185,6 +1185,7 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
 			return -ENOMEM;
 		row->tid = tid;
 		row->apic_mode = thread.apic_mode;
+		row->apicv_active = thread.apicv_active;
 		if (!vm->pid)
 			vm->pid = (int32_t)thread.tgid;
 	}

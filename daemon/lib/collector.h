@@ -114,6 +114,7 @@ struct ipiv_vcpu_stats {
 	uint32_t vcpu_id;
 	uint32_t tid; /* vCPU thread if known, else 0 */
 	uint8_t apic_mode; /* enum ipiv_apic_mode as last seen by the BPF side */
+	uint8_t apicv_active; /* enum ipiv_apicv, likewise */
 	struct ipiv_counts c;
 };
 

@@ -217,6 +217,26 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 			}
 	}
 
+	EXPO_TRY(expo_begin(e, "ipiv_vm_vcpus_apicv", EXPO_GAUGE,
+			    "vCPUs of the VM by whether APICv/AVIC is active on them "
+			    "(kvm_lapic.apicv_active, read at their last IPI or identification)."));
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct ipiv_vm_stats *vm = &s->vms[i];
+		uint64_t on = 0, off = 0;
+		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("active", "true")};
+		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
+					  EXPO_LABEL("active", "false")};
+
+		for (size_t j = 0; j < vm->n_vcpus; j++) {
+			on += vm->vcpus[j].apicv_active == IPIV_APICV_ACTIVE;
+			off += vm->vcpus[j].apicv_active == IPIV_APICV_INACTIVE;
+		}
+		if (on || off) {
+			EXPO_TRY(expo_gauge(e, l1, 2, on));
+			EXPO_TRY(expo_gauge(e, l0, 2, off));
+		}
+	}
+
 	EXPO_TRY(expo_begin(e, "ipiv_apicv_inhibit_changes", EXPO_COUNTER,
 			    "APICv/AVIC inhibit reasons set or cleared on the VM."));
 	for (size_t i = 0; i < s->n_vms; i++)

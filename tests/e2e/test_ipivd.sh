@@ -108,6 +108,29 @@ check_vm() {
 	curl -sf "$URL/api/v1/vms/$vm" > "$tmp/detail" || fail "$vm: no JSON detail"
 	expect_eq "$vm: API sent" "$(jq .counts.sent "$tmp/detail")" "$sent"
 	expect_eq "$vm: API received" "$(jq .counts.received "$tmp/detail")" "$recv"
+	# Each vCPU's APICv state, read from kvm_lapic: a real boolean for every vCPU, and off
+	# wherever the host has no APICv/AVIC enabled (this project's kvm_pvm host). It belongs
+	# to the vCPU's thread: ipivbench's vCPU threads exit after the runs, and the next
+	# discovery poll (200 ms) finds each vCPU's last KVM_RUN thread again.
+	local known='[.vcpu_rows[] | select(.id != null) | .apicv_active | booleans] | length'
+	for _ in $(seq 1 30); do
+		curl -sf "$URL/api/v1/vms/$vm" > "$tmp/detail" || fail "$vm: no JSON detail"
+		[ "$(jq "$known" "$tmp/detail")" = "$n" ] && break
+		sleep 0.1
+	done
+	expect_eq "$vm: APICv state of every vCPU known" "$(jq "$known" "$tmp/detail")" "$n"
+	if ! host_apicv_enabled; then
+		expect_eq "$vm: APICv inactive on every vCPU" \
+			"$(jq '[.vcpu_rows[] | select(.apicv_active == false)] | length' "$tmp/detail")" "$n"
+		scrape
+		expect_eq "$vm: ipiv_vm_vcpus_apicv inactive" \
+			"$(sum_metric ipiv_vm_vcpus_apicv "vm=\"$vm\"" 'active="false"')" "$n"
+	fi
+}
+
+# APICv (Intel) or AVIC (AMD) enabled in the loaded KVM module.
+host_apicv_enabled() {
+	grep -qsx '[Y1]' /sys/module/kvm_intel/parameters/enable_apicv /sys/module/kvm_amd/parameters/avic
 }
 
 scrape

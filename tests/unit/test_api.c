@@ -84,7 +84,8 @@ static struct fixture *fixture_new(void)
 	web->inhibit_clear[8] = 2;
 	web->inhibit_clear[9] = 4;
 	web->vcpus = f->web_vcpus;
-	f->web_vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 4243};
+	f->web_vcpus[0] = (struct ipiv_vcpu_stats){
+	    .vcpu_id = 0, .tid = 4243, .apicv_active = IPIV_APICV_INACTIVE};
 	f->web_vcpus[0].c.sent_total = 600;
 	f->web_vcpus[0].c.sent_by_path[IPIV_PATH_X2APIC_MSR] = 600;
 	f->web_vcpus[0].c.received_total = 303;
@@ -389,14 +390,16 @@ static void test_vm_detail_document(void **state)
 	assert_string_equal(get_str(o, "name"), "77");
 	assert_int_equal(get_int(o, "count"), 30);
 
-	/* vCPU rows: counts plus id, tid and APIC mode; the non-vCPU row has id null. */
+	/* vCPU rows: counts plus id, tid, APIC mode and APICv; the non-vCPU row has id null. */
 	a = json_object_get(doc, "vcpu_rows");
 	assert_int_equal(json_array_size(a), 3);
 	o = json_array_get(a, 0);
-	assert_int_equal(json_object_size(o), json_object_size(json_object_get(doc, "counts")) + 3);
+	assert_int_equal(json_object_size(o), json_object_size(json_object_get(doc, "counts")) + 4);
 	assert_int_equal(get_int(o, "id"), 0);
 	assert_int_equal(get_int(o, "tid"), 4243);
 	assert_string_equal(json_string_value(json_object_get(o, "apic_mode")), "unknown");
+	assert_true(json_is_false(json_object_get(o, "apicv_active")));
+	assert_true(json_is_null(json_object_get(json_array_get(a, 1), "apicv_active")));
 	assert_int_equal(get_int(o, "sent"), 600);
 	assert_int_equal(get_int(json_object_get(o, "sent_by_path"), "x2apic_msr"), 600);
 	assert_int_equal(get_int(o, "received"), 303);

@@ -102,7 +102,9 @@ static struct fixture *fixture_new(void)
 	f->web_vcpus[0].c.sent_total = 600;
 	f->web_vcpus[0].c.received_total = 300;
 	f->web_vcpus[0].c.wakeups = 25;
-	f->web_vcpus[1] = (struct ipiv_vcpu_stats){.vcpu_id = 1, .tid = 4244};
+	f->web_vcpus[0].apicv_active = IPIV_APICV_ACTIVE;
+	f->web_vcpus[1] = (struct ipiv_vcpu_stats){
+	    .vcpu_id = 1, .tid = 4244, .apicv_active = IPIV_APICV_INACTIVE};
 	f->web_vcpus[1].c.sent_total = 462;
 	f->web_vcpus[1].c.received_total = 603;
 	f->web_vcpus[1].c.wakeups = 15;
@@ -490,6 +492,10 @@ static void test_patched_families(void **state)
 			  "\",running=\"true\"} 40");
 	assert_line(body, "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL
 			  "\",running=\"false\"} 39");
+	/* APICv by vCPU: web knows both of its vCPUs, the others none */
+	assert_line(body, "ipiv_vm_vcpus_apicv{vm=\"web\",active=\"true\"} 1.0");
+	assert_line(body, "ipiv_vm_vcpus_apicv{vm=\"web\",active=\"false\"} 1.0");
+	assert_int_equal(count_prefix(body, "ipiv_vm_vcpus_apicv{"), 2);
 	/* the idle VM counted nothing: no series of these families at all */
 	assert_null(strstr(body, "ipiv_icr_write_traps_total{vm=\"idle\""));
 	assert_null(strstr(body, "ipiv_vcpu_state_seconds_total{vm=\"idle\""));
@@ -724,9 +730,9 @@ static void test_no_duplicate_series_text(void **state)
 	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
 	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the
 	 * patched tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times
-	 * + 2 AVIC IsRunning. */
+	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2);
+				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2);
 	free(body);
 	free(f);
 }
