@@ -370,11 +370,12 @@ json_t *api_status(const struct ipiv_snapshot *snap, const char *version)
 						       "run_ns", (json_int_t)self->progs[i].run_time_ns));
 	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++)
 		json_object_set_new(drops, ipiv_drop_name(r), json_integer(self->drops[r]));
-	return json_pack("{s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:b, s:I, s:I, s:I}", "version",
+	return json_pack("{s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:b, s:I, s:I, s:I, s:s}", "version",
 			 version, "degraded", degraded, "probes_attached",
 			 (json_int_t)self->n_attached, "probes_total",
 			 (json_int_t)self->n_probes, "probes", probes, "programs", progs, "drops",
 			 drops, "bpf_stats_enabled", self->bpf_stats_enabled, "vms",
 			 (json_int_t)snap->n_vms, "vms_discovered", (json_int_t)self->vms_discovered,
-			 "vms_reclaimed", (json_int_t)self->vms_reclaimed);
+			 "vms_reclaimed", (json_int_t)self->vms_reclaimed, "inhibit_names",
+			 ipiv_inhibit_names_source());
 }

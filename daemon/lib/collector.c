@@ -112,7 +112,12 @@ static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {
     [IPIV_AVIC_CAUSE_OTHER] = "other",
 };
 
-/* asm/kvm_host.h enum kvm_apicv_inhibit; 12 is new in 6.18 */
+/* Inhibit reason names of the running kernel, from enum kvm_apicv_inhibit in its BTF (the
+ * numbering changes between kernels); filled by collector_open, "" where BTF has none. */
+static char btf_inhibit_names[IPIV_INHIBIT_COUNT][IPIV_INHIBIT_NAME_MAX];
+static const char *inhibit_names_source = "builtin";
+
+/* Without BTF: asm/kvm_host.h enum kvm_apicv_inhibit of 6.18 (12 is new there). */
 static const char *const inhibit_names[IPIV_INHIBIT_COUNT] = {
     "disabled",
     "hyperv",
@@ -229,7 +234,46 @@ const char *ipiv_avic_cause_name(uint32_t cause)
 
 const char *ipiv_inhibit_name(uint32_t reason)
 {
-	return reason < IPIV_INHIBIT_COUNT ? inhibit_names[reason] : "invalid";
+	if (reason >= IPIV_INHIBIT_COUNT)
+		return "invalid";
+	return btf_inhibit_names[reason][0] ? btf_inhibit_names[reason] : inhibit_names[reason];
+}
+
+const char *ipiv_inhibit_names_source(void)
+{
+	return inhibit_names_source;
+}
+
+int ipiv_inhibit_names_from_btf(const struct btf *btf, char (*names)[IPIV_INHIBIT_NAME_MAX])
+{
+	static const char prefix[] = "APICV_INHIBIT_REASON_";
+	const struct btf_type *t;
+	const struct btf_enum *e;
+	int id, found = 0;
+
+	id = btf ? btf__find_by_name_kind(btf, "kvm_apicv_inhibit", BTF_KIND_ENUM) : -ENOENT;
+	if (id < 0)
+		return -ENOENT;
+	t = btf__type_by_id(btf, id);
+	e = btf_enum(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
+		const char *name = btf__name_by_offset(btf, e->name_off);
+		size_t j;
+
+		/* NR_APICV_INHIBIT_REASONS and anything not a reason bit is skipped */
+		if (!name || strncmp(name, prefix, sizeof(prefix) - 1) || e->val < 0 ||
+		    e->val >= IPIV_INHIBIT_COUNT)
+			continue;
+		name += sizeof(prefix) - 1;
+		for (j = 0; name[j] && j < IPIV_INHIBIT_NAME_MAX - 1; j++)
+			names[e->val][j] = (name[j] >= 'A' && name[j] <= 'Z') ? name[j] - 'A' + 'a'
+			    : (name[j] >= 'a' && name[j] <= 'z') || (name[j] >= '0' && name[j] <= '9')
+				? name[j]
+				: '_';
+		names[e->val][j] = '\0';
+		found++;
+	}
+	return found ? found : -ENOENT;
 }
 
 /* ---- open, probe, attach ---- */
@@ -291,6 +335,18 @@ static int probe_tracepoints(struct collector *c)
 	}
 	if (access("/sys/kernel/btf/kvm", R_OK) == 0)
 		kvm_btf = btf__load_module_btf("kvm", vmlinux);
+	/* the kernel's own inhibit reason names (KVM types are in kvm's BTF when modular) */
+	memset(btf_inhibit_names, 0, sizeof(btf_inhibit_names));
+	inhibit_names_source = "builtin";
+	if (ipiv_inhibit_names_from_btf(kvm_btf, btf_inhibit_names) > 0)
+		inhibit_names_source = "btf:kvm";
+	else if (ipiv_inhibit_names_from_btf(vmlinux, btf_inhibit_names) > 0)
+		inhibit_names_source = "btf:vmlinux";
+	if (strcmp(inhibit_names_source, "builtin"))
+		for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
+			if (!btf_inhibit_names[r][0]) /* a bit this kernel does not define */
+				snprintf(btf_inhibit_names[r], sizeof(btf_inhibit_names[r]),
+					 "reason_%u", r);
 
 	for (size_t i = 0; i < N_PROBES; i++) {
 		const struct probe_def *def = &probe_defs[i];

@@ -196,6 +196,15 @@ const char *ipiv_path_name(uint32_t path);
 const char *ipiv_drop_name(uint32_t reason);
 const char *ipiv_avic_cause_name(uint32_t cause);
 const char *ipiv_inhibit_name(uint32_t reason); /* "reason_<n>" for unknown bits */
+/* Fills names[bit] with the lower-case name of each APICV_INHIBIT_REASON_* enumerator of
+ * enum kvm_apicv_inhibit in btf; returns how many, or -ENOENT if btf has none. The collector
+ * loads the running kernel's at open, and ipiv_inhibit_name answers with them. */
+#define IPIV_INHIBIT_NAME_MAX 40
+struct btf;
+int ipiv_inhibit_names_from_btf(const struct btf *btf, char (*names)[IPIV_INHIBIT_NAME_MAX]);
+/* Where ipiv_inhibit_name's names come from: "btf:kvm", "btf:vmlinux" or "builtin" (the
+ * 6.18 list, before collector_open or on a kernel whose BTF lacks the enum). */
+const char *ipiv_inhibit_names_source(void);
 const char *ipiv_apic_mode_name(uint32_t mode);		/* "xapic", "x2apic", "unknown" */
 const char *ipiv_lat_kind_name(uint32_t kind);		/* "send_to_eoi", ... */
 const char *ipiv_lat_unmatched_name(uint32_t reason);	/* "coalesced", ... */

@@ -2,6 +2,7 @@
 /* The collector on this kernel: every probe whose tracepoint exists attaches, and VM
  * discovery finds a VM this test creates through /dev/kvm (never run), then reclaims it
  * once its file descriptors are closed. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,6 +16,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include <bpf/btf.h>
 #include <linux/kvm.h>
 
 #include "collector.h"
@@ -56,6 +59,41 @@ static void test_probes_attach(void **state)
 	/* program run statistics come from the kernel for every loaded program */
 	assert_true(s->self.n_progs >= attached);
 	collector_snapshot_free(s);
+}
+
+/* The inhibit names ipivd exports are this kernel's own (enum kvm_apicv_inhibit in BTF). */
+static void test_inhibit_names_are_the_kernels(void **state)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	struct btf *kvm = btf__load_module_btf("kvm", vmlinux);
+	const struct btf *btf = kvm && btf__find_by_name_kind(kvm, "kvm_apicv_inhibit",
+							       BTF_KIND_ENUM) > 0 ? kvm : vmlinux;
+	int id = btf__find_by_name_kind(btf, "kvm_apicv_inhibit", BTF_KIND_ENUM);
+	const struct btf_enum *e;
+	const struct btf_type *t;
+	unsigned checked = 0;
+
+	if (id < 0)
+		fail_msg("no enum kvm_apicv_inhibit in this kernel's BTF");
+	t = btf__type_by_id(btf, id);
+	e = btf_enum(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
+		const char *name = btf__name_by_offset(btf, e->name_off);
+		char want[64];
+		size_t j;
+
+		if (strncmp(name, "APICV_INHIBIT_REASON_", 21) || e->val >= IPIV_INHIBIT_COUNT)
+			continue;
+		for (j = 0; name[21 + j] && j < sizeof(want) - 1; j++)
+			want[j] = tolower((unsigned char)name[21 + j]);
+		want[j] = '\0';
+		assert_string_equal(ipiv_inhibit_name(e->val), want);
+		checked++;
+	}
+	assert_true(checked >= 10);
+	assert_string_equal(ipiv_inhibit_names_source(), btf == kvm ? "btf:kvm" : "btf:vmlinux");
+	btf__free(kvm);
+	btf__free(vmlinux);
 }
 
 static void test_discovers_and_reclaims_vm(void **state)
@@ -113,6 +151,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_probes_attach),
 	    cmocka_unit_test(test_discovers_and_reclaims_vm),
+	    cmocka_unit_test(test_inhibit_names_are_the_kernels),
 	};
 	struct collector_opts opts = {.bpf_stats = true};
 	int err, failed;

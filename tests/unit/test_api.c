@@ -536,7 +536,7 @@ static void test_status_document(void **state)
 	static const char *const status_keys[] = {
 	    "version", "degraded",	 "probes_attached", "probes_total",
 	    "probes",  "programs",	 "drops",	    "bpf_stats_enabled",
-	    "vms",     "vms_discovered", "vms_reclaimed",   NULL,
+	    "vms",     "vms_discovered", "vms_reclaimed",   "inhibit_names", NULL,
 	};
 	static const char *const probe_keys[] = {"name",     "program", "attached",
 						 "optional", "error",	NULL};
@@ -555,6 +555,7 @@ static void test_status_document(void **state)
 	assert_true(json_is_true(json_object_get(doc, "bpf_stats_enabled")));
 	assert_int_equal(get_int(doc, "vms"), 3);
 	assert_int_equal(get_int(doc, "vms_discovered"), 5);
+	assert_string_equal(get_str(doc, "inhibit_names"), "builtin"); /* no collector here */
 	assert_int_equal(get_int(doc, "vms_reclaimed"), 2);
 
 	a = json_object_get(doc, "probes");
