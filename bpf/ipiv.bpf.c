@@ -259,8 +259,7 @@ static __always_inline u8 apicv_of(struct kvm_vcpu___ipiv *vcpu)
 	return active ? IPIV_APICV_ACTIVE : IPIV_APICV_INACTIVE;
 }
 
-/* Reads the vCPU's APIC mode and APICv state; keeps the last known ones when the pointer
- * is not known. */
+/* Reads the vCPU's APIC mode; keeps the last known mode when the pointer is not known. */
 static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 {
 	struct kvm_vcpu___ipiv *vcpu = (void *)t->vcpu_ptr;
@@ -271,7 +270,14 @@ static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 	if (bpf_core_read(&apic_base, sizeof(apic_base), &vcpu->arch.apic_base))
 		return;
 	t->apic_mode = apic_mode_of_base(apic_base);
-	t->apicv_active = apicv_of(vcpu);
+}
+
+/* Rereads the vCPU's APICv state: at its wakeups and its VM's inhibit changes, not on the
+ * send path (two more dependent reads per IPI). */
+static __always_inline void refresh_apicv(struct ipiv_thread *t)
+{
+	if (t->vcpu_ptr)
+		t->apicv_active = apicv_of((void *)t->vcpu_ptr);
 }
 
 /*
@@ -678,6 +684,7 @@ int BPF_PROG(ipiv_vcpu_wakeup, u64 ns, bool waited, bool valid)
 		drop(IPIV_DROP_NO_IDENTITY);
 		return 0;
 	}
+	refresh_apicv(t);
 	count(t->vm, t->vcpu_id, IPIV_CNT_WAKEUP, waited, 0, 1);
 	count(t->vm, t->vcpu_id, IPIV_CNT_HALT_NS, waited, 0, ns);
 	lat_on_wakeup(t, ns, waited);
