@@ -134,12 +134,28 @@ struct vcpu_svm___ipiv {
 
 /* ---- maps ---- */
 
+/* Who each vCPU thread is, and its counter cache: task local storage, freed with the
+ * task, so a reused tid never inherits an identity. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, IPIV_MAX_THREADS);
-	__type(key, u32); /* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ipiv_thread);
 } threads SEC(".maps");
+
+/* Thread exits move cached counts to the maps between these two increments; a collector
+ * read that saw them change (or differ) retries, so a moving count is never seen twice
+ * or not at all. */
+__u64 flush_begin = 0;
+__u64 flush_end = 0;
+
+/* Room for building a thread's storage or its iterator record off the 512-byte stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct ipiv_thread_rec);
+} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -186,7 +202,7 @@ struct {
 /* The state machine behind IPIV_CNT_STATE_NS (patched kernels), by struct kvm_vcpu *. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, IPIV_MAX_THREADS);
+	__uint(max_entries, IPIV_MAX_VCPUS);
 	__type(key, u64);
 	__type(value, struct ipiv_vcpu_state_rec);
 } vcpu_states SEC(".maps");
@@ -221,7 +237,40 @@ static __always_inline void percpu_add(void *map, void *key, u64 n, u32 full_rea
 	}
 }
 
-static __always_inline void count(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2, u64 n)
+/*
+ * Adds n to key in the thread's cache: an entry holding key, else the first free one
+ * (claimed with the key written before its kind, which marks it valid to the iterator).
+ * False when t is not a vCPU thread, has exited, or its cache is full of other keys.
+ */
+static __always_inline bool cache_add(struct ipiv_thread *t, u64 vm, u32 vcpu, u16 kind, u16 sub,
+				      u32 sub2, u64 n)
+{
+	if (!t || t->exited)
+		return false;
+#pragma unroll
+	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
+		struct ipiv_cache_entry *e = &t->cache[i];
+
+		if (!e->key.kind) {
+			e->key.vm = vm;
+			e->key.vcpu = vcpu;
+			e->key.sub = sub;
+			e->key.sub2 = sub2;
+			e->n = n;
+			asm volatile("" ::: "memory");
+			e->key.kind = kind;
+			return true;
+		}
+		if (e->key.kind == kind && e->key.vm == vm && e->key.vcpu == vcpu &&
+		    e->key.sub == sub && e->key.sub2 == sub2) {
+			e->n += n;
+			return true;
+		}
+	}
+	return false;
+}
+
+static __always_inline void count_in_map(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2, u64 n)
 {
 	struct ipiv_counter_key key = {
 	    .vm = vm,
@@ -233,6 +282,22 @@ static __always_inline void count(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2,
 	};
 
 	percpu_add(&counters, &key, n, IPIV_DROP_COUNTERS_FULL);
+}
+
+/* Counts into the thread t's cache if it can (t may be NULL), else into the map. */
+static __always_inline void count(struct ipiv_thread *t, u64 vm, u32 vcpu, u16 kind, u16 sub,
+				  u32 sub2, u64 n)
+{
+	if (!cache_add(t, vm, vcpu, kind, sub, sub2, n))
+		count_in_map(vm, vcpu, kind, sub, sub2, n);
+}
+
+static __always_inline void count_matrix(struct ipiv_thread *t, u64 vm, u32 src, u32 dst)
+{
+	struct ipiv_matrix_key key = {.vm = vm, .src_vcpu = src, .dst_vcpu = dst};
+
+	if (!cache_add(t, vm, dst, IPIV_CNT_MATRIX_CELL, 0, src, 1))
+		percpu_add(&matrix, &key, 1, IPIV_DROP_MATRIX_FULL);
 }
 
 #include "latency.bpf.h"
@@ -270,14 +335,6 @@ static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 	if (bpf_core_read(&apic_base, sizeof(apic_base), &vcpu->arch.apic_base))
 		return;
 	t->apic_mode = apic_mode_of_base(apic_base);
-}
-
-/* Rereads the vCPU's APICv state: at its wakeups and its VM's inhibit changes, not on the
- * send path (two more dependent reads per IPI). */
-static __always_inline void refresh_apicv(struct ipiv_thread *t)
-{
-	if (t->vcpu_ptr)
-		t->apicv_active = apicv_of((void *)t->vcpu_ptr);
 }
 
 /*
@@ -338,27 +395,66 @@ static __always_inline u64 vm_key_of(u64 ptr)
 	return known ? known->key : 0;
 }
 
-/* Adds tid as a thread of vCPU vcpu; returns the map entry or NULL if the map is full. */
-static __always_inline struct ipiv_thread *add_thread(u32 tid, u32 tgid,
-						      struct kvm_vcpu___ipiv *vcpu, u64 kvm_ptr)
+/*
+ * Moves a thread's cached counts to the maps (thread exit, or a thread taking another
+ * VM's vCPU). The collector retries a read that overlaps this (flush_begin/flush_end).
+ */
+static __noinline void flush_cache(struct ipiv_thread *t)
 {
-	struct ipiv_thread entry = {};
-	long err;
+	if (!t)
+		return;
+	__sync_fetch_and_add(&flush_begin, 1);
+	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
+		struct ipiv_cache_entry *e = &t->cache[i];
+		u16 kind = e->key.kind;
 
-	entry.vm = register_vm(kvm_ptr, tgid);
-	if (!entry.vm)
+		if (!kind)
+			continue;
+		if (kind == IPIV_CNT_MATRIX_CELL) {
+			struct ipiv_matrix_key key = {
+			    .vm = e->key.vm, .src_vcpu = e->key.sub2, .dst_vcpu = e->key.vcpu};
+
+			percpu_add(&matrix, &key, e->n, IPIV_DROP_MATRIX_FULL);
+		} else {
+			count_in_map(e->key.vm, e->key.vcpu, kind, e->key.sub, e->key.sub2, e->n);
+		}
+		e->key.kind = 0;
+		e->n = 0;
+	}
+	__sync_fetch_and_add(&flush_end, 1);
+}
+
+/* The current thread's storage if it is a known vCPU thread. */
+static __always_inline struct ipiv_thread *my_thread(void)
+{
+	struct ipiv_thread *t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+
+	return t && t->vm ? t : NULL;
+}
+
+/* Makes the current thread vCPU vcpu of the VM at kvm_ptr; NULL if it cannot be stored. */
+static __noinline struct ipiv_thread *add_thread(u32 tgid, struct kvm_vcpu___ipiv *vcpu,
+						 u64 kvm_ptr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ipiv_thread *t;
+	u64 vm = register_vm(kvm_ptr, tgid);
+
+	if (!vm)
 		return NULL;
-	entry.vcpu_ptr = (u64)vcpu;
-	entry.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-	entry.tgid = tgid;
-	entry.apic_mode = apic_mode_of_base(BPF_CORE_READ(vcpu, arch.apic_base));
-	entry.apicv_active = apicv_of(vcpu);
-	err = bpf_map_update_elem(&threads, &tid, &entry, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
+	t = bpf_task_storage_get(&threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
 		drop(IPIV_DROP_THREADS_FULL);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&threads, &tid);
+	if (t->vm && t->vm != vm)
+		flush_cache(t); /* it ran another VM's vCPU: its counts stay with that VM */
+	t->vcpu_ptr = (u64)vcpu;
+	t->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+	t->tgid = tgid;
+	t->apic_mode = apic_mode_of_base(BPF_CORE_READ(vcpu, arch.apic_base));
+	t->vm = vm;
+	return t;
 }
 
 /*
@@ -367,7 +463,7 @@ static __always_inline struct ipiv_thread *add_thread(u32 tid, u32 tgid,
  * of current is the vCPU's. The VM's mm must be current's mm, which rejects any other user
  * of preempt notifiers.
  */
-static __noinline struct ipiv_thread *identify_current(u32 tid, u32 tgid)
+static __noinline struct ipiv_thread *identify_current(u32 tgid)
 {
 	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
 	struct kvm_vcpu___ipiv *vcpu;
@@ -384,31 +480,29 @@ static __noinline struct ipiv_thread *identify_current(u32 tid, u32 tgid)
 	kvm = BPF_CORE_READ(vcpu, kvm);
 	if (!kvm || BPF_CORE_READ(kvm, mm) != BPF_CORE_READ(task, mm))
 		return NULL;
-	return add_thread(tid, tgid, vcpu, (u64)kvm);
+	return add_thread(tgid, vcpu, (u64)kvm);
 }
 
-/* Makes the current thread (tid) vcpu's, if vcpu's VM is current's: KVM runs a vCPU only in
- * a thread of the process that created the VM. */
-static __noinline struct ipiv_thread *identify_thread(u32 tid, struct kvm_vcpu___ipiv *vcpu)
+/* Makes the current thread vcpu's, if vcpu's VM is current's: KVM runs a vCPU only in a
+ * thread of the process that created the VM. */
+static __noinline struct ipiv_thread *identify_thread(struct kvm_vcpu___ipiv *vcpu)
 {
 	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
 	struct kvm___ipiv *kvm = BPF_CORE_READ(vcpu, kvm);
 
 	if (!kvm || BPF_CORE_READ(kvm, mm) != BPF_CORE_READ(task, mm))
 		return NULL;
-	return add_thread(tid, bpf_get_current_pid_tgid() >> 32, vcpu, (u64)kvm);
+	return add_thread(bpf_get_current_pid_tgid() >> 32, vcpu, (u64)kvm);
 }
 
-/* The current thread as a vCPU: the tid map first, then the preempt notifier. */
+/* The current thread as a vCPU: its storage first, then the preempt notifier. */
 static __always_inline struct ipiv_thread *current_vcpu(void)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	u32 tid = (u32)pid_tgid;
-	struct ipiv_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ipiv_thread *t = my_thread();
 
 	if (t)
 		return t;
-	return identify_current(tid, pid_tgid >> 32);
+	return identify_current(bpf_get_current_pid_tgid() >> 32);
 }
 
 /* The VM of a thread that may not be a vCPU (I/O thread, vhost worker): by its mm. */
@@ -478,8 +572,8 @@ int BPF_PROG(ipiv_apic_ipi, u32 icr_low, u32 dest_id)
 		return 0;
 	}
 	path = send_path(t);
-	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, path, icr_classify(icr_low, dest_id, t->apic_mode),
-	      1);
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_SEND, path,
+	      icr_classify(icr_low, dest_id, t->apic_mode), 1);
 	lat_on_send(t, path, icr_low);
 	return 0;
 }
@@ -539,7 +633,7 @@ int BPF_PROG(ipiv_hypercall, unsigned long nr, unsigned long a0, unsigned long a
 	}
 	/* the bitmap is not an APIC destination: classify the ICR bits with no broadcast */
 	class = icr_classify((u32)a3, 0, ICR_MODE_X2APIC);
-	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_KVM, class, 1);
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_KVM, class, 1);
 	lat_on_send(t, IPIV_PATH_PV_KVM, (u32)a3);
 	return 0;
 }
@@ -556,7 +650,7 @@ static __always_inline void hv_send(u32 vector, bool all)
 	}
 	if (all)
 		class |= ICR_CLASS_BROADCAST;
-	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_HYPERV, class, 1);
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_PV_HYPERV, class, 1);
 	lat_on_send(t, IPIV_PATH_PV_HYPERV, vector);
 }
 
@@ -591,8 +685,8 @@ int BPF_PROG(ipiv_avic_incomplete_ipi, u32 vcpu_id, u32 icrh, u32 icrl, u32 id, 
 	}
 	refresh_apic_mode(t);
 	dest = t->apic_mode == IPIV_APIC_X2APIC ? icrh : icrh >> 24;
-	count(t->vm, t->vcpu_id, IPIV_CNT_AVIC_CAUSE, cause, 0, 1);
-	count(t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_AVIC,
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_AVIC_CAUSE, cause, 0, 1);
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_SEND, IPIV_PATH_AVIC,
 	      icr_classify(icrl, dest, t->apic_mode), 1);
 	lat_on_send(t, IPIV_PATH_AVIC, icrl);
 	if (cause == IPIV_AVIC_INVALID_INT_TYPE || cause == IPIV_AVIC_INVALID_TARGET)
@@ -621,27 +715,18 @@ int BPF_PROG(ipiv_apic_accept_irq, u32 apicid, u16 dm, u16 tm, u8 vec)
 			return 0;
 		}
 	}
-	count(vm, apicid, IPIV_CNT_RECV, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, 0, 1);
+	count(t, vm, apicid, IPIV_CNT_RECV, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, 0, 1);
 	lat_on_accept(t, vm, apicid, (dm >> ICR_DELIVERY_SHIFT) & ICR_DELIVERY_MASK, vec);
-	if (track_matrix) {
-		struct ipiv_matrix_key key = {.vm = vm, .src_vcpu = src, .dst_vcpu = apicid};
-
-		percpu_add(&matrix, &key, 1, IPIV_DROP_MATRIX_FULL);
-	}
+	if (track_matrix)
+		count_matrix(t, vm, src, apicid);
 	return 0;
 }
 
-/*
- * Fires in the target's thread; this kernel traces each EOI twice, the echo with -1.
- * The vCPU comes from the tracepoint's own apic argument, whose lines KVM has just touched,
- * instead of a tid map lookup: on a vCPU thread both name the same vCPU, and the lookup
- * was most of this program's cost. The tid map still covers an apic that cannot be read.
- */
-/* Fires in the target's thread; this kernel traces each EOI twice, the echo with -1. */
+/* Fires in the target's thread; this kernel traces each EOI twice, the echo with -1. A
+ * thread not known yet is named by the tracepoint's own apic argument. */
 SEC("raw_tp/kvm_eoi")
 int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct ipiv_thread *t;
 	struct kvm_vcpu___ipiv *vcpu;
 	u64 vm;
@@ -651,12 +736,12 @@ int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
 		drop(IPIV_DROP_EOI_DUPLICATE);
 		return 0;
 	}
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = my_thread();
 	if (!t) {
 		/* a vCPU thread not seen yet (a target that only EOIs): the apic names its
 		 * vCPU, which this thread runs, so it becomes known once */
 		vcpu = BPF_CORE_READ(apic, vcpu);
-		t = vcpu ? identify_thread(tid, vcpu) : NULL;
+		t = vcpu ? identify_thread(vcpu) : NULL;
 	}
 	if (t) {
 		vm = t->vm;
@@ -670,7 +755,7 @@ int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
 		}
 		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	}
-	count(vm, vcpu_id, IPIV_CNT_EOI, 0, 0, 1);
+	count(t, vm, vcpu_id, IPIV_CNT_EOI, 0, 0, 1);
 	lat_on_eoi(vm, vcpu_id, vector);
 	return 0;
 }
@@ -684,9 +769,8 @@ int BPF_PROG(ipiv_vcpu_wakeup, u64 ns, bool waited, bool valid)
 		drop(IPIV_DROP_NO_IDENTITY);
 		return 0;
 	}
-	refresh_apicv(t);
-	count(t->vm, t->vcpu_id, IPIV_CNT_WAKEUP, waited, 0, 1);
-	count(t->vm, t->vcpu_id, IPIV_CNT_HALT_NS, waited, 0, ns);
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_WAKEUP, waited, 0, 1);
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_HALT_NS, waited, 0, ns);
 	lat_on_wakeup(t, ns, waited);
 	return 0;
 }
@@ -696,8 +780,7 @@ int BPF_PROG(ipiv_vcpu_wakeup, u64 ns, bool waited, bool valid)
 SEC("raw_tp/kvm_apicv_inhibit_changed")
 int BPF_PROG(ipiv_apicv_inhibit_changed, int reason, bool set, unsigned long inhibits)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct ipiv_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ipiv_thread *t = my_thread();
 	struct ipiv_vm *state;
 	u64 vm = t ? t->vm : current_vm_by_mm();
 
@@ -705,7 +788,7 @@ int BPF_PROG(ipiv_apicv_inhibit_changed, int reason, bool set, unsigned long inh
 		drop(IPIV_DROP_NO_IDENTITY);
 		return 0;
 	}
-	count(vm, IPIV_VCPU_NONE, IPIV_CNT_INHIBIT, (u16)reason, set, 1);
+	count_in_map(vm, IPIV_VCPU_NONE, IPIV_CNT_INHIBIT, (u16)reason, set, 1);
 	state = bpf_map_lookup_elem(&vms, &vm);
 	if (state) {
 		/* plain, not atomic (a fetch-add needs BPF v3): two changes racing in one VM
@@ -737,7 +820,7 @@ static __noinline int handle_exit(struct ipiv_thread *t, u32 isa, u32 reason, u6
 	t->in_exit = 1;
 	lat_on_exit(t);
 	if (count_exits)
-		count(t->vm, t->vcpu_id, IPIV_CNT_EXIT, isa, reason, 1);
+		count(t, t->vm, t->vcpu_id, IPIV_CNT_EXIT, isa, reason, 1);
 	return 0;
 }
 
@@ -787,15 +870,14 @@ static __always_inline void read_exit(struct kvm_vcpu___ipiv *vcpu, u32 isa, u32
 	}
 }
 
+/* The current thread as vCPU vcpu (kvm_exit names it): known, or (re)identified now. */
 static __always_inline struct ipiv_thread *thread_of_vcpu(struct kvm_vcpu___ipiv *vcpu)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
-	u32 tid = (u32)pid_tgid;
-	struct ipiv_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ipiv_thread *t = my_thread();
 
-	if (t)
+	if (t && (t->vcpu_ptr == (u64)vcpu || !t->vcpu_ptr)) /* 0: given by a test */
 		return t;
-	return add_thread(tid, pid_tgid >> 32, vcpu, (u64)BPF_CORE_READ(vcpu, kvm));
+	return add_thread(bpf_get_current_pid_tgid() >> 32, vcpu, (u64)BPF_CORE_READ(vcpu, kvm));
 }
 
 SEC("raw_tp/kvm_exit")
@@ -814,9 +896,7 @@ int BPF_PROG(ipiv_exit, struct kvm_vcpu___ipiv *vcpu, u32 isa)
 SEC("raw_tp/kvm_entry")
 int BPF_PROG(ipiv_entry, struct kvm_vcpu___ipiv *vcpu)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-
-	return handle_entry(bpf_map_lookup_elem(&threads, &tid));
+	return handle_entry(my_thread());
 }
 
 /* ---- tracepoints of kernel-patches/ (attached only when the kernel has them) ---- */
@@ -841,7 +921,7 @@ static __noinline void vcpu_state_to(u64 vcpu_ptr, u64 vm, u32 vcpu_id, u32 stat
 	if (rec->state == state)
 		return;
 	if (rec->state != IPIV_VSTATE_RUNNING && rec->state < IPIV_VSTATE_COUNT && now > rec->since)
-		count(vm, vcpu_id, IPIV_CNT_STATE_NS, rec->state, 0, now - rec->since);
+		count_in_map(vm, vcpu_id, IPIV_CNT_STATE_NS, rec->state, 0, now - rec->since);
 	rec->state = state;
 	rec->since = now;
 }
@@ -849,7 +929,7 @@ static __noinline void vcpu_state_to(u64 vcpu_ptr, u64 vm, u32 vcpu_id, u32 stat
 /* A posted interrupt woke a blocked vCPU: hard IRQ context, not the vCPU's thread. */
 static __noinline int handle_pi_wakeup(u64 vm, u32 vcpu_id, u64 pir3)
 {
-	count(vm, vcpu_id, IPIV_CNT_PI_WAKEUP, (pir3 & pi_ipi_vectors) != 0, 0, 1);
+	count_in_map(vm, vcpu_id, IPIV_CNT_PI_WAKEUP, (pir3 & pi_ipi_vectors) != 0, 0, 1);
 	lat_on_pi_wakeup(vm, vcpu_id);
 	return 0;
 }
@@ -890,7 +970,7 @@ int BPF_PROG(ipiv_pi_desc_update, struct kvm_vcpu___ipiv *vcpu, u8 trigger, u64 
 		state = IPIV_VSTATE_PREEMPTED;
 	else
 		state = IPIV_VSTATE_RUNNING;
-	count(t->vm, t->vcpu_id, IPIV_CNT_PI_DESC,
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_PI_DESC,
 	      trigger < IPIV_PI_TRIGGER_COUNT ? trigger : IPIV_PI_TRIGGER_COUNT, 0, 1);
 	vcpu_state_to((u64)vcpu, t->vm, t->vcpu_id, state);
 	return 0;
@@ -908,7 +988,7 @@ int BPF_PROG(ipiv_icr_write_trap, struct kvm_vcpu___ipiv *vcpu, u64 icr, bool x2
 		return 0;
 	}
 	t->apic_mode = x2apic ? IPIV_APIC_X2APIC : IPIV_APIC_XAPIC;
-	count(t->vm, t->vcpu_id, IPIV_CNT_ICR_TRAP,
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_ICR_TRAP,
 	      reason < IPIV_TRAP_COUNT ? reason : IPIV_TRAP_OTHER,
 	      icr_classify((u32)icr, dest, x2apic ? ICR_MODE_X2APIC : ICR_MODE_XAPIC), 1);
 	return 0;
@@ -925,7 +1005,7 @@ int BPF_PROG(ipiv_x2apic_icr_fastpath, struct kvm_vcpu___ipiv *vcpu, u64 icr, bo
 		return 0;
 	}
 	t->apic_mode = IPIV_APIC_X2APIC;
-	count(t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, handled,
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, handled,
 	      icr_classify((u32)icr, icr >> 32, ICR_MODE_X2APIC), 1);
 	return 0;
 }
@@ -943,7 +1023,7 @@ static __noinline int handle_avic_physid(struct ipiv_thread *t, u64 vcpu_ptr, u6
 		return 0;
 	}
 	if (was != is)
-		count(t->vm, t->vcpu_id, IPIV_CNT_AVIC_RUN, is, 0, 1);
+		count(t, t->vm, t->vcpu_id, IPIV_CNT_AVIC_RUN, is, 0, 1);
 	vcpu_state_to(vcpu_ptr, t->vm, t->vcpu_id, state);
 	return 0;
 }
@@ -956,13 +1036,17 @@ int BPF_PROG(ipiv_avic_physid_update, struct kvm_vcpu___ipiv *vcpu, u64 old_entr
 				  BPF_CORE_READ(vcpu, preempted));
 }
 
-/* A thread that exits takes its identity along: its tid may be reused by any process. */
+/* A vCPU thread that exits leaves its cached counts in the maps; its storage goes with
+ * the task. Anything it counts after this goes straight to the maps. */
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(ipiv_thread_exit, struct task_struct *task)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct ipiv_thread *t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
 
-	bpf_map_delete_elem(&threads, &tid);
+	if (!t || t->exited)
+		return 0;
+	t->exited = 1;
+	flush_cache(t);
 	return 0;
 }
 
@@ -981,7 +1065,7 @@ int BPF_PROG(ipiv_test_entry, u64 unused)
 }
 
 /* kvm_pi_wakeup's logic with a plain VM key and PIR word (it runs outside the vCPU thread,
- * so a test cannot lend it an identity through the tid map). */
+ * so a test cannot lend it an identity through its thread's storage). */
 SEC("?raw_tp/ipiv_synthetic_pi_wakeup")
 int BPF_PROG(ipiv_test_pi_wakeup, u64 vm, u64 vcpu_id, u64 pir3)
 {
@@ -1008,8 +1092,8 @@ static __always_inline bool name_is(const char *name, const char *want, int len)
 /*
  * One record per KVM file of each process: "kvm-vm" files hold the struct kvm, and
  * "kvm-vcpu:N" files the struct kvm_vcpu (anon inode dentry names, set by KVM). It also
- * registers the VM and the vCPU's last KVM_RUN thread, so VMs that ran before the
- * collector started are attributed from their first event.
+ * registers the VM, so VMs that ran before the collector started keep their inhibit state
+ * and are attributed from their first event (vCPU threads identify themselves then).
  */
 SEC("iter/task_file")
 int ipiv_discover(struct bpf_iter__task_file *ctx)
@@ -1037,6 +1121,8 @@ int ipiv_discover(struct bpf_iter__task_file *ctx)
 		rec.vcpu_ptr = (u64)vcpu;
 		rec.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 		rec.vcpu_tid = BPF_CORE_READ(vcpu, pid, numbers[0].nr);
+		rec.apicv_active = apicv_of(vcpu);
+		rec.apic_mode = apic_mode_of_base(BPF_CORE_READ(vcpu, arch.apic_base));
 	} else {
 		return 0;
 	}
@@ -1051,8 +1137,64 @@ int ipiv_discover(struct bpf_iter__task_file *ctx)
 	rec.vm = register_vm((u64)kvm, rec.mm == (u64)BPF_CORE_READ(kvm, mm) ? rec.tgid : 0);
 	if (!rec.vm)
 		return 0;
-	if (rec.kind == IPIV_FILE_VCPU && rec.vcpu_tid)
-		add_thread(rec.vcpu_tid, rec.tgid, (void *)rec.vcpu_ptr, (u64)kvm);
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
+}
+
+/*
+ * One record per thread that has storage: its identity and its cached counts, each read
+ * with one 8-byte load (a torn count could go backwards). A thread whose VM has been
+ * reclaimed is skipped; the collector deletes its storage.
+ */
+SEC("iter/task")
+int ipiv_dump_threads(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct ipiv_thread_rec *r;
+	struct ipiv_thread *t;
+	u32 zero = 0;
+
+	if (!task)
+		return 0;
+	t = bpf_task_storage_get(&threads, task, 0, 0);
+	if (!t)
+		return 0; /* vm 0 (not a vCPU any more) still has cached counts to report */
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	r->tid = task->pid;
+	r->tgid = task->tgid;
+	r->t.vm = t->vm;
+	r->t.vcpu_ptr = t->vcpu_ptr;
+	r->t.vcpu_id = t->vcpu_id;
+	r->t.tgid = t->tgid;
+	r->t.apic_mode = t->apic_mode;
+	r->t.exited = t->exited;
+#pragma unroll
+	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
+		u16 kind = t->cache[i].key.kind;
+
+		asm volatile("" ::: "memory"); /* the key is valid once kind is seen */
+		r->t.cache[i].key = t->cache[i].key;
+		r->t.cache[i].key.kind = kind;
+		r->t.cache[i].n = kind ? t->cache[i].n : 0;
+	}
+	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
+	return 0;
+}
+
+/* Deletes the storage of threads whose VM the collector has reclaimed (run after a reclaim):
+ * a live thread of a new VM is identified afresh at its next event. */
+SEC("iter/task")
+int ipiv_prune_threads(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct ipiv_thread *t;
+
+	if (!task)
+		return 0;
+	t = bpf_task_storage_get(&threads, task, 0, 0);
+	if (t && t->vm && !bpf_map_lookup_elem(&vms, &t->vm))
+		bpf_task_storage_delete(&threads, task);
 	return 0;
 }

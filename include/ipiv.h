@@ -10,7 +10,7 @@
 
 /* Map bounds. Every map is bounded; a failed insert is counted in the drops map. */
 #define IPIV_MAX_VMS 1024
-#define IPIV_MAX_THREADS 16384
+#define IPIV_MAX_VCPUS 16384 /* vCPU state machines (kernel-patches/ tracepoints) */
 #define IPIV_MAX_COUNTERS 32768
 #define IPIV_MAX_MATRIX 16384
 
@@ -67,7 +67,7 @@ enum ipiv_avic_cause {
 
 /* Why an event was not counted. Map-full drops are per map; others are filtered events. */
 enum ipiv_drop_reason {
-	IPIV_DROP_THREADS_FULL = 0, /* tid -> vCPU map full */
+	IPIV_DROP_THREADS_FULL = 0, /* thread storage could not be allocated */
 	IPIV_DROP_MMS_FULL,	    /* mm -> VM map full */
 	IPIV_DROP_VMS_FULL,	    /* VM map full */
 	IPIV_DROP_COUNTERS_FULL,    /* counter map full */
@@ -157,10 +157,23 @@ struct ipiv_matrix_key {
 	__u32 dst_vcpu;
 };
 
-/* Value of the tid map: who a thread is, plus the sender context of its vCPU. Only the
- * thread itself writes the context fields, so plain stores are race free. */
+/* A thread's own counters: the first IPIV_THREAD_CACHE counter keys a thread counts keep
+ * their value in the thread's storage (no map lookup on the hot path); later keys go to
+ * the counters hash. Matrix cells use kind IPIV_CNT_MATRIX_CELL, vcpu = target, sub2 =
+ * source. Claimed entries keep their key for the thread's life; at thread exit they move
+ * to the hashes between flush_begin/flush_end increments, which the collector checks. */
+#define IPIV_THREAD_CACHE 8
+#define IPIV_CNT_MATRIX_CELL 0x7fff
+
+struct ipiv_cache_entry {
+	struct ipiv_counter_key key; /* kind 0: free (kind is written last) */
+	__u64 n;
+};
+
+/* Task storage of a vCPU thread: who it is, plus the sender context of its vCPU and its
+ * counter cache. Only the thread itself writes it, so plain stores are race free. */
 struct ipiv_thread {
-	__u64 vm;	/* VM key (see struct ipiv_vm_key) */
+	__u64 vm;	/* VM key (see struct ipiv_vm_key), 0: not a vCPU (yet) */
 	__u64 vcpu_ptr; /* struct kvm_vcpu *, 0 if not known (VMM thread, test) */
 	__u32 vcpu_id;	/* or IPIV_VCPU_NONE */
 	__u32 tgid;
@@ -176,9 +189,17 @@ struct ipiv_thread {
 	__u8 ipi_vector;
 	__u8 exit_path;	   /* path of the IPI this exit sent */
 	__u8 exit_sent;	   /* this exit sent an IPI */
-	__u8 apicv_active; /* enum ipiv_apicv: the vCPU's APICv/AVIC state as last read */
+	__u8 exited;	   /* the cache was flushed at thread exit: count into the maps */
 	__u64 ipi_ts;	   /* ktime of the last ICR write, 0 when consumed */
 	__u64 exit_ts;	   /* ktime of the last kvm_exit */
+	struct ipiv_cache_entry cache[IPIV_THREAD_CACHE];
+};
+
+/* What the thread iterator (iter/task) writes for each thread with storage. */
+struct ipiv_thread_rec {
+	__u32 tid;
+	__u32 tgid;
+	struct ipiv_thread t;
 };
 
 /*
@@ -238,6 +259,8 @@ struct ipiv_discovery_rec {
 	__u64 mm;	/* the owning task's mm */
 	__u32 vcpu_id;	/* vCPU files */
 	__u32 vcpu_tid; /* vCPU files: thread that last ran KVM_RUN, 0 if none yet */
+	__u32 apicv_active; /* vCPU files: enum ipiv_apicv, read now */
+	__u32 apic_mode;    /* vCPU files: enum ipiv_apic_mode, read now */
 	char stats_id[IPIV_STATS_ID_LEN];
 };
 

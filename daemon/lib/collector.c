@@ -70,17 +70,30 @@ struct vm_found {
 	uint32_t vcpus; /* distinct kvm-vcpu:N files */
 };
 
+/* What the last discovery walk read of one vCPU (from its kvm-vcpu:N file). */
+struct vcpu_found {
+	uint64_t vm;
+	uint32_t vcpu_id;
+	uint32_t tid;	    /* its last KVM_RUN thread, 0 if none yet */
+	uint8_t apicv;	    /* enum ipiv_apicv */
+	uint8_t apic_mode;  /* enum ipiv_apic_mode */
+};
+
 struct collector {
 	struct ipiv_bpf *skel;
 	struct collector_opts opts;
 	struct ipiv_probe probes[N_PROBES];
 	struct bpf_link *links[N_PROBES];
+	struct bpf_link *threads_iter; /* ipiv_dump_threads: each vCPU thread and its cache */
+	struct bpf_link *prune_iter;   /* ipiv_prune_threads: storage of reclaimed VMs' threads */
 	int stats_fd;
 	int ncpus;
 	struct vm_seen *seen;
 	size_t n_seen;
 	struct vm_found *found; /* sorted by vm */
 	size_t n_found;
+	struct vcpu_found *found_vcpus; /* sorted by (vm, vcpu_id) */
+	size_t n_found_vcpus;
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
 	uint64_t polls;
@@ -486,6 +499,15 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	err = attach_probes(c);
 	if (err)
 		goto cleanup;
+	/* vCPU threads live in task storage: these iterators are how user space sees them */
+	c->threads_iter = bpf_program__attach_iter(c->skel->progs.ipiv_dump_threads, NULL);
+	c->prune_iter = bpf_program__attach_iter(c->skel->progs.ipiv_prune_threads, NULL);
+	if (!c->threads_iter || !c->prune_iter) {
+		err = -errno;
+		fprintf(stderr, "ipiv: attaching the task iterators failed: %s (needs iter/task, "
+				"Linux 5.8+)\n", strerror(-err));
+		goto cleanup;
+	}
 	if (c->opts.bpf_stats) {
 		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (c->stats_fd < 0)
@@ -507,11 +529,14 @@ void collector_close(struct collector *c)
 		return;
 	for (size_t i = 0; i < N_PROBES; i++)
 		bpf_link__destroy(c->links[i]);
+	bpf_link__destroy(c->threads_iter);
+	bpf_link__destroy(c->prune_iter);
 	if (c->stats_fd >= 0)
 		close(c->stats_fd);
 	ipiv_bpf__destroy(c->skel);
 	free(c->seen);
 	free(c->found);
+	free(c->found_vcpus);
 	free(c);
 }
 
@@ -534,15 +559,14 @@ static bool sorted_has(const uint64_t *keys, size_t n, uint64_t key)
 	return n && bsearch(&key, keys, n, sizeof(*keys), u64_cmp);
 }
 
-/* Collects the distinct VMs that have state in any map, sorted. */
-static int vms_in_maps(struct collector *c, uint64_t **out, size_t *n_out)
+/* Collects the distinct VMs that have state in any map or thread (recs), sorted. */
+static int vms_in_maps(struct collector *c, const struct ipiv_thread_rec *recs, size_t n_recs,
+		       uint64_t **out, size_t *n_out)
 {
 	size_t n = 0, cap = 64;
 	uint64_t *vms = malloc(cap * sizeof(*vms));
 	struct ipiv_counter_key ckey, *cprev = NULL;
-	struct ipiv_thread thread;
 	uint64_t vkey, *vprev = NULL;
-	uint32_t tkey, *tprev = NULL;
 
 #define ADD_VM(v)                                                                                  \
 	do {                                                                                       \
@@ -566,10 +590,12 @@ static int vms_in_maps(struct collector *c, uint64_t **out, size_t *n_out)
 		ADD_VM(ckey.vm);
 		cprev = &ckey;
 	}
-	while (!bpf_map_get_next_key(bpf_map__fd(c->skel->maps.threads), tprev, &tkey)) {
-		if (!bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.threads), &tkey, &thread))
-			ADD_VM(thread.vm);
-		tprev = &tkey;
+	for (size_t i = 0; i < n_recs; i++) {
+		if (recs[i].t.vm)
+			ADD_VM(recs[i].t.vm);
+		for (int k = 0; k < IPIV_THREAD_CACHE; k++)
+			if (recs[i].t.cache[k].key.kind && recs[i].t.cache[k].key.vm)
+				ADD_VM(recs[i].t.cache[k].key.vm);
 	}
 #undef ADD_VM
 	qsort(vms, n, sizeof(*vms), u64_cmp);
@@ -644,6 +670,8 @@ static void delete_values_of(const struct bpf_map *map, const uint64_t *dead, si
 	}
 }
 
+static void run_iter(struct bpf_link *link);
+
 static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 {
 	delete_keys_of(bpf_map__fd(c->skel->maps.counters), sizeof(struct ipiv_counter_key),
@@ -660,11 +688,12 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 		       vm_of_vm, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.pi_pending), sizeof(struct ipiv_wake_key),
 		       vm_of_vm, dead, n_dead);
-	delete_values_of(c->skel->maps.threads, dead, n_dead);
 	delete_values_of(c->skel->maps.mms, dead, n_dead);
 	delete_values_of(c->skel->maps.vcpu_states, dead, n_dead);
 	/* the pointer -> key entries of dead VMs: a new VM at that address starts afresh */
 	delete_values_of(c->skel->maps.vm_keys, dead, n_dead);
+	/* last: the threads of VMs whose vms entry is gone lose their storage */
+	run_iter(c->prune_iter);
 	c->vms_reclaimed += n_dead;
 }
 
@@ -683,10 +712,14 @@ static int rec_cmp(const void *a, const void *b)
 static int summarize(struct collector *c, struct ipiv_discovery_rec *recs, size_t n)
 {
 	struct vm_found *found = calloc(n ? n : 1, sizeof(*found));
-	size_t n_found = 0;
+	struct vcpu_found *vcpus = calloc(n ? n : 1, sizeof(*vcpus));
+	size_t n_found = 0, n_vcpus = 0;
 
-	if (!found)
+	if (!found || !vcpus) {
+		free(found);
+		free(vcpus);
 		return -ENOMEM;
+	}
 	qsort(recs, n, sizeof(*recs), rec_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct ipiv_discovery_rec *r = &recs[i];
@@ -700,12 +733,23 @@ static int summarize(struct collector *c, struct ipiv_discovery_rec *recs, size_
 			f->tgid = r->tgid;
 		/* a vCPU fd may be open in several processes or twice in one */
 		if (r->kind == IPIV_FILE_VCPU && !(same_vm && recs[i - 1].kind == IPIV_FILE_VCPU &&
-						   recs[i - 1].vcpu_id == r->vcpu_id))
+						   recs[i - 1].vcpu_id == r->vcpu_id)) {
 			f->vcpus++;
+			vcpus[n_vcpus++] = (struct vcpu_found){
+			    .vm = r->vm,
+			    .vcpu_id = r->vcpu_id,
+			    .tid = r->vcpu_tid,
+			    .apicv = (uint8_t)r->apicv_active,
+			    .apic_mode = (uint8_t)r->apic_mode,
+			};
+		}
 	}
 	free(c->found);
 	c->found = found;
 	c->n_found = n_found;
+	free(c->found_vcpus);
+	c->found_vcpus = vcpus; /* in rec_cmp order: by (vm, vcpu_id) */
+	c->n_found_vcpus = n_vcpus;
 	return 0;
 }
 
@@ -726,29 +770,30 @@ static const struct vm_found *found_find(const struct collector *c, uint64_t vm)
 	return NULL;
 }
 
-/* Runs the iterator (which also registers VMs and vCPU threads in the maps). */
-static int discover(struct collector *c)
+/* Reads every record of size rec_size an iterator writes into a new array (*out, *n);
+ * records are written whole, but read() may split or join them. */
+static int read_iter(struct bpf_link *link, size_t rec_size, void **out, size_t *n_out)
 {
-	struct bpf_link *link = c->links[N_PROBES - 1]; /* the iterator is the last probe */
-	struct ipiv_discovery_rec *recs;
 	size_t n = 0, cap = 16, got = 0;
+	char *recs;
 	int fd, err = 0;
 	ssize_t len;
 
+	*out = NULL;
+	*n_out = 0;
 	if (!link)
 		return -ENOTSUP;
 	fd = bpf_iter_create(bpf_link__fd(link));
 	if (fd < 0)
 		return -errno;
-	recs = malloc(cap * sizeof(*recs));
+	recs = malloc(cap * rec_size);
 	if (!recs) {
 		close(fd);
 		return -ENOMEM;
 	}
-	/* records are written whole, but read() may split or join them */
 	for (;;) {
 		if (n == cap) {
-			struct ipiv_discovery_rec *grown = realloc(recs, 2 * cap * sizeof(*recs));
+			char *grown = realloc(recs, 2 * cap * rec_size);
 
 			if (!grown) {
 				err = -ENOMEM;
@@ -757,7 +802,7 @@ static int discover(struct collector *c)
 			recs = grown;
 			cap *= 2;
 		}
-		len = read(fd, (char *)&recs[n] + got, sizeof(*recs) - got);
+		len = read(fd, recs + n * rec_size + got, rec_size - got);
 		if (len < 0 && errno == EINTR)
 			continue;
 		if (len < 0) {
@@ -767,14 +812,48 @@ static int discover(struct collector *c)
 		if (len == 0)
 			break;
 		got += len;
-		if (got == sizeof(*recs)) {
+		if (got == rec_size) {
 			got = 0;
 			n++;
 		}
 	}
 	close(fd);
-	if (!err)
-		err = summarize(c, recs, n);
+	if (err) {
+		free(recs);
+		return err;
+	}
+	*out = recs;
+	*n_out = n;
+	return 0;
+}
+
+/* Runs an iterator for its side effects. */
+static void run_iter(struct bpf_link *link)
+{
+	void *recs;
+	size_t n;
+
+	if (!read_iter(link, 1, &recs, &n))
+		free(recs);
+}
+
+/* Every vCPU thread with its identity and counter cache (task storage, via the iterator). */
+static int read_threads(struct collector *c, struct ipiv_thread_rec **recs, size_t *n)
+{
+	return read_iter(c->threads_iter, sizeof(**recs), (void **)recs, n);
+}
+
+/* Runs the discovery iterator (which also registers VMs in the maps). */
+static int discover(struct collector *c)
+{
+	struct ipiv_discovery_rec *recs;
+	size_t n;
+	int err;
+
+	err = read_iter(c->links[N_PROBES - 1], sizeof(*recs), (void **)&recs, &n);
+	if (err)
+		return err;
+	err = summarize(c, recs, n);
 	free(recs);
 	return err;
 }
@@ -805,15 +884,18 @@ uint64_t collector_reclaimed(const struct collector *c)
 int collector_poll(struct collector *c)
 {
 	uint64_t *known = NULL, *dead = NULL;
-	size_t n_known = 0, n_dead = 0;
+	size_t n_known = 0, n_dead = 0, n_recs = 0;
+	struct ipiv_thread_rec *recs = NULL;
 	struct vm_seen *seen = NULL;
 	int err;
 
 	c->polls++;
 	err = discover(c);
+	if (!err)
+		err = read_threads(c, &recs, &n_recs);
 	if (err)
 		goto cleanup;
-	err = vms_in_maps(c, &known, &n_known);
+	err = vms_in_maps(c, recs, n_recs, &known, &n_known);
 	if (err)
 		goto cleanup;
 	seen = calloc(n_known ? n_known : 1, sizeof(*seen));
@@ -844,6 +926,7 @@ int collector_poll(struct collector *c)
 	c->n_seen = n_known;
 	seen = NULL;
 cleanup:
+	free(recs);
 	c->last_poll_err = err;
 	free(known);
 	free(dead);
@@ -1188,12 +1271,10 @@ static int read_matrix(struct collector *c, struct ipiv_snapshot *snap, uint64_t
 	return 0;
 }
 
-static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
+static int read_identity(struct collector *c, struct ipiv_snapshot *snap,
+			 const struct ipiv_thread_rec *recs, size_t n_recs)
 {
 	int vms_fd = bpf_map__fd(c->skel->maps.vms);
-	int threads_fd = bpf_map__fd(c->skel->maps.threads);
-	uint32_t tid, *tprev = NULL;
-	struct ipiv_thread thread;
 
 	for (size_t i = 0; i < snap->n_vms; i++) {
 		struct ipiv_vm_stats *vm = &snap->vms[i];
@@ -1226,25 +1307,80 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap)
 			vm->n_timeline = n;
 		}
 	}
-	while (!bpf_map_get_next_key(threads_fd, tprev, &tid)) {
-		struct ipiv_vm_stats *vm;
+	/* each vCPU as its file showed it at the last discovery: APICv state, APIC mode and
+	 * the thread that last ran it, also once that thread has exited */
+	for (size_t i = 0; i < c->n_found_vcpus; i++) {
+		const struct vcpu_found *f = &c->found_vcpus[i];
+		struct ipiv_vm_stats *vm = vm_row(snap, f->vm);
 		struct ipiv_vcpu_stats *row;
 
-		tprev = &tid;
-		if (bpf_map_lookup_elem(threads_fd, &tid, &thread))
+		if (!vm)
 			continue;
-		vm = vm_row(snap, thread.vm);
-		if (!vm || thread.vcpu_id == IPIV_VCPU_NONE)
-			continue;
-		row = vcpu_row(vm, thread.vcpu_id);
+		row = vcpu_row(vm, f->vcpu_id);
 		if (!row)
 			return -ENOMEM;
-		row->tid = tid;
-		row->apic_mode = thread.apic_mode;
-		row->apicv_active = thread.apicv_active;
-		if (!vm->pid)
-			vm->pid = (int32_t)thread.tgid;
+		row->tid = f->tid;
+		row->apicv_active = f->apicv;
+		row->apic_mode = f->apic_mode;
 	}
+	/* the live vCPU threads: their tid and the APIC mode of their last IPI are newer */
+	for (size_t i = 0; i < n_recs; i++) {
+		const struct ipiv_thread *thread = &recs[i].t;
+		struct ipiv_vm_stats *vm = vm_row(snap, thread->vm);
+		struct ipiv_vcpu_stats *row;
+
+		if (!vm || thread->vcpu_id == IPIV_VCPU_NONE)
+			continue;
+		row = vcpu_row(vm, thread->vcpu_id);
+		if (!row)
+			return -ENOMEM;
+		row->tid = recs[i].tid;
+		if (thread->apic_mode != IPIV_APIC_UNKNOWN)
+			row->apic_mode = thread->apic_mode;
+		if (!vm->pid)
+			vm->pid = (int32_t)thread->tgid;
+	}
+	return 0;
+}
+
+/* Adds n to the (src, dst) cell of vm's matrix. */
+static int matrix_add(struct ipiv_vm_stats *vm, uint32_t src, uint32_t dst, uint64_t n)
+{
+	struct ipiv_matrix_cell *cells;
+
+	for (size_t i = 0; i < vm->n_matrix; i++)
+		if (vm->matrix[i].src_vcpu == src && vm->matrix[i].dst_vcpu == dst) {
+			vm->matrix[i].count += n;
+			return 0;
+		}
+	cells = append(vm->matrix, &vm->n_matrix, sizeof(*cells));
+	if (!cells)
+		return -ENOMEM;
+	vm->matrix = cells;
+	cells[vm->n_matrix - 1] = (struct ipiv_matrix_cell){src, dst, n};
+	return 0;
+}
+
+/* The counts vCPU threads keep in their own storage (include/ipiv.h, IPIV_THREAD_CACHE),
+ * added to what the maps hold. */
+static int read_thread_caches(struct ipiv_snapshot *snap, const struct ipiv_thread_rec *recs,
+			      size_t n_recs)
+{
+	for (size_t i = 0; i < n_recs; i++)
+		for (int k = 0; k < IPIV_THREAD_CACHE; k++) {
+			const struct ipiv_cache_entry *e = &recs[i].t.cache[k];
+			struct ipiv_vm_stats *vm;
+			int err;
+
+			if (!e->key.kind || !e->n || !(vm = vm_row(snap, e->key.vm)))
+				continue;
+			if (e->key.kind == IPIV_CNT_MATRIX_CELL)
+				err = matrix_add(vm, e->key.sub2, e->key.vcpu, e->n);
+			else
+				err = add_counter(vm, &e->key, e->n);
+			if (err)
+				return err;
+		}
 	return 0;
 }
 
@@ -1294,25 +1430,28 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 	return 0;
 }
 
-int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
+/* One attempt at a snapshot; -EAGAIN when a thread moved its cached counts to the maps
+ * while they were read (each count would then be seen twice or not at all). */
+static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64_t *percpu)
 {
+	uint64_t flushed = __atomic_load_n(&c->skel->bss->flush_end, __ATOMIC_ACQUIRE);
 	struct ipiv_snapshot *snap;
-	uint64_t *vms = NULL, *percpu;
-	size_t n_vms = 0;
+	struct ipiv_thread_rec *recs = NULL;
+	uint64_t *vms = NULL;
+	size_t n_vms = 0, n_recs = 0;
 	struct timespec now;
 	int err;
 
 	*out = NULL;
 	snap = calloc(1, sizeof(*snap));
-	percpu = calloc(c->ncpus, sizeof(*percpu));
-	if (!snap || !percpu) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
+	if (!snap)
+		return -ENOMEM;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	snap->taken_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
 
-	err = vms_in_maps(c, &vms, &n_vms);
+	err = read_threads(c, &recs, &n_recs);
+	if (!err)
+		err = vms_in_maps(c, recs, n_recs, &vms, &n_vms);
 	if (err)
 		goto cleanup;
 	snap->vms = calloc(n_vms ? n_vms : 1, sizeof(*snap->vms));
@@ -1324,11 +1463,15 @@ int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
 	for (size_t i = 0; i < n_vms; i++)
 		snap->vms[i].vm = vms[i]; /* sorted by vm for vm_row() until the end */
 
-	err = read_identity(c, snap);
+	err = read_identity(c, snap, recs, n_recs);
 	if (!err)
 		err = read_counters(c, snap, percpu);
 	if (!err)
 		err = read_matrix(c, snap, percpu);
+	if (!err)
+		err = read_thread_caches(snap, recs, n_recs);
+	if (!err && __atomic_load_n(&c->skel->bss->flush_begin, __ATOMIC_ACQUIRE) != flushed)
+		err = -EAGAIN;
 	if (!err)
 		err = read_latency(c, snap, percpu);
 	if (!err)
@@ -1358,6 +1501,22 @@ int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
 cleanup:
 	collector_snapshot_free(snap);
 	free(vms);
+	free(recs);
+	return err;
+}
+
+int collector_snapshot(struct collector *c, struct ipiv_snapshot **out)
+{
+	uint64_t *percpu = calloc(c->ncpus, sizeof(*percpu));
+	int err = -ENOMEM;
+
+	*out = NULL;
+	/* thread exits are rare: a retry almost never meets a second one */
+	for (int attempt = 0; percpu && attempt < 8; attempt++) {
+		err = snapshot_once(c, out, percpu);
+		if (err != -EAGAIN)
+			break;
+	}
 	free(percpu);
 	return err;
 }

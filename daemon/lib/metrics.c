@@ -219,8 +219,7 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 
 	EXPO_TRY(expo_begin(e, "ipiv_vm_vcpus_apicv", EXPO_GAUGE,
 			    "vCPUs of the VM by whether APICv/AVIC is active on them "
-			    "(kvm_lapic.apicv_active, read when the vCPU thread was identified or last woke "
-			    "from halt)."));
+			    "(kvm_lapic.apicv_active, read from each vCPU at every discovery poll)."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_vm_stats *vm = &s->vms[i];
 		uint64_t on = 0, off = 0;

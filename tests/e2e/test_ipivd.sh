@@ -109,9 +109,8 @@ check_vm() {
 	expect_eq "$vm: API sent" "$(jq .counts.sent "$tmp/detail")" "$sent"
 	expect_eq "$vm: API received" "$(jq .counts.received "$tmp/detail")" "$recv"
 	# Each vCPU's APICv state, read from kvm_lapic: a real boolean for every vCPU, and off
-	# wherever the host has no APICv/AVIC enabled (this project's kvm_pvm host). It belongs
-	# to the vCPU's thread: ipivbench's vCPU threads exit after the runs, and the next
-	# discovery poll (200 ms) finds each vCPU's last KVM_RUN thread again.
+	# wherever the host has no APICv/AVIC enabled (this project's kvm_pvm host). Each
+	# discovery poll (200 ms here) reads it from every vCPU, whose threads may have exited.
 	local known='[.vcpu_rows[] | select(.id != null) | .apicv_active | booleans] | length'
 	for _ in $(seq 1 30); do
 		curl -sf "$URL/api/v1/vms/$vm" > "$tmp/detail" || fail "$vm: no JSON detail"
