@@ -21,7 +21,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, IPIV_MAX_LAT);
 	__type(key, struct ipiv_lat_key);
-	__type(value, u64);
+	__type(value, struct ipiv_lat_value);
 } lat SEC(".maps");
 
 struct {
@@ -45,6 +45,27 @@ struct {
 	__type(value, u64); /* time of the posted-interrupt wakeup (kvm_pi_wakeup) */
 } pi_pending SEC(".maps");
 
+/* Adds one observation (count, ns) to bucket key of the lat map. */
+static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
+{
+	struct ipiv_lat_value *v = bpf_map_lookup_elem(&lat, key), one = {.count = 1, .sum_ns = ns};
+	long err;
+
+	if (!v) {
+		err = bpf_map_update_elem(&lat, key, &one, BPF_NOEXIST);
+		if (err != -EEXIST) {
+			if (err)
+				drop(IPIV_DROP_LAT_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&lat, key); /* another CPU inserted it first */
+		if (!v)
+			return;
+	}
+	v->count += 1;
+	v->sum_ns += ns;
+}
+
 static __always_inline void lat_record(u64 vm, u32 vcpu, u16 kind, u16 sub, u64 ns)
 {
 	struct ipiv_lat_key key = {
@@ -55,9 +76,7 @@ static __always_inline void lat_record(u64 vm, u32 vcpu, u16 kind, u16 sub, u64 
 	    .bucket = hist_bucket(ns),
 	};
 
-	percpu_add(&lat, &key, 1, IPIV_DROP_LAT_FULL);
-	key.bucket = IPIV_LAT_SUM_BUCKET;
-	percpu_add(&lat, &key, ns, IPIV_DROP_LAT_FULL);
+	lat_add(&key, ns);
 }
 
 static __always_inline void lat_unmatched(u64 vm, u32 vcpu, u16 reason)
@@ -69,7 +88,7 @@ static __always_inline void lat_unmatched(u64 vm, u32 vcpu, u16 reason)
 	    .sub = reason,
 	};
 
-	percpu_add(&lat, &key, 1, IPIV_DROP_LAT_FULL);
+	lat_add(&key, 0);
 }
 
 /* kvm_apic_ipi (or a PV / AVIC send) in the sender's thread. */

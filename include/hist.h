@@ -101,10 +101,11 @@ enum ipiv_lat_unmatched {
 	IPIV_UNM_COUNT,
 };
 
-/* One bucket (or the sum, in bucket IPIV_LAT_SUM_BUCKET) of one histogram. vcpu is the
- * vCPU the latency belongs to with per-vCPU latency on (the sender for send->accept and
- * exits, the target for send->EOI, accept->running and halts), else IPIV_LAT_VM_WIDE. */
-#define IPIV_LAT_SUM_BUCKET HIST_BUCKETS
+/* One bucket of one histogram: its value (struct ipiv_lat_value) holds how many observations
+ * fell in it and their sum, so one map update records an observation and the histogram's
+ * sum stays exact (the sum of its buckets' sums). vcpu is the vCPU the latency belongs to
+ * with per-vCPU latency on (the sender for send->accept and exits, the target for
+ * send->EOI, accept->running and halts), else IPIV_LAT_VM_WIDE. */
 #define IPIV_LAT_VM_WIDE 0xffffffffu
 struct ipiv_lat_key {
 	__u64 vm;
@@ -113,6 +114,11 @@ struct ipiv_lat_key {
 	__u16 sub;
 	__u32 bucket;
 	__u32 pad;
+};
+
+struct ipiv_lat_value {
+	__u64 count;
+	__u64 sum_ns;
 };
 
 /* A delivery waiting for its target's EOI, by (VM, target vCPU, vector). */

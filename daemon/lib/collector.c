@@ -1198,39 +1198,48 @@ static struct ipiv_lat_hist *lat_row(struct ipiv_vm_stats *vm, const struct ipiv
 	return &rows[vm->n_lat - 1];
 }
 
-static int read_latency(struct collector *c, struct ipiv_snapshot *snap, uint64_t *percpu)
+static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 {
 	int fd = bpf_map__fd(c->skel->maps.lat);
+	struct ipiv_lat_value *percpu = calloc(c->ncpus, sizeof(*percpu));
 	struct ipiv_lat_key key, *prev = NULL;
+	int err = 0;
 
+	if (!percpu)
+		return -ENOMEM;
 	for (size_t i = 0; i < snap->n_vms; i++)
 		snap->vms[i].latency_enabled = !c->opts.no_latency;
 	while (!bpf_map_get_next_key(fd, prev, &key)) {
 		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
 		struct ipiv_lat_hist *row;
-		uint64_t value;
+		uint64_t count = 0, sum = 0;
 
 		prev = &key;
 		if (!vm || bpf_map_lookup_elem(fd, &key, percpu))
 			continue;
-		value = sum_percpu(percpu, c->ncpus);
+		for (int cpu = 0; cpu < c->ncpus; cpu++) {
+			count += percpu[cpu].count;
+			sum += percpu[cpu].sum_ns;
+		}
 		if (key.kind == IPIV_LAT_UNMATCHED) {
 			if (key.sub < IPIV_UNM_COUNT)
-				vm->lat_unmatched[key.sub] += value;
+				vm->lat_unmatched[key.sub] += count;
 			continue;
 		}
-		if (key.kind >= IPIV_LAT_KIND_COUNT || key.bucket > IPIV_LAT_SUM_BUCKET)
+		if (key.kind >= IPIV_LAT_KIND_COUNT || key.bucket >= HIST_BUCKETS)
 			continue;
 		row = lat_row(vm, &key);
-		if (!row)
-			return -ENOMEM;
-		if (key.bucket == IPIV_LAT_SUM_BUCKET) {
-			row->h.sum_ns = value;
-		} else {
-			row->h.buckets[key.bucket] = value;
-			row->h.count += value;
+		if (!row) {
+			err = -ENOMEM;
+			break;
 		}
+		row->h.buckets[key.bucket] += count;
+		row->h.count += count;
+		row->h.sum_ns += sum;
 	}
+	free(percpu);
+	if (err)
+		return err;
 	for (size_t i = 0; i < snap->n_vms; i++)
 		if (snap->vms[i].n_lat)
 			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),
@@ -1473,7 +1482,7 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 	if (!err && __atomic_load_n(&c->skel->bss->flush_begin, __ATOMIC_ACQUIRE) != flushed)
 		err = -EAGAIN;
 	if (!err)
-		err = read_latency(c, snap, percpu);
+		err = read_latency(c, snap);
 	if (!err)
 		err = read_self(c, &snap->self, percpu);
 	if (err)
