@@ -1,6 +1,7 @@
 /* ipivd's metric set: every family under the ipiv_ namespace, written from one collector
  * snapshot. Labels come from closed sets (path, delivery, reason...) plus the VM name. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -217,9 +218,10 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 			}
 	}
 
-	EXPO_TRY(expo_begin(e, "ipiv_vm_vcpus_apicv", EXPO_GAUGE,
-			    "vCPUs of the VM by whether APICv/AVIC is active on them "
-			    "(kvm_lapic.apicv_active, read from each vCPU at every discovery poll)."));
+	EXPO_TRY(
+	    expo_begin(e, "ipiv_vm_vcpus_apicv", EXPO_GAUGE,
+		       "vCPUs of the VM by whether APICv/AVIC is active on them "
+		       "(kvm_lapic.apicv_active, read from each vCPU at every discovery poll)."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_vm_stats *vm = &s->vms[i];
 		uint64_t on = 0, off = 0;
@@ -257,6 +259,56 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 	return 0;
 }
 
+#define COUNTS_FIELD(f) offsetof(struct ipiv_counts, f)
+
+static uint64_t counts_at(const struct ipiv_counts *c, size_t offset, unsigned i)
+{
+	return ((const uint64_t *)((const char *)c + offset))[i];
+}
+
+/* A counter family with a series per VM and label value that counted: the values of the
+ * uint64_t array at offset in struct ipiv_counts, from index first to n-1, named by
+ * value_name; ns arrays are written in seconds. */
+static int write_by_label(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
+			  const char *label, size_t offset, unsigned first, unsigned n,
+			  const char *(*value_name)(uint32_t), bool ns)
+{
+	for (size_t i = 0; i < s->n_vms; i++)
+		for (unsigned k = first; k < n; k++) {
+			uint64_t v = counts_at(&s->vms[i].c, offset, k);
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL(label, value_name(k))};
+
+			if (v)
+				EXPO_TRY(ns ? expo_counter_f(e, l, 2, v / 1e9)
+					    : expo_counter(e, l, 2, v));
+		}
+	return 0;
+}
+
+/* A counter family split in two by label: label=yes counts the field at yes_off, label=no
+ * the one at no_off, or (no_off_is_total) what the total there leaves; both series for a
+ * VM that counted either. */
+static int write_split(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
+		       const char *label, const char *yes, const char *no, size_t yes_off,
+		       size_t no_off, bool no_off_is_total)
+{
+	for (size_t i = 0; i < s->n_vms; i++) {
+		uint64_t a = counts_at(&s->vms[i].c, yes_off, 0);
+		uint64_t b = counts_at(&s->vms[i].c, no_off, 0);
+		struct expo_label ly[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL(label, yes)};
+		struct expo_label ln[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL(label, no)};
+
+		if (no_off_is_total)
+			b -= a;
+		if (a || b) {
+			EXPO_TRY(expo_counter(e, ly, 2, a));
+			EXPO_TRY(expo_counter(e, ln, 2, b));
+		}
+	}
+	return 0;
+}
+
 /* Families of the tracepoints kernel-patches/ adds; series only where they counted, so a
  * stock kernel shows none (ipiv_probe_attached says whether each probe is there). */
 static int write_patched(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
@@ -264,89 +316,42 @@ static int write_patched(struct expo *e, const struct ipiv_snapshot *s, const ch
 	EXPO_TRY(expo_begin(e, "ipiv_icr_write_traps", EXPO_COUNTER,
 			    "ICR writes the CPU did not virtualize (APIC-write VM exit), by why "
 			    "(kvm_icr_write_trap, patched kernels)."));
-	for (size_t i = 0; i < s->n_vms; i++)
-		for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++) {
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-						 EXPO_LABEL("reason", ipiv_icr_trap_name(r))};
-
-			if (s->vms[i].c.icr_traps[r])
-				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.icr_traps[r]));
-		}
+	EXPO_TRY(write_by_label(e, s, names, "reason", COUNTS_FIELD(icr_traps), 0, IPIV_TRAP_COUNT,
+				ipiv_icr_trap_name, false));
 
 	EXPO_TRY(expo_begin(e, "ipiv_x2apic_icr_fastpath", EXPO_COUNTER,
 			    "Intercepted x2APIC ICR writes by whether the exit fastpath sent them "
 			    "(kvm_x2apic_icr_fastpath, patched kernels)."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		const struct ipiv_counts *c = &s->vms[i].c;
-		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]),
-					  EXPO_LABEL("handled", "true")};
-		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
-					  EXPO_LABEL("handled", "false")};
-
-		if (c->fastpath_handled || c->fastpath_missed) {
-			EXPO_TRY(expo_counter(e, l1, 2, c->fastpath_handled));
-			EXPO_TRY(expo_counter(e, l0, 2, c->fastpath_missed));
-		}
-	}
+	EXPO_TRY(write_split(e, s, names, "handled", "true", "false",
+			     COUNTS_FIELD(fastpath_handled), COUNTS_FIELD(fastpath_missed), false));
 
 	EXPO_TRY(expo_begin(e, "ipiv_posted_interrupt_wakeups", EXPO_COUNTER,
 			    "Blocked vCPUs woken by a posted interrupt (kvm_pi_wakeup, patched "
 			    "kernels); vector=\"ipi\" when the PIR held a Linux IPI vector, the "
 			    "exit-free IPIs to halted targets the host can count."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		const struct ipiv_counts *c = &s->vms[i].c;
-		struct expo_label li[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("vector", "ipi")};
-		struct expo_label lo[] = {EXPO_LABEL("vm", names[i]),
-					  EXPO_LABEL("vector", "other")};
-
-		if (c->pi_wakeups) {
-			EXPO_TRY(expo_counter(e, li, 2, c->pi_wakeups_ipi));
-			EXPO_TRY(expo_counter(e, lo, 2, c->pi_wakeups - c->pi_wakeups_ipi));
-		}
-	}
+	EXPO_TRY(write_split(e, s, names, "vector", "ipi", "other", COUNTS_FIELD(pi_wakeups_ipi),
+			     COUNTS_FIELD(pi_wakeups), true));
 
 	EXPO_TRY(
 	    expo_begin(e, "ipiv_posted_interrupt_descriptor_updates", EXPO_COUNTER,
 		       "Posted-interrupt descriptor changes by trigger (kvm_pi_desc_update, "
 		       "patched kernels); trigger=\"migrate\" counts vCPU moves between CPUs."));
-	for (size_t i = 0; i < s->n_vms; i++)
-		for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++) {
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-						 EXPO_LABEL("trigger", ipiv_pi_trigger_name(t))};
-
-			if (s->vms[i].c.pi_desc_updates[t])
-				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.pi_desc_updates[t]));
-		}
+	EXPO_TRY(write_by_label(e, s, names, "trigger", COUNTS_FIELD(pi_desc_updates), 0,
+				IPIV_PI_TRIGGER_COUNT, ipiv_pi_trigger_name, false));
 
 	EXPO_TRY(expo_begin(e, "ipiv_vcpu_state_seconds", EXPO_COUNTER,
 			    "Time vCPUs could not take an accelerated IPI directly, summed over "
 			    "vCPUs: blocked or preempted (Intel posted-interrupt descriptor), "
 			    "preempted or not_running (AMD AVIC IsRunning); patched kernels."));
-	for (size_t i = 0; i < s->n_vms; i++)
-		for (unsigned st = IPIV_VSTATE_RUNNING + 1; st < IPIV_VSTATE_COUNT; st++) {
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-						 EXPO_LABEL("state", ipiv_vcpu_state_name(st))};
-
-			if (s->vms[i].c.state_ns[st])
-				EXPO_TRY(expo_counter_f(e, l, 2, s->vms[i].c.state_ns[st] / 1e9));
-		}
+	EXPO_TRY(write_by_label(e, s, names, "state", COUNTS_FIELD(state_ns),
+				IPIV_VSTATE_RUNNING + 1, IPIV_VSTATE_COUNT, ipiv_vcpu_state_name,
+				true));
 
 	EXPO_TRY(expo_begin(e, "ipiv_avic_running_changes", EXPO_COUNTER,
 			    "AMD AVIC IsRunning changes of vCPUs' physical APIC ID entries "
 			    "(kvm_avic_physid_update, patched kernels)."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		const struct ipiv_counts *c = &s->vms[i].c;
-		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]),
-					  EXPO_LABEL("running", "true")};
-		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
-					  EXPO_LABEL("running", "false")};
-
-		if (c->avic_running_set || c->avic_running_cleared) {
-			EXPO_TRY(expo_counter(e, l1, 2, c->avic_running_set));
-			EXPO_TRY(expo_counter(e, l0, 2, c->avic_running_cleared));
-		}
-	}
-	return 0;
+	return write_split(e, s, names, "running", "true", "false", COUNTS_FIELD(avic_running_set),
+			   COUNTS_FIELD(avic_running_cleared), false);
 }
 
 /* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub.
