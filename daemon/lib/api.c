@@ -89,6 +89,8 @@ static json_t *inhibits_json(const struct ipiv_vm_stats *vm)
 			json_array_append_new(set, json_string(ipiv_inhibit_name(r)));
 	json_object_set_new(o, "known", json_boolean(vm->inhibits_known));
 	json_object_set_new(o, "reasons", set);
+	/* the bits too: the names are this kernel's, a reader's kernel may name them otherwise */
+	json_object_set_new(o, "bitmap", json_integer((json_int_t)vm->inhibits));
 	return o;
 }
 
@@ -293,8 +295,8 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 		if (vm->inhibit_set[r] || vm->inhibit_clear[r])
 			json_array_append_new(changes,
-					      json_pack("{s:s, s:I, s:I}", "reason",
-							ipiv_inhibit_name(r), "set",
+					      json_pack("{s:s, s:i, s:I, s:I}", "reason",
+							ipiv_inhibit_name(r), "bit", (int)r, "set",
 							(json_int_t)vm->inhibit_set[r], "clear",
 							(json_int_t)vm->inhibit_clear[r]));
 	json_object_set_new(o, "exits_by_reason", exits);
@@ -306,9 +308,10 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 
 		for (size_t k = 0; k < vm->n_timeline; k++)
 			json_array_append_new(
-				tl, json_pack("{s:I, s:s, s:s}", "monotonic_ns",
+				tl, json_pack("{s:I, s:s, s:i, s:s}", "monotonic_ns",
 					      (json_int_t)vm->timeline[k].ts, "reason",
-					      ipiv_inhibit_name(vm->timeline[k].reason), "action",
+					      ipiv_inhibit_name(vm->timeline[k].reason), "bit",
+					      (int)vm->timeline[k].reason, "action",
 					      vm->timeline[k].set ? "set" : "clear"));
 		json_object_set_new(o, "apicv_inhibit_timeline", tl);
 	}

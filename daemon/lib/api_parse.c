@@ -335,14 +335,21 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 	if (!json_is_array(reasons))
 		return fail(e, "%s.reasons: expected an array", sub);
 	vm->inhibits = 0;
-	json_array_foreach(reasons, i, v) {
-		int bit = json_is_string(v) ? label_index(json_string_value(v), ipiv_inhibit_name,
-							  IPIV_INHIBIT_COUNT)
-					    : -1;
+	/* the names are the ipivd's kernel's, the bits are not: use them where given */
+	if (json_object_get(inh, "bitmap")) {
+		if ((r = get_u64(inh, "bitmap", &vm->inhibits, sub, e)))
+			return r;
+	} else {
+		json_array_foreach(reasons, i, v) {
+			int bit = json_is_string(v) ? label_index(json_string_value(v),
+								  ipiv_inhibit_name,
+								  IPIV_INHIBIT_COUNT)
+						    : -1;
 
-		if (bit < 0)
-			return fail(e, "%s.reasons[%zu]: not an inhibit reason", sub, i);
-		vm->inhibits |= 1ull << bit;
+			if (bit < 0)
+				return fail(e, "%s.reasons[%zu]: not an inhibit reason", sub, i);
+			vm->inhibits |= 1ull << bit;
+		}
 	}
 	/* An ipivd from before latency has no such field: the figures are unknown. */
 	memset(send_to_eoi, 0, sizeof(*send_to_eoi));
@@ -542,6 +549,26 @@ static int parse_matrix(const json_t *o, struct ipiv_vm_stats *vm, struct perr *
 	return 0;
 }
 
+/* The inhibit bit of a change: its "bit" (ipivd names reasons as its kernel does, which may
+ * not be this one's), else its "reason" name as this build knows them; -1 after fail(). */
+static int inhibit_bit(const json_t *c, const char *reason, const char *where, struct perr *e)
+{
+	json_t *b = json_object_get(c, "bit");
+	int bit;
+
+	if (b) {
+		if (json_is_integer(b) && json_integer_value(b) >= 0 &&
+		    json_integer_value(b) < IPIV_INHIBIT_COUNT)
+			return (int)json_integer_value(b);
+		fail(e, "%s.bit: expected 0..%d", where, IPIV_INHIBIT_COUNT - 1);
+		return -1;
+	}
+	bit = label_index(reason, ipiv_inhibit_name, IPIV_INHIBIT_COUNT);
+	if (bit < 0)
+		fail(e, "%s.reason: unknown \"%.40s\"", where, reason);
+	return bit;
+}
+
 static int parse_inhibit_changes(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
 {
 	json_t *arr = json_object_get(o, "apicv_inhibit_changes"), *c;
@@ -557,9 +584,8 @@ static int parse_inhibit_changes(const json_t *o, struct ipiv_vm_stats *vm, stru
 		snprintf(where, sizeof(where), "apicv_inhibit_changes[%zu]", i);
 		if (!(reason = get_str(c, "reason", where, e)))
 			return -EINVAL;
-		bit = label_index(reason, ipiv_inhibit_name, IPIV_INHIBIT_COUNT);
-		if (bit < 0)
-			return fail(e, "%s.reason: unknown \"%.40s\"", where, reason);
+		if ((bit = inhibit_bit(c, reason, where, e)) < 0)
+			return -EINVAL;
 		if ((r = get_u64(c, "set", &vm->inhibit_set[bit], where, e)) ||
 		    (r = get_u64(c, "clear", &vm->inhibit_clear[bit], where, e)))
 			return r;
@@ -591,9 +617,8 @@ static int parse_inhibit_timeline(const json_t *o, struct ipiv_vm_stats *vm, str
 		if (!(reason = get_str(c, "reason", where, e)) ||
 		    !(action = get_str(c, "action", where, e)))
 			return -EINVAL;
-		bit = label_index(reason, ipiv_inhibit_name, IPIV_INHIBIT_COUNT);
-		if (bit < 0)
-			return fail(e, "%s.reason: unknown \"%.40s\"", where, reason);
+		if ((bit = inhibit_bit(c, reason, where, e)) < 0)
+			return -EINVAL;
 		if (strcmp(action, "set") && strcmp(action, "clear"))
 			return fail(e, "%s.action: \"%.20s\" is neither set nor clear", where, action);
 		uint64_t ts;

@@ -343,7 +343,7 @@ static void test_vm_detail_document(void **state)
 						 "dest", "accel_eligible", "count",	NULL};
 	static const char *const exit_keys[] = {"isa", "reason", "name", "count", NULL};
 	static const char *const matrix_keys[] = {"src", "dst", "count", NULL};
-	static const char *const change_keys[] = {"reason", "set", "clear", NULL};
+	static const char *const change_keys[] = {"reason", "bit", "set", "clear", NULL};
 	struct fixture *f = fixture_new();
 	json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web"), *a, *o;
 

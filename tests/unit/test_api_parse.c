@@ -813,6 +813,42 @@ static void test_malformed(void **state)
 	}
 }
 
+/* An ipivd names inhibit reasons as its kernel does (BTF); a reader whose build does not know
+ * a name still gets the bits, in the bitmap, the change counters and the timeline. */
+static void test_inhibit_names_of_another_kernel(void **state)
+{
+	struct fixture *f = make_fixture();
+	json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	json_t *inh = json_object_get(doc, "apicv_inhibits");
+	struct ipiv_vm_stats got = { 0 };
+	char name[VM_NAME_MAX], err[200];
+	json_t *x;
+	size_t i;
+
+	json_array_set_new(json_object_get(inh, "reasons"), 0, json_string("warp_drive_on"));
+	json_array_foreach(json_object_get(doc, "apicv_inhibit_changes"), i, x)
+		json_object_set_new(x, "reason", json_string("warp_drive_on"));
+	json_array_foreach(json_object_get(doc, "apicv_inhibit_timeline"), i, x)
+		json_object_set_new(x, "reason", json_string("warp_drive_on"));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	assert_int_equal(got.inhibits, f->vms[0].inhibits);
+	assert_int_equal(got.inhibit_set[8], 4);
+	assert_int_equal(got.inhibit_clear[8], 3);
+	assert_int_equal(got.inhibit_set[13], 1);
+	assert_int_equal(got.timeline[1].reason, 8);
+	api_parse_vm_free(&got);
+
+	/* an out-of-range bit is an error, not a shift past the bitmap */
+	json_object_set_new(json_array_get(json_object_get(doc, "apicv_inhibit_timeline"), 0),
+			    "bit", json_integer(64));
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "apicv_inhibit_timeline[0].bit: expected 0..15"));
+	api_parse_vm_free(&got);
+	json_decref(doc);
+	free(f);
+}
+
 static void test_unknown_labels_rejected(void **state)
 {
 	struct fixture *f = make_fixture();
@@ -878,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_names_sanitised),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_unknown_labels_rejected),
+		cmocka_unit_test(test_inhibit_names_of_another_kernel),
 		cmocka_unit_test(test_vm_key),
 		cmocka_unit_test(test_latency_round_trip),
 		cmocka_unit_test(test_latency_malformed),
