@@ -511,6 +511,7 @@ static int parse_vcpus(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e
 		return -ENOMEM;
 	json_array_foreach(arr, i, row) {
 		struct ipiv_vcpu_stats *v = &vm->vcpus[i];
+		json_t *apicv;
 		char where[40];
 		int r;
 
@@ -519,6 +520,13 @@ static int parse_vcpus(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e
 		    (r = get_u32(row, "tid", &v->tid, where, e)) ||
 		    (r = parse_counts(row, &v->c, where, e)))
 			return r;
+		/* absent (an older ipivd) or null: not known */
+		apicv = json_object_get(row, "apicv_active");
+		if (apicv && !json_is_null(apicv) && !json_is_boolean(apicv))
+			return fail(e, "%s.apicv_active: expected true, false or null", where);
+		v->apicv_active = json_is_true(apicv)	 ? IPIV_APICV_ACTIVE
+				  : json_is_false(apicv) ? IPIV_APICV_INACTIVE
+							 : IPIV_APICV_UNKNOWN;
 		vm->n_vcpus++;
 	}
 	return 0;

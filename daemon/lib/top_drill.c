@@ -169,6 +169,8 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 	top_canvas_line(c);
 	top_canvas_fit(c, TOP_A_HEADER, "VCPU", 5, TOP_RIGHT);
 	top_canvas_fit(c, TOP_A_HEADER, "TID", 9, TOP_RIGHT);
+	top_canvas_put(c, TOP_A_HEADER, " ");
+	top_canvas_fit(c, TOP_A_HEADER, "APICv", 5, TOP_RIGHT);
 	for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
 		top_canvas_put(c, TOP_A_HEADER, " ");
 		top_canvas_fit(c, TOP_A_HEADER, hdr[i], 6, TOP_RIGHT);
@@ -193,6 +195,15 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 			top_canvas_printf(c, TOP_A_NORMAL, " %8u", v->tid);
 		else
 			top_canvas_printf(c, TOP_A_DIM, " %8s", TOP_NONE);
+		/* APICv/AVIC active on the vCPU: "off" on a host that has it is worth a look */
+		top_canvas_put(c, TOP_A_NORMAL, " ");
+		if (v->apicv_active == IPIV_APICV_UNKNOWN)
+			top_canvas_fit(c, TOP_A_DIM, v->vcpu_id == IPIV_VCPU_NONE ? "" : TOP_NONE, 5,
+				       TOP_RIGHT);
+		else
+			top_canvas_fit(c, TOP_A_NORMAL,
+				       v->apicv_active == IPIV_APICV_ACTIVE ? "on" : "off", 5,
+				       TOP_RIGHT);
 		num(c, TOP_A_NORMAL, ok ? r.sent : -1, 6);
 		num(c, TOP_A_NORMAL, ok ? r.received : -1, 6);
 		num(c, TOP_A_NORMAL, ok ? r.wakeups : -1, 6);

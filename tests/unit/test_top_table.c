@@ -183,7 +183,7 @@ static bool canvas_has(const struct top_canvas *c, const char *s)
 static void test_drill(void **state)
 {
 	struct ipiv_vcpu_stats vcpus[3] = {
-		{ .vcpu_id = 0, .tid = 501 },
+		{ .vcpu_id = 0, .tid = 501, .apicv_active = IPIV_APICV_INACTIVE },
 		{ .vcpu_id = 1, .tid = 502 },
 		{ .vcpu_id = IPIV_VCPU_NONE },
 	};
@@ -212,7 +212,9 @@ static void test_drill(void **state)
 	top_canvas_init(&c, 100);
 	top_drill_draw(&c, &d, &row, NULL, NULL);
 	assert_true(canvas_has(&c, "VM web (pid 500, 2 vCPUs)"));
-	assert_true(canvas_has(&c, "      501    100"));   /* vCPU 0 sends 100/s */
+	assert_true(canvas_has(&c, "      501   off    100")); /* vCPU 0 sends 100/s */
+	assert_true(canvas_has(&c, "      502     -")); /* APICv of vCPU 1 not known */
+	assert_true(canvas_has(&c, "  TID APICv SENT/s"));
 	assert_true(canvas_has(&c, "src\\dst     0     1")); /* matrix header */
 	assert_true(canvas_has(&c, "        0     .   100")); /* 0 -> 1 at 100/s */
 	assert_true(canvas_has(&c, "     none"));
