@@ -707,6 +707,59 @@ static void test_apicv_inhibits(void **state)
 }
 
 
+/* A vCPU thread counts into its own storage; when it exits (sched_process_exit) the cache
+ * moves to the maps between two flush counters, and the totals neither double nor drop. */
+static void test_thread_exit_moves_cache(void **state)
+{
+	const uint64_t vm = 0xffff888000020000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	const uint32_t class = icr_classify(unicast, 1, ICR_MODE_X2APIC);
+	struct ipiv_counter_key key = {
+	    .vm = vm, .vcpu = 0, .kind = IPIV_CNT_SEND, .sub = IPIV_PATH_X2APIC_MSR, .sub2 = class};
+	uint64_t *percpu = calloc(libbpf_num_possible_cpus(), sizeof(*percpu)), sum = 0;
+	uint64_t begin = skel->bss->flush_begin, end = skel->bss->flush_end;
+	int counters = bpf_map__fd(skel->maps.counters);
+	struct ipiv_snapshot *s;
+	struct ipiv_thread t;
+
+	assert_non_null(percpu);
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	for (int i = 0; i < 3; i++)
+		apic_ipi(unicast, 1);
+	FIRE(ipiv_apic_accept_irq, 1, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0xfd);
+	/* cached, so not in the map yet */
+	assert_int_not_equal(bpf_map_lookup_elem(counters, &key, percpu), 0);
+	s = snap();
+	assert_int_equal(vm_of(s, vm)->c.sent_total, 3);
+	collector_snapshot_free(s);
+
+	FIRE(ipiv_thread_exit, 0);
+	assert_int_equal(skel->bss->flush_begin, begin + 1);
+	assert_int_equal(skel->bss->flush_end, end + 1);
+	t = my_thread();
+	assert_true(t.exited);
+	for (int i = 0; i < IPIV_THREAD_CACHE; i++)
+		assert_int_equal(t.cache[i].key.kind, 0);
+	assert_int_equal(bpf_map_lookup_elem(counters, &key, percpu), 0);
+	for (int c = 0; c < libbpf_num_possible_cpus(); c++)
+		sum += percpu[c];
+	assert_int_equal(sum, 3);
+	/* a second exit event moves nothing twice */
+	FIRE(ipiv_thread_exit, 0);
+	assert_int_equal(skel->bss->flush_begin, begin + 1);
+
+	/* what the exiting thread still counts goes straight to the maps */
+	apic_ipi(unicast, 1);
+	s = snap();
+	assert_int_equal(vm_of(s, vm)->c.sent_total, 4);
+	assert_int_equal(vm_of(s, vm)->c.received_total, 1);
+	assert_int_equal(vm_of(s, vm)->n_matrix, 1);
+	assert_int_equal(vm_of(s, vm)->matrix[0].count, 1);
+	collector_snapshot_free(s);
+	free(percpu);
+	be_nobody();
+}
+
 /* A full counter map loses counts, but never silently. */
 static void test_counter_map_full_is_counted(void **state)
 {
@@ -794,6 +847,7 @@ int main(void)
 	    cmocka_unit_test(test_latency_sequences),
 	    cmocka_unit_test(test_patched_tracepoints),
 	    cmocka_unit_test(test_apicv_inhibits),
+	    cmocka_unit_test(test_thread_exit_moves_cache),
 	    cmocka_unit_test(test_counter_map_full_is_counted),
 	    cmocka_unit_test(test_reclaim_gone_vms),
 	};
