@@ -1,4 +1,5 @@
 /* ipivtop's host header: who collects, what the host accelerates, probes and totals. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -83,9 +84,18 @@ static void probes_line(struct top_canvas *c, const struct top_frame *f)
 	const struct ipiv_self_stats *self = &f->snap->self;
 	uint64_t lost = 0;
 
+	size_t absent = 0;
+
 	top_canvas_line(c);
 	top_canvas_printf(c, TOP_A_NORMAL, "probes: %zu/%zu attached", self->n_attached,
 			  self->n_probes);
+	/* optional tracepoints this kernel lacks (another vendor's, kernel-patches/ ones) are
+	 * normal, not a fault */
+	for (size_t i = 0; i < self->n_probes; i++)
+		absent += !self->probes[i].attached && self->probes[i].optional &&
+			  self->probes[i].err == -ENOENT;
+	if (absent)
+		top_canvas_printf(c, TOP_A_DIM, " (%zu optional not in this kernel)", absent);
 	if (f->degraded) {
 		top_canvas_put(c, TOP_A_NORMAL, " ");
 		top_canvas_put(c, TOP_A_WARN, "DEGRADED:");

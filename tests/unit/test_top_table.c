@@ -2,6 +2,7 @@
  * several widths (every line exactly as wide as the layout), gone rows, placeholders, latency
  * and findings cells, sort keys, the drill-down's vCPU rows, matrix, latency histogram bars
  * and wrapped findings, and the help screen's keys. */
+#include <errno.h>
 #include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include "top_drill.h"
 #include "top_findings.h"
 #include "top_format.h"
+#include "top_header.h"
 #include "top_help.h"
 #include "top_latency.h"
 #include "top_table.h"
@@ -399,6 +401,44 @@ static void test_help_lists_keys(void **state)
 	top_canvas_free(&c);
 }
 
+/* The probes line: optional tracepoints a kernel lacks are said to be normal; a missing
+ * required one is DEGRADED, by name. */
+static void test_header_probes(void **state)
+{
+	struct ipiv_probe probes[] = {
+		{ "kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0 },
+		{ "kvm_pi_wakeup", "ipiv_pi_wakeup", true, false, -ENOENT },
+		{ "kvm_avic_physid_update", "ipiv_avic_physid_update", true, false, -ENOENT },
+		{ "kvm_exit", "ipiv_exit", true, false, -EPERM }, /* present, failed to attach */
+	};
+	struct ipiv_snapshot snap = { .self = { .probes = probes, .n_probes = 4,
+						.n_attached = 1 } };
+	struct top_frame frame = { .snap = &snap };
+	struct top_host host = { .known = true };
+	struct top_model model;
+	struct top_header h = { .source = "standalone", .version = "t", .delay_s = 2,
+				.host = &host, .frame = &frame, .model = &model };
+	struct top_canvas c;
+
+	top_model_init(&model);
+	top_canvas_init(&c, 120);
+	top_header_draw(&c, &h);
+	assert_true(canvas_has(&c, "probes: 1/4 attached (2 optional not in this kernel) | "));
+	assert_false(canvas_has(&c, "DEGRADED"));
+	top_canvas_free(&c);
+
+	probes[0].attached = false;
+	probes[0].err = -ENOENT;
+	snap.self.n_attached = 0;
+	frame.degraded = true;
+	top_canvas_init(&c, 120);
+	top_header_draw(&c, &h);
+	assert_true(canvas_has(&c, "probes: 0/4 attached (2 optional not in this kernel) "
+				   "DEGRADED: kvm_apic_ipi |"));
+	top_canvas_free(&c);
+	top_model_free(&model);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_sort_keys),      cmocka_unit_test(test_drill),
 		cmocka_unit_test(test_help_lists_keys), cmocka_unit_test(test_hist_rows),
 		cmocka_unit_test(test_drill_latency_and_findings),
+		cmocka_unit_test(test_header_probes),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
