@@ -6,7 +6,8 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(OUT)/bpf/%.bpf.o)
 BPF_SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(OUT)/%.skel.h)
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Iinclude -Wall \
+# -mcpu=v3: atomic compare-and-swap and exchange (Linux 5.12+) for the per-thread counter cache
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Iinclude -Wall \
 	      -Wno-unused-function -Wno-compare-distinct-pointer-types
 
 $(OUT)/vmlinux.h: | $(OUT)

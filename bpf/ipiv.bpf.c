@@ -238,9 +238,10 @@ static __always_inline void percpu_add(void *map, void *key, u64 n, u32 full_rea
 }
 
 /*
- * Adds n to key in the thread's cache: an entry holding key, else the first free one
- * (claimed with the key written before its kind, which marks it valid to the iterator).
- * False when t is not a vCPU thread, has exited, or its cache is full of other keys.
+ * Adds n to key in the thread's cache: an entry holding key, else a free one, claimed by
+ * compare-and-swap so that a program nested in a hard IRQ of this thread (whose current
+ * task is this one) cannot take it too; a duplicate key in two entries is harmless, both
+ * are summed. False when t is not a vCPU thread, its cache is being flushed, or it is full.
  */
 static __always_inline bool cache_add(struct ipiv_thread *t, u64 vm, u32 vcpu, u16 kind, u16 sub,
 				      u32 sub2, u64 n)
@@ -250,20 +251,24 @@ static __always_inline bool cache_add(struct ipiv_thread *t, u64 vm, u32 vcpu, u
 #pragma unroll
 	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
 		struct ipiv_cache_entry *e = &t->cache[i];
+		u32 state = e->state;
 
-		if (!e->key.kind) {
+		if (state == IPIV_CACHE_VALID && e->key.kind == kind && e->key.vm == vm &&
+		    e->key.vcpu == vcpu && e->key.sub == sub && e->key.sub2 == sub2) {
+			__sync_fetch_and_add(&e->n, n);
+			return true;
+		}
+		if (state == IPIV_CACHE_FREE &&
+		    __sync_val_compare_and_swap(&e->state, IPIV_CACHE_FREE, IPIV_CACHE_FILLING) ==
+			IPIV_CACHE_FREE) {
 			e->key.vm = vm;
 			e->key.vcpu = vcpu;
+			e->key.kind = kind;
 			e->key.sub = sub;
 			e->key.sub2 = sub2;
 			e->n = n;
-			asm volatile("" ::: "memory");
-			e->key.kind = kind;
-			return true;
-		}
-		if (e->key.kind == kind && e->key.vm == vm && e->key.vcpu == vcpu &&
-		    e->key.sub == sub && e->key.sub2 == sub2) {
-			e->n += n;
+			asm volatile("" ::: "memory"); /* published after it is whole */
+			e->state = IPIV_CACHE_VALID;
 			return true;
 		}
 	}
@@ -406,20 +411,20 @@ static __noinline void flush_cache(struct ipiv_thread *t)
 	__sync_fetch_and_add(&flush_begin, 1);
 	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
 		struct ipiv_cache_entry *e = &t->cache[i];
-		u16 kind = e->key.kind;
+		u64 n;
 
-		if (!kind)
+		if (e->state != IPIV_CACHE_VALID)
 			continue;
-		if (kind == IPIV_CNT_MATRIX_CELL) {
+		n = __sync_lock_test_and_set(&e->n, 0);
+		if (e->key.kind == IPIV_CNT_MATRIX_CELL) {
 			struct ipiv_matrix_key key = {
 			    .vm = e->key.vm, .src_vcpu = e->key.sub2, .dst_vcpu = e->key.vcpu};
 
-			percpu_add(&matrix, &key, e->n, IPIV_DROP_MATRIX_FULL);
+			percpu_add(&matrix, &key, n, IPIV_DROP_MATRIX_FULL);
 		} else {
-			count_in_map(e->key.vm, e->key.vcpu, kind, e->key.sub, e->key.sub2, e->n);
+			count_in_map(e->key.vm, e->key.vcpu, e->key.kind, e->key.sub, e->key.sub2, n);
 		}
-		e->key.kind = 0;
-		e->n = 0;
+		e->state = IPIV_CACHE_FREE;
 	}
 	__sync_fetch_and_add(&flush_end, 1);
 }
@@ -447,8 +452,13 @@ static __noinline struct ipiv_thread *add_thread(u32 tgid, struct kvm_vcpu___ipi
 		drop(IPIV_DROP_THREADS_FULL);
 		return NULL;
 	}
-	if (t->vm && t->vm != vm)
-		flush_cache(t); /* it ran another VM's vCPU: its counts stay with that VM */
+	if (t->vm && t->vm != vm) {
+		/* it ran another VM's vCPU: its counts stay with that VM; what nests in the
+		 * meantime counts into the maps */
+		t->exited = 1;
+		flush_cache(t);
+		t->exited = 0;
+	}
 	t->vcpu_ptr = (u64)vcpu;
 	t->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	t->tgid = tgid;
@@ -1172,12 +1182,14 @@ int ipiv_dump_threads(struct bpf_iter__task *ctx)
 	r->t.exited = t->exited;
 #pragma unroll
 	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
-		u16 kind = t->cache[i].key.kind;
+		bool valid = t->cache[i].state == IPIV_CACHE_VALID;
 
-		asm volatile("" ::: "memory"); /* the key is valid once kind is seen */
+		asm volatile("" ::: "memory"); /* the key is whole once the entry is valid */
 		r->t.cache[i].key = t->cache[i].key;
-		r->t.cache[i].key.kind = kind;
-		r->t.cache[i].n = kind ? t->cache[i].n : 0;
+		r->t.cache[i].n = valid ? t->cache[i].n : 0;
+		r->t.cache[i].state = valid ? IPIV_CACHE_VALID : IPIV_CACHE_FREE;
+		if (!valid)
+			r->t.cache[i].key.kind = 0; /* user space reads kind 0 as empty */
 	}
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;

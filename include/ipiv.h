@@ -165,9 +165,20 @@ struct ipiv_matrix_key {
 #define IPIV_THREAD_CACHE 8
 #define IPIV_CNT_MATRIX_CELL 0x7fff
 
+/* An entry is claimed with a compare-and-swap of state, filled, then published: a program
+ * that runs nested in the same thread (a tracepoint in a hard IRQ that interrupted one)
+ * never writes an entry another is filling; counts are added atomically. */
+enum ipiv_cache_state {
+	IPIV_CACHE_FREE = 0,
+	IPIV_CACHE_FILLING,
+	IPIV_CACHE_VALID,
+};
+
 struct ipiv_cache_entry {
-	struct ipiv_counter_key key; /* kind 0: free (kind is written last) */
+	struct ipiv_counter_key key;
 	__u64 n;
+	__u32 state; /* enum ipiv_cache_state; the iterator reports only valid entries */
+	__u32 pad;
 };
 
 /* Task storage of a vCPU thread: who it is, plus the sender context of its vCPU and its
@@ -189,7 +200,8 @@ struct ipiv_thread {
 	__u8 ipi_vector;
 	__u8 exit_path;	   /* path of the IPI this exit sent */
 	__u8 exit_sent;	   /* this exit sent an IPI */
-	__u8 exited;	   /* the cache was flushed at thread exit: count into the maps */
+	__u8 exited;	   /* the cache was flushed (thread exit) or is being flushed (a switch
+			    * to another VM's vCPU): count into the maps */
 	__u64 ipi_ts;	   /* ktime of the last ICR write, 0 when consumed */
 	__u64 exit_ts;	   /* ktime of the last kvm_exit */
 	struct ipiv_cache_entry cache[IPIV_THREAD_CACHE];

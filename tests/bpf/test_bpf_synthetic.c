@@ -54,7 +54,8 @@ static void set_thread(uint64_t vm, uint32_t vcpu_id, uint8_t apic_mode, uint64_
 
 	if (!bpf_map_lookup_elem(map, &fd, &old))
 		for (int i = 0; i < IPIV_THREAD_CACHE; i++)
-			if (old.cache[i].key.kind && (!keep_vm || old.cache[i].key.vm == keep_vm))
+			if (old.cache[i].state == IPIV_CACHE_VALID &&
+			    (!keep_vm || old.cache[i].key.vm == keep_vm))
 				t.cache[n++] = old.cache[i];
 	assert_int_equal(bpf_map_update_elem(map, &fd, &t, BPF_ANY), 0);
 }
@@ -739,7 +740,7 @@ static void test_thread_exit_moves_cache(void **state)
 	t = my_thread();
 	assert_true(t.exited);
 	for (int i = 0; i < IPIV_THREAD_CACHE; i++)
-		assert_int_equal(t.cache[i].key.kind, 0);
+		assert_int_equal(t.cache[i].state, IPIV_CACHE_FREE);
 	assert_int_equal(bpf_map_lookup_elem(counters, &key, percpu), 0);
 	for (int c = 0; c < libbpf_num_possible_cpus(); c++)
 		sum += percpu[c];
@@ -768,6 +769,39 @@ static void test_thread_exit_moves_cache(void **state)
 	s = snap();
 	assert_int_equal(vm_of(s, vm)->c.sent_total, 4);
 	collector_snapshot_free(s);
+}
+
+/* An entry another program of the thread is filling (one this event interrupted, in a hard
+ * IRQ) is neither taken nor reported: the count goes to the next free entry. */
+static void test_cache_skips_entry_being_filled(void **state)
+{
+	const uint64_t vm = 0xffff888000030000;
+	const uint32_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	int fd = my_pidfd(), map = bpf_map__fd(skel->maps.threads);
+	struct ipiv_snapshot *s;
+	struct ipiv_thread t;
+
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	t = my_thread();
+	t.cache[0].state = IPIV_CACHE_FILLING;
+	t.cache[0].key = (struct ipiv_counter_key){
+	    .vm = vm, .vcpu = 0, .kind = IPIV_CNT_SEND, .sub = IPIV_PATH_X2APIC_MSR,
+	    .sub2 = icr_classify(unicast, 1, ICR_MODE_X2APIC)};
+	t.cache[0].n = 1000;
+	assert_int_equal(bpf_map_update_elem(map, &fd, &t, BPF_EXIST), 0);
+	apic_ipi(unicast, 1);
+	apic_ipi(unicast, 1);
+	t = my_thread();
+	assert_int_equal(t.cache[0].state, IPIV_CACHE_FILLING);
+	assert_int_equal(t.cache[0].n, 1000);
+	assert_int_equal(t.cache[1].state, IPIV_CACHE_VALID);
+	assert_int_equal(t.cache[1].n, 2);
+	s = snap();
+	assert_int_equal(vm_of(s, vm)->c.sent_total, 2);
+	collector_snapshot_free(s);
+	t.cache[0].state = IPIV_CACHE_FREE;
+	assert_int_equal(bpf_map_update_elem(map, &fd, &t, BPF_EXIST), 0);
+	be_nobody();
 }
 
 /* A full counter map loses counts, but never silently. */
@@ -858,6 +892,7 @@ int main(void)
 	    cmocka_unit_test(test_patched_tracepoints),
 	    cmocka_unit_test(test_apicv_inhibits),
 	    cmocka_unit_test(test_thread_exit_moves_cache),
+	    cmocka_unit_test(test_cache_skips_entry_being_filled),
 	    cmocka_unit_test(test_counter_map_full_is_counted),
 	    cmocka_unit_test(test_reclaim_gone_vms),
 	};
