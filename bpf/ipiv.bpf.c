@@ -149,7 +149,7 @@ struct {
 __u64 flush_begin = 0;
 __u64 flush_end = 0;
 
-/* Room for building a thread's storage or its iterator record off the 512-byte stack. */
+/* Room for the thread iterator's record, which does not fit the 512-byte stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -297,12 +297,17 @@ static __always_inline void count(struct ipiv_thread *t, u64 vm, u32 vcpu, u16 k
 		count_in_map(vm, vcpu, kind, sub, sub2, n);
 }
 
-static __always_inline void count_matrix(struct ipiv_thread *t, u64 vm, u32 src, u32 dst)
+static __always_inline void matrix_in_map(u64 vm, u32 src, u32 dst, u64 n)
 {
 	struct ipiv_matrix_key key = {.vm = vm, .src_vcpu = src, .dst_vcpu = dst};
 
+	percpu_add(&matrix, &key, n, IPIV_DROP_MATRIX_FULL);
+}
+
+static __always_inline void count_matrix(struct ipiv_thread *t, u64 vm, u32 src, u32 dst)
+{
 	if (!cache_add(t, vm, dst, IPIV_CNT_MATRIX_CELL, 0, src, 1))
-		percpu_add(&matrix, &key, 1, IPIV_DROP_MATRIX_FULL);
+		matrix_in_map(vm, src, dst, 1);
 }
 
 #include "latency.bpf.h"
@@ -416,14 +421,11 @@ static __noinline void flush_cache(struct ipiv_thread *t)
 		if (e->state != IPIV_CACHE_VALID)
 			continue;
 		n = __sync_lock_test_and_set(&e->n, 0);
-		if (e->key.kind == IPIV_CNT_MATRIX_CELL) {
-			struct ipiv_matrix_key key = {
-			    .vm = e->key.vm, .src_vcpu = e->key.sub2, .dst_vcpu = e->key.vcpu};
-
-			percpu_add(&matrix, &key, n, IPIV_DROP_MATRIX_FULL);
-		} else {
-			count_in_map(e->key.vm, e->key.vcpu, e->key.kind, e->key.sub, e->key.sub2, n);
-		}
+		if (e->key.kind == IPIV_CNT_MATRIX_CELL)
+			matrix_in_map(e->key.vm, e->key.sub2, e->key.vcpu, n);
+		else
+			count_in_map(e->key.vm, e->key.vcpu, e->key.kind, e->key.sub, e->key.sub2,
+				     n);
 		e->state = IPIV_CACHE_FREE;
 	}
 	__sync_fetch_and_add(&flush_end, 1);
@@ -467,32 +469,6 @@ static __noinline struct ipiv_thread *add_thread(u32 tgid, struct kvm_vcpu___ipi
 	return t;
 }
 
-/*
- * The vCPU the current thread runs, if any. KVM registers vcpu->preempt_notifier on the
- * thread in vcpu_load() and removes it in vcpu_put(), so inside KVM_RUN the first notifier
- * of current is the vCPU's. The VM's mm must be current's mm, which rejects any other user
- * of preempt notifiers.
- */
-static __noinline struct ipiv_thread *identify_current(u32 tgid)
-{
-	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
-	struct kvm_vcpu___ipiv *vcpu;
-	struct kvm___ipiv *kvm;
-	struct hlist_node *first;
-
-	if (!bpf_core_field_exists(task->preempt_notifiers))
-		return NULL;
-	first = BPF_CORE_READ(task, preempt_notifiers.first);
-	if (!first)
-		return NULL;
-	vcpu = (void *)first - bpf_core_field_offset(struct kvm_vcpu___ipiv, preempt_notifier) -
-	       bpf_core_field_offset(struct preempt_notifier___ipiv, link);
-	kvm = BPF_CORE_READ(vcpu, kvm);
-	if (!kvm || BPF_CORE_READ(kvm, mm) != BPF_CORE_READ(task, mm))
-		return NULL;
-	return add_thread(tgid, vcpu, (u64)kvm);
-}
-
 /* Makes the current thread vcpu's, if vcpu's VM is current's: KVM runs a vCPU only in a
  * thread of the process that created the VM. */
 static __noinline struct ipiv_thread *identify_thread(struct kvm_vcpu___ipiv *vcpu)
@@ -505,6 +481,27 @@ static __noinline struct ipiv_thread *identify_thread(struct kvm_vcpu___ipiv *vc
 	return add_thread(bpf_get_current_pid_tgid() >> 32, vcpu, (u64)kvm);
 }
 
+/*
+ * The vCPU the current thread runs, if any. KVM registers vcpu->preempt_notifier on the
+ * thread in vcpu_load() and removes it in vcpu_put(), so inside KVM_RUN the first notifier
+ * of current is the vCPU's; identify_thread's mm check rejects any other user of preempt
+ * notifiers.
+ */
+static __noinline struct ipiv_thread *identify_current(void)
+{
+	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
+	struct hlist_node *first;
+
+	if (!bpf_core_field_exists(task->preempt_notifiers))
+		return NULL;
+	first = BPF_CORE_READ(task, preempt_notifiers.first);
+	if (!first)
+		return NULL;
+	return identify_thread((void *)first -
+			       bpf_core_field_offset(struct kvm_vcpu___ipiv, preempt_notifier) -
+			       bpf_core_field_offset(struct preempt_notifier___ipiv, link));
+}
+
 /* The current thread as a vCPU: its storage first, then the preempt notifier. */
 static __always_inline struct ipiv_thread *current_vcpu(void)
 {
@@ -512,7 +509,7 @@ static __always_inline struct ipiv_thread *current_vcpu(void)
 
 	if (t)
 		return t;
-	return identify_current(bpf_get_current_pid_tgid() >> 32);
+	return identify_current();
 }
 
 /* The VM of a thread that may not be a vCPU (I/O thread, vhost worker): by its mm. */
@@ -1152,9 +1149,9 @@ int ipiv_discover(struct bpf_iter__task_file *ctx)
 }
 
 /*
- * One record per thread that has storage: its identity and its cached counts, each read
- * with one 8-byte load (a torn count could go backwards). A thread whose VM has been
- * reclaimed is skipped; the collector deletes its storage.
+ * One record per thread that has storage: its identity and its valid cached counts, each
+ * read with one 8-byte load (a torn count could go backwards). ipiv_prune_threads drops the
+ * storage of threads whose VM has been reclaimed.
  */
 SEC("iter/task")
 int ipiv_dump_threads(struct bpf_iter__task *ctx)

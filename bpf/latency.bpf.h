@@ -166,11 +166,12 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 	bpf_map_delete_elem(&pending, &pkey);
 }
 
-/* The target runs again: woken from halt (halted) or entering the guest (running). */
-static __always_inline void lat_target_runs(u64 vm, u32 vcpu, u16 how)
+/* The target runs again: the wait it had in waits (wake_pending: since an accept;
+ * pi_pending: since a posted-interrupt wakeup) ends, recorded as accept->running case how. */
+static __always_inline void lat_wait_ends(void *waits, u64 vm, u32 vcpu, u16 how)
 {
 	struct ipiv_wake_key wkey = {.vm = vm, .vcpu = vcpu};
-	u64 *since = bpf_map_lookup_elem(&wake_pending, &wkey);
+	u64 *since = bpf_map_lookup_elem(waits, &wkey);
 	u64 now;
 
 	if (!since)
@@ -180,7 +181,13 @@ static __always_inline void lat_target_runs(u64 vm, u32 vcpu, u16 how)
 		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 	else
 		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - *since);
-	bpf_map_delete_elem(&wake_pending, &wkey);
+	bpf_map_delete_elem(waits, &wkey);
+}
+
+/* The target runs again: woken from halt (halted) or entering the guest (running). */
+static __always_inline void lat_target_runs(u64 vm, u32 vcpu, u16 how)
+{
+	lat_wait_ends(&wake_pending, vm, vcpu, how);
 }
 
 /* kvm_vcpu_wakeup in the vCPU's thread: the halt time, and the wake of a pending IPI. */
@@ -211,21 +218,8 @@ static __always_inline void lat_on_entry(struct ipiv_thread *t)
 	t->exit_sent = 0;
 	t->ipi_ts = 0;
 	lat_target_runs(t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING);
-	if (have_pi_wakeup) {
-		struct ipiv_wake_key wkey = {.vm = t->vm, .vcpu = t->vcpu_id};
-		u64 *woken = bpf_map_lookup_elem(&pi_pending, &wkey);
-
-		if (woken) {
-			u64 now = bpf_ktime_get_ns();
-
-			if (now - *woken > IPIV_LAT_STALE_NS)
-				lat_unmatched(t->vm, t->vcpu_id, IPIV_UNM_WAKE_UNSEEN);
-			else
-				lat_record(t->vm, t->vcpu_id, IPIV_LAT_ACCEPT_RUN,
-					   IPIV_LAT_CASE_POSTED, now - *woken);
-			bpf_map_delete_elem(&pi_pending, &wkey);
-		}
-	}
+	if (have_pi_wakeup)
+		lat_wait_ends(&pi_pending, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED);
 }
 
 /* kvm_pi_wakeup: a posted interrupt woke vCPU vcpu; its next kvm_entry ends the wait. */
