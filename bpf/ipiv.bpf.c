@@ -1185,8 +1185,6 @@ int ipiv_dump_threads(struct bpf_iter__task *ctx)
 		r->t.cache[i].key = t->cache[i].key;
 		r->t.cache[i].n = valid ? t->cache[i].n : 0;
 		r->t.cache[i].state = valid ? IPIV_CACHE_VALID : IPIV_CACHE_FREE;
-		if (!valid)
-			r->t.cache[i].key.kind = 0; /* user space reads kind 0 as empty */
 	}
 	bpf_seq_write(ctx->meta->seq, r, sizeof(*r));
 	return 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The collector: probes which KVM tracepoints this kernel has, loads and attaches
  * bpf/ipiv.bpf.c, discovers and reclaims VMs, and reads the maps into a snapshot. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,7 +47,7 @@ static const struct probe_def probe_defs[] = {
     {"kvm_icr_write_trap", "ipiv_icr_write_trap", true},
     {"kvm_x2apic_icr_fastpath", "ipiv_x2apic_icr_fastpath", true},
     {"kvm_avic_physid_update", "ipiv_avic_physid_update", true},
-    /* forgets exiting threads, whose tids may be reused by another VM */
+    /* moves an exiting vCPU thread's cached counts to the maps */
     {"sched_process_exit", "ipiv_thread_exit", true},
     /* not a tracepoint: VM discovery; without it only VMs that send are seen */
     {"iter/task_file", "ipiv_discover", true},
@@ -279,10 +280,8 @@ int ipiv_inhibit_names_from_btf(const struct btf *btf, char (*names)[IPIV_INHIBI
 			continue;
 		name += sizeof(prefix) - 1;
 		for (j = 0; name[j] && j < IPIV_INHIBIT_NAME_MAX - 1; j++)
-			names[e->val][j] = (name[j] >= 'A' && name[j] <= 'Z') ? name[j] - 'A' + 'a'
-			    : (name[j] >= 'a' && name[j] <= 'z') || (name[j] >= '0' && name[j] <= '9')
-				? name[j]
-				: '_';
+			names[e->val][j] =
+			    isalnum((unsigned char)name[j]) ? tolower((unsigned char)name[j]) : '_';
 		names[e->val][j] = '\0';
 		found++;
 	}
@@ -594,7 +593,7 @@ static int vms_in_maps(struct collector *c, const struct ipiv_thread_rec *recs, 
 		if (recs[i].t.vm)
 			ADD_VM(recs[i].t.vm);
 		for (int k = 0; k < IPIV_THREAD_CACHE; k++)
-			if (recs[i].t.cache[k].key.kind && recs[i].t.cache[k].key.vm)
+			if (recs[i].t.cache[k].state == IPIV_CACHE_VALID && recs[i].t.cache[k].key.vm)
 				ADD_VM(recs[i].t.cache[k].key.vm);
 	}
 #undef ADD_VM
@@ -645,7 +644,7 @@ static uint64_t vm_of_vm(const void *key)
 }
 
 /* Deletes every entry of map whose value starts with the key of a VM in dead (sorted): the
- * tid map, mm map, pointer -> key map and vCPU state map all lead with it. */
+ * mm map, the pointer -> key map and the vCPU state map all lead with it. */
 static void delete_values_of(const struct bpf_map *map, const uint64_t *dead, size_t n_dead)
 {
 	int fd = bpf_map__fd(map);
@@ -1381,7 +1380,7 @@ static int read_thread_caches(struct ipiv_snapshot *snap, const struct ipiv_thre
 			struct ipiv_vm_stats *vm;
 			int err;
 
-			if (!e->key.kind || !e->n || !(vm = vm_row(snap, e->key.vm)))
+			if (e->state != IPIV_CACHE_VALID || !e->n || !(vm = vm_row(snap, e->key.vm)))
 				continue;
 			if (e->key.kind == IPIV_CNT_MATRIX_CELL)
 				err = matrix_add(vm, e->key.sub2, e->key.vcpu, e->n);

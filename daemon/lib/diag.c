@@ -507,26 +507,26 @@ static const struct {
 	const char *reason;
 	const char *remedy;
 } inhibit_remedies[] = {
-    {"disabled", "disabled: APICv/AVIC is off in the module (see the host findings)."},
-    {"hyperv", "hyperv: Hyper-V SynIC with AutoEOI; give the guest hv-avic (QEMU hv-avic=on, "
-	  "libvirt <hyperv><avic state='on'/>) or drop hv-synic."},
-    {"absent", "absent: no in-kernel local APIC; use kernel_irqchip=on or split."},
-    {"blockirq", "blockirq: a debugger set KVM_GUESTDBG_BLOCKIRQ; detach gdb from the VM."},
-    {"physical_id_aliased", "physical_id_aliased: two vCPUs share an APIC ID; fix the guest's APIC IDs or the "
-	  "VMM's topology."},
-    {"apic_id_modified", "apic_id_modified: the guest rewrote an xAPIC ID; boot it in x2APIC mode."},
-    {"apic_base_modified", "apic_base_modified: the guest moved the APIC base; a guest bug or old OS."},
-    {"nested", "nested: AVIC is off while L2 guests run; avoid nested VMs in latency-critical "
-	  "guests."},
-    {"irqwin", "irqwin: KVM waits for an interrupt window (ExtINT from the legacy PIC); give the "
-	  "guest IOAPIC/MSI interrupts (kernel_irqchip=split, no PIC-routed timer)."},
-    {"pit_reinj", "pit_reinj: the PIT reinjects lost ticks; QEMU -global "
-	  "kvm-pit.lost_tick_policy=discard or -machine pit=off."},
-    {"sev", "sev: AVIC is inhibited for SEV guests on this kernel."},
-    {"logical_id_aliased", "logical_id_aliased: logical APIC IDs alias in AVIC's table; boot the guest with "
-	   "x2apic_phys."},
-    {"physical_id_too_big", "physical_id_too_big: an APIC ID exceeds AVIC's table (255; 511 with x2AVIC); "
-	   "fewer vCPUs or an x2AVIC host."},
+    {"disabled", "APICv/AVIC is off in the module (see the host findings)."},
+    {"hyperv", "Hyper-V SynIC with AutoEOI; give the guest hv-avic (QEMU hv-avic=on, "
+	       "libvirt <hyperv><avic state='on'/>) or drop hv-synic."},
+    {"absent", "no in-kernel local APIC; use kernel_irqchip=on or split."},
+    {"blockirq", "a debugger set KVM_GUESTDBG_BLOCKIRQ; detach gdb from the VM."},
+    {"physical_id_aliased", "two vCPUs share an APIC ID; fix the guest's APIC IDs or the "
+			    "VMM's topology."},
+    {"apic_id_modified", "the guest rewrote an xAPIC ID; boot it in x2APIC mode."},
+    {"apic_base_modified", "the guest moved the APIC base; a guest bug or old OS."},
+    {"nested", "AVIC is off while L2 guests run; avoid nested VMs in latency-critical "
+	       "guests."},
+    {"irqwin", "KVM waits for an interrupt window (ExtINT from the legacy PIC); give the "
+	       "guest IOAPIC/MSI interrupts (kernel_irqchip=split, no PIC-routed timer)."},
+    {"pit_reinj", "the PIT reinjects lost ticks; QEMU -global "
+		  "kvm-pit.lost_tick_policy=discard or -machine pit=off."},
+    {"sev", "AVIC is inhibited for SEV guests on this kernel."},
+    {"logical_id_aliased", "logical APIC IDs alias in AVIC's table; boot the guest with "
+			   "x2apic_phys."},
+    {"physical_id_too_big", "an APIC ID exceeds AVIC's table (255; 511 with x2AVIC); "
+			    "fewer vCPUs or an x2AVIC host."},
 };
 
 static const char *inhibit_remedy(uint32_t reason)
@@ -538,7 +538,6 @@ static const char *inhibit_remedy(uint32_t reason)
 			return inhibit_remedies[i].remedy;
 	return NULL;
 }
-
 
 static void rule_inhibited(const struct accel_state *host, const struct diag_vm_input *in,
 			   const struct window *w, const struct diag_thresholds *th,
@@ -579,11 +578,13 @@ static void rule_inhibited(const struct accel_state *host, const struct diag_vm_
 	ev_u64(f, "inhibit_sets_in_window", w->inhibit_sets);
 	ev_u64(f, "ipis_sent", w->sent);
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
-		if (vm->inhibits & (1ull << r))
-			remedy(f, "%s%s", f->remedy[0] ? " " : "",
-			       inhibit_remedy(r) ? inhibit_remedy(r)
-						 : "unknown reason: see asm/kvm_host.h of the "
-						   "running kernel.");
+		if (vm->inhibits & (1ull << r)) {
+			const char *text = inhibit_remedy(r);
+
+			remedy(f, "%s%s: %s", f->remedy[0] ? " " : "",
+			       text ? ipiv_inhibit_name(r) : "unknown reason",
+			       text ? text : "see asm/kvm_host.h of the running kernel.");
+		}
 }
 
 static void rule_logical(const struct diag_vm_input *in, const struct window *w,
