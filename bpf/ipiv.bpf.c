@@ -798,9 +798,8 @@ int BPF_PROG(ipiv_apicv_inhibit_changed, int reason, bool set, unsigned long inh
 	count_in_map(vm, IPIV_VCPU_NONE, IPIV_CNT_INHIBIT, (u16)reason, set, 1);
 	state = bpf_map_lookup_elem(&vms, &vm);
 	if (state) {
-		/* plain, not atomic (a fetch-add needs BPF v3): two changes racing in one VM
-		 * may share a slot; the counters above stay exact */
-		u32 slot = state->n_changes++ & (IPIV_TIMELINE - 1);
+		/* each change takes its own slot, also when two race in one VM */
+		u32 slot = __sync_fetch_and_add(&state->n_changes, 1) & (IPIV_TIMELINE - 1);
 
 		state->inhibits = inhibits;
 		state->inhibits_known = 1;

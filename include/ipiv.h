@@ -248,8 +248,8 @@ struct ipiv_vm {
 	__u64 inhibits;			  /* current APICv inhibit bitmap */
 	char stats_id[IPIV_STATS_ID_LEN]; /* "kvm-<pid>" */
 	/* inhibit changes: a ring of the last IPIV_TIMELINE, n_changes ever seen. Changes are
-	 * rare (VM setup, nested entry, IRQ windows): best effort, two racing changes may
-	 * share a slot and a reader may see one being written; the counters are exact. */
+	 * rare (VM setup, nested entry, IRQ windows); each takes its own slot, but a reader
+	 * may see one being written; the counters are exact. */
 	__u32 n_changes;
 	__u32 pad;
 	struct ipiv_inhibit_change changes[IPIV_TIMELINE];
