@@ -921,7 +921,7 @@ static __noinline void vcpu_state_to(u64 vcpu_ptr, u64 vm, u32 vcpu_id, u32 stat
 		/* new, or the address of a vCPU of a VM that has gone */
 		fresh.since = now;
 		if (bpf_map_update_elem(&vcpu_states, &vcpu_ptr, &fresh, BPF_ANY))
-			drop(IPIV_DROP_THREADS_FULL);
+			drop(IPIV_DROP_VCPU_STATES_FULL);
 		return;
 	}
 	if (rec->state == state)

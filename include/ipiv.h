@@ -75,6 +75,7 @@ enum ipiv_drop_reason {
 	IPIV_DROP_NO_IDENTITY,	    /* event in a thread that belongs to no known VM */
 	IPIV_DROP_EOI_DUPLICATE,    /* second kvm_eoi with vector -1 (filtered, not lost) */
 	IPIV_DROP_LAT_FULL,	    /* latency histogram map full */
+	IPIV_DROP_VCPU_STATES_FULL, /* vCPU state map full (kernel-patches/ tracepoints) */
 	IPIV_DROP_COUNT,
 };
 

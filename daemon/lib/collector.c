@@ -115,6 +115,7 @@ static const char *const drop_names[IPIV_DROP_COUNT] = {
     [IPIV_DROP_VMS_FULL] = "vms_map_full",	   [IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
     [IPIV_DROP_MATRIX_FULL] = "matrix_map_full",   [IPIV_DROP_NO_IDENTITY] = "no_identity",
     [IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate", [IPIV_DROP_LAT_FULL] = "latency_map_full",
+    [IPIV_DROP_VCPU_STATES_FULL] = "vcpu_states_map_full",
 };
 
 static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {
