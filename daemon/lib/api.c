@@ -130,19 +130,11 @@ static json_t *hist_json(const struct latency_hist *h, bool with_buckets)
 	return o;
 }
 
-/* The histogram of (kind, sub) over every vCPU (vcpu NULL: VM-wide, as vm_latency merges it)
- * or of one vCPU's rows only; false if empty. */
+/* The histogram of (kind, sub) over every vCPU (vcpu NULL) or of one vCPU; false if empty. */
 static bool lat_of(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
 		   const uint32_t *vcpu, struct latency_hist *out)
 {
-	if (!vcpu)
-		return vm_latency(vm, kind, sub, out);
-	memset(out, 0, sizeof(*out));
-	for (size_t j = 0; j < vm->n_lat; j++)
-		if (vm->lat[j].vcpu == *vcpu && vm->lat[j].kind == kind &&
-		    (sub == IPIV_LAT_ANY_SUB || vm->lat[j].sub == sub))
-			latency_merge(out, &vm->lat[j].h);
-	return out->count > 0;
+	return vcpu ? vm_vcpu_latency(vm, kind, sub, *vcpu, out) : vm_latency(vm, kind, sub, out);
 }
 
 /* {"send_to_eoi": {"x2apic_msr": {...}, ...}, ...}: VM-wide over vCPUs (vcpu NULL), or the
@@ -181,17 +173,6 @@ static json_t *latency_headline(const struct ipiv_vm_stats *vm, const uint32_t *
 	if (!lat_of(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &h))
 		return json_null();
 	return hist_json(&h, false);
-}
-
-/* Whether the collector keys histograms by vCPU (ipivd --collector.per-vcpu): then some
- * rows name a vCPU. Without it every row is VM-wide and the vCPU rows carry no latency,
- * rather than a VM-wide figure passed off as theirs. */
-static bool latency_per_vcpu(const struct ipiv_vm_stats *vm)
-{
-	for (size_t j = 0; j < vm->n_lat; j++)
-		if (vm->lat[j].vcpu != IPIV_LAT_VM_WIDE)
-			return true;
-	return false;
 }
 
 static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
@@ -247,7 +228,9 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	json_t *o = vm_summary(vm, name, key);
 	json_t *exits = json_array(), *vcpus = json_array(), *matrix = json_array();
 	json_t *changes = json_array();
-	bool per_vcpu = latency_per_vcpu(vm);
+	/* only when the collector keys histograms by vCPU (ipivd --collector.per-vcpu): else
+	 * the vCPU rows carry none, rather than a VM-wide figure passed off as theirs */
+	bool per_vcpu = vm_latency_per_vcpu(vm);
 
 	json_object_set_new(o, "sent_by_class", classes_json(vm));
 	for (size_t j = 0; j < vm->n_exits; j++) {

@@ -1247,14 +1247,36 @@ static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 	return 0;
 }
 
-bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
-		struct latency_hist *out)
+/* The rows of (kind, sub) of vcpu (NULL: every row) merged into *out; false if empty. */
+static bool merge_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+			  const uint32_t *vcpu, struct latency_hist *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < vm->n_lat; i++)
-		if (vm->lat[i].kind == kind && (sub == IPIV_LAT_ANY_SUB || vm->lat[i].sub == sub))
+		if (vm->lat[i].kind == kind && (sub == IPIV_LAT_ANY_SUB || vm->lat[i].sub == sub) &&
+		    (!vcpu || vm->lat[i].vcpu == *vcpu))
 			latency_merge(out, &vm->lat[i].h);
 	return out->count > 0;
+}
+
+bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+		struct latency_hist *out)
+{
+	return merge_latency(vm, kind, sub, NULL, out);
+}
+
+bool vm_vcpu_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub, uint32_t vcpu,
+		     struct latency_hist *out)
+{
+	return merge_latency(vm, kind, sub, &vcpu, out);
+}
+
+bool vm_latency_per_vcpu(const struct ipiv_vm_stats *vm)
+{
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (vm->lat[i].vcpu != IPIV_LAT_VM_WIDE)
+			return true;
+	return false;
 }
 
 static int read_matrix(struct collector *c, struct ipiv_snapshot *snap, uint64_t *percpu)

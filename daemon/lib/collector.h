@@ -190,6 +190,11 @@ const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint3
 int ipiv_lat_hist_cmp(const void *a, const void *b);
 bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
 		struct latency_hist *out);
+/* The same over the rows of one vCPU only (per-vCPU latency on). */
+bool vm_vcpu_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub, uint32_t vcpu,
+		     struct latency_hist *out);
+/* Whether the collector keyed vm's histograms by vCPU (some row names a vCPU). */
+bool vm_latency_per_vcpu(const struct ipiv_vm_stats *vm);
 
 /* Label values (static strings) for enums in ipiv.h. */
 const char *ipiv_path_name(uint32_t path);

@@ -140,17 +140,11 @@ static void num(struct top_canvas *c, enum top_attr attr, double v, int width)
 static void vcpu_latency(const struct ipiv_vm_stats *vm, uint32_t vcpu, char *p50, char *p99,
 			 size_t size)
 {
-	struct latency_hist h = { 0 };
+	struct latency_hist h;
 	struct latency_quantile q50, q99;
-	bool per_vcpu = false;
 
-	for (size_t i = 0; i < vm->n_lat; i++) {
-		if (vm->lat[i].vcpu != IPIV_LAT_VM_WIDE)
-			per_vcpu = true;
-		if (vm->lat[i].kind == IPIV_LAT_SEND_EOI && vm->lat[i].vcpu == vcpu)
-			latency_merge(&h, &vm->lat[i].h);
-	}
-	if (!per_vcpu) {
+	vm_vcpu_latency(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &h);
+	if (!vm_latency_per_vcpu(vm)) {
 		snprintf(p50, size, TOP_NA);
 		snprintf(p99, size, TOP_NA);
 		return;
