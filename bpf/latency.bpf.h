@@ -24,26 +24,13 @@ struct {
 	__type(value, struct ipiv_lat_value);
 } lat SEC(".maps");
 
+/* Per target vCPU: its waits and the deliveries awaiting its EOIs (struct ipiv_target). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, IPIV_MAX_PENDING);
-	__type(key, struct ipiv_pending_key);
-	__type(value, struct ipiv_pending);
-} pending SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, IPIV_MAX_PENDING);
-	__type(key, struct ipiv_wake_key);
-	__type(value, u64); /* accept time of the first undelivered interrupt */
-} wake_pending SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, IPIV_MAX_PENDING);
-	__type(key, struct ipiv_wake_key);
-	__type(value, u64); /* time of the posted-interrupt wakeup (kvm_pi_wakeup) */
-} pi_pending SEC(".maps");
+	__uint(max_entries, IPIV_MAX_TARGETS);
+	__type(key, struct ipiv_target_key);
+	__type(value, struct ipiv_target);
+} targets SEC(".maps");
 
 /* Adds one observation (count, ns) to bucket key of the lat map. */
 static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
@@ -103,15 +90,92 @@ static __always_inline void lat_on_send(struct ipiv_thread *t, u32 path, u32 icr
 	t->exit_sent = 1;
 }
 
+/* The record of target vCPU vcpu of VM vm; with create, made at its first use (NULL and
+ * counted when the map is full). */
+static __always_inline struct ipiv_target *target_of(u64 vm, u32 vcpu, bool create)
+{
+	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
+	struct ipiv_target *tg = bpf_map_lookup_elem(&targets, &key), zero = {};
+	long err;
+
+	if (tg || !create)
+		return tg;
+	err = bpf_map_update_elem(&targets, &key, &zero, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		lat_unmatched(vm, vcpu, IPIV_UNM_PENDING_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&targets, &key);
+}
+
+/* Starts the wait *since at now unless one is running; a wait older than the stale limit
+ * was never seen to end and starts over. */
+static __always_inline void wait_starts(u64 *since, u64 now, u64 vm, u32 vcpu)
+{
+	u64 old = *since;
+
+	if (!old) {
+		__sync_val_compare_and_swap(since, 0, now); /* lost: another sender started it */
+	} else if (now - old > IPIV_LAT_STALE_NS &&
+		   __sync_val_compare_and_swap(since, old, now) == old) {
+		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
+	}
+}
+
+/*
+ * Keeps the delivery of vector to the target, sent at send_ts by path, until its EOI. A
+ * vector already waiting was coalesced in the IRR: the newer send replaces it. Otherwise
+ * it claims a free slot, or one whose delivery went stale without an EOI. Two senders of
+ * one vector to one target in the same instant can each claim a slot; the spare one is
+ * matched by a later EOI of that vector or goes stale, and is counted either way.
+ */
+static __always_inline void irq_pending(struct ipiv_target *tg, u64 vm, u32 vcpu, u32 vector,
+					u64 send_ts, u32 path, u64 now)
+{
+	u32 want = IPIV_IRQ_VALID | vector;
+
+#pragma unroll
+	for (int i = 0; i < IPIV_TARGET_IRQS; i++) {
+		struct ipiv_target_irq *irq = &tg->irq[i];
+		u32 state = irq->state;
+
+		if (state && (state & IPIV_IRQ_VECTOR) == vector) {
+			lat_unmatched(vm, vcpu, IPIV_UNM_OVERWRITTEN);
+			if (state == want) { /* else another sender is filling it right now */
+				irq->send_ts = send_ts;
+				irq->path = path;
+			}
+			return;
+		}
+	}
+#pragma unroll
+	for (int i = 0; i < IPIV_TARGET_IRQS; i++) {
+		struct ipiv_target_irq *irq = &tg->irq[i];
+		u32 state = irq->state;
+
+		if (state && !((state & IPIV_IRQ_VALID) && now - irq->send_ts > IPIV_LAT_STALE_NS))
+			continue;
+		if (__sync_val_compare_and_swap(&irq->state, state, IPIV_IRQ_FILLING | vector) !=
+		    state)
+			continue;
+		if (state) /* its EOI never came */
+			lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
+		irq->send_ts = send_ts;
+		irq->path = path;
+		asm volatile("" ::: "memory"); /* published after it is whole */
+		irq->state = want;
+		return;
+	}
+	lat_unmatched(vm, vcpu, IPIV_UNM_SLOTS_FULL);
+}
+
 /* kvm_apic_accept_irq for target vCPU `target` of VM vm, in the thread t (NULL: not a
  * vCPU thread). Only deliveries that follow a traced send are IPIs to time. */
 static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 target, u32 dm,
 					  u32 vector)
 {
-	struct ipiv_pending_key pkey = {.vm = vm, .vcpu = target, .vector = vector};
-	struct ipiv_wake_key wkey = {.vm = vm, .vcpu = target};
-	struct ipiv_pending p = {};
-	u64 now, *waiting;
+	struct ipiv_target *tg;
+	u64 now;
 
 	if (!lat_enabled || !t || !t->ipi_ts)
 		return;
@@ -121,82 +185,81 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 		return;
 	}
 	lat_record(vm, t->vcpu_id, IPIV_LAT_SEND_ACCEPT, t->ipi_path, now - t->ipi_ts);
-
+	tg = target_of(vm, target, true);
+	if (!tg)
+		return;
 	/* the first interrupt a target has not run since is the one that wakes it */
-	waiting = bpf_map_lookup_elem(&wake_pending, &wkey);
-	if (waiting && now - *waiting > IPIV_LAT_STALE_NS) {
-		lat_unmatched(vm, target, IPIV_UNM_WAKE_UNSEEN);
-		*waiting = now;
-	} else if (!waiting && bpf_map_update_elem(&wake_pending, &wkey, &now, BPF_NOEXIST) == -E2BIG) {
-		lat_unmatched(vm, target, IPIV_UNM_PENDING_FULL);
-	}
-
+	wait_starts(&tg->wake_since, now, vm, target);
 	/* only fixed and lowest-priority interrupts end with an EOI */
 	if (dm != ICR_DM_FIXED && dm != ICR_DM_LOWEST_PRIO) {
 		lat_unmatched(vm, target, IPIV_UNM_NMI);
 		return;
 	}
-	if (bpf_map_lookup_elem(&pending, &pkey))
-		lat_unmatched(vm, target, IPIV_UNM_OVERWRITTEN); /* coalesced in the IRR */
-	p.send_ts = t->ipi_ts;
-	p.path = t->ipi_path;
-	if (bpf_map_update_elem(&pending, &pkey, &p, BPF_ANY))
-		lat_unmatched(vm, target, IPIV_UNM_PENDING_FULL);
+	irq_pending(tg, vm, target, vector & IPIV_IRQ_VECTOR, t->ipi_ts, t->ipi_path, now);
 }
 
 /* kvm_eoi of vector on vCPU vcpu of VM vm, in the target's thread. */
 static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 {
-	struct ipiv_pending_key pkey = {.vm = vm, .vcpu = vcpu, .vector = vector};
-	struct ipiv_pending *p;
-	u64 now;
+	struct ipiv_target *tg;
+	u32 want = IPIV_IRQ_VALID | (vector & IPIV_IRQ_VECTOR);
 
 	if (!lat_enabled)
 		return;
-	p = bpf_map_lookup_elem(&pending, &pkey);
-	if (!p) {
-		lat_unmatched(vm, vcpu, IPIV_UNM_EOI_UNSENT);
-		return;
+	tg = target_of(vm, vcpu, false);
+	if (tg) {
+#pragma unroll
+		for (int i = 0; i < IPIV_TARGET_IRQS; i++) {
+			struct ipiv_target_irq *irq = &tg->irq[i];
+			u64 send_ts, now;
+			u32 path;
+
+			if (irq->state != want)
+				continue;
+			send_ts = irq->send_ts;
+			path = irq->path;
+			if (__sync_val_compare_and_swap(&irq->state, want, 0) != want)
+				continue; /* a concurrent EOI of the same vector took it */
+			now = bpf_ktime_get_ns();
+			if (now - send_ts > IPIV_LAT_STALE_NS)
+				lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
+			else /* per vCPU: the target, whose interrupts took that long */
+				lat_record(vm, vcpu, IPIV_LAT_SEND_EOI, path, now - send_ts);
+			return;
+		}
 	}
-	now = bpf_ktime_get_ns();
-	if (now - p->send_ts > IPIV_LAT_STALE_NS)
-		lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
-	else	/* per vCPU: the target, whose interrupts took that long */
-		lat_record(vm, vcpu, IPIV_LAT_SEND_EOI, p->path, now - p->send_ts);
-	bpf_map_delete_elem(&pending, &pkey);
+	lat_unmatched(vm, vcpu, IPIV_UNM_EOI_UNSENT);
 }
 
-/* The target runs again: the wait it had in waits (wake_pending: since an accept;
- * pi_pending: since a posted-interrupt wakeup) ends, recorded as accept->running case how. */
-static __always_inline void lat_wait_ends(void *waits, u64 vm, u32 vcpu, u16 how)
+/* The target runs again: the wait in *since (since an accept, or since a posted-interrupt
+ * wakeup) ends, recorded as accept->running case how. */
+static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how)
 {
-	struct ipiv_wake_key wkey = {.vm = vm, .vcpu = vcpu};
-	u64 *since = bpf_map_lookup_elem(waits, &wkey);
-	u64 now;
+	u64 start, now;
 
-	if (!since)
+	if (!*since)
+		return; /* the common case, without a locked instruction */
+	start = __sync_lock_test_and_set(since, 0);
+	if (!start)
 		return;
 	now = bpf_ktime_get_ns();
-	if (now - *since > IPIV_LAT_STALE_NS)
+	if (now - start > IPIV_LAT_STALE_NS)
 		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 	else
-		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - *since);
-	bpf_map_delete_elem(waits, &wkey);
-}
-
-/* The target runs again: woken from halt (halted) or entering the guest (running). */
-static __always_inline void lat_target_runs(u64 vm, u32 vcpu, u16 how)
-{
-	lat_wait_ends(&wake_pending, vm, vcpu, how);
+		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - start);
 }
 
 /* kvm_vcpu_wakeup in the vCPU's thread: the halt time, and the wake of a pending IPI. */
 static __always_inline void lat_on_wakeup(struct ipiv_thread *t, u64 ns, bool waited)
 {
+	struct ipiv_target *tg;
+
 	if (!lat_enabled)
 		return;
 	lat_record(t->vm, t->vcpu_id, IPIV_LAT_HALT, waited, ns);
-	lat_target_runs(t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED);
+	tg = target_of(t->vm, t->vcpu_id, false);
+	if (tg)
+		lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED);
 }
 
 static __always_inline void lat_on_exit(struct ipiv_thread *t)
@@ -210,6 +273,8 @@ static __always_inline void lat_on_exit(struct ipiv_thread *t)
 /* kvm_entry: the end of the sender's exit, and a running target's delivery. */
 static __always_inline void lat_on_entry(struct ipiv_thread *t)
 {
+	struct ipiv_target *tg;
+
 	if (!lat_enabled)
 		return;
 	if (t->exit_sent && t->exit_ts)
@@ -217,23 +282,25 @@ static __always_inline void lat_on_entry(struct ipiv_thread *t)
 			   bpf_ktime_get_ns() - t->exit_ts);
 	t->exit_sent = 0;
 	t->ipi_ts = 0;
-	lat_target_runs(t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING);
+	tg = target_of(t->vm, t->vcpu_id, false);
+	if (!tg)
+		return;
+	lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING);
 	if (have_pi_wakeup)
-		lat_wait_ends(&pi_pending, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED);
+		lat_wait_ends(&tg->pi_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED);
 }
 
-/* kvm_pi_wakeup: a posted interrupt woke vCPU vcpu; its next kvm_entry ends the wait. */
+/* kvm_pi_wakeup: a posted interrupt woke vCPU vcpu; its next kvm_entry ends the wait. A
+ * second wakeup before the vCPU ran keeps the first, which it waited since. */
 static __always_inline void lat_on_pi_wakeup(u64 vm, u32 vcpu)
 {
-	struct ipiv_wake_key wkey = {.vm = vm, .vcpu = vcpu};
-	u64 now;
+	struct ipiv_target *tg;
 
 	if (!lat_enabled)
 		return;
-	now = bpf_ktime_get_ns();
-	/* a second wakeup before the vCPU ran keeps the first, which it waited since */
-	if (bpf_map_update_elem(&pi_pending, &wkey, &now, BPF_NOEXIST) == -E2BIG)
-		lat_unmatched(vm, vcpu, IPIV_UNM_PENDING_FULL);
+	tg = target_of(vm, vcpu, true);
+	if (tg)
+		wait_starts(&tg->pi_since, bpf_ktime_get_ns(), vm, vcpu);
 }
 
 #endif /* IPIV_LATENCY_BPF_H */

@@ -97,7 +97,8 @@ enum ipiv_lat_unmatched {
 	IPIV_UNM_STALE,		  /* a delivery whose EOI came after the stale limit */
 	IPIV_UNM_WAKE_UNSEEN,	  /* a target never seen running again within the stale limit
 				   * (a running target on a host where kvm_entry does not fire) */
-	IPIV_UNM_PENDING_FULL,	  /* the pending map was full */
+	IPIV_UNM_PENDING_FULL,	  /* the map of targets was full */
+	IPIV_UNM_SLOTS_FULL,	  /* a target had IPIV_TARGET_IRQS other vectors waiting for EOIs */
 	IPIV_UNM_COUNT,
 };
 
@@ -121,28 +122,40 @@ struct ipiv_lat_value {
 	__u64 sum_ns;
 };
 
-/* A delivery waiting for its target's EOI, by (VM, target vCPU, vector). */
-struct ipiv_pending_key {
+/*
+ * What latency keeps per target vCPU, by (VM, target vCPU): since when it has an interrupt
+ * it has not run for, since when a posted interrupt woke it, and the deliveries waiting for
+ * its EOI, one slot per vector. Senders on other CPUs and the target itself update one
+ * record, so every field changes by compare-and-swap or exchange: an accept claims a free
+ * slot (state 0 -> FILLING|vector), fills it and publishes it (VALID|vector); the EOI of
+ * that vector takes it back (VALID|vector -> 0). Created at a target's first IPI, freed
+ * when its VM is reclaimed.
+ */
+struct ipiv_target_key {
 	__u64 vm;
 	__u32 vcpu;
-	__u32 vector;
+	__u32 pad;
 };
 
-struct ipiv_pending {
-	__u64 send_ts;		/* the ICR write (or the accept when no write was seen) */
+#define IPIV_TARGET_IRQS 4	/* distinct vectors waiting for one target's EOIs */
+#define IPIV_IRQ_VECTOR 0xffu
+#define IPIV_IRQ_FILLING 0x100u
+#define IPIV_IRQ_VALID 0x200u
+
+struct ipiv_target_irq {
+	__u64 send_ts;		/* the ICR write */
+	__u32 state;		/* 0 free, else IPIV_IRQ_FILLING or IPIV_IRQ_VALID | vector */
 	__u32 path;		/* enum ipiv_path */
-	__u32 pad;
 };
 
-/* A target waiting to run after an accept, by (VM, target vCPU). */
-struct ipiv_wake_key {
-	__u64 vm;
-	__u32 vcpu;
-	__u32 pad;
+struct ipiv_target {
+	__u64 wake_since;	/* accept time of the first interrupt not run since, 0: none */
+	__u64 pi_since;		/* time of a posted-interrupt wakeup not run since, 0: none */
+	struct ipiv_target_irq irq[IPIV_TARGET_IRQS];
 };
 
 #define IPIV_MAX_LAT 65536
-#define IPIV_MAX_PENDING 16384
+#define IPIV_MAX_TARGETS 16384
 /* A delivery pending for longer than this is not this IPI's any more (1 s). */
 #define IPIV_LAT_STALE_NS 1000000000ull
 

@@ -182,7 +182,7 @@ static const char *const lat_unmatched_names[IPIV_UNM_COUNT] = {
     [IPIV_UNM_OVERWRITTEN] = "coalesced",	  [IPIV_UNM_NMI] = "no_eoi_delivery_mode",
     [IPIV_UNM_EOI_UNSENT] = "eoi_without_ipi", [IPIV_UNM_STALE] = "stale",
     [IPIV_UNM_WAKE_UNSEEN] = "target_run_unseen",
-    [IPIV_UNM_PENDING_FULL] = "pending_map_full",
+    [IPIV_UNM_PENDING_FULL] = "target_map_full", [IPIV_UNM_SLOTS_FULL] = "vector_slots_full",
 };
 
 const char *ipiv_apic_mode_name(uint32_t mode)
@@ -679,14 +679,10 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 	delete_keys_of(bpf_map__fd(c->skel->maps.matrix), sizeof(struct ipiv_matrix_key),
 		       vm_of_matrix, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.vms), sizeof(uint64_t), vm_of_vm, dead, n_dead);
-	/* latency keys and pending deliveries start with the VM key too */
+	/* latency keys and latency's target records start with the VM key too */
 	delete_keys_of(bpf_map__fd(c->skel->maps.lat), sizeof(struct ipiv_lat_key), vm_of_vm, dead,
 		       n_dead);
-	delete_keys_of(bpf_map__fd(c->skel->maps.pending), sizeof(struct ipiv_pending_key),
-		       vm_of_vm, dead, n_dead);
-	delete_keys_of(bpf_map__fd(c->skel->maps.wake_pending), sizeof(struct ipiv_wake_key),
-		       vm_of_vm, dead, n_dead);
-	delete_keys_of(bpf_map__fd(c->skel->maps.pi_pending), sizeof(struct ipiv_wake_key),
+	delete_keys_of(bpf_map__fd(c->skel->maps.targets), sizeof(struct ipiv_target_key),
 		       vm_of_vm, dead, n_dead);
 	delete_values_of(c->skel->maps.mms, dead, n_dead);
 	delete_values_of(c->skel->maps.vcpu_states, dead, n_dead);

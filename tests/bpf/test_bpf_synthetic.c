@@ -450,6 +450,16 @@ static uint64_t lat_count(const struct ipiv_vm_stats *v, uint16_t kind, uint16_t
 	return h.count;
 }
 
+/* Latency's record of target vCPU vcpu of vm (zero when it has none). */
+static struct ipiv_target target(uint64_t vm, uint32_t vcpu)
+{
+	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
+	struct ipiv_target tg = {};
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.targets), &key, &tg);
+	return tg;
+}
+
 /*
  * Timestamped sequences through the real programs: the BPF side takes its own clock, so
  * the test sleeps between events and checks each latency lands at or above the sleep. This
@@ -528,6 +538,95 @@ static void test_latency_sequences(void **state)
 	be_nobody();
 }
 
+static void accept_vector(uint32_t target_vcpu, uint32_t vector)
+{
+	apic_ipi(icr(vector, ICR_DM_FIXED, 0, ICR_SH_NONE), target_vcpu);
+	FIRE(ipiv_apic_accept_irq, target_vcpu, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, vector);
+}
+
+/*
+ * A target keeps IPIV_TARGET_IRQS vectors awaiting EOIs: one more is counted, not kept;
+ * an EOI frees its slot; a slot being filled by another CPU is neither matched nor
+ * overwritten; a delivery whose EOI never came gives its slot up after the stale limit.
+ */
+static void test_latency_vector_slots(void **state)
+{
+	const uint64_t vm = 0xffff88800000d000;
+	struct ipiv_target_key key = {.vm = vm, .vcpu = 6};
+	int map = bpf_map__fd(skel->maps.targets);
+	const struct ipiv_vm_stats *v;
+	struct ipiv_snapshot *s;
+	struct ipiv_target tg;
+	uint64_t min = 0;
+
+	add_vm_entry(vm, "kvm-slots"); /* a real VM is registered before it has targets */
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	for (uint32_t vec = 0xf0; vec < 0xf0 + IPIV_TARGET_IRQS + 1; vec++)
+		accept_vector(6, vec);
+	tg = target(vm, 6);
+	for (int i = 0; i < IPIV_TARGET_IRQS; i++)
+		assert_int_equal(tg.irq[i].state, IPIV_IRQ_VALID | (0xf0 + i));
+	assert_true(tg.wake_since != 0);
+
+	/* vCPU 6 EOIs 0xf1; the vector that found no room has no slot to match */
+	be_vcpu(vm, 6, IPIV_APIC_X2APIC);
+	FIRE(ipiv_eoi, 0, 0xf1);
+	FIRE(ipiv_eoi, 0, 0xf0 + IPIV_TARGET_IRQS);
+	assert_int_equal(target(vm, 6).irq[1].state, 0);
+	/* the freed slot takes the next vector */
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	accept_vector(6, 0xe0);
+	assert_int_equal(target(vm, 6).irq[1].state, IPIV_IRQ_VALID | 0xe0);
+
+	/* slot 0 is being filled on another CPU: a send of its vector is counted coalesced
+	 * and leaves it alone, and its EOI does not match the half-written slot */
+	tg = target(vm, 6);
+	tg.irq[0].state = IPIV_IRQ_FILLING | 0xf0;
+	tg.irq[0].send_ts = 42;
+	assert_int_equal(bpf_map_update_elem(map, &key, &tg, BPF_EXIST), 0);
+	accept_vector(6, 0xf0);
+	assert_int_equal(target(vm, 6).irq[0].send_ts, 42);
+	be_vcpu(vm, 6, IPIV_APIC_X2APIC);
+	FIRE(ipiv_eoi, 0, 0xf0);
+	tg = target(vm, 6);
+	assert_int_equal(tg.irq[0].state, IPIV_IRQ_FILLING | 0xf0);
+	tg.irq[0].state = IPIV_IRQ_VALID | 0xf0;
+	assert_int_equal(bpf_map_update_elem(map, &key, &tg, BPF_EXIST), 0);
+
+	s = snap();
+	v = vm_of(s, vm);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_SLOTS_FULL], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_UNSENT], 2);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_STALE], 0);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 1);
+	collector_snapshot_free(s);
+
+	/* past the stale limit, with every slot taken and vCPU 6 never seen running: a new
+	 * vector takes the oldest stale slot, and the wait starts over */
+	usleep(IPIV_LAT_STALE_NS / 1000 + 20000);
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	accept_vector(6, 0xd0);
+	tg = target(vm, 6);
+	assert_int_equal(tg.irq[0].state, IPIV_IRQ_VALID | 0xd0);
+	s = snap();
+	v = vm_of(s, vm);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_STALE], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_WAKE_UNSEEN], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_SLOTS_FULL], 1);
+	collector_snapshot_free(s);
+	/* it runs: the wait it had since the new accept ends, a fresh (not stale) sample */
+	be_vcpu(vm, 6, IPIV_APIC_X2APIC);
+	FIRE(ipiv_test_entry, 0);
+	assert_int_equal(target(vm, 6).wake_since, 0);
+	s = snap();
+	v = vm_of(s, vm);
+	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_RUNNING, &min), 1);
+	assert_true(min < IPIV_LAT_STALE_NS / 2);
+	collector_snapshot_free(s);
+	be_nobody();
+}
+
 static size_t map_size(int fd, size_t key_size)
 {
 	unsigned char key[64], next[64];
@@ -597,8 +696,8 @@ static void test_patched_tracepoints(void **state)
 	FIRE(ipiv_test_entry, 0);
 	/* vCPU 4 is woken and never seen entering: its wait stays pending until reclaim */
 	FIRE(ipiv_test_pi_wakeup, vm, 4, 0);
-	assert_int_equal(map_size(bpf_map__fd(skel->maps.pi_pending), sizeof(struct ipiv_wake_key)),
-			 1);
+	assert_int_equal(target(vm, 4).pi_since != 0, 1);
+	assert_int_equal(target(vm, 3).pi_since, 0);
 	/* the real program, handed a vCPU pointer it cannot read, attributes nothing */
 	FIRE(ipiv_pi_wakeup, 0x1000, 0x2000);
 
@@ -856,7 +955,7 @@ static void test_reclaim_gone_vms(void **state)
 	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &fd, &t), 0);
 	/* the vCPU state machines and posted wakeups of test_patched_tracepoints' VM too */
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.vcpu_states), sizeof(uint64_t)), 0);
-	assert_int_equal(map_size(bpf_map__fd(skel->maps.pi_pending), sizeof(struct ipiv_wake_key)),
+	assert_int_equal(map_size(bpf_map__fd(skel->maps.targets), sizeof(struct ipiv_target_key)),
 			 0);
 	assert_int_equal(
 	    map_size(bpf_map__fd(skel->maps.counters), sizeof(struct ipiv_counter_key)) <
@@ -889,6 +988,7 @@ int main(void)
 	    cmocka_unit_test(test_receives_and_matrix),
 	    cmocka_unit_test(test_eoi_and_wakeups),
 	    cmocka_unit_test(test_latency_sequences),
+	    cmocka_unit_test(test_latency_vector_slots),
 	    cmocka_unit_test(test_patched_tracepoints),
 	    cmocka_unit_test(test_apicv_inhibits),
 	    cmocka_unit_test(test_thread_exit_moves_cache),
