@@ -310,6 +310,17 @@ static __always_inline void count_matrix(struct ipiv_thread *t, u64 vm, u32 src,
 		matrix_in_map(vm, src, dst, 1);
 }
 
+/* APICv/AVIC on vcpu as KVM keeps it (vcpu->arch.apic->apicv_active). */
+static __always_inline u8 apicv_of(struct kvm_vcpu___ipiv *vcpu)
+{
+	struct kvm_lapic___ipiv *apic = BPF_CORE_READ(vcpu, arch.apic);
+	bool active = false;
+
+	if (!apic || bpf_core_read(&active, sizeof(active), &apic->apicv_active))
+		return IPIV_APICV_UNKNOWN;
+	return active ? IPIV_APICV_ACTIVE : IPIV_APICV_INACTIVE;
+}
+
 #include "latency.bpf.h"
 
 /* ---- identity ---- */
@@ -321,17 +332,6 @@ static __always_inline u8 apic_mode_of_base(u64 apic_base)
 	if (apic_base & APIC_BASE_ENABLE)
 		return IPIV_APIC_XAPIC;
 	return IPIV_APIC_UNKNOWN;
-}
-
-/* APICv/AVIC on vcpu as KVM keeps it (vcpu->arch.apic->apicv_active). */
-static __always_inline u8 apicv_of(struct kvm_vcpu___ipiv *vcpu)
-{
-	struct kvm_lapic___ipiv *apic = BPF_CORE_READ(vcpu, arch.apic);
-	bool active = false;
-
-	if (!apic || bpf_core_read(&active, sizeof(active), &apic->apicv_active))
-		return IPIV_APICV_UNKNOWN;
-	return active ? IPIV_APICV_ACTIVE : IPIV_APICV_INACTIVE;
 }
 
 /* Reads the vCPU's APIC mode; keeps the last known mode when the pointer is not known. */

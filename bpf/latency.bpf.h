@@ -83,6 +83,10 @@ static __always_inline void lat_on_send(struct ipiv_thread *t, u32 path, u32 icr
 {
 	if (!lat_enabled)
 		return;
+	/* APICv is VM-wide (its inhibits are), so the sender's state is its targets': read at
+	 * each send, as inhibits come and go (tests, with no vCPU pointer, set it) */
+	if (t->vcpu_ptr)
+		t->apicv = apicv_of((struct kvm_vcpu___ipiv *)t->vcpu_ptr);
 	t->ipi_ts = bpf_ktime_get_ns();
 	t->ipi_path = path;
 	t->ipi_vector = icr_low & ICR_VECTOR_MASK;
@@ -193,6 +197,11 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 	/* only fixed and lowest-priority interrupts end with an EOI */
 	if (dm != ICR_DM_FIXED && dm != ICR_DM_LOWEST_PRIO) {
 		lat_unmatched(vm, target, IPIV_UNM_NMI);
+		return;
+	}
+	/* with APICv/AVIC the EOI of an edge-triggered interrupt is virtualized: no kvm_eoi */
+	if (t->apicv == IPIV_APICV_ACTIVE) {
+		lat_unmatched(vm, target, IPIV_UNM_EOI_VIRTUALIZED);
 		return;
 	}
 	irq_pending(tg, vm, target, vector & IPIV_IRQ_VECTOR, t->ipi_ts, t->ipi_path, now);

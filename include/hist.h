@@ -99,6 +99,7 @@ enum ipiv_lat_unmatched {
 				   * (a running target on a host where kvm_entry does not fire) */
 	IPIV_UNM_PENDING_FULL,	  /* the map of targets was full */
 	IPIV_UNM_SLOTS_FULL,	  /* a target had IPIV_TARGET_IRQS other vectors waiting for EOIs */
+	IPIV_UNM_EOI_VIRTUALIZED, /* APICv/AVIC active: the guest's EOI of an IPI does not exit */
 	IPIV_UNM_COUNT,
 };
 

@@ -203,6 +203,7 @@ struct ipiv_thread {
 	__u8 exit_sent;	   /* this exit sent an IPI */
 	__u8 exited;	   /* the cache was flushed (thread exit) or is being flushed (a switch
 			    * to another VM's vCPU): count into the maps */
+	__u8 apicv;	   /* enum ipiv_apicv of this vCPU at its last ICR write (latency) */
 	__u64 ipi_ts;	   /* ktime of the last ICR write, 0 when consumed */
 	__u64 exit_ts;	   /* ktime of the last kvm_exit */
 	struct ipiv_cache_entry cache[IPIV_THREAD_CACHE];

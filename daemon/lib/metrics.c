@@ -420,7 +420,8 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		       "second IPI of the vector before the EOI), no_eoi_delivery_mode (NMI/INIT/"
 		       "SIPI), eoi_without_ipi (device interrupts), stale (EOI after 1 s), "
 		       "target_run_unseen (no kvm_entry/wakeup of the target within 1 s), "
-		       "target_map_full, vector_slots_full (4 other vectors awaiting EOIs)."));
+		       "target_map_full, vector_slots_full (4 other vectors awaiting EOIs), "
+		       "eoi_virtualized (APICv/AVIC: the EOI does not exit)."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
 			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),

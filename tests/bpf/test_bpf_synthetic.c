@@ -627,6 +627,46 @@ static void test_latency_vector_slots(void **state)
 	be_nobody();
 }
 
+/* With APICv/AVIC active the guest's EOIs of IPIs do not exit: the delivery is counted as
+ * eoi_virtualized at once and keeps no slot that only a stale limit would free. */
+static void test_latency_eoi_virtualized(void **state)
+{
+	const uint64_t vm = 0xffff88800000e000;
+	struct ipiv_snapshot *s;
+	struct ipiv_thread t;
+	struct ipiv_target tg;
+	uint64_t min = 0;
+
+	add_vm_entry(vm, "kvm-apicv");
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	t = my_thread();
+	t.apicv = IPIV_APICV_ACTIVE;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &(int){my_pidfd()},
+					     &t, BPF_EXIST), 0);
+	accept_vector(1, 0xfd);
+	accept_vector(1, 0xfd);
+	tg = target(vm, 1);
+	for (int i = 0; i < IPIV_TARGET_IRQS; i++)
+		assert_int_equal(tg.irq[i].state, 0);
+	assert_true(tg.wake_since != 0); /* the wake is still timed */
+	/* APICv inhibited again: the next delivery waits for its EOI as usual */
+	t = my_thread();
+	t.apicv = IPIV_APICV_INACTIVE;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &(int){my_pidfd()},
+					     &t, BPF_EXIST), 0);
+	accept_vector(1, 0xfd);
+	assert_int_equal(target(vm, 1).irq[0].state, IPIV_IRQ_VALID | 0xfd);
+
+	s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_VIRTUALIZED], 2);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 0);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 3);
+	collector_snapshot_free(s);
+	be_nobody();
+}
+
 static size_t map_size(int fd, size_t key_size)
 {
 	unsigned char key[64], next[64];
@@ -989,6 +1029,7 @@ int main(void)
 	    cmocka_unit_test(test_eoi_and_wakeups),
 	    cmocka_unit_test(test_latency_sequences),
 	    cmocka_unit_test(test_latency_vector_slots),
+	    cmocka_unit_test(test_latency_eoi_virtualized),
 	    cmocka_unit_test(test_patched_tracepoints),
 	    cmocka_unit_test(test_apicv_inhibits),
 	    cmocka_unit_test(test_thread_exit_moves_cache),
