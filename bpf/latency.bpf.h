@@ -112,6 +112,10 @@ static __always_inline struct ipiv_target *target_of(u64 vm, u32 vcpu, bool crea
 	return bpf_map_lookup_elem(&targets, &key);
 }
 
+/* A wait that began with APICv/AVIC active: the interrupt was posted, and a target running
+ * in the guest took it without any exit. Kept in the bit of the start time (1 ns). */
+#define WAIT_POSTED 1ull
+
 /* Starts the wait *since at now unless one is running; a wait older than the stale limit
  * was never seen to end and starts over. */
 static __always_inline void wait_starts(u64 *since, u64 now, u64 vm, u32 vcpu)
@@ -193,7 +197,9 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 	if (!tg)
 		return;
 	/* the first interrupt a target has not run since is the one that wakes it */
-	wait_starts(&tg->wake_since, now, vm, target);
+	wait_starts(&tg->wake_since,
+		    t->apicv == IPIV_APICV_ACTIVE ? now | WAIT_POSTED : now & ~WAIT_POSTED, vm,
+		    target);
 	/* only fixed and lowest-priority interrupts end with an EOI */
 	if (dm != ICR_DM_FIXED && dm != ICR_DM_LOWEST_PRIO) {
 		lat_unmatched(vm, target, IPIV_UNM_NMI);
@@ -240,9 +246,13 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 	lat_unmatched(vm, vcpu, IPIV_UNM_EOI_UNSENT);
 }
 
-/* The target runs again: the wait in *since (since an accept, or since a posted-interrupt
- * wakeup) ends, recorded as accept->running case how. */
-static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how)
+/*
+ * The target runs again: the wait in *since (since an accept, or since a posted-interrupt
+ * wakeup) ends, recorded as accept->running case how. A posted interrupt the target took
+ * while in the guest is no wait for its next entry: it exited after the accept (last_exit),
+ * so it was in the guest then, and the delivery itself has no host-side time.
+ */
+static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how, u64 last_exit)
 {
 	u64 start, now;
 
@@ -252,7 +262,9 @@ static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how)
 	if (!start)
 		return;
 	now = bpf_ktime_get_ns();
-	if (now - start > IPIV_LAT_STALE_NS)
+	if ((start & WAIT_POSTED) && last_exit > start)
+		lat_unmatched(vm, vcpu, IPIV_UNM_IN_GUEST);
+	else if (now - start > IPIV_LAT_STALE_NS)
 		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 	else
 		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - start);
@@ -268,7 +280,7 @@ static __always_inline void lat_on_wakeup(struct ipiv_thread *t, u64 ns, bool wa
 	lat_record(t->vm, t->vcpu_id, IPIV_LAT_HALT, waited, ns);
 	tg = target_of(t->vm, t->vcpu_id, false);
 	if (tg)
-		lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED);
+		lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED, 0);
 }
 
 static __always_inline void lat_on_exit(struct ipiv_thread *t)
@@ -294,9 +306,9 @@ static __always_inline void lat_on_entry(struct ipiv_thread *t)
 	tg = target_of(t->vm, t->vcpu_id, false);
 	if (!tg)
 		return;
-	lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING);
+	lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING, t->exit_ts);
 	if (have_pi_wakeup)
-		lat_wait_ends(&tg->pi_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED);
+		lat_wait_ends(&tg->pi_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED, 0);
 }
 
 /* kvm_pi_wakeup: a posted interrupt woke vCPU vcpu; its next kvm_entry ends the wait. A
@@ -309,7 +321,7 @@ static __always_inline void lat_on_pi_wakeup(u64 vm, u32 vcpu)
 		return;
 	tg = target_of(vm, vcpu, true);
 	if (tg)
-		wait_starts(&tg->pi_since, bpf_ktime_get_ns(), vm, vcpu);
+		wait_starts(&tg->pi_since, bpf_ktime_get_ns() & ~WAIT_POSTED, vm, vcpu);
 }
 
 #endif /* IPIV_LATENCY_BPF_H */

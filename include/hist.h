@@ -100,6 +100,7 @@ enum ipiv_lat_unmatched {
 	IPIV_UNM_PENDING_FULL,	  /* the map of targets was full */
 	IPIV_UNM_SLOTS_FULL,	  /* a target had IPIV_TARGET_IRQS other vectors waiting for EOIs */
 	IPIV_UNM_EOI_VIRTUALIZED, /* APICv/AVIC active: the guest's EOI of an IPI does not exit */
+	IPIV_UNM_IN_GUEST,	  /* APICv/AVIC posted it to a target in the guest: no exit to time */
 	IPIV_UNM_COUNT,
 };
 

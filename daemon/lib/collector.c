@@ -183,7 +183,7 @@ static const char *const lat_unmatched_names[IPIV_UNM_COUNT] = {
     [IPIV_UNM_EOI_UNSENT] = "eoi_without_ipi", [IPIV_UNM_STALE] = "stale",
     [IPIV_UNM_WAKE_UNSEEN] = "target_run_unseen",
     [IPIV_UNM_PENDING_FULL] = "target_map_full", [IPIV_UNM_SLOTS_FULL] = "vector_slots_full",
-    [IPIV_UNM_EOI_VIRTUALIZED] = "eoi_virtualized",
+    [IPIV_UNM_EOI_VIRTUALIZED] = "eoi_virtualized", [IPIV_UNM_IN_GUEST] = "delivered_in_guest",
 };
 
 const char *ipiv_apic_mode_name(uint32_t mode)

@@ -421,7 +421,8 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		       "SIPI), eoi_without_ipi (device interrupts), stale (EOI after 1 s), "
 		       "target_run_unseen (no kvm_entry/wakeup of the target within 1 s), "
 		       "target_map_full, vector_slots_full (4 other vectors awaiting EOIs), "
-		       "eoi_virtualized (APICv/AVIC: the EOI does not exit)."));
+		       "eoi_virtualized (APICv/AVIC: the EOI does not exit), delivered_in_guest "
+		       "(APICv/AVIC posted it to a running target: no exit to time)."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
 			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),

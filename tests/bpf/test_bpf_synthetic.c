@@ -627,22 +627,43 @@ static void test_latency_vector_slots(void **state)
 	be_nobody();
 }
 
-/* With APICv/AVIC active the guest's EOIs of IPIs do not exit: the delivery is counted as
- * eoi_virtualized at once and keeps no slot that only a stale limit would free. */
+/* Makes this thread vCPU vcpu_id of vm with APICv in state apicv; its last exit at
+ * exit_ts (0: none). */
+static void be_vcpu_apicv(uint64_t vm, uint32_t vcpu_id, uint8_t apicv, uint64_t exit_ts)
+{
+	struct ipiv_thread t;
+
+	be_vcpu(vm, vcpu_id, IPIV_APIC_X2APIC);
+	t = my_thread();
+	t.apicv = apicv;
+	t.exit_ts = exit_ts;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &(int){my_pidfd()},
+					     &t, BPF_EXIST), 0);
+}
+
+/*
+ * With APICv/AVIC active the guest's EOIs of IPIs do not exit: the delivery is counted as
+ * eoi_virtualized at once and keeps no slot that only a stale limit would free. A target
+ * in the guest takes a posted interrupt with no exit: its next entry (after an exit that
+ * came after the accept) is counted as delivered_in_guest, not timed; a target out of the
+ * guest at the accept (its last exit before it) waited for that entry, which is timed.
+ */
 static void test_latency_eoi_virtualized(void **state)
 {
 	const uint64_t vm = 0xffff88800000e000;
 	struct ipiv_snapshot *s;
 	struct ipiv_thread t;
 	struct ipiv_target tg;
-	uint64_t min = 0;
+	uint64_t min = 0, exit3;
 
 	add_vm_entry(vm, "kvm-apicv");
-	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
-	t = my_thread();
-	t.apicv = IPIV_APICV_ACTIVE;
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &(int){my_pidfd()},
-					     &t, BPF_EXIST), 0);
+	/* vCPU 3 exits to the host (and stays there, preempted) before the IPIs below */
+	be_vcpu_apicv(vm, 3, IPIV_APICV_ACTIVE, 0);
+	FIRE(ipiv_test_exit, VMX, 1, 0);
+	exit3 = my_thread().exit_ts;
+	assert_true(exit3 != 0);
+
+	be_vcpu_apicv(vm, 0, IPIV_APICV_ACTIVE, 0);
 	accept_vector(1, 0xfd);
 	accept_vector(1, 0xfd);
 	tg = target(vm, 1);
@@ -657,13 +678,37 @@ static void test_latency_eoi_virtualized(void **state)
 	accept_vector(1, 0xfd);
 	assert_int_equal(target(vm, 1).irq[0].state, IPIV_IRQ_VALID | 0xfd);
 
+	/* APICv on: IPIs to vCPU 2 (in the guest), 3 (preempted) and 4 (halted) */
+	be_vcpu_apicv(vm, 0, IPIV_APICV_ACTIVE, 0);
+	accept_vector(2, 0xfd);
+	accept_vector(3, 0xfd);
+	accept_vector(4, 0xfd);
+	usleep(1000);
+	/* vCPU 2 exits for some other reason after taking the IPI in the guest, re-enters */
+	be_vcpu_apicv(vm, 2, IPIV_APICV_ACTIVE, 0);
+	FIRE(ipiv_test_exit, VMX, 1, 0);
+	FIRE(ipiv_test_entry, 0);
+	/* vCPU 3 is scheduled in again and enters: it waited for that */
+	be_vcpu_apicv(vm, 3, IPIV_APICV_ACTIVE, exit3);
+	FIRE(ipiv_test_entry, 0);
+	/* vCPU 4 is woken */
+	be_vcpu_apicv(vm, 4, IPIV_APICV_ACTIVE, 0);
+	FIRE(ipiv_vcpu_wakeup, 5000, 1, 1);
+
 	s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
-	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_VIRTUALIZED], 2);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_VIRTUALIZED], 5);
 	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 0);
-	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 3);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_IN_GUEST], 1);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 6);
+	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_RUNNING, &min), 1);
+	assert_true(min >= 900000);
+	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED, &min), 1);
+	assert_true(min >= 900000);
 	collector_snapshot_free(s);
+	for (uint32_t i = 2; i <= 4; i++)
+		assert_int_equal(target(vm, i).wake_since, 0);
 	be_nobody();
 }
 
