@@ -1175,6 +1175,7 @@ int ipiv_dump_threads(struct bpf_iter__task *ctx)
 	r->t.vcpu_id = t->vcpu_id;
 	r->t.tgid = t->tgid;
 	r->t.apic_mode = t->apic_mode;
+	r->t.apicv = t->apicv;
 	r->t.exited = t->exited;
 #pragma unroll
 	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {

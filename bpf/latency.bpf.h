@@ -116,26 +116,45 @@ static __always_inline struct ipiv_target *target_of(u64 vm, u32 vcpu, bool crea
  * in the guest took it without any exit. Kept in the bit of the start time (1 ns). */
 #define WAIT_POSTED 1ull
 
-/* Starts the wait *since at now unless one is running; a wait older than the stale limit
+/* Older than the stale limit. Signed: a time another CPU has just taken can be after now. */
+static __always_inline bool stale(u64 now, u64 since)
+{
+	return (s64)(now - since) > (s64)IPIV_LAT_STALE_NS;
+}
+
+/* Starts the wait *since at start unless one is running; a wait older than the stale limit
  * was never seen to end and starts over. */
-static __always_inline void wait_starts(u64 *since, u64 now, u64 vm, u32 vcpu)
+static __always_inline void wait_starts(u64 *since, u64 start, u64 vm, u32 vcpu)
 {
 	u64 old = *since;
 
-	if (!old) {
-		__sync_val_compare_and_swap(since, 0, now); /* lost: another sender started it */
-	} else if (now - old > IPIV_LAT_STALE_NS &&
-		   __sync_val_compare_and_swap(since, old, now) == old) {
-		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
+	if (old && stale(start, old)) {
+		if (__sync_val_compare_and_swap(since, old, start) == old) {
+			lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
+			return;
+		}
+		old = *since; /* the target ran (0) or another sender started over */
 	}
+	if (!old)
+		__sync_val_compare_and_swap(since, 0, start); /* lost: another sender started it */
+}
+
+/* Fills the slot this CPU claimed (IPIV_IRQ_FILLING) and publishes it. */
+static __always_inline void irq_fill(struct ipiv_target_irq *irq, u32 vector, u64 send_ts, u32 path)
+{
+	irq->send_ts = send_ts;
+	irq->path = path;
+	asm volatile("" ::: "memory"); /* published after it is whole */
+	irq->state = IPIV_IRQ_VALID | vector;
 }
 
 /*
  * Keeps the delivery of vector to the target, sent at send_ts by path, until its EOI. A
- * vector already waiting was coalesced in the IRR: the newer send replaces it. Otherwise
- * it claims a free slot, or one whose delivery went stale without an EOI. Two senders of
- * one vector to one target in the same instant can each claim a slot; the spare one is
- * matched by a later EOI of that vector or goes stale, and is counted either way.
+ * vector already waiting was coalesced in the IRR: the newer send takes its slot over.
+ * Otherwise it claims a free slot, or the first whose delivery went stale without an EOI.
+ * Two senders of one vector to one target in the same instant can each claim a slot; the
+ * spare one is matched by a later EOI of that vector or goes stale, and is counted either
+ * way.
  */
 static __always_inline void irq_pending(struct ipiv_target *tg, u64 vm, u32 vcpu, u32 vector,
 					u64 send_ts, u32 path, u64 now)
@@ -147,31 +166,33 @@ static __always_inline void irq_pending(struct ipiv_target *tg, u64 vm, u32 vcpu
 		struct ipiv_target_irq *irq = &tg->irq[i];
 		u32 state = irq->state;
 
-		if (state && (state & IPIV_IRQ_VECTOR) == vector) {
+		if (!state || (state & IPIV_IRQ_VECTOR) != vector)
+			continue;
+		if (state != want) { /* another sender is filling it at this instant */
 			lat_unmatched(vm, vcpu, IPIV_UNM_OVERWRITTEN);
-			if (state == want) { /* else another sender is filling it right now */
-				irq->send_ts = send_ts;
-				irq->path = path;
-			}
 			return;
 		}
+		if (__sync_val_compare_and_swap(&irq->state, want, IPIV_IRQ_FILLING | vector) ==
+		    want) {
+			lat_unmatched(vm, vcpu, IPIV_UNM_OVERWRITTEN);
+			irq_fill(irq, vector, send_ts, path);
+			return;
+		}
+		break; /* its EOI took it meanwhile: this one is a new delivery */
 	}
 #pragma unroll
 	for (int i = 0; i < IPIV_TARGET_IRQS; i++) {
 		struct ipiv_target_irq *irq = &tg->irq[i];
 		u32 state = irq->state;
 
-		if (state && !((state & IPIV_IRQ_VALID) && now - irq->send_ts > IPIV_LAT_STALE_NS))
+		if (state && !((state & IPIV_IRQ_VALID) && stale(now, irq->send_ts)))
 			continue;
 		if (__sync_val_compare_and_swap(&irq->state, state, IPIV_IRQ_FILLING | vector) !=
 		    state)
 			continue;
 		if (state) /* its EOI never came */
 			lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
-		irq->send_ts = send_ts;
-		irq->path = path;
-		asm volatile("" ::: "memory"); /* published after it is whole */
-		irq->state = want;
+		irq_fill(irq, vector, send_ts, path);
 		return;
 	}
 	lat_unmatched(vm, vcpu, IPIV_UNM_SLOTS_FULL);
@@ -236,7 +257,7 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 			if (__sync_val_compare_and_swap(&irq->state, want, 0) != want)
 				continue; /* a concurrent EOI of the same vector took it */
 			now = bpf_ktime_get_ns();
-			if (now - send_ts > IPIV_LAT_STALE_NS)
+			if (stale(now, send_ts))
 				lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
 			else /* per vCPU: the target, whose interrupts took that long */
 				lat_record(vm, vcpu, IPIV_LAT_SEND_EOI, path, now - send_ts);
@@ -249,8 +270,8 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 /*
  * The target runs again: the wait in *since (since an accept, or since a posted-interrupt
  * wakeup) ends, recorded as accept->running case how. A posted interrupt the target took
- * while in the guest is no wait for its next entry: it exited after the accept (last_exit),
- * so it was in the guest then, and the delivery itself has no host-side time.
+ * while in the guest is no wait for its next entry or wakeup: it exited after the accept
+ * (last_exit), so it was in the guest then, and the delivery itself has no host-side time.
  */
 static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how, u64 last_exit)
 {
@@ -264,7 +285,7 @@ static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how,
 	now = bpf_ktime_get_ns();
 	if ((start & WAIT_POSTED) && last_exit > start)
 		lat_unmatched(vm, vcpu, IPIV_UNM_IN_GUEST);
-	else if (now - start > IPIV_LAT_STALE_NS)
+	else if (stale(now, start))
 		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 	else
 		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - start);
@@ -280,7 +301,7 @@ static __always_inline void lat_on_wakeup(struct ipiv_thread *t, u64 ns, bool wa
 	lat_record(t->vm, t->vcpu_id, IPIV_LAT_HALT, waited, ns);
 	tg = target_of(t->vm, t->vcpu_id, false);
 	if (tg)
-		lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED, 0);
+		lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED, t->exit_ts);
 }
 
 static __always_inline void lat_on_exit(struct ipiv_thread *t)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The collector on this kernel: every probe whose tracepoint exists attaches, and VM
+/* The collector on this kernel: every probe whose tracepoint exists attaches, VM
  * discovery finds a VM this test creates through /dev/kvm (never run), then reclaims it
- * once its file descriptors are closed. */
+ * once its file descriptors are closed, and a real guest's sends read its APICv state. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,15 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <libgen.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <linux/kvm.h>
 
 #include "collector.h"
+#include "ipiv.skel.h"
 
 static struct collector *col;
 
@@ -146,12 +153,73 @@ static void test_discovers_and_reclaims_vm(void **state)
 	collector_snapshot_free(s);
 }
 
+/* The APICv state of vCPU 0 of the guest pid as latency last read it at a send (from the
+ * thread iterator); IPIV_APICV_UNKNOWN while that thread has not sent. */
+static int sender_apicv(struct bpf_link *iter, pid_t pid)
+{
+	struct ipiv_thread_rec rec;
+	int fd = bpf_iter_create(bpf_link__fd(iter)), apicv = IPIV_APICV_UNKNOWN;
+
+	assert_true(fd >= 0);
+	while (read(fd, &rec, sizeof(rec)) == sizeof(rec))
+		if (rec.tgid == (uint32_t)pid && rec.t.vm && rec.t.vcpu_id == 0)
+			apicv = rec.t.apicv;
+	close(fd);
+	return apicv;
+}
+
+/*
+ * Latency reads the sender's APICv state at each send through its struct kvm_vcpu (the
+ * synthetic tests set it by hand): with a real guest sending, it is read, and on this
+ * kvm_pvm host, which has no APICv, it reads inactive.
+ */
+static void test_sender_apicv_is_read(void **state)
+{
+	char self[4096], bench[4200];
+	struct bpf_link *iter;
+	struct timespec start, now;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int apicv = IPIV_APICV_UNKNOWN;
+	pid_t pid;
+
+	if (access("/dev/kvm", R_OK | W_OK) != 0)
+		fail_msg("no /dev/kvm to run a guest");
+	assert_true(n > 0);
+	self[n] = 0;
+	/* .output/tests/bpf/test_bpf_live -> .output/ipivbench */
+	snprintf(bench, sizeof(bench), "%s/../../ipivbench", dirname(self));
+	iter = bpf_program__attach_iter(collector_skel(col)->progs.ipiv_dump_threads, NULL);
+	assert_non_null(iter);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO); /* its "interrupted by a signal" is expected */
+		execl(bench, "ipivbench", "--name", "apicv-read", "-r", "1", "-k", "1000000",
+		      (char *)NULL);
+		_exit(127);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		usleep(50000);
+		apicv = sender_apicv(iter, pid);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (apicv == IPIV_APICV_UNKNOWN && now.tv_sec - start.tv_sec < 20);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	bpf_link__destroy(iter);
+	assert_int_equal(apicv, IPIV_APICV_INACTIVE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_probes_attach),
 	    cmocka_unit_test(test_discovers_and_reclaims_vm),
 	    cmocka_unit_test(test_inhibit_names_are_the_kernels),
+	    cmocka_unit_test(test_sender_apicv_is_read),
 	};
 	struct collector_opts opts = {.bpf_stats = true};
 	int err, failed;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -577,6 +578,12 @@ static void test_latency_vector_slots(void **state)
 	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
 	accept_vector(6, 0xe0);
 	assert_int_equal(target(vm, 6).irq[1].state, IPIV_IRQ_VALID | 0xe0);
+	/* 0xf2 again before its EOI (coalesced in the IRR): the newer send takes the slot */
+	tg = target(vm, 6);
+	usleep(100);
+	accept_vector(6, 0xf2);
+	assert_int_equal(target(vm, 6).irq[2].state, IPIV_IRQ_VALID | 0xf2);
+	assert_true(target(vm, 6).irq[2].send_ts > tg.irq[2].send_ts);
 
 	/* slot 0 is being filled on another CPU: a send of its vector is counted coalesced
 	 * and leaves it alone, and its EOI does not match the half-written slot */
@@ -597,13 +604,13 @@ static void test_latency_vector_slots(void **state)
 	v = vm_of(s, vm);
 	assert_int_equal(v->lat_unmatched[IPIV_UNM_SLOTS_FULL], 1);
 	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_UNSENT], 2);
-	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 2);
 	assert_int_equal(v->lat_unmatched[IPIV_UNM_STALE], 0);
 	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 1);
 	collector_snapshot_free(s);
 
 	/* past the stale limit, with every slot taken and vCPU 6 never seen running: a new
-	 * vector takes the oldest stale slot, and the wait starts over */
+	 * vector takes the first stale slot, and the wait starts over */
 	usleep(IPIV_LAT_STALE_NS / 1000 + 20000);
 	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
 	accept_vector(6, 0xd0);
@@ -623,6 +630,25 @@ static void test_latency_vector_slots(void **state)
 	v = vm_of(s, vm);
 	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_RUNNING, &min), 1);
 	assert_true(min < IPIV_LAT_STALE_NS / 2);
+	collector_snapshot_free(s);
+
+	/* slots published by other CPUs after this accept read its clock are not stale */
+	struct timespec mono;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	tg = target(vm, 6);
+	for (int i = 0; i < IPIV_TARGET_IRQS; i++) {
+		tg.irq[i].state = IPIV_IRQ_VALID | (0xb0 + i);
+		tg.irq[i].send_ts = mono.tv_sec * 1000000000ull + mono.tv_nsec + 50000000;
+	}
+	assert_int_equal(bpf_map_update_elem(map, &key, &tg, BPF_EXIST), 0);
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	accept_vector(6, 0xc0);
+	assert_int_equal(target(vm, 6).irq[0].state, IPIV_IRQ_VALID | 0xb0);
+	s = snap();
+	v = vm_of(s, vm);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_STALE], 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_SLOTS_FULL], 2);
 	collector_snapshot_free(s);
 	be_nobody();
 }
@@ -644,9 +670,9 @@ static void be_vcpu_apicv(uint64_t vm, uint32_t vcpu_id, uint8_t apicv, uint64_t
 /*
  * With APICv/AVIC active the guest's EOIs of IPIs do not exit: the delivery is counted as
  * eoi_virtualized at once and keeps no slot that only a stale limit would free. A target
- * in the guest takes a posted interrupt with no exit: its next entry (after an exit that
- * came after the accept) is counted as delivered_in_guest, not timed; a target out of the
- * guest at the accept (its last exit before it) waited for that entry, which is timed.
+ * in the guest takes a posted interrupt with no exit: its next entry or wakeup (after an
+ * exit that came after the accept) is counted as delivered_in_guest, not timed; a target
+ * out of the guest at the accept (its last exit before it) waited for it, which is timed.
  */
 static void test_latency_eoi_virtualized(void **state)
 {
@@ -683,7 +709,12 @@ static void test_latency_eoi_virtualized(void **state)
 	accept_vector(2, 0xfd);
 	accept_vector(3, 0xfd);
 	accept_vector(4, 0xfd);
+	accept_vector(5, 0xfd);
 	usleep(1000);
+	/* vCPU 5 took it in the guest, then halted (its HLT exit after the accept), is woken */
+	be_vcpu_apicv(vm, 5, IPIV_APICV_ACTIVE, 0);
+	FIRE(ipiv_test_exit, VMX, 12, 0);
+	FIRE(ipiv_vcpu_wakeup, 5000, 1, 1);
 	/* vCPU 2 exits for some other reason after taking the IPI in the guest, re-enters */
 	be_vcpu_apicv(vm, 2, IPIV_APICV_ACTIVE, 0);
 	FIRE(ipiv_test_exit, VMX, 1, 0);
@@ -698,16 +729,16 @@ static void test_latency_eoi_virtualized(void **state)
 	s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
-	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_VIRTUALIZED], 5);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_VIRTUALIZED], 6);
 	assert_int_equal(v->lat_unmatched[IPIV_UNM_OVERWRITTEN], 0);
-	assert_int_equal(v->lat_unmatched[IPIV_UNM_IN_GUEST], 1);
-	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 6);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_IN_GUEST], 2);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 7);
 	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_RUNNING, &min), 1);
 	assert_true(min >= 900000);
 	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED, &min), 1);
 	assert_true(min >= 900000);
 	collector_snapshot_free(s);
-	for (uint32_t i = 2; i <= 4; i++)
+	for (uint32_t i = 2; i <= 5; i++)
 		assert_int_equal(target(vm, i).wake_since, 0);
 	be_nobody();
 }
