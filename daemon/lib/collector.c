@@ -1198,26 +1198,22 @@ static struct ipiv_lat_hist *lat_row(struct ipiv_vm_stats *vm, const struct ipiv
 static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 {
 	int fd = bpf_map__fd(c->skel->maps.lat);
-	struct ipiv_lat_value *percpu = calloc(c->ncpus, sizeof(*percpu));
 	struct ipiv_lat_key key, *prev = NULL;
 	int err = 0;
 
-	if (!percpu)
-		return -ENOMEM;
 	for (size_t i = 0; i < snap->n_vms; i++)
 		snap->vms[i].latency_enabled = !c->opts.no_latency;
 	while (!bpf_map_get_next_key(fd, prev, &key)) {
 		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
+		struct ipiv_lat_value value;
 		struct ipiv_lat_hist *row;
-		uint64_t count = 0, sum = 0;
+		uint64_t count, sum;
 
 		prev = &key;
-		if (!vm || bpf_map_lookup_elem(fd, &key, percpu))
+		if (!vm || bpf_map_lookup_elem(fd, &key, &value))
 			continue;
-		for (int cpu = 0; cpu < c->ncpus; cpu++) {
-			count += percpu[cpu].count;
-			sum += percpu[cpu].sum_ns;
-		}
+		count = value.count;
+		sum = value.sum_ns;
 		if (key.kind == IPIV_LAT_UNMATCHED) {
 			if (key.sub < IPIV_UNM_COUNT)
 				vm->lat_unmatched[key.sub] += count;
@@ -1234,7 +1230,6 @@ static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 		row->h.count += count;
 		row->h.sum_ns += sum;
 	}
-	free(percpu);
 	if (err)
 		return err;
 	for (size_t i = 0; i < snap->n_vms; i++)
