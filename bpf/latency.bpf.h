@@ -18,7 +18,7 @@ const volatile bool lat_per_vcpu = false;
 #define IPIV_SEND_WINDOW_NS 1000000ull
 
 /* One value per bucket for all CPUs, added to atomically: a per-CPU map would take
- * entries x CPUs x 16 bytes up front (1 GiB at 1024 CPUs); this one is ~4 MiB on any host. */
+ * entries x CPUs x 16 bytes up front (1 GiB at 1024 CPUs); this one is ~6 MiB on any host. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, IPIV_MAX_LAT);
