@@ -18,9 +18,11 @@ const volatile bool lat_per_vcpu = false;
 #define IPIV_SEND_WINDOW_NS 1000000ull
 
 /* One value per bucket for all CPUs, added to atomically: a per-CPU map would take
- * entries x CPUs x 16 bytes up front (1 GiB at 1024 CPUs); this one is ~6 MiB on any host. */
+ * entries x CPUs x 16 bytes up front (1 GiB at 1024 CPUs). Allocated as buckets fill
+ * (~90 bytes each, ~250 per busy VM), so the bound can be generous. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, IPIV_MAX_LAT);
 	__type(key, struct ipiv_lat_key);
 	__type(value, struct ipiv_lat_value);
