@@ -53,6 +53,11 @@ struct preempt_notifier___ipiv {
 	struct hlist_node link;
 } __attribute__((preserve_access_index));
 
+struct mm_struct___ipiv {
+	unsigned long arg_start;
+	unsigned long arg_end;
+} __attribute__((preserve_access_index));
+
 struct task_struct___ipiv {
 	struct hlist_head preempt_notifiers;
 	struct mm_struct *mm;
@@ -347,6 +352,45 @@ static __always_inline void refresh_apic_mode(struct ipiv_thread *t)
 	t->apic_mode = apic_mode_of_base(apic_base);
 }
 
+/* A new VM's entry as inserted, filled in place (it does not fit the 512-byte stack). */
+static const struct ipiv_vm vm_zero;
+
+/*
+ * Fills the entry of a VM just registered (key) at kvm pointer kvm of process tgid with
+ * mm mm, in the registering thread: its inhibits now, its stats id, and the start of the
+ * command line of the current process (its argv area, never the environment after it),
+ * which names the VM if the process is gone before discovery reads /proc. A command line
+ * whose page is not in memory is left empty.
+ */
+static __noinline void fill_vm(u64 *key, struct kvm___ipiv *kvm, u64 mm_ptr, u32 tgid)
+{
+	struct mm_struct___ipiv *mm = (void *)mm_ptr;
+	struct ipiv_vm *v = bpf_map_lookup_elem(&vms, key);
+	unsigned long start, end;
+	u32 len;
+
+	if (!v)
+		return;
+	v->mm = mm_ptr;
+	v->tgid = tgid;
+	v->inhibits = BPF_CORE_READ(kvm, arch.apicv_inhibit_reasons);
+	v->inhibits_known = 1;
+	bpf_core_read_str(v->stats_id, sizeof(v->stats_id), &kvm->stats_id);
+	if (!mm)
+		return;
+	start = BPF_CORE_READ(mm, arg_start);
+	end = BPF_CORE_READ(mm, arg_end);
+	if (end <= start)
+		return;
+	v->cmdline_cut = end - start > IPIV_CMDLINE_LEN;
+	len = end - start > IPIV_CMDLINE_LEN ? IPIV_CMDLINE_LEN : end - start;
+	asm volatile("" : "+r"(len)); /* bound the register the call gets, not a copy */
+	if (len > IPIV_CMDLINE_LEN)
+		return;
+	if (!bpf_probe_read_user(v->cmdline, len, (void *)start))
+		v->cmdline_len = len;
+}
+
 /*
  * The key of the VM at kvm pointer ptr, registering it the first time. A pointer known
  * for another process' mm belongs to a VM that has exited: the new VM at that address
@@ -357,7 +401,6 @@ static __noinline u64 register_vm(u64 ptr, u32 tgid)
 {
 	struct kvm___ipiv *kvm = (void *)ptr;
 	struct ipiv_vm_key *known, id = {};
-	struct ipiv_vm entry = {};
 	long err;
 
 	if (!ptr)
@@ -382,17 +425,14 @@ static __noinline u64 register_vm(u64 ptr, u32 tgid)
 		drop(IPIV_DROP_VMS_FULL);
 		return 0;
 	}
-	entry.mm = id.mm;
-	entry.tgid = tgid;
-	entry.inhibits = BPF_CORE_READ(kvm, arch.apicv_inhibit_reasons);
-	entry.inhibits_known = 1;
-	bpf_core_read_str(entry.stats_id, sizeof(entry.stats_id), &kvm->stats_id);
-	err = bpf_map_update_elem(&vms, &id.key, &entry, BPF_NOEXIST);
+	err = bpf_map_update_elem(&vms, &id.key, &vm_zero, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
 		drop(IPIV_DROP_VMS_FULL);
 		return 0;
 	}
-	if (entry.mm && bpf_map_update_elem(&mms, &entry.mm, &id.key, BPF_ANY))
+	if (!err)
+		fill_vm(&id.key, kvm, id.mm, tgid);
+	if (id.mm && bpf_map_update_elem(&mms, &id.mm, &id.key, BPF_ANY))
 		drop(IPIV_DROP_MMS_FULL);
 	return id.key;
 }

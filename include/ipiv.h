@@ -242,6 +242,7 @@ struct ipiv_inhibit_change {
 };
 
 #define IPIV_TIMELINE 8	/* the last changes kept per VM (a power of two) */
+#define IPIV_CMDLINE_LEN 256 /* bytes of the VMM's command line kept per VM (a power of two) */
 
 struct ipiv_vm {
 	__u64 mm;			  /* struct mm_struct * of the VMM */
@@ -255,6 +256,11 @@ struct ipiv_vm {
 	__u32 n_changes;
 	__u32 pad;
 	struct ipiv_inhibit_change changes[IPIV_TIMELINE];
+	/* The start of the VMM's command line, NUL-separated as in /proc/<pid>/cmdline, taken
+	 * at registration: it names a VM whose process is gone before discovery reads /proc. */
+	__u32 cmdline_len;
+	__u32 cmdline_cut; /* 1: the command line was longer */
+	char cmdline[IPIV_CMDLINE_LEN];
 };
 
 /* Record written by the iter/task_file discovery program for each KVM file. */

@@ -1317,6 +1317,9 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap,
 			vm->pid = (int32_t)state.tgid;
 		memcpy(vm->stats_id, state.stats_id, sizeof(vm->stats_id));
 		vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
+		vm->cmdline_len = state.cmdline_len <= sizeof(vm->cmdline) ? state.cmdline_len : 0;
+		memcpy(vm->cmdline, state.cmdline, vm->cmdline_len);
+		vm->cmdline_cut = state.cmdline_cut;
 		vm->inhibits_known = state.inhibits_known;
 		vm->inhibits = state.inhibits;
 		/* the ring's valid slots, oldest first */

@@ -130,6 +130,10 @@ struct ipiv_vm_stats {
 	uint64_t vm;			  /* struct kvm * as an opaque, stable key */
 	int32_t pid;			  /* VMM process, 0 if not known yet (naming uses it) */
 	char stats_id[IPIV_STATS_ID_LEN]; /* KVM's "kvm-<pid>", "" if not known */
+	/* the start of the VMM's command line when the VM showed up (naming.h) */
+	char cmdline[IPIV_CMDLINE_LEN];
+	uint32_t cmdline_len;
+	bool cmdline_cut;
 	bool alive;			  /* seen by the last discovery (false: awaiting reclaim) */
 	uint32_t vcpu_count;		  /* vCPUs seen by discovery or in events */
 	struct ipiv_counts c;		  /* totals over vCPUs and non-vCPU threads */

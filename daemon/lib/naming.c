@@ -331,25 +331,23 @@ static int name_by_option(const struct argv_view *av, const char *opt, char *nam
 	return source;
 }
 
-int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
+/* The name of the VM whose VMM's command line is cmdline (len bytes, NUL-terminated at
+ * cmdline[len]; cut: it was longer); comm_kind is the VMM kind by comm, for when argv[0]
+ * does not tell. A negative return when nothing names it. */
+static int name_from_cmdline(char *cmdline, size_t len, bool cut, enum vmm_kind comm_kind,
+			     char *name)
 {
 	struct argv_view av = {NULL, 0};
 	enum vmm_kind kind = VMM_UNKNOWN;
 	int source = -ENOENT;
-	char *cmdline;
-	size_t len;
-	bool cut;
 
-	if (!proc_root || !name || pid < 0)
-		return -EINVAL;
-	cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
 	if (cmdline && split_cmdline(cmdline, len, cut, &av) == 0 && av.n > 0) {
 		const char *slash = strrchr(av.args[0], '/');
 
 		kind = kind_of(slash ? slash + 1 : av.args[0]);
 	}
 	if (kind == VMM_UNKNOWN)
-		kind = kind_from_comm(proc_root, pid);
+		kind = comm_kind;
 
 	switch (kind) {
 	case VMM_QEMU:
@@ -368,7 +366,43 @@ int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
 		break;
 	}
 	free(av.args);
+	return source;
+}
+
+int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
+{
+	int source;
+	char *cmdline;
+	size_t len;
+	bool cut;
+
+	if (!proc_root || !name || pid < 0)
+		return -EINVAL;
+	cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
+	source = name_from_cmdline(cmdline, len, cut, kind_from_comm(proc_root, pid), name);
 	free(cmdline);
+	if (source < 0) {
+		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
+		source = VM_NAME_PID;
+	}
+	return source;
+}
+
+int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid, char name[VM_NAME_MAX])
+{
+	char *copy;
+	int source;
+
+	if (!name || (!cmdline && len) || pid < 0)
+		return -EINVAL;
+	copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, cmdline, len);
+	copy[len] = '\0';
+	source = name_from_cmdline(copy, len, cut, VMM_UNKNOWN, name);
+	free(copy);
 	if (source < 0) {
 		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
 		source = VM_NAME_PID;

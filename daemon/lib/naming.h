@@ -3,6 +3,7 @@
 #ifndef IPIV_NAMING_H
 #define IPIV_NAMING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A VM name is at most VM_NAME_MAX - 1 bytes of UTF-8 (63), cut on a character boundary. */
@@ -39,6 +40,17 @@ enum vm_name_source {
  * Returns the vm_name_source used, or -EINVAL for a NULL argument or a negative pid.
  */
 int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX]);
+
+/*
+ * The same from a command line already read: len bytes, NUL-separated like
+ * /proc/<pid>/cmdline, cut when the command line was longer (a last argument without its
+ * NUL is then ignored). argv[0] alone tells the VMM. ipivd keeps the start of each VMM's
+ * command line when the VM first shows up, for VMs whose process exits before discovery
+ * reads /proc. Returns the vm_name_source used ("pid-<pid>" when nothing names it),
+ * -EINVAL for a bad argument, -ENOMEM.
+ */
+int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid,
+			 char name[VM_NAME_MAX]);
 
 const char *vm_name_source_str(enum vm_name_source source);
 

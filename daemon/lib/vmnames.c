@@ -7,26 +7,41 @@
 
 #include "vmnames.h"
 
-static const char *cached_name(struct vm_name_cache *cache, const char *proc_root, int pid)
+/*
+ * The name of the VMM process pid, read from /proc once; vm (NULL: none) is the snapshot
+ * row of its VM. When /proc named nothing (the process exited before discovery read it: a
+ * VM that lived less than a poll interval), the command line the BPF side kept when the VM
+ * appeared names it, as it would have.
+ */
+static const char *cached_name(struct vm_name_cache *cache, const char *proc_root, int pid,
+			       const struct ipiv_vm_stats *vm)
 {
-	struct vm_name_claim *e;
+	struct vm_name_claim *e = NULL;
+	char pid_name[VM_NAME_MAX], name[VM_NAME_MAX];
 
-	for (size_t i = 0; i < cache->n; i++)
+	for (size_t i = 0; i < cache->n && !e; i++)
 		if (cache->entries[i].pid == pid)
-			return cache->entries[i].name;
-	if (cache->n == cache->cap) {
-		size_t cap = cache->cap ? cache->cap * 2 : 16;
+			e = &cache->entries[i];
+	if (!e) {
+		if (cache->n == cache->cap) {
+			size_t cap = cache->cap ? cache->cap * 2 : 16;
 
-		e = realloc(cache->entries, cap * sizeof(*e));
-		if (!e)
-			return NULL;
-		cache->entries = e;
-		cache->cap = cap;
+			e = realloc(cache->entries, cap * sizeof(*e));
+			if (!e)
+				return NULL;
+			cache->entries = e;
+			cache->cap = cap;
+		}
+		e = &cache->entries[cache->n++];
+		e->pid = pid;
+		/* A VMM's command line does not change: read it once per process. */
+		vm_name_from_proc(proc_root, pid, e->name);
 	}
-	e = &cache->entries[cache->n++];
-	e->pid = pid;
-	/* A VMM's command line does not change: read it once per process. */
-	vm_name_from_proc(proc_root, pid, e->name);
+	snprintf(pid_name, sizeof(pid_name), "pid-%d", pid);
+	if (vm && vm->cmdline_len && strcmp(e->name, pid_name) == 0 &&
+	    vm_name_from_cmdline(vm->cmdline, vm->cmdline_len, vm->cmdline_cut, pid, name) !=
+		VM_NAME_PID)
+		memcpy(e->name, name, sizeof(name));
 	return e->name;
 }
 
@@ -46,7 +61,7 @@ int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ipiv_vm_stats *vm = &snap->vms[i];
-		const char *base = vm->pid > 0 ? cached_name(cache, proc_root, vm->pid) : NULL;
+		const char *base = vm->pid > 0 ? cached_name(cache, proc_root, vm->pid, vm) : NULL;
 		bool pid_taken = false;
 
 		claim_of[i] = SIZE_MAX;
@@ -89,7 +104,7 @@ int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
 void vm_name_cache_prefetch(struct vm_name_cache *cache, const char *proc_root, int pid)
 {
 	if (pid > 0)
-		cached_name(cache, proc_root, pid);
+		cached_name(cache, proc_root, pid, NULL);
 }
 
 void vm_name_cache_free(struct vm_name_cache *cache)

@@ -223,6 +223,28 @@ expect_eq "bad address lines" "$(wc -l < "$tmp/err")" 1
 expect_eq "404 for an unknown VM" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/vms/nope")" 404
 expect_eq "405 for POST" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/metrics")" 405
 
+# A VM whose process exits before discovery reads /proc keeps its name: the command line
+# kept when it appeared names it. A slow poll makes sure the guest is gone by then.
+PORT3=$(pick_port)
+"$IPIVD" --web.listen-address 127.0.0.1:$PORT3 --collector.poll-interval 4000 \
+	> "$tmp/ipivd3.log" 2>&1 &
+slow=$!
+pids+=($slow)
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT3/api/v1/status" > /dev/null && break; sleep 0.1; done
+"$IPIVBENCH" --name "e2e-blink-$$" -r 1 -k 100 > /dev/null 2>&1 || fail "the short guest failed"
+gone=$(date +%s%N)
+named=
+for _ in $(seq 1 50); do	# within 5 s: it is reclaimed after two 4 s polls miss it
+	curl -sf "http://127.0.0.1:$PORT3/metrics" > "$tmp/m3" || true
+	grep -q '^ipiv_ipis_sent_total{vm="pid-' "$tmp/m3" &&
+		fail "a VM gone before discovery is named by its pid: $(grep -o 'vm="pid-[0-9]*"' "$tmp/m3" | sort -u)"
+	grep -q "^ipiv_ipis_sent_total{vm=\"e2e-blink-$$\"" "$tmp/m3" && { named=yes; break; }
+	sleep 0.1
+done
+[ -n "$named" ] || fail "the short-lived VM never appeared under its name"
+note "a VM gone before discovery is named from its kept command line ($(( ($(date +%s%N) - gone) / 1000000 )) ms after it exited)"
+kill $slow; wait $slow 2>/dev/null
+
 # Clean shutdown: SIGTERM detaches everything. Other ipivd instances may run on this
 # host, so follow the programs this one loaded, by id.
 our_progs=$(cat /proc/$ipivd/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }' | sort -u)

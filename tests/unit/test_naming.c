@@ -299,6 +299,37 @@ static void assert_unique_names(const struct vm_name_claim *vms, size_t n)
 	}
 }
 
+/* The command line ipivd keeps in BPF: the same parsing from a buffer, argv[0] telling the
+ * VMM, a last argument cut off ignored, nothing usable giving the pid name. */
+#define KEPT(literal) literal, sizeof(literal) - 1
+
+static void test_name_from_kept_cmdline(void **state)
+{
+	char name[VM_NAME_MAX];
+
+	assert_int_equal(
+	    vm_name_from_cmdline(KEPT("/opt/ipivbench\0--name=web-01\0"), false, 7, name),
+	    VM_NAME_IPIVBENCH);
+	assert_string_equal(name, "web-01");
+	assert_int_equal(
+	    vm_name_from_cmdline(KEPT("qemu-system-x86_64\0-name\0guest=db,debug-threads=on\0"),
+				 true, 7, name),
+	    VM_NAME_QEMU);
+	assert_string_equal(name, "db");
+	/* cut inside the value: the partial argument is not a name */
+	assert_int_equal(vm_name_from_cmdline(KEPT("firecracker\0--id\0vm-12"), true, 7, name),
+			 VM_NAME_PID);
+	assert_string_equal(name, "pid-7");
+	/* the whole command line, its last NUL missing: the argument counts */
+	assert_int_equal(vm_name_from_cmdline(KEPT("firecracker\0--id\0vm-12"), false, 7, name),
+			 VM_NAME_FIRECRACKER);
+	assert_string_equal(name, "vm-12");
+	assert_int_equal(vm_name_from_cmdline("", 0, false, 8, name), VM_NAME_PID);
+	assert_string_equal(name, "pid-8");
+	assert_int_equal(vm_name_from_cmdline(NULL, 4, false, 8, name), -EINVAL);
+	assert_int_equal(vm_name_from_cmdline("x", 1, false, -1, name), -EINVAL);
+}
+
 static void test_make_unique(void **state)
 {
 	struct vm_name_claim distinct[] = {{10, "a"}, {20, "b"}, {30, "pid-30"}};
@@ -365,6 +396,7 @@ int main(void)
 	    cmocka_unit_test(test_huge_cmdline_is_read_up_to_its_bound),
 	    cmocka_unit_test(test_names_are_sanitized_and_bounded),
 	    cmocka_unit_test(test_random_junk_gives_clean_names),
+	    cmocka_unit_test(test_name_from_kept_cmdline),
 	    cmocka_unit_test(test_make_unique),
 	};
 

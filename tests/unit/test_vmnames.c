@@ -105,6 +105,40 @@ static void test_prefetch_keeps_a_name_past_exit(void **state)
 	vm_name_cache_free(&cache);
 }
 
+/* A VM whose process exited before any discovery read /proc (it lived less than a poll
+ * interval, or a prefetch already found it gone) is named from the command line ipivd
+ * kept when it appeared; a name /proc gave stays, whatever that command line says. */
+static void test_kept_cmdline_names_a_vm_gone_before_discovery(void **state)
+{
+	static const char kept[] = "/usr/bin/ipivbench\0--name\0blink\0-r\0";
+	struct ipiv_vm_stats vms[2];
+	struct ipiv_snapshot snap = {.vms = vms, .n_vms = 2};
+	struct vm_name_cache cache = {0};
+	char(*names)[VM_NAME_MAX];
+
+	memset(vms, 0, sizeof(vms));
+	write_cmdline(600, "ipivbench\0--name\0web6\0", 22);
+	vms[0].pid = 500; /* no /proc entry */
+	vms[1].pid = 600; /* /proc says "web6" */
+	for (int i = 0; i < 2; i++) {
+		memcpy(vms[i].cmdline, kept, sizeof(kept) - 1);
+		vms[i].cmdline_len = sizeof(kept) - 1;
+	}
+	vm_name_cache_prefetch(&cache, root, 500); /* "pid-500" so far */
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "blink");
+	assert_string_equal(names[1], "web6");
+	free(names);
+	/* a command line that names nothing leaves the pid name */
+	memcpy(vms[0].cmdline, "sleep\0", 6);
+	vms[0].cmdline_len = 6;
+	vms[0].pid = 501;
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "pid-501");
+	free(names);
+	vm_name_cache_free(&cache);
+}
+
 static void test_empty_snapshot(void **state)
 {
 	struct ipiv_snapshot snap = { .n_vms = 0 };
@@ -119,9 +153,10 @@ static void test_empty_snapshot(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_prefetch_keeps_a_name_past_exit),
-		cmocka_unit_test(test_empty_snapshot),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_prefetch_keeps_a_name_past_exit),
+	    cmocka_unit_test(test_kept_cmdline_names_a_vm_gone_before_discovery),
+	    cmocka_unit_test(test_empty_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
