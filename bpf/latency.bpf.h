@@ -28,9 +28,11 @@ struct {
 	__type(value, struct ipiv_lat_value);
 } lat SEC(".maps");
 
-/* Per target vCPU: its waits and the deliveries awaiting its EOIs (struct ipiv_target). */
+/* Per target vCPU: its waits and the deliveries awaiting its EOIs (struct ipiv_target).
+ * Allocated at a target's first IPI (~150 bytes), freed when its VM is reclaimed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, IPIV_MAX_TARGETS);
 	__type(key, struct ipiv_target_key);
 	__type(value, struct ipiv_target);

@@ -157,7 +157,7 @@ struct ipiv_target {
 };
 
 #define IPIV_MAX_LAT 262144 /* histogram buckets in use, all VMs: ~1000 busy VMs */
-#define IPIV_MAX_TARGETS 16384
+#define IPIV_MAX_TARGETS 65536 /* vCPUs that received an IPI, all VMs */
 /* A delivery pending for longer than this is not this IPI's any more (1 s). */
 #define IPIV_LAT_STALE_NS 1000000000ull
 
