@@ -357,13 +357,15 @@ static const struct ipiv_vm vm_zero;
 
 /*
  * Fills the entry of a VM just registered (key) at kvm pointer kvm of process tgid with
- * mm mm, in the registering thread: its inhibits now, its stats id, and the start of the
- * command line of the current process (its argv area, never the environment after it),
- * which names the VM if the process is gone before discovery reads /proc. A command line
- * whose page is not in memory is left empty.
+ * mm mm_ptr: its inhibits now, its stats id, and the start of its VMM's command line (the
+ * argv area, never the environment after it), which names the VM if the process is gone
+ * before discovery reads /proc. The command line is read only in a thread of that process
+ * (a vCPU or VMM thread): registrations by discovery, which runs in ipivd, or in an IRQ
+ * that interrupted another process keep none, and a page not in memory leaves it empty.
  */
 static __noinline void fill_vm(u64 *key, struct kvm___ipiv *kvm, u64 mm_ptr, u32 tgid)
 {
+	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
 	struct mm_struct___ipiv *mm = (void *)mm_ptr;
 	struct ipiv_vm *v = bpf_map_lookup_elem(&vms, key);
 	unsigned long start, end;
@@ -373,10 +375,11 @@ static __noinline void fill_vm(u64 *key, struct kvm___ipiv *kvm, u64 mm_ptr, u32
 		return;
 	v->mm = mm_ptr;
 	v->tgid = tgid;
-	v->inhibits = BPF_CORE_READ(kvm, arch.apicv_inhibit_reasons);
+	if (!v->n_changes) /* else a change traced since the insert is newer than this read */
+		v->inhibits = BPF_CORE_READ(kvm, arch.apicv_inhibit_reasons);
 	v->inhibits_known = 1;
 	bpf_core_read_str(v->stats_id, sizeof(v->stats_id), &kvm->stats_id);
-	if (!mm)
+	if (!mm || (u64)BPF_CORE_READ(task, mm) != mm_ptr)
 		return;
 	start = BPF_CORE_READ(mm, arg_start);
 	end = BPF_CORE_READ(mm, arg_end);

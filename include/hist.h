@@ -157,7 +157,9 @@ struct ipiv_target {
 };
 
 #define IPIV_MAX_LAT 262144 /* histogram buckets in use, all VMs: ~1000 busy VMs */
+#define IPIV_MAX_LAT_PREALLOC 65536 /* the same before Linux 6.1, preallocated */
 #define IPIV_MAX_TARGETS 65536 /* vCPUs that received an IPI, all VMs */
+#define IPIV_MAX_TARGETS_PREALLOC 16384 /* the same before Linux 6.1, preallocated */
 /* A delivery pending for longer than this is not this IPI's any more (1 s). */
 #define IPIV_LAT_STALE_NS 1000000000ull
 

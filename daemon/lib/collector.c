@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -454,6 +455,39 @@ static void size_per_cpu_maps(struct collector *c)
 		bpf_map__set_max_entries(c->skel->maps.matrix, fit / 2);
 }
 
+bool ipiv_kernel_at_least(const char *release, int major, int minor)
+{
+	int maj, min;
+
+	if (!release || sscanf(release, "%d.%d", &maj, &min) != 2)
+		return false;
+	return maj > major || (maj == major && min >= minor);
+}
+
+/*
+ * Latency's maps allocate their elements as they fill (BPF_F_NO_PREALLOC), so their bounds
+ * can be generous. Tracing programs use such maps cleanly from Linux 6.1, which brought the
+ * BPF memory allocator; before, loading them prints a kernel warning with a stack trace
+ * (and fails on PREEMPT_RT), so there they are preallocated at the smaller bounds they had
+ * when they were.
+ */
+static void size_latency_maps(struct collector *c)
+{
+	const char *release = c->opts.kernel_release;
+	struct utsname u;
+
+	if (!release && uname(&u) == 0)
+		release = u.release;
+	if (ipiv_kernel_at_least(release, 6, 1))
+		return;
+	bpf_map__set_map_flags(c->skel->maps.lat,
+			       bpf_map__map_flags(c->skel->maps.lat) & ~BPF_F_NO_PREALLOC);
+	bpf_map__set_max_entries(c->skel->maps.lat, IPIV_MAX_LAT_PREALLOC);
+	bpf_map__set_map_flags(c->skel->maps.targets,
+			       bpf_map__map_flags(c->skel->maps.targets) & ~BPF_F_NO_PREALLOC);
+	bpf_map__set_max_entries(c->skel->maps.targets, IPIV_MAX_TARGETS_PREALLOC);
+}
+
 int collector_open(struct collector **out, const struct collector_opts *opts)
 {
 	struct collector *c;
@@ -486,6 +520,7 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	if (err)
 		goto cleanup;
 	size_per_cpu_maps(c);
+	size_latency_maps(c);
 	c->skel->rodata->lat_enabled = !c->opts.no_latency;
 	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
 	c->skel->rodata->have_pi_wakeup = c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
@@ -612,22 +647,57 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * Deletes every entry of map fd whose VM is in dead (sorted): vm_of(key) names it, or with
+ * vm_of NULL the first 8 bytes of the value (value_size bytes). The keys are gathered in one
+ * walk and deleted after it: deleting the walk's cursor would restart it from the first key,
+ * which made a reclaim cost entries x deleted key reads.
+ */
+static void delete_entries_of(int fd, size_t key_size, size_t value_size,
+			      uint64_t (*vm_of)(const void *key), const uint64_t *dead,
+			      size_t n_dead)
+{
+	unsigned char key[64], next[64], value[512], *doomed = NULL;
+	size_t n = 0, cap = 0;
+	bool have_key = false;
+
+	if (key_size > sizeof(key) || (!vm_of && value_size > sizeof(value)))
+		return; /* a build-time mistake; the map then grows until full (drops say so) */
+	while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
+		uint64_t vm;
+
+		memcpy(key, next, key_size);
+		have_key = true;
+		if (vm_of) {
+			vm = vm_of(key);
+		} else {
+			if (bpf_map_lookup_elem(fd, key, value))
+				continue;
+			memcpy(&vm, value, sizeof(vm));
+		}
+		if (!sorted_has(dead, n_dead, vm))
+			continue;
+		if (n == cap) {
+			size_t grown_cap = cap ? 2 * cap : 256;
+			unsigned char *grown = realloc(doomed, grown_cap * key_size);
+
+			if (!grown)
+				break; /* what is gathered goes; the rest at the next reclaim */
+			doomed = grown;
+			cap = grown_cap;
+		}
+		memcpy(doomed + n++ * key_size, key, key_size);
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, doomed + i * key_size);
+	free(doomed);
+}
+
 /* Deletes every key of map whose VM is in dead (sorted). vm_of returns the key's VM. */
 static void delete_keys_of(int fd, size_t key_size, uint64_t (*vm_of)(const void *key),
 			   const uint64_t *dead, size_t n_dead)
 {
-	unsigned char key[64], next[64];
-	bool have_key = false;
-
-	/* restart after each delete: deleting the cursor key would end a walk early */
-	while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
-		memcpy(key, next, key_size);
-		have_key = true;
-		if (sorted_has(dead, n_dead, vm_of(key))) {
-			bpf_map_delete_elem(fd, key);
-			have_key = false;
-		}
-	}
+	delete_entries_of(fd, key_size, 0, vm_of, dead, n_dead);
 }
 
 static uint64_t vm_of_counter(const void *key)
@@ -649,26 +719,8 @@ static uint64_t vm_of_vm(const void *key)
  * mm map, the pointer -> key map and the vCPU state map all lead with it. */
 static void delete_values_of(const struct bpf_map *map, const uint64_t *dead, size_t n_dead)
 {
-	int fd = bpf_map__fd(map);
-	size_t key_size = bpf_map__key_size(map);
-	unsigned char key[64], next[64], value[256];
-	bool have_key = false;
-
-	if (key_size > sizeof(key) || bpf_map__value_size(map) > sizeof(value))
-		return; /* a build-time mistake; the map then grows until full (drops say so) */
-	while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
-		uint64_t vm;
-
-		memcpy(key, next, key_size);
-		have_key = true;
-		if (bpf_map_lookup_elem(fd, key, value))
-			continue;
-		memcpy(&vm, value, sizeof(vm));
-		if (sorted_has(dead, n_dead, vm)) {
-			bpf_map_delete_elem(fd, key);
-			have_key = false;
-		}
-	}
+	delete_entries_of(bpf_map__fd(map), bpf_map__key_size(map), bpf_map__value_size(map),
+			  NULL, dead, n_dead);
 }
 
 static void run_iter(struct bpf_link *link);

@@ -32,6 +32,8 @@ struct collector_opts {
 	bool no_latency;
 	/* Latency histograms per vCPU as well as per VM. */
 	bool per_vcpu_latency;
+	/* Map choices as for this kernel release instead of uname's (tests). */
+	const char *kernel_release;
 };
 
 /* One BPF attachment point and its fate. */
@@ -223,5 +225,9 @@ const char *ipiv_vcpu_state_name(uint32_t state);	/* "blocked", "preempted", ...
 /* The label a histogram's sub is exported under: ("path", "x2apic_msr"), ("target",
  * "halted"), ("halted", "true"); *label gets the name, the value is returned. */
 const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label);
+
+/* Whether the kernel release string (uname -r: "6.12.118-amd64") is at least major.minor;
+ * false for one that does not start with two numbers. */
+bool ipiv_kernel_at_least(const char *release, int major, int minor);
 
 #endif /* IPIV_COLLECTOR_H */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The collector on this kernel: every probe whose tracepoint exists attaches, VM
  * discovery finds a VM this test creates through /dev/kvm (never run), then reclaims it
- * once its file descriptors are closed, and a real guest's sends read its APICv state. */
+ * once its file descriptors are closed; a real guest's sends read its APICv state and its
+ * VM keeps the start of its VMM's command line, which a VM discovery registers does not. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -168,14 +170,29 @@ static int sender_apicv(struct bpf_link *iter, pid_t pid)
 	return apicv;
 }
 
-/*
- * Latency reads the sender's APICv state at each send through its struct kvm_vcpu (the
- * synthetic tests set it by hand): with a real guest sending, it is read, and on this
- * kvm_pvm host, which has no APICv, it reads inactive.
- */
-static void test_sender_apicv_is_read(void **state)
+/* The snapshot row of the VM of process pid (NULL if none); free *s after use. */
+static const struct ipiv_vm_stats *vm_of_pid(pid_t pid, struct ipiv_snapshot **s)
 {
-	char self[4096], bench[4200];
+	assert_int_equal(collector_snapshot(col, s), 0);
+	for (size_t i = 0; i < (*s)->n_vms; i++)
+		if ((*s)->vms[i].pid == pid)
+			return &(*s)->vms[i];
+	return NULL;
+}
+
+/*
+ * A real guest: latency reads the sender's APICv state at each send through its struct
+ * kvm_vcpu (the synthetic tests set it by hand), which on this kvm_pvm host, without
+ * APICv, reads inactive; and its VM keeps the first IPIV_CMDLINE_LEN bytes of the VMM's
+ * argv, exactly, marked cut since this one is longer.
+ */
+static void test_real_guest_apicv_and_cmdline(void **state)
+{
+	char self[4096], bench[4200], want[IPIV_CMDLINE_LEN];
+	const char *argv[80] = {bench, "--name", "apicv-read", "-k", "1000000"};
+	size_t argc = 5, want_len = 0;
+	const struct ipiv_vm_stats *vm;
+	struct ipiv_snapshot *s;
 	struct bpf_link *iter;
 	struct timespec start, now;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -188,6 +205,23 @@ static void test_sender_apicv_is_read(void **state)
 	self[n] = 0;
 	/* .output/tests/bpf/test_bpf_live -> .output/ipivbench */
 	snprintf(bench, sizeof(bench), "%s/../../ipivbench", dirname(self));
+	/* "--runs 1" again and again, past IPIV_CMDLINE_LEN bytes */
+	for (size_t bytes = strlen(bench) + 28; bytes <= IPIV_CMDLINE_LEN + 20; bytes += 9) {
+		assert_true(argc + 3 < sizeof(argv) / sizeof(*argv));
+		argv[argc++] = "--runs";
+		argv[argc++] = "1";
+	}
+	argv[argc] = NULL;
+	for (size_t i = 0; i < argc && want_len < sizeof(want); i++) {
+		size_t len = strlen(argv[i]) + 1;
+
+		if (len > sizeof(want) - want_len)
+			len = sizeof(want) - want_len;
+		memcpy(want + want_len, argv[i], len);
+		want_len += len;
+	}
+	assert_int_equal(want_len, IPIV_CMDLINE_LEN);
+
 	iter = bpf_program__attach_iter(collector_skel(col)->progs.ipiv_dump_threads, NULL);
 	assert_non_null(iter);
 	pid = fork();
@@ -197,8 +231,7 @@ static void test_sender_apicv_is_read(void **state)
 
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO); /* its "interrupted by a signal" is expected */
-		execl(bench, "ipivbench", "--name", "apicv-read", "-r", "1", "-k", "1000000",
-		      (char *)NULL);
+		execv(bench, (char *const *)argv);
 		_exit(127);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -207,10 +240,78 @@ static void test_sender_apicv_is_read(void **state)
 		apicv = sender_apicv(iter, pid);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (apicv == IPIV_APICV_UNKNOWN && now.tv_sec - start.tv_sec < 20);
+	vm = vm_of_pid(pid, &s);
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	bpf_link__destroy(iter);
 	assert_int_equal(apicv, IPIV_APICV_INACTIVE);
+	assert_non_null(vm);
+	assert_int_equal(vm->cmdline_len, IPIV_CMDLINE_LEN);
+	assert_true(vm->cmdline_cut);
+	assert_memory_equal(vm->cmdline, want, IPIV_CMDLINE_LEN);
+	collector_snapshot_free(s);
+}
+
+/* A VM that discovery registers (the iterator runs in this process, not the VMM's) keeps
+ * no command line: it would be this process' memory at the VMM's addresses. */
+static void test_discovered_vm_keeps_no_cmdline(void **state)
+{
+	const struct ipiv_vm_stats *vm;
+	struct ipiv_snapshot *s;
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	if (access("/dev/kvm", R_OK | W_OK) != 0)
+		fail_msg("no /dev/kvm to create a VM");
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* a VMM that creates a VM and never runs it */
+		int kvm = open("/dev/kvm", O_RDWR), vmfd = ioctl(kvm, KVM_CREATE_VM, 0);
+
+		if (vmfd < 0 || ioctl(vmfd, KVM_CREATE_VCPU, 0) < 0)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	assert_int_equal(collector_poll(col), 0);
+	vm = vm_of_pid(pid, &s);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_non_null(vm);
+	assert_true(vm->stats_id[0] != '\0'); /* it was registered and filled */
+	assert_int_equal(vm->cmdline_len, 0);
+	collector_snapshot_free(s);
+}
+
+/* Before Linux 6.1 latency's maps are preallocated at their smaller bounds: that object
+ * loads too (here, as if uname said 5.15). */
+static void test_latency_maps_before_6_1(void **state)
+{
+	struct collector_opts opts = {.no_tracepoints = true, .kernel_release = "5.15.0-91"};
+	struct collector *old;
+	struct ipiv_bpf *skel = collector_skel(col);
+
+	struct utsname u;
+
+	assert_int_equal(uname(&u), 0);
+	if (ipiv_kernel_at_least(u.release, 6, 1)) { /* this kernel's own choice */
+		assert_true(bpf_map__map_flags(skel->maps.lat) & BPF_F_NO_PREALLOC);
+		assert_int_equal(bpf_map__max_entries(skel->maps.lat), IPIV_MAX_LAT);
+	}
+	assert_int_equal(collector_open(&old, &opts), 0);
+	skel = collector_skel(old);
+	assert_false(bpf_map__map_flags(skel->maps.lat) & BPF_F_NO_PREALLOC);
+	assert_false(bpf_map__map_flags(skel->maps.targets) & BPF_F_NO_PREALLOC);
+	assert_int_equal(bpf_map__max_entries(skel->maps.lat), IPIV_MAX_LAT_PREALLOC);
+	assert_int_equal(bpf_map__max_entries(skel->maps.targets), IPIV_MAX_TARGETS_PREALLOC);
+	collector_close(old);
 }
 
 int main(void)
@@ -219,7 +320,9 @@ int main(void)
 	    cmocka_unit_test(test_probes_attach),
 	    cmocka_unit_test(test_discovers_and_reclaims_vm),
 	    cmocka_unit_test(test_inhibit_names_are_the_kernels),
-	    cmocka_unit_test(test_sender_apicv_is_read),
+	    cmocka_unit_test(test_real_guest_apicv_and_cmdline),
+	    cmocka_unit_test(test_discovered_vm_keeps_no_cmdline),
+	    cmocka_unit_test(test_latency_maps_before_6_1),
 	};
 	struct collector_opts opts = {.bpf_stats = true};
 	int err, failed;
