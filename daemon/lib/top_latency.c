@@ -202,11 +202,14 @@ void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsi
 	} else {
 		subs_line(c, vm, stage);
 	}
+	/* the reasons that happened; the others (there are IPIV_UNM_COUNT) are 0 */
 	for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
+		if (!vm->lat_unmatched[r])
+			continue;
 		len +=
-		    snprintf(unmatched + len, sizeof(unmatched) - len, "%s%s %llu", r ? ", " : "",
+		    snprintf(unmatched + len, sizeof(unmatched) - len, "%s%s %llu", any ? ", " : "",
 			     ipiv_lat_unmatched_name(r), (unsigned long long)vm->lat_unmatched[r]);
-		any |= vm->lat_unmatched[r] != 0;
+		any = true;
 	}
 	top_wrapped(c, any ? TOP_A_NORMAL : TOP_A_DIM, "unmatched: ", 4,
 		    any ? unmatched : "none (every delivery matched)");
