@@ -410,9 +410,16 @@ cleanup:
 	return err;
 }
 
+/*
+ * Attaches in reverse table order: what ends an IPI's timing (kvm_eoi, kvm_vcpu_wakeup,
+ * kvm_entry) and what gives a send its path (kvm_exit, kvm_msr, kvm_mmio) before what
+ * starts it (kvm_apic_accept_irq, then kvm_apic_ipi). The other way round, a delivery
+ * accepted in the instant before kvm_eoi was attached waited for an EOI never seen, and
+ * the next one of that vector counted as coalesced.
+ */
 static int attach_probes(struct collector *c)
 {
-	for (size_t i = 0; i < N_PROBES; i++) {
+	for (size_t i = N_PROBES; i-- > 0;) {
 		struct ipiv_probe *p = &c->probes[i];
 		struct bpf_program *prog = bpf_object__find_program_by_name(c->skel->obj, p->prog);
 		struct bpf_link *link;
