@@ -654,11 +654,28 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The VM entry key of map fd names: vm_of(key), or with vm_of NULL the first 8 bytes of its
+ * value (0 when it is gone). */
+static uint64_t entry_vm(int fd, const void *key, uint64_t (*vm_of)(const void *key),
+			 unsigned char *value)
+{
+	uint64_t vm;
+
+	if (vm_of)
+		return vm_of(key);
+	if (bpf_map_lookup_elem(fd, key, value))
+		return 0;
+	memcpy(&vm, value, sizeof(vm));
+	return vm;
+}
+
 /*
  * Deletes every entry of map fd whose VM is in dead (sorted): vm_of(key) names it, or with
  * vm_of NULL the first 8 bytes of the value (value_size bytes). The keys are gathered in one
  * walk and deleted after it: deleting the walk's cursor would restart it from the first key,
- * which made a reclaim cost entries x deleted key reads.
+ * which made a reclaim cost entries x deleted key reads. A value is read again before its
+ * key goes: a new VM may have taken that mm or struct kvm address in between. Gathering
+ * that runs out of memory deletes what it has and walks again.
  */
 static void delete_entries_of(int fd, size_t key_size, size_t value_size,
 			      uint64_t (*vm_of)(const void *key), const uint64_t *dead,
@@ -666,37 +683,39 @@ static void delete_entries_of(int fd, size_t key_size, size_t value_size,
 {
 	unsigned char key[64], next[64], value[512], *doomed = NULL;
 	size_t n = 0, cap = 0;
-	bool have_key = false;
+	bool have_key = false, more = true;
 
 	if (key_size > sizeof(key) || (!vm_of && value_size > sizeof(value)))
 		return; /* a build-time mistake; the map then grows until full (drops say so) */
-	while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
-		uint64_t vm;
-
-		memcpy(key, next, key_size);
-		have_key = true;
-		if (vm_of) {
-			vm = vm_of(key);
-		} else {
-			if (bpf_map_lookup_elem(fd, key, value))
+	while (more) {
+		more = false;
+		while (!bpf_map_get_next_key(fd, have_key ? key : NULL, next)) {
+			memcpy(key, next, key_size);
+			have_key = true;
+			if (!sorted_has(dead, n_dead, entry_vm(fd, key, vm_of, value)))
 				continue;
-			memcpy(&vm, value, sizeof(vm));
-		}
-		if (!sorted_has(dead, n_dead, vm))
-			continue;
-		if (n == cap) {
-			size_t grown_cap = cap ? 2 * cap : 256;
-			unsigned char *grown = realloc(doomed, grown_cap * key_size);
+			if (n == cap) {
+				size_t grown_cap = cap ? 2 * cap : 256;
+				unsigned char *grown = realloc(doomed, grown_cap * key_size);
 
-			if (!grown)
-				break; /* what is gathered goes; the rest at the next reclaim */
-			doomed = grown;
-			cap = grown_cap;
+				if (!grown) {
+					more = n > 0; /* delete these, then walk again */
+					break;
+				}
+				doomed = grown;
+				cap = grown_cap;
+			}
+			memcpy(doomed + n++ * key_size, key, key_size);
 		}
-		memcpy(doomed + n++ * key_size, key, key_size);
+		for (size_t i = 0; i < n; i++) {
+			const void *k = doomed + i * key_size;
+
+			if (vm_of || sorted_has(dead, n_dead, entry_vm(fd, k, vm_of, value)))
+				bpf_map_delete_elem(fd, k);
+		}
+		n = 0;
+		have_key = false;
 	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, doomed + i * key_size);
 	free(doomed);
 }
 
