@@ -48,3 +48,13 @@ $(OUT)/ipiv-empty-probes: $(OUT)/bench/ipiv-empty-probes.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
 endif
+
+# What a collector snapshot costs as the latency map fills (docs/overhead.md): built with
+# everything, not installed.
+ifneq ($(wildcard bench/ipiv-snapshot-bench.c),)
+all: $(OUT)/ipiv-snapshot-bench
+$(OUT)/bench/ipiv-snapshot-bench.o: $(OUT)/ipiv.skel.h
+$(OUT)/ipiv-snapshot-bench: $(OUT)/bench/ipiv-snapshot-bench.o $(OUT)/libipiv.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_DAEMON) -o $@
+endif

@@ -1273,48 +1273,73 @@ static struct ipiv_lat_hist *lat_row(struct ipiv_vm_stats *vm, const struct ipiv
 	return &rows[vm->n_lat - 1];
 }
 
+/* Adds one histogram bucket (key, value) of the lat map to its VM's row of snap. */
+static int add_latency(struct ipiv_snapshot *snap, const struct ipiv_lat_key *key,
+		       const struct ipiv_lat_value *value)
+{
+	struct ipiv_vm_stats *vm = vm_row(snap, key->vm);
+	struct ipiv_lat_hist *row;
+
+	if (!vm)
+		return 0;
+	if (key->kind == IPIV_LAT_UNMATCHED) {
+		if (key->sub < IPIV_UNM_COUNT)
+			vm->lat_unmatched[key->sub] += value->count;
+		return 0;
+	}
+	if (key->kind >= IPIV_LAT_KIND_COUNT || key->bucket >= HIST_BUCKETS)
+		return 0;
+	row = lat_row(vm, key);
+	if (!row)
+		return -ENOMEM;
+	row->h.buckets[key->bucket] += value->count;
+	row->h.count += value->count;
+	row->h.sum_ns += value->sum_ns;
+	return 0;
+}
+
+/* Entries of the lat map read per system call. */
+#define LAT_BATCH 4096
+
+/* The lat map into the snapshot's VM rows, LAT_BATCH entries per system call (batch
+ * lookups of hash maps: Linux 5.6+); a full map holds IPIV_MAX_LAT entries. */
 static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 {
-	int fd = bpf_map__fd(c->skel->maps.lat);
-	struct ipiv_lat_key key, *prev = NULL;
-	int err = 0;
+	int fd = bpf_map__fd(c->skel->maps.lat), err = 0;
+	struct ipiv_lat_key *keys = malloc(LAT_BATCH * sizeof(*keys));
+	struct ipiv_lat_value *values = malloc(LAT_BATCH * sizeof(*values));
+	__u64 batch = 0; /* the kernel's cursor (a bucket index for hash maps) */
+	bool started = false, done = false;
 
 	for (size_t i = 0; i < snap->n_vms; i++)
 		snap->vms[i].latency_enabled = !c->opts.no_latency;
-	while (!bpf_map_get_next_key(fd, prev, &key)) {
-		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
-		struct ipiv_lat_value value;
-		struct ipiv_lat_hist *row;
-		uint64_t count, sum;
-
-		prev = &key;
-		if (!vm || bpf_map_lookup_elem(fd, &key, &value))
-			continue;
-		count = value.count;
-		sum = value.sum_ns;
-		if (key.kind == IPIV_LAT_UNMATCHED) {
-			if (key.sub < IPIV_UNM_COUNT)
-				vm->lat_unmatched[key.sub] += count;
-			continue;
-		}
-		if (key.kind >= IPIV_LAT_KIND_COUNT || key.bucket >= HIST_BUCKETS)
-			continue;
-		row = lat_row(vm, &key);
-		if (!row) {
-			err = -ENOMEM;
-			break;
-		}
-		row->h.buckets[key.bucket] += count;
-		row->h.count += count;
-		row->h.sum_ns += sum;
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
 	}
-	if (err)
-		return err;
-	for (size_t i = 0; i < snap->n_vms; i++)
+	while (!done && !err) {
+		__u32 count = LAT_BATCH;
+
+		err = bpf_map_lookup_batch(fd, started ? &batch : NULL, &batch, keys, values,
+					   &count, NULL);
+		if (err == -ENOENT) { /* the end; count holds the last entries */
+			done = true;
+			err = 0;
+		} else if (err) {
+			break; /* -ENOSPC: one hash bucket holding more than LAT_BATCH entries */
+		}
+		started = true;
+		for (__u32 i = 0; i < count && !err; i++)
+			err = add_latency(snap, &keys[i], &values[i]);
+	}
+	for (size_t i = 0; i < snap->n_vms && !err; i++)
 		if (snap->vms[i].n_lat)
 			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),
 			      ipiv_lat_hist_cmp);
-	return 0;
+out:
+	free(keys);
+	free(values);
+	return err;
 }
 
 /* The rows of (kind, sub) of vcpu (NULL: every row) merged into *out; false if empty. */
