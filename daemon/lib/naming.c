@@ -331,11 +331,13 @@ static int name_by_option(const struct argv_view *av, const char *opt, char *nam
 	return source;
 }
 
-/* The name of the VM whose VMM's command line is cmdline (len bytes, NUL-terminated at
- * cmdline[len]; cut: it was longer); comm_kind is the VMM kind by comm, for when argv[0]
- * does not tell. A negative return when nothing names it. */
-static int name_from_cmdline(char *cmdline, size_t len, bool cut, enum vmm_kind comm_kind,
-			     char *name)
+/*
+ * Names the VM of process pid whose VMM's command line is cmdline (len bytes, NUL-terminated
+ * at cmdline[len]; cut: it was longer), into name; "pid-<pid>" when nothing names it. When
+ * argv[0] does not tell the VMM, comm under proc_root does (NULL: no /proc to ask).
+ */
+static int name_from_cmdline(char *cmdline, size_t len, bool cut, const char *proc_root,
+			     int pid, char *name)
 {
 	struct argv_view av = {NULL, 0};
 	enum vmm_kind kind = VMM_UNKNOWN;
@@ -346,8 +348,8 @@ static int name_from_cmdline(char *cmdline, size_t len, bool cut, enum vmm_kind 
 
 		kind = kind_of(slash ? slash + 1 : av.args[0]);
 	}
-	if (kind == VMM_UNKNOWN)
-		kind = comm_kind;
+	if (kind == VMM_UNKNOWN && proc_root)
+		kind = kind_from_comm(proc_root, pid);
 
 	switch (kind) {
 	case VMM_QEMU:
@@ -366,6 +368,10 @@ static int name_from_cmdline(char *cmdline, size_t len, bool cut, enum vmm_kind 
 		break;
 	}
 	free(av.args);
+	if (source < 0) {
+		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
+		source = VM_NAME_PID;
+	}
 	return source;
 }
 
@@ -379,16 +385,13 @@ int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
 	if (!proc_root || !name || pid < 0)
 		return -EINVAL;
 	cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
-	source = name_from_cmdline(cmdline, len, cut, kind_from_comm(proc_root, pid), name);
+	source = name_from_cmdline(cmdline, len, cut, proc_root, pid, name);
 	free(cmdline);
-	if (source < 0) {
-		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
-		source = VM_NAME_PID;
-	}
 	return source;
 }
 
-int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid, char name[VM_NAME_MAX])
+int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid,
+			 char name[VM_NAME_MAX])
 {
 	char *copy;
 	int source;
@@ -401,12 +404,8 @@ int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid, cha
 	if (len)
 		memcpy(copy, cmdline, len);
 	copy[len] = '\0';
-	source = name_from_cmdline(copy, len, cut, VMM_UNKNOWN, name);
+	source = name_from_cmdline(copy, len, cut, NULL, pid, name);
 	free(copy);
-	if (source < 0) {
-		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
-		source = VM_NAME_PID;
-	}
 	return source;
 }
 
