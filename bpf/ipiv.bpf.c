@@ -222,24 +222,37 @@ static __always_inline void drop(u32 reason)
 		*count += 1;
 }
 
-/* Per-CPU add; an insert that loses a race to another CPU finds the key on lookup. */
+/*
+ * The value of key in map, inserted as *init if absent; an insert that loses a race to
+ * another CPU finds the key on lookup. NULL if it cannot be inserted (*err < 0: the map is
+ * full or cannot allocate) or was deleted meanwhile (*err 0).
+ */
+static __always_inline void *lookup_or_insert(void *map, const void *key, const void *init,
+					      long *err)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	*err = 0;
+	if (v)
+		return v;
+	*err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	if (*err && *err != -EEXIST)
+		return NULL;
+	*err = 0;
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* Per-CPU add. */
 static __always_inline void percpu_add(void *map, void *key, u64 n, u32 full_reason)
 {
-	u64 *count = bpf_map_lookup_elem(map, key);
+	u64 zero = 0, *count;
 	long err;
 
-	if (count) {
+	count = lookup_or_insert(map, key, &zero, &err);
+	if (count)
 		*count += n;
-		return;
-	}
-	err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		count = bpf_map_lookup_elem(map, key);
-		if (count)
-			*count += n;
-	} else if (err) {
+	else if (err)
 		drop(full_reason);
-	}
 }
 
 /*

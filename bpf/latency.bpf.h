@@ -41,19 +41,14 @@ struct {
 /* Adds one observation (count, ns) to bucket key of the lat map. */
 static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
 {
-	struct ipiv_lat_value *v = bpf_map_lookup_elem(&lat, key), one = {.count = 1, .sum_ns = ns};
+	struct ipiv_lat_value zero = {}, *v;
 	long err;
 
+	v = lookup_or_insert(&lat, key, &zero, &err);
 	if (!v) {
-		err = bpf_map_update_elem(&lat, key, &one, BPF_NOEXIST);
-		if (err != -EEXIST) {
-			if (err)
-				drop(IPIV_DROP_LAT_FULL);
-			return;
-		}
-		v = bpf_map_lookup_elem(&lat, key); /* another CPU inserted it first */
-		if (!v)
-			return;
+		if (err)
+			drop(IPIV_DROP_LAT_FULL);
+		return;
 	}
 	__sync_fetch_and_add(&v->count, 1);
 	if (ns)
@@ -106,17 +101,15 @@ static __always_inline void lat_on_send(struct ipiv_thread *t, u32 path, u32 icr
 static __always_inline struct ipiv_target *target_of(u64 vm, u32 vcpu, bool create)
 {
 	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
-	struct ipiv_target *tg = bpf_map_lookup_elem(&targets, &key), zero = {};
+	struct ipiv_target zero = {}, *tg;
 	long err;
 
-	if (tg || !create)
-		return tg;
-	err = bpf_map_update_elem(&targets, &key, &zero, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
+	if (!create)
+		return bpf_map_lookup_elem(&targets, &key);
+	tg = lookup_or_insert(&targets, &key, &zero, &err);
+	if (!tg && err)
 		lat_unmatched(vm, vcpu, IPIV_UNM_PENDING_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&targets, &key);
+	return tg;
 }
 
 /* A wait that began with APICv/AVIC active: the interrupt was posted, and a target running
