@@ -678,7 +678,6 @@ static void test_latency_eoi_virtualized(void **state)
 {
 	const uint64_t vm = 0xffff88800000e000;
 	struct ipiv_snapshot *s;
-	struct ipiv_thread t;
 	struct ipiv_target tg;
 	uint64_t min = 0, exit3;
 
@@ -697,10 +696,7 @@ static void test_latency_eoi_virtualized(void **state)
 		assert_int_equal(tg.irq[i].state, 0);
 	assert_true(tg.wake_since != 0); /* the wake is still timed */
 	/* APICv inhibited again: the next delivery waits for its EOI as usual */
-	t = my_thread();
-	t.apicv = IPIV_APICV_INACTIVE;
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &(int){my_pidfd()},
-					     &t, BPF_EXIST), 0);
+	be_vcpu_apicv(vm, 0, IPIV_APICV_INACTIVE, 0);
 	accept_vector(1, 0xfd);
 	assert_int_equal(target(vm, 1).irq[0].state, IPIV_IRQ_VALID | 0xfd);
 
