@@ -24,7 +24,8 @@ enum icr_delivery {
 	ICR_DM_FIXED = 0,
 	ICR_DM_LOWEST_PRIO = 1,
 	ICR_DM_SMI = 2,
-	ICR_DM_RESERVED3 = 3,
+	ICR_DM_RESERVED3 = 3, /* in an ICR; accepted, it is KVM's PV kick (ICR_DM_PV_KICK) */
+	ICR_DM_PV_KICK = 3,
 	ICR_DM_NMI = 4,
 	ICR_DM_INIT = 5,
 	ICR_DM_SIPI = 6,
@@ -160,6 +161,18 @@ static const char *const icr_delivery_names[ICR_DM_COUNT] = {
     [ICR_DM_NMI] = "nmi",     [ICR_DM_INIT] = "init",
     [ICR_DM_SIPI] = "sipi",   [ICR_DM_EXTINT] = "extint",
 };
+
+/*
+ * An accepted interrupt's (kvm_apic_accept_irq) delivery mode is KVM's, not a guest ICR's:
+ * KVM's PV unhalt kick (KVM_HC_KICK_CPU, kvm_pv_kick_cpu_op: a Linux guest's PV spinlocks)
+ * is accepted with APIC_DM_REMRD (3), which __apic_accept_irq handles by setting
+ * pv_unhalted and kicking the vCPU; an ICR write of that reserved mode does the same.
+ */
+static inline const char *icr_accept_delivery_name(__u32 dm)
+{
+	dm &= ICR_DELIVERY_MASK;
+	return dm == ICR_DM_PV_KICK ? "pv_kick" : icr_delivery_names[dm];
+}
 
 static const char *const icr_shorthand_names[ICR_SH_COUNT] = {
     [ICR_SH_NONE] = "none",

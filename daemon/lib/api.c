@@ -59,7 +59,7 @@ static json_t *counts_json(const struct ipiv_counts *c)
 					    json_integer(c->sent_by_path[p]));
 	for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++)
 		if (c->received_by_mode[dm])
-			json_object_set_new(by_mode, icr_delivery_names[dm],
+			json_object_set_new(by_mode, icr_accept_delivery_name(dm),
 					    json_integer(c->received_by_mode[dm]));
 	for (unsigned a = 0; a < IPIV_AVIC_CAUSE_COUNT; a++)
 		if (c->avic_incomplete[a])
@@ -234,7 +234,7 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 
 	json_object_set_new(o, "sent_by_class", classes_json(vm));
 	for (size_t j = 0; j < vm->n_exits; j++) {
-		char num[16];
+		char num[METRICS_EXIT_REASON_LEN];
 		const struct ipiv_exit_cell *x = &vm->exits[j];
 
 		json_array_append_new(exits, json_pack("{s:s, s:I, s:s, s:I}", "isa",

@@ -99,6 +99,11 @@ static const char *delivery_label(uint32_t i)
 	return icr_delivery_names[i];
 }
 
+static const char *accept_delivery_label(uint32_t i)
+{
+	return icr_accept_delivery_name(i);
+}
+
 static const char *shorthand_label(uint32_t i)
 {
 	return icr_shorthand_names[i];
@@ -109,9 +114,11 @@ static const char *dest_mode_label(uint32_t i)
 	return icr_dest_mode_names[i];
 }
 
-/* {"label": count, ...} into counts[] indexed by the label's enum value. */
-static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, unsigned n,
-			  const char *(*label)(uint32_t), const char *where, struct perr *e)
+/* {"label": count, ...} into counts[] indexed by the label's enum value. former, if not NULL,
+ * is the table an older ipivd named the same counts by. */
+static int parse_labelled_was(const json_t *o, const char *key, uint64_t *counts, unsigned n,
+			      const char *(*label)(uint32_t), const char *(*former)(uint32_t),
+			      const char *where, struct perr *e)
 {
 	json_t *map = json_object_get(o, key), *v;
 	const char *name;
@@ -121,6 +128,8 @@ static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, un
 	json_object_foreach(map, name, v) {
 		int i = label_index(name, label, n);
 
+		if (i < 0 && former)
+			i = label_index(name, former, n);
 		if (i < 0)
 			return fail(e, "%s.%s: unknown label \"%.40s\"", where, key, name);
 		if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -129,6 +138,12 @@ static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, un
 		counts[i] = (uint64_t)json_integer_value(v);
 	}
 	return 0;
+}
+
+static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, unsigned n,
+			  const char *(*label)(uint32_t), const char *where, struct perr *e)
+{
+	return parse_labelled_was(o, key, counts, n, label, NULL, where, e);
 }
 
 /* "patched_tracepoints" (what kernel-patches/' tracepoints counted); absent from an ipivd
@@ -192,8 +207,9 @@ static int parse_counts(const json_t *o, struct ipiv_counts *c, const char *wher
 		return r;
 	if ((r = parse_labelled(o, "sent_by_path", c->sent_by_path, IPIV_PATH_COUNT,
 				ipiv_path_name, where, e)) ||
-	    (r = parse_labelled(o, "received_by_delivery", c->received_by_mode, ICR_DM_COUNT,
-				delivery_label, where, e)) ||
+	    /* an ipivd before pv_kick named accepted mode 3 by the ICR's table: "reserved3" */
+	    (r = parse_labelled_was(o, "received_by_delivery", c->received_by_mode, ICR_DM_COUNT,
+				    accept_delivery_label, delivery_label, where, e)) ||
 	    (r = parse_labelled(o, "avic_incomplete", c->avic_incomplete, IPIV_AVIC_CAUSE_COUNT,
 				ipiv_avic_cause_name, where, e)))
 		return r;

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <asm/kvm.h> /* the *_VECTOR numbers SVM_EXIT_REASONS uses */
+#include <asm/svm.h>
+#include <asm/vmx.h>
+
 #include "metrics.h"
 
 static const char *const dest_kind[] = {"unicast", "multicast", "broadcast"};
@@ -18,59 +22,74 @@ static const char *class_dest_kind(uint32_t class)
 	return dest_kind[0];
 }
 
-/* Names of exit reasons that concern IPIs, interrupts and halts; others stay numbers. */
+/*
+ * Exit reason names: the kernel's own tables, the ones kvm_stat and perf print. Labels are
+ * their lower-case form, "DE excp" becoming "de_excp". A reason listed twice keeps its first
+ * name (SVM_EXIT_ERR is -1, the 0xffffffff a truncated VMEXIT_INVALID leaves).
+ */
 struct exit_name {
 	uint32_t reason;
 	const char *name;
 };
 
-static const struct exit_name vmx_exits[] = {
-    {0, "exception_nmi"},
-    {1, "external_interrupt"},
-    {2, "triple_fault"},
-    {7, "interrupt_window"},
-    {8, "nmi_window"},
-    {10, "cpuid"},
-    {12, "hlt"},
-    {18, "vmcall"},
-    {28, "cr_access"},
-    {30, "io_instruction"},
-    {31, "msr_read"},
-    {32, "msr_write"},
-    {40, "pause_instruction"},
-    {44, "apic_access"},
-    {45, "eoi_induced"},
-    {48, "ept_violation"},
-    {49, "ept_misconfig"},
-    {52, "preemption_timer"},
-    {56, "apic_write"},
-    {85, "msr_write_imm"},
+static const struct exit_name vmx_exits[] = {VMX_EXIT_REASONS};
+static const struct exit_name svm_exits[] = {SVM_EXIT_REASONS};
+
+/*
+ * Label values ipivd exported before it used those tables, where the kernel's name differs
+ * or is missing: renaming a label value would break users' queries (docs/metrics.md).
+ */
+static const struct exit_name vmx_kept[] = {
+    {85, "msr_write_imm"}, /* EXIT_REASON_MSR_WRITE_IMM: newer than some uapi headers */
 };
 
-static const struct exit_name svm_exits[] = {
-    {0x060, "intr"},
-    {0x061, "nmi"},
-    {0x064, "vintr"},
-    {0x072, "cpuid"},
-    {0x077, "pause"},
-    {0x078, "hlt"},
-    {0x07b, "ioio"},
-    {0x07c, "msr"},
-    {0x081, "vmmcall"},
-    {0x400, "npf"},
-    {0x401, "avic_incomplete_ipi"},
-    {0x402, "avic_unaccelerated_access"},
+static const struct exit_name svm_kept[] = {
+    {SVM_EXIT_INTR, "intr"},	   /* the kernel's: "interrupt" */
+    {SVM_EXIT_IOIO, "ioio"},	   /* the kernel's: "io" */
+    {SVM_EXIT_VMMCALL, "vmmcall"}, /* the kernel's: "hypercall" */
 };
 
-const char *metrics_exit_reason(uint32_t isa, uint32_t reason, char *buf, size_t len)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *exit_name_find(const struct exit_name *t, size_t n, uint32_t reason)
 {
-	const struct exit_name *t = isa == IPIV_ISA_SVM ? svm_exits : vmx_exits;
-	size_t n = isa == IPIV_ISA_SVM ? sizeof(svm_exits) / sizeof(svm_exits[0])
-				       : sizeof(vmx_exits) / sizeof(vmx_exits[0]);
-
 	for (size_t i = 0; i < n; i++)
 		if (t[i].reason == reason)
 			return t[i].name;
+	return NULL;
+}
+
+/* Prometheus-safe and lower case: letters lowered, digits and '_' kept, anything else '_'. */
+static char exit_label_char(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (char)(c - 'A' + 'a');
+	if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')
+		return c;
+	return '_';
+}
+
+const char *metrics_exit_reason(uint32_t isa, uint32_t reason, char *buf, size_t len)
+{
+	const char *name;
+	size_t i;
+
+	if (isa == IPIV_ISA_SVM) {
+		name = exit_name_find(svm_kept, ARRAY_LEN(svm_kept), reason);
+		if (!name)
+			name = exit_name_find(svm_exits, ARRAY_LEN(svm_exits), reason);
+	} else {
+		name = exit_name_find(vmx_kept, ARRAY_LEN(vmx_kept), reason);
+		if (!name)
+			name = exit_name_find(vmx_exits, ARRAY_LEN(vmx_exits), reason);
+	}
+	/* a name that does not fit stays a number, not a truncated name two reasons may share */
+	if (name && strlen(name) < len) {
+		for (i = 0; name[i]; i++)
+			buf[i] = exit_label_char(name[i]);
+		buf[i] = '\0';
+		return buf;
+	}
 	snprintf(buf, len, "%u", reason);
 	return buf;
 }
@@ -126,8 +145,9 @@ static int write_receives(struct expo *e, const struct ipiv_snapshot *s, const c
 		       "(kvm_apic_accept_irq), by delivery mode: IPIs and device interrupts."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++) {
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-						 EXPO_LABEL("delivery", icr_delivery_names[dm])};
+			struct expo_label l[] = {
+			    EXPO_LABEL("vm", names[i]),
+			    EXPO_LABEL("delivery", icr_accept_delivery_name(dm))};
 
 			if (s->vms[i].c.received_by_mode[dm] || dm == ICR_DM_FIXED)
 				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.received_by_mode[dm]));
@@ -189,7 +209,7 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (size_t j = 0; j < s->vms[i].n_exits; j++) {
 			const struct ipiv_exit_cell *x = &s->vms[i].exits[j];
-			char num[16];
+			char num[METRICS_EXIT_REASON_LEN];
 			struct expo_label l[] = {
 			    EXPO_LABEL("vm", names[i]),
 			    EXPO_LABEL("isa", isa_name(x->isa)),

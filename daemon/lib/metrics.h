@@ -18,8 +18,12 @@ struct metrics_opts {
 int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *const *names,
 		  const struct metrics_opts *opts, double scrape_seconds);
 
-/* Label value for an exit reason: a stable lower-case name for the reasons that matter to
- * IPIs and interrupts, else the number. buf must hold 16 bytes. */
+/* Room for any exit reason label: the longest name in the kernel's tables, or a number. */
+#define METRICS_EXIT_REASON_LEN 32
+
+/* Label value for an exit reason: the kernel's name for it (<asm/vmx.h>, <asm/svm.h>: what
+ * kvm_stat and perf print) in lower case, else the number. Written into buf, which must hold
+ * METRICS_EXIT_REASON_LEN bytes; returns buf. */
 const char *metrics_exit_reason(uint32_t isa, uint32_t reason, char *buf, size_t len);
 
 #endif

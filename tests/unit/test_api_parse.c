@@ -38,7 +38,7 @@ static void fill_counts(struct ipiv_counts *c, uint64_t seed)
 	for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
 		c->sent_by_path[p] = seed * 7 + p;
 	for (unsigned d = 0; d < ICR_DM_COUNT; d++)
-		c->received_by_mode[d] = d == 3 ? 0 : seed * 3 + d; /* a zero stays absent */
+		c->received_by_mode[d] = d == 7 ? 0 : seed * 3 + d; /* a zero stays absent */
 	for (unsigned a = 0; a < IPIV_AVIC_CAUSE_COUNT; a++)
 		c->avic_incomplete[a] = seed + a;
 	c->sent_total = seed * 100;
@@ -891,6 +891,33 @@ static void test_unknown_labels_rejected(void **state)
 	free(f);
 }
 
+/* Accepted mode 3 is "pv_kick" both ways; an ipivd before it said "reserved3", which still
+ * parses to mode 3. */
+static void test_accepted_pv_kick(void **state)
+{
+	struct fixture *f = make_fixture();
+	json_t *doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
+	json_t *by_mode = json_object_get(json_object_get(doc, "counts"), "received_by_delivery");
+	struct ipiv_vm_stats got = { 0 };
+	char name[VM_NAME_MAX], err[200];
+
+	assert_int_equal(json_integer_value(json_object_get(by_mode, "pv_kick")),
+			 f->vms[0].c.received_by_mode[ICR_DM_PV_KICK]);
+	assert_null(json_object_get(by_mode, "reserved3"));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	assert_int_equal(got.c.received_by_mode[ICR_DM_PV_KICK], 18);
+	api_parse_vm_free(&got);
+
+	json_object_del(by_mode, "pv_kick");
+	json_object_set_new(by_mode, "reserved3", json_integer(14));
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
+	assert_int_equal(got.c.received_by_mode[ICR_DM_PV_KICK], 14);
+	api_parse_vm_free(&got);
+	json_decref(doc);
+	free(f);
+}
+
 static void test_vm_key(void **state)
 {
 	uint64_t key;
@@ -916,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_labels_rejected),
 		cmocka_unit_test(test_inhibit_names_of_another_kernel),
 		cmocka_unit_test(test_vm_key),
+		cmocka_unit_test(test_accepted_pv_kick),
 		cmocka_unit_test(test_latency_round_trip),
 		cmocka_unit_test(test_latency_malformed),
 		cmocka_unit_test(test_vcpu_latency_round_trip),

@@ -143,6 +143,21 @@ static void test_format(void **state)
 	assert_string_equal(buf, "smi/physical/self");
 }
 
+/* Mode 3 is reserved in an ICR, but an accepted mode 3 is KVM's PV unhalt kick. */
+static void test_accept_delivery_names(void **state)
+{
+	char buf[64];
+
+	assert_string_equal(icr_delivery_names[ICR_DM_RESERVED3], "reserved3");
+	assert_string_equal(icr_accept_delivery_name(ICR_DM_PV_KICK), "pv_kick");
+	for (__u32 dm = 0; dm < ICR_DM_COUNT; dm++)
+		if (dm != ICR_DM_PV_KICK)
+			assert_string_equal(icr_accept_delivery_name(dm), icr_delivery_names[dm]);
+	icr_class_format(icr_classify(icr(0, ICR_DM_RESERVED3, 0, 0), 1, ICR_MODE_X2APIC), buf,
+			 sizeof(buf));
+	assert_string_equal(buf, "reserved3/physical/none");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +169,7 @@ int main(void)
 	    cmocka_unit_test(test_init_sipi_sequence),
 	    cmocka_unit_test(test_class_fits_table),
 	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_accept_delivery_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
