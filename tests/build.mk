@@ -33,7 +33,11 @@ check-bpf: $(BPF_TESTS)
 check-e2e: all
 	$(Q)tests/run-tests e2e $(E2E_TESTS)
 
+# The end-to-end tests that boot a nested SVM host (tests/nested/), also part of check-e2e.
+check-nested: all
+	$(Q)tests/run-tests nested $(filter tests/e2e/test_nested_%,$(E2E_TESTS))
+
 check: all tests
 	$(Q)tests/run-tests all $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS) -- $(KERNEL_CHECKS)
 
-.PHONY: tests check check-unit check-bpf check-e2e
+.PHONY: tests check check-unit check-bpf check-e2e check-nested

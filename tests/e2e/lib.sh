@@ -17,3 +17,38 @@ require_bin() { for b in "$@"; do [ -x "$b" ] || fail "$b not built (run make)";
 
 # expect_eq WHAT GOT WANT
 expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
+
+pick_port() { echo $(( 20000 + RANDOM % 20000 )); }
+
+# The helpers below read and write files in $tmp and talk to ipivd at $URL.
+# sum_metric NAME LABEL-FILTER...: sum of the samples of NAME in the last scrape whose labels
+# contain every filter
+sum_metric() {
+	local name=$1; shift
+	local lines; lines=$(grep "^$name{" "$tmp/metrics")
+	for f in "$@"; do lines=$(grep -F -- "$f" <<<"$lines"); done
+	awk '{ s += $NF } END { printf "%d\n", s }' <<<"$lines"
+}
+scrape() { curl -sf "$URL/metrics" > "$tmp/metrics" || fail "scrape of $URL/metrics failed"; }
+wait_json() {	# wait until ipivbench printed its complete JSON
+	# (jq 1.6 exits 0 on an empty file, so ask for the value itself)
+	for _ in $(seq 1 600); do
+		[ "$(jq -r 'has("wall_seconds")' "$1" 2>/dev/null)" = true ] && return 0
+		sleep 0.1
+	done
+	fail "no result in $1: $(cat "$1" "$1.err" 2>/dev/null | tail -3)"
+}
+
+# Each pattern's path and ICR class as ipivd must label them.
+path_of() { case $1 in xapic*) echo xapic_mmio ;; pv) echo pv_kvm ;; *) echo x2apic_msr ;; esac; }
+class_of() {
+	case $1 in
+	x2apic-phys | xapic-phys | pv) echo 'delivery="fixed",dest_mode="physical",shorthand="none",dest="unicast"' ;;
+	x2apic-logical | xapic-logical) echo 'delivery="fixed",dest_mode="logical",shorthand="none",dest="unicast"' ;;
+	x2apic-multicast) echo 'delivery="fixed",dest_mode="logical",shorthand="none"' ;;
+	*allbutself) echo 'delivery="fixed",dest_mode="physical",shorthand="all_but_self"' ;;
+	x2apic-self) echo 'delivery="fixed",dest_mode="physical",shorthand="self"' ;;
+	nmi) echo 'delivery="nmi",dest_mode="physical",shorthand="none",dest="unicast"' ;;
+	esac
+}
+

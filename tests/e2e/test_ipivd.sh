@@ -15,26 +15,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pick_port() { echo $(( 20000 + RANDOM % 20000 )); }
 PORT=$(pick_port)
 URL=http://127.0.0.1:$PORT
-
-# sum_metric NAME LABEL-FILTER...: sum of the samples of NAME whose labels contain every filter
-sum_metric() {
-	local name=$1; shift
-	local lines; lines=$(grep "^$name{" "$tmp/metrics")
-	for f in "$@"; do lines=$(grep -F -- "$f" <<<"$lines"); done
-	awk '{ s += $NF } END { printf "%d\n", s }' <<<"$lines"
-}
-scrape() { curl -sf "$URL/metrics" > "$tmp/metrics" || fail "scrape of $URL/metrics failed"; }
-wait_json() {	# wait until ipivbench printed its complete JSON
-	# (jq 1.6 exits 0 on an empty file, so ask for the value itself)
-	for _ in $(seq 1 600); do
-		[ "$(jq -r 'has("wall_seconds")' "$1" 2>/dev/null)" = true ] && return 0
-		sleep 0.1
-	done
-	fail "no result in $1: $(cat "$1" "$1.err" 2>/dev/null | tail -3)"
-}
 
 # A VM that exists before ipivd starts; it sends only when told (SIGUSR2).
 "$IPIVBENCH" --name e2e-early -n 2 -m x2apic-phys -r 2 -k 40 --wait-for-go --hold inf --json \
@@ -59,19 +41,6 @@ done
 	fail "early VM (pid $early) not discovered in 20 s: $(jq -c '[.vms[] | {name, pid}]' "$tmp/vms")"
 kill -USR2 $early
 wait_json "$tmp/early.json"
-
-# Each pattern's path and ICR class as ipivd must label them.
-path_of() { case $1 in xapic*) echo xapic_mmio ;; *) echo x2apic_msr ;; esac; }
-class_of() {
-	case $1 in
-	x2apic-phys | xapic-phys) echo 'delivery="fixed",dest_mode="physical",shorthand="none",dest="unicast"' ;;
-	x2apic-logical | xapic-logical) echo 'delivery="fixed",dest_mode="logical",shorthand="none",dest="unicast"' ;;
-	x2apic-multicast) echo 'delivery="fixed",dest_mode="logical",shorthand="none"' ;;
-	*allbutself) echo 'delivery="fixed",dest_mode="physical",shorthand="all_but_self"' ;;
-	x2apic-self) echo 'delivery="fixed",dest_mode="physical",shorthand="self"' ;;
-	nmi) echo 'delivery="nmi",dest_mode="physical",shorthand="none",dest="unicast"' ;;
-	esac
-}
 
 # check_vm NAME PATTERN JSON: every count ipivd has for the VM equals the guest's own.
 check_vm() {
