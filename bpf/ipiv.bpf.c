@@ -76,6 +76,7 @@ struct kvm___ipiv {
 struct kvm_lapic___ipiv;
 
 struct kvm_vcpu_arch___ipiv {
+	unsigned long regs[17]; /* NR_VCPU_REGS: the guest's GPRs as KVM caches them */
 	u64 apic_base;
 	struct kvm_lapic___ipiv *apic;
 } __attribute__((preserve_access_index));
@@ -1070,6 +1071,63 @@ int BPF_PROG(ipiv_x2apic_icr_fastpath, struct kvm_vcpu___ipiv *vcpu, u64 icr, bo
 	count(t, t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, handled,
 	      icr_classify((u32)icr, icr >> 32, ICR_MODE_X2APIC), 1);
 	return 0;
+}
+
+/*
+ * The same answer from a stock kernel, where fexit is permitted: the return of KVM's exit
+ * fastpath for WRMSR (EXIT_FASTPATH_NONE: declined, the slow path will emulate the write).
+ * Attached only when kvm_x2apic_icr_fastpath is absent, so a write is counted once.
+ */
+#define VCPU_REGS_RAX 0
+#define VCPU_REGS_RCX 1
+#define VCPU_REGS_RDX 2
+#define EXIT_FASTPATH_NONE 0
+
+static __always_inline int fastpath_wrmsr(struct kvm_vcpu___ipiv *vcpu, u32 msr, u64 icr, int ret)
+{
+	struct ipiv_thread *t;
+
+	if (msr != MSR_X2APIC_ICR)
+		return 0;
+	t = thread_of_vcpu(vcpu);
+	if (!t) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	t->apic_mode = IPIV_APIC_X2APIC;
+	count(t, t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, ret != EXIT_FASTPATH_NONE,
+	      icr_classify((u32)icr, icr >> 32, ICR_MODE_X2APIC), 1);
+	return 0;
+}
+
+static __always_inline u64 guest_reg(struct kvm_vcpu___ipiv *vcpu, u32 reg)
+{
+	return BPF_CORE_READ(vcpu, arch.regs[reg]);
+}
+
+static __always_inline u64 guest_edx_eax(struct kvm_vcpu___ipiv *vcpu)
+{
+	return (guest_reg(vcpu, VCPU_REGS_RDX) << 32) | (u32)guest_reg(vcpu, VCPU_REGS_RAX);
+}
+
+/* Linux 5.8 to 6.17 */
+SEC("fexit/handle_fastpath_set_msr_irqoff")
+int BPF_PROG(ipiv_fastpath_set_msr, struct kvm_vcpu___ipiv *vcpu, int ret)
+{
+	return fastpath_wrmsr(vcpu, (u32)guest_reg(vcpu, VCPU_REGS_RCX), guest_edx_eax(vcpu), ret);
+}
+
+/* Linux 6.18: WRMSR, and the immediate form of WRMSRNS (msr and source register given) */
+SEC("fexit/handle_fastpath_wrmsr")
+int BPF_PROG(ipiv_fastpath_wrmsr, struct kvm_vcpu___ipiv *vcpu, int ret)
+{
+	return fastpath_wrmsr(vcpu, (u32)guest_reg(vcpu, VCPU_REGS_RCX), guest_edx_eax(vcpu), ret);
+}
+
+SEC("fexit/handle_fastpath_wrmsr_imm")
+int BPF_PROG(ipiv_fastpath_wrmsr_imm, struct kvm_vcpu___ipiv *vcpu, u32 msr, int reg, int ret)
+{
+	return fastpath_wrmsr(vcpu, msr, guest_reg(vcpu, (u32)reg & 15), ret);
 }
 
 static __noinline int handle_avic_physid(struct ipiv_thread *t, u64 vcpu_ptr, u64 old_entry,

@@ -48,6 +48,11 @@ static const struct probe_def probe_defs[] = {
     {"kvm_icr_write_trap", "ipiv_icr_write_trap", true},
     {"kvm_x2apic_icr_fastpath", "ipiv_x2apic_icr_fastpath", true},
     {"kvm_avic_physid_update", "ipiv_avic_physid_update", true},
+    /* fexit on stock kernels that permit it: what kvm_x2apic_icr_fastpath says, derived from
+     * the return of KVM's WRMSR exit fastpath (the function of each kernel that has one) */
+    {"fexit/handle_fastpath_set_msr_irqoff", "ipiv_fastpath_set_msr", true},
+    {"fexit/handle_fastpath_wrmsr", "ipiv_fastpath_wrmsr", true},
+    {"fexit/handle_fastpath_wrmsr_imm", "ipiv_fastpath_wrmsr_imm", true},
     /* moves an exiting vCPU thread's cached counts to the maps */
     {"sched_process_exit", "ipiv_thread_exit", true},
     /* not a tracepoint: VM discovery; without it only VMs that send are seen */
@@ -326,14 +331,37 @@ static bool collector_has_probe(const struct collector *c, const char *tracepoin
 	return false;
 }
 
+static bool libbpf_silent;
+
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (level == LIBBPF_DEBUG || getenv("IPIV_LIBBPF_QUIET"))
+	if (level == LIBBPF_DEBUG || libbpf_silent || getenv("IPIV_LIBBPF_QUIET"))
 		return 0;
 	return vfprintf(stderr, fmt, args);
 }
 
-static int probe_tracepoints(struct collector *c)
+#define FEXIT "fexit/"
+
+/*
+ * Whether the fexit program on KVM function fn can load: the function is in BTF, the
+ * patched tracepoint that gives the same answer is absent (a write is counted once), and
+ * tracing programs load here at all (refused: the error of a load that had them, e.g. EPERM
+ * on kvm_pvm; tests feed only tracepoint programs).
+ */
+static int fexit_usable(const struct collector *c, const struct btf *vmlinux,
+			const struct btf *kvm_btf, const char *fn, int refused)
+{
+	if (c->opts.no_tracepoints)
+		return -ECANCELED;
+	if (btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) <= 0 &&
+	    (!kvm_btf || btf__find_by_name_kind(kvm_btf, fn, BTF_KIND_FUNC) <= 0))
+		return -ENOENT;
+	if (collector_has_probe(c, "kvm_x2apic_icr_fastpath"))
+		return -EALREADY;
+	return refused;
+}
+
+static int probe_tracepoints(struct collector *c, int fexit_refused)
 {
 	const char *tracefs = c->opts.tracefs ? c->opts.tracefs : TRACEFS_DEFAULT;
 	struct btf *vmlinux, *kvm_btf = NULL;
@@ -377,6 +405,13 @@ static int probe_tracepoints(struct collector *c)
 			fprintf(stderr, "ipiv: BPF program %s missing from the object\n",
 				def->prog);
 			goto cleanup;
+		}
+		if (!strncmp(def->tracepoint, FEXIT, strlen(FEXIT))) {
+			p->err = fexit_usable(c, vmlinux, kvm_btf, def->tracepoint + strlen(FEXIT),
+					      fexit_refused);
+			if (p->err)
+				bpf_program__set_autoload(prog, false);
+			continue;
 		}
 		if (strchr(def->tracepoint, '/'))
 			continue; /* the iterator needs no tracepoint */
@@ -430,7 +465,9 @@ static int attach_probes(struct collector *c)
 			p->err = -ECANCELED;
 			continue;
 		}
-		if (strchr(p->name, '/'))
+		if (!strncmp(p->name, FEXIT, strlen(FEXIT)))
+			link = bpf_program__attach_trace(prog);
+		else if (strchr(p->name, '/'))
 			link = bpf_program__attach_iter(prog, NULL);
 		else
 			link = bpf_program__attach_raw_tracepoint(prog, p->name);
@@ -495,6 +532,38 @@ static void size_latency_maps(struct collector *c)
 	bpf_map__set_max_entries(c->skel->maps.targets, IPIV_MAX_TARGETS_PREALLOC);
 }
 
+/* Opens the object, settles what this kernel has and loads it; fexit_refused (a negative
+ * errno) leaves the fexit programs out. */
+static int load_object(struct collector *c, int fexit_refused)
+{
+	int err;
+
+	c->skel = ipiv_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		fprintf(stderr, "ipiv: opening the BPF object failed: %s\n", strerror(-err));
+		return err;
+	}
+	err = probe_tracepoints(c, fexit_refused);
+	if (err)
+		return err;
+	size_per_cpu_maps(c);
+	size_latency_maps(c);
+	c->skel->rodata->lat_enabled = !c->opts.no_latency;
+	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
+	c->skel->rodata->have_pi_wakeup = c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
+	return ipiv_bpf__load(c->skel);
+}
+
+/* Whether the last load_object tried any fexit program. */
+static bool tracing_wanted(const struct collector *c)
+{
+	for (size_t i = 0; i < N_PROBES; i++)
+		if (!strncmp(c->probes[i].name, FEXIT, strlen(FEXIT)) && !c->probes[i].err)
+			return true;
+	return false;
+}
+
 int collector_open(struct collector **out, const struct collector_opts *opts)
 {
 	struct collector *c;
@@ -517,21 +586,17 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	}
 	libbpf_set_print(libbpf_quiet);
 
-	c->skel = ipiv_bpf__open();
-	if (!c->skel) {
-		err = -errno;
-		fprintf(stderr, "ipiv: opening the BPF object failed: %s\n", strerror(-err));
-		goto cleanup;
+	libbpf_silent = true; /* a refused fexit program is said once, below */
+	err = load_object(c, 0);
+	libbpf_silent = false;
+	if (err && tracing_wanted(c)) {
+		/* fentry/fexit refused (kvm_pvm says EPERM): the rest loads without them */
+		fprintf(stderr, "ipiv: fexit programs not loaded (%s): the x2APIC ICR fastpath "
+				"is not counted\n", strerror(-err));
+		ipiv_bpf__destroy(c->skel);
+		c->skel = NULL;
+		err = load_object(c, err);
 	}
-	err = probe_tracepoints(c);
-	if (err)
-		goto cleanup;
-	size_per_cpu_maps(c);
-	size_latency_maps(c);
-	c->skel->rodata->lat_enabled = !c->opts.no_latency;
-	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
-	c->skel->rodata->have_pi_wakeup = c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
-	err = ipiv_bpf__load(c->skel);
 	if (err) {
 		fprintf(stderr,
 			"ipiv: loading BPF programs failed: %s (needs CAP_BPF, "

@@ -385,6 +385,19 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 	return 0;
 }
 
+/* Why a probe is not attached, in words for --check. */
+static const char *probe_why(const struct ipiv_probe *p)
+{
+	bool fexit = !strncmp(p->name, "fexit/", 6);
+
+	if (p->err == -ENOENT)
+		return fexit ? "no such function in this kernel's BTF"
+			     : "no such tracepoint on this kernel";
+	if (p->err == -EALREADY)
+		return "the patched tracepoint kvm_x2apic_icr_fastpath counts this";
+	return strerror(-p->err);
+}
+
 bool manager_report(struct manager *m, FILE *f)
 {
 	struct ipiv_snapshot *snap;
@@ -405,8 +418,7 @@ bool manager_report(struct manager *m, FILE *f)
 		if (p->attached)
 			continue;
 		fprintf(f, "ipivd: %s %s not attached: %s\n", p->optional ? "optional" : "REQUIRED",
-			p->name, p->err == -ENOENT ? "no such tracepoint on this kernel"
-						   : strerror(-p->err));
+			p->name, probe_why(p));
 		if (!p->optional)
 			ok = false;
 	}

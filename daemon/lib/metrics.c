@@ -341,7 +341,8 @@ static int write_patched(struct expo *e, const struct ipiv_snapshot *s, const ch
 
 	EXPO_TRY(expo_begin(e, "ipiv_x2apic_icr_fastpath", EXPO_COUNTER,
 			    "Intercepted x2APIC ICR writes by whether the exit fastpath sent them "
-			    "(kvm_x2apic_icr_fastpath, patched kernels)."));
+			    "(kvm_x2apic_icr_fastpath on patched kernels, else fexit on KVM's "
+			    "WRMSR fastpath where the kernel permits fexit)."));
 	EXPO_TRY(write_split(e, s, names, "handled", "true", "false",
 			     COUNTS_FIELD(fastpath_handled), COUNTS_FIELD(fastpath_missed), false));
 
