@@ -21,14 +21,15 @@ expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 pick_port() { echo $(( 20000 + RANDOM % 20000 )); }
 
 # The helpers below read and write files in $tmp and talk to ipivd at $URL.
-# sum_metric NAME LABEL-FILTER...: sum of the samples of NAME in the last scrape whose labels
-# contain every filter
-sum_metric() {
-	local name=$1; shift
-	local lines; lines=$(grep "^$name{" "$tmp/metrics")
-	for f in "$@"; do lines=$(grep -F -- "$f" <<<"$lines"); done
+# sum_metric_in FILE NAME LABEL-FILTER...: sum of the samples of NAME in the scrape in FILE
+# whose labels contain every filter; sum_metric: the same in the last scrape ($tmp/metrics)
+sum_metric_in() {
+	local file=$1 name=$2; shift 2
+	local lines; lines=$(grep "^$name{" "$file" || true)
+	for f in "$@"; do lines=$(grep -F -- "$f" <<<"$lines" || true); done
 	awk '{ s += $NF } END { printf "%d\n", s }' <<<"$lines"
 }
+sum_metric() { sum_metric_in "$tmp/metrics" "$@"; }
 scrape() { curl -sf "$URL/metrics" > "$tmp/metrics" || fail "scrape of $URL/metrics failed"; }
 wait_json() {	# wait until ipivbench printed its complete JSON
 	# (jq 1.6 exits 0 on an empty file, so ask for the value itself)
