@@ -529,9 +529,18 @@ static const struct {
 			    "fewer vCPUs or an x2AVIC host."},
 };
 
+/* Older kernels' names of the same reasons (Linux 6.1: APICV_INHIBIT_REASON_DISABLE). */
+static const struct {
+	const char *old, *now;
+} inhibit_aliases[] = {{"disable", "disabled"}};
+
 static const char *inhibit_remedy(uint32_t reason)
 {
 	const char *name = ipiv_inhibit_name(reason);
+
+	for (size_t i = 0; i < sizeof(inhibit_aliases) / sizeof(inhibit_aliases[0]); i++)
+		if (!strcmp(inhibit_aliases[i].old, name))
+			name = inhibit_aliases[i].now;
 
 	for (size_t i = 0; i < sizeof(inhibit_remedies) / sizeof(inhibit_remedies[0]); i++)
 		if (!strcmp(inhibit_remedies[i].reason, name))
@@ -560,9 +569,11 @@ static void rule_inhibited(const struct accel_state *host, const struct diag_vm_
 			len += snprintf(reasons + len,
 					len < sizeof(reasons) ? sizeof(reasons) - len : 0, "%s%s",
 					len ? "," : "", ipiv_inhibit_name(r));
-	/* Only "disabled" on a host whose CPU has no APICv/AVIC: a fact of the host (its
-	 * own finding says so), not something this VM did. */
-	if (vm->inhibits == 1 && host && host->apicv_hw == ACCEL_NO)
+	/* "disabled" (bit 0) on a host whose CPU has no APICv/AVIC: a fact of the host (its own
+	 * finding says so), whatever else is set, as nothing the VM changes would accelerate
+	 * it; and Linux 6.1 stops clearing inhibits while APICv is disabled ("absent" stays
+	 * set though the VM has an in-kernel APIC: seen on emulated SVM). */
+	if ((vm->inhibits & 1) && host && host->apicv_hw == ACCEL_NO)
 		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, DIAG_INFO,
 				"APICv/AVIC is off for this VM (%s) because the host has none",
 				reasons);
