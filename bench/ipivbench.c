@@ -22,7 +22,8 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 static const char usage_text[] =
 	"Usage: ipivbench [OPTIONS]          run an IPI benchmark in a tiny KVM guest\n"
-	"       ipivbench compare A.json B.json  the %%Reduction table of two runs\n"
+	"       ipivbench compare A.json B.json  the %%Reduction table of two runs, \"~\" when\n"
+	"                                        a rank test finds no difference (p >= 0.05)\n"
 	"       ipivbench check                  what this host's KVM offers\n"
 	"\n"
 	"Options:\n"

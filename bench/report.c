@@ -1,5 +1,6 @@
 /* ipivbench: the seed's cycle table, JSON out and back in, and the "%Reduction"
- * comparison of two runs. Everything here works on plain bench_result data. */
+ * comparison of two runs, "~" when a rank test cannot tell them apart. Everything here works
+ * on plain bench_result data. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1007,14 +1008,29 @@ static void print_host_notes(FILE *f, const struct bench_result *a, const struct
 			a->n_runs, b->n_runs, a->n_runs < b->n_runs ? a->n_runs : b->n_runs);
 }
 
-/* "%+.2f%%" as the seed prints it ("-22.21%"); a zero baseline has no reduction. */
-static const char *reduction(char *buf, size_t size, double a, double b)
+/* "%+.2f%%" as the seed prints it ("-22.21%") when the runs differ, benchstat's "~" when
+ * the rank test cannot tell them apart; a zero baseline has no reduction. */
+static const char *reduction(char *buf, size_t size, double a, double b, bool significant)
 {
 	if (a == 0.0)
 		snprintf(buf, size, "n/a");
+	else if (!significant)
+		snprintf(buf, size, "~");
 	else
 		snprintf(buf, size, "%+.2f%%", (b - a) / a * 100.0);
 	return buf;
+}
+
+static void print_compare_row(FILE *f, const char *label, double a, double b,
+			      const struct bench_utest *ut, unsigned na, unsigned nb)
+{
+	bool significant = ut->p < BENCH_ALPHA;
+	char pct[32];
+
+	/* a p just below alpha would round to "0.050" beside a percentage: one more digit */
+	fprintf(f, "%-7s %12.2f %12.2f %12s  (p=%.*f n=%u+%u)\n", label, a, b,
+		reduction(pct, sizeof(pct), a, b, significant),
+		significant && ut->p >= BENCH_ALPHA - 0.0005 ? 4 : 3, ut->p, na, nb);
 }
 
 int bench_compare(FILE *f, const struct bench_result *a, const struct bench_result *b, char *err,
@@ -1022,8 +1038,10 @@ int bench_compare(FILE *f, const struct bench_result *a, const struct bench_resu
 {
 	const struct bench_config *ca = &a->config, *cb = &b->config;
 	struct bench_stats sa, sb;
-	char why[160], pct[32];
+	struct bench_utest ut;
+	char why[160];
 	unsigned i, rows;
+	double min_p;
 	int ret;
 
 	if (bench_result_check(a, why, sizeof(why)))
@@ -1050,6 +1068,8 @@ int bench_compare(FILE *f, const struct bench_result *a, const struct bench_resu
 	ret = bench_stats_compute(a->cycles_per_ipi, a->n_runs, &sa);
 	if (!ret)
 		ret = bench_stats_compute(b->cycles_per_ipi, b->n_runs, &sb);
+	if (!ret)
+		ret = bench_utest(a->cycles_per_ipi, a->n_runs, b->cycles_per_ipi, b->n_runs, &ut);
 	if (ret)
 		return set_err(err, errlen, ret, "cannot compare: statistics failed: %s",
 			       strerror(-ret));
@@ -1060,16 +1080,25 @@ int bench_compare(FILE *f, const struct bench_result *a, const struct bench_resu
 	if (!print_param_changes(f, &a->host, &b->host))
 		fprintf(f, "module parameters: no difference between A and B\n");
 	print_host_notes(f, a, b);
+	/* with 3 + 3 runs even a complete separation has p = 2 / C(6, 3) = 0.1 */
+	min_p = bench_utest_min_p(a->n_runs, b->n_runs);
+	if (min_p >= BENCH_ALPHA)
+		fprintf(f,
+			"note: %u+%u runs can never differ significantly (smallest possible "
+			"p=%.3f, alpha %.2f): record 5 or more runs per side\n",
+			a->n_runs, b->n_runs, min_p, BENCH_ALPHA);
 
 	fprintf(f, "\nCycles of IPI\n%7s %12s %12s %12s\n", "run", "A", "B", "%Reduction");
 	rows = a->n_runs < b->n_runs ? a->n_runs : b->n_runs;
 	for (i = 0; i < rows; i++)
 		fprintf(f, "%7u %12.2f %12.2f\n", i + 1, a->cycles_per_ipi[i],
 			b->cycles_per_ipi[i]);
-	fprintf(f, "%-7s %12.2f %12.2f %12s\n", "Average", sa.mean, sb.mean,
-		reduction(pct, sizeof(pct), sa.mean, sb.mean));
-	fprintf(f, "%-7s %12.2f %12.2f %12s\n", "Median", sa.median, sb.median,
-		reduction(pct, sizeof(pct), sa.median, sb.median));
-	fprintf(f, "%%Reduction = (B - A) / A x 100\n");
+	print_compare_row(f, "Average", sa.mean, sb.mean, &ut, a->n_runs, b->n_runs);
+	print_compare_row(f, "Median", sa.median, sb.median, &ut, a->n_runs, b->n_runs);
+	fprintf(f, "%%Reduction = (B - A) / A x 100; \"~\": no significant difference\n");
+	fprintf(f,
+		"p: two-sided Mann-Whitney U test of A's runs against B's (%s); "
+		"significant when p < %.2f\n",
+		ut.exact ? "exact" : "normal approximation, tie-corrected", BENCH_ALPHA);
 	return ferror(f) ? -EIO : 0;
 }

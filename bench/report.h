@@ -1,6 +1,6 @@
 /* ipivbench: the reporting half. Names of patterns and modes, the seed's cycle table,
- * JSON out and back in, and the seed's "%Reduction" comparison of two runs. Pure: takes
- * a bench_result and a FILE, never touches KVM. */
+ * JSON out and back in, and the seed's "%Reduction" comparison of two runs with a rank
+ * test. Pure: takes a bench_result and a FILE, never touches KVM. */
 #ifndef IPIV_BENCH_REPORT_H
 #define IPIV_BENCH_REPORT_H
 
@@ -52,9 +52,13 @@ int bench_result_from_json(const char *path, struct bench_result *out, char *err
 /* The seed's comparison: runs of A and B side by side (up to the shorter run count),
  * Average and Median of each with %Reduction = (B - A) / A x 100, headed by the module
  * parameters that differ ("kvm_intel.enable_ipiv: N -> Y") and notes on other differences
- * (K, CPU, kernel, run count, guest counts). Refuses runs of different pattern, cpu mode,
- * target or vCPU count, and runs without data: -EINVAL and a one-line reason in err,
- * nothing printed. -EIO on a write error. */
+ * (K, CPU, kernel, run count, guest counts). Whether the runs differ at all is the two-sided
+ * Mann-Whitney U test of every run of A against every run of B (bench_utest): each row says
+ * "(p=0.000 n=20+20)", and prints benchstat's "~" instead of the percentage when
+ * p >= BENCH_ALPHA; a note says when the run counts are too few for any p below it (3+3).
+ * Refuses runs of different pattern, cpu mode, target or vCPU count, and runs without
+ * data: -EINVAL and a one-line reason in err, nothing printed. -ENOMEM, -EIO on a write
+ * error. */
 int bench_compare(FILE *f, const struct bench_result *a, const struct bench_result *b, char *err,
 		  size_t errlen);
 

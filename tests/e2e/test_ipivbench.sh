@@ -61,11 +61,29 @@ note "$count configurations checked"
 grep -q '^Average' "$tmp/table" || fail "table has no Average row"
 expect_eq "table run rows" "$(awk '/^ +run /{f=1; next} /^Average/{f=0} f' "$tmp/table" | wc -l)" 3
 
-# compare: same configuration compares; different ones are refused.
+# compare: two runs of one configuration compare, each row with its rank-test p, and 3+3
+# runs are said to be too few for any verdict; a run against itself is "~"; runs clearly
+# apart (synthetic, from a.json's configuration) are a significant change with its sign;
+# different configurations are refused.
 "$IPIVBENCH" -r 3 -k 10 -o "$tmp/a.json" > /dev/null || fail "run a"
 "$IPIVBENCH" -r 3 -k 10 -o "$tmp/b.json" > /dev/null || fail "run b"
 "$IPIVBENCH" compare "$tmp/a.json" "$tmp/b.json" > "$tmp/cmp" || fail "compare failed"
-grep -q '%' "$tmp/cmp" || fail "compare printed no reduction"
+# change FILE: the Average and Median rows' verdict, "~ (p=1.000 n=3+3)" or "-20.00% (p=..."
+change() { awk '$1 == "Average" || $1 == "Median" { $1 = $2 = $3 = ""; print substr($0, 4) }' "$1"; }
+[ "$(change "$tmp/cmp" | grep -Ec '^~ \(p=(0\.[0-9]{3}|1\.000) n=3\+3\)$')" = 2 ] ||
+	fail "3+3 runs: rows are not '~ (p=... n=3+3)': $(change "$tmp/cmp")"
+grep -q '^note: 3+3 runs can never differ significantly' "$tmp/cmp" ||
+	fail "compare of 3+3 runs does not say they are too few"
+"$IPIVBENCH" compare "$tmp/a.json" "$tmp/a.json" > "$tmp/cmp" || fail "compare a a failed"
+expect_eq "a run against itself" "$(change "$tmp/cmp" | sort -u)" "~ (p=1.000 n=3+3)"
+jq '.runs = [range(20) | 1000 + 10 * .]' "$tmp/a.json" > "$tmp/slow.json"
+jq '.runs = [range(20) | 800 + 10 * .]' "$tmp/a.json" > "$tmp/fast.json"
+"$IPIVBENCH" compare "$tmp/slow.json" "$tmp/fast.json" > "$tmp/cmp" || fail "compare slow fast"
+# medians 1095 and 895, no overlap: p = 2 / C(40, 20)
+expect_eq "20 runs 18 % faster" "$(change "$tmp/cmp" | sort -u)" "-18.26% (p=0.000 n=20+20)"
+"$IPIVBENCH" compare "$tmp/fast.json" "$tmp/slow.json" > "$tmp/cmp" || fail "compare fast slow"
+expect_eq "20 runs 22 % slower" "$(change "$tmp/cmp" | sort -u)" "+22.35% (p=0.000 n=20+20)"
+grep -q 'note:' "$tmp/cmp" && fail "20+20 runs got a note: $(grep note: "$tmp/cmp")"
 if "$IPIVBENCH" compare "$tmp/a.json" "$tmp/real-nmi-2-spin.json" 2> "$tmp/err"; then
 	fail "compare accepted runs of different patterns"
 fi

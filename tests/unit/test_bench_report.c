@@ -688,12 +688,16 @@ static void test_compare_seed_reduction(void **state)
 	assert_string_equal(va, "6059.00");
 	assert_string_equal(vb, "4713.10");
 	assert_string_equal(pct, "-22.21%");
+	/* no run overlaps: p = 2 / C(40, 20), 1.5e-11 */
+	assert_non_null(strstr(line, "-22.21%  (p=0.000 n=20+20)"));
 
 	assert_true(find_line(out, "Median", line, sizeof(line)));
 	assert_int_equal(sscanf(line, "%15s %31s %31s %31s", label, va, vb, pct), 4);
 	assert_string_equal(va, "6041.00");
 	assert_string_equal(vb, "4691.50");
 	assert_string_equal(pct, "-22.34%");
+	assert_non_null(strstr(line, "(p=0.000 n=20+20)"));
+	assert_non_null(strstr(out, "Mann-Whitney U test of A's runs against B's (exact)"));
 
 	/* the headline names what changed, before the table */
 	table = strstr(out, "Cycles of IPI");
@@ -830,6 +834,159 @@ static void test_compare_notes_but_allows_other_differences(void **state)
 	free(b);
 }
 
+/* The Average and Median rows' change column and p, as printed. */
+static void compare_rows(const char *out, char avg[32], char med[32], char p_avg[32],
+			 char p_med[32])
+{
+	char line[256], label[16], va[32], vb[32];
+
+	assert_true(find_line(out, "Average", line, sizeof(line)));
+	assert_int_equal(sscanf(line, "%15s %31s %31s %31s (%31s", label, va, vb, avg, p_avg), 5);
+	assert_true(find_line(out, "Median", line, sizeof(line)));
+	assert_int_equal(sscanf(line, "%15s %31s %31s %31s (%31s", label, va, vb, med, p_med), 5);
+}
+
+static void test_compare_identical_runs_print_tilde(void **state)
+{
+	struct bench_result *a = seed_result(seed_xapic_without_ipiv, 20, "N");
+	char avg[32], med[32], p_avg[32], p_med[32], err[256];
+	char *out;
+	int ret;
+
+	out = capture_compare(a, a, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	assert_string_equal(avg, "~");
+	assert_string_equal(med, "~");
+	assert_string_equal(p_avg, "p=1.000");
+	assert_string_equal(p_med, "p=1.000");
+	assert_null(strstr(out, "note:"));
+	free(out);
+	free(a);
+}
+
+static void test_compare_overlapping_runs_print_tilde(void **state)
+{
+	/* B is A's runs 1 % faster, shuffled (5931 x 0.99 made 5930 to keep the values
+	 * distinct): medians 6041 and 5981, but the runs interleave (U = 263 of 400) and the
+	 * exact p is 0.091, 3138977377 / 34461632205 by the partition recurrence. */
+	static const double shuffled_faster[20] = {
+	    5872, 5932, 6102, 6176, 5972, 5990, 6103, 6121, 6045, 6182,
+	    5930, 5838, 6132, 5895, 5807, 6079, 6022, 5944, 5901, 5924,
+	};
+	struct bench_result *a = seed_result(seed_xapic_without_ipiv, 20, "N");
+	struct bench_result *b = seed_result(shuffled_faster, 20, "Y");
+	char avg[32], med[32], p_avg[32], p_med[32], err[256];
+	char *out;
+	int ret;
+
+	out = capture_compare(a, b, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	assert_string_equal(avg, "~");
+	assert_string_equal(med, "~");
+	assert_string_equal(p_avg, "p=0.091");
+	assert_string_equal(p_med, "p=0.091");
+	free(out);
+	free(a);
+	free(b);
+}
+
+static void test_compare_significant_sign_both_ways(void **state)
+{
+	/* 20 runs each, B 10 % slower with some overlap at the edges */
+	double slow[20], fast[20];
+	struct bench_result *a, *b;
+	char avg[32], med[32], p_avg[32], p_med[32], err[256];
+	char *out;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < 20; i++) {
+		fast[i] = 5000 + 30 * i;
+		slow[i] = 5500 + 30 * i;
+	}
+	a = seed_result(fast, 20, "Y");
+	b = seed_result(slow, 20, "N");
+	out = capture_compare(a, b, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	/* medians 5285 and 5785 */
+	assert_string_equal(avg, "+9.46%");
+	assert_string_equal(med, "+9.46%");
+	assert_string_equal(p_avg, "p=0.000");
+	free(out);
+
+	out = capture_compare(b, a, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	assert_string_equal(avg, "-8.64%");
+	assert_string_equal(med, "-8.64%");
+	free(out);
+	free(a);
+	free(b);
+}
+
+static void test_compare_p_just_below_alpha_keeps_a_digit(void **state)
+{
+	/* 8 + 8 runs with U = 13: exact p = 2 x 321 / 12870 = 0.04988, significant, which
+	 * "%.3f" would print as 0.050 */
+	static const double low[8] = {1000, 2000, 3000, 4000, 5000, 6000, 12000, 16000};
+	static const double high[8] = {7000, 8000, 9000, 10000, 11000, 13000, 14000, 15000};
+	struct bench_result *a = seed_result(low, 8, "Y");
+	struct bench_result *b = seed_result(high, 8, "N");
+	char avg[32], med[32], p_avg[32], p_med[32], err[256];
+	char *out;
+	int ret;
+
+	out = capture_compare(a, b, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	assert_string_equal(med, "+133.33%");
+	assert_string_equal(p_med, "p=0.0499");
+	free(out);
+	free(a);
+	free(b);
+}
+
+static void test_compare_three_runs_never_significant(void **state)
+{
+	/* benchstat's caveat: 3 + 3 runs, fully separated and 20 % apart, give p = 0.1 */
+	static const double three_slow[3] = {6100, 6000, 6200}, three_fast[3] = {4900, 4800, 5000};
+	struct bench_result *a = seed_result(three_slow, 3, "N");
+	struct bench_result *b = seed_result(three_fast, 3, "Y");
+	char avg[32], med[32], p_avg[32], p_med[32], line[256], err[256];
+	char *out;
+	int ret;
+
+	out = capture_compare(a, b, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	assert_string_equal(avg, "~");
+	assert_string_equal(med, "~");
+	assert_string_equal(p_avg, "p=0.100");
+	assert_true(find_line(out, "note: 3+3 runs", line, sizeof(line)));
+	assert_non_null(strstr(line, "can never differ significantly (smallest possible p=0.100"));
+	free(out);
+
+	/* 5 + 5 can: 2 / 252 */
+	a->n_runs = 5;
+	a->cycles_per_ipi[3] = 6050;
+	a->cycles_per_ipi[4] = 6150;
+	b->n_runs = 5;
+	b->cycles_per_ipi[3] = 4850;
+	b->cycles_per_ipi[4] = 4950;
+	out = capture_compare(a, b, &ret, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	compare_rows(out, avg, med, p_avg, p_med);
+	assert_string_equal(avg, "-19.67%");
+	assert_string_equal(p_avg, "p=0.008");
+	assert_null(strstr(out, "note:"));
+	free(out);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +1004,11 @@ int main(void)
 	    cmocka_unit_test(test_compare_seed_reduction),
 	    cmocka_unit_test(test_compare_refuses_mismatch),
 	    cmocka_unit_test(test_compare_notes_but_allows_other_differences),
+	    cmocka_unit_test(test_compare_identical_runs_print_tilde),
+	    cmocka_unit_test(test_compare_overlapping_runs_print_tilde),
+	    cmocka_unit_test(test_compare_significant_sign_both_ways),
+	    cmocka_unit_test(test_compare_p_just_below_alpha_keeps_a_digit),
+	    cmocka_unit_test(test_compare_three_runs_never_significant),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
