@@ -86,6 +86,16 @@ struct vcpu_found {
 	uint8_t apic_mode;  /* enum ipiv_apic_mode */
 };
 
+/* The keys retired VMs are shown under: a VM key (IPIV_VM_KEY) has the top bit only after
+ * 32768 VMs at one address, each a generation of the last. */
+#define IPIV_RETIRED_KEY (1ull << 63)
+
+/* A reclaimed VM's final counts and when they stop being shown (CLOCK_MONOTONIC ns). */
+struct retired_vm {
+	struct ipiv_vm_stats stats;
+	uint64_t until_ns;
+};
+
 struct collector {
 	struct ipiv_bpf *skel;
 	struct collector_opts opts;
@@ -103,9 +113,15 @@ struct collector {
 	size_t n_found_vcpus;
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
+	struct ipiv_counts gone; /* totals of every reclaimed VM */
+	struct retired_vm *retired; /* reclaimed VMs' final counts, oldest first */
+	size_t n_retired;
+	uint64_t n_retired_ever;
 	uint64_t polls;
 	int last_poll_err;
 };
+
+static void vm_stats_free(struct ipiv_vm_stats *vm);
 
 /* ---- names ---- */
 
@@ -641,6 +657,9 @@ void collector_close(struct collector *c)
 	if (c->stats_fd >= 0)
 		close(c->stats_fd);
 	ipiv_bpf__destroy(c->skel);
+	for (size_t i = 0; i < c->n_retired; i++)
+		vm_stats_free(&c->retired[i].stats);
+	free(c->retired);
 	free(c->seen);
 	free(c->found);
 	free(c->found_vcpus);
@@ -814,6 +833,116 @@ static void delete_values_of(const struct bpf_map *map, const uint64_t *dead, si
 }
 
 static void run_iter(struct bpf_link *link);
+
+static uint64_t now_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+}
+
+/* dst += src, field by field (struct ipiv_counts is all uint64_t). */
+static void counts_add(struct ipiv_counts *dst, const struct ipiv_counts *src)
+{
+	uint64_t *d = (uint64_t *)dst;
+	const uint64_t *s = (const uint64_t *)src;
+
+	for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
+		d[i] += s[i];
+}
+
+static void vm_stats_free(struct ipiv_vm_stats *vm)
+{
+	free(vm->send_cells);
+	free(vm->exits);
+	free(vm->vcpus);
+	free(vm->lat);
+	free(vm->matrix);
+}
+
+static void *dup_array(const void *src, size_t n, size_t size, int *err)
+{
+	void *p;
+
+	if (!n)
+		return NULL;
+	p = malloc(n * size);
+	if (!p)
+		*err = -ENOMEM;
+	else
+		memcpy(p, src, n * size);
+	return p;
+}
+
+/* A deep copy of src into dst; on failure dst owns nothing. */
+static int vm_stats_copy(struct ipiv_vm_stats *dst, const struct ipiv_vm_stats *src)
+{
+	int err = 0;
+
+	*dst = *src;
+	dst->send_cells = dup_array(src->send_cells, src->n_send_cells, sizeof(*src->send_cells), &err);
+	dst->exits = dup_array(src->exits, src->n_exits, sizeof(*src->exits), &err);
+	dst->vcpus = dup_array(src->vcpus, src->n_vcpus, sizeof(*src->vcpus), &err);
+	dst->lat = dup_array(src->lat, src->n_lat, sizeof(*src->lat), &err);
+	dst->matrix = dup_array(src->matrix, src->n_matrix, sizeof(*src->matrix), &err);
+	if (err)
+		vm_stats_free(dst);
+	return err;
+}
+
+static void expire_retired(struct collector *c, uint64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < c->n_retired; i++) {
+		if (c->retired[i].until_ns > now)
+			c->retired[keep++] = c->retired[i];
+		else
+			vm_stats_free(&c->retired[i].stats);
+	}
+	c->n_retired = keep;
+}
+
+/*
+ * The dead VMs' final counts, read before their map entries go: added to the host totals,
+ * and kept for the retention window. A VM whose process ended between two polls is here
+ * with every count it made (its threads' caches moved to the maps as they exited).
+ */
+static int retire(struct collector *c, const uint64_t *dead, size_t n_dead)
+{
+	struct ipiv_snapshot *snap;
+	struct retired_vm *more;
+	uint64_t until = now_ns() + c->opts.exited_retention_ns;
+	int err = collector_snapshot(c, &snap);
+
+	if (err)
+		return err;
+	more = realloc(c->retired, (c->n_retired + n_dead) * sizeof(*more));
+	if (!more && n_dead) {
+		collector_snapshot_free(snap);
+		return -ENOMEM;
+	}
+	c->retired = more;
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		struct ipiv_vm_stats *vm = &snap->vms[i];
+
+		if (vm->exited || !sorted_has(dead, n_dead, vm->vm))
+			continue;
+		counts_add(&c->gone, &vm->c);
+		if (!c->opts.exited_retention_ns)
+			continue;
+		vm->alive = false;
+		vm->exited = true;
+		/* a key of its own: a new VM at the same address may take the old key */
+		vm->vm = IPIV_RETIRED_KEY | c->n_retired_ever++;
+		c->retired[c->n_retired].stats = *vm;
+		c->retired[c->n_retired++].until_ns = until;
+		memset(vm, 0, sizeof(*vm)); /* its arrays belong to the retired entry now */
+	}
+	collector_snapshot_free(snap);
+	return 0;
+}
 
 static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 {
@@ -1049,17 +1178,31 @@ int collector_poll(struct collector *c)
 		struct vm_seen *old = seen_find(c, known[i]);
 
 		seen[i].vm = known[i];
-		if (found_find(c, known[i])) {
-			if (!old)
-				c->vms_discovered++;
+		/* found by discovery or only in the maps (it lived less than a poll): seen */
+		if (!old)
+			c->vms_discovered++;
+		if (found_find(c, known[i]))
 			continue;
-		}
 		seen[i].missing = (old ? old->missing : 0) + 1;
 		if (seen[i].missing >= c->opts.reclaim_after)
 			dead[n_dead++] = known[i];
 	}
-	if (n_dead)
-		reclaim(c, dead, n_dead);
+	expire_retired(c, now_ns());
+	/* a VM whose final counts cannot be read now is reclaimed at a later poll */
+	if (n_dead) {
+		qsort(dead, n_dead, sizeof(*dead), u64_cmp);
+		err = retire(c, dead, n_dead);
+		if (!err) {
+			reclaim(c, dead, n_dead);
+			/* forgotten: a new VM at a dead one's address may take its key */
+			size_t keep = 0;
+
+			for (size_t i = 0; i < n_known; i++)
+				if (!sorted_has(dead, n_dead, seen[i].vm))
+					seen[keep++] = seen[i];
+			n_known = keep;
+		}
+	}
 	free(c->seen);
 	c->seen = seen;
 	c->n_seen = n_known;
@@ -1625,6 +1768,27 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 
 /* One attempt at a snapshot; -EAGAIN when a thread moved its cached counts to the maps
  * while they were read (each count would then be seen twice or not at all). */
+/* Appends copies of the retired VMs' final counts to snap (already in its host totals). */
+static int add_retired(const struct collector *c, struct ipiv_snapshot *snap)
+{
+	struct ipiv_vm_stats *vms;
+	int err;
+
+	if (!c->n_retired)
+		return 0;
+	vms = realloc(snap->vms, (snap->n_vms + c->n_retired) * sizeof(*vms));
+	if (!vms)
+		return -ENOMEM;
+	snap->vms = vms;
+	for (size_t i = 0; i < c->n_retired; i++) {
+		err = vm_stats_copy(&snap->vms[snap->n_vms], &c->retired[i].stats);
+		if (err)
+			return err;
+		snap->n_vms++;
+	}
+	return 0;
+}
+
 static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64_t *percpu)
 {
 	uint64_t flushed = __atomic_load_n(&c->skel->bss->flush_end, __ATOMIC_ACQUIRE);
@@ -1688,7 +1852,13 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 		if (rows > vm->vcpu_count)
 			vm->vcpu_count = rows;
 	}
-	qsort(snap->vms, n_vms, sizeof(*snap->vms), vm_pid_cmp);
+	snap->host = c->gone;
+	for (size_t i = 0; i < n_vms; i++)
+		counts_add(&snap->host, &snap->vms[i].c);
+	err = add_retired(c, snap);
+	if (err)
+		goto cleanup;
+	qsort(snap->vms, snap->n_vms, sizeof(*snap->vms), vm_pid_cmp);
 	*out = snap;
 	snap = NULL;
 cleanup:
@@ -1718,13 +1888,8 @@ void collector_snapshot_free(struct ipiv_snapshot *snap)
 {
 	if (!snap)
 		return;
-	for (size_t i = 0; i < snap->n_vms; i++) {
-		free(snap->vms[i].send_cells);
-		free(snap->vms[i].exits);
-		free(snap->vms[i].vcpus);
-		free(snap->vms[i].lat);
-		free(snap->vms[i].matrix);
-	}
+	for (size_t i = 0; i < snap->n_vms; i++)
+		vm_stats_free(&snap->vms[i]);
 	free(snap->vms);
 	free(snap->self.probes);
 	free(snap->self.progs);

@@ -34,6 +34,9 @@ struct collector_opts {
 	bool per_vcpu_latency;
 	/* Map choices as for this kernel release instead of uname's (tests). */
 	const char *kernel_release;
+	/* How long an exited VM's final counts stay in snapshots after it is reclaimed (0:
+	 * none), so the scrapes after it exited still see what it did last. */
+	uint64_t exited_retention_ns;
 };
 
 /* One BPF attachment point and its fate. */
@@ -137,6 +140,7 @@ struct ipiv_vm_stats {
 	uint32_t cmdline_len;
 	bool cmdline_cut;
 	bool alive;			  /* seen by the last discovery (false: awaiting reclaim) */
+	bool exited;			  /* reclaimed: its final counts, kept for a while */
 	uint32_t vcpu_count;		  /* vCPUs seen by discovery or in events */
 	struct ipiv_counts c;		  /* totals over vCPUs and non-vCPU threads */
 	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
@@ -164,8 +168,10 @@ struct ipiv_vm_stats {
 
 struct ipiv_snapshot {
 	uint64_t taken_ns;	   /* CLOCK_MONOTONIC */
-	struct ipiv_vm_stats *vms; /* sorted by pid, then vm */
+	struct ipiv_vm_stats *vms; /* sorted by pid, then vm; exited ones too */
 	size_t n_vms;
+	/* every VM since the collector opened, exited ones too: monotonic */
+	struct ipiv_counts host;
 	struct ipiv_self_stats self;
 };
 

@@ -463,6 +463,15 @@ static int write_vms(struct expo *e, const struct ipiv_snapshot *s, const char *
 
 		EXPO_TRY(expo_info(e, l, 1));
 	}
+	EXPO_TRY(expo_begin(e, "ipiv_vm_exited", EXPO_GAUGE,
+			    "1 for a VM that exited: its series are its final counts, kept for "
+			    "--collector.exited-retention."));
+	for (size_t i = 0; i < s->n_vms; i++) {
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
+
+		if (s->vms[i].exited)
+			EXPO_TRY(expo_gauge(e, l, 1, 1));
+	}
 	EXPO_TRY(expo_begin(e, "ipiv_vm_vcpus", EXPO_GAUGE, "vCPUs of the VM seen so far."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
@@ -583,8 +592,12 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 		EXPO_TRY(expo_counter(e, l, 1, self->drops[r]));
 	}
 
-	EXPO_TRY(expo_begin(e, "ipiv_vms", EXPO_GAUGE, "VMs currently watched."));
-	EXPO_TRY(expo_gauge(e, NULL, 0, s->n_vms));
+	size_t live = 0;
+
+	for (size_t i = 0; i < s->n_vms; i++)
+		live += !s->vms[i].exited;
+	EXPO_TRY(expo_begin(e, "ipiv_vms", EXPO_GAUGE, "VMs currently watched (not exited)."));
+	EXPO_TRY(expo_gauge(e, NULL, 0, live));
 	EXPO_TRY(expo_begin(e, "ipiv_vms_discovered", EXPO_COUNTER,
 			    "VMs found by the discovery iterator."));
 	EXPO_TRY(expo_counter(e, NULL, 0, self->vms_discovered));
@@ -599,9 +612,39 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	return 0;
 }
 
+/* Totals over every VM since ipivd started, exited ones too: monotonic, with no vm label. */
+static int write_host(struct expo *e, const struct ipiv_snapshot *s)
+{
+	EXPO_TRY(expo_begin(e, "ipiv_host_ipis_sent", EXPO_COUNTER,
+			    "IPIs every VM asked KVM to send since ipivd started, exited VMs "
+			    "included, by path."));
+	for (uint32_t p = 0; p < IPIV_PATH_COUNT; p++) {
+		struct expo_label l[] = {EXPO_LABEL("path", ipiv_path_name(p))};
+
+		EXPO_TRY(expo_counter(e, l, 1, s->host.sent_by_path[p]));
+	}
+	EXPO_TRY(expo_begin(e, "ipiv_host_interrupts_accepted", EXPO_COUNTER,
+			    "Interrupts KVM accepted for every VM's vCPUs since ipivd started, "
+			    "exited VMs included."));
+	EXPO_TRY(expo_counter(e, NULL, 0, s->host.received_total));
+	EXPO_TRY(expo_begin(e, "ipiv_host_eois", EXPO_COUNTER,
+			    "EOIs KVM saw from every VM since ipivd started, exited VMs included."));
+	EXPO_TRY(expo_counter(e, NULL, 0, s->host.eois));
+	EXPO_TRY(expo_begin(e, "ipiv_host_vm_exits", EXPO_COUNTER,
+			    "VM exits of every VM since ipivd started, exited VMs included "
+			    "(where kvm_exit fires)."));
+	EXPO_TRY(expo_counter(e, NULL, 0, s->host.exits_total));
+	EXPO_TRY(expo_begin(e, "ipiv_host_vcpu_wakeups", EXPO_COUNTER,
+			    "Halts that ended, of every VM since ipivd started, exited VMs "
+			    "included."));
+	EXPO_TRY(expo_counter(e, NULL, 0, s->host.wakeups));
+	return 0;
+}
+
 int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *const *names,
 		  const struct metrics_opts *opts, double scrape_seconds)
 {
+	EXPO_TRY(write_host(e, snap));
 	EXPO_TRY(write_vms(e, snap, names));
 	EXPO_TRY(write_sends(e, snap, names));
 	EXPO_TRY(write_receives(e, snap, names));

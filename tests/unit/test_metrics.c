@@ -855,9 +855,33 @@ static void test_no_duplicate_series_text(void **state)
 	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
 	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the
 	 * patched tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times
-	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges. */
+	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges; host totals: sends by every path + 4. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2);
+				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2 +
+				IPIV_PATH_COUNT + 4);
+	free(body);
+	free(f);
+}
+
+/* Host totals come from the snapshot's (exited VMs included), with no vm label; an exited
+ * VM's final series are marked and not counted as watched. */
+static void test_host_totals_and_exited_vms(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *body;
+
+	f->snap.host.sent_by_path[IPIV_PATH_X2APIC_MSR] = 123456;
+	f->snap.host.received_total = 99;
+	f->snap.host.exits_total = 7;
+	f->vms[1].exited = true;
+	f->vms[1].alive = false;
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	assert_line(body, "ipiv_host_ipis_sent_total{path=\"x2apic_msr\"} 123456");
+	assert_line(body, "ipiv_host_ipis_sent_total{path=\"pv_hyperv\"} 0");
+	assert_line(body, "ipiv_host_interrupts_accepted_total 99");
+	assert_line(body, "ipiv_host_vm_exits_total 7");
+	assert_int_equal(count_prefix(body, "ipiv_vm_exited{"), 1);
+	assert_line(body, "ipiv_vms 2.0");
 	free(body);
 	free(f);
 }
@@ -943,6 +967,7 @@ int main(void)
 	    cmocka_unit_test(test_empty_snapshot),
 	    cmocka_unit_test(test_hostile_names_are_escaped),
 	    cmocka_unit_test(test_no_duplicate_series_text),
+	    cmocka_unit_test(test_host_totals_and_exited_vms),
 	    cmocka_unit_test(test_openmetrics),
 	};
 	const struct CMUnitTest promtool_tests[] = {
