@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "httpd.h"
 #include "manager.h"
 
 #ifndef IPIV_VERSION
@@ -32,8 +33,17 @@ static const char usage_text[] =
 	"\n"
 	"  --web.listen-address ADDR    host:port, [v6]:port or :port (default " DEFAULT_LISTEN ")\n"
 	"  --web.telemetry-path PATH    path of the metrics (default /metrics)\n"
+	"  --web.max-connections N      open HTTP connections in total (default 512); one more\n"
+	"                               closes the one that waited longest for its request\n"
+	"  --web.max-connections-per-ip N  from one client address (default 32)\n"
+	"  --web.read-timeout SECS      a request must arrive whole within this, or its\n"
+	"                               connection is closed; also the idle timeout (default 10)\n"
+	"  --web.workers N              HTTP worker threads (default 4)\n"
 	"  --collector.per-vcpu         also export per-vCPU series and the vCPU matrix\n"
 	"  --collector.poll-interval MS VM discovery and reclaim interval (default 1000)\n"
+	"  --collector.exited-retention SECS\n"
+	"                               keep an exited VM's final series this long (default 60;\n"
+	"                               0: drop them when it is reclaimed)\n"
 	"  --no-bpf-stats               leave kernel.bpf_stats_enabled alone (no BPF run time)\n"
 	"  --no-latency                 count only: no latency histograms (cheaper per event)\n"
 	"  --diag.window SECS           findings are evaluated over this window (default 30)\n"
@@ -67,16 +77,37 @@ static unsigned parse_seconds(const char *arg, const char *flag)
 	return v;
 }
 
+/* A count flag, 1..max; exits with one line naming the flag otherwise. */
+static unsigned parse_count(const char *arg, const char *flag, unsigned long max)
+{
+	char *end, msg[160];
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (*end || errno || arg[0] == '-' || !arg[0] || v < 1 || v > max) {
+		snprintf(msg, sizeof(msg), "%s must be 1..%lu, not '%.40s'", flag, max, arg);
+		usage_error("%s", msg);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_PATH, OPT_PER_VCPU, OPT_POLL, OPT_NO_STATS, OPT_CHECK,
 	       OPT_VERSION, OPT_HELP, OPT_PROC, OPT_SYS, OPT_DIAG_WINDOW, OPT_VM, OPT_JSON,
-	       OPT_WINDOW, OPT_NO_LATENCY };
+	       OPT_WINDOW, OPT_NO_LATENCY, OPT_RETENTION, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
+	       OPT_READ_TIMEOUT, OPT_WORKERS };
 	static const struct option longopts[] = {
 		{ "web.listen-address", required_argument, NULL, OPT_LISTEN },
 		{ "web.telemetry-path", required_argument, NULL, OPT_PATH },
+		{ "web.max-connections", required_argument, NULL, OPT_MAX_CONNS },
+		{ "web.max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
+		{ "web.read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
+		{ "web.workers", required_argument, NULL, OPT_WORKERS },
 		{ "collector.per-vcpu", no_argument, NULL, OPT_PER_VCPU },
 		{ "collector.poll-interval", required_argument, NULL, OPT_POLL },
+		{ "collector.exited-retention", required_argument, NULL, OPT_RETENTION },
 		{ "no-bpf-stats", no_argument, NULL, OPT_NO_STATS },
 		{ "no-latency", no_argument, NULL, OPT_NO_LATENCY },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -96,10 +127,19 @@ int main(int argc, char **argv)
 		.proc_root = "/proc",
 		.bpf_stats = true,
 		.poll_ms = 1000,
+		.exited_retention_s = 60,
+		.http_limits = {
+			.max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
+			.max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
+			.read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
+			.workers = HTTPD_DEFAULT_WORKERS,
+		},
 		.diag_ms = 30000,
 		.sys_root = "",
 		.version = IPIV_VERSION,
 	};
+	struct httpd_limits *http_limits = &opts.http_limits;
+	bool per_ip_given = false;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct manager *m;
 	bool check = false, diagnose = false, json = false;
@@ -126,6 +166,21 @@ int main(int argc, char **argv)
 				usage_error("--web.telemetry-path must be a path like /metrics, "
 					    "not '%s'", optarg);
 			opts.telemetry_path = optarg;
+			break;
+		case OPT_MAX_CONNS:
+			http_limits->max_connections = parse_count(optarg, "--web.max-connections",
+								  65536);
+			break;
+		case OPT_MAX_CONNS_IP:
+			http_limits->max_connections_per_ip =
+			    parse_count(optarg, "--web.max-connections-per-ip", 65536);
+			per_ip_given = true;
+			break;
+		case OPT_READ_TIMEOUT:
+			http_limits->read_timeout_s = parse_seconds(optarg, "--web.read-timeout");
+			break;
+		case OPT_WORKERS:
+			http_limits->workers = parse_count(optarg, "--web.workers", 64);
 			break;
 		case OPT_PER_VCPU:
 			opts.per_vcpu = true;
@@ -161,6 +216,14 @@ int main(int argc, char **argv)
 		case OPT_SYS:
 			opts.sys_root = optarg;
 			break;
+		case OPT_RETENTION:
+			errno = 0;
+			opts.exited_retention_s = strtoul(optarg, &end, 10);
+			if (*end || errno || !optarg[0] || optarg[0] == '-' ||
+			    opts.exited_retention_s > 86400)
+				usage_error("--collector.exited-retention must be 0..86400 seconds, "
+					    "not '%s'", optarg);
+			break;
 		case OPT_DIAG_WINDOW:
 			opts.diag_ms = parse_seconds(optarg, "--diag.window") * 1000;
 			break;
@@ -194,6 +257,17 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+
+	if (http_limits->max_connections_per_ip > http_limits->max_connections) {
+		/* A smaller total alone lowers the per-address default with it. */
+		if (per_ip_given) {
+			snprintf(err, sizeof(err), "--web.max-connections-per-ip %u exceeds "
+				 "--web.max-connections %u", http_limits->max_connections_per_ip,
+				 http_limits->max_connections);
+			usage_error("%s", err);
+		}
+		http_limits->max_connections_per_ip = http_limits->max_connections;
+	}
 
 	if ((vm || json || window != 10) && !diagnose)
 		usage_error("%s only goes with 'ipivd diagnose'", vm ? "--vm" : json ? "--json"

@@ -1,22 +1,41 @@
 /* HTTP server over libmicrohttpd: binds its own socket (so a failure can be named exactly),
- * then hands it to MHD; routes GET/HEAD requests to handlers. See httpd.h. */
+ * then hands it to MHD; routes GET/HEAD requests to handlers and enforces the limits of
+ * struct httpd_limits (a sweeper thread closes connections past the read deadline). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "httpd.h"
 
-#define HTTPD_DEFAULT_CONNECTION_LIMIT 64
-#define HTTPD_DEFAULT_TIMEOUT_S 10
 /* Per-connection memory: request line and headers must fit (MHD answers 414/431 if not). */
 #define HTTPD_CONNECTION_MEMORY (32 * 1024)
+/* Connections waiting to be accepted while every worker is at its share of MHD's limit. */
+#define HTTPD_LISTEN_BACKLOG 1024
+/* How often the sweeper looks for connections past the read deadline. */
+#define HTTPD_SWEEP_MS 250
+/* Client errors (hang-ups, oversized or late requests) logged: this many lines per window,
+ * then one line saying how many were left out. */
+#define HTTPD_LOG_BURST 5
+#define HTTPD_LOG_WINDOW_MS 60000
+
+/* One open connection, from MHD's connection-started notice to its closed notice. */
+struct httpd_conn {
+	struct httpd_conn *prev, *next;
+	int fd;
+	/* When the request being read began (accept, or the previous response); 0 once it
+	 * reached a handler, or once the sweeper shut the socket. */
+	uint64_t reading_since_ms;
+	char peer[INET6_ADDRSTRLEN];
+};
 
 struct httpd {
 	struct MHD_Daemon *mhd;
@@ -24,6 +43,16 @@ struct httpd {
 	uint16_t port;
 	struct httpd_route *routes;
 	size_t n_routes;
+	struct httpd_limits limits; /* defaults resolved */
+
+	pthread_mutex_t lock; /* guards what follows: MHD's workers and the sweeper share it */
+	pthread_cond_t wake;
+	pthread_t sweeper;
+	bool sweeper_running, stopping;
+	struct httpd_conn *conns;
+	unsigned int n_live; /* on the list and not shut down by us */
+	uint64_t log_window_start_ms;
+	unsigned int log_lines, log_suppressed;
 };
 
 struct httpd_request {
@@ -31,6 +60,24 @@ struct httpd_request {
 	const char *method;
 	const char *path;
 };
+
+static const struct httpd_limits default_limits = {
+    .max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
+    .max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
+    .read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
+    .workers = HTTPD_DEFAULT_WORKERS,
+};
+
+/* The client context of a request whose target was too long: its query was dropped unread. */
+static char uri_too_long;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void set_err(char *err, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -174,7 +221,7 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len)
 	    (addr->ss_family == AF_INET6 &&
 	     IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr) &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero))) ||
-	    bind(fd, (const struct sockaddr *)addr, len) || listen(fd, 64)) {
+	    bind(fd, (const struct sockaddr *)addr, len) || listen(fd, HTTPD_LISTEN_BACKLOG)) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -182,10 +229,214 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len)
 	return fd;
 }
 
+/*
+ * With httpd->lock held: may one more line about clients be logged? A client that hangs up
+ * or sends garbage makes MHD log, and a thousand of them must not flood the journal.
+ */
+static bool log_budget_locked(struct httpd *httpd, uint64_t now)
+{
+	if (now - httpd->log_window_start_ms >= HTTPD_LOG_WINDOW_MS) {
+		if (httpd->log_suppressed)
+			fprintf(stderr, "httpd: %u more client errors in %u s not logged\n",
+				httpd->log_suppressed, HTTPD_LOG_WINDOW_MS / 1000);
+		httpd->log_window_start_ms = now;
+		httpd->log_lines = 0;
+		httpd->log_suppressed = 0;
+	}
+	if (httpd->log_lines < HTTPD_LOG_BURST) {
+		httpd->log_lines++;
+		return true;
+	}
+	httpd->log_suppressed++;
+	return false;
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "httpd: ");
-	vfprintf(stderr, fmt, ap);
+	struct httpd *httpd = cls;
+	char line[256];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	pthread_mutex_lock(&httpd->lock);
+	if (log_budget_locked(httpd, now_ms()))
+		fprintf(stderr, "httpd: %s\n", line);
+	pthread_mutex_unlock(&httpd->lock);
+}
+
+static void format_peer(const struct sockaddr *sa, char *buf, size_t size)
+{
+	snprintf(buf, size, "?");
+	if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, size);
+	else if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, size);
+}
+
+/* With httpd->lock held: shuts a connection down for MHD's worker to close (it reads end of
+ * file). MHD still owns the descriptor, so this happens once. */
+static void shut_locked(struct httpd *httpd, struct httpd_conn *c, const char *why, uint64_t now)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->fd = -1;
+	c->reading_since_ms = 0;
+	httpd->n_live--;
+	if (log_budget_locked(httpd, now))
+		fprintf(stderr, "httpd: closed a connection from %s: %s\n", c->peer, why);
+}
+
+/*
+ * With httpd->lock held, past --web.max-connections: makes room by closing the connection
+ * that has waited longest for its request, so that a flood of idle or slow clients from
+ * many addresses delays a scrape by one round trip rather than by the read deadline.
+ */
+static void evict_locked(struct httpd *httpd, struct httpd_conn *arrived, uint64_t now)
+{
+	struct httpd_conn *c, *oldest = NULL;
+
+	for (c = httpd->conns; c; c = c->next) {
+		if (c == arrived || c->fd < 0 || !c->reading_since_ms)
+			continue;
+		if (!oldest || c->reading_since_ms < oldest->reading_since_ms)
+			oldest = c;
+	}
+	/* Every other one is being answered: the newcomer waits its turn elsewhere. */
+	shut_locked(httpd, oldest ? oldest : arrived,
+		    oldest ? "connection limit reached, it waited longest for its request"
+			   : "connection limit reached",
+		    now);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: keeps the list the sweeper walks. MHD calls "closed" before
+ * it closes the socket, so a descriptor on the list is always still open. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct httpd *httpd = cls;
+	struct httpd_conn *c = *socket_context;
+	const union MHD_ConnectionInfo *info;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!c)
+			return;
+		pthread_mutex_lock(&httpd->lock);
+		if (c->fd >= 0)
+			httpd->n_live--;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			httpd->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&httpd->lock);
+		free(c);
+		*socket_context = NULL;
+		return;
+	}
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!info)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		/* Untracked, it would escape the read deadline: refuse it instead. */
+		shutdown(info->connect_fd, SHUT_RDWR);
+		return;
+	}
+	c->fd = info->connect_fd;
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	format_peer(info ? info->client_addr : NULL, c->peer, sizeof(c->peer));
+	pthread_mutex_lock(&httpd->lock);
+	c->reading_since_ms = now_ms();
+	c->next = httpd->conns;
+	if (c->next)
+		c->next->prev = c;
+	httpd->conns = c;
+	if (++httpd->n_live > httpd->limits.max_connections)
+		evict_locked(httpd, c, c->reading_since_ms);
+	pthread_mutex_unlock(&httpd->lock);
+	*socket_context = c;
+}
+
+/* Starts (reading) or stops (a handler has the request) the read deadline of a connection. */
+static void set_reading(struct httpd *httpd, struct MHD_Connection *conn, bool reading)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct httpd_conn *c = info ? info->socket_context : NULL;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&httpd->lock);
+	if (c->fd >= 0)
+		c->reading_since_ms = reading ? now_ms() : 0;
+	pthread_mutex_unlock(&httpd->lock);
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: on a kept-alive connection the next request starts now. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	set_reading(cls, conn, true);
+}
+
+/*
+ * MHD's idle timeout restarts at every byte, so a client sending one byte every few seconds
+ * would hold its connection for ever. Past the read deadline, the sweeper shuts the socket
+ * down; MHD's worker then reads end-of-file and closes the connection itself.
+ */
+static void *sweep(void *arg)
+{
+	struct httpd *httpd = arg;
+	uint64_t deadline_ms = (uint64_t)httpd->limits.read_timeout_s * 1000, now;
+	struct httpd_conn *c;
+	struct timespec next;
+	char why[64];
+
+	snprintf(why, sizeof(why), "no whole request within %u s", httpd->limits.read_timeout_s);
+	pthread_mutex_lock(&httpd->lock);
+	while (!httpd->stopping) {
+		now = now_ms();
+		for (c = httpd->conns; c; c = c->next) {
+			if (c->reading_since_ms && now - c->reading_since_ms >= deadline_ms)
+				shut_locked(httpd, c, why, now);
+		}
+		if (httpd->log_suppressed &&
+		    now - httpd->log_window_start_ms >= HTTPD_LOG_WINDOW_MS)
+			log_budget_locked(httpd, now); /* says how many were left out */
+		clock_gettime(CLOCK_MONOTONIC, &next);
+		next.tv_nsec += HTTPD_SWEEP_MS * 1000000L;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&httpd->wake, &httpd->lock, &next);
+	}
+	pthread_mutex_unlock(&httpd->lock);
+	return NULL;
+}
+
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK, called with the request target before MHD splits its query.
+ * MHD 0.9.75 stores every query argument in the connection's memory pool, and when one does
+ * not fit it queues a 431 that its state machine then loses: the client gets no answer and
+ * holds the connection until the timeout. A target past our limits has its query cut off
+ * here (uri points into MHD's read buffer, parsed after this call) and is answered 414.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	char *query = uri ? strchr(uri, '?') : NULL;
+	unsigned int n_args = 1;
+	const char *p;
+
+	if (!uri)
+		return NULL;
+	for (p = query; p && *p && n_args <= HTTPD_MAX_QUERY_ARGS; p++)
+		n_args += *p == '&';
+	if (n_args <= HTTPD_MAX_QUERY_ARGS && strlen(uri) <= HTTPD_MAX_URI_LEN)
+		return NULL;
+	if (query)
+		query[1] = '\0';
+	return &uri_too_long;
 }
 
 static const struct httpd_route *find_route(const struct httpd *httpd, const char *path)
@@ -250,6 +501,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	char text[128];
 	int err;
 
+	set_reading(httpd, conn, false);
+	if (*con_cls == &uri_too_long) {
+		snprintf(text, sizeof(text),
+			 "URI Too Long: at most %u bytes and %u query arguments\n",
+			 HTTPD_MAX_URI_LEN, HTTPD_MAX_QUERY_ARGS);
+		return respond_text(conn, MHD_HTTP_URI_TOO_LONG, text, NULL);
+	}
 	/* Answered on the first call, before any request body is read: nothing we serve
 	 * takes one, and a 405 is best sent without reading it. */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -285,12 +543,26 @@ static void format_address(const struct sockaddr_storage *addr, char *buf, size_
 	}
 }
 
+static void stop_sweeper(struct httpd *httpd)
+{
+	if (!httpd->sweeper_running)
+		return;
+	pthread_mutex_lock(&httpd->lock);
+	httpd->stopping = true;
+	pthread_cond_signal(&httpd->wake);
+	pthread_mutex_unlock(&httpd->lock);
+	pthread_join(httpd->sweeper, NULL);
+	httpd->sweeper_running = false;
+}
+
 int httpd_start(const struct httpd_config *config, struct httpd **out, char *err, size_t err_size)
 {
 	struct sockaddr_storage addr, bound;
 	socklen_t len, bound_len = sizeof(bound);
 	struct httpd *httpd = NULL;
+	pthread_condattr_t cond_attr;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	unsigned int mhd_limit;
 	char where[INET6_ADDRSTRLEN + 16];
 	size_t i;
 	int ret, mhd_fd;
@@ -316,6 +588,12 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 		goto fail;
 	}
 	httpd->listen_fd = -1;
+	/* glibc: neither can fail with these attributes */
+	pthread_mutex_init(&httpd->lock, NULL);
+	pthread_condattr_init(&cond_attr);
+	pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&httpd->wake, &cond_attr);
+	pthread_condattr_destroy(&cond_attr);
 	httpd->routes = calloc(config->n_routes + 1, sizeof(*httpd->routes));
 	if (!httpd->routes) {
 		ret = -ENOMEM;
@@ -323,6 +601,18 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 	}
 	memcpy(httpd->routes, config->routes, config->n_routes * sizeof(*httpd->routes));
 	httpd->n_routes = config->n_routes;
+	httpd->limits = config->limits;
+	if (!httpd->limits.max_connections)
+		httpd->limits.max_connections = default_limits.max_connections;
+	if (!httpd->limits.max_connections_per_ip)
+		httpd->limits.max_connections_per_ip = default_limits.max_connections_per_ip;
+	if (!httpd->limits.read_timeout_s)
+		httpd->limits.read_timeout_s = default_limits.read_timeout_s;
+	if (!httpd->limits.workers)
+		httpd->limits.workers = default_limits.workers;
+	/* MHD gives each worker an equal share of the connections. */
+	if (httpd->limits.workers > httpd->limits.max_connections)
+		httpd->limits.workers = httpd->limits.max_connections;
 
 	ret = open_listener(&addr, len);
 	if (ret == -EAFNOSUPPORT && addr.ss_family == AF_INET6 &&
@@ -360,16 +650,32 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 		set_err(err, err_size, "cannot listen on %s: %s", where, strerror(-ret));
 		goto fail;
 	}
+	/* MHD refuses connections past its own limit (they wait in the backlog); ours evicts
+	 * instead, and MHD's is the backstop while evicted ones are being closed. */
+	mhd_limit = httpd->limits.max_connections + httpd->limits.max_connections / 2 +
+		    httpd->limits.workers;
+	/* Started first: the read deadline must hold from the first connection on. */
+	ret = -pthread_create(&httpd->sweeper, NULL, sweep, httpd);
+	if (ret) {
+		close(mhd_fd);
+		set_err(err, err_size, "cannot start the HTTP connection sweeper: %s",
+			strerror(-ret));
+		goto fail;
+	}
+	httpd->sweeper_running = true;
 	httpd->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, httpd, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_CONNECTION_LIMIT,
-	    config->connection_limit ? config->connection_limit : HTTPD_DEFAULT_CONNECTION_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    config->timeout_s ? config->timeout_s : HTTPD_DEFAULT_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, httpd, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, httpd,
+	    MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_THREAD_POOL_SIZE, httpd->limits.workers,
+	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    httpd->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	    httpd->limits.read_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTPD_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, on_connection, httpd,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, httpd, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+	    httpd, MHD_OPTION_END);
 	if (!httpd->mhd) {
 		ret = -EIO;
-		set_err(err, err_size, "cannot start libmicrohttpd on %s", where);
+		set_err(err, err_size, "cannot start libmicrohttpd on %s (%u workers)", where,
+			httpd->limits.workers);
 		goto fail;
 	}
 	close(httpd->listen_fd);
@@ -378,8 +684,11 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 	return 0;
 fail:
 	if (httpd) {
+		stop_sweeper(httpd);
 		if (httpd->listen_fd >= 0)
 			close(httpd->listen_fd);
+		pthread_cond_destroy(&httpd->wake);
+		pthread_mutex_destroy(&httpd->lock);
 		free(httpd->routes);
 		free(httpd);
 	}
@@ -395,7 +704,10 @@ void httpd_stop(struct httpd *httpd)
 {
 	if (!httpd)
 		return;
-	MHD_stop_daemon(httpd->mhd); /* closes the listen socket */
+	MHD_stop_daemon(httpd->mhd); /* closes the listen socket and every connection */
+	stop_sweeper(httpd);
+	pthread_cond_destroy(&httpd->wake);
+	pthread_mutex_destroy(&httpd->lock);
 	free(httpd->routes);
 	free(httpd);
 }

@@ -1,5 +1,6 @@
 /* A small HTTP server over libmicrohttpd: listen-address parsing in exporter-toolkit syntax,
- * a route table of GET handlers, 404/405/HEAD handling and request limits. */
+ * a route table of GET handlers, 404/405/HEAD handling, and limits that keep it answering
+ * under slow, idle or oversized clients. */
 #ifndef IPIV_HTTPD_H
 #define IPIV_HTTPD_H
 
@@ -20,9 +21,9 @@ struct httpd_response {
 };
 
 /*
- * Handlers run on libmicrohttpd's internal polling thread (MHD_USE_INTERNAL_POLLING_THREAD):
- * one request at a time, but concurrently with every other thread of the program, so what
- * they read must be guarded. A handler returns 0, or a negative errno to answer 500.
+ * Handlers run on libmicrohttpd's worker threads (a pool of internal polling threads): several
+ * requests may be in handlers at once, concurrently with every other thread of the program,
+ * so what they read must be guarded. A handler returns 0, or a negative errno to answer 500.
  * Only GET and HEAD reach handlers; HEAD gets the GET response's headers without its body.
  */
 typedef int (*httpd_handler_fn)(const struct httpd_request *req, struct httpd_response *resp,
@@ -35,14 +36,34 @@ struct httpd_route {
 	void *ctx;
 };
 
+/* What keeps the server answering. A zero field takes its HTTPD_DEFAULT_* value. */
+struct httpd_limits {
+	/* Open at once, in total. One more closes the connection that has waited longest
+	 * for its request (a flood costs a scrape a round trip, not the read deadline). */
+	unsigned int max_connections;
+	unsigned int max_connections_per_ip; /* open at once from one client address */
+	/* A request line and its headers must arrive within this many seconds of the
+	 * connection (or the previous response on it): a client trickling bytes is closed.
+	 * It is also the idle timeout. */
+	unsigned int read_timeout_s;
+	unsigned int workers; /* polling threads; a handler running blocks only its own */
+};
+
+#define HTTPD_DEFAULT_MAX_CONNECTIONS 512
+#define HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP 32
+#define HTTPD_DEFAULT_READ_TIMEOUT_S 10
+#define HTTPD_DEFAULT_WORKERS 4
+/* A longer request target, or more query arguments, is answered 414 unread. */
+#define HTTPD_MAX_URI_LEN 8192
+#define HTTPD_MAX_QUERY_ARGS 64
+
 struct httpd_config {
 	/* "host:port", "[v6]:port" or ":port" (every interface, IPv6 and IPv4). host is a
 	 * numeric address or "localhost" (127.0.0.1): no DNS lookups. Port 0 picks a free one. */
 	const char *listen_address;
 	const struct httpd_route *routes; /* copied; the strings must outlive the server */
 	size_t n_routes;
-	unsigned int connection_limit; /* 0: 64 */
-	unsigned int timeout_s;	       /* idle connections closed after this; 0: 10 */
+	struct httpd_limits limits;
 };
 
 /*
@@ -60,7 +81,7 @@ int httpd_parse_listen_address(const char *spec, struct sockaddr_storage *addr, 
 int httpd_start(const struct httpd_config *config, struct httpd **out, char *err, size_t err_size);
 /* The port actually bound (useful after port 0). */
 uint16_t httpd_port(const struct httpd *httpd);
-/* Stops serving; waits for the handler running, if any. NULL is fine. */
+/* Stops serving; waits for the handlers running, if any. NULL is fine. */
 void httpd_stop(struct httpd *httpd);
 
 const char *httpd_method(const struct httpd_request *req);

@@ -342,6 +342,7 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 		.bpf_stats = opts->bpf_stats,
 		.no_latency = opts->no_latency,
 		.per_vcpu_latency = opts->per_vcpu_latency,
+		.exited_retention_ns = opts->exited_retention_s * 1000000000ull,
 	};
 	struct manager *m = calloc(1, sizeof(*m));
 	char err[256];
@@ -372,6 +373,7 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 			.listen_address = opts->listen_address,
 			.routes = routes,
 			.n_routes = sizeof(routes) / sizeof(routes[0]),
+			.limits = opts->http_limits,
 		};
 
 		r = httpd_start(&hc, &m->httpd, err, sizeof(err));

@@ -25,7 +25,7 @@ early=$!; pids+=($early)
 sleep 1
 
 "$IPIVD" --web.listen-address 127.0.0.1:$PORT --collector.per-vcpu \
-	--collector.poll-interval 200 > "$tmp/ipivd.log" 2>&1 &
+	--collector.poll-interval 200 --collector.exited-retention 2 > "$tmp/ipivd.log" 2>&1 &
 ipivd=$!; pids+=($ipivd)
 for _ in $(seq 1 100); do curl -sf "$URL/api/v1/status" > /dev/null && break; sleep 0.1; done
 curl -sf "$URL/api/v1/status" > "$tmp/status" || fail "ipivd did not start: $(cat "$tmp/ipivd.log")"
@@ -144,8 +144,18 @@ grep -q '^ipiv_probe_attached{probe="kvm_apic_ipi",optional="false"} 1' "$tmp/me
 	fail "kvm_apic_ipi probe not reported attached"
 note "promtool accepts real output"
 
-# A VM that exits disappears from the output.
+# A VM that exits keeps its final series, marked exited, for the retention window (2 s
+# here), then disappears from the output.
+early_sent=$(sum_metric ipiv_ipis_sent_total 'vm="e2e-early"')
 kill $early
+for _ in $(seq 1 50); do
+	scrape
+	grep -q '^ipiv_vm_exited{vm="e2e-early"} 1' "$tmp/metrics" && break
+	sleep 0.2
+done
+grep -q '^ipiv_vm_exited{vm="e2e-early"} 1' "$tmp/metrics" ||
+	fail "exited VM not marked exited: $(grep 'e2e-early' "$tmp/metrics" | head -3)"
+expect_eq "exited VM's final sends" "$(sum_metric ipiv_ipis_sent_total 'vm="e2e-early"')" "$early_sent"
 for _ in $(seq 1 50); do
 	scrape
 	grep -q 'vm="e2e-early"' "$tmp/metrics" || break

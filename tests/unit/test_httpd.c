@@ -1,6 +1,8 @@
 /* Unit tests for daemon/lib/httpd.c: real requests over loopback sockets (200, 404, 405,
- * HEAD, query parameters, handler failure, prefix routes, idle timeout) and the listen
- * address errors a user can make, including a port already in use. */
+ * HEAD, query parameters, handler failure, prefix routes, idle timeout), the limits (read
+ * deadline against a trickling client, per-address limit, eviction when full, 4xx for
+ * oversized requests, a blocked handler not blocking others, rate-limited logging) and the
+ * listen address errors a user can make, including a port already in use. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -47,12 +51,33 @@ static int failing(const struct httpd_request *req, struct httpd_response *resp,
 	return -ENOSPC;
 }
 
+/* /block holds its worker until the test lets it go (or 10 s pass). */
+static pthread_mutex_t block_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t block_cond = PTHREAD_COND_INITIALIZER;
+static bool block_entered, block_released;
+
+static int blocking(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&block_lock);
+	block_entered = true;
+	pthread_cond_broadcast(&block_cond);
+	while (!block_released && pthread_cond_timedwait(&block_cond, &block_lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&block_lock);
+	return hello(req, resp, "released");
+}
+
 static const struct httpd_route routes[] = {
     {"/", false, hello, "<h1>home</h1>"},
     {"/echo", false, echo_query, NULL},
     {"/fail", false, failing, NULL},
     {"/api/v1/vms/", true, echo_query, NULL},
     {"/api/v1/vms/special", false, hello, "exact wins"},
+    {"/block", false, blocking, NULL},
 };
 
 struct reply {
@@ -61,6 +86,25 @@ struct reply {
 	char body[8192];
 	size_t body_len;
 };
+
+/* A connection to port on 127.0.0.1 from the loopback address src (e.g. "127.0.0.2"). */
+static int connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = {10, 0};
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		fail_msg("bind to %s: %s", src, strerror(errno));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		fail_msg("connect to port %u: %s", port, strerror(errno));
+	return fd;
+}
 
 static int connect_to(int family, uint16_t port)
 {
@@ -92,12 +136,11 @@ static int connect_to(int family, uint16_t port)
 }
 
 /* Sends one raw HTTP/1.0 request and reads the reply to the end (the server closes). */
-static void request(int family, uint16_t port, const char *raw, struct reply *r)
+static void request_on(int fd, const char *raw, struct reply *r)
 {
 	char buf[8192], *sep;
 	size_t n = 0;
 	ssize_t got;
-	int fd = connect_to(family, port);
 
 	assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
 	while (n < sizeof(buf) - 1 && (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
@@ -114,10 +157,22 @@ static void request(int family, uint16_t port, const char *raw, struct reply *r)
 	r->body[r->body_len] = '\0';
 }
 
+static void request(int family, uint16_t port, const char *raw, struct reply *r)
+{
+	request_on(connect_to(family, port), raw, r);
+}
+
 static struct httpd *start(const char *address)
 {
-	const struct httpd_config config = {address, routes, sizeof(routes) / sizeof(routes[0]), 8,
-					    1};
+	const struct httpd_config config = {
+	    .listen_address = address,
+	    .routes = routes,
+	    .n_routes = sizeof(routes) / sizeof(routes[0]),
+	    .limits = {.max_connections = 16,
+		       .max_connections_per_ip = 8,
+		       .read_timeout_s = 1,
+		       .workers = 2},
+	};
 	struct httpd *httpd = NULL;
 	char err[256] = "";
 
@@ -203,9 +258,222 @@ static void test_idle_connection_is_closed(void **state)
 	httpd_stop(httpd);
 }
 
+static void test_trickling_client_is_closed(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0"); /* read deadline 1 s */
+	int fd = connect_to(AF_INET, httpd_port(httpd));
+	const char *partial = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa";
+	struct timeval tv = {0, 200 * 1000};
+	size_t sent = 0;
+	ssize_t got;
+	char c;
+
+	/* A byte every 200 ms keeps MHD's idle timer (1 s) from ever firing; only the read
+	 * deadline ends it. The loop would trickle for 10 s. */
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	for (; sent < strlen(partial); sent++) {
+		if (send(fd, partial + sent, 1, MSG_NOSIGNAL) != 1)
+			break;
+		got = read(fd, &c, 1);
+		if (got == 0 || (got < 0 && errno != EAGAIN))
+			break;
+	}
+	if (sent == strlen(partial))
+		fail_msg("a client trickling a byte every 200 ms was never closed");
+	assert_true(sent >= 3);
+	close(fd);
+	httpd_stop(httpd);
+}
+
+static void test_oversized_requests_get_4xx(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0");
+	uint16_t port = httpd_port(httpd);
+	size_t size = 64 * 1024, i, n;
+	char *raw = malloc(size);
+	struct reply r;
+
+	assert_non_null(raw);
+	/* The most query arguments served, then one more, then MHD's pool overflow (which
+	 * used to leave the client without an answer until the timeout). */
+	for (i = 0; i < 3; i++) {
+		const unsigned int args[] = {HTTPD_MAX_QUERY_ARGS, HTTPD_MAX_QUERY_ARGS + 1, 5000};
+		unsigned int a;
+
+		n = (size_t)snprintf(raw, size, "GET /echo?vm=x");
+		for (a = 1; a < args[i]; a++)
+			n += (size_t)snprintf(raw + n, size - n, "&a%u=1", a);
+		snprintf(raw + n, size - n, " HTTP/1.0\r\n\r\n");
+		request(AF_INET, port, raw, &r);
+		assert_int_equal(r.status, i == 0 ? 202 : 414);
+		if (i == 1)
+			assert_non_null(strstr(r.body, "query arguments"));
+	}
+
+	n = (size_t)snprintf(raw, size, "GET /echo?");
+	memset(raw + n, '&', 16000);
+	snprintf(raw + n + 16000, size - n - 16000, " HTTP/1.0\r\n\r\n");
+	request(AF_INET, port, raw, &r);
+	assert_int_equal(r.status, 414);
+
+	n = (size_t)snprintf(raw, size, "GET /");
+	memset(raw + n, 'a', HTTPD_MAX_URI_LEN);
+	snprintf(raw + n + HTTPD_MAX_URI_LEN, size - n - HTTPD_MAX_URI_LEN, " HTTP/1.0\r\n\r\n");
+	request(AF_INET, port, raw, &r);
+	assert_int_equal(r.status, 414);
+
+	n = (size_t)snprintf(raw, size, "GET / HTTP/1.0\r\n");
+	for (i = 0; i < 1000; i++)
+		n += (size_t)snprintf(raw + n, size - n, "X-H%zu: y\r\n", i);
+	snprintf(raw + n, size - n, "\r\n");
+	request(AF_INET, port, raw, &r);
+	assert_int_equal(r.status, 431);
+
+	/* Still serving, on the same worker too. */
+	request(AF_INET, port, "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	free(raw);
+	httpd_stop(httpd);
+}
+
+static void test_per_address_limit(void **state)
+{
+	const struct httpd_config config = {
+	    .listen_address = "127.0.0.1:0",
+	    .routes = routes,
+	    .n_routes = 1,
+	    .limits = {.max_connections = 16, .max_connections_per_ip = 4, .read_timeout_s = 30},
+	};
+	struct httpd *httpd = NULL;
+	int held[4], fd;
+	char err[256] = "", c;
+	struct reply r;
+	size_t i;
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start: %s", err);
+	for (i = 0; i < 4; i++)
+		held[i] = connect_from("127.0.0.2", httpd_port(httpd));
+	/* One more from that address is closed unanswered; another address is served. */
+	fd = connect_from("127.0.0.2", httpd_port(httpd));
+	(void)!write(fd, "GET / HTTP/1.0\r\n\r\n", 18);
+	assert_true(read(fd, &c, 1) <= 0);
+	close(fd);
+	request_on(connect_from("127.0.0.3", httpd_port(httpd)), "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	/* Once one of the four goes, that address gets a slot back. */
+	request_on(held[0], "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	for (i = 1; i < 4; i++)
+		close(held[i]);
+	httpd_stop(httpd);
+}
+
+static void test_full_server_evicts_longest_waiting(void **state)
+{
+	const struct httpd_config config = {
+	    .listen_address = "127.0.0.1:0",
+	    .routes = routes,
+	    .n_routes = 1,
+	    .limits = {.max_connections = 4, .max_connections_per_ip = 4, .read_timeout_s = 30},
+	};
+	struct httpd *httpd = NULL;
+	int held[4];
+	char err[256] = "", c;
+	struct reply r;
+	size_t i;
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start: %s", err);
+	for (i = 0; i < 4; i++) {
+		held[i] = connect_from("127.0.0.2", httpd_port(httpd));
+		usleep(20 * 1000); /* so that held[0] has surely waited longest */
+	}
+	/* Full: a newcomer is served all the same, and the oldest idle one makes room. */
+	request_on(connect_from("127.0.0.3", httpd_port(httpd)), "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(read(held[0], &c, 1) <= 0);
+	request_on(held[3], "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	for (i = 0; i < 3; i++)
+		close(held[i]);
+	httpd_stop(httpd);
+}
+
+static void *get_block(void *arg)
+{
+	struct reply *r = arg;
+
+	request(AF_INET, *(uint16_t *)r->headers, "GET /block HTTP/1.0\r\n\r\n", r);
+	return NULL;
+}
+
+static void test_blocked_handler_does_not_block_others(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0"); /* 2 workers */
+	uint16_t port = httpd_port(httpd);
+	struct reply blocked, r;
+	pthread_t client;
+
+	memcpy(blocked.headers, &port, sizeof(port));
+	block_entered = block_released = false;
+	assert_int_equal(pthread_create(&client, NULL, get_block, &blocked), 0);
+	pthread_mutex_lock(&block_lock);
+	while (!block_entered)
+		pthread_cond_wait(&block_cond, &block_lock);
+	pthread_mutex_unlock(&block_lock);
+
+	request(AF_INET, port, "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+
+	pthread_mutex_lock(&block_lock);
+	block_released = true;
+	pthread_cond_broadcast(&block_cond);
+	pthread_mutex_unlock(&block_lock);
+	pthread_join(client, NULL);
+	assert_int_equal(blocked.status, 200);
+	assert_string_equal(blocked.body, "released");
+	httpd_stop(httpd);
+}
+
+static void test_client_errors_are_rate_limited(void **state)
+{
+	char path[] = "/tmp/test_httpd_log.XXXXXX", line[512];
+	int log_fd = mkstemp(path), saved = dup(STDERR_FILENO), fd, i, lines = 0;
+	struct httpd *httpd;
+	FILE *f;
+
+	assert_true(log_fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(log_fd, STDERR_FILENO);
+	httpd = start("127.0.0.1:0");
+	/* Each hangs up in the middle of its request: MHD has something to say every time. */
+	for (i = 0; i < 40; i++) {
+		fd = connect_to(AF_INET, httpd_port(httpd));
+		assert_int_equal(write(fd, "GET / HT", 8), 8);
+		usleep(2000);
+		close(fd);
+	}
+	usleep(100 * 1000);
+	httpd_stop(httpd);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+
+	f = fdopen(log_fd, "r");
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		lines += strncmp(line, "httpd: ", 7) == 0;
+	fclose(f);
+	unlink(path);
+	assert_true(lines >= 1);
+	assert_true(lines <= 5);
+}
+
 static void test_ipv6_and_all_interfaces(void **state)
 {
-	const struct httpd_config config = {"[::1]:0", routes, 1, 0, 0};
+	const struct httpd_config config = {"[::1]:0", routes, 1, {0}};
 	struct httpd *httpd = NULL;
 	char err[256] = "";
 	struct reply r;
@@ -232,7 +500,7 @@ static void test_port_in_use(void **state)
 {
 	struct httpd *first = start("127.0.0.1:0"), *second = NULL;
 	char address[64], err[256] = "";
-	struct httpd_config config = {address, routes, 1, 0, 0};
+	struct httpd_config config = {address, routes, 1, {0}};
 
 	snprintf(address, sizeof(address), "127.0.0.1:%u", httpd_port(first));
 	assert_int_equal(httpd_start(&config, &second, err, sizeof(err)), -EADDRINUSE);
@@ -262,7 +530,7 @@ static void test_bad_listen_addresses(void **state)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct httpd *httpd = NULL;
-	struct httpd_config config = {NULL, routes, 1, 0, 0};
+	struct httpd_config config = {NULL, routes, 1, {0}};
 	char err[256];
 	size_t i;
 
@@ -295,7 +563,7 @@ static void test_bad_routes_are_refused(void **state)
 {
 	const struct httpd_route no_slash[] = {{"metrics", false, hello, NULL}};
 	const struct httpd_route no_handler[] = {{"/metrics", false, NULL, NULL}};
-	struct httpd_config config = {"127.0.0.1:0", no_slash, 1, 0, 0};
+	struct httpd_config config = {"127.0.0.1:0", no_slash, 1, {0}};
 	struct httpd *httpd = NULL;
 
 	assert_int_equal(httpd_start(&config, &httpd, NULL, 0), -EINVAL);
@@ -313,6 +581,12 @@ int main(void)
 	    cmocka_unit_test(test_get_routes_and_404),
 	    cmocka_unit_test(test_head_and_other_methods),
 	    cmocka_unit_test(test_idle_connection_is_closed),
+	    cmocka_unit_test(test_trickling_client_is_closed),
+	    cmocka_unit_test(test_oversized_requests_get_4xx),
+	    cmocka_unit_test(test_per_address_limit),
+	    cmocka_unit_test(test_full_server_evicts_longest_waiting),
+	    cmocka_unit_test(test_blocked_handler_does_not_block_others),
+	    cmocka_unit_test(test_client_errors_are_rate_limited),
 	    cmocka_unit_test(test_ipv6_and_all_interfaces),
 	    cmocka_unit_test(test_port_in_use),
 	    cmocka_unit_test(test_bad_listen_addresses),
