@@ -8,6 +8,14 @@
 
 #include "stats.h"
 
+static bool all_finite(const double *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return false;
+	return true;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -23,9 +31,8 @@ int bench_stats_compute(const double *v, unsigned n, struct bench_stats *out)
 	if (!v || !out || n == 0)
 		return -EINVAL;
 	/* NaN has no place in an order: the median of a sample holding one is undefined. */
-	for (i = 0; i < n; i++)
-		if (!isfinite(v[i]))
-			return -EINVAL;
+	if (!all_finite(v, n))
+		return -EINVAL;
 
 	sorted = malloc(sizeof(*sorted) * n);
 	if (!sorted)
@@ -158,12 +165,8 @@ int bench_utest(const double *a, unsigned na, const double *b, unsigned nb, stru
 
 	if (!a || !b || !out || na == 0 || nb == 0)
 		return -EINVAL;
-	for (i = 0; i < na; i++)
-		if (!isfinite(a[i]))
-			return -EINVAL;
-	for (i = 0; i < nb; i++)
-		if (!isfinite(b[i]))
-			return -EINVAL;
+	if (!all_finite(a, na) || !all_finite(b, nb))
+		return -EINVAL;
 
 	runs = malloc(sizeof(*runs) * n);
 	if (!runs)
