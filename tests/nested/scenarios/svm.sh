@@ -22,6 +22,7 @@ grep -H . /sys/module/kvm_amd/parameters/* > "$tmp/kvm_amd.parameters" 2>/dev/nu
 
 # The kernel's record of APICv inhibit changes, with each event's process (tgid).
 T=/sys/kernel/tracing
+[ -d $T/events/kvm ] || fail "no KVM events in $T: tracefs is not mounted in L1"
 echo 1 > $T/options/record-tgid
 echo > $T/trace
 echo 1 > $T/events/kvm/kvm_apicv_inhibit_changed/enable
