@@ -2,6 +2,7 @@
  * and the w/o vs w/ acceleration comparison of two runs. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
@@ -134,6 +135,22 @@ static void print_result(const struct bench_result *res, void *arg)
 			fprintf(stderr, "ipivbench: cannot write %s: %s\n", out[1], strerror(-r));
 			exit(EXIT_RUNTIME);
 		}
+	}
+}
+
+/* Says at once, not after the whole benchmark, that the results could not be written. */
+static void check_writable(const char *path)
+{
+	char *copy = strdup(path);
+	const char *dir = copy ? dirname(copy) : ".";
+	int err = 0;
+
+	if (access(path, F_OK) == 0 ? access(path, W_OK) : access(dir, W_OK))
+		err = errno;
+	free(copy);
+	if (err) {
+		fprintf(stderr, "ipivbench: cannot write %s: %s\n", path, strerror(err));
+		exit(EXIT_RUNTIME);
 	}
 }
 
@@ -308,6 +325,8 @@ int main(int argc, char **argv)
 		die_usage("unexpected argument '%s'", argv[optind]);
 	if (cfg->pin && cfg->n_pin_cpus == 0)
 		die_usage("--pin found no CPU to pin to%s", "");
+	if (out[1])
+		check_writable(out[1]);
 
 	bench_host_read("", &res.host);
 	opts.on_result = print_result;

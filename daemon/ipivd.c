@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "diag.h"
 #include "httpd.h"
@@ -90,6 +91,18 @@ static unsigned parse_count(const char *arg, const char *flag, unsigned long max
 		usage_error("%s", msg);
 	}
 	return v;
+}
+
+/* A test-only root directory: it must exist, or ipivd would watch an empty host silently. */
+static const char *must_be_dir(const char *path, const char *flag)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+		usage_error(flag[2] == 'p' ? "--proc-root '%s' is not a directory"
+					   : "--sys-root '%s' is not a directory",
+			    path);
+	return path;
 }
 
 int main(int argc, char **argv)
@@ -211,10 +224,10 @@ int main(int argc, char **argv)
 			diag_thresholds_usage(stdout);
 			return 0;
 		case OPT_PROC:
-			opts.proc_root = optarg;
+			opts.proc_root = must_be_dir(optarg, "--proc-root");
 			break;
 		case OPT_SYS:
-			opts.sys_root = optarg;
+			opts.sys_root = must_be_dir(optarg, "--sys-root");
 			break;
 		case OPT_RETENTION:
 			errno = 0;

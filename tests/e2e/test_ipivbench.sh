@@ -89,6 +89,15 @@ if "$IPIVBENCH" compare "$tmp/a.json" "$tmp/real-nmi-2-spin.json" 2> "$tmp/err";
 fi
 expect_eq "compare refusal lines" "$(wc -l < "$tmp/err")" 1
 
+# An output file that cannot be written is refused before the benchmark runs: waiting for a
+# SIGUSR2 that never comes, a run that got as far as its VM would hang until the timeout.
+start=$(date +%s%N)
+timeout 20 "$IPIVBENCH" --wait-for-go -r 1 -k 10 -o /nonexistent/x.json > /dev/null \
+	2> "$tmp/err" && fail "ipivbench accepted an output path in a missing directory"
+grep -q 'cannot write /nonexistent/x.json' "$tmp/err" || fail "unwritable output not named: $(cat "$tmp/err")"
+expect_eq "unwritable output error lines" "$(wc -l < "$tmp/err")" 1
+note "unwritable output refused in $(( ($(date +%s%N) - start) / 1000000 )) ms, before any run"
+
 # The PV hypercall never completes on kvm_pvm: the watchdog must end it in bounded time
 # with one line and no thread left behind. Where it does complete, it must count exactly.
 start=$(date +%s)
