@@ -573,7 +573,11 @@ static void rule_inhibited(const struct accel_state *host, const struct diag_vm_
 	 * finding says so), whatever else is set, as nothing the VM changes would accelerate
 	 * it; and Linux 6.1 stops clearing inhibits while APICv is disabled ("absent" stays
 	 * set though the VM has an in-kernel APIC: seen on emulated SVM). */
-	if ((vm->inhibits & 1) && host && host->apicv_hw == ACCEL_NO)
+	bool host_fact = (vm->inhibits & 1) && host && host->apicv_hw == ACCEL_NO;
+	/* the remedies that can change anything: on such a host, the host's alone */
+	uint64_t remedied = host_fact ? 1 : vm->inhibits;
+
+	if (host_fact)
 		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, DIAG_INFO,
 				"APICv/AVIC is off for this VM (%s) because the host has none",
 				reasons);
@@ -589,7 +593,7 @@ static void rule_inhibited(const struct accel_state *host, const struct diag_vm_
 	ev_u64(f, "inhibit_sets_in_window", w->inhibit_sets);
 	ev_u64(f, "ipis_sent", w->sent);
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
-		if (vm->inhibits & (1ull << r)) {
+		if (remedied & (1ull << r)) {
 			const char *text = inhibit_remedy(r);
 
 			remedy(f, "%s%s: %s", f->remedy[0] ? " " : "",

@@ -284,7 +284,11 @@ static void test_apicv_inhibited(void **state)
 		 * the VM changes accelerates it (6.1 leaves "absent" set while disabled) */
 		vm->inhibits = 1 | (1u << 2);
 		host.apicv_hw = ACCEL_NO;
-		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_INFO);
+		f = must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_INFO);
+		/* the module's remedy only: no kernel_irqchip advice for the stale "absent" */
+		assert_non_null(strstr(f->remedy, "off in the module"));
+		assert_null(strstr(f->remedy, "kernel_irqchip"));
+		assert_string_equal(ev(f, "reasons")->text, "disabled,absent");
 		/* with APICv hardware the other reason is the VM's own problem */
 		vm->inhibits = 1 | (1u << 8);
 		host.apicv_hw = ACCEL_YES;
