@@ -115,7 +115,8 @@ expect_rules() {
 	want=$(printf '%s\n' "$@" | sort -u | grep . || true)
 	got=$(jq -r --arg vm "$vm" '.vms[] | select(.name == $vm) | .findings[].rule' \
 		"$tmp/report.json" | sort -u | grep -vx apicv_inhibited || true)
-	[ "$got" = "$want" ] || fail "$vm: findings '$(echo $got)', want '$(echo $want)'"
+	[ "$got" = "$want" ] ||
+		fail "$vm: findings '$(echo $got)', want '$(echo $want)' $(head -c 300 "$tmp/$vm.err")"
 }
 expect_rules dx-logical logical_dest_mode targets_halted
 expect_rules dx-broadcast shorthand_broadcast targets_halted

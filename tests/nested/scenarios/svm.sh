@@ -82,7 +82,9 @@ if [[ " $phases " == *" findings "* ]]; then
 		    "dx-nmi -n 2 -m nmi -t halt" \
 		    "dx-clean -n 2 -m x2apic-phys -t spin"; do
 		set -- $spec
-		"$IPIVBENCH" --name "$@" -r 1000 -k 1000 > /dev/null 2> "$tmp/$1.err" &
+		# a generous watchdog: under TCG on a loaded host a target can starve for seconds
+		"$IPIVBENCH" --name "$@" -r 1000 -k 1000 --timeout 120 > /dev/null \
+			2> "$tmp/$1.err" &
 		pids+=($!)
 	done
 	sleep 1
