@@ -33,6 +33,10 @@ struct manager {
 	struct ipiv_snapshot *diag_prev;
 	struct diag_report *report;	/* under lock */
 	double last_diag;
+	/* the previous /metrics response, whole (under lock) */
+	bool have_last_scrape;
+	double last_scrape_s;
+	uint64_t last_scrape_bytes;
 };
 
 static double now_s(void)
@@ -95,12 +99,19 @@ static int serve_metrics(const struct httpd_request *req, struct httpd_response 
 	double t0 = now_s();
 	int r;
 
+	double last_s;
+
 	r = take(m, &snap, &names);
 	if (r)
 		return r;
+	pthread_mutex_lock(&m->lock);
+	mo.have_last_scrape = m->have_last_scrape;
+	mo.last_scrape_bytes = m->last_scrape_bytes;
+	last_s = m->last_scrape_s;
+	pthread_mutex_unlock(&m->lock);
 	r = expo_new(fmt, &e);
 	if (!r) {
-		r = metrics_write(e, snap, (const char *const *)names, &mo, now_s() - t0);
+		r = metrics_write(e, snap, (const char *const *)names, &mo, last_s);
 		pthread_mutex_lock(&m->lock);
 		if (!r && m->report)
 			r = diag_metrics_write(e, m->report);
@@ -108,6 +119,13 @@ static int serve_metrics(const struct httpd_request *req, struct httpd_response 
 		if (!r)
 			r = expo_finish(e, &resp->body, &resp->len);
 		expo_free(e);
+	}
+	if (!r) {
+		pthread_mutex_lock(&m->lock);
+		m->have_last_scrape = true;
+		m->last_scrape_s = now_s() - t0;
+		m->last_scrape_bytes = resp->len;
+		pthread_mutex_unlock(&m->lock);
 	}
 	resp->content_type = expo_content_type(fmt);
 	collector_snapshot_free(snap);

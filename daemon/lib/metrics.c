@@ -607,8 +607,14 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	EXPO_TRY(expo_begin(e, "ipiv_discovery_polls", EXPO_COUNTER, "VM discovery passes."));
 	EXPO_TRY(expo_counter(e, NULL, 0, self->polls));
 	EXPO_TRY(expo_begin(e, "ipiv_scrape_duration_seconds", EXPO_GAUGE,
-			    "Time this scrape took to read the BPF maps and name the VMs."));
-	EXPO_TRY(expo_gauge(e, NULL, 0, scrape_seconds));
+			    "Time the previous scrape of this endpoint took, whole: reading the "
+			    "BPF maps, naming the VMs and rendering."));
+	if (opts->have_last_scrape)
+		EXPO_TRY(expo_gauge(e, NULL, 0, scrape_seconds));
+	EXPO_TRY(expo_begin(e, "ipiv_scrape_bytes", EXPO_GAUGE,
+			    "Size of the previous scrape's response body."));
+	if (opts->have_last_scrape)
+		EXPO_TRY(expo_gauge(e, NULL, 0, (double)opts->last_scrape_bytes));
 	return 0;
 }
 

@@ -10,10 +10,14 @@
 struct metrics_opts {
 	bool per_vcpu;		/* per-vCPU series and the source->target matrix */
 	const char *version;	/* for ipiv_build_info */
+	/* The previous scrape of the endpoint, whole: reading the maps, naming, rendering.
+	 * This one cannot be timed or sized while it is being written. */
+	bool have_last_scrape;
+	uint64_t last_scrape_bytes;
 };
 
 /* Writes every family. names[i] is the (unique, sanitized) name of snap->vms[i].
- * scrape_seconds is how long this scrape took before formatting (snapshot etc.).
+ * scrape_seconds is how long the previous scrape took, whole (opts->have_last_scrape).
  * Returns 0 or a negative errno from the writer. */
 int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *const *names,
 		  const struct metrics_opts *opts, double scrape_seconds);

@@ -142,6 +142,11 @@ curl -sf -H 'Accept: application/openmetrics-text; version=1.0.0' "$URL/metrics"
 tail -n1 "$tmp/om" | grep -qx '# EOF' || fail "OpenMetrics output has no # EOF"
 grep -q '^ipiv_probe_attached{probe="kvm_apic_ipi",optional="false"} 1' "$tmp/metrics" ||
 	fail "kvm_apic_ipi probe not reported attached"
+# The scrape figures are the previous response's, whole.
+curl -sf "$URL/metrics" > "$tmp/m1" && curl -sf "$URL/metrics" > "$tmp/m2" || fail "scrapes failed"
+expect_eq "ipiv_scrape_bytes: the previous response's size" \
+	"$(awk '/^ipiv_scrape_bytes / { print int($2) }' "$tmp/m2")" "$(wc -c < "$tmp/m1")"
+grep -q '^ipiv_scrape_duration_seconds [0-9]' "$tmp/m2" || fail "no ipiv_scrape_duration_seconds"
 note "promtool accepts real output"
 
 # A VM that exits keeps its final series, marked exited, for the retention window (2 s

@@ -193,7 +193,10 @@ static struct fixture *fixture_new(void)
 
 static char *render(const struct fixture *f, enum expo_format format, bool per_vcpu)
 {
-	struct metrics_opts opts = {.per_vcpu = per_vcpu, .version = "1.2.3-test"};
+	struct metrics_opts opts = {.per_vcpu = per_vcpu,
+				    .version = "1.2.3-test",
+				    .have_last_scrape = true,
+				    .last_scrape_bytes = 4096};
 	struct expo *e = NULL;
 	char *body = NULL;
 	size_t len = 0;
@@ -778,6 +781,27 @@ static void test_self_families(void **state)
 	assert_line(body, "ipiv_discovery_polls_total 77");
 	assert_line(body, "# TYPE ipiv_scrape_duration_seconds gauge");
 	assert_line(body, "ipiv_scrape_duration_seconds 0.25");
+	assert_line(body, "# TYPE ipiv_scrape_bytes gauge");
+	assert_line(body, "ipiv_scrape_bytes 4096.0");
+	free(body);
+	free(f);
+}
+
+/* The first scrape has no previous one to time or size: the families have no sample. */
+static void test_first_scrape_has_no_scrape_figures(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct metrics_opts opts = {.version = "1.2.3-test"};
+	struct expo *e = NULL;
+	char *body = NULL;
+	size_t len = 0;
+
+	assert_int_equal(expo_new(EXPO_TEXT_0_0_4, &e), 0);
+	assert_int_equal(metrics_write(e, &f->snap, f->names, &opts, 0.25), 0);
+	assert_int_equal(expo_finish(e, &body, &len), 0);
+	expo_free(e);
+	assert_int_equal(count_prefix(body, "ipiv_scrape_duration_seconds "), 0);
+	assert_int_equal(count_prefix(body, "ipiv_scrape_bytes "), 0);
 	free(body);
 	free(f);
 }
@@ -855,10 +879,11 @@ static void test_no_duplicate_series_text(void **state)
 	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
 	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the
 	 * patched tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times
-	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges; host totals: sends by every path + 4. */
+	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges; host totals: sends by every path + 4;
+	 * the previous scrape's bytes. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
 				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2 +
-				IPIV_PATH_COUNT + 4);
+				IPIV_PATH_COUNT + 4 + 1);
 	free(body);
 	free(f);
 }
@@ -968,6 +993,7 @@ int main(void)
 	    cmocka_unit_test(test_hostile_names_are_escaped),
 	    cmocka_unit_test(test_no_duplicate_series_text),
 	    cmocka_unit_test(test_host_totals_and_exited_vms),
+	    cmocka_unit_test(test_first_scrape_has_no_scrape_figures),
 	    cmocka_unit_test(test_openmetrics),
 	};
 	const struct CMUnitTest promtool_tests[] = {
