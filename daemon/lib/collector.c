@@ -1796,15 +1796,13 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 	struct ipiv_thread_rec *recs = NULL;
 	uint64_t *vms = NULL;
 	size_t n_vms = 0, n_recs = 0;
-	struct timespec now;
 	int err;
 
 	*out = NULL;
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return -ENOMEM;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	snap->taken_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+	snap->taken_ns = now_ns();
 
 	err = read_threads(c, &recs, &n_recs);
 	if (!err)

@@ -191,22 +191,29 @@ static struct fixture *fixture_new(void)
 	return f;
 }
 
+static char *render_opts(const struct fixture *f, enum expo_format format,
+			 const struct metrics_opts *opts)
+{
+	struct expo *e = NULL;
+	char *body = NULL;
+	size_t len = 0;
+
+	assert_int_equal(expo_new(format, &e), 0);
+	assert_int_equal(metrics_write(e, &f->snap, f->names, opts, 0.25), 0);
+	assert_int_equal(expo_finish(e, &body, &len), 0);
+	expo_free(e);
+	assert_int_equal(strlen(body), len);
+	return body;
+}
+
 static char *render(const struct fixture *f, enum expo_format format, bool per_vcpu)
 {
 	struct metrics_opts opts = {.per_vcpu = per_vcpu,
 				    .version = "1.2.3-test",
 				    .have_last_scrape = true,
 				    .last_scrape_bytes = 4096};
-	struct expo *e = NULL;
-	char *body = NULL;
-	size_t len = 0;
 
-	assert_int_equal(expo_new(format, &e), 0);
-	assert_int_equal(metrics_write(e, &f->snap, f->names, &opts, 0.25), 0);
-	assert_int_equal(expo_finish(e, &body, &len), 0);
-	expo_free(e);
-	assert_int_equal(strlen(body), len);
-	return body;
+	return render_opts(f, format, &opts);
 }
 
 static bool has_line(const char *body, const char *line)
@@ -792,14 +799,8 @@ static void test_first_scrape_has_no_scrape_figures(void **state)
 {
 	struct fixture *f = fixture_new();
 	struct metrics_opts opts = {.version = "1.2.3-test"};
-	struct expo *e = NULL;
-	char *body = NULL;
-	size_t len = 0;
+	char *body = render_opts(f, EXPO_TEXT_0_0_4, &opts);
 
-	assert_int_equal(expo_new(EXPO_TEXT_0_0_4, &e), 0);
-	assert_int_equal(metrics_write(e, &f->snap, f->names, &opts, 0.25), 0);
-	assert_int_equal(expo_finish(e, &body, &len), 0);
-	expo_free(e);
 	assert_int_equal(count_prefix(body, "ipiv_scrape_duration_seconds "), 0);
 	assert_int_equal(count_prefix(body, "ipiv_scrape_bytes "), 0);
 	free(body);
