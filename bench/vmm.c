@@ -358,6 +358,20 @@ static void vcpu_fail(struct vcpu *v, const char *fmt, ...)
 	atomic_store(&v->vm->stop, true);
 }
 
+/* Where a vCPU stopped, for an error message: " at CS:IP ..." from its registers. */
+static void vcpu_where(const struct vcpu *v, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	buf[0] = '\0';
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return;
+	snprintf(buf, len, " (CS:RIP %04x:%llx, SS:RSP %04x:%llx, RFLAGS %llx)",
+		 sregs.cs.selector, (unsigned long long)regs.rip, sregs.ss.selector,
+		 (unsigned long long)regs.rsp, (unsigned long long)regs.rflags);
+}
+
 static const char *exit_reason_name(unsigned r)
 {
 	switch (r) {
@@ -411,20 +425,23 @@ static void *vcpu_thread(void *arg)
 		}
 		if (run->exit_reason == KVM_EXIT_INTR)
 			continue;
+		char where[96];
+
+		vcpu_where(v, where, sizeof(where));
 		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
 			vcpu_fail(v, "vCPU %u stopped: KVM internal error, suberror %u "
-				  "(the host cannot run this guest code)", v->id,
-				  run->internal.suberror);
+				  "(the host cannot run this guest code)%s", v->id,
+				  run->internal.suberror, where);
 		else if (run->exit_reason == KVM_EXIT_MMIO)
-			vcpu_fail(v, "vCPU %u stopped: unhandled MMIO %s at 0x%llx", v->id,
+			vcpu_fail(v, "vCPU %u stopped: unhandled MMIO %s at 0x%llx%s", v->id,
 				  run->mmio.is_write ? "write" : "read",
-				  (unsigned long long)run->mmio.phys_addr);
+				  (unsigned long long)run->mmio.phys_addr, where);
 		else if (run->exit_reason == KVM_EXIT_IO)
-			vcpu_fail(v, "vCPU %u stopped: unexpected port I/O at 0x%x", v->id,
-				  run->io.port);
+			vcpu_fail(v, "vCPU %u stopped: unexpected port I/O at 0x%x%s", v->id,
+				  run->io.port, where);
 		else
-			vcpu_fail(v, "vCPU %u stopped: %s (KVM exit reason %u)", v->id,
-				  exit_reason_name(run->exit_reason), run->exit_reason);
+			vcpu_fail(v, "vCPU %u stopped: %s (KVM exit reason %u)%s", v->id,
+				  exit_reason_name(run->exit_reason), run->exit_reason, where);
 		break;
 	}
 	atomic_store(&v->exited, true);

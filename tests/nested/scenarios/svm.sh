@@ -74,8 +74,13 @@ fi
 echo 0 > $T/events/kvm/kvm_apicv_inhibit_changed/enable
 cp $T/trace "$tmp/inhibit.trace"
 
-if [[ " $phases " == *" findings "* ]]; then
-	# Guests that keep sending for longer than the window, each with one habit.
+# Emulated SVM under TCG sometimes breaks a guest that halts under load: an interrupt is
+# lost or the vCPU jumps into its interrupt table (seen about once per 130,000 IPIs, real
+# and long mode alike, while the same guests run clean on the PVM host). A window in which
+# a findings guest died says nothing about ipivd, so it is run again, up to three times;
+# the guests' errors are kept, and the checks on the host see only a whole window.
+findings_window() {
+	local spec fpids=() p died=
 	for spec in "dx-logical -n 2 -m x2apic-logical -t halt" \
 		    "dx-broadcast -n 3 -m x2apic-allbutself -t halt" \
 		    "dx-halted -n 2 -m x2apic-phys -t halt" \
@@ -85,13 +90,26 @@ if [[ " $phases " == *" findings "* ]]; then
 		# a generous watchdog: under TCG on a loaded host a target can starve for seconds
 		"$IPIVBENCH" --name "$@" -r 1000 -k 1000 --timeout 120 > /dev/null \
 			2> "$tmp/$1.err" &
-		pids+=($!)
+		fpids+=($!)
 	done
+	pids+=("${fpids[@]}")
 	sleep 1
 	# Low sample minimums: the rules' logic is under test, not their defaults.
 	"$IPIVD" diagnose --window 5 --json --diag.min-ipis=10 --diag.min-received=10 \
 		--diag.min-special=5 > "$tmp/report.json" 2> "$tmp/diag.err" ||
 		fail "ipivd diagnose failed: $(cat "$tmp/diag.err")"
-	note "findings: report of $(jq '.vms | length' "$tmp/report.json") VMs"
+	for p in "${fpids[@]}"; do kill -0 "$p" 2>/dev/null || died=1; done
+	for p in "${fpids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	[ -z "$died" ]
+}
+if [[ " $phases " == *" findings "* ]]; then
+	for attempt in 1 2 3; do
+		findings_window && break
+		note "findings window $attempt: a guest died under the emulator: $(cat "$tmp"/dx-*.err)"
+		cat "$tmp"/dx-*.err >> "$tmp/findings.emulator-faults"
+		[ $attempt -lt 3 ] || fail "findings: a guest died in each of 3 windows"
+		sleep 1
+	done
+	note "findings: report of $(jq '.vms | length' "$tmp/report.json") VMs (window $attempt)"
 fi
 echo ok
