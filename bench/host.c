@@ -21,9 +21,9 @@ struct kvm_module_params {
 /* The parameters that decide whether an IPI exits: APICv/AVIC as a whole, IPI
  * virtualisation itself, and posted-interrupt delivery. */
 static const struct kvm_module_params kvm_modules[] = {
-    {"kvm_intel", {"enable_apicv", "enable_ipiv", "enable_device_posted_irqs", NULL}},
-    {"kvm_amd", {"avic", "enable_ipiv", "force_avic", "x2avic", NULL}},
-    {"kvm_pvm", {NULL}},
+	{"kvm_intel", {"enable_apicv", "enable_ipiv", "enable_device_posted_irqs", NULL}},
+	{"kvm_amd", {"avic", "enable_ipiv", "force_avic", "x2avic", NULL}},
+	{"kvm_pvm", {NULL}},
 };
 
 /* Copies src into dst (size dst_size), stopping at NUL, newline or len, trimming

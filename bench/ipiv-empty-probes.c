@@ -35,8 +35,9 @@ int main(int argc, char **argv)
 	skel = empty_bpf__open_and_load();
 	if (!skel) {
 		err = -errno;
-		fprintf(stderr, "ipiv-empty-probes: loading the BPF object failed: %s (needs "
-				"CAP_BPF and CAP_PERFMON)\n",
+		fprintf(stderr,
+			"ipiv-empty-probes: loading the BPF object failed: %s (needs "
+			"CAP_BPF and CAP_PERFMON)\n",
 			strerror(-err));
 		return 1;
 	}

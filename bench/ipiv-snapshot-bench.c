@@ -20,7 +20,7 @@
 #include "collector.h"
 #include "ipiv.skel.h"
 
-#define ROUNDS 5
+#define ROUNDS	       5
 #define BUCKETS_PER_VM 250
 
 static double now_ms(void)
@@ -109,11 +109,11 @@ static int fill(struct ipiv_bpf *skel, long n)
 
 	for (long i = 0; i < n; i++) {
 		struct ipiv_lat_key k = {
-		    .vm = 0xffff888000000000ull + (i / BUCKETS_PER_VM) * 0x1000,
-		    .vcpu = IPIV_LAT_VM_WIDE,
-		    .kind = IPIV_LAT_SEND_EOI,
-		    .sub = 1,
-		    .bucket = i % BUCKETS_PER_VM,
+			.vm = 0xffff888000000000ull + (i / BUCKETS_PER_VM) * 0x1000,
+			.vcpu = IPIV_LAT_VM_WIDE,
+			.kind = IPIV_LAT_SEND_EOI,
+			.sub = 1,
+			.bucket = i % BUCKETS_PER_VM,
 		};
 		struct ipiv_lat_value v = {.count = 1, .sum_ns = 1000};
 

@@ -115,7 +115,7 @@ static void parse_pin(struct bench_config *cfg, const char *list)
 
 static void print_result(const struct bench_result *res, void *arg)
 {
-	const char *const *out = arg;	/* [0] = "json" or NULL, [1] = output file or NULL */
+	const char *const *out = arg; /* [0] = "json" or NULL, [1] = output file or NULL */
 
 	int r = out[0] ? bench_report_json(stdout, res) : bench_report_table(stdout, res);
 
@@ -209,29 +209,29 @@ int main(int argc, char **argv)
 {
 	enum { OPT_PIN = 256, OPT_TIMEOUT, OPT_NAME, OPT_JSON, OPT_GO, OPT_HOLD, OPT_LIST };
 	static const struct option longopts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "cpu-mode", required_argument, NULL, 'c' },
-		{ "target", required_argument, NULL, 't' },
-		{ "vcpus", required_argument, NULL, 'n' },
-		{ "runs", required_argument, NULL, 'r' },
-		{ "ipis", required_argument, NULL, 'k' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "pin", optional_argument, NULL, OPT_PIN },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "output", required_argument, NULL, 'o' },
-		{ "wait-for-go", no_argument, NULL, OPT_GO },
-		{ "hold", required_argument, NULL, OPT_HOLD },
-		{ "list", no_argument, NULL, OPT_LIST },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"mode", required_argument, NULL, 'm'},
+		{"cpu-mode", required_argument, NULL, 'c'},
+		{"target", required_argument, NULL, 't'},
+		{"vcpus", required_argument, NULL, 'n'},
+		{"runs", required_argument, NULL, 'r'},
+		{"ipis", required_argument, NULL, 'k'},
+		{"warmup", required_argument, NULL, 'w'},
+		{"pin", optional_argument, NULL, OPT_PIN},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"name", required_argument, NULL, OPT_NAME},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"output", required_argument, NULL, 'o'},
+		{"wait-for-go", no_argument, NULL, OPT_GO},
+		{"hold", required_argument, NULL, OPT_HOLD},
+		{"list", no_argument, NULL, OPT_LIST},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	static struct bench_result res;
 	struct bench_config *cfg = &res.config;
-	struct vmm_opts opts = { 0 };
-	const char *out[2] = { NULL, NULL };
+	struct vmm_opts opts = {0};
+	const char *out[2] = {NULL, NULL};
 	char err[512];
 	int c;
 
@@ -266,38 +266,20 @@ int main(int argc, char **argv)
 			if (bench_target_parse(optarg, &cfg->target) < 0)
 				die_usage("unknown target mode '%s': use spin or halt", optarg);
 			break;
-		case 'n':
-			cfg->vcpus = parse_uint(optarg, "--vcpus", 2, BENCH_MAX_VCPUS);
-			break;
-		case 'r':
-			cfg->runs = parse_uint(optarg, "--runs", 1, BENCH_MAX_RUNS);
-			break;
-		case 'k':
-			cfg->ipis = parse_uint(optarg, "--ipis", 1, 100000000);
-			break;
-		case 'w':
-			cfg->warmup = parse_uint(optarg, "--warmup", 0, 20);
-			break;
-		case OPT_PIN:
-			parse_pin(cfg, optarg);
-			break;
-		case OPT_TIMEOUT:
-			cfg->timeout_s = parse_uint(optarg, "--timeout", 1, 3600);
-			break;
+		case 'n': cfg->vcpus = parse_uint(optarg, "--vcpus", 2, BENCH_MAX_VCPUS); break;
+		case 'r': cfg->runs = parse_uint(optarg, "--runs", 1, BENCH_MAX_RUNS); break;
+		case 'k': cfg->ipis = parse_uint(optarg, "--ipis", 1, 100000000); break;
+		case 'w': cfg->warmup = parse_uint(optarg, "--warmup", 0, 20); break;
+		case OPT_PIN: parse_pin(cfg, optarg); break;
+		case OPT_TIMEOUT: cfg->timeout_s = parse_uint(optarg, "--timeout", 1, 3600); break;
 		case OPT_NAME:
 			if (!*optarg || strlen(optarg) >= sizeof(cfg->name))
 				die_usage("--name must be 1 to 63 characters: '%s'", optarg);
 			snprintf(cfg->name, sizeof(cfg->name), "%s", optarg);
 			break;
-		case OPT_JSON:
-			out[0] = "json";
-			break;
-		case 'o':
-			out[1] = optarg;
-			break;
-		case OPT_GO:
-			opts.wait_for_go = true;
-			break;
+		case OPT_JSON: out[0] = "json"; break;
+		case 'o': out[1] = optarg; break;
+		case OPT_GO: opts.wait_for_go = true; break;
 		case OPT_HOLD:
 			if (!strcmp(optarg, "inf"))
 				opts.hold_seconds = -1;
@@ -308,17 +290,10 @@ int main(int argc, char **argv)
 			for (int p = 0; p < BENCH_PATTERN_COUNT; p++)
 				printf("%-18s %s\n", bench_pattern_name(p), pattern_help[p]);
 			return 0;
-		case 'h':
-			printf(usage_text, BENCH_MAX_VCPUS);
-			return 0;
-		case 'V':
-			printf("ipivbench %s\n", IPIV_VERSION);
-			return 0;
-		case ':':
-			die_usage("option '%s' needs a value", argv[optind - 1]);
-			break;
-		default:
-			die_usage("unknown option '%s'", argv[optind - 1]);
+		case 'h': printf(usage_text, BENCH_MAX_VCPUS); return 0;
+		case 'V': printf("ipivbench %s\n", IPIV_VERSION); return 0;
+		case ':': die_usage("option '%s' needs a value", argv[optind - 1]); break;
+		default: die_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

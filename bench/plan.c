@@ -6,8 +6,8 @@
 #include "plan.h"
 #include "guest/layout.h"
 
-#define ICR_DEST_LOGICAL (1u << 11)
-#define ICR_DM_NMI (4u << 8)
+#define ICR_DEST_LOGICAL    (1u << 11)
+#define ICR_DM_NMI	    (4u << 8)
 #define ICR_SH_ALL_BUT_SELF (3u << 18)
 
 /* x2APIC logical ID of an x2APIC ID: cluster in bits 31:16, one bit of 16 below. */
@@ -108,9 +108,7 @@ int bench_plan_make(const struct bench_config *cfg, struct bench_plan *plan, cha
 		for (id = 1; id < n; id++)
 			add_unicast(plan, id, id);
 		break;
-	default:
-		snprintf(err, errlen, "unknown IPI pattern %d", cfg->pattern);
-		return -EINVAL;
+	default: snprintf(err, errlen, "unknown IPI pattern %d", cfg->pattern); return -EINVAL;
 	}
 	return 0;
 }
@@ -118,7 +116,7 @@ int bench_plan_make(const struct bench_config *cfg, struct bench_plan *plan, cha
 void bench_plan_expected(const struct bench_config *cfg, const struct bench_plan *plan,
 			 unsigned total_runs, uint64_t expected[BENCH_MAX_VCPUS])
 {
-	uint64_t per_slot[BENCH_MAX_VCPUS] = { 0 };
+	uint64_t per_slot[BENCH_MAX_VCPUS] = {0};
 	unsigned s, id;
 
 	memset(expected, 0, sizeof(uint64_t) * BENCH_MAX_VCPUS);

@@ -8,13 +8,13 @@
 #include "result.h"
 
 struct bench_plan {
-	bool x2apic;		/* the guest switches every APIC to x2APIC mode */
-	bool needs_pv;		/* needs KVM_FEATURE_PV_SEND_IPI */
-	unsigned send_kind;	/* SEND_* of bench/guest/layout.h */
-	uint32_t icr_low;	/* ICR bits 31:0 */
-	unsigned nslots;	/* destinations, sent to round-robin within each run */
+	bool x2apic;	    /* the guest switches every APIC to x2APIC mode */
+	bool needs_pv;	    /* needs KVM_FEATURE_PV_SEND_IPI */
+	unsigned send_kind; /* SEND_* of bench/guest/layout.h */
+	uint32_t icr_low;   /* ICR bits 31:0 */
+	unsigned nslots;    /* destinations, sent to round-robin within each run */
 	uint32_t dest[BENCH_MAX_VCPUS];
-	unsigned fanout;	/* deliveries per IPI sent */
+	unsigned fanout; /* deliveries per IPI sent */
 	/* For each slot, the set of vCPUs one IPI to it reaches. */
 	uint64_t reach[BENCH_MAX_VCPUS];
 };

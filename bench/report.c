@@ -13,30 +13,30 @@
 #include "report.h"
 #include "stats.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
 #define BENCH_MAX_PARAMS ARRAY_SIZE(((struct bench_host *)0)->params)
 
 static const char *const pattern_names[BENCH_PATTERN_COUNT] = {
-    [BENCH_X2APIC_PHYS] = "x2apic-phys",
-    [BENCH_X2APIC_LOGICAL] = "x2apic-logical",
-    [BENCH_X2APIC_MULTICAST] = "x2apic-multicast",
-    [BENCH_X2APIC_BROADCAST] = "x2apic-allbutself",
-    [BENCH_X2APIC_SELF] = "x2apic-self",
-    [BENCH_XAPIC_PHYS] = "xapic-phys",
-    [BENCH_XAPIC_LOGICAL] = "xapic-logical",
-    [BENCH_XAPIC_BROADCAST] = "xapic-allbutself",
-    [BENCH_NMI] = "nmi",
-    [BENCH_PV_SEND_IPI] = "pv",
+	[BENCH_X2APIC_PHYS] = "x2apic-phys",
+	[BENCH_X2APIC_LOGICAL] = "x2apic-logical",
+	[BENCH_X2APIC_MULTICAST] = "x2apic-multicast",
+	[BENCH_X2APIC_BROADCAST] = "x2apic-allbutself",
+	[BENCH_X2APIC_SELF] = "x2apic-self",
+	[BENCH_XAPIC_PHYS] = "xapic-phys",
+	[BENCH_XAPIC_LOGICAL] = "xapic-logical",
+	[BENCH_XAPIC_BROADCAST] = "xapic-allbutself",
+	[BENCH_NMI] = "nmi",
+	[BENCH_PV_SEND_IPI] = "pv",
 };
 
 static const char *const cpu_mode_names[] = {
-    [BENCH_CPU_REAL] = "real",
-    [BENCH_CPU_LONG] = "long",
+	[BENCH_CPU_REAL] = "real",
+	[BENCH_CPU_LONG] = "long",
 };
 
 static const char *const target_names[] = {
-    [BENCH_TARGET_SPIN] = "spin",
-    [BENCH_TARGET_HALT] = "halt",
+	[BENCH_TARGET_SPIN] = "spin",
+	[BENCH_TARGET_HALT] = "halt",
 };
 
 static int parse_name(const char *const *names, size_t n, const char *name, unsigned *out)
@@ -100,7 +100,7 @@ int bench_target_parse(const char *name, enum bench_target *out)
 }
 
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
@@ -189,8 +189,8 @@ static const char *printable(char *dst, size_t dst_size, const char *src, size_t
 	size_t i;
 
 	for (i = 0; i < src_size && src[i] && i + 1 < dst_size; i++)
-		dst[i] =
-		    ((unsigned char)src[i] >= 0x20 && (unsigned char)src[i] < 0x7f) ? src[i] : '?';
+		dst[i] = ((unsigned char)src[i] >= 0x20 && (unsigned char)src[i] < 0x7f) ? src[i]
+											 : '?';
 	dst[i] = '\0';
 	return dst;
 }
@@ -324,17 +324,18 @@ int bench_report_table(FILE *f, const struct bench_result *r)
 	}
 	print_counts(f, r);
 	if (r->send_to_eoi_samples) {
-		fprintf(f, "\nGuest send->EOI (TSC before the ICR write to TSC before each target's "
-			   "EOI), %" PRIu64 " deliveries\n",
+		fprintf(f,
+			"\nGuest send->EOI (TSC before the ICR write to TSC before each target's "
+			"EOI), %" PRIu64 " deliveries\n",
 			r->send_to_eoi_samples);
 		fprintf(f, "Median  %12.2f cycles", r->send_to_eoi_cycles.median);
 		if (r->host.tsc_khz)
-			fprintf(f, "  %12.2f ns", r->send_to_eoi_cycles.median * 1e6 /
-							  (double)r->host.tsc_khz);
+			fprintf(f, "  %12.2f ns",
+				r->send_to_eoi_cycles.median * 1e6 / (double)r->host.tsc_khz);
 		fprintf(f, "\nMean    %12.2f cycles", r->send_to_eoi_cycles.mean);
 		if (r->host.tsc_khz)
-			fprintf(f, "  %12.2f ns", r->send_to_eoi_cycles.mean * 1e6 /
-							  (double)r->host.tsc_khz);
+			fprintf(f, "  %12.2f ns",
+				r->send_to_eoi_cycles.mean * 1e6 / (double)r->host.tsc_khz);
 		fputc('\n', f);
 	}
 	fprintf(f, "wall time: %.3f s\n", r->wall_seconds);
@@ -424,8 +425,8 @@ static json_t *config_json(const struct bench_config *c)
 			 bench_pattern_name(c->pattern), "cpu_mode",
 			 bench_cpu_mode_name(c->cpu_mode), "target", bench_target_name(c->target),
 			 "vcpus", (json_int_t)c->vcpus, "runs", (json_int_t)c->runs, "ipis",
-			 (json_int_t)c->ipis, "warmup_runs", (json_int_t)c->warmup, "pin", c->pin, "pin_cpus", pins, "timeout_s",
-			 (json_int_t)c->timeout_s, "name",
+			 (json_int_t)c->ipis, "warmup_runs", (json_int_t)c->warmup, "pin", c->pin,
+			 "pin_cpus", pins, "timeout_s", (json_int_t)c->timeout_s, "name",
 			 json_fixed_string(c->name, sizeof(c->name)));
 }
 
@@ -436,8 +437,8 @@ static json_t *host_json(const struct bench_host *h)
 
 	for (i = 0; params && i < h->n_params; i++) {
 		if (json_object_set_new(
-			params, h->params[i].name,
-			json_fixed_string(h->params[i].value, sizeof(h->params[i].value)))) {
+			    params, h->params[i].name,
+			    json_fixed_string(h->params[i].value, sizeof(h->params[i].value)))) {
 			json_decref(params);
 			return NULL;
 		}
@@ -562,7 +563,7 @@ struct json_reader {
 };
 
 static int reader_fail(struct json_reader *rd, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static int reader_fail(struct json_reader *rd, int ret, const char *fmt, ...)
 {
@@ -887,11 +888,11 @@ int bench_result_from_json(const char *path, struct bench_result *out, char *err
 	if ((ret = get_member(&rd, root, "", "schema", &schema)))
 		goto cleanup;
 	if (!json_is_string(schema) || strcmp(json_string_value(schema), BENCH_JSON_SCHEMA)) {
-		ret =
-		    reader_fail(&rd, -EINVAL, "schema is %s%.40s%s, expected \"%s\"",
-				json_is_string(schema) ? "\"" : "",
-				json_is_string(schema) ? json_string_value(schema) : "not a string",
-				json_is_string(schema) ? "\"" : "", BENCH_JSON_SCHEMA);
+		ret = reader_fail(&rd, -EINVAL, "schema is %s%.40s%s, expected \"%s\"",
+				  json_is_string(schema) ? "\"" : "",
+				  json_is_string(schema) ? json_string_value(schema)
+							 : "not a string",
+				  json_is_string(schema) ? "\"" : "", BENCH_JSON_SCHEMA);
 		goto cleanup;
 	}
 	if ((ret = read_config(&rd, root, &out->config)) ||
@@ -1053,8 +1054,8 @@ int bench_compare(FILE *f, const struct bench_result *a, const struct bench_resu
 			       bench_pattern_name(ca->pattern), bench_pattern_name(cb->pattern));
 	if (ca->cpu_mode != cb->cpu_mode)
 		return set_err(
-		    err, errlen, -EINVAL, "cannot compare: cpu mode differs (A %s, B %s)",
-		    bench_cpu_mode_name(ca->cpu_mode), bench_cpu_mode_name(cb->cpu_mode));
+			err, errlen, -EINVAL, "cannot compare: cpu mode differs (A %s, B %s)",
+			bench_cpu_mode_name(ca->cpu_mode), bench_cpu_mode_name(cb->cpu_mode));
 	if (ca->target != cb->target)
 		return set_err(err, errlen, -EINVAL, "cannot compare: target differs (A %s, B %s)",
 			       bench_target_name(ca->target), bench_target_name(cb->target));

@@ -205,7 +205,7 @@ int bench_utest(const double *a, unsigned na, const double *b, unsigned nb, stru
 		/* Var(U) = na nb / 12 x ((n + 1) - sum(t^3 - t) / (n (n - 1))) */
 		double mean = (double)na * nb / 2.0;
 		double sd =
-		    sqrt((double)na * nb / 12.0 * ((n + 1.0) - ties / ((double)n * (n - 1.0))));
+			sqrt((double)na * nb / 12.0 * ((n + 1.0) - ties / ((double)n * (n - 1.0))));
 		double d = out->u - mean;
 
 		/* continuity correction, towards the mean (none at the mean itself) */

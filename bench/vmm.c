@@ -25,12 +25,12 @@
 extern const unsigned char guest16_start[], guest16_end[];
 extern const unsigned char guest64_start[], guest64_end[];
 
-#define KVM_CPUID_SIGNATURE 0x40000000
-#define KVM_CPUID_FEATURES 0x40000001
+#define KVM_CPUID_SIGNATURE	0x40000000
+#define KVM_CPUID_FEATURES	0x40000001
 #define KVM_FEATURE_PV_SEND_IPI 11
-#define CPUID_1_ECX_X2APIC (1u << 21)
-#define KICK_SIGNAL SIGUSR1
-#define GO_SIGNAL SIGUSR2
+#define CPUID_1_ECX_X2APIC	(1u << 21)
+#define KICK_SIGNAL		SIGUSR1
+#define GO_SIGNAL		SIGUSR2
 
 struct vcpu {
 	struct vm *vm;
@@ -40,7 +40,7 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	atomic_bool exited;
-	char error[256];	/* set by the thread when it stops on a failure */
+	char error[256]; /* set by the thread when it stops on a failure */
 };
 
 struct vm {
@@ -50,8 +50,8 @@ struct vm {
 	unsigned nvcpus;
 	struct vcpu vcpus[BENCH_MAX_VCPUS];
 	struct kvm_cpuid2 *cpuid;
-	atomic_bool stop;	/* threads leave KVM_RUN and exit */
-	atomic_bool done;	/* the sender reported PORT_DONE */
+	atomic_bool stop; /* threads leave KVM_RUN and exit */
+	atomic_bool done; /* the sender reported PORT_DONE */
 	atomic_bool failed;
 	pthread_mutex_t lock;
 	pthread_cond_t go_cond;
@@ -62,7 +62,7 @@ static volatile sig_atomic_t go_signalled, stop_signalled;
 
 static void on_kick(int sig)
 {
-	(void)sig;	/* only interrupts KVM_RUN */
+	(void)sig; /* only interrupts KVM_RUN */
 }
 
 static void on_go(int sig)
@@ -98,10 +98,12 @@ static int open_kvm(char *err, size_t errlen)
 		int e = errno;
 
 		if (e == ENOENT)
-			snprintf(err, errlen, "/dev/kvm not found: KVM is not available on this "
+			snprintf(err, errlen,
+				 "/dev/kvm not found: KVM is not available on this "
 				 "host (load kvm_intel, kvm_amd or another KVM backend)");
 		else if (e == EACCES || e == EPERM)
-			snprintf(err, errlen, "permission denied opening /dev/kvm: run as root "
+			snprintf(err, errlen,
+				 "permission denied opening /dev/kvm: run as root "
 				 "or as a member of the kvm group");
 		else
 			snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(e));
@@ -131,7 +133,8 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd, char *err, size_t errlen)
 			return c;
 		free(c);
 		if (errno != E2BIG || nent >= 4096) {
-			snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+			snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s",
+				 strerror(errno));
 			return NULL;
 		}
 		nent *= 2;
@@ -213,8 +216,8 @@ static void set_seg(struct kvm_segment *s, uint16_t sel, uint64_t base, uint32_t
 	s->g = limit > 0xfffff;
 }
 
-static int setup_vcpu_regs(struct vm *vm, struct vcpu *v, enum bench_cpu_mode mode,
-			   char *err, size_t errlen)
+static int setup_vcpu_regs(struct vm *vm, struct vcpu *v, enum bench_cpu_mode mode, char *err,
+			   size_t errlen)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
@@ -226,7 +229,7 @@ static int setup_vcpu_regs(struct vm *vm, struct vcpu *v, enum bench_cpu_mode mo
 	}
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2;
-	*(uint32_t *)(vm->mem + stack) = v->id;	/* the guest finds its index here */
+	*(uint32_t *)(vm->mem + stack) = v->id; /* the guest finds its index here */
 
 	if (mode == BENCH_CPU_REAL) {
 		uint16_t ss = STACK_SEG(v->id);
@@ -235,7 +238,7 @@ static int setup_vcpu_regs(struct vm *vm, struct vcpu *v, enum bench_cpu_mode mo
 		set_seg(&sregs.ds, 0, 0, 0xffff, 0x3, false);
 		sregs.es = sregs.fs = sregs.gs = sregs.ds;
 		set_seg(&sregs.ss, ss, (uint64_t)ss << 4, 0xffff, 0x3, false);
-		sregs.cr0 = 0x10;	/* ET; PE=0 */
+		sregs.cr0 = 0x10; /* ET; PE=0 */
 		sregs.cr4 = 0;
 		sregs.efer = 0;
 		regs.rip = REAL_CODE_BASE;
@@ -252,9 +255,9 @@ static int setup_vcpu_regs(struct vm *vm, struct vcpu *v, enum bench_cpu_mode mo
 		sregs.idt.base = LONG_IDT;
 		sregs.idt.limit = 256 * 16 - 1;
 		sregs.cr3 = LONG_PML4;
-		sregs.cr4 = 1u << 5;				/* PAE */
-		sregs.cr0 = 0x80000001u | 0x10 | 0x20;		/* PG, PE, ET, NE */
-		sregs.efer = (1u << 8) | (1u << 10);		/* LME, LMA */
+		sregs.cr4 = 1u << 5;		       /* PAE */
+		sregs.cr0 = 0x80000001u | 0x10 | 0x20; /* PG, PE, ET, NE */
+		sregs.efer = (1u << 8) | (1u << 10);   /* LME, LMA */
 		regs.rip = LONG_CODE_BASE;
 		regs.rsp = stack + STACK_SIZE - 16;
 	}
@@ -264,7 +267,7 @@ static int setup_vcpu_regs(struct vm *vm, struct vcpu *v, enum bench_cpu_mode mo
 	}
 	if (v->id) {
 		/* With an in-kernel irqchip APs wait for INIT/SIPI; start them directly. */
-		struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+		struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
 
 		if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0) {
 			snprintf(err, errlen, "KVM_SET_MP_STATE on vCPU %u: %s", v->id,
@@ -284,7 +287,7 @@ static void setup_real_mode(struct vm *vm)
 	uint32_t *ivt = (uint32_t *)vm->mem;
 
 	memcpy(vm->mem + REAL_CODE_BASE, img, len);
-	memcpy(table, img + 8, sizeof(table));	/* ipi, nmi, other, spurious */
+	memcpy(table, img + 8, sizeof(table)); /* ipi, nmi, other, spurious */
 	for (unsigned v = 0; v < 256; v++)
 		ivt[v] = table[2];
 	ivt[2] = table[1];
@@ -320,8 +323,8 @@ static void setup_long_mode(struct vm *vm)
 
 	gdt = (uint64_t *)(vm->mem + LONG_GDT);
 	gdt[0] = 0;
-	gdt[1] = 0x00af9b000000ffffull;	/* 0x08: code, 64-bit */
-	gdt[2] = 0x00cf93000000ffffull;	/* 0x10: data */
+	gdt[1] = 0x00af9b000000ffffull; /* 0x08: code, 64-bit */
+	gdt[2] = 0x00cf93000000ffffull; /* 0x10: data */
 
 	for (unsigned v = 0; v < 256; v++) {
 		uint64_t h = table[2];
@@ -336,16 +339,15 @@ static void setup_long_mode(struct vm *vm)
 		memset(g, 0, 16);
 		g[0] = h & 0xff;
 		g[1] = (h >> 8) & 0xff;
-		g[2] = 0x08;		/* selector */
-		g[5] = 0x8e;		/* present, DPL 0, 64-bit interrupt gate */
+		g[2] = 0x08; /* selector */
+		g[5] = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
 		g[6] = (h >> 16) & 0xff;
 		g[7] = (h >> 24) & 0xff;
-		memcpy(g + 8, (uint32_t[]){ (uint32_t)(h >> 32) }, 4);
+		memcpy(g + 8, (uint32_t[]){(uint32_t)(h >> 32)}, 4);
 	}
 }
 
-static void vcpu_fail(struct vcpu *v, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void vcpu_fail(struct vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void vcpu_fail(struct vcpu *v, const char *fmt, ...)
 {
@@ -367,9 +369,9 @@ static void vcpu_where(const struct vcpu *v, char *buf, size_t len)
 	buf[0] = '\0';
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
 		return;
-	snprintf(buf, len, " (CS:RIP %04x:%llx, SS:RSP %04x:%llx, RFLAGS %llx)",
-		 sregs.cs.selector, (unsigned long long)regs.rip, sregs.ss.selector,
-		 (unsigned long long)regs.rsp, (unsigned long long)regs.rflags);
+	snprintf(buf, len, " (CS:RIP %04x:%llx, SS:RSP %04x:%llx, RFLAGS %llx)", sregs.cs.selector,
+		 (unsigned long long)regs.rip, sregs.ss.selector, (unsigned long long)regs.rsp,
+		 (unsigned long long)regs.rflags);
 }
 
 static const char *exit_reason_name(unsigned r)
@@ -420,7 +422,8 @@ static void *vcpu_thread(void *arg)
 
 			vcpu_fail(v, "guest on vCPU %u reported %s", v->id,
 				  code == GUEST_ERR_NO_X2APIC ? "that its APIC did not enter "
-				  "x2APIC mode" : "an unknown IPI pattern");
+								"x2APIC mode"
+							      : "an unknown IPI pattern");
 			break;
 		}
 		if (run->exit_reason == KVM_EXIT_INTR)
@@ -429,9 +432,10 @@ static void *vcpu_thread(void *arg)
 
 		vcpu_where(v, where, sizeof(where));
 		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-			vcpu_fail(v, "vCPU %u stopped: KVM internal error, suberror %u "
-				  "(the host cannot run this guest code)%s", v->id,
-				  run->internal.suberror, where);
+			vcpu_fail(v,
+				  "vCPU %u stopped: KVM internal error, suberror %u "
+				  "(the host cannot run this guest code)%s",
+				  v->id, run->internal.suberror, where);
 		else if (run->exit_reason == KVM_EXIT_MMIO)
 			vcpu_fail(v, "vCPU %u stopped: unhandled MMIO %s at 0x%llx%s", v->id,
 				  run->mmio.is_write ? "write" : "read",
@@ -512,7 +516,7 @@ static void install_handlers(void)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_kick;	/* no SA_RESTART: KVM_RUN must return EINTR */
+	sa.sa_handler = on_kick; /* no SA_RESTART: KVM_RUN must return EINTR */
 	sigaction(KICK_SIGNAL, &sa, NULL);
 	sa.sa_handler = on_go;
 	sigaction(GO_SIGNAL, &sa, NULL);
@@ -530,7 +534,8 @@ static int create_vm(struct vm *vm, const struct bench_result *res, char *err, s
 	if (vm->kvm_fd < 0)
 		return vm->kvm_fd;
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0) {
-		snprintf(err, errlen, "KVM on this host has no in-kernel irqchip (KVM_CAP_IRQCHIP)");
+		snprintf(err, errlen,
+			 "KVM on this host has no in-kernel irqchip (KVM_CAP_IRQCHIP)");
 		return -ENOTSUP;
 	}
 	r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
@@ -580,8 +585,7 @@ static int create_vm(struct vm *vm, const struct bench_result *res, char *err, s
 	return 0;
 }
 
-static int create_vcpus(struct vm *vm, const struct bench_result *res, char *err,
-			size_t errlen)
+static int create_vcpus(struct vm *vm, const struct bench_result *res, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -613,8 +617,7 @@ static int create_vcpus(struct vm *vm, const struct bench_result *res, char *err
 	return 0;
 }
 
-static int start_threads(struct vm *vm, const struct bench_config *cfg, char *err,
-			 size_t errlen)
+static int start_threads(struct vm *vm, const struct bench_config *cfg, char *err, size_t errlen)
 {
 	sigset_t set, old;
 	int r = 0;
@@ -682,18 +685,22 @@ static int watch(struct vm *vm, const struct bench_result *res, char *err, size_
 			uint32_t online = *ctrl32(vm, CTRL_ONLINE);
 
 			if (online < vm->nvcpus)
-				snprintf(err, errlen, "guest made no progress for %u s: only %u of "
-					 "%u vCPUs finished APIC setup", res->config.timeout_s,
-					 online, vm->nvcpus);
+				snprintf(err, errlen,
+					 "guest made no progress for %u s: only %u of "
+					 "%u vCPUs finished APIC setup",
+					 res->config.timeout_s, online, vm->nvcpus);
 			else if (progress == 0 && res->config.pattern == BENCH_PV_SEND_IPI)
-				snprintf(err, errlen, "guest made no progress for %u s: its first "
+				snprintf(err, errlen,
+					 "guest made no progress for %u s: its first "
 					 "KVM_HC_SEND_IPI hypercall never returned, so this host "
-					 "does not complete PV send-IPI", res->config.timeout_s);
+					 "does not complete PV send-IPI",
+					 res->config.timeout_s);
 			else
-				snprintf(err, errlen, "guest made no progress for %u s after %u IPIs "
+				snprintf(err, errlen,
+					 "guest made no progress for %u s after %u IPIs "
 					 "sent (%u of %u deliveries acknowledged): the %s pattern "
-					 "does not complete on this host", res->config.timeout_s,
-					 progress, *ctrl32(vm, CTRL_ACKS),
+					 "does not complete on this host",
+					 res->config.timeout_s, progress, *ctrl32(vm, CTRL_ACKS),
 					 (progress + 1) * *ctrl32(vm, CTRL_FANOUT),
 					 bench_pattern_name(res->config.pattern));
 			return -ETIMEDOUT;
@@ -773,7 +780,7 @@ int vmm_run(struct bench_result *res, const struct vmm_opts *opts, char *err, si
 	struct bench_config *cfg = &res->config;
 	unsigned total_runs = cfg->warmup + cfg->runs;
 	struct bench_plan plan;
-	struct vm vm = { .kvm_fd = -1, .vm_fd = -1 };
+	struct vm vm = {.kvm_fd = -1, .vm_fd = -1};
 	double t0;
 	int r;
 
@@ -800,8 +807,10 @@ int vmm_run(struct bench_result *res, const struct vmm_opts *opts, char *err, si
 		goto cleanup;
 	cpuid_facts(vm.cpuid, &res->host);
 	if (plan.x2apic && !res->host.x2apic) {
-		snprintf(err, errlen, "pattern %d needs x2APIC, which this host's KVM does not "
-			 "offer to guests", cfg->pattern);
+		snprintf(err, errlen,
+			 "pattern %d needs x2APIC, which this host's KVM does not "
+			 "offer to guests",
+			 cfg->pattern);
 		r = -ENOTSUP;
 		goto cleanup;
 	}

@@ -7,8 +7,8 @@
 #include "result.h"
 
 struct vmm_opts {
-	bool wait_for_go;	/* create the VM, then wait for SIGUSR2 before running it */
-	double hold_seconds;	/* keep the VM (idle) for this long after the runs; <0: until signalled */
+	bool wait_for_go;    /* create the VM, then wait for SIGUSR2 before running it */
+	double hold_seconds; /* keep the VM (idle) for this long after the runs; <0: until signalled */
 	/* Called once the results are complete, before the hold: lets the caller print
 	 * them while the VM still exists (tests scrape ipivd then). */
 	void (*on_result)(const struct bench_result *res, void *arg);

@@ -8,11 +8,11 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Same attach points as the collector's probe table (daemon/lib/collector.c). */
-#define EMPTY_PROBE(tp)                                                                            \
-	SEC("raw_tp/" #tp)                                                                         \
-	int empty_##tp(void *ctx)                                                                  \
-	{                                                                                          \
-		return 0;                                                                          \
+#define EMPTY_PROBE(tp)           \
+	SEC("raw_tp/" #tp)        \
+	int empty_##tp(void *ctx) \
+	{                         \
+		return 0;         \
 	}
 
 EMPTY_PROBE(kvm_apic_ipi)

@@ -13,27 +13,27 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define EEXIST 17
-#define E2BIG 7
+#define E2BIG  7
 
-#define MSR_IA32_APICBASE 0x1b
-#define MSR_X2APIC_ICR 0x830
+#define MSR_IA32_APICBASE	0x1b
+#define MSR_X2APIC_ICR		0x830
 #define APIC_BASE_X2APIC_ENABLE (1ull << 10)
-#define APIC_BASE_ENABLE (1ull << 11)
-#define APIC_BASE_ADDR_MASK (~0xfffull)
-#define APIC_DEFAULT_BASE 0xfee00000ull
-#define APIC_ICR_OFFSET 0x300
-#define KVM_TRACE_MMIO_WRITE 2
-#define KVM_HC_SEND_IPI 10
-#define HV_GENERIC_SET_ALL 1
+#define APIC_BASE_ENABLE	(1ull << 11)
+#define APIC_BASE_ADDR_MASK	(~0xfffull)
+#define APIC_DEFAULT_BASE	0xfee00000ull
+#define APIC_ICR_OFFSET		0x300
+#define KVM_TRACE_MMIO_WRITE	2
+#define KVM_HC_SEND_IPI		10
+#define HV_GENERIC_SET_ALL	1
 
-#define VMX_EXIT_MSR_WRITE 32
-#define VMX_EXIT_APIC_ACCESS 44
-#define VMX_EXIT_EPT_VIOLATION 48
-#define VMX_EXIT_EPT_MISCONFIG 49
-#define VMX_EXIT_APIC_WRITE 56
-#define VMX_EXIT_MSR_WRITE_IMM 85
-#define SVM_EXIT_MSR 0x7c
-#define SVM_EXIT_NPF 0x400
+#define VMX_EXIT_MSR_WRITE	     32
+#define VMX_EXIT_APIC_ACCESS	     44
+#define VMX_EXIT_EPT_VIOLATION	     48
+#define VMX_EXIT_EPT_MISCONFIG	     49
+#define VMX_EXIT_APIC_WRITE	     56
+#define VMX_EXIT_MSR_WRITE_IMM	     85
+#define SVM_EXIT_MSR		     0x7c
+#define SVM_EXIT_NPF		     0x400
 #define SVM_EXIT_AVIC_INCOMPLETE_IPI 0x401
 
 /* Configuration, set by the collector between open and load. */
@@ -45,7 +45,7 @@ const volatile bool have_pi_wakeup = false;
 const volatile __u64 pi_ipi_vectors = IPIV_PI_IPI_VECTORS;
 
 #define AVIC_IS_RUNNING (1ull << 62) /* AVIC physical APIC ID entry: IsRunning */
-#define PI_SN_BIT 1		     /* posted-interrupt descriptor control: suppress */
+#define PI_SN_BIT	1	     /* posted-interrupt descriptor control: suppress */
 
 /* ---- KVM and core types, reached through CO-RE shadow structs ---- */
 
@@ -279,7 +279,7 @@ static __always_inline bool cache_add(struct ipiv_thread *t, u64 vm, u32 vcpu, u
 		}
 		if (state == IPIV_CACHE_FREE &&
 		    __sync_val_compare_and_swap(&e->state, IPIV_CACHE_FREE, IPIV_CACHE_FILLING) ==
-			IPIV_CACHE_FREE) {
+			    IPIV_CACHE_FREE) {
 			e->key.vm = vm;
 			e->key.vcpu = vcpu;
 			e->key.kind = kind;
@@ -297,12 +297,12 @@ static __always_inline bool cache_add(struct ipiv_thread *t, u64 vm, u32 vcpu, u
 static __always_inline void count_in_map(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2, u64 n)
 {
 	struct ipiv_counter_key key = {
-	    .vm = vm,
-	    .vcpu = vcpu,
-	    .kind = kind,
-	    .sub = sub,
-	    .sub2 = sub2,
-	    .pad = 0,
+		.vm = vm,
+		.vcpu = vcpu,
+		.kind = kind,
+		.sub = sub,
+		.sub2 = sub2,
+		.pad = 0,
 	};
 
 	percpu_add(&counters, &key, n, IPIV_DROP_COUNTERS_FULL);
@@ -589,24 +589,18 @@ static __always_inline u32 send_path(struct ipiv_thread *t)
 {
 	if (t->in_exit && t->exit_isa == IPIV_ISA_VMX) {
 		switch (t->exit_reason) {
-		case VMX_EXIT_APIC_WRITE:
-			return IPIV_PATH_APIC_WRITE;
+		case VMX_EXIT_APIC_WRITE: return IPIV_PATH_APIC_WRITE;
 		case VMX_EXIT_MSR_WRITE:
-		case VMX_EXIT_MSR_WRITE_IMM:
-			return IPIV_PATH_X2APIC_MSR;
+		case VMX_EXIT_MSR_WRITE_IMM: return IPIV_PATH_X2APIC_MSR;
 		case VMX_EXIT_APIC_ACCESS:
 		case VMX_EXIT_EPT_VIOLATION:
-		case VMX_EXIT_EPT_MISCONFIG:
-			return IPIV_PATH_XAPIC_MMIO;
+		case VMX_EXIT_EPT_MISCONFIG: return IPIV_PATH_XAPIC_MMIO;
 		}
 	} else if (t->in_exit && t->exit_isa == IPIV_ISA_SVM) {
 		switch (t->exit_reason) {
-		case SVM_EXIT_MSR:
-			return IPIV_PATH_X2APIC_MSR;
-		case SVM_EXIT_NPF:
-			return IPIV_PATH_XAPIC_MMIO;
-		case SVM_EXIT_AVIC_INCOMPLETE_IPI:
-			return IPIV_PATH_AVIC;
+		case SVM_EXIT_MSR: return IPIV_PATH_X2APIC_MSR;
+		case SVM_EXIT_NPF: return IPIV_PATH_XAPIC_MMIO;
+		case SVM_EXIT_AVIC_INCOMPLETE_IPI: return IPIV_PATH_AVIC;
 		}
 	}
 	/* No exit context (kvm_exit does not fire on this backend, or an emulated write
@@ -912,19 +906,20 @@ static __always_inline void read_exit(struct kvm_vcpu___ipiv *vcpu, u32 isa, u32
 	if (isa == IPIV_ISA_VMX) {
 		if (bpf_core_field_exists(struct vcpu_vmx___ipiv, vt)) {
 			struct vcpu_vmx___ipiv *vmx =
-			    (void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
+				(void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
 
 			*reason = BPF_CORE_READ(vmx, vt.exit_reason.full);
 		} else if (bpf_core_field_exists(struct vcpu_vmx___ipiv_612, exit_reason)) {
 			struct vcpu_vmx___ipiv_612 *vmx =
-			    (void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv_612, vcpu);
+				(void *)vcpu -
+				bpf_core_field_offset(struct vcpu_vmx___ipiv_612, vcpu);
 
 			*reason = BPF_CORE_READ(vmx, exit_reason.full);
 		}
 	} else if (isa == IPIV_ISA_SVM) {
 		if (bpf_core_field_exists(struct vcpu_svm___ipiv, vmcb)) {
 			struct vcpu_svm___ipiv *svm =
-			    (void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv, vcpu);
+				(void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv, vcpu);
 			struct vmcb___ipiv *vmcb = BPF_CORE_READ(svm, vmcb);
 
 			*reason = BPF_CORE_READ(vmcb, control.exit_code);
@@ -1078,9 +1073,9 @@ int BPF_PROG(ipiv_x2apic_icr_fastpath, struct kvm_vcpu___ipiv *vcpu, u64 icr, bo
  * fastpath for WRMSR (EXIT_FASTPATH_NONE: declined, the slow path will emulate the write).
  * Attached only when kvm_x2apic_icr_fastpath is absent, so a write is counted once.
  */
-#define VCPU_REGS_RAX 0
-#define VCPU_REGS_RCX 1
-#define VCPU_REGS_RDX 2
+#define VCPU_REGS_RAX	   0
+#define VCPU_REGS_RCX	   1
+#define VCPU_REGS_RDX	   2
 #define EXIT_FASTPATH_NONE 0
 
 static __always_inline int fastpath_wrmsr(struct kvm_vcpu___ipiv *vcpu, u32 msr, u64 icr, int ret)

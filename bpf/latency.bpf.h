@@ -58,11 +58,11 @@ static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
 static __always_inline void lat_record(u64 vm, u32 vcpu, u16 kind, u16 sub, u64 ns)
 {
 	struct ipiv_lat_key key = {
-	    .vm = vm,
-	    .vcpu = lat_per_vcpu ? vcpu : IPIV_LAT_VM_WIDE,
-	    .kind = kind,
-	    .sub = sub,
-	    .bucket = hist_bucket(ns),
+		.vm = vm,
+		.vcpu = lat_per_vcpu ? vcpu : IPIV_LAT_VM_WIDE,
+		.kind = kind,
+		.sub = sub,
+		.bucket = hist_bucket(ns),
 	};
 
 	lat_add(&key, ns);
@@ -71,10 +71,10 @@ static __always_inline void lat_record(u64 vm, u32 vcpu, u16 kind, u16 sub, u64 
 static __always_inline void lat_unmatched(u64 vm, u32 vcpu, u16 reason)
 {
 	struct ipiv_lat_key key = {
-	    .vm = vm,
-	    .vcpu = lat_per_vcpu ? vcpu : IPIV_LAT_VM_WIDE,
-	    .kind = IPIV_LAT_UNMATCHED,
-	    .sub = reason,
+		.vm = vm,
+		.vcpu = lat_per_vcpu ? vcpu : IPIV_LAT_VM_WIDE,
+		.kind = IPIV_LAT_UNMATCHED,
+		.sub = reason,
 	};
 
 	lat_add(&key, 0);

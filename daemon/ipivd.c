@@ -32,7 +32,8 @@ static const char usage_text[] =
 	"Counts the IPIs of every KVM VM on this host from KVM's tracepoints and serves them\n"
 	"to Prometheus (/metrics) and as JSON (/api/v1/vms, /api/v1/vms/<name>, /api/v1/status).\n"
 	"\n"
-	"  --web.listen-address ADDR    host:port, [v6]:port or :port (default " DEFAULT_LISTEN ")\n"
+	"  --web.listen-address ADDR    host:port, [v6]:port or :port (default " DEFAULT_LISTEN
+	")\n"
 	"  --web.telemetry-path PATH    path of the metrics (default /metrics)\n"
 	"  --web.max-connections N      open HTTP connections in total (default 512); one more\n"
 	"                               closes the one that waited longest for its request\n"
@@ -107,32 +108,50 @@ static const char *must_be_dir(const char *path, const char *flag)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 256, OPT_PATH, OPT_PER_VCPU, OPT_POLL, OPT_NO_STATS, OPT_CHECK,
-	       OPT_VERSION, OPT_HELP, OPT_PROC, OPT_SYS, OPT_DIAG_WINDOW, OPT_VM, OPT_JSON,
-	       OPT_WINDOW, OPT_NO_LATENCY, OPT_RETENTION, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
-	       OPT_READ_TIMEOUT, OPT_WORKERS };
+	enum {
+		OPT_LISTEN = 256,
+		OPT_PATH,
+		OPT_PER_VCPU,
+		OPT_POLL,
+		OPT_NO_STATS,
+		OPT_CHECK,
+		OPT_VERSION,
+		OPT_HELP,
+		OPT_PROC,
+		OPT_SYS,
+		OPT_DIAG_WINDOW,
+		OPT_VM,
+		OPT_JSON,
+		OPT_WINDOW,
+		OPT_NO_LATENCY,
+		OPT_RETENTION,
+		OPT_MAX_CONNS,
+		OPT_MAX_CONNS_IP,
+		OPT_READ_TIMEOUT,
+		OPT_WORKERS
+	};
 	static const struct option longopts[] = {
-		{ "web.listen-address", required_argument, NULL, OPT_LISTEN },
-		{ "web.telemetry-path", required_argument, NULL, OPT_PATH },
-		{ "web.max-connections", required_argument, NULL, OPT_MAX_CONNS },
-		{ "web.max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
-		{ "web.read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
-		{ "web.workers", required_argument, NULL, OPT_WORKERS },
-		{ "collector.per-vcpu", no_argument, NULL, OPT_PER_VCPU },
-		{ "collector.poll-interval", required_argument, NULL, OPT_POLL },
-		{ "collector.exited-retention", required_argument, NULL, OPT_RETENTION },
-		{ "no-bpf-stats", no_argument, NULL, OPT_NO_STATS },
-		{ "no-latency", no_argument, NULL, OPT_NO_LATENCY },
-		{ "check", no_argument, NULL, OPT_CHECK },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ "proc-root", required_argument, NULL, OPT_PROC },	/* tests */
-		{ "sys-root", required_argument, NULL, OPT_SYS },	/* tests */
-		{ "diag.window", required_argument, NULL, OPT_DIAG_WINDOW },
-		{ "vm", required_argument, NULL, OPT_VM },		/* diagnose */
-		{ "json", no_argument, NULL, OPT_JSON },		/* diagnose */
-		{ "window", required_argument, NULL, OPT_WINDOW },	/* diagnose */
-		{ 0 },
+		{"web.listen-address", required_argument, NULL, OPT_LISTEN},
+		{"web.telemetry-path", required_argument, NULL, OPT_PATH},
+		{"web.max-connections", required_argument, NULL, OPT_MAX_CONNS},
+		{"web.max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
+		{"web.read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+		{"web.workers", required_argument, NULL, OPT_WORKERS},
+		{"collector.per-vcpu", no_argument, NULL, OPT_PER_VCPU},
+		{"collector.poll-interval", required_argument, NULL, OPT_POLL},
+		{"collector.exited-retention", required_argument, NULL, OPT_RETENTION},
+		{"no-bpf-stats", no_argument, NULL, OPT_NO_STATS},
+		{"no-latency", no_argument, NULL, OPT_NO_LATENCY},
+		{"check", no_argument, NULL, OPT_CHECK},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"help", no_argument, NULL, OPT_HELP},
+		{"proc-root", required_argument, NULL, OPT_PROC}, /* tests */
+		{"sys-root", required_argument, NULL, OPT_SYS},	  /* tests */
+		{"diag.window", required_argument, NULL, OPT_DIAG_WINDOW},
+		{"vm", required_argument, NULL, OPT_VM},	 /* diagnose */
+		{"json", no_argument, NULL, OPT_JSON},		 /* diagnose */
+		{"window", required_argument, NULL, OPT_WINDOW}, /* diagnose */
+		{0},
 	};
 	struct manager_opts opts = {
 		.listen_address = DEFAULT_LISTEN,
@@ -141,19 +160,20 @@ int main(int argc, char **argv)
 		.bpf_stats = true,
 		.poll_ms = 1000,
 		.exited_retention_s = 60,
-		.http_limits = {
-			.max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
-			.max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
-			.read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
-			.workers = HTTPD_DEFAULT_WORKERS,
-		},
+		.http_limits =
+			{
+				.max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
+				.max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
+				.read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
+				.workers = HTTPD_DEFAULT_WORKERS,
+			},
 		.diag_ms = 30000,
 		.sys_root = "",
 		.version = IPIV_VERSION,
 	};
 	struct httpd_limits *http_limits = &opts.http_limits;
 	bool per_ip_given = false;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct manager *m;
 	bool check = false, diagnose = false, json = false;
 	const char *vm = NULL;
@@ -171,22 +191,21 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_LISTEN:
-			opts.listen_address = optarg;
-			break;
+		case OPT_LISTEN: opts.listen_address = optarg; break;
 		case OPT_PATH:
 			if (optarg[0] != '/' || optarg[1] == '\0' || !strncmp(optarg, "/api/", 5))
 				usage_error("--web.telemetry-path must be a path like /metrics, "
-					    "not '%s'", optarg);
+					    "not '%s'",
+					    optarg);
 			opts.telemetry_path = optarg;
 			break;
 		case OPT_MAX_CONNS:
-			http_limits->max_connections = parse_count(optarg, "--web.max-connections",
-								  65536);
+			http_limits->max_connections =
+				parse_count(optarg, "--web.max-connections", 65536);
 			break;
 		case OPT_MAX_CONNS_IP:
 			http_limits->max_connections_per_ip =
-			    parse_count(optarg, "--web.max-connections-per-ip", 65536);
+				parse_count(optarg, "--web.max-connections-per-ip", 65536);
 			per_ip_given = true;
 			break;
 		case OPT_READ_TIMEOUT:
@@ -205,50 +224,35 @@ int main(int argc, char **argv)
 			if (*end || errno || opts.poll_ms < 50 || opts.poll_ms > 600000 ||
 			    optarg[0] == '-')
 				usage_error("--collector.poll-interval must be 50..600000 ms, "
-					    "not '%s'", optarg);
+					    "not '%s'",
+					    optarg);
 			break;
-		case OPT_NO_STATS:
-			opts.bpf_stats = false;
-			break;
-		case OPT_NO_LATENCY:
-			opts.no_latency = true;
-			break;
-		case OPT_CHECK:
-			check = true;
-			break;
-		case OPT_VERSION:
-			printf("ipivd %s\n", IPIV_VERSION);
-			return 0;
+		case OPT_NO_STATS: opts.bpf_stats = false; break;
+		case OPT_NO_LATENCY: opts.no_latency = true; break;
+		case OPT_CHECK: check = true; break;
+		case OPT_VERSION: printf("ipivd %s\n", IPIV_VERSION); return 0;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			diag_thresholds_usage(stdout);
 			return 0;
-		case OPT_PROC:
-			opts.proc_root = must_be_dir(optarg, "--proc-root");
-			break;
-		case OPT_SYS:
-			opts.sys_root = must_be_dir(optarg, "--sys-root");
-			break;
+		case OPT_PROC: opts.proc_root = must_be_dir(optarg, "--proc-root"); break;
+		case OPT_SYS: opts.sys_root = must_be_dir(optarg, "--sys-root"); break;
 		case OPT_RETENTION:
 			errno = 0;
 			opts.exited_retention_s = strtoul(optarg, &end, 10);
 			if (*end || errno || !optarg[0] || optarg[0] == '-' ||
 			    opts.exited_retention_s > 86400)
-				usage_error("--collector.exited-retention must be 0..86400 seconds, "
-					    "not '%s'", optarg);
+				usage_error(
+					"--collector.exited-retention must be 0..86400 seconds, "
+					"not '%s'",
+					optarg);
 			break;
 		case OPT_DIAG_WINDOW:
 			opts.diag_ms = parse_seconds(optarg, "--diag.window") * 1000;
 			break;
-		case OPT_VM:
-			vm = optarg;
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
-		case OPT_WINDOW:
-			window = parse_seconds(optarg, "--window");
-			break;
+		case OPT_VM: vm = optarg; break;
+		case OPT_JSON: json = true; break;
+		case OPT_WINDOW: window = parse_seconds(optarg, "--window"); break;
 		case '?':
 			/* --diag.<threshold>=value: the table in diag.c knows the names */
 			if (!strncmp(argv[optind - 1], "--diag.", 7)) {
@@ -261,11 +265,8 @@ int main(int argc, char **argv)
 			}
 			usage_error("unknown option '%s'", argv[optind - 1]);
 			break;
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+		case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
+		default: usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -274,17 +275,19 @@ int main(int argc, char **argv)
 	if (http_limits->max_connections_per_ip > http_limits->max_connections) {
 		/* A smaller total alone lowers the per-address default with it. */
 		if (per_ip_given) {
-			snprintf(err, sizeof(err), "--web.max-connections-per-ip %u exceeds "
-				 "--web.max-connections %u", http_limits->max_connections_per_ip,
-				 http_limits->max_connections);
+			snprintf(err, sizeof(err),
+				 "--web.max-connections-per-ip %u exceeds "
+				 "--web.max-connections %u",
+				 http_limits->max_connections_per_ip, http_limits->max_connections);
 			usage_error("%s", err);
 		}
 		http_limits->max_connections_per_ip = http_limits->max_connections;
 	}
 
 	if ((vm || json || window != 10) && !diagnose)
-		usage_error("%s only goes with 'ipivd diagnose'", vm ? "--vm" : json ? "--json"
-												: "--window");
+		usage_error("%s only goes with 'ipivd diagnose'", vm	 ? "--vm"
+								  : json ? "--json"
+									 : "--window");
 	if (diagnose) {
 		opts.listen_address = NULL;
 		if (manager_start(&m, &opts))

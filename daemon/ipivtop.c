@@ -307,10 +307,11 @@ static void draw(struct ui *ui)
 	top_canvas_free(&c);
 	top_canvas_init(&c, COLS);
 	top_canvas_line(&c);
-	top_canvas_put(&c, TOP_A_DIM,
-		       ui->view == VIEW_DRILL
-			       ? "Esc back  q quit  r reset  s delay  h help"
-			       : "h help  q quit  f filter  o sort  r reset  s delay  b paths  Enter VM");
+	top_canvas_put(
+		&c, TOP_A_DIM,
+		ui->view == VIEW_DRILL
+			? "Esc back  q quit  r reset  s delay  h help"
+			: "h help  q quit  f filter  o sort  r reset  s delay  b paths  Enter VM");
 	top_screen_paint(&c, LINES - 1, 0, 1);
 	top_canvas_free(&c);
 	refresh();
@@ -359,8 +360,7 @@ static int key_filter(struct ui *ui)
 	struct app *a = ui->app;
 	char buf[128], err[160];
 
-	if (top_screen_prompt("filter VMs by name (regex, empty: all): ", NULL,
-			      buf, sizeof(buf)))
+	if (top_screen_prompt("filter VMs by name (regex, empty: all): ", NULL, buf, sizeof(buf)))
 		return ACT_REDRAW;
 	if (top_model_set_filter(&a->model, buf, err, sizeof(err))) {
 		snprintf(a->msg, sizeof(a->msg), "bad filter /%.80s/: %s", buf, err);
@@ -425,50 +425,34 @@ static int handle_key(struct ui *ui, int ch)
 		return ch == 'q' ? ACT_QUIT : ACT_REDRAW;
 	}
 	switch (ch) {
-	case 'q':
-		return ACT_QUIT;
+	case 'q': return ACT_QUIT;
 	case 'h':
 	case '?':
 		ui->before_help = ui->view;
 		ui->view = VIEW_HELP;
 		return ACT_REDRAW;
-	case 'f':
-		return key_filter(ui);
-	case 'o':
-		return key_next_sort(ui);
+	case 'f': return key_filter(ui);
+	case 'o': return key_next_sort(ui);
 	case 'r':
 		top_model_reset(&a->model);
 		snprintf(a->msg, sizeof(a->msg), "totals reset");
 		a->msg_is_error = false;
 		return ACT_REDRAW;
-	case 's':
-		return key_delay(ui);
-	case 'b':
-		ui->show_paths = !ui->show_paths;
-		return ACT_REDRAW;
+	case 's': return key_delay(ui);
+	case 'b': ui->show_paths = !ui->show_paths; return ACT_REDRAW;
 	case 'l':
 		if (ui->view != VIEW_DRILL)
 			return ACT_NONE;
 		ui->detail.stage = top_lat_next_stage(ui->detail.stage);
 		return ACT_REDRAW;
-	case KEY_UP:
-		move_cursor(ui, -1);
-		return ACT_REDRAW;
-	case KEY_DOWN:
-		move_cursor(ui, 1);
-		return ACT_REDRAW;
-	case KEY_PPAGE:
-		move_cursor(ui, -page);
-		return ACT_REDRAW;
-	case KEY_NPAGE:
-		move_cursor(ui, page);
-		return ACT_REDRAW;
+	case KEY_UP: move_cursor(ui, -1); return ACT_REDRAW;
+	case KEY_DOWN: move_cursor(ui, 1); return ACT_REDRAW;
+	case KEY_PPAGE: move_cursor(ui, -page); return ACT_REDRAW;
+	case KEY_NPAGE: move_cursor(ui, page); return ACT_REDRAW;
 	case KEY_HOME:
 		move_cursor(ui, -(long)(ui->n_visible + ui->drill_scroll));
 		return ACT_REDRAW;
-	case KEY_END:
-		move_cursor(ui, (long)ui->n_visible);
-		return ACT_REDRAW;
+	case KEY_END: move_cursor(ui, (long)ui->n_visible); return ACT_REDRAW;
 	case '\n':
 	case '\r':
 	case KEY_ENTER:
@@ -480,7 +464,7 @@ static int handle_key(struct ui *ui, int ch)
 		top_detail_free(&ui->detail);
 		top_detail_init(&ui->detail, ui->visible[ui->cursor]->key);
 		return ACT_SAMPLE; /* fetch the detail now, rates follow at the next sample */
-	case 27: /* Esc */
+	case 27:		   /* Esc */
 	case KEY_BACKSPACE:
 	case 127:
 		if (ui->view != VIEW_DRILL)
@@ -489,8 +473,7 @@ static int handle_key(struct ui *ui, int ch)
 		ui->drilling = false;
 		top_detail_free(&ui->detail);
 		return ACT_REDRAW;
-	case KEY_RESIZE:
-		return ACT_REDRAW;
+	case KEY_RESIZE: return ACT_REDRAW;
 	}
 	sort = top_table_sort_for_key(ch);
 	if (sort >= 0 && ui->view == VIEW_TABLE)
@@ -500,7 +483,7 @@ static int handle_key(struct ui *ui, int ch)
 
 static int run_interactive(struct app *a, bool colour)
 {
-	struct ui ui = { .app = a };
+	struct ui ui = {.app = a};
 	int r;
 
 	if (top_screen_open(colour)) {
@@ -544,28 +527,28 @@ int main(int argc, char **argv)
 {
 	enum { OPT_CONNECT = 256, OPT_TIMEOUT, OPT_CSV, OPT_JSON, OPT_NO_COLOR, OPT_PROC };
 	static const struct option longopts[] = {
-		{ "delay", required_argument, NULL, 'd' },
-		{ "connect", required_argument, NULL, OPT_CONNECT },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "filter", required_argument, NULL, 'f' },
-		{ "batch", no_argument, NULL, 'b' },
-		{ "iterations", required_argument, NULL, 'n' },
-		{ "csv", no_argument, NULL, OPT_CSV },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "no-color", no_argument, NULL, OPT_NO_COLOR },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "proc-root", required_argument, NULL, OPT_PROC }, /* tests */
-		{ 0 },
+		{"delay", required_argument, NULL, 'd'},
+		{"connect", required_argument, NULL, OPT_CONNECT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"filter", required_argument, NULL, 'f'},
+		{"batch", no_argument, NULL, 'b'},
+		{"iterations", required_argument, NULL, 'n'},
+		{"csv", no_argument, NULL, OPT_CSV},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"no-color", no_argument, NULL, OPT_NO_COLOR},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{"proc-root", required_argument, NULL, OPT_PROC}, /* tests */
+		{0},
 	};
-	struct app a = { .delay_s = 2 };
+	struct app a = {.delay_s = 2};
 	enum top_batch_format fmt = TOP_BATCH_TEXT;
 	const char *connect = NULL, *filter = NULL, *proc_root = NULL;
 	const char *no_color = getenv("NO_COLOR");
 	bool batch = false, fmt_set = false, colour = !(no_color && *no_color);
 	double timeout_s = 5;
 	unsigned long iterations = 0;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct diag_thresholds th;
 	bool th_set = false;
 	char err[256], *end;
@@ -580,26 +563,21 @@ int main(int argc, char **argv)
 				usage_error("--delay \"%s\": expected seconds from 0.1 to 86400",
 					    optarg);
 			break;
-		case OPT_CONNECT:
-			connect = optarg;
-			break;
+		case OPT_CONNECT: connect = optarg; break;
 		case OPT_TIMEOUT:
 			if (!parse_seconds(optarg, 0.1, &timeout_s))
 				usage_error("--timeout \"%s\": expected seconds from 0.1 to 86400",
 					    optarg);
 			break;
-		case 'f':
-			filter = optarg;
-			break;
-		case 'b':
-			batch = true;
-			break;
+		case 'f': filter = optarg; break;
+		case 'b': batch = true; break;
 		case 'n':
 			errno = 0;
 			iterations = strtoul(optarg, &end, 10);
 			if (errno || end == optarg || *end || *optarg == '-' || !iterations ||
 			    iterations > 1000000000)
-				usage_error("--iterations \"%s\": expected a positive number", optarg);
+				usage_error("--iterations \"%s\": expected a positive number",
+					    optarg);
 			break;
 		case OPT_CSV:
 		case OPT_JSON:
@@ -608,34 +586,26 @@ int main(int argc, char **argv)
 			fmt = c == OPT_CSV ? TOP_BATCH_CSV : TOP_BATCH_JSON;
 			fmt_set = true;
 			break;
-		case OPT_NO_COLOR:
-			colour = false;
-			break;
-		case OPT_PROC:
-			proc_root = optarg;
-			break;
-		case 'V':
-			printf("ipivtop %s\n", IPIV_VERSION);
-			return 0;
+		case OPT_NO_COLOR: colour = false; break;
+		case OPT_PROC: proc_root = optarg; break;
+		case 'V': printf("ipivtop %s\n", IPIV_VERSION); return 0;
 		case 'h':
 			fputs(usage_text, stdout);
 			diag_thresholds_usage(stdout);
 			return 0;
-		case ':':
-			usage_error("%s needs a value", argv[optind - 1]);
-			break;
+		case ':': usage_error("%s needs a value", argv[optind - 1]); break;
 		case '?':
 			/* --diag.<threshold>=value: the table in diag.c knows the names */
 			if (!strncmp(argv[optind - 1], "--diag.", 7)) {
-				if (diag_threshold_parse(&th, argv[optind - 1], err, sizeof(err)) < 0)
+				if (diag_threshold_parse(&th, argv[optind - 1], err, sizeof(err)) <
+				    0)
 					usage_error("%s", err);
 				th_set = true;
 				break;
 			}
 			usage_error("unknown option %s", argv[optind - 1]);
 			break;
-		default:
-			usage_error("unknown option %s", argv[optind - 1]);
+		default: usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -665,8 +635,9 @@ int main(int argc, char **argv)
 		}
 	} else {
 		if (geteuid() != 0) {
-			fprintf(stderr, "ipivtop: loading the BPF collector needs root; run as root "
-					"or use --connect http://HOST:9712 to read a running ipivd\n");
+			fprintf(stderr,
+				"ipivtop: loading the BPF collector needs root; run as root "
+				"or use --connect http://HOST:9712 to read a running ipivd\n");
 			return 1;
 		}
 		r = top_source_local_open(&a.src, proc_root, &th);

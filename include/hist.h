@@ -10,24 +10,40 @@
 #include <linux/types.h>
 #endif
 
-#define HIST_SUB_BITS 4
-#define HIST_SUB (1u << HIST_SUB_BITS)	/* sub-buckets per power of two */
-#define HIST_MIN_SHIFT 6		/* 64 ns: everything below shares bucket 0 */
-#define HIST_MAX_SHIFT 34		/* 2^34 ns ~ 17.2 s: everything at or above, last bucket */
+#define HIST_SUB_BITS  4
+#define HIST_SUB       (1u << HIST_SUB_BITS) /* sub-buckets per power of two */
+#define HIST_MIN_SHIFT 6		     /* 64 ns: everything below shares bucket 0 */
+#define HIST_MAX_SHIFT 34 /* 2^34 ns ~ 17.2 s: everything at or above, last bucket */
 /* bucket 0: [0, 63]; then 16 per octave for octaves 6..33; then one overflow bucket */
-#define HIST_BUCKETS (1 + (HIST_MAX_SHIFT - HIST_MIN_SHIFT) * HIST_SUB + 1)
+#define HIST_BUCKETS   (1 + (HIST_MAX_SHIFT - HIST_MIN_SHIFT) * HIST_SUB + 1)
 
 /* Index of the highest set bit of v (v != 0), without loops: BPF has no bit-scan. */
 static inline __u32 hist_log2(__u64 v)
 {
 	__u32 r = 0;
 
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) r += 1;
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
 	return r;
 }
 
@@ -100,7 +116,7 @@ enum ipiv_lat_unmatched {
 	IPIV_UNM_PENDING_FULL,	  /* the map of targets was full */
 	IPIV_UNM_SLOTS_FULL,	  /* a target had IPIV_TARGET_IRQS other vectors waiting for EOIs */
 	IPIV_UNM_EOI_VIRTUALIZED, /* APICv/AVIC active: the guest's EOI of an IPI does not exit */
-	IPIV_UNM_IN_GUEST,	  /* APICv/AVIC posted it to a target in the guest: no exit to time */
+	IPIV_UNM_IN_GUEST, /* APICv/AVIC posted it to a target in the guest: no exit to time */
 	IPIV_UNM_COUNT,
 };
 
@@ -139,28 +155,28 @@ struct ipiv_target_key {
 	__u32 pad;
 };
 
-#define IPIV_TARGET_IRQS 4	/* distinct vectors waiting for one target's EOIs */
-#define IPIV_IRQ_VECTOR 0xffu
+#define IPIV_TARGET_IRQS 4 /* distinct vectors waiting for one target's EOIs */
+#define IPIV_IRQ_VECTOR	 0xffu
 #define IPIV_IRQ_FILLING 0x100u
-#define IPIV_IRQ_VALID 0x200u
+#define IPIV_IRQ_VALID	 0x200u
 
 struct ipiv_target_irq {
-	__u64 send_ts;		/* the ICR write */
-	__u32 state;		/* 0 free, else IPIV_IRQ_FILLING or IPIV_IRQ_VALID | vector */
-	__u32 path;		/* enum ipiv_path */
+	__u64 send_ts; /* the ICR write */
+	__u32 state;   /* 0 free, else IPIV_IRQ_FILLING or IPIV_IRQ_VALID | vector */
+	__u32 path;    /* enum ipiv_path */
 };
 
 struct ipiv_target {
-	__u64 wake_since;	/* accept time of the first interrupt not run since, 0: none */
-	__u64 pi_since;		/* time of a posted-interrupt wakeup not run since, 0: none */
+	__u64 wake_since; /* accept time of the first interrupt not run since, 0: none */
+	__u64 pi_since;	  /* time of a posted-interrupt wakeup not run since, 0: none */
 	struct ipiv_target_irq irq[IPIV_TARGET_IRQS];
 };
 
-#define IPIV_MAX_LAT 262144 /* histogram buckets in use, all VMs: ~1000 busy VMs */
-#define IPIV_MAX_LAT_PREALLOC 65536 /* the same before Linux 6.1, preallocated */
-#define IPIV_MAX_TARGETS 65536 /* vCPUs that received an IPI, all VMs */
-#define IPIV_MAX_TARGETS_PREALLOC 16384 /* the same before Linux 6.1, preallocated */
+#define IPIV_MAX_LAT		  262144 /* histogram buckets in use, all VMs: ~1000 busy VMs */
+#define IPIV_MAX_LAT_PREALLOC	  65536	 /* the same before Linux 6.1, preallocated */
+#define IPIV_MAX_TARGETS	  65536	 /* vCPUs that received an IPI, all VMs */
+#define IPIV_MAX_TARGETS_PREALLOC 16384	 /* the same before Linux 6.1, preallocated */
 /* A delivery pending for longer than this is not this IPI's any more (1 s). */
-#define IPIV_LAT_STALE_NS 1000000000ull
+#define IPIV_LAT_STALE_NS	  1000000000ull
 
 #endif /* IPIV_HIST_H */

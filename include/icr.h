@@ -10,14 +10,14 @@
 #endif
 
 /* ICR low word (SDM Vol. 3, 11.6.1) */
-#define ICR_VECTOR_MASK 0xffu
-#define ICR_DELIVERY_SHIFT 8
-#define ICR_DELIVERY_MASK 0x7u
-#define ICR_DEST_LOGICAL (1u << 11)
+#define ICR_VECTOR_MASK	    0xffu
+#define ICR_DELIVERY_SHIFT  8
+#define ICR_DELIVERY_MASK   0x7u
+#define ICR_DEST_LOGICAL    (1u << 11)
 #define ICR_SHORTHAND_SHIFT 18
-#define ICR_SHORTHAND_MASK 0x3u
+#define ICR_SHORTHAND_MASK  0x3u
 
-#define ICR_XAPIC_BROADCAST 0xffu
+#define ICR_XAPIC_BROADCAST  0xffu
 #define ICR_X2APIC_BROADCAST 0xffffffffu
 
 enum icr_delivery {
@@ -44,16 +44,16 @@ enum icr_shorthand {
 /* A class packs the fields that decide acceleration into 8 bits:
  *   bits 0-2 delivery mode, bit 3 logical destination, bits 4-5 shorthand,
  *   bit 6 broadcast destination, bit 7 logical multicast (more than one bit in the mask). */
-#define ICR_CLASS_LOGICAL (1u << 3)
-#define ICR_CLASS_SH_SHIFT 4
+#define ICR_CLASS_LOGICAL   (1u << 3)
+#define ICR_CLASS_SH_SHIFT  4
 #define ICR_CLASS_BROADCAST (1u << 6)
 #define ICR_CLASS_MULTICAST (1u << 7)
-#define ICR_CLASS_COUNT 256
+#define ICR_CLASS_COUNT	    256
 
 /* APIC mode as known to the caller: 0 unknown, 1 xAPIC, 2 x2APIC (enum ipiv_apic_mode). */
 #define ICR_MODE_UNKNOWN 0
-#define ICR_MODE_XAPIC 1
-#define ICR_MODE_X2APIC 2
+#define ICR_MODE_XAPIC	 1
+#define ICR_MODE_X2APIC	 2
 
 static inline __u32 icr_delivery(__u32 icr_low)
 {
@@ -156,10 +156,10 @@ static inline int icr_class_accel_eligible(__u32 class)
 /* Label tables (Prometheus label values: lower case, no spaces). User space only. */
 #ifndef __VMLINUX_H__
 static const char *const icr_delivery_names[ICR_DM_COUNT] = {
-    [ICR_DM_FIXED] = "fixed", [ICR_DM_LOWEST_PRIO] = "lowest_prio",
-    [ICR_DM_SMI] = "smi",     [ICR_DM_RESERVED3] = "reserved3",
-    [ICR_DM_NMI] = "nmi",     [ICR_DM_INIT] = "init",
-    [ICR_DM_SIPI] = "sipi",   [ICR_DM_EXTINT] = "extint",
+	[ICR_DM_FIXED] = "fixed", [ICR_DM_LOWEST_PRIO] = "lowest_prio",
+	[ICR_DM_SMI] = "smi",	  [ICR_DM_RESERVED3] = "reserved3",
+	[ICR_DM_NMI] = "nmi",	  [ICR_DM_INIT] = "init",
+	[ICR_DM_SIPI] = "sipi",	  [ICR_DM_EXTINT] = "extint",
 };
 
 /*
@@ -175,10 +175,10 @@ static inline const char *icr_accept_delivery_name(__u32 dm)
 }
 
 static const char *const icr_shorthand_names[ICR_SH_COUNT] = {
-    [ICR_SH_NONE] = "none",
-    [ICR_SH_SELF] = "self",
-    [ICR_SH_ALL] = "all",
-    [ICR_SH_ALL_BUT_SELF] = "all_but_self",
+	[ICR_SH_NONE] = "none",
+	[ICR_SH_SELF] = "self",
+	[ICR_SH_ALL] = "all",
+	[ICR_SH_ALL_BUT_SELF] = "all_but_self",
 };
 
 static const char *const icr_dest_mode_names[2] = {"physical", "logical"};

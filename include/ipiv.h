@@ -9,10 +9,10 @@
 #endif
 
 /* Map bounds. Every map is bounded; a failed insert is counted in the drops map. */
-#define IPIV_MAX_VMS 1024
-#define IPIV_MAX_VCPUS 16384 /* vCPU state machines (kernel-patches/ tracepoints) */
+#define IPIV_MAX_VMS	  1024
+#define IPIV_MAX_VCPUS	  16384 /* vCPU state machines (kernel-patches/ tracepoints) */
 #define IPIV_MAX_COUNTERS 32768
-#define IPIV_MAX_MATRIX 16384
+#define IPIV_MAX_MATRIX	  16384
 
 /* vcpu_id of an event raised by a VMM thread that is not a vCPU (I/O thread, vhost). */
 #define IPIV_VCPU_NONE 0xffffffffu
@@ -91,21 +91,21 @@ enum ipiv_counter_kind {
 	IPIV_CNT_EXIT,	     /* sub = ipiv_isa, sub2 = exit reason (VMX: basic reason) */
 	IPIV_CNT_INHIBIT,    /* vcpu = NONE, sub = inhibit reason, sub2 = 1 set / 0 clear */
 	/* From the tracepoints of kernel-patches/ (patched kernels only): */
-	IPIV_CNT_PI_WAKEUP,  /* kvm_pi_wakeup: sub = 1 if the PIR held an IPI vector */
-	IPIV_CNT_PI_DESC,    /* kvm_pi_desc_update: sub = enum ipiv_pi_trigger */
-	IPIV_CNT_STATE_NS,   /* time out of the running state, sub = enum ipiv_vcpu_state */
-	IPIV_CNT_ICR_TRAP,   /* kvm_icr_write_trap: sub = enum ipiv_icr_trap, sub2 = ICR class */
-	IPIV_CNT_FASTPATH,   /* kvm_x2apic_icr_fastpath: sub = handled, sub2 = ICR class */
-	IPIV_CNT_AVIC_RUN,   /* kvm_avic_physid_update IsRunning changes: sub = new IsRunning */
+	IPIV_CNT_PI_WAKEUP, /* kvm_pi_wakeup: sub = 1 if the PIR held an IPI vector */
+	IPIV_CNT_PI_DESC,   /* kvm_pi_desc_update: sub = enum ipiv_pi_trigger */
+	IPIV_CNT_STATE_NS,  /* time out of the running state, sub = enum ipiv_vcpu_state */
+	IPIV_CNT_ICR_TRAP,  /* kvm_icr_write_trap: sub = enum ipiv_icr_trap, sub2 = ICR class */
+	IPIV_CNT_FASTPATH,  /* kvm_x2apic_icr_fastpath: sub = handled, sub2 = ICR class */
+	IPIV_CNT_AVIC_RUN,  /* kvm_avic_physid_update IsRunning changes: sub = new IsRunning */
 	IPIV_CNT_KIND_COUNT,
 };
 
 /* kvm_pi_desc_update's trigger (kernel-patches/6.12/0002). */
 enum ipiv_pi_trigger {
-	IPIV_PI_LOAD = 0,    /* NV restored or SN cleared on the same pCPU */
-	IPIV_PI_MIGRATE,     /* loaded on another pCPU (NDST changed) */
-	IPIV_PI_BLOCK,	     /* NV set to the wakeup vector: the vCPU blocks */
-	IPIV_PI_PREEMPT,     /* SN set: the vCPU was preempted */
+	IPIV_PI_LOAD = 0, /* NV restored or SN cleared on the same pCPU */
+	IPIV_PI_MIGRATE,  /* loaded on another pCPU (NDST changed) */
+	IPIV_PI_BLOCK,	  /* NV set to the wakeup vector: the vCPU blocks */
+	IPIV_PI_PREEMPT,  /* SN set: the vCPU was preempted */
 	IPIV_PI_TRIGGER_COUNT,
 };
 
@@ -140,7 +140,8 @@ struct ipiv_vcpu_state_rec {
 
 /* kvm_pi_wakeup vectors counted as IPIs: Linux guests' call-function-single (0xfb),
  * call-function (0xfc) and reschedule (0xfd) vectors, as bits of PIR word 3 (0xc0-0xff). */
-#define IPIV_PI_IPI_VECTORS ((1ull << (0xfb - 0xc0)) | (1ull << (0xfc - 0xc0)) | (1ull << (0xfd - 0xc0)))
+#define IPIV_PI_IPI_VECTORS \
+	((1ull << (0xfb - 0xc0)) | (1ull << (0xfc - 0xc0)) | (1ull << (0xfd - 0xc0)))
 #define IPIV_POSTED_INTR_WAKEUP_VECTOR 0xf1
 
 struct ipiv_counter_key {
@@ -163,7 +164,7 @@ struct ipiv_matrix_key {
  * the counters hash. Matrix cells use kind IPIV_CNT_MATRIX_CELL, vcpu = target, sub2 =
  * source. Claimed entries keep their key for the thread's life; at thread exit they move
  * to the hashes between flush_begin/flush_end increments, which the collector checks. */
-#define IPIV_THREAD_CACHE 8
+#define IPIV_THREAD_CACHE    8
 #define IPIV_CNT_MATRIX_CELL 0x7fff
 
 /* An entry is claimed with a compare-and-swap of state, filled, then published: a program
@@ -197,15 +198,15 @@ struct ipiv_thread {
 	__u8 apic_mode;	   /* enum ipiv_apic_mode, from apic_base or ICR MSR/MMIO hints */
 	__u8 avic_pending; /* AVIC incomplete IPI counted; the next kvm_apic_ipi is its echo */
 	/* latency (bpf/latency.bpf.h): the last ICR write and the current exit */
-	__u8 ipi_path;	   /* enum ipiv_path of the last ICR write */
+	__u8 ipi_path; /* enum ipiv_path of the last ICR write */
 	__u8 ipi_vector;
-	__u8 exit_path;	   /* path of the IPI this exit sent */
-	__u8 exit_sent;	   /* this exit sent an IPI */
-	__u8 exited;	   /* the cache was flushed (thread exit) or is being flushed (a switch
+	__u8 exit_path; /* path of the IPI this exit sent */
+	__u8 exit_sent; /* this exit sent an IPI */
+	__u8 exited;	/* the cache was flushed (thread exit) or is being flushed (a switch
 			    * to another VM's vCPU): count into the maps */
-	__u8 apicv;	   /* enum ipiv_apicv of this vCPU at its last ICR write (latency) */
-	__u64 ipi_ts;	   /* ktime of the last ICR write, 0 when consumed */
-	__u64 exit_ts;	   /* ktime of the last kvm_exit */
+	__u8 apicv;	/* enum ipiv_apicv of this vCPU at its last ICR write (latency) */
+	__u64 ipi_ts;	/* ktime of the last ICR write, 0 when consumed */
+	__u64 exit_ts;	/* ktime of the last kvm_exit */
 	struct ipiv_cache_entry cache[IPIV_THREAD_CACHE];
 };
 
@@ -225,23 +226,23 @@ struct ipiv_thread_rec {
  */
 struct ipiv_vm_key {
 	__u64 key;
-	__u64 mm;	/* the owning process' mm: another mm means another VM */
+	__u64 mm; /* the owning process' mm: another mm means another VM */
 	__u32 gen;
-	__u32 tgid;	/* the VMM process, 0 if not known yet: another one means another VM
+	__u32 tgid; /* the VMM process, 0 if not known yet: another one means another VM
 			 * (the mm_struct is recycled as readily as the struct kvm) */
 };
 
-#define IPIV_VM_KEY(ptr, gen) (((ptr) & 0x0000ffffffffffffull) | ((__u64)((gen) & 0xffff) << 48))
+#define IPIV_VM_KEY(ptr, gen) (((ptr)&0x0000ffffffffffffull) | ((__u64)((gen)&0xffff) << 48))
 
 /* Value of the VM map. */
 /* One APICv inhibit change, for the per-VM timeline. */
 struct ipiv_inhibit_change {
-	__u64 ts;	/* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
-	__u32 reason;	/* inhibit reason bit */
-	__u32 set;	/* 1 set, 0 cleared */
+	__u64 ts;     /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 reason; /* inhibit reason bit */
+	__u32 set;    /* 1 set, 0 cleared */
 };
 
-#define IPIV_TIMELINE 8	/* the last changes kept per VM (a power of two) */
+#define IPIV_TIMELINE	 8   /* the last changes kept per VM (a power of two) */
 #define IPIV_CMDLINE_LEN 256 /* bytes of the VMM's command line kept per VM (a power of two) */
 
 struct ipiv_vm {
@@ -273,12 +274,12 @@ struct ipiv_discovery_rec {
 	__u32 tgid;
 	__u32 pid; /* task the iterator visited */
 	__u32 fd;
-	__u32 kind;	/* enum ipiv_file_kind */
-	__u64 vm;	/* VM key (IPIV_VM_KEY) */
-	__u64 vcpu_ptr; /* vCPU files: struct kvm_vcpu * */
-	__u64 mm;	/* the owning task's mm */
-	__u32 vcpu_id;	/* vCPU files */
-	__u32 vcpu_tid; /* vCPU files: thread that last ran KVM_RUN, 0 if none yet */
+	__u32 kind;	    /* enum ipiv_file_kind */
+	__u64 vm;	    /* VM key (IPIV_VM_KEY) */
+	__u64 vcpu_ptr;	    /* vCPU files: struct kvm_vcpu * */
+	__u64 mm;	    /* the owning task's mm */
+	__u32 vcpu_id;	    /* vCPU files */
+	__u32 vcpu_tid;	    /* vCPU files: thread that last ran KVM_RUN, 0 if none yet */
 	__u32 apicv_active; /* vCPU files: enum ipiv_apicv, read now */
 	__u32 apic_mode;    /* vCPU files: enum ipiv_apic_mode, read now */
 	char stats_id[IPIV_STATS_ID_LEN];

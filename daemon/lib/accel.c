@@ -13,28 +13,28 @@
 #include "accel.h"
 
 #define CPUINFO_MAX (256 * 1024)
-#define PARAM_MAX 64
+#define PARAM_MAX   64
 
 static const char *const fact_names[ACCEL_FACT_COUNT] = {
-    [ACCEL_CPU_VMX] = "cpu.vmx",
-    [ACCEL_CPU_SVM] = "cpu.svm",
-    [ACCEL_CPU_VAPIC_REG] = "cpu.vapic_reg",
-    [ACCEL_CPU_VID] = "cpu.vid",
-    [ACCEL_CPU_POSTED_INTR] = "cpu.posted_intr",
-    [ACCEL_CPU_IPI_VIRT] = "cpu.ipi_virt",
-    [ACCEL_MSR_TERTIARY] = "msr.vmx_tertiary_controls",
-    [ACCEL_MSR_IPI_VIRT] = "msr.vmx_ipi_virt",
-    [ACCEL_CPU_AVIC] = "cpu.avic",
-    [ACCEL_CPU_X2AVIC] = "cpu.x2avic",
-    [ACCEL_MOD_KVM_INTEL] = "module.kvm_intel",
-    [ACCEL_INTEL_ENABLE_APICV] = "kvm_intel.enable_apicv",
-    [ACCEL_INTEL_ENABLE_IPIV] = "kvm_intel.enable_ipiv",
-    [ACCEL_INTEL_ENABLE_DEVICE_POSTED_IRQS] = "kvm_intel.enable_device_posted_irqs",
-    [ACCEL_MOD_KVM_AMD] = "module.kvm_amd",
-    [ACCEL_AMD_AVIC] = "kvm_amd.avic",
-    [ACCEL_AMD_ENABLE_IPIV] = "kvm_amd.enable_ipiv",
-    [ACCEL_AMD_FORCE_AVIC] = "kvm_amd.force_avic",
-    [ACCEL_MOD_KVM_PVM] = "module.kvm_pvm",
+	[ACCEL_CPU_VMX] = "cpu.vmx",
+	[ACCEL_CPU_SVM] = "cpu.svm",
+	[ACCEL_CPU_VAPIC_REG] = "cpu.vapic_reg",
+	[ACCEL_CPU_VID] = "cpu.vid",
+	[ACCEL_CPU_POSTED_INTR] = "cpu.posted_intr",
+	[ACCEL_CPU_IPI_VIRT] = "cpu.ipi_virt",
+	[ACCEL_MSR_TERTIARY] = "msr.vmx_tertiary_controls",
+	[ACCEL_MSR_IPI_VIRT] = "msr.vmx_ipi_virt",
+	[ACCEL_CPU_AVIC] = "cpu.avic",
+	[ACCEL_CPU_X2AVIC] = "cpu.x2avic",
+	[ACCEL_MOD_KVM_INTEL] = "module.kvm_intel",
+	[ACCEL_INTEL_ENABLE_APICV] = "kvm_intel.enable_apicv",
+	[ACCEL_INTEL_ENABLE_IPIV] = "kvm_intel.enable_ipiv",
+	[ACCEL_INTEL_ENABLE_DEVICE_POSTED_IRQS] = "kvm_intel.enable_device_posted_irqs",
+	[ACCEL_MOD_KVM_AMD] = "module.kvm_amd",
+	[ACCEL_AMD_AVIC] = "kvm_amd.avic",
+	[ACCEL_AMD_ENABLE_IPIV] = "kvm_amd.enable_ipiv",
+	[ACCEL_AMD_FORCE_AVIC] = "kvm_amd.force_avic",
+	[ACCEL_MOD_KVM_PVM] = "module.kvm_pvm",
 };
 
 const char *accel_fact_name(enum accel_fact_id id)
@@ -470,8 +470,8 @@ static void derive_intel(struct accel_state *st)
 		st->why = "kvm_intel.enable_apicv=N (IPIv needs APICv)";
 	else if (st->ipiv_enabled == ACCEL_NO)
 		st->why = f[ACCEL_INTEL_ENABLE_IPIV].err == -ENOENT
-			      ? "this kernel's KVM has no IPIv support (added in 5.19)"
-			      : "kvm_intel.enable_ipiv=N";
+				  ? "this kernel's KVM has no IPIv support (added in 5.19)"
+				  : "kvm_intel.enable_ipiv=N";
 	else
 		st->why = "not all of CPU capability and module parameters could be read";
 }

@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 /* VMX capability MSRs (SDM Vol. 3 A.3): allowed-1 settings are the high dword of 0x482. */
-#define ACCEL_MSR_VMX_PROCBASED_CTLS 0x482
+#define ACCEL_MSR_VMX_PROCBASED_CTLS  0x482
 #define ACCEL_MSR_VMX_PROCBASED_CTLS3 0x492
-#define ACCEL_VMX_TERTIARY_BIT 49 /* "activate tertiary controls", allowed-1 */
-#define ACCEL_VMX_IPI_VIRT_BIT 4  /* tertiary control "IPI virtualization" */
+#define ACCEL_VMX_TERTIARY_BIT	      49 /* "activate tertiary controls", allowed-1 */
+#define ACCEL_VMX_IPI_VIRT_BIT	      4	 /* tertiary control "IPI virtualization" */
 
 enum accel_state_value {
 	ACCEL_UNKNOWN = 0, /* could not be read, or read but not understood */

@@ -30,7 +30,8 @@ static json_t *patched_json(const struct ipiv_counts *c)
 
 	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++)
 		if (c->icr_traps[r])
-			json_object_set_new(traps, ipiv_icr_trap_name(r), json_integer(c->icr_traps[r]));
+			json_object_set_new(traps, ipiv_icr_trap_name(r),
+					    json_integer(c->icr_traps[r]));
 	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
 		if (c->pi_desc_updates[t])
 			json_object_set_new(pi, ipiv_pi_trigger_name(t),
@@ -42,8 +43,9 @@ static json_t *patched_json(const struct ipiv_counts *c)
 	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I}", "icr_write_traps", traps,
 			 "x2apic_fastpath_handled", (json_int_t)c->fastpath_handled,
 			 "x2apic_fastpath_missed", (json_int_t)c->fastpath_missed, "posted_wakeups",
-			 (json_int_t)c->pi_wakeups, "posted_wakeups_ipi", (json_int_t)c->pi_wakeups_ipi,
-			 "pi_descriptor_updates", pi, "state_seconds", states, "avic_running_set",
+			 (json_int_t)c->pi_wakeups, "posted_wakeups_ipi",
+			 (json_int_t)c->pi_wakeups_ipi, "pi_descriptor_updates", pi,
+			 "state_seconds", states, "avic_running_set",
 			 (json_int_t)c->avic_running_set, "avic_running_cleared",
 			 (json_int_t)c->avic_running_cleared);
 }
@@ -110,8 +112,8 @@ static json_t *quantile_json(const struct latency_hist *h, double q)
 static json_t *hist_json(const struct latency_hist *h, bool with_buckets)
 {
 	json_t *o = json_pack("{s:I, s:I, s:f, s:o, s:o, s:o}", "count", (json_int_t)h->count,
-			      "sum_ns", (json_int_t)h->sum_ns, "mean_ns", latency_mean_ns(h),
-			      "p50", quantile_json(h, 0.5), "p90", quantile_json(h, 0.9), "p99",
+			      "sum_ns", (json_int_t)h->sum_ns, "mean_ns", latency_mean_ns(h), "p50",
+			      quantile_json(h, 0.5), "p90", quantile_json(h, 0.9), "p99",
 			      quantile_json(h, 0.99));
 
 	if (with_buckets) {
@@ -139,8 +141,7 @@ static bool lat_of(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
 
 /* {"send_to_eoi": {"x2apic_msr": {...}, ...}, ...}: VM-wide over vCPUs (vcpu NULL), or the
  * histograms of one vCPU. */
-static json_t *latency_json(const struct ipiv_vm_stats *vm, const uint32_t *vcpu,
-			    bool with_buckets)
+static json_t *latency_json(const struct ipiv_vm_stats *vm, const uint32_t *vcpu, bool with_buckets)
 {
 	json_t *o = json_object();
 
@@ -204,21 +205,22 @@ json_t *api_vms(const struct ipiv_snapshot *snap, const char *const *names, uint
 static json_t *classes_json(const struct ipiv_vm_stats *vm)
 {
 	json_t *arr = json_array();
-	static const char *const dest[] = { "unicast", "multicast", "broadcast" };
+	static const char *const dest[] = {"unicast", "multicast", "broadcast"};
 
 	for (size_t j = 0; j < vm->n_send_cells; j++) {
 		const struct ipiv_send_cell *c = &vm->send_cells[j];
-		unsigned d = icr_class_is_broadcast(c->class) ? 2 : icr_class_is_multicast(c->class);
+		unsigned d =
+			icr_class_is_broadcast(c->class) ? 2 : icr_class_is_multicast(c->class);
 
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "path",
-				       ipiv_path_name(c->path), "delivery",
-				       icr_delivery_names[icr_class_delivery(c->class)], "dest_mode",
-				       icr_dest_mode_names[icr_class_is_logical(c->class)],
-				       "shorthand", icr_shorthand_names[icr_class_shorthand(c->class)],
-				       "dest", dest[d], "accel_eligible",
-				       icr_class_accel_eligible(c->class), "count",
-				       (json_int_t)c->count));
+			arr,
+			json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "path",
+				  ipiv_path_name(c->path), "delivery",
+				  icr_delivery_names[icr_class_delivery(c->class)], "dest_mode",
+				  icr_dest_mode_names[icr_class_is_logical(c->class)], "shorthand",
+				  icr_shorthand_names[icr_class_shorthand(c->class)], "dest",
+				  dest[d], "accel_eligible", icr_class_accel_eligible(c->class),
+				  "count", (json_int_t)c->count));
 	}
 	return arr;
 }
@@ -237,26 +239,27 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 		char num[METRICS_EXIT_REASON_LEN];
 		const struct ipiv_exit_cell *x = &vm->exits[j];
 
-		json_array_append_new(exits, json_pack("{s:s, s:I, s:s, s:I}", "isa",
-						       x->isa == IPIV_ISA_SVM ? "svm" : "vmx",
-						       "reason", (json_int_t)x->reason, "name",
-						       metrics_exit_reason(x->isa, x->reason, num,
-									   sizeof(num)),
-						       "count", (json_int_t)x->count));
+		json_array_append_new(
+			exits, json_pack("{s:s, s:I, s:s, s:I}", "isa",
+					 x->isa == IPIV_ISA_SVM ? "svm" : "vmx", "reason",
+					 (json_int_t)x->reason, "name",
+					 metrics_exit_reason(x->isa, x->reason, num, sizeof(num)),
+					 "count", (json_int_t)x->count));
 	}
 	for (size_t j = 0; j < vm->n_vcpus; j++) {
 		const struct ipiv_vcpu_stats *v = &vm->vcpus[j];
 		json_t *row = counts_json(&v->c);
 
-		json_object_set_new(row, "id", v->vcpu_id == IPIV_VCPU_NONE
-						       ? json_null()
-						       : json_integer(v->vcpu_id));
+		json_object_set_new(row, "id",
+				    v->vcpu_id == IPIV_VCPU_NONE ? json_null()
+								 : json_integer(v->vcpu_id));
 		json_object_set_new(row, "tid", json_integer(v->tid));
-		json_object_set_new(row, "apic_mode", json_string(ipiv_apic_mode_name(v->apic_mode)));
+		json_object_set_new(row, "apic_mode",
+				    json_string(ipiv_apic_mode_name(v->apic_mode)));
 		json_object_set_new(row, "apicv_active",
 				    v->apicv_active == IPIV_APICV_UNKNOWN
-					? json_null()
-					: json_boolean(v->apicv_active == IPIV_APICV_ACTIVE));
+					    ? json_null()
+					    : json_boolean(v->apicv_active == IPIV_APICV_ACTIVE));
 		/* By the vCPU the latency belongs to (include/hist.h): the target for send->EOI;
 		 * the row of non-vCPU threads (id null) holds what no vCPU does. */
 		if (per_vcpu) {
@@ -314,8 +317,8 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	return o;
 }
 
-json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names,
-		      uint64_t id_key, const char *name_or_id)
+json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names, uint64_t id_key,
+		      const char *name_or_id)
 {
 	/* Ids first: names come from VMM command lines, and one that spells another VM's id
 	 * must not capture lookups of that id. */
@@ -341,27 +344,26 @@ json_t *api_status(const struct ipiv_snapshot *snap, const char *version)
 	for (size_t i = 0; i < self->n_probes; i++) {
 		const struct ipiv_probe *p = &self->probes[i];
 
-		json_array_append_new(probes,
-				      json_pack("{s:s, s:s, s:b, s:b, s:s?}", "name", p->name,
-						"program", p->prog, "attached", p->attached,
-						"optional", p->optional, "error",
-						p->attached ? NULL : strerror(-p->err)));
+		json_array_append_new(
+			probes, json_pack("{s:s, s:s, s:b, s:b, s:s?}", "name", p->name, "program",
+					  p->prog, "attached", p->attached, "optional", p->optional,
+					  "error", p->attached ? NULL : strerror(-p->err)));
 		if (!p->attached && !p->optional)
 			degraded = true;
 	}
 	for (size_t i = 0; i < self->n_progs; i++)
-		json_array_append_new(progs, json_pack("{s:s, s:I, s:I}", "name",
-						       self->progs[i].name, "runs",
-						       (json_int_t)self->progs[i].run_cnt,
-						       "run_ns", (json_int_t)self->progs[i].run_time_ns));
+		json_array_append_new(progs,
+				      json_pack("{s:s, s:I, s:I}", "name", self->progs[i].name,
+						"runs", (json_int_t)self->progs[i].run_cnt,
+						"run_ns", (json_int_t)self->progs[i].run_time_ns));
 	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++)
 		json_object_set_new(drops, ipiv_drop_name(r), json_integer(self->drops[r]));
 	return json_pack("{s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:b, s:I, s:I, s:I, s:s}", "version",
 			 version, "degraded", degraded, "probes_attached",
-			 (json_int_t)self->n_attached, "probes_total",
-			 (json_int_t)self->n_probes, "probes", probes, "programs", progs, "drops",
-			 drops, "bpf_stats_enabled", self->bpf_stats_enabled, "vms",
-			 (json_int_t)snap->n_vms, "vms_discovered", (json_int_t)self->vms_discovered,
-			 "vms_reclaimed", (json_int_t)self->vms_reclaimed, "inhibit_names",
+			 (json_int_t)self->n_attached, "probes_total", (json_int_t)self->n_probes,
+			 "probes", probes, "programs", progs, "drops", drops, "bpf_stats_enabled",
+			 self->bpf_stats_enabled, "vms", (json_int_t)snap->n_vms, "vms_discovered",
+			 (json_int_t)self->vms_discovered, "vms_reclaimed",
+			 (json_int_t)self->vms_reclaimed, "inhibit_names",
 			 ipiv_inhibit_names_source());
 }

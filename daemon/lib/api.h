@@ -15,8 +15,8 @@ json_t *api_vms(const struct ipiv_snapshot *snap, const char *const *names, uint
 
 /* One VM in detail (classes, exits, vCPUs, matrix, inhibits), found by name or id;
  * NULL when no VM matches. */
-json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names,
-		      uint64_t id_key, const char *name_or_id);
+json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names, uint64_t id_key,
+		      const char *name_or_id);
 
 /* {"version", "degraded", "probes": [...], "programs": [...], "drops": {...}, ...} */
 json_t *api_status(const struct ipiv_snapshot *snap, const char *version);

@@ -30,7 +30,7 @@ static int fail(struct perr *e, const char *fmt, ...)
 
 int api_parse_text(const char *text, size_t len, json_t **doc, char *err, size_t err_size)
 {
-	struct perr e = { err, err_size };
+	struct perr e = {err, err_size};
 	json_error_t je;
 
 	*doc = json_loadb(text, len, 0, &je);
@@ -39,8 +39,7 @@ int api_parse_text(const char *text, size_t len, json_t **doc, char *err, size_t
 	return 0;
 }
 
-static int get_u64(const json_t *o, const char *key, uint64_t *v, const char *where,
-		   struct perr *e)
+static int get_u64(const json_t *o, const char *key, uint64_t *v, const char *where, struct perr *e)
 {
 	json_t *j = json_object_get(o, key);
 
@@ -50,8 +49,7 @@ static int get_u64(const json_t *o, const char *key, uint64_t *v, const char *wh
 	return 0;
 }
 
-static int get_u32(const json_t *o, const char *key, uint32_t *v, const char *where,
-		   struct perr *e)
+static int get_u32(const json_t *o, const char *key, uint32_t *v, const char *where, struct perr *e)
 {
 	uint64_t x;
 	int r = get_u64(o, key, &x, where, e);
@@ -125,7 +123,8 @@ static int parse_labelled_was(const json_t *o, const char *key, uint64_t *counts
 
 	if (!json_is_object(map))
 		return fail(e, "%s.%s: expected an object", where, key);
-	json_object_foreach(map, name, v) {
+	json_object_foreach(map, name, v)
+	{
 		int i = label_index(name, label, n);
 
 		if (i < 0 && former)
@@ -148,8 +147,7 @@ static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, un
 
 /* "patched_tracepoints" (what kernel-patches/' tracepoints counted); absent from an ipivd
  * older than them, which leaves the counts 0. */
-static int parse_patched(const json_t *p, struct ipiv_counts *c, const char *where,
-			 struct perr *e)
+static int parse_patched(const json_t *p, struct ipiv_counts *c, const char *where, struct perr *e)
 {
 	char sub[160];
 	json_t *states, *v;
@@ -177,14 +175,15 @@ static int parse_patched(const json_t *p, struct ipiv_counts *c, const char *whe
 	states = json_object_get(p, "state_seconds");
 	if (!json_is_object(states))
 		return fail(e, "%s.state_seconds: expected an object", sub);
-	json_object_foreach(states, name, v) {
+	json_object_foreach(states, name, v)
+	{
 		int st = label_index(name, ipiv_vcpu_state_name, IPIV_VSTATE_COUNT);
 
 		if (st <= IPIV_VSTATE_RUNNING)
 			return fail(e, "%s.state_seconds: unknown state \"%.40s\"", sub, name);
 		if (!json_is_number(v) || json_number_value(v) < 0)
-			return fail(e, "%s.state_seconds.%.40s: expected a non-negative number", sub,
-				    name);
+			return fail(e, "%s.state_seconds.%.40s: expected a non-negative number",
+				    sub, name);
 		c->state_ns[st] = (uint64_t)llround(json_number_value(v) * 1e9);
 	}
 	return 0;
@@ -205,8 +204,8 @@ static int parse_counts(const json_t *o, struct ipiv_counts *c, const char *wher
 	    (r = get_u64(o, "wakeups_halted", &c->wakeups_waited, where, e)) ||
 	    (r = get_u64(o, "exits", &c->exits_total, where, e)))
 		return r;
-	if ((r = parse_labelled(o, "sent_by_path", c->sent_by_path, IPIV_PATH_COUNT,
-				ipiv_path_name, where, e)) ||
+	if ((r = parse_labelled(o, "sent_by_path", c->sent_by_path, IPIV_PATH_COUNT, ipiv_path_name,
+				where, e)) ||
 	    /* an ipivd before pv_kick named accepted mode 3 by the ICR's table: "reserved3" */
 	    (r = parse_labelled_was(o, "received_by_delivery", c->received_by_mode, ICR_DM_COUNT,
 				    accept_delivery_label, delivery_label, where, e)) ||
@@ -332,7 +331,8 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 		return -EINVAL;
 	if (api_parse_vm_key(s, &vm->vm))
 		return fail(e, "%s.id: \"%.40s\" is not 16 hex digits", where, s);
-	if ((r = get_u64(o, "pid", &pid, where, e)) || (r = get_bool(o, "alive", &vm->alive, where, e)) ||
+	if ((r = get_u64(o, "pid", &pid, where, e)) ||
+	    (r = get_bool(o, "alive", &vm->alive, where, e)) ||
 	    (r = get_u32(o, "vcpus", &vm->vcpu_count, where, e)))
 		return r;
 	if (pid > INT32_MAX)
@@ -356,11 +356,12 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 		if ((r = get_u64(inh, "bitmap", &vm->inhibits, sub, e)))
 			return r;
 	} else {
-		json_array_foreach(reasons, i, v) {
-			int bit = json_is_string(v) ? label_index(json_string_value(v),
-								  ipiv_inhibit_name,
-								  IPIV_INHIBIT_COUNT)
-						    : -1;
+		json_array_foreach(reasons, i, v)
+		{
+			int bit = json_is_string(v)
+					  ? label_index(json_string_value(v), ipiv_inhibit_name,
+							IPIV_INHIBIT_COUNT)
+					  : -1;
 
 			if (bit < 0)
 				return fail(e, "%s.reasons[%zu]: not an inhibit reason", sub, i);
@@ -381,9 +382,9 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
 		  struct api_latency **send_to_eoi, char *err, size_t err_size)
 {
-	struct perr e = { err, err_size };
+	struct perr e = {err, err_size};
 	json_t *arr = json_object_get(doc, "vms"), *o;
-	char (*nm)[VM_NAME_MAX];
+	char(*nm)[VM_NAME_MAX];
 	struct ipiv_vm_stats *vms;
 	struct api_latency *lat;
 	size_t i, n;
@@ -402,7 +403,8 @@ int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
-	json_array_foreach(arr, i, o) {
+	json_array_foreach(arr, i, o)
+	{
 		char where[32];
 
 		snprintf(where, sizeof(where), "vms[%zu]", i);
@@ -434,7 +436,8 @@ static int parse_classes(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 	vm->send_cells = calloc(json_array_size(arr) + 1, sizeof(*vm->send_cells));
 	if (!vm->send_cells)
 		return -ENOMEM;
-	json_array_foreach(arr, i, c) {
+	json_array_foreach(arr, i, c)
+	{
 		struct ipiv_send_cell *cell = &vm->send_cells[i];
 		const char *path, *dlv, *mode, *sh, *dest;
 		char where[40];
@@ -443,9 +446,11 @@ static int parse_classes(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 		int r;
 
 		snprintf(where, sizeof(where), "sent_by_class[%zu]", i);
-		if (!(path = get_str(c, "path", where, e)) || !(dlv = get_str(c, "delivery", where, e)) ||
+		if (!(path = get_str(c, "path", where, e)) ||
+		    !(dlv = get_str(c, "delivery", where, e)) ||
 		    !(mode = get_str(c, "dest_mode", where, e)) ||
-		    !(sh = get_str(c, "shorthand", where, e)) || !(dest = get_str(c, "dest", where, e)))
+		    !(sh = get_str(c, "shorthand", where, e)) ||
+		    !(dest = get_str(c, "dest", where, e)))
 			return -EINVAL;
 		if ((r = get_u64(c, "count", &cell->count, where, e)) ||
 		    (r = get_bool(c, "accel_eligible", &eligible, where, e)))
@@ -481,7 +486,8 @@ static int parse_exits(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e
 	vm->exits = calloc(json_array_size(arr) + 1, sizeof(*vm->exits));
 	if (!vm->exits)
 		return -ENOMEM;
-	json_array_foreach(arr, i, x) {
+	json_array_foreach(arr, i, x)
+	{
 		struct ipiv_exit_cell *cell = &vm->exits[i];
 		const char *isa;
 		char where[40];
@@ -525,7 +531,8 @@ static int parse_vcpus(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e
 	vm->vcpus = calloc(json_array_size(arr) + 1, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		struct ipiv_vcpu_stats *v = &vm->vcpus[i];
 		json_t *apicv;
 		char where[40];
@@ -558,7 +565,8 @@ static int parse_matrix(const json_t *o, struct ipiv_vm_stats *vm, struct perr *
 	vm->matrix = calloc(json_array_size(arr) + 1, sizeof(*vm->matrix));
 	if (!vm->matrix)
 		return -ENOMEM;
-	json_array_foreach(arr, i, cell) {
+	json_array_foreach(arr, i, cell)
+	{
 		struct ipiv_matrix_cell *m = &vm->matrix[i];
 		char where[40];
 		int r;
@@ -600,7 +608,8 @@ static int parse_inhibit_changes(const json_t *o, struct ipiv_vm_stats *vm, stru
 
 	if (!json_is_array(arr))
 		return fail(e, "apicv_inhibit_changes: expected an array");
-	json_array_foreach(arr, i, c) {
+	json_array_foreach(arr, i, c)
+	{
 		const char *reason;
 		char where[48];
 		int bit, r;
@@ -628,7 +637,8 @@ static int parse_inhibit_timeline(const json_t *o, struct ipiv_vm_stats *vm, str
 		return 0;
 	if (!json_is_array(arr))
 		return fail(e, "apicv_inhibit_timeline: expected an array");
-	json_array_foreach(arr, i, c) {
+	json_array_foreach(arr, i, c)
+	{
 		struct ipiv_inhibit_change *ch;
 		const char *reason, *action;
 		char where[48];
@@ -644,7 +654,8 @@ static int parse_inhibit_timeline(const json_t *o, struct ipiv_vm_stats *vm, str
 		if ((bit = inhibit_bit(c, reason, where, e)) < 0)
 			return -EINVAL;
 		if (strcmp(action, "set") && strcmp(action, "clear"))
-			return fail(e, "%s.action: \"%.20s\" is neither set nor clear", where, action);
+			return fail(e, "%s.action: \"%.20s\" is neither set nor clear", where,
+				    action);
 		uint64_t ts;
 
 		if ((r = get_u64(c, "monotonic_ns", &ts, where, e)))
@@ -661,12 +672,9 @@ static int parse_inhibit_timeline(const json_t *o, struct ipiv_vm_stats *vm, str
 static unsigned lat_subs(unsigned kind)
 {
 	switch (kind) {
-	case IPIV_LAT_ACCEPT_RUN:
-		return IPIV_LAT_CASE_COUNT;
-	case IPIV_LAT_HALT:
-		return 2;
-	default:
-		return IPIV_PATH_COUNT;
+	case IPIV_LAT_ACCEPT_RUN: return IPIV_LAT_CASE_COUNT;
+	case IPIV_LAT_HALT: return 2;
+	default: return IPIV_PATH_COUNT;
 	}
 }
 
@@ -695,22 +703,24 @@ static int parse_hist(const json_t *o, struct latency_hist *h, const char *where
 	if (!json_is_array(arr))
 		return fail(e, "%s.buckets: expected an array", where);
 	memset(h, 0, sizeof(*h));
-	json_array_foreach(arr, i, pair) {
+	json_array_foreach(arr, i, pair)
+	{
 		json_t *edge = json_array_get(pair, 0), *n = json_array_get(pair, 1);
 		json_int_t le;
 		unsigned b;
 
 		if (json_array_size(pair) != 2 || !json_is_integer(edge) || !json_is_integer(n) ||
 		    json_integer_value(n) < 0)
-			return fail(e, "%s.buckets[%zu]: expected [upper edge ns, count]", where, i);
+			return fail(e, "%s.buckets[%zu]: expected [upper edge ns, count]", where,
+				    i);
 		le = json_integer_value(edge);
 		if (le == -1) {
 			b = HIST_BUCKETS - 1;
 		} else {
 			b = le >= 0 ? hist_bucket((uint64_t)le) : 0;
 			if (le < 0 || b == HIST_BUCKETS - 1 || hist_bucket_hi(b) != (uint64_t)le)
-				return fail(e, "%s.buckets[%zu]: %lld ns is not a bucket edge", where,
-					    i, (long long)le);
+				return fail(e, "%s.buckets[%zu]: %lld ns is not a bucket edge",
+					    where, i, (long long)le);
 		}
 		if (h->buckets[b])
 			return fail(e, "%s.buckets[%zu]: bucket listed twice", where, i);
@@ -726,8 +736,8 @@ static int parse_hist(const json_t *o, struct latency_hist *h, const char *where
 
 /* {kind: {sub: histogram}} (the object under "latency") appended to rows[*n] on, each row
  * given vcpu; the caller sized rows by the subs the object lists. */
-static int parse_lat_object(const json_t *lat, uint32_t vcpu, struct ipiv_lat_hist *rows,
-			    size_t *n, const char *where, struct perr *e)
+static int parse_lat_object(const json_t *lat, uint32_t vcpu, struct ipiv_lat_hist *rows, size_t *n,
+			    const char *where, struct perr *e)
 {
 	json_t *per_kind, *hist;
 	const char *kname, *sname;
@@ -735,14 +745,16 @@ static int parse_lat_object(const json_t *lat, uint32_t vcpu, struct ipiv_lat_hi
 
 	if (!json_is_object(lat))
 		return fail(e, "%s: expected an object", where);
-	json_object_foreach((json_t *)lat, kname, per_kind) {
+	json_object_foreach((json_t *)lat, kname, per_kind)
+	{
 		int kind = label_index(kname, ipiv_lat_kind_name, IPIV_LAT_UNMATCHED);
 
 		if (kind < 0)
 			return fail(e, "%s: unknown stage \"%.40s\"", where, kname);
 		if (!json_is_object(per_kind))
 			return fail(e, "%s.%s: expected an object", where, kname);
-		json_object_foreach(per_kind, sname, hist) {
+		json_object_foreach(per_kind, sname, hist)
+		{
 			struct ipiv_lat_hist *row = &rows[*n];
 			int sub = lat_sub_index((unsigned)kind, sname);
 			char sub_where[128];
@@ -770,8 +782,8 @@ static size_t lat_object_size(const json_t *lat)
 
 	if (!json_is_object(lat))
 		return 0;
-	json_object_foreach((json_t *)lat, kname, per_kind)
-		n += json_is_object(per_kind) ? json_object_size(per_kind) : 0;
+	json_object_foreach((json_t *)lat, kname, per_kind) n +=
+		json_is_object(per_kind) ? json_object_size(per_kind) : 0;
 	return n;
 }
 
@@ -804,7 +816,7 @@ static int check_vcpu_headline(const json_t *row, const struct ipiv_lat_hist *ro
 			       const char *where, struct perr *e)
 {
 	json_t *head = json_object_get(row, "send_to_eoi");
-	struct api_latency fig = { 0 };
+	struct api_latency fig = {0};
 	uint64_t count = 0;
 	char sub[96];
 	int r;
@@ -816,8 +828,8 @@ static int check_vcpu_headline(const json_t *row, const struct ipiv_lat_hist *ro
 		if (rows[i].kind == IPIV_LAT_SEND_EOI)
 			count += rows[i].h.count;
 	if (fig.count != count)
-		return fail(e, "%s: count %llu, but the row's send_to_eoi histograms hold %llu", sub,
-			    (unsigned long long)fig.count, (unsigned long long)count);
+		return fail(e, "%s: count %llu, but the row's send_to_eoi histograms hold %llu",
+			    sub, (unsigned long long)fig.count, (unsigned long long)count);
 	return 0;
 }
 
@@ -835,9 +847,10 @@ static int parse_vcpu_latency(const json_t *o, struct ipiv_vm_stats *vm, struct 
 	size_t i, n = 0, cap = 0;
 	int r = 0;
 
-	json_array_foreach(arr, i, row) {
-		bool has_lat = json_object_get(row, "latency"), has_head = json_object_get(row,
-										  "send_to_eoi");
+	json_array_foreach(arr, i, row)
+	{
+		bool has_lat = json_object_get(row, "latency"),
+		     has_head = json_object_get(row, "send_to_eoi");
 
 		if (has_lat != has_head)
 			return fail(e, "vcpu_rows[%zu]: latency and send_to_eoi come together", i);
@@ -850,7 +863,8 @@ static int parse_vcpu_latency(const json_t *o, struct ipiv_vm_stats *vm, struct 
 	if (!rows)
 		return -ENOMEM;
 	n = 0;
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		json_t *lat = json_object_get(row, "latency");
 		size_t first = n;
 		char where[64];
@@ -950,7 +964,7 @@ void api_parse_vm_free(struct ipiv_vm_stats *vm)
 int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[VM_NAME_MAX],
 			char *err, size_t err_size)
 {
-	struct perr e = { err, err_size };
+	struct perr e = {err, err_size};
 	struct api_latency headline;
 	int r;
 
@@ -1008,14 +1022,16 @@ static int parse_probes(const json_t *doc, struct ipiv_self_stats *self, struct 
 	self->probes = calloc(json_array_size(arr) + 1, sizeof(*self->probes));
 	if (!self->probes)
 		return -ENOMEM;
-	json_array_foreach(arr, i, p) {
+	json_array_foreach(arr, i, p)
+	{
 		struct ipiv_probe *probe = &self->probes[i];
 		const char *name, *prog, *msg;
 		char where[32];
 		int r;
 
 		snprintf(where, sizeof(where), "probes[%zu]", i);
-		if (!(name = get_str(p, "name", where, e)) || !(prog = get_str(p, "program", where, e)))
+		if (!(name = get_str(p, "name", where, e)) ||
+		    !(prog = get_str(p, "program", where, e)))
 			return -EINVAL;
 		if ((r = get_bool(p, "attached", &probe->attached, where, e)) ||
 		    (r = get_bool(p, "optional", &probe->optional, where, e)))
@@ -1046,7 +1062,8 @@ static int parse_progs(const json_t *doc, struct ipiv_self_stats *self, struct p
 	self->progs = calloc(json_array_size(arr) + 1, sizeof(*self->progs));
 	if (!self->progs)
 		return -ENOMEM;
-	json_array_foreach(arr, i, p) {
+	json_array_foreach(arr, i, p)
+	{
 		struct ipiv_prog_stats *prog = &self->progs[i];
 		const char *name;
 		char where[32];
@@ -1064,11 +1081,11 @@ static int parse_progs(const json_t *doc, struct ipiv_self_stats *self, struct p
 	return 0;
 }
 
-int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degraded,
-		     char *version, size_t version_size, char *err, size_t err_size)
+int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degraded, char *version,
+		     size_t version_size, char *err, size_t err_size)
 {
-	struct perr e = { err, err_size };
-	struct ipiv_self_stats self = { 0 };
+	struct perr e = {err, err_size};
+	struct ipiv_self_stats self = {0};
 	const char *ver;
 	bool deg = false;
 	int r;
@@ -1137,7 +1154,8 @@ static int parse_evidence(const json_t *o, struct diag_finding *fd, const char *
 		return fail(e, "%s.evidence: expected an object", where);
 	if (json_object_size(ev) > DIAG_MAX_EVIDENCE)
 		return fail(e, "%s.evidence: more than %d items", where, DIAG_MAX_EVIDENCE);
-	json_object_foreach(ev, name, v) {
+	json_object_foreach(ev, name, v)
+	{
 		struct diag_evidence *d = &fd->evidence[fd->n_evidence++];
 
 		copy_text(name, d->name, sizeof(d->name));
@@ -1215,7 +1233,8 @@ static int parse_result(const json_t *o, struct diag_result *res, struct api_fin
 		return fail(e, "%s.findings: expected an array", where);
 	if (json_array_size(arr) > DIAG_RULE_COUNT)
 		return fail(e, "%s.findings: more than one per rule", where);
-	json_array_foreach(arr, i, x) {
+	json_array_foreach(arr, i, x)
+	{
 		snprintf(sub, sizeof(sub), "%s.findings[%zu]", where, i);
 		if ((r = parse_finding(x, &res->findings[res->n_findings++], taken_ns, sub, e)))
 			return r;
@@ -1225,7 +1244,8 @@ static int parse_result(const json_t *o, struct diag_result *res, struct api_fin
 		return fail(e, "%s.not_evaluated: expected an array", where);
 	if (json_array_size(arr) > DIAG_RULE_COUNT)
 		return fail(e, "%s.not_evaluated: more than one per rule", where);
-	json_array_foreach(arr, i, x) {
+	json_array_foreach(arr, i, x)
+	{
 		struct diag_skip *skip = &res->skipped[res->n_skipped];
 		const char *rule, *needs;
 		int ri;
@@ -1255,10 +1275,10 @@ void api_findings_free(struct api_findings *af)
 	free(af);
 }
 
-int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings **out,
-		       char *err, size_t err_size)
+int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings **out, char *err,
+		       size_t err_size)
 {
-	struct perr e = { err, err_size };
+	struct perr e = {err, err_size};
 	struct api_findings *af;
 	json_t *host, *vms, *o;
 	size_t i;
@@ -1278,7 +1298,8 @@ int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings
 	}
 	af->report.taken_ns = taken_ns;
 	r = parse_result(host, &af->report.host_result, af, taken_ns, "host", &e);
-	json_array_foreach(vms, i, o) {
+	json_array_foreach(vms, i, o)
+	{
 		struct diag_vm_report *vr = &af->report.vms[i];
 		const char *name;
 		json_t *win;
@@ -1297,8 +1318,8 @@ int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings
 		}
 		vm_name_sanitize(name, strlen(name), vr->name, sizeof(vr->name));
 		win = json_object_get(o, "window_seconds");
-		if (!json_is_null(win) && (r = get_number(o, "window_seconds",
-							  &vr->window_seconds, where, &e)))
+		if (!json_is_null(win) &&
+		    (r = get_number(o, "window_seconds", &vr->window_seconds, where, &e)))
 			break;
 		af->report.n_vms++;
 		r = parse_result(o, &vr->result, af, taken_ns, where, &e);

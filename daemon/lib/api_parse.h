@@ -54,8 +54,8 @@ int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[V
 			char *err, size_t err_size);
 
 /* /api/v1/status into snap->self; *degraded and version (sanitised) if not NULL. */
-int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degraded,
-		     char *version, size_t version_size, char *err, size_t err_size);
+int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degraded, char *version,
+		     size_t version_size, char *err, size_t err_size);
 
 /*
  * /api/v1/findings (diag_report_json) into a report the diag_report.h types describe, so
@@ -71,8 +71,8 @@ struct api_findings {
 	size_t n_strings;
 };
 
-int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings **out,
-		       char *err, size_t err_size);
+int api_parse_findings(const json_t *doc, uint64_t taken_ns, struct api_findings **out, char *err,
+		       size_t err_size);
 void api_findings_free(struct api_findings *f);
 
 /* The API's id string back to the key kept in ipiv_vm_stats.vm, and the other way. */

@@ -29,34 +29,34 @@ struct probe_def {
 };
 
 static const struct probe_def probe_defs[] = {
-    {"kvm_apic_ipi", "ipiv_apic_ipi", false},
-    {"kvm_apic_accept_irq", "ipiv_apic_accept_irq", false},
-    {"kvm_eoi", "ipiv_eoi", true},
-    {"kvm_vcpu_wakeup", "ipiv_vcpu_wakeup", true},
-    {"kvm_msr", "ipiv_msr", true},
-    {"kvm_mmio", "ipiv_mmio", true},
-    {"kvm_hypercall", "ipiv_hypercall", true},
-    {"kvm_hv_send_ipi", "ipiv_hv_send_ipi", true},
-    {"kvm_hv_send_ipi_ex", "ipiv_hv_send_ipi_ex", true},
-    {"kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi", true},
-    {"kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true},
-    {"kvm_exit", "ipiv_exit", true},
-    {"kvm_entry", "ipiv_entry", true},
-    /* added by kernel-patches/ (IPIv/AVIC visibility); absent on stock kernels */
-    {"kvm_pi_wakeup", "ipiv_pi_wakeup", true},
-    {"kvm_pi_desc_update", "ipiv_pi_desc_update", true},
-    {"kvm_icr_write_trap", "ipiv_icr_write_trap", true},
-    {"kvm_x2apic_icr_fastpath", "ipiv_x2apic_icr_fastpath", true},
-    {"kvm_avic_physid_update", "ipiv_avic_physid_update", true},
-    /* fexit on stock kernels that permit it: what kvm_x2apic_icr_fastpath says, derived from
+	{"kvm_apic_ipi", "ipiv_apic_ipi", false},
+	{"kvm_apic_accept_irq", "ipiv_apic_accept_irq", false},
+	{"kvm_eoi", "ipiv_eoi", true},
+	{"kvm_vcpu_wakeup", "ipiv_vcpu_wakeup", true},
+	{"kvm_msr", "ipiv_msr", true},
+	{"kvm_mmio", "ipiv_mmio", true},
+	{"kvm_hypercall", "ipiv_hypercall", true},
+	{"kvm_hv_send_ipi", "ipiv_hv_send_ipi", true},
+	{"kvm_hv_send_ipi_ex", "ipiv_hv_send_ipi_ex", true},
+	{"kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi", true},
+	{"kvm_apicv_inhibit_changed", "ipiv_apicv_inhibit_changed", true},
+	{"kvm_exit", "ipiv_exit", true},
+	{"kvm_entry", "ipiv_entry", true},
+	/* added by kernel-patches/ (IPIv/AVIC visibility); absent on stock kernels */
+	{"kvm_pi_wakeup", "ipiv_pi_wakeup", true},
+	{"kvm_pi_desc_update", "ipiv_pi_desc_update", true},
+	{"kvm_icr_write_trap", "ipiv_icr_write_trap", true},
+	{"kvm_x2apic_icr_fastpath", "ipiv_x2apic_icr_fastpath", true},
+	{"kvm_avic_physid_update", "ipiv_avic_physid_update", true},
+	/* fexit on stock kernels that permit it: what kvm_x2apic_icr_fastpath says, derived from
      * the return of KVM's WRMSR exit fastpath (the function of each kernel that has one) */
-    {"fexit/handle_fastpath_set_msr_irqoff", "ipiv_fastpath_set_msr", true},
-    {"fexit/handle_fastpath_wrmsr", "ipiv_fastpath_wrmsr", true},
-    {"fexit/handle_fastpath_wrmsr_imm", "ipiv_fastpath_wrmsr_imm", true},
-    /* moves an exiting vCPU thread's cached counts to the maps */
-    {"sched_process_exit", "ipiv_thread_exit", true},
-    /* not a tracepoint: VM discovery; without it only VMs that send are seen */
-    {"iter/task_file", "ipiv_discover", true},
+	{"fexit/handle_fastpath_set_msr_irqoff", "ipiv_fastpath_set_msr", true},
+	{"fexit/handle_fastpath_wrmsr", "ipiv_fastpath_wrmsr", true},
+	{"fexit/handle_fastpath_wrmsr_imm", "ipiv_fastpath_wrmsr_imm", true},
+	/* moves an exiting vCPU thread's cached counts to the maps */
+	{"sched_process_exit", "ipiv_thread_exit", true},
+	/* not a tracepoint: VM discovery; without it only VMs that send are seen */
+	{"iter/task_file", "ipiv_discover", true},
 };
 
 #define N_PROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
@@ -81,9 +81,9 @@ struct vm_found {
 struct vcpu_found {
 	uint64_t vm;
 	uint32_t vcpu_id;
-	uint32_t tid;	    /* its last KVM_RUN thread, 0 if none yet */
-	uint8_t apicv;	    /* enum ipiv_apicv */
-	uint8_t apic_mode;  /* enum ipiv_apic_mode */
+	uint32_t tid;	   /* its last KVM_RUN thread, 0 if none yet */
+	uint8_t apicv;	   /* enum ipiv_apicv */
+	uint8_t apic_mode; /* enum ipiv_apic_mode */
 };
 
 /* The keys retired VMs are shown under: a VM key (IPIV_VM_KEY) has the top bit only after
@@ -113,7 +113,7 @@ struct collector {
 	size_t n_found_vcpus;
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
-	struct ipiv_counts gone; /* totals of every reclaimed VM */
+	struct ipiv_counts gone;    /* totals of every reclaimed VM */
 	struct retired_vm *retired; /* reclaimed VMs' final counts, oldest first */
 	size_t n_retired;
 	uint64_t n_retired_ever;
@@ -126,27 +126,31 @@ static void vm_stats_free(struct ipiv_vm_stats *vm);
 /* ---- names ---- */
 
 static const char *const path_names[IPIV_PATH_COUNT] = {
-    [IPIV_PATH_UNKNOWN] = "unknown",	   [IPIV_PATH_X2APIC_MSR] = "x2apic_msr",
-    [IPIV_PATH_XAPIC_MMIO] = "xapic_mmio", [IPIV_PATH_APIC_WRITE] = "apic_write_trap",
-    [IPIV_PATH_AVIC] = "avic_incomplete",  [IPIV_PATH_PV_KVM] = "pv_kvm",
-    [IPIV_PATH_PV_HYPERV] = "pv_hyperv",
+	[IPIV_PATH_UNKNOWN] = "unknown",       [IPIV_PATH_X2APIC_MSR] = "x2apic_msr",
+	[IPIV_PATH_XAPIC_MMIO] = "xapic_mmio", [IPIV_PATH_APIC_WRITE] = "apic_write_trap",
+	[IPIV_PATH_AVIC] = "avic_incomplete",  [IPIV_PATH_PV_KVM] = "pv_kvm",
+	[IPIV_PATH_PV_HYPERV] = "pv_hyperv",
 };
 
 static const char *const drop_names[IPIV_DROP_COUNT] = {
-    [IPIV_DROP_THREADS_FULL] = "threads_map_full", [IPIV_DROP_MMS_FULL] = "mms_map_full",
-    [IPIV_DROP_VMS_FULL] = "vms_map_full",	   [IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
-    [IPIV_DROP_MATRIX_FULL] = "matrix_map_full",   [IPIV_DROP_NO_IDENTITY] = "no_identity",
-    [IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate", [IPIV_DROP_LAT_FULL] = "latency_map_full",
-    [IPIV_DROP_VCPU_STATES_FULL] = "vcpu_states_map_full",
+	[IPIV_DROP_THREADS_FULL] = "threads_map_full",
+	[IPIV_DROP_MMS_FULL] = "mms_map_full",
+	[IPIV_DROP_VMS_FULL] = "vms_map_full",
+	[IPIV_DROP_COUNTERS_FULL] = "counters_map_full",
+	[IPIV_DROP_MATRIX_FULL] = "matrix_map_full",
+	[IPIV_DROP_NO_IDENTITY] = "no_identity",
+	[IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate",
+	[IPIV_DROP_LAT_FULL] = "latency_map_full",
+	[IPIV_DROP_VCPU_STATES_FULL] = "vcpu_states_map_full",
 };
 
 static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {
-    [IPIV_AVIC_INVALID_INT_TYPE] = "invalid_int_type",
-    [IPIV_AVIC_TARGET_NOT_RUNNING] = "target_not_running",
-    [IPIV_AVIC_INVALID_TARGET] = "invalid_target",
-    [IPIV_AVIC_INVALID_BACKING_PAGE] = "invalid_backing_page",
-    [IPIV_AVIC_INVALID_IPI_VECTOR] = "invalid_ipi_vector",
-    [IPIV_AVIC_CAUSE_OTHER] = "other",
+	[IPIV_AVIC_INVALID_INT_TYPE] = "invalid_int_type",
+	[IPIV_AVIC_TARGET_NOT_RUNNING] = "target_not_running",
+	[IPIV_AVIC_INVALID_TARGET] = "invalid_target",
+	[IPIV_AVIC_INVALID_BACKING_PAGE] = "invalid_backing_page",
+	[IPIV_AVIC_INVALID_IPI_VECTOR] = "invalid_ipi_vector",
+	[IPIV_AVIC_CAUSE_OTHER] = "other",
 };
 
 /* Inhibit reason names of the running kernel, from enum kvm_apicv_inhibit in its BTF (the
@@ -156,56 +160,66 @@ static const char *inhibit_names_source = "builtin";
 
 /* Without BTF: asm/kvm_host.h enum kvm_apicv_inhibit of 6.18 (12 is new there). */
 static const char *const inhibit_names[IPIV_INHIBIT_COUNT] = {
-    "disabled",
-    "hyperv",
-    "absent",
-    "blockirq",
-    "physical_id_aliased",
-    "apic_id_modified",
-    "apic_base_modified",
-    "nested",
-    "irqwin",
-    "pit_reinj",
-    "sev",
-    "logical_id_aliased",
-    "physical_id_too_big",
-    "reason_13",
-    "reason_14",
-    "reason_15",
+	"disabled",
+	"hyperv",
+	"absent",
+	"blockirq",
+	"physical_id_aliased",
+	"apic_id_modified",
+	"apic_base_modified",
+	"nested",
+	"irqwin",
+	"pit_reinj",
+	"sev",
+	"logical_id_aliased",
+	"physical_id_too_big",
+	"reason_13",
+	"reason_14",
+	"reason_15",
 };
 
 static const char *const pi_trigger_names[IPIV_PI_TRIGGER_COUNT] = {
-    [IPIV_PI_LOAD] = "load",
-    [IPIV_PI_MIGRATE] = "migrate",
-    [IPIV_PI_BLOCK] = "block",
-    [IPIV_PI_PREEMPT] = "preempt",
+	[IPIV_PI_LOAD] = "load",
+	[IPIV_PI_MIGRATE] = "migrate",
+	[IPIV_PI_BLOCK] = "block",
+	[IPIV_PI_PREEMPT] = "preempt",
 };
 
 static const char *const icr_trap_names[IPIV_TRAP_COUNT] = {
-    [IPIV_TRAP_IPIV_INACTIVE] = "ipiv_inactive", [IPIV_TRAP_SHORTHAND] = "shorthand",
-    [IPIV_TRAP_LOGICAL] = "logical",		 [IPIV_TRAP_DELIVERY_MODE] = "delivery_mode",
-    [IPIV_TRAP_DEST_RANGE] = "dest_range",	 [IPIV_TRAP_OTHER] = "other",
+	[IPIV_TRAP_IPIV_INACTIVE] = "ipiv_inactive",
+	[IPIV_TRAP_SHORTHAND] = "shorthand",
+	[IPIV_TRAP_LOGICAL] = "logical",
+	[IPIV_TRAP_DELIVERY_MODE] = "delivery_mode",
+	[IPIV_TRAP_DEST_RANGE] = "dest_range",
+	[IPIV_TRAP_OTHER] = "other",
 };
 
 static const char *const vcpu_state_names[IPIV_VSTATE_COUNT] = {
-    [IPIV_VSTATE_RUNNING] = "running",
-    [IPIV_VSTATE_BLOCKED] = "blocked",
-    [IPIV_VSTATE_PREEMPTED] = "preempted",
-    [IPIV_VSTATE_NOT_RUNNING] = "not_running",
+	[IPIV_VSTATE_RUNNING] = "running",
+	[IPIV_VSTATE_BLOCKED] = "blocked",
+	[IPIV_VSTATE_PREEMPTED] = "preempted",
+	[IPIV_VSTATE_NOT_RUNNING] = "not_running",
 };
 
 static const char *const lat_kind_names[IPIV_LAT_KIND_COUNT] = {
-    [IPIV_LAT_SEND_ACCEPT] = "send_to_accept", [IPIV_LAT_ACCEPT_RUN] = "accept_to_running",
-    [IPIV_LAT_SEND_EOI] = "send_to_eoi",	[IPIV_LAT_EXIT] = "sender_exit",
-    [IPIV_LAT_HALT] = "halt",			[IPIV_LAT_UNMATCHED] = "unmatched",
+	[IPIV_LAT_SEND_ACCEPT] = "send_to_accept",
+	[IPIV_LAT_ACCEPT_RUN] = "accept_to_running",
+	[IPIV_LAT_SEND_EOI] = "send_to_eoi",
+	[IPIV_LAT_EXIT] = "sender_exit",
+	[IPIV_LAT_HALT] = "halt",
+	[IPIV_LAT_UNMATCHED] = "unmatched",
 };
 
 static const char *const lat_unmatched_names[IPIV_UNM_COUNT] = {
-    [IPIV_UNM_OVERWRITTEN] = "coalesced",	  [IPIV_UNM_NMI] = "no_eoi_delivery_mode",
-    [IPIV_UNM_EOI_UNSENT] = "eoi_without_ipi", [IPIV_UNM_STALE] = "stale",
-    [IPIV_UNM_WAKE_UNSEEN] = "target_run_unseen",
-    [IPIV_UNM_PENDING_FULL] = "target_map_full", [IPIV_UNM_SLOTS_FULL] = "vector_slots_full",
-    [IPIV_UNM_EOI_VIRTUALIZED] = "eoi_virtualized", [IPIV_UNM_IN_GUEST] = "delivered_in_guest",
+	[IPIV_UNM_OVERWRITTEN] = "coalesced",
+	[IPIV_UNM_NMI] = "no_eoi_delivery_mode",
+	[IPIV_UNM_EOI_UNSENT] = "eoi_without_ipi",
+	[IPIV_UNM_STALE] = "stale",
+	[IPIV_UNM_WAKE_UNSEEN] = "target_run_unseen",
+	[IPIV_UNM_PENDING_FULL] = "target_map_full",
+	[IPIV_UNM_SLOTS_FULL] = "vector_slots_full",
+	[IPIV_UNM_EOI_VIRTUALIZED] = "eoi_virtualized",
+	[IPIV_UNM_IN_GUEST] = "delivered_in_guest",
 };
 
 const char *ipiv_apic_mode_name(uint32_t mode)
@@ -228,15 +242,11 @@ const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label)
 	switch (kind) {
 	case IPIV_LAT_ACCEPT_RUN:
 		*label = "target";
-		return sub == IPIV_LAT_CASE_HALTED  ? "halted"
+		return sub == IPIV_LAT_CASE_HALTED   ? "halted"
 		       : sub == IPIV_LAT_CASE_POSTED ? "posted_wakeup"
 						     : "running";
-	case IPIV_LAT_HALT:
-		*label = "halted";
-		return sub ? "true" : "false";
-	default:
-		*label = "path";
-		return ipiv_path_name(sub);
+	case IPIV_LAT_HALT: *label = "halted"; return sub ? "true" : "false";
+	default: *label = "path"; return ipiv_path_name(sub);
 	}
 }
 
@@ -304,8 +314,9 @@ int ipiv_inhibit_names_from_btf(const struct btf *btf, char (*names)[IPIV_INHIBI
 			continue;
 		name += sizeof(prefix) - 1;
 		for (j = 0; name[j] && j < IPIV_INHIBIT_NAME_MAX - 1; j++)
-			names[e->val][j] =
-			    isalnum((unsigned char)name[j]) ? tolower((unsigned char)name[j]) : '_';
+			names[e->val][j] = isalnum((unsigned char)name[j])
+						   ? tolower((unsigned char)name[j])
+						   : '_';
 		names[e->val][j] = '\0';
 		found++;
 	}
@@ -449,7 +460,7 @@ static int probe_tracepoints(struct collector *c, int fexit_refused)
 	}
 	for (size_t i = 0; i < sizeof(test_progs) / sizeof(test_progs[0]); i++) {
 		struct bpf_program *prog =
-		    bpf_object__find_program_by_name(c->skel->obj, test_progs[i]);
+			bpf_object__find_program_by_name(c->skel->obj, test_progs[i]);
 
 		if (prog)
 			bpf_program__set_autoload(prog, c->opts.test_programs);
@@ -567,7 +578,8 @@ static int load_object(struct collector *c, int fexit_refused)
 	size_latency_maps(c);
 	c->skel->rodata->lat_enabled = !c->opts.no_latency;
 	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
-	c->skel->rodata->have_pi_wakeup = c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
+	c->skel->rodata->have_pi_wakeup =
+		c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
 	return ipiv_bpf__load(c->skel);
 }
 
@@ -627,8 +639,10 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	c->prune_iter = bpf_program__attach_iter(c->skel->progs.ipiv_prune_threads, NULL);
 	if (!c->threads_iter || !c->prune_iter) {
 		err = -errno;
-		fprintf(stderr, "ipiv: attaching the task iterators failed: %s (needs iter/task, "
-				"Linux 5.8+)\n", strerror(-err));
+		fprintf(stderr,
+			"ipiv: attaching the task iterators failed: %s (needs iter/task, "
+			"Linux 5.8+)\n",
+			strerror(-err));
 		goto cleanup;
 	}
 	if (c->opts.bpf_stats) {
@@ -694,16 +708,16 @@ static int vms_in_maps(struct collector *c, const struct ipiv_thread_rec *recs, 
 	struct ipiv_counter_key ckey, *cprev = NULL;
 	uint64_t vkey, *vprev = NULL;
 
-#define ADD_VM(v)                                                                                  \
-	do {                                                                                       \
-		if (n == cap) {                                                                    \
-			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms));                    \
-			if (!grown)                                                                \
-				goto nomem;                                                        \
-			vms = grown;                                                               \
-			cap *= 2;                                                                  \
-		}                                                                                  \
-		vms[n++] = (v);                                                                    \
+#define ADD_VM(v)                                                               \
+	do {                                                                    \
+		if (n == cap) {                                                 \
+			uint64_t *grown = realloc(vms, 2 * cap * sizeof(*vms)); \
+			if (!grown)                                             \
+				goto nomem;                                     \
+			vms = grown;                                            \
+			cap *= 2;                                               \
+		}                                                               \
+		vms[n++] = (v);                                                 \
 	} while (0)
 
 	if (!vms)
@@ -720,7 +734,8 @@ static int vms_in_maps(struct collector *c, const struct ipiv_thread_rec *recs, 
 		if (recs[i].t.vm)
 			ADD_VM(recs[i].t.vm);
 		for (int k = 0; k < IPIV_THREAD_CACHE; k++)
-			if (recs[i].t.cache[k].state == IPIV_CACHE_VALID && recs[i].t.cache[k].key.vm)
+			if (recs[i].t.cache[k].state == IPIV_CACHE_VALID &&
+			    recs[i].t.cache[k].key.vm)
 				ADD_VM(recs[i].t.cache[k].key.vm);
 	}
 #undef ADD_VM
@@ -828,8 +843,8 @@ static uint64_t vm_of_vm(const void *key)
  * mm map, the pointer -> key map and the vCPU state map all lead with it. */
 static void delete_values_of(const struct bpf_map *map, const uint64_t *dead, size_t n_dead)
 {
-	delete_entries_of(bpf_map__fd(map), bpf_map__key_size(map), bpf_map__value_size(map),
-			  NULL, dead, n_dead);
+	delete_entries_of(bpf_map__fd(map), bpf_map__key_size(map), bpf_map__value_size(map), NULL,
+			  dead, n_dead);
 }
 
 static void run_iter(struct bpf_link *link);
@@ -881,7 +896,8 @@ static int vm_stats_copy(struct ipiv_vm_stats *dst, const struct ipiv_vm_stats *
 	int err = 0;
 
 	*dst = *src;
-	dst->send_cells = dup_array(src->send_cells, src->n_send_cells, sizeof(*src->send_cells), &err);
+	dst->send_cells =
+		dup_array(src->send_cells, src->n_send_cells, sizeof(*src->send_cells), &err);
 	dst->exits = dup_array(src->exits, src->n_exits, sizeof(*src->exits), &err);
 	dst->vcpus = dup_array(src->vcpus, src->n_vcpus, sizeof(*src->vcpus), &err);
 	dst->lat = dup_array(src->lat, src->n_lat, sizeof(*src->lat), &err);
@@ -954,8 +970,8 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 	/* latency keys and latency's target records start with the VM key too */
 	delete_keys_of(bpf_map__fd(c->skel->maps.lat), sizeof(struct ipiv_lat_key), vm_of_vm, dead,
 		       n_dead);
-	delete_keys_of(bpf_map__fd(c->skel->maps.targets), sizeof(struct ipiv_target_key),
-		       vm_of_vm, dead, n_dead);
+	delete_keys_of(bpf_map__fd(c->skel->maps.targets), sizeof(struct ipiv_target_key), vm_of_vm,
+		       dead, n_dead);
 	delete_values_of(c->skel->maps.mms, dead, n_dead);
 	delete_values_of(c->skel->maps.vcpu_states, dead, n_dead);
 	/* the pointer -> key entries of dead VMs: a new VM at that address starts afresh */
@@ -1004,11 +1020,11 @@ static int summarize(struct collector *c, struct ipiv_discovery_rec *recs, size_
 						   recs[i - 1].vcpu_id == r->vcpu_id)) {
 			f->vcpus++;
 			vcpus[n_vcpus++] = (struct vcpu_found){
-			    .vm = r->vm,
-			    .vcpu_id = r->vcpu_id,
-			    .tid = r->vcpu_tid,
-			    .apicv = (uint8_t)r->apicv_active,
-			    .apic_mode = (uint8_t)r->apic_mode,
+				.vm = r->vm,
+				.vcpu_id = r->vcpu_id,
+				.tid = r->vcpu_tid,
+				.apicv = (uint8_t)r->apicv_active,
+				.apic_mode = (uint8_t)r->apic_mode,
 			};
 		}
 	}
@@ -1296,24 +1312,18 @@ static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *
 			cnt->received_by_mode[key->sub & ICR_DELIVERY_MASK] += value;
 			cnt->received_total += value;
 			break;
-		case IPIV_CNT_EOI:
-			cnt->eois += value;
-			break;
+		case IPIV_CNT_EOI: cnt->eois += value; break;
 		case IPIV_CNT_WAKEUP:
 			cnt->wakeups += value;
 			if (key->sub)
 				cnt->wakeups_waited += value;
 			break;
-		case IPIV_CNT_HALT_NS:
-			cnt->halt_ns += value;
-			break;
+		case IPIV_CNT_HALT_NS: cnt->halt_ns += value; break;
 		case IPIV_CNT_AVIC_CAUSE:
 			if (key->sub < IPIV_AVIC_CAUSE_COUNT)
 				cnt->avic_incomplete[key->sub] += value;
 			break;
-		case IPIV_CNT_EXIT:
-			cnt->exits_total += value;
-			break;
+		case IPIV_CNT_EXIT: cnt->exits_total += value; break;
 		case IPIV_CNT_PI_WAKEUP:
 			cnt->pi_wakeups += value;
 			if (key->sub)
@@ -1408,7 +1418,7 @@ static int build_send_cells(struct ipiv_vm_stats *vm)
 		for (uint32_t k = 0; k < ICR_CLASS_COUNT; k++)
 			if (vm->sent[p][k])
 				vm->send_cells[vm->n_send_cells++] =
-				    (struct ipiv_send_cell){p, k, vm->sent[p][k]};
+					(struct ipiv_send_cell){p, k, vm->sent[p][k]};
 	return 0;
 }
 
@@ -1634,8 +1644,8 @@ static int read_identity(struct collector *c, struct ipiv_snapshot *snap,
 		vm->inhibits = state.inhibits;
 		/* the ring's valid slots, oldest first */
 		{
-			uint32_t n = state.n_changes < IPIV_TIMELINE ? state.n_changes
-								      : IPIV_TIMELINE;
+			uint32_t n =
+				state.n_changes < IPIV_TIMELINE ? state.n_changes : IPIV_TIMELINE;
 
 			for (uint32_t k = 0; k < n; k++)
 				vm->timeline[k] = state.changes[(state.n_changes - n + k) &
@@ -1708,7 +1718,8 @@ static int read_thread_caches(struct ipiv_snapshot *snap, const struct ipiv_thre
 			struct ipiv_vm_stats *vm;
 			int err;
 
-			if (e->state != IPIV_CACHE_VALID || !e->n || !(vm = vm_row(snap, e->key.vm)))
+			if (e->state != IPIV_CACHE_VALID || !e->n ||
+			    !(vm = vm_row(snap, e->key.vm)))
 				continue;
 			if (e->key.kind == IPIV_CNT_MATRIX_CELL)
 				err = matrix_add(vm, e->key.sub2, e->key.vcpu, e->n);

@@ -109,25 +109,25 @@ struct ipiv_counts {
 	uint64_t pi_desc_updates[IPIV_PI_TRIGGER_COUNT]; /* by enum ipiv_pi_trigger */
 	uint64_t state_ns[IPIV_VSTATE_COUNT]; /* time out of guest mode by enum ipiv_vcpu_state */
 	uint64_t icr_traps[IPIV_TRAP_COUNT];  /* unvirtualized ICR writes by enum ipiv_icr_trap */
-	uint64_t fastpath_handled; /* intercepted x2APIC ICR writes the exit fastpath sent */
-	uint64_t fastpath_missed;  /* ... that fell back to full WRMSR emulation */
+	uint64_t fastpath_handled;     /* intercepted x2APIC ICR writes the exit fastpath sent */
+	uint64_t fastpath_missed;      /* ... that fell back to full WRMSR emulation */
 	uint64_t avic_running_set;     /* AVIC IsRunning 0 -> 1 */
 	uint64_t avic_running_cleared; /* AVIC IsRunning 1 -> 0 */
 };
 
 struct ipiv_vcpu_stats {
 	uint32_t vcpu_id;
-	uint32_t tid; /* vCPU thread if known, else 0 */
-	uint8_t apic_mode; /* enum ipiv_apic_mode as last seen by the BPF side */
+	uint32_t tid;	      /* vCPU thread if known, else 0 */
+	uint8_t apic_mode;    /* enum ipiv_apic_mode as last seen by the BPF side */
 	uint8_t apicv_active; /* enum ipiv_apicv, likewise */
 	struct ipiv_counts c;
 };
 
 /* One latency histogram (kinds and subs in include/hist.h). */
 struct ipiv_lat_hist {
-	uint16_t kind;		/* enum ipiv_lat_kind */
-	uint16_t sub;		/* path, ipiv_lat_case or halted flag, by kind */
-	uint32_t vcpu;		/* IPIV_LAT_VM_WIDE unless per-vCPU latency is on */
+	uint16_t kind; /* enum ipiv_lat_kind */
+	uint16_t sub;  /* path, ipiv_lat_case or halted flag, by kind */
+	uint32_t vcpu; /* IPIV_LAT_VM_WIDE unless per-vCPU latency is on */
 	struct latency_hist h;
 };
 
@@ -139,10 +139,10 @@ struct ipiv_vm_stats {
 	char cmdline[IPIV_CMDLINE_LEN];
 	uint32_t cmdline_len;
 	bool cmdline_cut;
-	bool alive;			  /* seen by the last discovery (false: awaiting reclaim) */
-	bool exited;			  /* reclaimed: its final counts, kept for a while */
-	uint32_t vcpu_count;		  /* vCPUs seen by discovery or in events */
-	struct ipiv_counts c;		  /* totals over vCPUs and non-vCPU threads */
+	bool alive;	      /* seen by the last discovery (false: awaiting reclaim) */
+	bool exited;	      /* reclaimed: its final counts, kept for a while */
+	uint32_t vcpu_count;  /* vCPUs seen by discovery or in events */
+	struct ipiv_counts c; /* totals over vCPUs and non-vCPU threads */
 	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
 	uint64_t sent[IPIV_PATH_COUNT][ICR_CLASS_COUNT];
 	struct ipiv_send_cell *send_cells;
@@ -160,9 +160,9 @@ struct ipiv_vm_stats {
 	size_t n_vcpus;
 	struct ipiv_matrix_cell *matrix; /* sorted by (src, dst) */
 	size_t n_matrix;
-	struct ipiv_lat_hist *lat;	/* sorted by (kind, sub, vcpu); only non-empty ones */
+	struct ipiv_lat_hist *lat; /* sorted by (kind, sub, vcpu); only non-empty ones */
 	size_t n_lat;
-	uint64_t lat_unmatched[IPIV_UNM_COUNT];	/* by enum ipiv_lat_unmatched */
+	uint64_t lat_unmatched[IPIV_UNM_COUNT]; /* by enum ipiv_lat_unmatched */
 	bool latency_enabled;
 };
 
@@ -222,12 +222,12 @@ int ipiv_inhibit_names_from_btf(const struct btf *btf, char (*names)[IPIV_INHIBI
 /* Where ipiv_inhibit_name's names come from: "btf:kvm", "btf:vmlinux" or "builtin" (the
  * 6.18 list, before collector_open or on a kernel whose BTF lacks the enum). */
 const char *ipiv_inhibit_names_source(void);
-const char *ipiv_apic_mode_name(uint32_t mode);		/* "xapic", "x2apic", "unknown" */
-const char *ipiv_lat_kind_name(uint32_t kind);		/* "send_to_eoi", ... */
-const char *ipiv_lat_unmatched_name(uint32_t reason);	/* "coalesced", ... */
-const char *ipiv_pi_trigger_name(uint32_t trigger);	/* "load", "migrate", ... */
-const char *ipiv_icr_trap_name(uint32_t reason);	/* "ipiv_inactive", "logical", ... */
-const char *ipiv_vcpu_state_name(uint32_t state);	/* "blocked", "preempted", ... */
+const char *ipiv_apic_mode_name(uint32_t mode);	      /* "xapic", "x2apic", "unknown" */
+const char *ipiv_lat_kind_name(uint32_t kind);	      /* "send_to_eoi", ... */
+const char *ipiv_lat_unmatched_name(uint32_t reason); /* "coalesced", ... */
+const char *ipiv_pi_trigger_name(uint32_t trigger);   /* "load", "migrate", ... */
+const char *ipiv_icr_trap_name(uint32_t reason);      /* "ipiv_inactive", "logical", ... */
+const char *ipiv_vcpu_state_name(uint32_t state);     /* "blocked", "preempted", ... */
 /* The label a histogram's sub is exported under: ("path", "x2apic_msr"), ("target",
  * "halted"), ("halted", "true"); *label gets the name, the value is returned. */
 const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label);

@@ -10,17 +10,17 @@
 #include "diag.h"
 
 static const char *const rule_names[DIAG_RULE_COUNT] = {
-    [DIAG_RULE_ACCEL_DISABLED_IN_MODULE] = "accel_disabled_in_module",
-    [DIAG_RULE_ACCEL_UNAVAILABLE] = "accel_unavailable",
-    [DIAG_RULE_APICV_INHIBITED] = "apicv_inhibited",
-    [DIAG_RULE_LOGICAL_DEST_MODE] = "logical_dest_mode",
-    [DIAG_RULE_SHORTHAND_BROADCAST] = "shorthand_broadcast",
-    [DIAG_RULE_TARGETS_HALTED] = "targets_halted",
-    [DIAG_RULE_TARGETS_PREEMPTED] = "targets_preempted",
-    [DIAG_RULE_AVIC_INCOMPLETE] = "avic_incomplete",
-    [DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH] = "fallback_slower_than_fastpath",
-    [DIAG_RULE_SPECIAL_DELIVERY] = "special_delivery",
-    [DIAG_RULE_ELIGIBLE_IPIS_EXITING] = "eligible_ipis_exiting",
+	[DIAG_RULE_ACCEL_DISABLED_IN_MODULE] = "accel_disabled_in_module",
+	[DIAG_RULE_ACCEL_UNAVAILABLE] = "accel_unavailable",
+	[DIAG_RULE_APICV_INHIBITED] = "apicv_inhibited",
+	[DIAG_RULE_LOGICAL_DEST_MODE] = "logical_dest_mode",
+	[DIAG_RULE_SHORTHAND_BROADCAST] = "shorthand_broadcast",
+	[DIAG_RULE_TARGETS_HALTED] = "targets_halted",
+	[DIAG_RULE_TARGETS_PREEMPTED] = "targets_preempted",
+	[DIAG_RULE_AVIC_INCOMPLETE] = "avic_incomplete",
+	[DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH] = "fallback_slower_than_fastpath",
+	[DIAG_RULE_SPECIAL_DELIVERY] = "special_delivery",
+	[DIAG_RULE_ELIGIBLE_IPIS_EXITING] = "eligible_ipis_exiting",
 };
 
 const char *diag_rule_name(enum diag_rule_id rule)
@@ -35,41 +35,41 @@ const char *diag_severity_name(enum diag_severity s)
 
 /* ---- thresholds ---- */
 
-#define TH(n, t, field, d, h)                                                                      \
-	{                                                                                          \
-		.name = (n), .type = (t), .offset = offsetof(struct diag_thresholds, field),       \
-		.def = (d), .help = (h)                                                            \
+#define TH(n, t, field, d, h)                                                                \
+	{                                                                                    \
+		.name = (n), .type = (t), .offset = offsetof(struct diag_thresholds, field), \
+		.def = (d), .help = (h)                                                      \
 	}
 
 const struct diag_threshold_def diag_threshold_defs[] = {
-    TH("min-ipis", DIAG_TH_COUNT, min_ipis, "100",
-       "IPIs a VM must send in the window before share rules speak"),
-    TH("logical-share", DIAG_TH_SHARE, logical_share, "0.2",
-       "share of sent IPIs in logical destination mode that is reported"),
-    TH("shorthand-share", DIAG_TH_SHARE, shorthand_share, "0.2",
-       "share of sent IPIs with a shorthand or broadcast destination that is reported"),
-    TH("min-received", DIAG_TH_COUNT, min_received, "200",
-       "interrupts a VM must accept in the window before the halted-targets rule speaks"),
-    TH("halted-wakeup-ratio", DIAG_TH_SHARE, halted_wakeup_ratio, "0.5",
-       "wakeups from a real halt per accepted interrupt that is reported"),
-    TH("min-latency-samples", DIAG_TH_COUNT, min_latency_samples, "100",
-       "observations a latency figure needs before rules use it"),
-    TH("preempted-share", DIAG_TH_SHARE, preempted_share, "0.1",
-       "share of IPIs whose target was preempted that is a warning"),
-    TH("preempted-share-critical", DIAG_TH_SHARE, preempted_share_critical, "0.3",
-       "share of IPIs whose target was preempted that is critical"),
-    TH("min-avic-incomplete", DIAG_TH_COUNT, min_avic_incomplete, "100",
-       "AVIC incomplete-IPI exits in the window before that rule speaks"),
-    TH("avic-incomplete-share", DIAG_TH_SHARE, avic_incomplete_share, "0.2",
-       "share of sent IPIs that ended in an AVIC incomplete-IPI exit that is reported"),
-    TH("fallback-slowdown", DIAG_TH_FACTOR, fallback_slowdown, "1.1",
-       "APIC-write exit cost over x2APIC MSR fastpath cost that is reported"),
-    TH("min-special", DIAG_TH_COUNT, min_special, "20",
-       "NMI/INIT/SIPI/SMI/lowest-priority IPIs in the window before that rule speaks"),
-    TH("special-share", DIAG_TH_SHARE, special_share, "0.05",
-       "share of sent IPIs with those delivery modes that is reported"),
-    TH("eligible-exiting-share", DIAG_TH_SHARE, eligible_exiting_share, "0.5",
-       "share of sent IPIs that IPIv could deliver yet exited, reported when IPIv is on"),
+	TH("min-ipis", DIAG_TH_COUNT, min_ipis, "100",
+	   "IPIs a VM must send in the window before share rules speak"),
+	TH("logical-share", DIAG_TH_SHARE, logical_share, "0.2",
+	   "share of sent IPIs in logical destination mode that is reported"),
+	TH("shorthand-share", DIAG_TH_SHARE, shorthand_share, "0.2",
+	   "share of sent IPIs with a shorthand or broadcast destination that is reported"),
+	TH("min-received", DIAG_TH_COUNT, min_received, "200",
+	   "interrupts a VM must accept in the window before the halted-targets rule speaks"),
+	TH("halted-wakeup-ratio", DIAG_TH_SHARE, halted_wakeup_ratio, "0.5",
+	   "wakeups from a real halt per accepted interrupt that is reported"),
+	TH("min-latency-samples", DIAG_TH_COUNT, min_latency_samples, "100",
+	   "observations a latency figure needs before rules use it"),
+	TH("preempted-share", DIAG_TH_SHARE, preempted_share, "0.1",
+	   "share of IPIs whose target was preempted that is a warning"),
+	TH("preempted-share-critical", DIAG_TH_SHARE, preempted_share_critical, "0.3",
+	   "share of IPIs whose target was preempted that is critical"),
+	TH("min-avic-incomplete", DIAG_TH_COUNT, min_avic_incomplete, "100",
+	   "AVIC incomplete-IPI exits in the window before that rule speaks"),
+	TH("avic-incomplete-share", DIAG_TH_SHARE, avic_incomplete_share, "0.2",
+	   "share of sent IPIs that ended in an AVIC incomplete-IPI exit that is reported"),
+	TH("fallback-slowdown", DIAG_TH_FACTOR, fallback_slowdown, "1.1",
+	   "APIC-write exit cost over x2APIC MSR fastpath cost that is reported"),
+	TH("min-special", DIAG_TH_COUNT, min_special, "20",
+	   "NMI/INIT/SIPI/SMI/lowest-priority IPIs in the window before that rule speaks"),
+	TH("special-share", DIAG_TH_SHARE, special_share, "0.05",
+	   "share of sent IPIs with those delivery modes that is reported"),
+	TH("eligible-exiting-share", DIAG_TH_SHARE, eligible_exiting_share, "0.5",
+	   "share of sent IPIs that IPIv could deliver yet exited, reported when IPIv is on"),
 };
 
 const size_t diag_n_thresholds = sizeof(diag_threshold_defs) / sizeof(diag_threshold_defs[0]);
@@ -202,7 +202,7 @@ void diag_thresholds_usage(FILE *f)
 
 static struct diag_finding *finding_new(struct diag_result *out, enum diag_rule_id rule,
 					enum diag_severity sev, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 static struct diag_finding *finding_new(struct diag_result *out, enum diag_rule_id rule,
 					enum diag_severity sev, const char *fmt, ...)
@@ -272,7 +272,7 @@ static void ev_str(struct diag_finding *f, const char *name, const char *s)
 
 /* Appends to the remedy, cutting at the buffer's end. */
 static void remedy(struct diag_finding *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 
 static void remedy(struct diag_finding *f, const char *fmt, ...)
 {
@@ -507,26 +507,26 @@ static const struct {
 	const char *reason;
 	const char *remedy;
 } inhibit_remedies[] = {
-    {"disabled", "APICv/AVIC is off in the module (see the host findings)."},
-    {"hyperv", "Hyper-V SynIC with AutoEOI; give the guest hv-avic (QEMU hv-avic=on, "
-	       "libvirt <hyperv><avic state='on'/>) or drop hv-synic."},
-    {"absent", "no in-kernel local APIC; use kernel_irqchip=on or split."},
-    {"blockirq", "a debugger set KVM_GUESTDBG_BLOCKIRQ; detach gdb from the VM."},
-    {"physical_id_aliased", "two vCPUs share an APIC ID; fix the guest's APIC IDs or the "
-			    "VMM's topology."},
-    {"apic_id_modified", "the guest rewrote an xAPIC ID; boot it in x2APIC mode."},
-    {"apic_base_modified", "the guest moved the APIC base; a guest bug or old OS."},
-    {"nested", "AVIC is off while L2 guests run; avoid nested VMs in latency-critical "
-	       "guests."},
-    {"irqwin", "KVM waits for an interrupt window (ExtINT from the legacy PIC); give the "
-	       "guest IOAPIC/MSI interrupts (kernel_irqchip=split, no PIC-routed timer)."},
-    {"pit_reinj", "the PIT reinjects lost ticks; QEMU -global "
-		  "kvm-pit.lost_tick_policy=discard or -machine pit=off."},
-    {"sev", "AVIC is inhibited for SEV guests on this kernel."},
-    {"logical_id_aliased", "logical APIC IDs alias in AVIC's table; boot the guest with "
-			   "x2apic_phys."},
-    {"physical_id_too_big", "an APIC ID exceeds AVIC's table (255; 511 with x2AVIC); "
-			    "fewer vCPUs or an x2AVIC host."},
+	{"disabled", "APICv/AVIC is off in the module (see the host findings)."},
+	{"hyperv", "Hyper-V SynIC with AutoEOI; give the guest hv-avic (QEMU hv-avic=on, "
+		   "libvirt <hyperv><avic state='on'/>) or drop hv-synic."},
+	{"absent", "no in-kernel local APIC; use kernel_irqchip=on or split."},
+	{"blockirq", "a debugger set KVM_GUESTDBG_BLOCKIRQ; detach gdb from the VM."},
+	{"physical_id_aliased", "two vCPUs share an APIC ID; fix the guest's APIC IDs or the "
+				"VMM's topology."},
+	{"apic_id_modified", "the guest rewrote an xAPIC ID; boot it in x2APIC mode."},
+	{"apic_base_modified", "the guest moved the APIC base; a guest bug or old OS."},
+	{"nested", "AVIC is off while L2 guests run; avoid nested VMs in latency-critical "
+		   "guests."},
+	{"irqwin", "KVM waits for an interrupt window (ExtINT from the legacy PIC); give the "
+		   "guest IOAPIC/MSI interrupts (kernel_irqchip=split, no PIC-routed timer)."},
+	{"pit_reinj", "the PIT reinjects lost ticks; QEMU -global "
+		      "kvm-pit.lost_tick_policy=discard or -machine pit=off."},
+	{"sev", "AVIC is inhibited for SEV guests on this kernel."},
+	{"logical_id_aliased", "logical APIC IDs alias in AVIC's table; boot the guest with "
+			       "x2apic_phys."},
+	{"physical_id_too_big", "an APIC ID exceeds AVIC's table (255; 511 with x2AVIC); "
+				"fewer vCPUs or an x2AVIC host."},
 };
 
 /* Older kernels' names of the same reasons (Linux 6.1: APICV_INHIBIT_REASON_DISABLE). */
@@ -611,10 +611,10 @@ static void rule_logical(const struct diag_vm_input *in, const struct window *w,
 	if (w->sent < th->min_ipis || s < th->logical_share)
 		return;
 	f = finding_new(
-	    out, DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING,
-	    "%.0f%% of IPIs use logical (cluster) destination mode, which IPIv and AVIC "
-	    "never accelerate",
-	    s * 100);
+		out, DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING,
+		"%.0f%% of IPIs use logical (cluster) destination mode, which IPIv and AVIC "
+		"never accelerate",
+		s * 100);
 	ev_u64(f, "logical", w->logical);
 	ev_u64(f, "logical_multicast", w->multicast);
 	ev_u64(f, "sent", w->sent);
@@ -686,10 +686,10 @@ static void rule_halted(const struct diag_vm_input *in, const struct window *w,
 }
 
 static const char preempted_remedy[] =
-    "Give the vCPUs CPUs of their own: lower overcommit on this host, pin vCPU threads "
-    "(libvirt <vcpupin>, cgroup cpusets) away from host work and other VMs, and check host "
-    "steal time. Guests can yield to preempted targets with PV sched-yield "
-    "(kvm-pv-sched-yield=on).";
+	"Give the vCPUs CPUs of their own: lower overcommit on this host, pin vCPU threads "
+	"(libvirt <vcpupin>, cgroup cpusets) away from host work and other VMs, and check host "
+	"steal time. Guests can yield to preempted targets with PV sched-yield "
+	"(kvm-pv-sched-yield=on).";
 
 /*
  * Targets preempted: from latency tracking (the share of IPIs whose target was runnable but
@@ -755,19 +755,19 @@ static void rule_avic(const struct accel_state *host, const struct diag_vm_input
 		      struct diag_result *out)
 {
 	static const char *const cause_remedy[IPIV_AVIC_CAUSE_COUNT] = {
-	    [IPIV_AVIC_INVALID_INT_TYPE] = "Most fail on the interrupt type (not fixed "
-					   "delivery: NMI, INIT, lowest priority); see the "
-					   "special_delivery finding.",
-	    [IPIV_AVIC_TARGET_NOT_RUNNING] =
-		"Most found the target not running (halted or preempted): reduce halts "
-		"with halt-polling (kvm.halt_poll_ns, guest cpuidle-haltpoll) and "
-		"preemption with pinned, not overcommitted vCPUs.",
-	    [IPIV_AVIC_INVALID_TARGET] = "Most target an ID AVIC cannot route (logical mode, "
-					 "out-of-range IDs); boot the guest with x2apic_phys.",
-	    [IPIV_AVIC_INVALID_BACKING_PAGE] = "Most hit an invalid backing page, a KVM bug "
-					       "(dmesg shows a WARN); report it.",
-	    [IPIV_AVIC_INVALID_IPI_VECTOR] = "Most carry an invalid vector; a guest bug.",
-	    [IPIV_AVIC_CAUSE_OTHER] = "Most have a cause this kernel does not name.",
+		[IPIV_AVIC_INVALID_INT_TYPE] = "Most fail on the interrupt type (not fixed "
+					       "delivery: NMI, INIT, lowest priority); see the "
+					       "special_delivery finding.",
+		[IPIV_AVIC_TARGET_NOT_RUNNING] =
+			"Most found the target not running (halted or preempted): reduce halts "
+			"with halt-polling (kvm.halt_poll_ns, guest cpuidle-haltpoll) and "
+			"preemption with pinned, not overcommitted vCPUs.",
+		[IPIV_AVIC_INVALID_TARGET] = "Most target an ID AVIC cannot route (logical mode, "
+					     "out-of-range IDs); boot the guest with x2apic_phys.",
+		[IPIV_AVIC_INVALID_BACKING_PAGE] = "Most hit an invalid backing page, a KVM bug "
+						   "(dmesg shows a WARN); report it.",
+		[IPIV_AVIC_INVALID_IPI_VECTOR] = "Most carry an invalid vector; a guest bug.",
+		[IPIV_AVIC_CAUSE_OTHER] = "Most have a cause this kernel does not name.",
 	};
 	unsigned top = 0;
 	double s;
@@ -855,10 +855,10 @@ static void rule_special(const struct diag_vm_input *in, const struct window *w,
 	hot = w->by_delivery[ICR_DM_NMI] + w->by_delivery[ICR_DM_LOWEST_PRIO] +
 	      w->by_delivery[ICR_DM_SMI];
 	f = finding_new(
-	    out, DIAG_RULE_SPECIAL_DELIVERY, hot ? DIAG_WARNING : DIAG_INFO,
-	    "%.0f%% of IPIs use NMI/INIT/SIPI/SMI/lowest-priority delivery, which always "
-	    "exits",
-	    s * 100);
+		out, DIAG_RULE_SPECIAL_DELIVERY, hot ? DIAG_WARNING : DIAG_INFO,
+		"%.0f%% of IPIs use NMI/INIT/SIPI/SMI/lowest-priority delivery, which always "
+		"exits",
+		s * 100);
 	for (unsigned i = 0; i < 5; i++)
 		if (w->by_delivery[modes[i]])
 			ev_u64(f, icr_delivery_names[modes[i]], w->by_delivery[modes[i]]);
@@ -883,8 +883,8 @@ static void rule_eligible_exiting(const struct accel_state *host, const struct d
 				  const struct window *w, const struct diag_thresholds *th,
 				  struct diag_result *out)
 {
-	uint64_t n =
-	    w->eligible_by_path[IPIV_PATH_X2APIC_MSR] + w->eligible_by_path[IPIV_PATH_XAPIC_MMIO];
+	uint64_t n = w->eligible_by_path[IPIV_PATH_X2APIC_MSR] +
+		     w->eligible_by_path[IPIV_PATH_XAPIC_MMIO];
 	double s = share(n, w->sent);
 	struct diag_finding *f;
 

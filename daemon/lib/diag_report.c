@@ -18,7 +18,7 @@ static void carry_since(struct diag_result *res, const struct diag_result *befor
 {
 	for (size_t i = 0; i < res->n_findings; i++) {
 		const struct diag_finding *old =
-		    before ? result_find(before, res->findings[i].rule) : NULL;
+			before ? result_find(before, res->findings[i].rule) : NULL;
 
 		res->findings[i].since_ns = old && old->since_ns ? old->since_ns : now_ns;
 	}
@@ -84,9 +84,9 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 		const struct diag_vm_report *old = report_find_vm(previous, vm->vm);
 		struct diag_vm_report *vr = &r->vms[r->n_vms++];
 		struct diag_vm_input in = {
-		    .cur = vm,
-		    .prev = before,
-		    .latency = latency ? latency[i] : NULL,
+			.cur = vm,
+			.prev = before,
+			.latency = latency ? latency[i] : NULL,
 		};
 
 		if (before && cur->taken_ns > prev->taken_ns)
@@ -302,16 +302,18 @@ static json_t *result_json_findings(const struct diag_result *res, uint64_t now_
 		for (size_t j = 0; j < fd->n_evidence; j++) {
 			const struct diag_evidence *e = &fd->evidence[j];
 
-			json_object_set_new(
-			    ev, e->name, e->is_number ? json_real(e->value) : json_string(e->text));
+			json_object_set_new(ev, e->name,
+					    e->is_number ? json_real(e->value)
+							 : json_string(e->text));
 		}
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:s, s:s, s:s, s:o, s:s, s:f}", "rule", diag_rule_name(fd->rule),
-			      "severity", diag_severity_name(fd->severity), "title", fd->title,
-			      "evidence", ev, "remedy", fd->remedy, "active_seconds",
-			      fd->since_ns && now_ns > fd->since_ns ? (now_ns - fd->since_ns) / 1e9
-								    : 0.0));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:s, s:f}", "rule",
+						     diag_rule_name(fd->rule), "severity",
+						     diag_severity_name(fd->severity), "title",
+						     fd->title, "evidence", ev, "remedy",
+						     fd->remedy, "active_seconds",
+						     fd->since_ns && now_ns > fd->since_ns
+							     ? (now_ns - fd->since_ns) / 1e9
+							     : 0.0));
 	}
 	return arr;
 }
@@ -341,11 +343,11 @@ static json_t *host_json(const struct diag_report *r)
 		const struct accel_fact *fa = &h->facts[i];
 
 		json_array_append_new(
-		    facts,
-		    json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?}", "name", accel_fact_name(i),
-			      "state", accel_state_name(fa->state), "value",
-			      fa->value[0] ? fa->value : NULL, "source", fa->source, "error",
-			      fa->err ? strerror(-fa->err) : NULL, "note", fa->note));
+			facts,
+			json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?}", "name", accel_fact_name(i),
+				  "state", accel_state_name(fa->state), "value",
+				  fa->value[0] ? fa->value : NULL, "source", fa->source, "error",
+				  fa->err ? strerror(-fa->err) : NULL, "note", fa->note));
 	}
 	o = json_pack("{s:b, s:{s:s, s:s, s:s, s:i, s:i}, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
 		      "s:s, s:o}",
@@ -401,13 +403,14 @@ json_t *diag_report_json(const struct diag_report *r, const char *vm)
 			continue;
 		found = true;
 		json_array_append_new(
-		    vms,
-		    json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", vr->name, "window_seconds",
-			      vr->window_seconds > 0 ? json_real(vr->window_seconds) : json_null(),
-			      "apicv_inhibits", inhibits_json(vr), "apicv_inhibit_timeline",
-			      timeline_json(vr, r->taken_ns), "findings",
-			      result_json_findings(&vr->result, r->taken_ns), "not_evaluated",
-			      result_json_skipped(&vr->result)));
+			vms, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", vr->name,
+				       "window_seconds",
+				       vr->window_seconds > 0 ? json_real(vr->window_seconds)
+							      : json_null(),
+				       "apicv_inhibits", inhibits_json(vr),
+				       "apicv_inhibit_timeline", timeline_json(vr, r->taken_ns),
+				       "findings", result_json_findings(&vr->result, r->taken_ns),
+				       "not_evaluated", result_json_skipped(&vr->result)));
 	}
 	if (!found) {
 		json_decref(vms);
@@ -422,35 +425,35 @@ static int write_host(struct expo *e, const struct diag_report *r)
 {
 	const struct accel_state *h = &r->host;
 
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_host_accel", EXPO_INFO,
-		       "The host's IPI acceleration: CPU, KVM backend, mechanism, and whether "
-		       "APICv/AVIC and IPIv/AVIC IPIs are in hardware, enabled and in effect."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_host_accel", EXPO_INFO,
+		"The host's IPI acceleration: CPU, KVM backend, mechanism, and whether "
+		"APICv/AVIC and IPIv/AVIC IPIs are in hardware, enabled and in effect."));
 	if (r->host_known) {
 		struct expo_label l[] = {
-		    EXPO_LABEL("vendor", accel_vendor_name(h->vendor)),
-		    EXPO_LABEL("model", h->model_name),
-		    EXPO_LABEL("backend", accel_backend_name(h->backend)),
-		    EXPO_LABEL("mechanism", h->mechanism),
-		    EXPO_LABEL("apicv_hardware", accel_state_name(h->apicv_hw)),
-		    EXPO_LABEL("apicv_enabled", accel_state_name(h->apicv_enabled)),
-		    EXPO_LABEL("ipiv_hardware", accel_state_name(h->ipiv_hw)),
-		    EXPO_LABEL("ipiv_enabled", accel_state_name(h->ipiv_enabled)),
-		    EXPO_LABEL("ipiv_effective", accel_state_name(h->ipiv_effective)),
+			EXPO_LABEL("vendor", accel_vendor_name(h->vendor)),
+			EXPO_LABEL("model", h->model_name),
+			EXPO_LABEL("backend", accel_backend_name(h->backend)),
+			EXPO_LABEL("mechanism", h->mechanism),
+			EXPO_LABEL("apicv_hardware", accel_state_name(h->apicv_hw)),
+			EXPO_LABEL("apicv_enabled", accel_state_name(h->apicv_enabled)),
+			EXPO_LABEL("ipiv_hardware", accel_state_name(h->ipiv_hw)),
+			EXPO_LABEL("ipiv_enabled", accel_state_name(h->ipiv_enabled)),
+			EXPO_LABEL("ipiv_effective", accel_state_name(h->ipiv_effective)),
 		};
 		EXPO_TRY(expo_info(e, l, sizeof(l) / sizeof(l[0])));
 	}
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_host_accel_fact", EXPO_INFO,
-		       "One fact behind the host's IPI acceleration state, with the file it was "
-		       "read from; state is unknown when it could not be read."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_host_accel_fact", EXPO_INFO,
+		"One fact behind the host's IPI acceleration state, with the file it was "
+		"read from; state is unknown when it could not be read."));
 	for (unsigned i = 0; r->host_known && i < ACCEL_FACT_COUNT; i++) {
 		const struct accel_fact *fa = &h->facts[i];
 		struct expo_label l[] = {
-		    EXPO_LABEL("fact", accel_fact_name(i)),
-		    EXPO_LABEL("state", accel_state_name(fa->state)),
-		    EXPO_LABEL("value", fa->value),
-		    EXPO_LABEL("source", fa->source),
+			EXPO_LABEL("fact", accel_fact_name(i)),
+			EXPO_LABEL("state", accel_state_name(fa->state)),
+			EXPO_LABEL("value", fa->value),
+			EXPO_LABEL("source", fa->source),
 		};
 		EXPO_TRY(expo_info(e, l, 4));
 	}
@@ -472,16 +475,16 @@ int diag_metrics_write(struct expo *e, const struct diag_report *r)
 
 	EXPO_TRY(write_host(e, r));
 	EXPO_TRY(expo_begin(
-	    e, "ipiv_finding", EXPO_GAUGE,
-	    "1 for each diagnosis rule that currently holds for a VM (see ipivd diagnose "
-	    "or /api/v1/findings for evidence and remedy)."));
+		e, "ipiv_finding", EXPO_GAUGE,
+		"1 for each diagnosis rule that currently holds for a VM (see ipivd diagnose "
+		"or /api/v1/findings for evidence and remedy)."));
 	for (size_t i = 0; i < r->n_vms; i++)
 		for (size_t j = 0; j < r->vms[i].result.n_findings; j++) {
 			const struct diag_finding *fd = &r->vms[i].result.findings[j];
 			struct expo_label l[] = {
-			    EXPO_LABEL("vm", r->vms[i].name),
-			    EXPO_LABEL("rule", diag_rule_name(fd->rule)),
-			    EXPO_LABEL("severity", diag_severity_name(fd->severity))};
+				EXPO_LABEL("vm", r->vms[i].name),
+				EXPO_LABEL("rule", diag_rule_name(fd->rule)),
+				EXPO_LABEL("severity", diag_severity_name(fd->severity))};
 
 			EXPO_TRY(expo_gauge(e, l, 3, 1));
 		}
@@ -491,10 +494,10 @@ int diag_metrics_write(struct expo *e, const struct diag_report *r)
 	for (size_t i = 0; i < r->n_vms; i++)
 		for (size_t j = 0; j < r->vms[i].result.n_skipped; j++)
 			not_evaluated[r->vms[i].result.skipped[j].rule]++;
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_diag_rule_not_evaluated", EXPO_GAUGE,
-		       "Subjects (the host or VMs) a diagnosis rule could not be evaluated for, "
-		       "for want of its input (latency data, inhibit bitmap, host state)."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_diag_rule_not_evaluated", EXPO_GAUGE,
+		"Subjects (the host or VMs) a diagnosis rule could not be evaluated for, "
+		"for want of its input (latency data, inhibit bitmap, host state)."));
 	for (unsigned rule = 0; rule < DIAG_RULE_COUNT; rule++) {
 		struct expo_label l[] = {EXPO_LABEL("rule", diag_rule_name(rule))};
 

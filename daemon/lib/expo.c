@@ -29,10 +29,10 @@ struct expo {
 };
 
 static const char *const type_suffixes[][EXPO_MAX_SUFFIXES] = {
-    [EXPO_COUNTER] = {"_total", "_created"},
-    [EXPO_GAUGE] = {NULL},
-    [EXPO_HISTOGRAM] = {"_bucket", "_sum", "_count", "_created"},
-    [EXPO_INFO] = {"_info"},
+	[EXPO_COUNTER] = {"_total", "_created"},
+	[EXPO_GAUGE] = {NULL},
+	[EXPO_HISTOGRAM] = {"_bucket", "_sum", "_count", "_created"},
+	[EXPO_INFO] = {"_info"},
 };
 
 int expo_new(enum expo_format format, struct expo **out)
@@ -281,12 +281,8 @@ int expo_begin(struct expo *e, const char *name, enum expo_type type, const char
 		if (!om)
 			type_name_suffix = "_total";
 		break;
-	case EXPO_GAUGE:
-		type_word = "gauge";
-		break;
-	case EXPO_HISTOGRAM:
-		type_word = "histogram";
-		break;
+	case EXPO_GAUGE: type_word = "gauge"; break;
+	case EXPO_HISTOGRAM: type_word = "histogram"; break;
 	case EXPO_INFO:
 	default:
 		type_word = om ? "info" : "gauge";

@@ -91,14 +91,17 @@ int expo_valid_label_name(const char *name);
 int expo_format_double(double v, char *buf, size_t size);
 
 /* For writers that emit many families: return the first error of a call. */
-#define EXPO_TRY(expr)                    \
-	do {                              \
-		int _expo_r = (expr);     \
-		if (_expo_r < 0)          \
-			return _expo_r;   \
+#define EXPO_TRY(expr)                  \
+	do {                            \
+		int _expo_r = (expr);   \
+		if (_expo_r < 0)        \
+			return _expo_r; \
 	} while (0)
 
 /* A label in an initializer list: EXPO_LABEL("vm", name). */
-#define EXPO_LABEL(n, v) { .name = (n), .value = (v) }
+#define EXPO_LABEL(n, v)                  \
+	{                                 \
+		.name = (n), .value = (v) \
+	}
 
 #endif

@@ -19,13 +19,13 @@
 /* Per-connection memory: request line and headers must fit (MHD answers 414/431 if not). */
 #define HTTPD_CONNECTION_MEMORY (32 * 1024)
 /* Connections waiting to be accepted while every worker is at its share of MHD's limit. */
-#define HTTPD_LISTEN_BACKLOG 1024
+#define HTTPD_LISTEN_BACKLOG	1024
 /* How often the sweeper looks for connections past the read deadline. */
-#define HTTPD_SWEEP_MS 250
+#define HTTPD_SWEEP_MS		250
 /* Client errors (hang-ups, oversized or late requests) logged: this many lines per window,
  * then one line saying how many were left out. */
-#define HTTPD_LOG_BURST 5
-#define HTTPD_LOG_WINDOW_MS 60000
+#define HTTPD_LOG_BURST		5
+#define HTTPD_LOG_WINDOW_MS	60000
 
 /* One open connection, from MHD's connection-started notice to its closed notice. */
 struct httpd_conn {
@@ -62,10 +62,10 @@ struct httpd_request {
 };
 
 static const struct httpd_limits default_limits = {
-    .max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
-    .max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
-    .read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
-    .workers = HTTPD_DEFAULT_WORKERS,
+	.max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
+	.max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
+	.read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
+	.workers = HTTPD_DEFAULT_WORKERS,
 };
 
 /* The client context of a request whose target was too long: its query was dropped unread. */
@@ -80,7 +80,7 @@ static uint64_t now_ms(void)
 }
 
 static void set_err(char *err, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t size, const char *fmt, ...)
 {
@@ -361,7 +361,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void set_reading(struct httpd *httpd, struct MHD_Connection *conn, bool reading)
 {
 	const union MHD_ConnectionInfo *info =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct httpd_conn *c = info ? info->socket_context : NULL;
 
 	if (!c)
@@ -636,9 +636,9 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 	}
 	httpd->listen_fd = ret;
 	if (getsockname(httpd->listen_fd, (struct sockaddr *)&bound, &bound_len) == 0)
-		httpd->port =
-		    ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-						      : ((struct sockaddr_in *)&bound)->sin_port);
+		httpd->port = ntohs(bound.ss_family == AF_INET6
+					    ? ((struct sockaddr_in6 *)&bound)->sin6_port
+					    : ((struct sockaddr_in *)&bound)->sin_port);
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 
@@ -664,14 +664,14 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 	}
 	httpd->sweeper_running = true;
 	httpd->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, httpd, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, httpd,
-	    MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_THREAD_POOL_SIZE, httpd->limits.workers,
-	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    httpd->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-	    httpd->limits.read_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTPD_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, on_connection, httpd,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, httpd, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-	    httpd, MHD_OPTION_END);
+		flags, 0, NULL, NULL, on_request, httpd, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, httpd,
+		MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_THREAD_POOL_SIZE,
+		httpd->limits.workers, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, httpd->limits.max_connections_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, httpd->limits.read_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, httpd, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, httpd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, httpd, MHD_OPTION_END);
 	if (!httpd->mhd) {
 		ret = -EIO;
 		set_err(err, err_size, "cannot start libmicrohttpd on %s (%u workers)", where,

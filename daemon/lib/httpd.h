@@ -49,13 +49,13 @@ struct httpd_limits {
 	unsigned int workers; /* polling threads; a handler running blocks only its own */
 };
 
-#define HTTPD_DEFAULT_MAX_CONNECTIONS 512
+#define HTTPD_DEFAULT_MAX_CONNECTIONS	     512
 #define HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP 32
-#define HTTPD_DEFAULT_READ_TIMEOUT_S 10
-#define HTTPD_DEFAULT_WORKERS 4
+#define HTTPD_DEFAULT_READ_TIMEOUT_S	     10
+#define HTTPD_DEFAULT_WORKERS		     4
 /* A longer request target, or more query arguments, is answered 414 unread. */
-#define HTTPD_MAX_URI_LEN 8192
-#define HTTPD_MAX_QUERY_ARGS 64
+#define HTTPD_MAX_URI_LEN		     8192
+#define HTTPD_MAX_QUERY_ARGS		     64
 
 struct httpd_config {
 	/* "host:port", "[v6]:port" or ":port" (every interface, IPv6 and IPv4). host is a

@@ -22,23 +22,12 @@ void html_escape(struct strbuf *sb, const char *s)
 			continue;
 		}
 		switch (cp) {
-		case '&':
-			strbuf_puts(sb, "&amp;");
-			break;
-		case '<':
-			strbuf_puts(sb, "&lt;");
-			break;
-		case '>':
-			strbuf_puts(sb, "&gt;");
-			break;
-		case '"':
-			strbuf_puts(sb, "&quot;");
-			break;
-		case '\'':
-			strbuf_puts(sb, "&#39;");
-			break;
-		default:
-			strbuf_append(sb, (const char *)p, n);
+		case '&': strbuf_puts(sb, "&amp;"); break;
+		case '<': strbuf_puts(sb, "&lt;"); break;
+		case '>': strbuf_puts(sb, "&gt;"); break;
+		case '"': strbuf_puts(sb, "&quot;"); break;
+		case '\'': strbuf_puts(sb, "&#39;"); break;
+		default: strbuf_append(sb, (const char *)p, n);
 		}
 		p += n, left -= n;
 	}

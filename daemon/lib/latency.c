@@ -21,7 +21,7 @@ void latency_merge(struct latency_hist *a, const struct latency_hist *b)
 
 struct latency_quantile latency_quantile(const struct latency_hist *h, double q)
 {
-	struct latency_quantile r = { .q = q };
+	struct latency_quantile r = {.q = q};
 	uint64_t rank, seen = 0;
 
 	if (!h->count || !(q > 0) || q > 1)

@@ -10,17 +10,17 @@
 #include "hist.h"
 
 struct latency_hist {
-	uint64_t buckets[HIST_BUCKETS];	/* per bucket, not cumulative */
+	uint64_t buckets[HIST_BUCKETS]; /* per bucket, not cumulative */
 	uint64_t count;			/* sum of buckets */
 	uint64_t sum_ns;		/* exact sum of the observed values */
 };
 
 struct latency_quantile {
-	double q;		/* 0.5, 0.9, 0.99 */
-	bool valid;		/* false when the histogram is empty */
-	double value_ns;	/* midpoint of the bucket holding the q-th observation */
-	double error_ns;	/* half the bucket width: the true quantile is within +- this */
-	bool overflow;		/* the quantile lies in the open-ended last bucket */
+	double q;	 /* 0.5, 0.9, 0.99 */
+	bool valid;	 /* false when the histogram is empty */
+	double value_ns; /* midpoint of the bucket holding the q-th observation */
+	double error_ns; /* half the bucket width: the true quantile is within +- this */
+	bool overflow;	 /* the quantile lies in the open-ended last bucket */
 };
 
 /* Adds one observation (for tests and user-space merges). */

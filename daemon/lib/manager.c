@@ -25,13 +25,13 @@
 struct manager {
 	struct manager_opts opts;
 	struct collector *collector;
-	pthread_mutex_t lock;		/* the collector and the name cache */
+	pthread_mutex_t lock; /* the collector and the name cache */
 	struct httpd *httpd;
-	struct vm_name_cache names;	/* under lock */
+	struct vm_name_cache names; /* under lock */
 	uint64_t id_key;
 	/* diagnosis: the snapshot the current window started with, and the latest report */
 	struct ipiv_snapshot *diag_prev;
-	struct diag_report *report;	/* under lock */
+	struct diag_report *report; /* under lock */
 	double last_diag;
 	/* the previous /metrics response, whole (under lock) */
 	bool have_last_scrape;
@@ -51,7 +51,7 @@ static double now_s(void)
  * Caller holds m->lock. */
 static char **name_vms(struct manager *m, const struct ipiv_snapshot *snap)
 {
-	char (*names)[VM_NAME_MAX];
+	char(*names)[VM_NAME_MAX];
 	char **ptrs;
 	size_t n = snap->n_vms;
 
@@ -91,7 +91,7 @@ static int take(struct manager *m, struct ipiv_snapshot **snap, char ***names)
 static int serve_metrics(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
 	struct manager *m = ctx;
-	struct metrics_opts mo = { .per_vcpu = m->opts.per_vcpu, .version = m->opts.version };
+	struct metrics_opts mo = {.per_vcpu = m->opts.per_vcpu, .version = m->opts.version};
 	enum expo_format fmt = expo_negotiate(httpd_header(req, "Accept"));
 	struct ipiv_snapshot *snap;
 	struct expo *e;
@@ -199,8 +199,7 @@ static int serve_status(const struct httpd_request *req, struct httpd_response *
 	return r;
 }
 
-static int serve_findings(const struct httpd_request *req, struct httpd_response *resp,
-			  void *ctx)
+static int serve_findings(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
 	struct manager *m = ctx;
 	const char *vm = httpd_query(req, "vm");
@@ -223,7 +222,7 @@ static struct diag_figure window_median(const struct ipiv_vm_stats *cur,
 					const struct ipiv_vm_stats *prev, uint16_t kind,
 					uint16_t sub)
 {
-	struct diag_figure fig = { 0 };
+	struct diag_figure fig = {0};
 	struct latency_hist now, then;
 	struct latency_quantile q;
 
@@ -262,9 +261,11 @@ static struct diag_latency **latency_inputs(const struct ipiv_snapshot *prev,
 		ptrs[i] = &figs[i];
 		for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
 			figs[i].exit_ns[p] = window_median(vm, old, IPIV_LAT_EXIT, p);
-		figs[i].delivery_ns = window_median(vm, old, IPIV_LAT_SEND_ACCEPT, IPIV_LAT_ANY_SUB);
+		figs[i].delivery_ns =
+			window_median(vm, old, IPIV_LAT_SEND_ACCEPT, IPIV_LAT_ANY_SUB);
 		figs[i].halt_ns = window_median(vm, old, IPIV_LAT_HALT, IPIV_LAT_ANY_SUB);
-		figs[i].wakeup_ns = window_median(vm, old, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED);
+		figs[i].wakeup_ns =
+			window_median(vm, old, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED);
 		/* whether a running target was preempted is not traced: left unknown */
 	}
 	return ptrs;
@@ -334,8 +335,8 @@ static int serve_landing(const struct httpd_request *req, struct httpd_response 
 {
 	struct manager *m = ctx;
 	static const struct landing_link extra[] = {
-		{ "/api/v1/findings", "Diagnosis: why IPI acceleration underperforms (JSON)" },
-		{ "/api/v1/status", "Collector status (JSON)" },
+		{"/api/v1/findings", "Diagnosis: why IPI acceleration underperforms (JSON)"},
+		{"/api/v1/status", "Collector status (JSON)"},
 	};
 	struct landing_page page = {
 		.version = m->opts.version,
@@ -376,16 +377,16 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 	r = collector_open(&m->collector, &co);
 	if (r) {
 		manager_free(m);
-		return r;	/* collector_open said what was missing */
+		return r; /* collector_open said what was missing */
 	}
 	if (opts->listen_address) {
 		const struct httpd_route routes[] = {
-			{ .path = opts->telemetry_path, .handler = serve_metrics, .ctx = m },
-			{ .path = "/api/v1/vms", .handler = serve_vms, .ctx = m },
-			{ .path = "/api/v1/vms/", .prefix = true, .handler = serve_vm, .ctx = m },
-			{ .path = "/api/v1/status", .handler = serve_status, .ctx = m },
-			{ .path = "/api/v1/findings", .handler = serve_findings, .ctx = m },
-			{ .path = "/", .prefix = true, .handler = serve_landing, .ctx = m },
+			{.path = opts->telemetry_path, .handler = serve_metrics, .ctx = m},
+			{.path = "/api/v1/vms", .handler = serve_vms, .ctx = m},
+			{.path = "/api/v1/vms/", .prefix = true, .handler = serve_vm, .ctx = m},
+			{.path = "/api/v1/status", .handler = serve_status, .ctx = m},
+			{.path = "/api/v1/findings", .handler = serve_findings, .ctx = m},
+			{.path = "/", .prefix = true, .handler = serve_landing, .ctx = m},
 		};
 		struct httpd_config hc = {
 			.listen_address = opts->listen_address,
@@ -504,7 +505,7 @@ int manager_diagnose(struct manager *m, unsigned window_s, const char *vm, bool 
 	r = collector_poll(m->collector);
 	pthread_mutex_unlock(&m->lock);
 	if (!r)
-		r = diagnose_window(m);	/* the window's start */
+		r = diagnose_window(m); /* the window's start */
 	for (unsigned s = 0; !r && s < window_s; s++) {
 		sleep(1);
 		pthread_mutex_lock(&m->lock);
@@ -537,7 +538,7 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
-	httpd_stop(m->httpd);	/* no handler runs after this */
+	httpd_stop(m->httpd); /* no handler runs after this */
 	collector_close(m->collector);
 	collector_snapshot_free(m->diag_prev);
 	diag_report_free(m->report);

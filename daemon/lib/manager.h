@@ -14,18 +14,18 @@
 struct manager;
 
 struct manager_opts {
-	const char *listen_address;	/* --web.listen-address */
-	const char *telemetry_path;	/* --web.telemetry-path */
+	const char *listen_address;	 /* --web.listen-address */
+	const char *telemetry_path;	 /* --web.telemetry-path */
 	struct httpd_limits http_limits; /* --web.max-connections, ...; 0: the default */
-	const char *proc_root;		/* where /proc is (tests point it elsewhere) */
-	bool per_vcpu;			/* --collector.per-vcpu */
-	bool bpf_stats;			/* keep kernel.bpf_stats_enabled on */
-	bool no_latency;		/* --no-latency: counting only */
-	bool per_vcpu_latency;		/* histograms per vCPU too (JSON) */
-	unsigned poll_ms;		/* discovery/reclaim interval */
-	unsigned exited_retention_s;	/* --collector.exited-retention */
-	unsigned diag_ms;		/* diagnosis window: findings are re-evaluated this often */
-	const char *sys_root;		/* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
+	const char *proc_root;		 /* where /proc is (tests point it elsewhere) */
+	bool per_vcpu;			 /* --collector.per-vcpu */
+	bool bpf_stats;			 /* keep kernel.bpf_stats_enabled on */
+	bool no_latency;		 /* --no-latency: counting only */
+	bool per_vcpu_latency;		 /* histograms per vCPU too (JSON) */
+	unsigned poll_ms;		 /* discovery/reclaim interval */
+	unsigned exited_retention_s;	 /* --collector.exited-retention */
+	unsigned diag_ms;     /* diagnosis window: findings are re-evaluated this often */
+	const char *sys_root; /* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
 	struct diag_thresholds thresholds;
 	const char *version;
 };

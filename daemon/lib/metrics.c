@@ -40,13 +40,13 @@ static const struct exit_name svm_exits[] = {SVM_EXIT_REASONS};
  * or is missing: renaming a label value would break users' queries (docs/metrics.md).
  */
 static const struct exit_name vmx_kept[] = {
-    {85, "msr_write_imm"}, /* EXIT_REASON_MSR_WRITE_IMM: newer than some uapi headers */
+	{85, "msr_write_imm"}, /* EXIT_REASON_MSR_WRITE_IMM: newer than some uapi headers */
 };
 
 static const struct exit_name svm_kept[] = {
-    {SVM_EXIT_INTR, "intr"},	   /* the kernel's: "interrupt" */
-    {SVM_EXIT_IOIO, "ioio"},	   /* the kernel's: "io" */
-    {SVM_EXIT_VMMCALL, "vmmcall"}, /* the kernel's: "hypercall" */
+	{SVM_EXIT_INTR, "intr"},       /* the kernel's: "interrupt" */
+	{SVM_EXIT_IOIO, "ioio"},       /* the kernel's: "io" */
+	{SVM_EXIT_VMMCALL, "vmmcall"}, /* the kernel's: "hypercall" */
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -101,26 +101,26 @@ static const char *isa_name(uint32_t isa)
 
 static int write_sends(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_ipis_sent", EXPO_COUNTER,
-		       "IPIs guests asked KVM to send, by path (how the ICR write reached KVM) and "
-		       "ICR class. Accelerated IPIs to running targets leave no trace and are "
-		       "not included."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_ipis_sent", EXPO_COUNTER,
+		"IPIs guests asked KVM to send, by path (how the ICR write reached KVM) and "
+		"ICR class. Accelerated IPIs to running targets leave no trace and are "
+		"not included."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_vm_stats *vm = &s->vms[i];
 
 		for (size_t j = 0; j < vm->n_send_cells; j++) {
 			const struct ipiv_send_cell *cell = &vm->send_cells[j];
 			struct expo_label l[] = {
-			    EXPO_LABEL("vm", names[i]),
-			    EXPO_LABEL("path", ipiv_path_name(cell->path)),
-			    EXPO_LABEL("delivery",
-				       icr_delivery_names[icr_class_delivery(cell->class)]),
-			    EXPO_LABEL("dest_mode",
-				       icr_dest_mode_names[icr_class_is_logical(cell->class)]),
-			    EXPO_LABEL("shorthand",
-				       icr_shorthand_names[icr_class_shorthand(cell->class)]),
-			    EXPO_LABEL("dest", class_dest_kind(cell->class)),
+				EXPO_LABEL("vm", names[i]),
+				EXPO_LABEL("path", ipiv_path_name(cell->path)),
+				EXPO_LABEL("delivery",
+					   icr_delivery_names[icr_class_delivery(cell->class)]),
+				EXPO_LABEL("dest_mode",
+					   icr_dest_mode_names[icr_class_is_logical(cell->class)]),
+				EXPO_LABEL("shorthand",
+					   icr_shorthand_names[icr_class_shorthand(cell->class)]),
+				EXPO_LABEL("dest", class_dest_kind(cell->class)),
 			};
 			EXPO_TRY(expo_counter(e, l, 6, cell->count));
 		}
@@ -140,23 +140,23 @@ static int write_sends(struct expo *e, const struct ipiv_snapshot *s, const char
 static int write_receives(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
 	EXPO_TRY(
-	    expo_begin(e, "ipiv_interrupts_accepted", EXPO_COUNTER,
-		       "Interrupts KVM's local APIC emulation accepted for a vCPU of the VM "
-		       "(kvm_apic_accept_irq), by delivery mode: IPIs and device interrupts."));
+		expo_begin(e, "ipiv_interrupts_accepted", EXPO_COUNTER,
+			   "Interrupts KVM's local APIC emulation accepted for a vCPU of the VM "
+			   "(kvm_apic_accept_irq), by delivery mode: IPIs and device interrupts."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++) {
 			struct expo_label l[] = {
-			    EXPO_LABEL("vm", names[i]),
-			    EXPO_LABEL("delivery", icr_accept_delivery_name(dm))};
+				EXPO_LABEL("vm", names[i]),
+				EXPO_LABEL("delivery", icr_accept_delivery_name(dm))};
 
 			if (s->vms[i].c.received_by_mode[dm] || dm == ICR_DM_FIXED)
 				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.received_by_mode[dm]));
 		}
 
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_eois", EXPO_COUNTER,
-		       "End-of-interrupt writes KVM saw (trapped EOIs; virtualized EOIs are not "
-		       "visible)."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_eois", EXPO_COUNTER,
+		"End-of-interrupt writes KVM saw (trapped EOIs; virtualized EOIs are not "
+		"visible)."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
 
@@ -168,9 +168,9 @@ static int write_receives(struct expo *e, const struct ipiv_snapshot *s, const c
 static int write_halts(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
 	EXPO_TRY(
-	    expo_begin(e, "ipiv_vcpu_wakeups", EXPO_COUNTER,
-		       "vCPU halts that ended (kvm_vcpu_wakeup); halted=\"true\" when the vCPU "
-		       "really blocked, \"false\" when halt-polling caught the event."));
+		expo_begin(e, "ipiv_vcpu_wakeups", EXPO_COUNTER,
+			   "vCPU halts that ended (kvm_vcpu_wakeup); halted=\"true\" when the vCPU "
+			   "really blocked, \"false\" when halt-polling caught the event."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_counts *c = &s->vms[i].c;
 		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("halted", "true")};
@@ -211,10 +211,10 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 			const struct ipiv_exit_cell *x = &s->vms[i].exits[j];
 			char num[METRICS_EXIT_REASON_LEN];
 			struct expo_label l[] = {
-			    EXPO_LABEL("vm", names[i]),
-			    EXPO_LABEL("isa", isa_name(x->isa)),
-			    EXPO_LABEL("reason",
-				       metrics_exit_reason(x->isa, x->reason, num, sizeof(num))),
+				EXPO_LABEL("vm", names[i]),
+				EXPO_LABEL("isa", isa_name(x->isa)),
+				EXPO_LABEL("reason", metrics_exit_reason(x->isa, x->reason, num,
+									 sizeof(num))),
 			};
 
 			EXPO_TRY(expo_counter(e, l, 3, x->count));
@@ -231,17 +231,17 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 		for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 			if (vm->inhibits & (1ull << r)) {
 				struct expo_label l[] = {
-				    EXPO_LABEL("vm", names[i]),
-				    EXPO_LABEL("reason", ipiv_inhibit_name(r))};
+					EXPO_LABEL("vm", names[i]),
+					EXPO_LABEL("reason", ipiv_inhibit_name(r))};
 
 				EXPO_TRY(expo_gauge(e, l, 2, 1));
 			}
 	}
 
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_vm_vcpus_apicv", EXPO_GAUGE,
-		       "vCPUs of the VM by whether APICv/AVIC is active on them "
-		       "(kvm_lapic.apicv_active, read from each vCPU at every discovery poll)."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_vm_vcpus_apicv", EXPO_GAUGE,
+		"vCPUs of the VM by whether APICv/AVIC is active on them "
+		"(kvm_lapic.apicv_active, read from each vCPU at every discovery poll)."));
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct ipiv_vm_stats *vm = &s->vms[i];
 		uint64_t on = 0, off = 0;
@@ -353,10 +353,10 @@ static int write_patched(struct expo *e, const struct ipiv_snapshot *s, const ch
 	EXPO_TRY(write_split(e, s, names, "vector", "ipi", "other", COUNTS_FIELD(pi_wakeups_ipi),
 			     COUNTS_FIELD(pi_wakeups), true));
 
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_posted_interrupt_descriptor_updates", EXPO_COUNTER,
-		       "Posted-interrupt descriptor changes by trigger (kvm_pi_desc_update, "
-		       "patched kernels); trigger=\"migrate\" counts vCPU moves between CPUs."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_posted_interrupt_descriptor_updates", EXPO_COUNTER,
+		"Posted-interrupt descriptor changes by trigger (kvm_pi_desc_update, "
+		"patched kernels); trigger=\"migrate\" counts vCPU moves between CPUs."));
 	EXPO_TRY(write_by_label(e, s, names, "trigger", COUNTS_FIELD(pi_desc_updates), 0,
 				IPIV_PI_TRIGGER_COUNT, ipiv_pi_trigger_name, false));
 
@@ -383,19 +383,19 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		uint16_t kind;
 		const char *name, *help;
 	} fam[] = {
-	    {IPIV_LAT_SEND_ACCEPT, "ipiv_ipi_send_to_accept_seconds",
-	     "From the sender's ICR write (kvm_apic_ipi) to each target's accept: KVM's "
-	     "delivery work."},
-	    {IPIV_LAT_ACCEPT_RUN, "ipiv_ipi_accept_to_running_seconds",
-	     "From an accepted IPI to its target running again: woken from halt "
-	     "(target=\"halted\") or re-entering the guest (target=\"running\")."},
-	    {IPIV_LAT_SEND_EOI, "ipiv_ipi_send_to_eoi_seconds",
-	     "From the ICR write to the target's EOI of that vector: the host-side round "
-	     "trip, where EOIs trap."},
-	    {IPIV_LAT_EXIT, "ipiv_ipi_sender_exit_seconds",
-	     "The sender's VM exit that sent an IPI, kvm_exit to kvm_entry, by path."},
-	    {IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
-	     "How long vCPUs stayed in halt (kvm_vcpu_wakeup)."},
+		{IPIV_LAT_SEND_ACCEPT, "ipiv_ipi_send_to_accept_seconds",
+		 "From the sender's ICR write (kvm_apic_ipi) to each target's accept: KVM's "
+		 "delivery work."},
+		{IPIV_LAT_ACCEPT_RUN, "ipiv_ipi_accept_to_running_seconds",
+		 "From an accepted IPI to its target running again: woken from halt "
+		 "(target=\"halted\") or re-entering the guest (target=\"running\")."},
+		{IPIV_LAT_SEND_EOI, "ipiv_ipi_send_to_eoi_seconds",
+		 "From the ICR write to the target's EOI of that vector: the host-side round "
+		 "trip, where EOIs trap."},
+		{IPIV_LAT_EXIT, "ipiv_ipi_sender_exit_seconds",
+		 "The sender's VM exit that sent an IPI, kvm_exit to kvm_entry, by path."},
+		{IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
+		 "How long vCPUs stayed in halt (kvm_vcpu_wakeup)."},
 	};
 	const double *le = latency_le_seconds();
 
@@ -422,10 +422,10 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 					memcpy(counts, h.buckets + first, n * sizeof(counts[0]));
 				counts[n] = h.buckets[HIST_BUCKETS - 1];
 				struct expo_histogram eh = {
-				    .le = le + first,
-				    .counts = counts,
-				    .n_buckets = n,
-				    .sum = h.sum_ns / 1e9,
+					.le = le + first,
+					.counts = counts,
+					.n_buckets = n,
+					.sum = h.sum_ns / 1e9,
 				};
 				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
 							 EXPO_LABEL(label, value)};
@@ -435,15 +435,15 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		}
 	}
 
-	EXPO_TRY(
-	    expo_begin(e, "ipiv_ipi_latency_unmatched", EXPO_COUNTER,
-		       "Deliveries whose latency could not be measured, by reason: coalesced (a "
-		       "second IPI of the vector before the EOI), no_eoi_delivery_mode (NMI/INIT/"
-		       "SIPI), eoi_without_ipi (device interrupts), stale (EOI after 1 s), "
-		       "target_run_unseen (no kvm_entry/wakeup of the target within 1 s), "
-		       "target_map_full, vector_slots_full (4 other vectors awaiting EOIs), "
-		       "eoi_virtualized (APICv/AVIC: the EOI does not exit), delivered_in_guest "
-		       "(APICv/AVIC posted it to a running target: no exit to time)."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_ipi_latency_unmatched", EXPO_COUNTER,
+		"Deliveries whose latency could not be measured, by reason: coalesced (a "
+		"second IPI of the vector before the EOI), no_eoi_delivery_mode (NMI/INIT/"
+		"SIPI), eoi_without_ipi (device interrupts), stale (EOI after 1 s), "
+		"target_run_unseen (no kvm_entry/wakeup of the target within 1 s), "
+		"target_map_full, vector_slots_full (4 other vectors awaiting EOIs), "
+		"eoi_virtualized (APICv/AVIC: the EOI does not exit), delivered_in_guest "
+		"(APICv/AVIC posted it to a running target: no exit to time)."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
 			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
@@ -486,9 +486,9 @@ static int write_per_vcpu(struct expo *e, const struct ipiv_snapshot *s, const c
 	static const struct {
 		const char *name, *help;
 	} fam[] = {
-	    {"ipiv_vcpu_ipis_sent", "IPIs the vCPU sent through KVM."},
-	    {"ipiv_vcpu_interrupts_accepted", "Interrupts accepted for the vCPU."},
-	    {"ipiv_vcpu_halt_wakeups", "Halts of the vCPU that ended."},
+		{"ipiv_vcpu_ipis_sent", "IPIs the vCPU sent through KVM."},
+		{"ipiv_vcpu_interrupts_accepted", "Interrupts accepted for the vCPU."},
+		{"ipiv_vcpu_halt_wakeups", "Halts of the vCPU that ended."},
 	};
 
 	for (unsigned f = 0; f < 3; f++) {
@@ -512,9 +512,9 @@ static int write_per_vcpu(struct expo *e, const struct ipiv_snapshot *s, const c
 	}
 
 	EXPO_TRY(
-	    expo_begin(e, "ipiv_ipi_matrix", EXPO_COUNTER,
-		       "Interrupts accepted, by sending vCPU (\"none\": not a vCPU thread) and "
-		       "target vCPU."));
+		expo_begin(e, "ipiv_ipi_matrix", EXPO_COUNTER,
+			   "Interrupts accepted, by sending vCPU (\"none\": not a vCPU thread) and "
+			   "target vCPU."));
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (size_t j = 0; j < s->vms[i].n_matrix; j++) {
 			const struct ipiv_matrix_cell *m = &s->vms[i].matrix[j];
@@ -541,7 +541,7 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	EXPO_TRY(expo_begin(e, "ipiv_build", EXPO_INFO, "ipivd's version."));
 	{
 		struct expo_label l[] = {
-		    EXPO_LABEL("version", opts->version ? opts->version : "unknown")};
+			EXPO_LABEL("version", opts->version ? opts->version : "unknown")};
 
 		EXPO_TRY(expo_info(e, l, 1));
 	}
@@ -560,8 +560,8 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	}
 
 	EXPO_TRY(
-	    expo_begin(e, "ipiv_degraded", EXPO_GAUGE,
-		       "1 when a required probe is not attached, so some counts are missing."));
+		expo_begin(e, "ipiv_degraded", EXPO_GAUGE,
+			   "1 when a required probe is not attached, so some counts are missing."));
 	EXPO_TRY(expo_gauge(e, NULL, 0, degraded));
 
 	EXPO_TRY(expo_begin(e, "ipiv_bpf_program_runs", EXPO_COUNTER,
@@ -583,9 +583,9 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	EXPO_TRY(expo_gauge(e, NULL, 0, self->bpf_stats_enabled));
 
 	EXPO_TRY(
-	    expo_begin(e, "ipiv_events_dropped", EXPO_COUNTER,
-		       "Events not counted, by reason (a full map loses counts; duplicate EOIs "
-		       "are filtered on purpose)."));
+		expo_begin(e, "ipiv_events_dropped", EXPO_COUNTER,
+			   "Events not counted, by reason (a full map loses counts; duplicate EOIs "
+			   "are filtered on purpose)."));
 	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++) {
 		struct expo_label l[] = {EXPO_LABEL("reason", ipiv_drop_name(r))};
 
@@ -633,8 +633,9 @@ static int write_host(struct expo *e, const struct ipiv_snapshot *s)
 			    "Interrupts KVM accepted for every VM's vCPUs since ipivd started, "
 			    "exited VMs included."));
 	EXPO_TRY(expo_counter(e, NULL, 0, s->host.received_total));
-	EXPO_TRY(expo_begin(e, "ipiv_host_eois", EXPO_COUNTER,
-			    "EOIs KVM saw from every VM since ipivd started, exited VMs included."));
+	EXPO_TRY(
+		expo_begin(e, "ipiv_host_eois", EXPO_COUNTER,
+			   "EOIs KVM saw from every VM since ipivd started, exited VMs included."));
 	EXPO_TRY(expo_counter(e, NULL, 0, s->host.eois));
 	EXPO_TRY(expo_begin(e, "ipiv_host_vm_exits", EXPO_COUNTER,
 			    "VM exits of every VM since ipivd started, exited VMs included "

@@ -8,8 +8,8 @@
 #include "expo.h"
 
 struct metrics_opts {
-	bool per_vcpu;		/* per-vCPU series and the source->target matrix */
-	const char *version;	/* for ipiv_build_info */
+	bool per_vcpu;	     /* per-vCPU series and the source->target matrix */
+	const char *version; /* for ipiv_build_info */
 	/* The previous scrape of the endpoint, whole: reading the maps, naming, rendering.
 	 * This one cannot be timed or sized while it is being written. */
 	bool have_last_scrape;

@@ -23,18 +23,12 @@ enum vmm_kind {
 const char *vm_name_source_str(enum vm_name_source source)
 {
 	switch (source) {
-	case VM_NAME_PID:
-		return "pid";
-	case VM_NAME_QEMU:
-		return "qemu";
-	case VM_NAME_QEMU_UUID:
-		return "qemu-uuid";
-	case VM_NAME_FIRECRACKER:
-		return "firecracker";
-	case VM_NAME_CLOUD_HYPERVISOR:
-		return "cloud-hypervisor";
-	case VM_NAME_IPIVBENCH:
-		return "ipivbench";
+	case VM_NAME_PID: return "pid";
+	case VM_NAME_QEMU: return "qemu";
+	case VM_NAME_QEMU_UUID: return "qemu-uuid";
+	case VM_NAME_FIRECRACKER: return "firecracker";
+	case VM_NAME_CLOUD_HYPERVISOR: return "cloud-hypervisor";
+	case VM_NAME_IPIVBENCH: return "ipivbench";
 	}
 	return "unknown";
 }
@@ -336,8 +330,8 @@ static int name_by_option(const struct argv_view *av, const char *opt, char *nam
  * at cmdline[len]; cut: it was longer), into name; "pid-<pid>" when nothing names it. When
  * argv[0] does not tell the VMM, comm under proc_root does (NULL: no /proc to ask).
  */
-static int name_from_cmdline(char *cmdline, size_t len, bool cut, const char *proc_root,
-			     int pid, char *name)
+static int name_from_cmdline(char *cmdline, size_t len, bool cut, const char *proc_root, int pid,
+			     char *name)
 {
 	struct argv_view av = {NULL, 0};
 	enum vmm_kind kind = VMM_UNKNOWN;
@@ -352,20 +346,13 @@ static int name_from_cmdline(char *cmdline, size_t len, bool cut, const char *pr
 		kind = kind_from_comm(proc_root, pid);
 
 	switch (kind) {
-	case VMM_QEMU:
-		source = name_qemu(&av, name);
-		break;
+	case VMM_QEMU: source = name_qemu(&av, name); break;
 	case VMM_FIRECRACKER:
 		source = name_by_option(&av, "--id", name, VM_NAME_FIRECRACKER);
 		break;
-	case VMM_CLOUD_HYPERVISOR:
-		source = name_cloud_hypervisor(&av, name);
-		break;
-	case VMM_IPIVBENCH:
-		source = name_by_option(&av, "--name", name, VM_NAME_IPIVBENCH);
-		break;
-	case VMM_UNKNOWN:
-		break;
+	case VMM_CLOUD_HYPERVISOR: source = name_cloud_hypervisor(&av, name); break;
+	case VMM_IPIVBENCH: source = name_by_option(&av, "--name", name, VM_NAME_IPIVBENCH); break;
+	case VMM_UNKNOWN: break;
 	}
 	free(av.args);
 	if (source < 0) {
@@ -390,8 +377,7 @@ int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
 	return source;
 }
 
-int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid,
-			 char name[VM_NAME_MAX])
+int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid, char name[VM_NAME_MAX])
 {
 	char *copy;
 	int source;

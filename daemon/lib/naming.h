@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /* A VM name is at most VM_NAME_MAX - 1 bytes of UTF-8 (63), cut on a character boundary. */
-#define VM_NAME_MAX 64
+#define VM_NAME_MAX    64
 /* Bytes of /proc/<pid>/cmdline read at most; arguments past that point are not looked at. */
 #define VM_CMDLINE_MAX (128 * 1024)
 

@@ -52,10 +52,10 @@ static void finding_list(const struct top_vm_row *row, char *out, size_t size)
 
 static void print_text(FILE *f, unsigned iteration, double t, const struct top_model *m)
 {
-	static const enum top_col cols[] = { TOP_COL_VCPUS,    TOP_COL_SENT,	TOP_COL_RECEIVED,
-					     TOP_COL_ELIGIBLE, TOP_COL_FALLBACK, TOP_COL_PV,
-					     TOP_COL_EXITS,    TOP_COL_HALTED,	 TOP_COL_P50,
-					     TOP_COL_P99,      TOP_COL_INHIBIT,	 TOP_COL_FINDINGS };
+	static const enum top_col cols[] = {TOP_COL_VCPUS,    TOP_COL_SENT,	TOP_COL_RECEIVED,
+					    TOP_COL_ELIGIBLE, TOP_COL_FALLBACK, TOP_COL_PV,
+					    TOP_COL_EXITS,    TOP_COL_HALTED,	TOP_COL_P50,
+					    TOP_COL_P99,      TOP_COL_INHIBIT,	TOP_COL_FINDINGS};
 	char cell[VM_NAME_MAX * 2], fitted[VM_NAME_MAX * 4];
 	int name_w = TOP_NAME_MIN;
 
@@ -86,8 +86,8 @@ static void print_text(FILE *f, unsigned iteration, double t, const struct top_m
 			top_table_cell(row, cols[c], cell, sizeof(cell));
 			if (row->gone && cols[c] == TOP_COL_INHIBIT)
 				snprintf(cell, sizeof(cell), "gone");
-			top_fit(cell, top_columns[cols[c]].width, top_columns[cols[c]].align, fitted,
-				sizeof(fitted));
+			top_fit(cell, top_columns[cols[c]].width, top_columns[cols[c]].align,
+				fitted, sizeof(fitted));
 			fprintf(f, " %s", fitted);
 		}
 		fprintf(f, " %12llu %12llu\n", (unsigned long long)row->total.sent_total,
@@ -225,16 +225,15 @@ static json_t *vm_json(const struct top_vm_row *row)
 	json_object_set_new(o, "vcpus", json_integer(row->vcpus));
 	json_object_set_new(o, "gone", json_boolean(row->gone));
 	json_object_set_new(o, "rates", rates);
-	json_object_set_new(
-		o, "totals",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sent",
-			  (json_int_t)row->total.sent_total, "received",
-			  (json_int_t)row->total.received_total, "sent_accel_eligible",
-			  (json_int_t)row->total.sent_accel_eligible, "sent_fallback",
-			  (json_int_t)top_counts_fallback(&row->total), "sent_pv",
-			  (json_int_t)top_counts_pv(&row->total), "wakeups",
-			  (json_int_t)row->total.wakeups, "exits",
-			  (json_int_t)row->total.exits_total));
+	json_object_set_new(o, "totals",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sent",
+				      (json_int_t)row->total.sent_total, "received",
+				      (json_int_t)row->total.received_total, "sent_accel_eligible",
+				      (json_int_t)row->total.sent_accel_eligible, "sent_fallback",
+				      (json_int_t)top_counts_fallback(&row->total), "sent_pv",
+				      (json_int_t)top_counts_pv(&row->total), "wakeups",
+				      (json_int_t)row->total.wakeups, "exits",
+				      (json_int_t)row->total.exits_total));
 	json_object_set_new(o, "apicv_inhibits", inh);
 	json_object_set_new(o, "latency", latency_json(&row->latency));
 	json_object_set_new(o, "findings", findings_json(row));
@@ -265,15 +264,9 @@ int top_batch_print(FILE *f, enum top_batch_format fmt, unsigned iteration, doub
 	int r = 0;
 
 	switch (fmt) {
-	case TOP_BATCH_TEXT:
-		print_text(f, iteration, t, m);
-		break;
-	case TOP_BATCH_CSV:
-		print_csv(f, iteration, t, m);
-		break;
-	case TOP_BATCH_JSON:
-		r = print_json(f, iteration, t, m);
-		break;
+	case TOP_BATCH_TEXT: print_text(f, iteration, t, m); break;
+	case TOP_BATCH_CSV: print_csv(f, iteration, t, m); break;
+	case TOP_BATCH_JSON: r = print_json(f, iteration, t, m); break;
 	}
 	if (fflush(f) || ferror(f))
 		return -EIO;

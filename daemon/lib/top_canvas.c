@@ -59,7 +59,7 @@ void top_canvas_put(struct top_canvas *c, enum top_attr attr, const char *text)
 			return;
 		}
 		l->runs = runs;
-		l->runs[l->n_runs++] = (struct top_run){ .start = l->text.len, .attr = attr };
+		l->runs[l->n_runs++] = (struct top_run){.start = l->text.len, .attr = attr};
 	}
 	strbuf_puts(&l->text, text);
 	if (strbuf_error(&l->text))

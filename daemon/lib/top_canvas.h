@@ -11,15 +11,15 @@
 /* Meanings, not colours: top_screen.c maps them to colour pairs or to plain attributes. */
 enum top_attr {
 	TOP_A_NORMAL = 0,
-	TOP_A_TITLE,	   /* the program line */
-	TOP_A_HEADER,	   /* column headers */
-	TOP_A_SORTED,	   /* the header of the sort column */
-	TOP_A_SELECTED,	   /* the cursor row */
-	TOP_A_DIM,	   /* placeholders, gone VMs */
-	TOP_A_WARN,	   /* degraded, inhibited, errors, critical findings */
-	TOP_A_CAUTION,	   /* warning findings */
-	TOP_A_GOOD,	   /* accelerated, nothing inhibited */
-	TOP_A_HEAT1,	   /* matrix cells, from cold to hot */
+	TOP_A_TITLE,	/* the program line */
+	TOP_A_HEADER,	/* column headers */
+	TOP_A_SORTED,	/* the header of the sort column */
+	TOP_A_SELECTED, /* the cursor row */
+	TOP_A_DIM,	/* placeholders, gone VMs */
+	TOP_A_WARN,	/* degraded, inhibited, errors, critical findings */
+	TOP_A_CAUTION,	/* warning findings */
+	TOP_A_GOOD,	/* accelerated, nothing inhibited */
+	TOP_A_HEAT1,	/* matrix cells, from cold to hot */
 	TOP_A_HEAT2,
 	TOP_A_HEAT3,
 	TOP_A_HEAT4,

@@ -124,7 +124,10 @@ enum top_attr top_heat_attr(double value, double max)
 	if (!(value > 0) || !(max > 0))
 		return TOP_A_DIM;
 	f = value / max;
-	return f > 0.75 ? TOP_A_HEAT4 : f > 0.5 ? TOP_A_HEAT3 : f > 0.25 ? TOP_A_HEAT2 : TOP_A_HEAT1;
+	return f > 0.75	  ? TOP_A_HEAT4
+	       : f > 0.5  ? TOP_A_HEAT3
+	       : f > 0.25 ? TOP_A_HEAT2
+			  : TOP_A_HEAT1;
 }
 
 static void num(struct top_canvas *c, enum top_attr attr, double v, int width)
@@ -157,7 +160,7 @@ static void vcpu_latency(const struct ipiv_vm_stats *vm, uint32_t vcpu, char *p5
 
 static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 {
-	static const char *const hdr[] = { "SENT/s", "RECV/s", "WAKE/s", "EOI/s", "HALT%" };
+	static const char *const hdr[] = {"SENT/s", "RECV/s", "WAKE/s", "EOI/s", "HALT%"};
 	const struct ipiv_vm_stats *vm = &d->cur;
 
 	top_canvas_line(c);
@@ -192,8 +195,8 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 		/* APICv/AVIC active on the vCPU: "off" on a host that has it is worth a look */
 		top_canvas_put(c, TOP_A_NORMAL, " ");
 		if (v->apicv_active == IPIV_APICV_UNKNOWN)
-			top_canvas_fit(c, TOP_A_DIM, v->vcpu_id == IPIV_VCPU_NONE ? "" : TOP_NONE, 5,
-				       TOP_RIGHT);
+			top_canvas_fit(c, TOP_A_DIM, v->vcpu_id == IPIV_VCPU_NONE ? "" : TOP_NONE,
+				       5, TOP_RIGHT);
 		else
 			top_canvas_fit(c, TOP_A_NORMAL,
 				       v->apicv_active == IPIV_APICV_ACTIVE ? "on" : "off", 5,
@@ -211,9 +214,11 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 			       TOP_RIGHT);
 		vcpu_latency(vm, v->vcpu_id, p50, p99, sizeof(p50));
 		top_canvas_put(c, TOP_A_NORMAL, " ");
-		top_canvas_fit(c, strcmp(p50, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p50, 7, TOP_RIGHT);
+		top_canvas_fit(c, strcmp(p50, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p50, 7,
+			       TOP_RIGHT);
 		top_canvas_put(c, TOP_A_NORMAL, " ");
-		top_canvas_fit(c, strcmp(p99, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p99, 7, TOP_RIGHT);
+		top_canvas_fit(c, strcmp(p99, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p99, 7,
+			       TOP_RIGHT);
 		if (v->vcpu_id == IPIV_VCPU_NONE)
 			top_canvas_put(c, TOP_A_DIM, "  VMM and device threads");
 	}
@@ -307,7 +312,8 @@ static void inhibits(struct top_canvas *c, const struct top_detail *d)
 	top_canvas_line(c);
 	top_canvas_put(c, TOP_A_NORMAL, "now: ");
 	if (!vm->inhibits_known) {
-		top_canvas_put(c, TOP_A_DIM, "- (no inhibit change seen since the collector started)");
+		top_canvas_put(c, TOP_A_DIM,
+			       "- (no inhibit change seen since the collector started)");
 	} else if (!vm->inhibits) {
 		top_canvas_put(c, TOP_A_GOOD, "none");
 	} else {
@@ -355,7 +361,8 @@ void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const stru
 	top_canvas_fill(c, TOP_A_TITLE);
 	if (d->gone || (row && row->gone)) {
 		top_canvas_line(c);
-		top_canvas_put(c, TOP_A_WARN, "VM is gone: it exited; the last numbers seen stay below");
+		top_canvas_put(c, TOP_A_WARN,
+			       "VM is gone: it exited; the last numbers seen stay below");
 	}
 	if (!d->has_cur) {
 		top_canvas_line(c);

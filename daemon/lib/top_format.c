@@ -180,8 +180,8 @@ size_t top_sanitize(const char *in, char *out, size_t size)
 
 void top_duration(double ns, char out[TOP_NUM_MAX])
 {
-	static const char *const utf8_units[] = { "ns", "\u00b5s", "ms", "s" };
-	static const char *const ascii_units[] = { "ns", "us", "ms", "s" };
+	static const char *const utf8_units[] = {"ns", "\u00b5s", "ms", "s"};
+	static const char *const ascii_units[] = {"ns", "us", "ms", "s"};
 	const char *const *units = utf8_terminal ? utf8_units : ascii_units;
 	unsigned u = 0;
 	double v = ns;

@@ -13,7 +13,7 @@
 /* What a cell shows when there is nothing to show: no rate yet, or data ipiv does not
  * collect (yet). */
 #define TOP_NONE "-"
-#define TOP_NA "n/a"
+#define TOP_NA	 "n/a"
 
 /*
  * A rate or count in at most 5 columns: "0", "0.5", "12", "999", "1.2k", "12.3k", "123k",

@@ -25,7 +25,9 @@ void top_host_read(const char *root, struct top_host *h)
 		snprintf(h->effective, sizeof(h->effective), "unknown");
 		return;
 	}
-	top_sanitize(st.model_name[0] ? st.model_name : st.vendor_id[0] ? st.vendor_id : "unknown",
+	top_sanitize(st.model_name[0]  ? st.model_name
+		     : st.vendor_id[0] ? st.vendor_id
+				       : "unknown",
 		     h->cpu, sizeof(h->cpu));
 	snprintf(h->backend, sizeof(h->backend), "%s", accel_backend_name(st.backend));
 	snprintf(h->mechanism, sizeof(h->mechanism), "%s", st.mechanism ? st.mechanism : "none");
@@ -58,8 +60,8 @@ static void findings_part(struct top_canvas *c, const struct top_frame *f)
 
 	top_canvas_put(c, TOP_A_NORMAL, " | findings ");
 	if (!r) {
-		top_canvas_printf(c, TOP_A_DIM, "not evaluated%s%s", f->findings_note[0] ? ": " : "",
-				  f->findings_note);
+		top_canvas_printf(c, TOP_A_DIM, "not evaluated%s%s",
+				  f->findings_note[0] ? ": " : "", f->findings_note);
 		return;
 	}
 	for (size_t i = 0; i < r->n_vms; i++) {

@@ -3,19 +3,19 @@
 #include "top_table.h"
 
 const struct top_key_help top_keys[] = {
-	{ "h, ?", "this help (any key closes it)" },
-	{ "q", "quit" },
-	{ "f", "filter VMs by a name regex (POSIX extended; empty clears it)" },
-	{ "o", "sort by the next column" },
-	{ "N C S R E F P X L T H D", "sort by that column; again reverses the order" },
-	{ "r", "reset the counters view: totals count from now" },
-	{ "s", "set the refresh delay in seconds" },
-	{ "b", "toggle the by-path breakdown of the host's IPIs" },
-	{ "Up, Down, PgUp, PgDn, Home, End", "move the cursor (scroll in the drill-down)" },
-	{ "Enter", "drill down into the VM under the cursor" },
-	{ "l", "drill-down: the next latency stage (send->accept, accept->running, send->EOI, "
-	       "exit, halt)" },
-	{ "Esc, Backspace", "back to the VM table" },
+	{"h, ?", "this help (any key closes it)"},
+	{"q", "quit"},
+	{"f", "filter VMs by a name regex (POSIX extended; empty clears it)"},
+	{"o", "sort by the next column"},
+	{"N C S R E F P X L T H D", "sort by that column; again reverses the order"},
+	{"r", "reset the counters view: totals count from now"},
+	{"s", "set the refresh delay in seconds"},
+	{"b", "toggle the by-path breakdown of the host's IPIs"},
+	{"Up, Down, PgUp, PgDn, Home, End", "move the cursor (scroll in the drill-down)"},
+	{"Enter", "drill down into the VM under the cursor"},
+	{"l", "drill-down: the next latency stage (send->accept, accept->running, send->EOI, "
+	      "exit, halt)"},
+	{"Esc, Backspace", "back to the VM table"},
 };
 
 const unsigned top_n_keys = sizeof(top_keys) / sizeof(top_keys[0]);
@@ -47,7 +47,8 @@ void top_help_draw(struct top_canvas *c)
 	}
 	top_canvas_line(c);
 	top_canvas_line(c);
-	top_canvas_put(c, TOP_A_DIM,
-		       "\"-\": no rate, latency or diagnosis yet, or nothing to divide by; \"n/a\": "
-		       "not collected on this host or by this version");
+	top_canvas_put(
+		c, TOP_A_DIM,
+		"\"-\": no rate, latency or diagnosis yet, or nothing to divide by; \"n/a\": "
+		"not collected on this host or by this version");
 }

@@ -103,7 +103,7 @@ static double now_s(void)
 /* Waits until fd is ready for events or the deadline passes. */
 static int wait_fd(int fd, short events, double deadline)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
+	struct pollfd pfd = {.fd = fd, .events = events};
 	double left = deadline - now_s();
 	int r;
 
@@ -119,7 +119,7 @@ static int wait_fd(int fd, short events, double deadline)
 
 static int connect_to(const struct top_url *u, double deadline, char *err, size_t err_size)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	int fd = -1, r, last = -ECONNREFUSED;
 
 	r = getaddrinfo(u->host, u->port, &hints, &res);
@@ -238,8 +238,7 @@ int top_http_get(const struct top_url *u, const char *path, double timeout_s, ch
 		return -EPROTO;
 	}
 	buf[used] = '\0';
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 ||
-	    !(hdr_end = strstr(buf, "\r\n\r\n"))) {
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || !(hdr_end = strstr(buf, "\r\n\r\n"))) {
 		snprintf(err, err_size, "%s:%s does not speak HTTP", u->host, u->port);
 		r = -EPROTO;
 		goto cleanup;

@@ -206,9 +206,9 @@ void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsi
 	for (unsigned r = 0; r < IPIV_UNM_COUNT; r++) {
 		if (!vm->lat_unmatched[r])
 			continue;
-		len +=
-		    snprintf(unmatched + len, sizeof(unmatched) - len, "%s%s %llu", any ? ", " : "",
-			     ipiv_lat_unmatched_name(r), (unsigned long long)vm->lat_unmatched[r]);
+		len += snprintf(unmatched + len, sizeof(unmatched) - len, "%s%s %llu",
+				any ? ", " : "", ipiv_lat_unmatched_name(r),
+				(unsigned long long)vm->lat_unmatched[r]);
 		any = true;
 	}
 	top_wrapped(c, any ? TOP_A_NORMAL : TOP_A_DIM, "unmatched: ", 4,

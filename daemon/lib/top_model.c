@@ -19,7 +19,8 @@ void top_counts_delta(const struct ipiv_counts *prev, const struct ipiv_counts *
 		d->received_by_mode[i] =
 			delta_u64(prev->received_by_mode[i], cur->received_by_mode[i]);
 	for (unsigned i = 0; i < IPIV_AVIC_CAUSE_COUNT; i++)
-		d->avic_incomplete[i] = delta_u64(prev->avic_incomplete[i], cur->avic_incomplete[i]);
+		d->avic_incomplete[i] =
+			delta_u64(prev->avic_incomplete[i], cur->avic_incomplete[i]);
 	d->sent_total = delta_u64(prev->sent_total, cur->sent_total);
 	d->sent_accel_eligible = delta_u64(prev->sent_accel_eligible, cur->sent_accel_eligible);
 	d->received_total = delta_u64(prev->received_total, cur->received_total);
@@ -165,8 +166,7 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 			if (vm->c.sent_total < row->last.sent_total ||
 			    vm->c.received_total < row->last.received_total)
 				memset(&row->base, 0, sizeof(row->base));
-			top_rates_compute(&row->last, &vm->c, row->gone ? 0 : seconds,
-					  &row->rate);
+			top_rates_compute(&row->last, &vm->c, row->gone ? 0 : seconds, &row->rate);
 			row->last = vm->c;
 			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
 		} else {
@@ -255,33 +255,22 @@ static double sort_value(const struct top_vm_row *r, enum top_sort_key key)
 	const struct top_rates *rt = &r->rate;
 
 	switch (key) {
-	case TOP_SORT_VCPUS:
-		return r->vcpus;
-	case TOP_SORT_SENT:
-		return rt->valid ? rt->sent : -1;
-	case TOP_SORT_RECEIVED:
-		return rt->valid ? rt->received : -1;
-	case TOP_SORT_ELIGIBLE:
-		return rt->valid ? rt->sent_eligible : -1;
-	case TOP_SORT_FALLBACK:
-		return rt->valid ? rt->sent_fallback : -1;
-	case TOP_SORT_PV:
-		return rt->valid ? rt->sent_pv : -1;
-	case TOP_SORT_EXITS:
-		return rt->valid ? rt->exits : -1;
-	case TOP_SORT_HALTED:
-		return top_halted_share(rt);
-	case TOP_SORT_P50:
-		return r->latency.p50.valid ? r->latency.p50.value_ns : -1;
-	case TOP_SORT_P99:
-		return r->latency.p99.valid ? r->latency.p99.value_ns : -1;
+	case TOP_SORT_VCPUS: return r->vcpus;
+	case TOP_SORT_SENT: return rt->valid ? rt->sent : -1;
+	case TOP_SORT_RECEIVED: return rt->valid ? rt->received : -1;
+	case TOP_SORT_ELIGIBLE: return rt->valid ? rt->sent_eligible : -1;
+	case TOP_SORT_FALLBACK: return rt->valid ? rt->sent_fallback : -1;
+	case TOP_SORT_PV: return rt->valid ? rt->sent_pv : -1;
+	case TOP_SORT_EXITS: return rt->valid ? rt->exits : -1;
+	case TOP_SORT_HALTED: return top_halted_share(rt);
+	case TOP_SORT_P50: return r->latency.p50.valid ? r->latency.p50.value_ns : -1;
+	case TOP_SORT_P99: return r->latency.p99.valid ? r->latency.p99.value_ns : -1;
 	case TOP_SORT_FINDINGS:
 		/* the worst severity first, then how many */
 		if (!r->has_findings)
 			return -1;
 		return r->findings ? (r->worst + 1) * 1000.0 + r->findings : 0;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 

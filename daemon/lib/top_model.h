@@ -44,7 +44,7 @@ struct top_vm_row {
 	int32_t pid;
 	char name[VM_NAME_MAX]; /* sanitised */
 	uint32_t vcpus;
-	unsigned gone; /* 0: present; else refreshes since it disappeared */
+	unsigned gone;		 /* 0: present; else refreshes since it disappeared */
 	struct ipiv_counts last; /* raw counts of the last sample */
 	struct ipiv_counts base; /* baseline: totals are last - base */
 	struct ipiv_counts total;
@@ -53,10 +53,10 @@ struct top_vm_row {
 	uint64_t inhibits;
 	/* send->EOI over every path, over the histograms' life (known false: none yet) */
 	struct api_latency latency;
-	bool has_findings;	/* false: not evaluated (yet) for this VM */
-	unsigned findings;	/* active findings */
+	bool has_findings;	  /* false: not evaluated (yet) for this VM */
+	unsigned findings;	  /* active findings */
 	enum diag_severity worst; /* of those, when there are any */
-	uint32_t finding_rules;	/* bit per enum diag_rule_id */
+	uint32_t finding_rules;	  /* bit per enum diag_rule_id */
 };
 
 enum top_sort_key {

@@ -4,8 +4,8 @@
 
 void top_paths_draw(struct top_canvas *c, const struct top_model *m)
 {
-	double rate[IPIV_PATH_COUNT] = { 0 }, sent = 0;
-	uint64_t total[IPIV_PATH_COUNT] = { 0 };
+	double rate[IPIV_PATH_COUNT] = {0}, sent = 0;
+	uint64_t total[IPIV_PATH_COUNT] = {0};
 	bool valid = false;
 
 	for (size_t i = 0; i < m->n_rows; i++) {

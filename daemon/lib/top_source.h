@@ -18,8 +18,8 @@ struct top_frame {
 	/* The VM asked for with its vCPU rows, classes, exits and matrix, or NULL (gone). It
 	 * points into snap->vms. */
 	const struct ipiv_vm_stats *detail;
-	bool degraded;	    /* a required probe is missing */
-	char version[64];   /* of the program that collected: ipivtop or the ipivd */
+	bool degraded;	  /* a required probe is missing */
+	char version[64]; /* of the program that collected: ipivtop or the ipivd */
 	/* send->EOI over every path, one per snap->vms[i]: what the table's P50/P99 show */
 	struct api_latency *latency;
 	/* The findings (standalone: evaluated over the interval since the previous frame;
@@ -57,8 +57,8 @@ int top_source_local_open(struct top_source **out, const char *proc_root,
 
 /* A running ipivd, e.g. "http://127.0.0.1:9712". Checks the URL and that ipivd answers
  * /api/v1/status; returns 0 or a negative errno with one line in err. */
-int top_source_remote_open(struct top_source **out, const char *url, double timeout_s,
-			   char *err, size_t err_size);
+int top_source_remote_open(struct top_source **out, const char *url, double timeout_s, char *err,
+			   size_t err_size);
 
 static inline int top_source_sample(struct top_source *s, bool has_detail, uint64_t key,
 				    struct top_frame *out, char *err, size_t err_size)

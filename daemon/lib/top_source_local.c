@@ -157,9 +157,9 @@ static void local_close(struct top_source *s)
 }
 
 static const struct top_source_ops local_ops = {
-    .sample = local_sample,
-    .frame_free = local_frame_free,
-    .close = local_close,
+	.sample = local_sample,
+	.frame_free = local_frame_free,
+	.close = local_close,
 };
 
 int top_source_local_open(struct top_source **out, const char *proc_root,

@@ -66,8 +66,8 @@ static void get_findings(struct remote_source *rs, uint64_t taken_ns, struct top
 	out->findings = &af->report;
 }
 
-static int remote_sample(struct top_source *s, bool has_detail, uint64_t key,
-			 struct top_frame *out, char *err, size_t err_size)
+static int remote_sample(struct top_source *s, bool has_detail, uint64_t key, struct top_frame *out,
+			 char *err, size_t err_size)
 {
 	struct remote_source *rs = (struct remote_source *)s;
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
@@ -82,8 +82,8 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key,
 	r = get_json(rs, "/api/v1/status", &status, err, err_size);
 	if (r)
 		goto cleanup;
-	r = api_parse_status(status, snap, &out->degraded, out->version, sizeof(out->version),
-			     perr, sizeof(perr));
+	r = api_parse_status(status, snap, &out->degraded, out->version, sizeof(out->version), perr,
+			     sizeof(perr));
 	if (r) {
 		snprintf(err, err_size, "GET /api/v1/status: %s", perr);
 		goto cleanup;
@@ -101,7 +101,7 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key,
 	out->snap = snap;
 	if (has_detail) {
 		char path[64], id[17], name[VM_NAME_MAX];
-		struct ipiv_vm_stats vm = { 0 };
+		struct ipiv_vm_stats vm = {0};
 
 		api_vm_key_str(key, id);
 		snprintf(path, sizeof(path), "/api/v1/vms/%s", id);
@@ -167,8 +167,8 @@ static const struct top_source_ops remote_ops = {
 	.close = remote_close,
 };
 
-int top_source_remote_open(struct top_source **out, const char *url, double timeout_s,
-			   char *err, size_t err_size)
+int top_source_remote_open(struct top_source **out, const char *url, double timeout_s, char *err,
+			   size_t err_size)
 {
 	struct remote_source *rs = calloc(1, sizeof(*rs));
 	char *body;

@@ -5,32 +5,34 @@
 #include "top_table.h"
 
 const struct top_column top_columns[TOP_COL_COUNT] = {
-	[TOP_COL_NAME] = { "VM", "VM name (sanitised)", TOP_NAME_MIN, TOP_LEFT, TOP_SORT_NAME, 'N',
-			   0 },
-	[TOP_COL_VCPUS] = { "VCPU", "vCPUs", 4, TOP_RIGHT, TOP_SORT_VCPUS, 'C', 9 },
-	[TOP_COL_SENT] = { "SENT/s", "IPIs sent per second (that reached KVM)", 6, TOP_RIGHT,
-			   TOP_SORT_SENT, 'S', 0 },
-	[TOP_COL_RECEIVED] = { "RECV/s", "interrupts accepted per second", 6, TOP_RIGHT,
-			       TOP_SORT_RECEIVED, 'R', 1 },
-	[TOP_COL_ELIGIBLE] = { "ELIG%", "share of sent IPIs IPIv/AVIC could deliver exit-free", 5,
-			       TOP_RIGHT, TOP_SORT_ELIGIBLE, 'E', 5 },
-	[TOP_COL_FALLBACK] = { "FALLB%", "share sent by the APIC-write / AVIC-incomplete fallback",
-			       6, TOP_RIGHT, TOP_SORT_FALLBACK, 'F', 7 },
-	[TOP_COL_PV] = { "PV%", "share sent by PV hypercall", 4, TOP_RIGHT, TOP_SORT_PV, 'P', 10 },
-	[TOP_COL_EXITS] = { "EXIT/s", "VM exits per second (where kvm_exit fires)", 6, TOP_RIGHT,
-			    TOP_SORT_EXITS, 'X', 11 },
-	[TOP_COL_P50] = { "P50", "send->EOI latency median since the collector started, all paths "
-			  "(~: a bucket midpoint; -: none yet; n/a: latency off)",
-			  7, TOP_RIGHT, TOP_SORT_P50, 'L', 4 },
-	[TOP_COL_P99] = { "P99", "send->EOI latency 99th percentile (the drill-down has the error)",
-			  7, TOP_RIGHT, TOP_SORT_P99, 'T', 6 },
-	[TOP_COL_HALTED] = { "HALT%", "halt wakeups per IPI received (targets that were halted)", 5,
-			     TOP_RIGHT, TOP_SORT_HALTED, 'H', 2 },
-	[TOP_COL_INHIBIT] = { "INHIBIT", "APICv/AVIC inhibit reasons now (-: none seen)", 9,
-			      TOP_LEFT, -1, 0, 8 },
-	[TOP_COL_FINDINGS] = { "FIND", "active diagnosis findings, coloured by the worst "
-			       "(-: not evaluated yet)",
-			       4, TOP_RIGHT, TOP_SORT_FINDINGS, 'D', 3 },
+	[TOP_COL_NAME] = {"VM", "VM name (sanitised)", TOP_NAME_MIN, TOP_LEFT, TOP_SORT_NAME, 'N',
+			  0},
+	[TOP_COL_VCPUS] = {"VCPU", "vCPUs", 4, TOP_RIGHT, TOP_SORT_VCPUS, 'C', 9},
+	[TOP_COL_SENT] = {"SENT/s", "IPIs sent per second (that reached KVM)", 6, TOP_RIGHT,
+			  TOP_SORT_SENT, 'S', 0},
+	[TOP_COL_RECEIVED] = {"RECV/s", "interrupts accepted per second", 6, TOP_RIGHT,
+			      TOP_SORT_RECEIVED, 'R', 1},
+	[TOP_COL_ELIGIBLE] = {"ELIG%", "share of sent IPIs IPIv/AVIC could deliver exit-free", 5,
+			      TOP_RIGHT, TOP_SORT_ELIGIBLE, 'E', 5},
+	[TOP_COL_FALLBACK] = {"FALLB%", "share sent by the APIC-write / AVIC-incomplete fallback",
+			      6, TOP_RIGHT, TOP_SORT_FALLBACK, 'F', 7},
+	[TOP_COL_PV] = {"PV%", "share sent by PV hypercall", 4, TOP_RIGHT, TOP_SORT_PV, 'P', 10},
+	[TOP_COL_EXITS] = {"EXIT/s", "VM exits per second (where kvm_exit fires)", 6, TOP_RIGHT,
+			   TOP_SORT_EXITS, 'X', 11},
+	[TOP_COL_P50] = {"P50",
+			 "send->EOI latency median since the collector started, all paths "
+			 "(~: a bucket midpoint; -: none yet; n/a: latency off)",
+			 7, TOP_RIGHT, TOP_SORT_P50, 'L', 4},
+	[TOP_COL_P99] = {"P99", "send->EOI latency 99th percentile (the drill-down has the error)",
+			 7, TOP_RIGHT, TOP_SORT_P99, 'T', 6},
+	[TOP_COL_HALTED] = {"HALT%", "halt wakeups per IPI received (targets that were halted)", 5,
+			    TOP_RIGHT, TOP_SORT_HALTED, 'H', 2},
+	[TOP_COL_INHIBIT] = {"INHIBIT", "APICv/AVIC inhibit reasons now (-: none seen)", 9,
+			     TOP_LEFT, -1, 0, 8},
+	[TOP_COL_FINDINGS] = {"FIND",
+			      "active diagnosis findings, coloured by the worst "
+			      "(-: not evaluated yet)",
+			      4, TOP_RIGHT, TOP_SORT_FINDINGS, 'D', 3},
 };
 
 void top_table_layout(int width, struct top_layout *l)
@@ -48,7 +50,8 @@ void top_table_layout(int width, struct top_layout *l)
 		int worst = -1;
 
 		for (int i = 1; i < TOP_COL_COUNT; i++)
-			if (l->shown[i] && (worst < 0 || top_columns[i].drop > top_columns[worst].drop))
+			if (l->shown[i] &&
+			    (worst < 0 || top_columns[i].drop > top_columns[worst].drop))
 				worst = i;
 		if (worst < 0)
 			break;
@@ -57,11 +60,12 @@ void top_table_layout(int width, struct top_layout *l)
 	}
 	l->name_width = TOP_NAME_MIN;
 	if (width > used)
-		l->name_width += width - used < TOP_NAME_MAX - TOP_NAME_MIN ? width - used
-									    : TOP_NAME_MAX - TOP_NAME_MIN;
+		l->name_width += width - used < TOP_NAME_MAX - TOP_NAME_MIN
+					 ? width - used
+					 : TOP_NAME_MAX - TOP_NAME_MIN;
 	if (width < used) /* not even the name and the sent rate: shrink the name */
-		l->name_width = width - (used - TOP_NAME_MIN) > 1 ? width - (used - TOP_NAME_MIN)
-								   : 1;
+		l->name_width =
+			width - (used - TOP_NAME_MIN) > 1 ? width - (used - TOP_NAME_MIN) : 1;
 	l->width = used - TOP_NAME_MIN + l->name_width;
 }
 
@@ -107,12 +111,9 @@ enum top_attr top_findings_attr(const struct top_vm_row *row)
 	if (!row->findings)
 		return TOP_A_GOOD;
 	switch (row->worst) {
-	case DIAG_CRITICAL:
-		return TOP_A_WARN;
-	case DIAG_WARNING:
-		return TOP_A_CAUTION;
-	default:
-		return TOP_A_NORMAL;
+	case DIAG_CRITICAL: return TOP_A_WARN;
+	case DIAG_WARNING: return TOP_A_CAUTION;
+	default: return TOP_A_NORMAL;
 	}
 }
 
@@ -123,15 +124,9 @@ void top_table_cell(const struct top_vm_row *row, enum top_col col, char *out, s
 
 	snprintf(out, size, TOP_NONE);
 	switch (col) {
-	case TOP_COL_NAME:
-		snprintf(out, size, "%s", row->name);
-		return;
-	case TOP_COL_VCPUS:
-		snprintf(out, size, "%u", row->vcpus);
-		return;
-	case TOP_COL_INHIBIT:
-		inhibit_cell(row, out, size);
-		return;
+	case TOP_COL_NAME: snprintf(out, size, "%s", row->name); return;
+	case TOP_COL_VCPUS: snprintf(out, size, "%u", row->vcpus); return;
+	case TOP_COL_INHIBIT: inhibit_cell(row, out, size); return;
 	case TOP_COL_P50:
 	case TOP_COL_P99:
 		top_quantile_cell(col == TOP_COL_P50 ? &row->latency.p50 : &row->latency.p99, out,
@@ -141,35 +136,23 @@ void top_table_cell(const struct top_vm_row *row, enum top_col col, char *out, s
 		if (row->has_findings)
 			snprintf(out, size, "%u", row->findings);
 		return;
-	default:
-		break;
+	default: break;
 	}
 	if (!r->valid)
 		return;
 	switch (col) {
-	case TOP_COL_SENT:
-		top_humanize(r->sent, num);
-		break;
-	case TOP_COL_RECEIVED:
-		top_humanize(r->received, num);
-		break;
-	case TOP_COL_EXITS:
-		top_humanize(r->exits, num);
-		break;
+	case TOP_COL_SENT: top_humanize(r->sent, num); break;
+	case TOP_COL_RECEIVED: top_humanize(r->received, num); break;
+	case TOP_COL_EXITS: top_humanize(r->exits, num); break;
 	case TOP_COL_ELIGIBLE:
 		top_percent(r->delta.sent_accel_eligible, r->delta.sent_total, num);
 		break;
 	case TOP_COL_FALLBACK:
 		top_percent(top_counts_fallback(&r->delta), r->delta.sent_total, num);
 		break;
-	case TOP_COL_PV:
-		top_percent(top_counts_pv(&r->delta), r->delta.sent_total, num);
-		break;
-	case TOP_COL_HALTED:
-		top_percent(r->delta.wakeups, r->delta.received_total, num);
-		break;
-	default:
-		return;
+	case TOP_COL_PV: top_percent(top_counts_pv(&r->delta), r->delta.sent_total, num); break;
+	case TOP_COL_HALTED: top_percent(r->delta.wakeups, r->delta.received_total, num); break;
+	default: return;
 	}
 	snprintf(out, size, "%s", num);
 }

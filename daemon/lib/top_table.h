@@ -32,9 +32,9 @@ struct top_column {
 	const char *help; /* one line for the help screen */
 	int width;	  /* the name column's minimum; the others' exact width */
 	enum top_align align;
-	int sort;	  /* enum top_sort_key, or -1: not sortable */
-	char key;	  /* key that sorts by it (0: none) */
-	int drop;	  /* columns with a higher drop rank go first when space is short */
+	int sort; /* enum top_sort_key, or -1: not sortable */
+	char key; /* key that sorts by it (0: none) */
+	int drop; /* columns with a higher drop rank go first when space is short */
 };
 
 extern const struct top_column top_columns[TOP_COL_COUNT];

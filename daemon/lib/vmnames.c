@@ -40,17 +40,17 @@ static const char *cached_name(struct vm_name_cache *cache, const char *proc_roo
 	snprintf(pid_name, sizeof(pid_name), "pid-%d", pid);
 	if (vm && vm->cmdline_len && strcmp(e->name, pid_name) == 0 &&
 	    vm_name_from_cmdline(vm->cmdline, vm->cmdline_len, vm->cmdline_cut, pid, name) !=
-		VM_NAME_PID)
+		    VM_NAME_PID)
 		memcpy(e->name, name, sizeof(name));
 	return e->name;
 }
 
 int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
-		 const struct ipiv_snapshot *snap, char (**out)[VM_NAME_MAX])
+			  const struct ipiv_snapshot *snap, char (**out)[VM_NAME_MAX])
 {
 	size_t n = snap->n_vms, n_claims = 0;
 	struct vm_name_claim *claims = calloc(n + 1, sizeof(*claims));
-	char (*names)[VM_NAME_MAX] = calloc(n + 1, sizeof(*names));
+	char(*names)[VM_NAME_MAX] = calloc(n + 1, sizeof(*names));
 	size_t *claim_of = calloc(n + 1, sizeof(*claim_of));
 
 	if (!claims || !names || !claim_of) {

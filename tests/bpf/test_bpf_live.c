@@ -98,8 +98,10 @@ static void test_inhibit_names_are_the_kernels(void **state)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	struct btf *kvm = btf__load_module_btf("kvm", vmlinux);
-	const struct btf *btf = kvm && btf__find_by_name_kind(kvm, "kvm_apicv_inhibit",
-							       BTF_KIND_ENUM) > 0 ? kvm : vmlinux;
+	const struct btf *btf =
+		kvm && btf__find_by_name_kind(kvm, "kvm_apicv_inhibit", BTF_KIND_ENUM) > 0
+			? kvm
+			: vmlinux;
 	int id = btf__find_by_name_kind(btf, "kvm_apicv_inhibit", BTF_KIND_ENUM);
 	const struct btf_enum *e;
 	const struct btf_type *t;
@@ -347,12 +349,12 @@ static void test_latency_maps_before_6_1(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_probes_attach),
-	    cmocka_unit_test(test_discovers_and_reclaims_vm),
-	    cmocka_unit_test(test_inhibit_names_are_the_kernels),
-	    cmocka_unit_test(test_real_guest_apicv_and_cmdline),
-	    cmocka_unit_test(test_discovered_vm_keeps_no_cmdline),
-	    cmocka_unit_test(test_latency_maps_before_6_1),
+		cmocka_unit_test(test_probes_attach),
+		cmocka_unit_test(test_discovers_and_reclaims_vm),
+		cmocka_unit_test(test_inhibit_names_are_the_kernels),
+		cmocka_unit_test(test_real_guest_apicv_and_cmdline),
+		cmocka_unit_test(test_discovered_vm_keeps_no_cmdline),
+		cmocka_unit_test(test_latency_maps_before_6_1),
 	};
 	struct collector_opts opts = {.bpf_stats = true};
 	int err, failed;

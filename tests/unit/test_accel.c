@@ -17,42 +17,42 @@
 
 #include "accel.h"
 
-#define SPR_CPUINFO                                                                                \
-	"processor\t: 0\n"                                                                         \
-	"vendor_id\t: GenuineIntel\n"                                                              \
-	"cpu family\t: 6\n"                                                                        \
-	"model\t\t: 143\n"                                                                         \
-	"model name\t: Intel(R) Xeon(R) Platinum 8480+\n"                                          \
-	"flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic vmx smx est x2apic avx512f\n"          \
-	"vmx flags\t: vnmi preemption_timer posted_intr invvpid ept_x_only ept_ad "                \
-	"flexpriority apicv tsc_offset vtpr mtf vapic ept vpid unrestricted_guest "                \
-	"vapic_reg vid ple shadow_vmcs pml ept_mode_based_exec tsc_scaling usr_wait_pause "        \
-	"notify_vm_exiting ipi_virt\n"                                                             \
-	"bugs\t\t: spectre_v1\n"                                                                   \
-	"\n"                                                                                       \
-	"processor\t: 1\n"                                                                         \
-	"vendor_id\t: GenuineIntel\n"                                                              \
-	"flags\t\t: fpu\n"                                                                         \
+#define SPR_CPUINFO                                                                         \
+	"processor\t: 0\n"                                                                  \
+	"vendor_id\t: GenuineIntel\n"                                                       \
+	"cpu family\t: 6\n"                                                                 \
+	"model\t\t: 143\n"                                                                  \
+	"model name\t: Intel(R) Xeon(R) Platinum 8480+\n"                                   \
+	"flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic vmx smx est x2apic avx512f\n"   \
+	"vmx flags\t: vnmi preemption_timer posted_intr invvpid ept_x_only ept_ad "         \
+	"flexpriority apicv tsc_offset vtpr mtf vapic ept vpid unrestricted_guest "         \
+	"vapic_reg vid ple shadow_vmcs pml ept_mode_based_exec tsc_scaling usr_wait_pause " \
+	"notify_vm_exiting ipi_virt\n"                                                      \
+	"bugs\t\t: spectre_v1\n"                                                            \
+	"\n"                                                                                \
+	"processor\t: 1\n"                                                                  \
+	"vendor_id\t: GenuineIntel\n"                                                       \
+	"flags\t\t: fpu\n"                                                                  \
 	"vmx flags\t: vnmi\n\n"
 
-#define ICX_CPUINFO                                                                                \
-	"processor\t: 0\n"                                                                         \
-	"vendor_id\t: GenuineIntel\n"                                                              \
-	"cpu family\t: 6\n"                                                                        \
-	"model\t\t: 106\n"                                                                         \
-	"model name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n"                                 \
-	"flags\t\t: fpu vme msr apic vmx x2apic\n"                                                 \
-	"vmx flags\t: vnmi preemption_timer posted_intr invvpid ept_x_only flexpriority "          \
+#define ICX_CPUINFO                                                                       \
+	"processor\t: 0\n"                                                                \
+	"vendor_id\t: GenuineIntel\n"                                                     \
+	"cpu family\t: 6\n"                                                               \
+	"model\t\t: 106\n"                                                                \
+	"model name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n"                        \
+	"flags\t\t: fpu vme msr apic vmx x2apic\n"                                        \
+	"vmx flags\t: vnmi preemption_timer posted_intr invvpid ept_x_only flexpriority " \
 	"apicv tsc_offset vtpr mtf vapic ept vpid unrestricted_guest vapic_reg vid ple\n"
 
-#define GENOA_CPUINFO                                                                              \
-	"processor\t: 0\n"                                                                         \
-	"vendor_id\t: AuthenticAMD\n"                                                              \
-	"cpu family\t: 25\n"                                                                       \
-	"model\t\t: 17\n"                                                                          \
-	"model name\t: AMD EPYC 9654 96-Core Processor\n"                                          \
-	"flags\t\t: fpu vme de pse tsc msr svm extapic npt lbrv svm_lock nrip_save "               \
-	"tsc_scale vmcb_clean flushbyasid decodeassists pausefilter pfthreshold avic "             \
+#define GENOA_CPUINFO                                                                  \
+	"processor\t: 0\n"                                                             \
+	"vendor_id\t: AuthenticAMD\n"                                                  \
+	"cpu family\t: 25\n"                                                           \
+	"model\t\t: 17\n"                                                              \
+	"model name\t: AMD EPYC 9654 96-Core Processor\n"                              \
+	"flags\t\t: fpu vme de pse tsc msr svm extapic npt lbrv svm_lock nrip_save "   \
+	"tsc_scale vmcb_clean flushbyasid decodeassists pausefilter pfthreshold avic " \
 	"v_vmsave_vmload vgif x2avic v_spec_ctrl vnmi\n"
 
 static char root[PATH_MAX];
@@ -137,7 +137,7 @@ static void assert_source(const struct accel_fact *f, const char *rel)
 }
 
 #define MSR_TERTIARY (1ull << ACCEL_VMX_TERTIARY_BIT)
-#define MSR_IPIV (1ull << ACCEL_VMX_IPI_VIRT_BIT)
+#define MSR_IPIV     (1ull << ACCEL_VMX_IPI_VIRT_BIT)
 
 static void test_intel_spr_ipiv_on(void **state)
 {
@@ -487,22 +487,24 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_intel_spr_ipiv_on, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_intel_spr_ipiv_off, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_intel_apicv_off_disables_ipiv, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_intel_enable_ipiv_in_kvm_module, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_intel_kernel_without_ipiv, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_intel_without_ipi_virt, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_msr_overrides_cpuinfo, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_msr_file_wrong_size, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_amd_x2avic, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_amd_avic_off_and_old_kernel, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pvm, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_backend_loaded, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-	    cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_intel_spr_ipiv_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intel_spr_ipiv_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intel_apicv_off_disables_ipiv, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_intel_enable_ipiv_in_kvm_module, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_intel_kernel_without_ipiv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intel_without_ipi_virt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msr_overrides_cpuinfo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msr_file_wrong_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_amd_x2avic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_amd_avic_off_and_old_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pvm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_backend_loaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+		cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

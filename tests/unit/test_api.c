@@ -16,10 +16,10 @@
 #include "icr.h"
 #include "ipiv.h"
 
-#define VM_WEB 0xffff8881a2b3c000ull
-#define VM_AMD 0xffff8881a2b3d000ull
+#define VM_WEB	0xffff8881a2b3c000ull
+#define VM_AMD	0xffff8881a2b3d000ull
 #define VM_IDLE 0xffff888100000040ull
-#define ID_KEY 0x5eed5eed12345678ull
+#define ID_KEY	0x5eed5eed12345678ull
 
 #define FIXED(vec) ((uint32_t)(vec) | (ICR_DM_FIXED << ICR_DELIVERY_SHIFT))
 
@@ -62,7 +62,7 @@ static struct fixture *fixture_new(void)
 		 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x00010003, 2), 7);
 	add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
 		 icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
-				  (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
+				      (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
 			      0xff, 1),
 		 3);
 	web->c.received_by_mode[ICR_DM_FIXED] = 900;
@@ -85,7 +85,7 @@ static struct fixture *fixture_new(void)
 	web->inhibit_clear[9] = 4;
 	web->vcpus = f->web_vcpus;
 	f->web_vcpus[0] = (struct ipiv_vcpu_stats){
-	    .vcpu_id = 0, .tid = 4243, .apicv_active = IPIV_APICV_INACTIVE};
+		.vcpu_id = 0, .tid = 4243, .apicv_active = IPIV_APICV_INACTIVE};
 	f->web_vcpus[0].c.sent_total = 600;
 	f->web_vcpus[0].c.sent_by_path[IPIV_PATH_X2APIC_MSR] = 600;
 	f->web_vcpus[0].c.received_total = 303;
@@ -174,9 +174,19 @@ static void assert_keys(const json_t *o, const char *const *keys)
 }
 
 static const char *const counts_keys[] = {
-    "sent",  "sent_by_path", "sent_accel_eligible", "received",	    "received_by_delivery",
-    "eois",  "wakeups",	     "wakeups_halted",	    "halt_seconds", "avic_incomplete",
-    "exits", "patched_tracepoints", NULL,
+	"sent",
+	"sent_by_path",
+	"sent_accel_eligible",
+	"received",
+	"received_by_delivery",
+	"eois",
+	"wakeups",
+	"wakeups_halted",
+	"halt_seconds",
+	"avic_incomplete",
+	"exits",
+	"patched_tracepoints",
+	NULL,
 };
 
 /* Every spelling of a kernel address that could leak: hex either case, with or without
@@ -241,8 +251,9 @@ static void test_vms_document(void **state)
 {
 	struct fixture *f = fixture_new();
 	json_t *doc = api_vms(&f->snap, f->names, ID_KEY), *vms, *web, *amd, *idle, *c, *o;
-	static const char *const summary_keys[] = {
-	    "name", "id", "pid", "alive", "vcpus", "counts", "apicv_inhibits", "send_to_eoi", NULL};
+	static const char *const summary_keys[] = {"name",	     "id",	    "pid",
+						   "alive",	     "vcpus",	    "counts",
+						   "apicv_inhibits", "send_to_eoi", NULL};
 	static const char *const top_keys[] = {"vms", NULL};
 	char id[17];
 
@@ -319,25 +330,25 @@ static void test_vms_document(void **state)
 static void test_vm_detail_document(void **state)
 {
 	static const char *const detail_keys[] = {
-	    "name",
-	    "id",
-	    "pid",
-	    "alive",
-	    "vcpus",
-	    "counts",
-	    "apicv_inhibits",
-	    "sent_by_class",
-	    "exits_by_reason",
-	    "vcpu_rows",
-	    "matrix",
-	    "apicv_inhibit_changes",
-	    "apicv_inhibit_timeline",
-	    "send_to_eoi",
-	    "latency_enabled",
-	    "latency",
-	    "latency_unmatched",
-	    "latency_note",
-	    NULL,
+		"name",
+		"id",
+		"pid",
+		"alive",
+		"vcpus",
+		"counts",
+		"apicv_inhibits",
+		"sent_by_class",
+		"exits_by_reason",
+		"vcpu_rows",
+		"matrix",
+		"apicv_inhibit_changes",
+		"apicv_inhibit_timeline",
+		"send_to_eoi",
+		"latency_enabled",
+		"latency",
+		"latency_unmatched",
+		"latency_note",
+		NULL,
 	};
 	static const char *const class_keys[] = {"path", "delivery",	   "dest_mode", "shorthand",
 						 "dest", "accel_eligible", "count",	NULL};
@@ -448,8 +459,8 @@ static void test_vm_detail_document(void **state)
 	assert_string_equal(get_str(json_array_get(a, 1), "name"), "avic_incomplete_ipi");
 	assert_int_equal(get_int(json_array_get(a, 1), "reason"), 0x401);
 	assert_string_equal(
-	    get_str(json_array_get(json_object_get(doc, "sent_by_class"), 0), "path"),
-	    "avic_incomplete");
+		get_str(json_array_get(json_object_get(doc, "sent_by_class"), 0), "path"),
+		"avic_incomplete");
 	assert_int_equal(json_array_size(json_object_get(doc, "vcpu_rows")), 0);
 	assert_int_equal(json_array_size(json_object_get(doc, "matrix")), 0);
 	assert_int_equal(json_array_size(json_object_get(doc, "apicv_inhibit_changes")), 0);
@@ -534,9 +545,10 @@ static void test_id_wins_over_a_name_that_spells_it(void **state)
 static void test_status_document(void **state)
 {
 	static const char *const status_keys[] = {
-	    "version", "degraded",	 "probes_attached", "probes_total",
-	    "probes",  "programs",	 "drops",	    "bpf_stats_enabled",
-	    "vms",     "vms_discovered", "vms_reclaimed",   "inhibit_names", NULL,
+		"version", "degraded",	     "probes_attached", "probes_total",
+		"probes",  "programs",	     "drops",		"bpf_stats_enabled",
+		"vms",	   "vms_discovered", "vms_reclaimed",	"inhibit_names",
+		NULL,
 	};
 	static const char *const probe_keys[] = {"name",     "program", "attached",
 						 "optional", "error",	NULL};
@@ -641,7 +653,7 @@ static void test_hostile_name_round_trips(void **state)
 	if (!back)
 		fail_msg("invalid JSON (%s):\n%s", jerr.text, text);
 	assert_string_equal(json_string_value(json_object_get(
-				json_array_get(json_object_get(back, "vms"), 1), "name")),
+				    json_array_get(json_object_get(back, "vms"), 1), "name")),
 			    f->names[1]);
 	assert_non_null(strstr(text, "\"amd \\\"guest\\\" \\\\ 2\\ncaf\\u00E9\""));
 	json_decref(back);
@@ -661,10 +673,10 @@ static void test_latency_document(void **state)
 
 	assert_non_null(lat);
 	/* send->EOI over x2APIC from two vCPUs: 100 x 10 us and 100 x 20 us; halts */
-	lat[0] = (struct ipiv_lat_hist){.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
-					.vcpu = 0};
-	lat[1] = (struct ipiv_lat_hist){.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
-					.vcpu = 1};
+	lat[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 0};
+	lat[1] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 1};
 	lat[2] = (struct ipiv_lat_hist){.kind = IPIV_LAT_HALT, .sub = 1, .vcpu = 1};
 	for (int i = 0; i < 100; i++) {
 		latency_add(&lat[0].h, 10000);
@@ -688,11 +700,12 @@ static void test_latency_document(void **state)
 	assert_true(fabs(json_real_value(json_object_get(p50, "value_ns")) - 10000) <=
 		    json_real_value(json_object_get(p50, "error_ns")));
 	assert_int_equal(json_array_size(json_object_get(eoi, "buckets")), 2);
-	assert_non_null(json_object_get(json_object_get(json_object_get(doc, "latency"), "halt"),
-					"true"));
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(doc, "latency_unmatched"), "no_eoi_delivery_mode")),
-			 7);
+	assert_non_null(
+		json_object_get(json_object_get(json_object_get(doc, "latency"), "halt"), "true"));
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(doc, "latency_unmatched"),
+						   "no_eoi_delivery_mode")),
+		7);
 	/* per-vCPU histograms (--collector.per-vcpu): each vCPU row has its own send->EOI,
 	 * quantiles like the VM's and histograms by stage and path with buckets */
 	{
@@ -715,17 +728,19 @@ static void test_latency_document(void **state)
 			}
 			assert_int_equal(
 				json_integer_value(json_object_get(
-					json_object_get(json_object_get(json_object_get(row, "latency"),
-									"send_to_eoi"),
-							"x2apic_msr"),
+					json_object_get(
+						json_object_get(json_object_get(row, "latency"),
+								"send_to_eoi"),
+						"x2apic_msr"),
 					"count")),
 				100);
 		}
 		/* halts are vCPU 1's */
-		assert_null(json_object_get(
-			json_object_get(json_array_get(rows, 0), "latency"), "halt"));
+		assert_null(json_object_get(json_object_get(json_array_get(rows, 0), "latency"),
+					    "halt"));
 		assert_non_null(json_object_get(
-			json_object_get(json_object_get(json_array_get(rows, 1), "latency"), "halt"),
+			json_object_get(json_object_get(json_array_get(rows, 1), "latency"),
+					"halt"),
 			"true"));
 		/* the non-vCPU row received nothing: null, not zero */
 		row = json_array_get(rows, 2);
@@ -767,15 +782,15 @@ static void test_latency_document(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vm_id_is_stable_and_opaque),
-	    cmocka_unit_test(test_vms_document),
-	    cmocka_unit_test(test_vm_detail_document),
-	    cmocka_unit_test(test_vm_lookup),
-	    cmocka_unit_test(test_id_wins_over_a_name_that_spells_it),
-	    cmocka_unit_test(test_status_document),
-	    cmocka_unit_test(test_no_kernel_pointer_in_json),
-	    cmocka_unit_test(test_hostile_name_round_trips),
-	    cmocka_unit_test(test_latency_document),
+		cmocka_unit_test(test_vm_id_is_stable_and_opaque),
+		cmocka_unit_test(test_vms_document),
+		cmocka_unit_test(test_vm_detail_document),
+		cmocka_unit_test(test_vm_lookup),
+		cmocka_unit_test(test_id_wins_over_a_name_that_spells_it),
+		cmocka_unit_test(test_status_document),
+		cmocka_unit_test(test_no_kernel_pointer_in_json),
+		cmocka_unit_test(test_hostile_name_round_trips),
+		cmocka_unit_test(test_latency_document),
 	};
 
 	return cmocka_run_group_tests_name("api", tests, NULL, NULL);

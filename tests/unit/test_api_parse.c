@@ -80,9 +80,8 @@ static struct fixture *make_fixture(void)
 	vm->vcpu_count = 2;
 	fill_counts(&vm->c, 5);
 	for (unsigned i = 0; i < 4; i++) {
-		f->sends[i] = (struct ipiv_send_cell){ i == 3 ? IPIV_PATH_APIC_WRITE
-							      : IPIV_PATH_X2APIC_MSR,
-						       classes[i], 10 + i };
+		f->sends[i] = (struct ipiv_send_cell){
+			i == 3 ? IPIV_PATH_APIC_WRITE : IPIV_PATH_X2APIC_MSR, classes[i], 10 + i};
 		vm->sent[f->sends[i].path][f->sends[i].class] = f->sends[i].count;
 	}
 	vm->send_cells = f->sends;
@@ -92,37 +91,37 @@ static struct fixture *make_fixture(void)
 	vm->inhibit_set[8] = 4;
 	vm->inhibit_clear[8] = 3;
 	vm->inhibit_set[13] = 1;
-	vm->timeline[0] = (struct ipiv_inhibit_change){ 5000000000ull, 8, 1 };
-	vm->timeline[1] = (struct ipiv_inhibit_change){ 7500000000ull, 8, 0 };
+	vm->timeline[0] = (struct ipiv_inhibit_change){5000000000ull, 8, 1};
+	vm->timeline[1] = (struct ipiv_inhibit_change){7500000000ull, 8, 0};
 	vm->n_timeline = 2;
-	f->exits[0] = (struct ipiv_exit_cell){ IPIV_ISA_VMX, 32, 77 };
-	f->exits[1] = (struct ipiv_exit_cell){ IPIV_ISA_VMX, 56, 5 };
+	f->exits[0] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 32, 77};
+	f->exits[1] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 56, 5};
 	vm->exits = f->exits;
 	vm->n_exits = 2;
-	f->vcpus[0] = (struct ipiv_vcpu_stats){ .vcpu_id = 0, .tid = 4243 };
-	f->vcpus[1] = (struct ipiv_vcpu_stats){ .vcpu_id = 1, .tid = 4244 };
-	f->vcpus[2] = (struct ipiv_vcpu_stats){ .vcpu_id = IPIV_VCPU_NONE, .tid = 0 };
+	f->vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 4243};
+	f->vcpus[1] = (struct ipiv_vcpu_stats){.vcpu_id = 1, .tid = 4244};
+	f->vcpus[2] = (struct ipiv_vcpu_stats){.vcpu_id = IPIV_VCPU_NONE, .tid = 0};
 	fill_counts(&f->vcpus[0].c, 2);
 	fill_counts(&f->vcpus[1].c, 3);
 	fill_counts(&f->vcpus[2].c, 1);
 	vm->vcpus = f->vcpus;
 	vm->n_vcpus = 3;
-	f->matrix[0] = (struct ipiv_matrix_cell){ 0, 1, 300 };
-	f->matrix[1] = (struct ipiv_matrix_cell){ 1, 0, 200 };
-	f->matrix[2] = (struct ipiv_matrix_cell){ IPIV_VCPU_NONE, 1, 9 };
+	f->matrix[0] = (struct ipiv_matrix_cell){0, 1, 300};
+	f->matrix[1] = (struct ipiv_matrix_cell){1, 0, 200};
+	f->matrix[2] = (struct ipiv_matrix_cell){IPIV_VCPU_NONE, 1, 9};
 	vm->matrix = f->matrix;
 	vm->n_matrix = 3;
 	/* sorted by (kind, sub, vcpu); send->EOI on x2apic_msr per vCPU, to be merged */
-	f->lat[0] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_SEND_ACCEPT, .sub = IPIV_PATH_X2APIC_MSR,
-					    .vcpu = 0 };
-	f->lat[1] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_ACCEPT_RUN, .sub = IPIV_LAT_CASE_HALTED,
-					    .vcpu = IPIV_LAT_VM_WIDE };
-	f->lat[2] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
-					    .vcpu = 0 };
-	f->lat[3] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR,
-					    .vcpu = 1 };
-	f->lat[4] = (struct ipiv_lat_hist){ .kind = IPIV_LAT_HALT, .sub = 1,
-					    .vcpu = IPIV_LAT_VM_WIDE };
+	f->lat[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_ACCEPT, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 0};
+	f->lat[1] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_ACCEPT_RUN, .sub = IPIV_LAT_CASE_HALTED, .vcpu = IPIV_LAT_VM_WIDE};
+	f->lat[2] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 0};
+	f->lat[3] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 1};
+	f->lat[4] =
+		(struct ipiv_lat_hist){.kind = IPIV_LAT_HALT, .sub = 1, .vcpu = IPIV_LAT_VM_WIDE};
 	latency_add(&f->lat[0].h, 0);
 	latency_add(&f->lat[0].h, 63);
 	latency_add(&f->lat[0].h, 64); /* edges: the first bucket's and the next one's */
@@ -144,10 +143,10 @@ static struct fixture *make_fixture(void)
 	vm->alive = false;
 	vm->vcpu_count = 1;
 
-	f->probes[0] = (struct ipiv_probe){ "kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0 };
-	f->probes[1] = (struct ipiv_probe){ "kvm_avic_incomplete_ipi", "ipiv_avic_incomplete",
-					    true, false, -ENOENT };
-	f->probes[2] = (struct ipiv_probe){ "kvm_exit", "ipiv_exit", false, false, -EPERM };
+	f->probes[0] = (struct ipiv_probe){"kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0};
+	f->probes[1] = (struct ipiv_probe){"kvm_avic_incomplete_ipi", "ipiv_avic_incomplete", true,
+					   false, -ENOENT};
+	f->probes[2] = (struct ipiv_probe){"kvm_exit", "ipiv_exit", false, false, -EPERM};
 	snprintf(f->progs[0].name, sizeof(f->progs[0].name), "ipiv_apic_ipi");
 	f->progs[0].run_cnt = 12345;
 	f->progs[0].run_time_ns = 999999;
@@ -202,7 +201,7 @@ static void test_vms_round_trip(void **state)
 	struct fixture *f = make_fixture();
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
 	json_t *doc = through_text(api_vms(&f->snap, f->names, ID_KEY));
-	char (*names)[VM_NAME_MAX], err[200];
+	char(*names)[VM_NAME_MAX], err[200];
 
 	assert_int_equal(api_parse_vms(doc, snap, &names, NULL, err, sizeof(err)), 0);
 	assert_int_equal(snap->n_vms, 2);
@@ -229,7 +228,7 @@ static void test_detail_round_trip(void **state)
 {
 	struct fixture *f = make_fixture();
 	const struct ipiv_vm_stats *want = &f->vms[0];
-	struct ipiv_vm_stats got = { 0 };
+	struct ipiv_vm_stats got = {0};
 	char name[VM_NAME_MAX], err[200];
 	json_t *doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
 
@@ -322,7 +321,7 @@ static struct ipiv_lat_hist *vm_wide_only(struct ipiv_vm_stats *vm)
 	assert_non_null(rows);
 	for (size_t i = 0; i < vm->n_lat; i++) {
 		struct ipiv_lat_hist *same = n && rows[n - 1].kind == vm->lat[i].kind &&
-						     rows[n - 1].sub == vm->lat[i].sub
+							     rows[n - 1].sub == vm->lat[i].sub
 						     ? &rows[n - 1]
 						     : NULL;
 
@@ -343,8 +342,8 @@ static void test_latency_round_trip(void **state)
 {
 	struct fixture *f = make_fixture();
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
-	struct ipiv_vm_stats got = { 0 };
-	char (*names)[VM_NAME_MAX], name[VM_NAME_MAX], err[200];
+	struct ipiv_vm_stats got = {0};
+	char(*names)[VM_NAME_MAX], name[VM_NAME_MAX], err[200];
 	struct api_latency *lat, want;
 	struct latency_hist h;
 	json_t *doc = through_text(api_vms(&f->snap, f->names, ID_KEY));
@@ -396,7 +395,7 @@ static void test_latency_round_trip(void **state)
 static void drill_row(const struct ipiv_vm_stats *vm, uint32_t vcpu, uint32_t tid, char *out,
 		      size_t size)
 {
-	struct top_vm_row row = { .key = vm->vm, .pid = vm->pid };
+	struct top_vm_row row = {.key = vm->vm, .pid = vm->pid};
 	struct top_detail d;
 	struct top_canvas c;
 	char prefix[32];
@@ -442,10 +441,10 @@ static void p50_p99(const char *line, char *p50, char *p99)
 static void test_vcpu_latency_round_trip(void **state)
 {
 	struct fixture *f = make_fixture();
-	struct ipiv_vm_stats got = { 0 };
+	struct ipiv_vm_stats got = {0};
 	char name[VM_NAME_MAX], err[200], want_line[256], got_line[256];
 	char p50[TOP_NUM_MAX], p99[TOP_NUM_MAX];
-	struct latency_hist h = { 0 };
+	struct latency_hist h = {0};
 	struct latency_quantile q;
 	json_t *doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web")), *rows, *eoi;
 
@@ -455,20 +454,23 @@ static void test_vcpu_latency_round_trip(void **state)
 	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 2);
 	latency_add(&h, 14600);
 	q = latency_quantile(&h, 0.5);
-	assert_float_equal(json_real_value(json_object_get(json_object_get(eoi, "p50"), "value_ns")),
-			   q.value_ns, 1e-6);
-	assert_float_equal(json_real_value(json_object_get(json_object_get(eoi, "p50"), "error_ns")),
-			   q.error_ns, 1e-6);
+	assert_float_equal(
+		json_real_value(json_object_get(json_object_get(eoi, "p50"), "value_ns")),
+		q.value_ns, 1e-6);
+	assert_float_equal(
+		json_real_value(json_object_get(json_object_get(eoi, "p50"), "error_ns")),
+		q.error_ns, 1e-6);
 	assert_true(json_is_true(json_object_get(json_object_get(eoi, "p99"), "overflow")));
 	assert_non_null(json_object_get(eoi, "p90"));
 	assert_null(json_object_get(eoi, "buckets")); /* they are under latency */
-	assert_int_equal(json_array_size(json_object_get(
-				 json_object_get(json_object_get(json_object_get(json_array_get(rows, 1),
-										 "latency"),
-								 "send_to_eoi"),
-						 "x2apic_msr"),
-				 "buckets")),
-			 2);
+	assert_int_equal(
+		json_array_size(json_object_get(
+			json_object_get(
+				json_object_get(json_object_get(json_array_get(rows, 1), "latency"),
+						"send_to_eoi"),
+				"x2apic_msr"),
+			"buckets")),
+		2);
 	/* the non-vCPU row: no send->EOI of its own, the VM-wide rows no vCPU holds */
 	assert_true(json_is_null(json_object_get(json_array_get(rows, 2), "send_to_eoi")));
 	assert_non_null(json_object_get(
@@ -521,7 +523,7 @@ static void test_vcpu_latency_malformed(void **state)
 {
 	struct fixture *f = make_fixture();
 	char name[VM_NAME_MAX], err[200];
-	struct ipiv_vm_stats got = { 0 };
+	struct ipiv_vm_stats got = {0};
 	json_t *doc, *row, *hist;
 
 	/* one more observation in vCPU 1's histogram than the VM-wide one holds */
@@ -570,20 +572,20 @@ static void test_latency_malformed(void **state)
 		const char *bucket; /* replaces buckets[0] of send_to_eoi.x2apic_msr */
 		const char *want;
 	} cases[] = {
-		{ "[1000, 1]", "1000 ns is not a bucket edge" },
-		{ "[-2, 1]", "is not a bucket edge" },
-		{ "[1000]", "expected [upper edge ns, count]" },
-		{ "[1023, -1]", "expected [upper edge ns, count]" },
+		{"[1000, 1]", "1000 ns is not a bucket edge"},
+		{"[-2, 1]", "is not a bucket edge"},
+		{"[1000]", "expected [upper edge ns, count]"},
+		{"[1023, -1]", "expected [upper edge ns, count]"},
 	};
 	struct fixture *f = make_fixture();
 	char name[VM_NAME_MAX], err[200];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
-		json_t *hist = json_object_get(json_object_get(json_object_get(doc, "latency"),
-							       "send_to_eoi"),
-					       "x2apic_msr");
-		struct ipiv_vm_stats got = { 0 };
+		json_t *hist = json_object_get(
+			json_object_get(json_object_get(doc, "latency"), "send_to_eoi"),
+			"x2apic_msr");
+		struct ipiv_vm_stats got = {0};
 		json_error_t je;
 		int r;
 
@@ -598,10 +600,9 @@ static void test_latency_malformed(void **state)
 	}
 	{
 		json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
-		json_t *hist = json_object_get(json_object_get(json_object_get(doc, "latency"),
-							       "halt"),
-					       "true");
-		struct ipiv_vm_stats got = { 0 };
+		json_t *hist = json_object_get(
+			json_object_get(json_object_get(doc, "latency"), "halt"), "true");
+		struct ipiv_vm_stats got = {0};
 
 		json_object_set_new(hist, "count", json_integer(2));
 		assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
@@ -639,9 +640,8 @@ static void test_findings_round_trip(void **state)
 	f->snap.taken_ns = 3000000000ull;
 	diag_thresholds_default(&th);
 	assert_int_equal(diag_threshold_parse(&th, "--diag.min-ipis=10", err, sizeof(err)), 0);
-	assert_int_equal(diag_evaluate_snapshot(NULL, &prev, &f->snap, f->names, NULL, &th, NULL,
-						&want),
-			 0);
+	assert_int_equal(
+		diag_evaluate_snapshot(NULL, &prev, &f->snap, f->names, NULL, &th, NULL, &want), 0);
 	/* a string evidence, a finding active for a while */
 	extra = &want->vms[0].result.findings[want->vms[0].result.n_findings++];
 	extra->rule = DIAG_RULE_APICV_INHIBITED;
@@ -650,8 +650,8 @@ static void test_findings_round_trip(void **state)
 	snprintf(extra->remedy, sizeof(extra->remedy), "Do the thing.");
 	snprintf(extra->evidence[0].name, sizeof(extra->evidence[0].name), "reasons");
 	snprintf(extra->evidence[0].text, sizeof(extra->evidence[0].text), "irqwin");
-	extra->evidence[1] = (struct diag_evidence){ .name = "ipis", .text = "1234",
-						     .is_number = true, .value = 1234 };
+	extra->evidence[1] = (struct diag_evidence){
+		.name = "ipis", .text = "1234", .is_number = true, .value = 1234};
 	extra->n_evidence = 2;
 	extra->since_ns = 500000000ull;
 
@@ -680,8 +680,10 @@ static void test_findings_round_trip(void **state)
 			assert_int_equal(x->n_evidence, y->n_evidence);
 			for (size_t k = 0; k < y->n_evidence; k++) {
 				assert_string_equal(x->evidence[k].name, y->evidence[k].name);
-				assert_int_equal(x->evidence[k].is_number, y->evidence[k].is_number);
-				assert_float_equal(x->evidence[k].value, y->evidence[k].value, 1e-9);
+				assert_int_equal(x->evidence[k].is_number,
+						 y->evidence[k].is_number);
+				assert_float_equal(x->evidence[k].value, y->evidence[k].value,
+						   1e-9);
 				if (!y->evidence[k].is_number)
 					assert_string_equal(x->evidence[k].text,
 							    y->evidence[k].text);
@@ -705,12 +707,11 @@ static void test_findings_round_trip(void **state)
 
 	/* malformed: an unknown rule names the place */
 	doc = diag_report_json(want, NULL);
-	json_object_set_new(json_array_get(json_object_get(json_array_get(json_object_get(doc,
-											   "vms"),
-									   0),
-							   "findings"),
-					   0),
-			    "rule", json_string("warp_drive"));
+	json_object_set_new(
+		json_array_get(
+			json_object_get(json_array_get(json_object_get(doc, "vms"), 0), "findings"),
+			0),
+		"rule", json_string("warp_drive"));
 	assert_int_equal(api_parse_findings(doc, 0, &got, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "vms[0].findings[0].rule: unknown rule \"warp_drive\""));
 	json_decref(doc);
@@ -726,9 +727,9 @@ static void test_status_round_trip(void **state)
 	char version[64], err[200];
 	bool degraded = false;
 
-	assert_int_equal(api_parse_status(doc, snap, &degraded, version, sizeof(version), err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+		api_parse_status(doc, snap, &degraded, version, sizeof(version), err, sizeof(err)),
+		0);
 	assert_true(degraded); /* kvm_exit is required and missing */
 	assert_string_equal(version, "1.2.3");
 	assert_int_equal(snap->self.n_probes, 3);
@@ -754,15 +755,16 @@ static void test_status_round_trip(void **state)
 /* A name from the network is sanitised like one from /proc. */
 static void test_names_sanitised(void **state)
 {
-	const char *text = "{\"vms\": [{\"name\": \"evil\\u001b[2Jvm\\u202e\", \"id\": "
-			   "\"00000000000000ff\", \"pid\": 1, \"alive\": true, \"vcpus\": 1, "
-			   "\"counts\": {\"sent\": 0, \"sent_by_path\": {}, \"sent_accel_eligible\": "
-			   "0, \"received\": 0, \"received_by_delivery\": {}, \"eois\": 0, "
-			   "\"wakeups\": 0, \"wakeups_halted\": 0, \"halt_seconds\": 0.0, "
-			   "\"avic_incomplete\": {}, \"exits\": 0}, \"apicv_inhibits\": "
-			   "{\"known\": false, \"reasons\": []}}]}";
+	const char *text =
+		"{\"vms\": [{\"name\": \"evil\\u001b[2Jvm\\u202e\", \"id\": "
+		"\"00000000000000ff\", \"pid\": 1, \"alive\": true, \"vcpus\": 1, "
+		"\"counts\": {\"sent\": 0, \"sent_by_path\": {}, \"sent_accel_eligible\": "
+		"0, \"received\": 0, \"received_by_delivery\": {}, \"eois\": 0, "
+		"\"wakeups\": 0, \"wakeups_halted\": 0, \"halt_seconds\": 0.0, "
+		"\"avic_incomplete\": {}, \"exits\": 0}, \"apicv_inhibits\": "
+		"{\"known\": false, \"reasons\": []}}]}";
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
-	char (*names)[VM_NAME_MAX], err[200];
+	char(*names)[VM_NAME_MAX], err[200];
 	json_t *doc;
 
 	assert_int_equal(api_parse_text(text, strlen(text), &doc, err, sizeof(err)), 0);
@@ -781,23 +783,23 @@ static void test_malformed(void **state)
 		const char *text;
 		const char *want; /* a substring of the error */
 	} cases[] = {
-		{ "{\"vms\": [", "line 1" },
-		{ "", "line" },
-		{ "{\"vms\": {}}", "vms: expected an array" },
-		{ "{\"vms\": [42]}", "vms[0]: expected an object" },
-		{ "{\"vms\": [{\"name\": \"a\"}]}", "vms[0].id: expected a string" },
-		{ "{\"vms\": [{\"name\": \"a\", \"id\": \"xyz\"}]}", "not 16 hex digits" },
-		{ "{\"vms\": [{\"name\": \"a\", \"id\": \"0000000000000001\", \"pid\": -1}]}",
-		  "vms[0].pid: expected a non-negative integer" },
-		{ "{\"vms\": [{\"name\": \"a\", \"id\": \"0000000000000001\", \"pid\": 1, "
-		  "\"alive\": true, \"vcpus\": 1, \"counts\": {\"sent\": \"many\"}}]}",
-		  "vms[0].counts.sent: expected a non-negative integer" },
+		{"{\"vms\": [", "line 1"},
+		{"", "line"},
+		{"{\"vms\": {}}", "vms: expected an array"},
+		{"{\"vms\": [42]}", "vms[0]: expected an object"},
+		{"{\"vms\": [{\"name\": \"a\"}]}", "vms[0].id: expected a string"},
+		{"{\"vms\": [{\"name\": \"a\", \"id\": \"xyz\"}]}", "not 16 hex digits"},
+		{"{\"vms\": [{\"name\": \"a\", \"id\": \"0000000000000001\", \"pid\": -1}]}",
+		 "vms[0].pid: expected a non-negative integer"},
+		{"{\"vms\": [{\"name\": \"a\", \"id\": \"0000000000000001\", \"pid\": 1, "
+		 "\"alive\": true, \"vcpus\": 1, \"counts\": {\"sent\": \"many\"}}]}",
+		 "vms[0].counts.sent: expected a non-negative integer"},
 	};
 	char err[200];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
-		char (*names)[VM_NAME_MAX] = NULL;
+		char(*names)[VM_NAME_MAX] = NULL;
 		json_t *doc = NULL;
 		int r;
 
@@ -820,7 +822,7 @@ static void test_inhibit_names_of_another_kernel(void **state)
 	struct fixture *f = make_fixture();
 	json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
 	json_t *inh = json_object_get(doc, "apicv_inhibits");
-	struct ipiv_vm_stats got = { 0 };
+	struct ipiv_vm_stats got = {0};
 	char name[VM_NAME_MAX], err[200];
 	json_t *x;
 	size_t i;
@@ -854,11 +856,10 @@ static void test_unknown_labels_rejected(void **state)
 	struct fixture *f = make_fixture();
 	json_t *doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
 	json_t *counts = json_object_get(doc, "counts");
-	struct ipiv_vm_stats got = { 0 };
+	struct ipiv_vm_stats got = {0};
 	char name[VM_NAME_MAX], err[200];
 
-	json_object_set_new(json_object_get(counts, "sent_by_path"), "warp_drive",
-			    json_integer(1));
+	json_object_set_new(json_object_get(counts, "sent_by_path"), "warp_drive", json_integer(1));
 	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "unknown label \"warp_drive\""));
 	assert_null(got.vcpus);
@@ -898,7 +899,7 @@ static void test_accepted_pv_kick(void **state)
 	struct fixture *f = make_fixture();
 	json_t *doc = through_text(api_vm_detail(&f->snap, f->names, ID_KEY, "web"));
 	json_t *by_mode = json_object_get(json_object_get(doc, "counts"), "received_by_delivery");
-	struct ipiv_vm_stats got = { 0 };
+	struct ipiv_vm_stats got = {0};
 	char name[VM_NAME_MAX], err[200];
 
 	assert_int_equal(json_integer_value(json_object_get(by_mode, "pv_kick")),

@@ -307,15 +307,15 @@ static void test_osrelease_without_newline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    host_test(test_intel_with_ipiv_params),
-	    host_test(test_intel_device_posted_irqs),
-	    host_test(test_amd),
-	    host_test(test_pvm),
-	    host_test(test_nothing_present),
-	    cmocka_unit_test(test_bad_arguments),
-	    host_test(test_malformed_cpuinfo_long_lines),
-	    host_test(test_malformed_binary_content),
-	    host_test(test_osrelease_without_newline),
+		host_test(test_intel_with_ipiv_params),
+		host_test(test_intel_device_posted_irqs),
+		host_test(test_amd),
+		host_test(test_pvm),
+		host_test(test_nothing_present),
+		cmocka_unit_test(test_bad_arguments),
+		host_test(test_malformed_cpuinfo_long_lines),
+		host_test(test_malformed_binary_content),
+		host_test(test_osrelease_without_newline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,7 @@ static void test_x2apic_phys_round_robin(void **state)
 	assert_int_equal(bench_plan_make(&c, &p, err, sizeof(err)), 0);
 	assert_true(p.x2apic);
 	assert_int_equal(p.send_kind, SEND_X2APIC_ICR);
-	assert_int_equal(p.icr_low, IPI_VECTOR);	/* fixed, physical, no shorthand */
+	assert_int_equal(p.icr_low, IPI_VECTOR); /* fixed, physical, no shorthand */
 	assert_int_equal(p.nslots, 3);
 	assert_int_equal(p.dest[0], 1);
 	assert_int_equal(p.dest[2], 3);
@@ -53,8 +53,8 @@ static void test_x2apic_logical_ids(void **state)
 
 	assert_int_equal(bench_plan_make(&c, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.icr_low, IPI_VECTOR | (1u << 11));
-	assert_int_equal(p.dest[0], 1u << 1);			/* vCPU 1: cluster 0 */
-	assert_int_equal(p.dest[16], (1u << 16) | (1u << 1));	/* vCPU 17: cluster 1 */
+	assert_int_equal(p.dest[0], 1u << 1);		      /* vCPU 1: cluster 0 */
+	assert_int_equal(p.dest[16], (1u << 16) | (1u << 1)); /* vCPU 17: cluster 1 */
 }
 
 static void test_multicast_reaches_odd_vcpus_only(void **state)
@@ -124,7 +124,7 @@ static void test_xapic_logical_flat_limit(void **state)
 	char err[128];
 
 	assert_int_equal(bench_plan_make(&c, &p, err, sizeof(err)), 0);
-	assert_int_equal(p.nslots, 7);		/* flat mode addresses 8 APICs */
+	assert_int_equal(p.nslots, 7); /* flat mode addresses 8 APICs */
 	assert_int_equal(p.dest[6], 1u << 7);
 }
 

@@ -18,12 +18,12 @@
 /* The seed's xAPIC columns (kvm-unit-tests vmexit ipi, 2 vCPUs, target spinning): cycles
  * of IPI without and with IPIv, 20 runs each, from the IPIv series cover letter. */
 static const double seed_xapic_without_ipiv[20] = {
-    6106, 6244, 6165, 5992, 6083, 6238, 6164, 5984, 5931, 5955,
-    5897, 6140, 6183, 5991, 5866, 6032, 6050, 6004, 5961, 6194,
+	6106, 6244, 6165, 5992, 6083, 6238, 6164, 5984, 5931, 5955,
+	5897, 6140, 6183, 5991, 5866, 6032, 6050, 6004, 5961, 6194,
 };
 static const double seed_xapic_with_ipiv[20] = {
-    4816, 4656, 4658, 4710, 4741, 4904, 4617, 4763, 4712, 4530,
-    4673, 4794, 4728, 4994, 4665, 4654, 4653, 4792, 4626, 4576,
+	4816, 4656, 4658, 4710, 4741, 4904, 4617, 4763, 4712, 4530,
+	4673, 4794, 4728, 4994, 4665, 4654, 4653, 4792, 4626, 4576,
 };
 
 static void set_param(struct bench_host *h, const char *name, const char *value)
@@ -112,16 +112,16 @@ static bool find_line(const char *text, const char *prefix, char *line, size_t s
 static void test_names_round_trip(void **state)
 {
 	static const char *const expected[BENCH_PATTERN_COUNT] = {
-	    "x2apic-phys",
-	    "x2apic-logical",
-	    "x2apic-multicast",
-	    "x2apic-allbutself",
-	    "x2apic-self",
-	    "xapic-phys",
-	    "xapic-logical",
-	    "xapic-allbutself",
-	    "nmi",
-	    "pv",
+		"x2apic-phys",
+		"x2apic-logical",
+		"x2apic-multicast",
+		"x2apic-allbutself",
+		"x2apic-self",
+		"xapic-phys",
+		"xapic-logical",
+		"xapic-allbutself",
+		"nmi",
+		"pv",
 	};
 	enum bench_pattern p;
 	enum bench_cpu_mode m;
@@ -193,8 +193,8 @@ static void test_table_has_every_run_and_ns(void **state)
 		const char *label;
 		double cycles;
 	} stat_rows[] = {
-	    {"Average", 6059.00}, {"Median", 6041.00}, {"Min", 5866.00},
-	    {"Max", 6244.00},	  {"Stddev", 114.79},
+		{"Average", 6059.00}, {"Median", 6041.00}, {"Min", 5866.00},
+		{"Max", 6244.00},     {"Stddev", 114.79},
 	};
 	for (run = 0; run < sizeof(stat_rows) / sizeof(stat_rows[0]); run++) {
 		assert_true(find_line(out, stat_rows[run].label, line, sizeof(line)));
@@ -451,15 +451,15 @@ static void test_json_schema_shape(void **state)
 	assert_string_equal(json_string_value(json_object_get(root, "schema")), "ipivbench/1");
 	assert_int_equal(json_array_size(json_object_get(root, "runs")), 20);
 	assert_int_equal(
-	    json_array_size(json_object_get(json_object_get(root, "config"), "pin_cpus")), 2);
+		json_array_size(json_object_get(json_object_get(root, "config"), "pin_cpus")), 2);
 	assert_string_equal(
-	    json_string_value(json_object_get(
-		json_object_get(json_object_get(root, "host"), "params"), "enable_ipiv")),
-	    "N");
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(root, "host"), "params"), "enable_ipiv")),
+		"N");
 	stats = json_object_get(root, "stats");
 	assert_true(
-	    fabs(json_real_value(json_object_get(json_object_get(stats, "cycles"), "mean")) -
-		 6059.0) < 1e-9);
+		fabs(json_real_value(json_object_get(json_object_get(stats, "cycles"), "mean")) -
+		     6059.0) < 1e-9);
 	assert_true(fabs(json_real_value(json_object_get(json_object_get(stats, "ns"), "median")) -
 			 6041.0 / 2.0) < 1e-9);
 	assert_int_equal(json_array_size(json_object_get(root, "vcpus")), 2);
@@ -602,18 +602,18 @@ static void test_json_read_errors_name_the_field(void **state)
 		int ret;
 		const char *message;
 	} cases[] = {
-	    {drop_config_vcpus, -EINVAL, "missing field config.vcpus"},
-	    {drop_host, -EINVAL, "missing field host"},
-	    {runs_as_string, -EINVAL, "runs must be an array"},
-	    {run_as_string, -EINVAL, "runs[4] must be a number"},
-	    {too_many_runs, -E2BIG, "too many runs: 1001, at most 1000"},
-	    {unknown_pattern, -EINVAL, "config.pattern \"x3apic\" is unknown"},
-	    {vcpus_out_of_range, -EINVAL, "config.vcpus is 65, must be 1..64"},
-	    {negative_count, -EINVAL, "vcpus[1].received is -1"},
-	    {duplicate_vcpu_id, -EINVAL, "vcpus[1].id 0 appears twice"},
-	    {long_model, -EINVAL, "host.cpu_model is too long"},
-	    {wrong_schema, -EINVAL, "schema is \"ipivbench/2\", expected \"ipivbench/1\""},
-	    {schema_number, -EINVAL, "schema is not a string"},
+		{drop_config_vcpus, -EINVAL, "missing field config.vcpus"},
+		{drop_host, -EINVAL, "missing field host"},
+		{runs_as_string, -EINVAL, "runs must be an array"},
+		{run_as_string, -EINVAL, "runs[4] must be a number"},
+		{too_many_runs, -E2BIG, "too many runs: 1001, at most 1000"},
+		{unknown_pattern, -EINVAL, "config.pattern \"x3apic\" is unknown"},
+		{vcpus_out_of_range, -EINVAL, "config.vcpus is 65, must be 1..64"},
+		{negative_count, -EINVAL, "vcpus[1].received is -1"},
+		{duplicate_vcpu_id, -EINVAL, "vcpus[1].id 0 appears twice"},
+		{long_model, -EINVAL, "host.cpu_model is too long"},
+		{wrong_schema, -EINVAL, "schema is \"ipivbench/2\", expected \"ipivbench/1\""},
+		{schema_number, -EINVAL, "schema is not a string"},
 	};
 	char err[256];
 	unsigned i;
@@ -871,8 +871,8 @@ static void test_compare_overlapping_runs_print_tilde(void **state)
 	 * distinct): medians 6041 and 5981, but the runs interleave (U = 263 of 400) and the
 	 * exact p is 0.091, 3138977377 / 34461632205 by the partition recurrence. */
 	static const double shuffled_faster[20] = {
-	    5872, 5932, 6102, 6176, 5972, 5990, 6103, 6121, 6045, 6182,
-	    5930, 5838, 6132, 5895, 5807, 6079, 6022, 5944, 5901, 5924,
+		5872, 5932, 6102, 6176, 5972, 5990, 6103, 6121, 6045, 6182,
+		5930, 5838, 6132, 5895, 5807, 6079, 6022, 5944, 5901, 5924,
 	};
 	struct bench_result *a = seed_result(seed_xapic_without_ipiv, 20, "N");
 	struct bench_result *b = seed_result(shuffled_faster, 20, "Y");
@@ -990,25 +990,25 @@ static void test_compare_three_runs_never_significant(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names_round_trip),
-	    cmocka_unit_test(test_table_has_every_run_and_ns),
-	    cmocka_unit_test(test_table_ns_at_other_frequency),
-	    cmocka_unit_test(test_table_without_tsc_omits_ns),
-	    cmocka_unit_test(test_table_reports_count_mismatch),
-	    cmocka_unit_test(test_table_refuses_invalid_result),
-	    cmocka_unit_test(test_json_round_trip),
-	    cmocka_unit_test(test_json_schema_shape),
-	    cmocka_unit_test(test_json_write_refuses_what_json_cannot_hold),
-	    cmocka_unit_test(test_json_read_errors_name_the_field),
-	    cmocka_unit_test(test_json_read_missing_and_malformed_files),
-	    cmocka_unit_test(test_compare_seed_reduction),
-	    cmocka_unit_test(test_compare_refuses_mismatch),
-	    cmocka_unit_test(test_compare_notes_but_allows_other_differences),
-	    cmocka_unit_test(test_compare_identical_runs_print_tilde),
-	    cmocka_unit_test(test_compare_overlapping_runs_print_tilde),
-	    cmocka_unit_test(test_compare_significant_sign_both_ways),
-	    cmocka_unit_test(test_compare_p_just_below_alpha_keeps_a_digit),
-	    cmocka_unit_test(test_compare_three_runs_never_significant),
+		cmocka_unit_test(test_names_round_trip),
+		cmocka_unit_test(test_table_has_every_run_and_ns),
+		cmocka_unit_test(test_table_ns_at_other_frequency),
+		cmocka_unit_test(test_table_without_tsc_omits_ns),
+		cmocka_unit_test(test_table_reports_count_mismatch),
+		cmocka_unit_test(test_table_refuses_invalid_result),
+		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_json_schema_shape),
+		cmocka_unit_test(test_json_write_refuses_what_json_cannot_hold),
+		cmocka_unit_test(test_json_read_errors_name_the_field),
+		cmocka_unit_test(test_json_read_missing_and_malformed_files),
+		cmocka_unit_test(test_compare_seed_reduction),
+		cmocka_unit_test(test_compare_refuses_mismatch),
+		cmocka_unit_test(test_compare_notes_but_allows_other_differences),
+		cmocka_unit_test(test_compare_identical_runs_print_tilde),
+		cmocka_unit_test(test_compare_overlapping_runs_print_tilde),
+		cmocka_unit_test(test_compare_significant_sign_both_ways),
+		cmocka_unit_test(test_compare_p_just_below_alpha_keeps_a_digit),
+		cmocka_unit_test(test_compare_three_runs_never_significant),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

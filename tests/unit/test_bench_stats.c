@@ -108,11 +108,11 @@ static void test_input_untouched(void **state)
 }
 
 /* Exact p-values are ratios of small whole numbers: compare to a few ulps. */
-#define assert_p(actual, expected)                                                                 \
-	do {                                                                                       \
-		double p_ = (actual), e_ = (expected);                                             \
-		if (fabs(p_ - e_) > 1e-12 * (e_ > 1e-300 ? e_ : 1.0))                              \
-			fail_msg("p = %.17g, expected %.17g", p_, e_);                             \
+#define assert_p(actual, expected)                                     \
+	do {                                                           \
+		double p_ = (actual), e_ = (expected);                 \
+		if (fabs(p_ - e_) > 1e-12 * (e_ > 1e-300 ? e_ : 1.0))  \
+			fail_msg("p = %.17g, expected %.17g", p_, e_); \
 	} while (0)
 
 static void test_utest_three_runs_separated_is_p_0_1(void **state)
@@ -340,23 +340,23 @@ static void test_utest_rejects_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_odd_count_median_is_middle_value),
-	    cmocka_unit_test(test_even_count_median_averages_middle_pair),
-	    cmocka_unit_test(test_single_value),
-	    cmocka_unit_test(test_empty_and_invalid_input_rejected),
-	    cmocka_unit_test(test_sample_stddev_known_values),
-	    cmocka_unit_test(test_large_close_values_keep_precision),
-	    cmocka_unit_test(test_input_untouched),
-	    cmocka_unit_test(test_utest_three_runs_separated_is_p_0_1),
-	    cmocka_unit_test(test_utest_exact_small_samples_by_hand),
-	    cmocka_unit_test(test_utest_unequal_sizes_and_order),
-	    cmocka_unit_test(test_utest_ties_exact),
-	    cmocka_unit_test(test_utest_identical_samples_are_p_1),
-	    cmocka_unit_test(test_utest_separated_twenty_runs),
-	    cmocka_unit_test(test_utest_overlapping_twenty_runs),
-	    cmocka_unit_test(test_utest_normal_approximation),
-	    cmocka_unit_test(test_utest_exact_at_the_limit),
-	    cmocka_unit_test(test_utest_rejects_bad_input),
+		cmocka_unit_test(test_odd_count_median_is_middle_value),
+		cmocka_unit_test(test_even_count_median_averages_middle_pair),
+		cmocka_unit_test(test_single_value),
+		cmocka_unit_test(test_empty_and_invalid_input_rejected),
+		cmocka_unit_test(test_sample_stddev_known_values),
+		cmocka_unit_test(test_large_close_values_keep_precision),
+		cmocka_unit_test(test_input_untouched),
+		cmocka_unit_test(test_utest_three_runs_separated_is_p_0_1),
+		cmocka_unit_test(test_utest_exact_small_samples_by_hand),
+		cmocka_unit_test(test_utest_unequal_sizes_and_order),
+		cmocka_unit_test(test_utest_ties_exact),
+		cmocka_unit_test(test_utest_identical_samples_are_p_1),
+		cmocka_unit_test(test_utest_separated_twenty_runs),
+		cmocka_unit_test(test_utest_overlapping_twenty_runs),
+		cmocka_unit_test(test_utest_normal_approximation),
+		cmocka_unit_test(test_utest_exact_at_the_limit),
+		cmocka_unit_test(test_utest_rejects_bad_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,10 +13,10 @@
 
 #include "diag.h"
 
-#define X2 ICR_MODE_X2APIC
+#define X2	   ICR_MODE_X2APIC
 #define FIXED(vec) ((uint32_t)(vec) | (ICR_DM_FIXED << ICR_DELIVERY_SHIFT))
-#define DM(mode) ((uint32_t)(mode) << ICR_DELIVERY_SHIFT)
-#define SH(sh) ((uint32_t)(sh) << ICR_SHORTHAND_SHIFT)
+#define DM(mode)   ((uint32_t)(mode) << ICR_DELIVERY_SHIFT)
+#define SH(sh)	   ((uint32_t)(sh) << ICR_SHORTHAND_SHIFT)
 
 static uint32_t C_PHYS, C_LOGICAL, C_ALLBUT, C_BCAST, C_NMI, C_INIT, C_SIPI, C_LOWEST;
 
@@ -444,8 +444,8 @@ static void test_targets_preempted_from_vcpu_states(void **state)
 	assert_float_equal(evn(f, "blocked_seconds"), 20.0, 1e-9);
 	assert_non_null(strstr(f->remedy, "overcommit"));
 
-	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] = prev->c.state_ns[IPIV_VSTATE_PREEMPTED] +
-						 12000000000ull; /* 30 % */
+	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] =
+		prev->c.state_ns[IPIV_VSTATE_PREEMPTED] + 12000000000ull; /* 30 % */
 	must_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED, DIAG_CRITICAL);
 
 	/* AMD: IsRunning changes make tracking live as well; 3.9 s of 40 is below 10 % */
@@ -499,10 +499,10 @@ static void test_fallback_slower_than_fastpath(void **state)
 
 	add_send(vm, IPIV_PATH_APIC_WRITE, C_LOGICAL, 99);
 	assert_non_null(
-	    skipped(eval(NULL, NULL, vm, NULL), DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
+		skipped(eval(NULL, NULL, vm, NULL), DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
 	lat.exit_ns[IPIV_PATH_APIC_WRITE] = (struct diag_figure){true, 2500, 400};
 	assert_non_null(
-	    skipped(eval(NULL, NULL, vm, &lat), DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
+		skipped(eval(NULL, NULL, vm, &lat), DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
 
 	lat.exit_ns[IPIV_PATH_X2APIC_MSR] = (struct diag_figure){true, 1500, 100};
 	must_not_fire(eval(NULL, NULL, vm, &lat), DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH);
@@ -634,7 +634,7 @@ static void test_finding_clears_when_window_goes_quiet(void **state)
 	/* logical again within the window: back */
 	add_send(cur, IPIV_PATH_APIC_WRITE, C_LOGICAL, 400);
 	const struct diag_finding *f =
-	    must_fire(eval(NULL, prev, cur, NULL), DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING);
+		must_fire(eval(NULL, prev, cur, NULL), DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING);
 	assert_int_equal(evn(f, "logical"), 400);
 	assert_int_equal(evn(f, "sent"), 1400);
 
@@ -705,21 +705,21 @@ static void test_threshold_parse(void **state)
 		int rc;
 		const char *says;
 	} bad[] = {
-	    {"--diag.logical-share=1.5", -EINVAL, "logical-share"},
-	    {"--diag.logical-share=0", -EINVAL, "(0, 1]"},
-	    {"--diag.logical-share=abc", -EINVAL, "not a number"},
-	    {"--diag.logical-share=0.5x", -EINVAL, "not a number"},
-	    {"--diag.logical-share=nan", -EINVAL, "not a number"},
-	    {"--diag.logical-share=", -EINVAL, "empty"},
-	    {"--diag.min-ipis=0", -EINVAL, "count >= 1"},
-	    {"--diag.min-ipis=-1", -EINVAL, "count >= 1"},
-	    {"--diag.min-ipis=1.5", -EINVAL, "count >= 1"},
-	    {"--diag.min-ipis=99999999999999999999999", -EINVAL, "count >= 1"},
-	    {"--diag.fallback-slowdown=0.9", -EINVAL, "factor"},
-	    {"--diag.fallback-slowdown=inf", -EINVAL, "not a number"},
-	    {"--diag.no-such=1", -ENOENT, "no such threshold"},
-	    {"--diag.=1", -ENOENT, "no such threshold"},
-	    {"--diag.logical-share", -EINVAL, "NAME=VALUE"},
+		{"--diag.logical-share=1.5", -EINVAL, "logical-share"},
+		{"--diag.logical-share=0", -EINVAL, "(0, 1]"},
+		{"--diag.logical-share=abc", -EINVAL, "not a number"},
+		{"--diag.logical-share=0.5x", -EINVAL, "not a number"},
+		{"--diag.logical-share=nan", -EINVAL, "not a number"},
+		{"--diag.logical-share=", -EINVAL, "empty"},
+		{"--diag.min-ipis=0", -EINVAL, "count >= 1"},
+		{"--diag.min-ipis=-1", -EINVAL, "count >= 1"},
+		{"--diag.min-ipis=1.5", -EINVAL, "count >= 1"},
+		{"--diag.min-ipis=99999999999999999999999", -EINVAL, "count >= 1"},
+		{"--diag.fallback-slowdown=0.9", -EINVAL, "factor"},
+		{"--diag.fallback-slowdown=inf", -EINVAL, "not a number"},
+		{"--diag.no-such=1", -ENOENT, "no such threshold"},
+		{"--diag.=1", -ENOENT, "no such threshold"},
+		{"--diag.logical-share", -EINVAL, "NAME=VALUE"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		before = t;
@@ -771,24 +771,24 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_accel_disabled_in_module),
-	    cmocka_unit_test(test_accel_unavailable),
-	    cmocka_unit_test(test_apicv_inhibited),
-	    cmocka_unit_test(test_logical_dest_mode),
-	    cmocka_unit_test(test_shorthand_broadcast),
-	    cmocka_unit_test(test_targets_halted),
-	    cmocka_unit_test(test_targets_preempted),
-	    cmocka_unit_test(test_targets_preempted_from_vcpu_states),
-	    cmocka_unit_test(test_avic_incomplete),
-	    cmocka_unit_test(test_fallback_slower_than_fastpath),
-	    cmocka_unit_test(test_special_delivery),
-	    cmocka_unit_test(test_eligible_ipis_exiting),
-	    cmocka_unit_test(test_idle_vm_has_no_findings),
-	    cmocka_unit_test(test_finding_clears_when_window_goes_quiet),
-	    cmocka_unit_test(test_threshold_defaults_match_table),
-	    cmocka_unit_test(test_threshold_parse),
-	    cmocka_unit_test(test_threshold_usage_lists_all),
-	    cmocka_unit_test(test_names),
+		cmocka_unit_test(test_accel_disabled_in_module),
+		cmocka_unit_test(test_accel_unavailable),
+		cmocka_unit_test(test_apicv_inhibited),
+		cmocka_unit_test(test_logical_dest_mode),
+		cmocka_unit_test(test_shorthand_broadcast),
+		cmocka_unit_test(test_targets_halted),
+		cmocka_unit_test(test_targets_preempted),
+		cmocka_unit_test(test_targets_preempted_from_vcpu_states),
+		cmocka_unit_test(test_avic_incomplete),
+		cmocka_unit_test(test_fallback_slower_than_fastpath),
+		cmocka_unit_test(test_special_delivery),
+		cmocka_unit_test(test_eligible_ipis_exiting),
+		cmocka_unit_test(test_idle_vm_has_no_findings),
+		cmocka_unit_test(test_finding_clears_when_window_goes_quiet),
+		cmocka_unit_test(test_threshold_defaults_match_table),
+		cmocka_unit_test(test_threshold_parse),
+		cmocka_unit_test(test_threshold_usage_lists_all),
+		cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

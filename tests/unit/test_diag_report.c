@@ -15,9 +15,9 @@
 
 #include "diag_report.h"
 
-#define X2 ICR_MODE_X2APIC
+#define X2	   ICR_MODE_X2APIC
 #define FIXED(vec) ((uint32_t)(vec) | (ICR_DM_FIXED << ICR_DELIVERY_SHIFT))
-#define SEC 1000000000ull
+#define SEC	   1000000000ull
 
 static bool have_promtool;
 
@@ -88,7 +88,8 @@ static int setup(void **state)
 	add_send(&f->cur_vms[0], IPIV_PATH_X2APIC_MSR, phys, 100);
 	f->cur_vms[0].inhibits = 1u << 9;
 	f->cur_vms[0].inhibit_set[9] = 1;
-	f->cur_vms[0].timeline[0] = (struct ipiv_inhibit_change){.ts = 104 * SEC, .reason = 9, .set = 1};
+	f->cur_vms[0].timeline[0] =
+		(struct ipiv_inhibit_change){.ts = 104 * SEC, .reason = 9, .set = 1};
 	f->cur_vms[0].n_timeline = 1;
 	add_send(&f->cur_vms[1], IPIV_PATH_X2APIC_MSR, nmi, 50);
 	add_send(&f->cur_vms[1], IPIV_PATH_X2APIC_MSR, phys, 50);
@@ -157,7 +158,7 @@ static void test_evaluate_snapshot(void **state)
 
 	/* first sight: no previous snapshot, counts since start, no window */
 	assert_int_equal(
-	    diag_evaluate_snapshot(NULL, NULL, &f->cur, f->names, NULL, &f->th, NULL, &r), 0);
+		diag_evaluate_snapshot(NULL, NULL, &f->cur, f->names, NULL, &f->th, NULL, &r), 0);
 	assert_false(r->host_known);
 	assert_float_equal(r->vms[0].window_seconds, 0, 0);
 	assert_non_null(find(&r->vms[0].result, DIAG_RULE_LOGICAL_DEST_MODE));
@@ -238,9 +239,10 @@ static void test_text(void **state)
 	assert_non_null(strstr(text, "[critical] apicv_inhibited:"));
 	assert_non_null(strstr(text, "pit_reinj"));
 	assert_non_null(strstr(text, "not evaluated: targets_preempted (needs the preempted"));
-	assert_non_null(strstr(text, "\nVM web (window 10.0 s)\n  APICv inhibits: pit_reinj (0x200)\n"
-				     "  APICv inhibit timeline (newest last):\n"
-				     "        -6.000 s  set    pit_reinj\n"));
+	assert_non_null(strstr(text,
+			       "\nVM web (window 10.0 s)\n  APICv inhibits: pit_reinj (0x200)\n"
+			       "  APICv inhibit timeline (newest last):\n"
+			       "        -6.000 s  set    pit_reinj\n"));
 	/* idle: the bitmap was never reported */
 	assert_non_null(strstr(text, "\nVM idle (window 10.0 s)\n  APICv inhibits: unknown"));
 	assert_non_null(strstr(text, "  APICv inhibit timeline: none recorded\n  no findings\n"));
@@ -278,7 +280,8 @@ static void test_json(void **state)
 	host = json_object_get(j, "host");
 	assert_true(json_is_true(json_object_get(host, "known")));
 	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(host, "cpu"), "vendor")), "intel");
+		json_string_value(json_object_get(json_object_get(host, "cpu"), "vendor")),
+		"intel");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(host, "cpu"), "model")),
 			 143);
 	assert_string_equal(json_string_value(json_object_get(host, "ipiv_hardware")), "yes");
@@ -338,7 +341,8 @@ static void test_json(void **state)
 
 	/* no host state: the section says so */
 	assert_int_equal(
-	    diag_evaluate_snapshot(NULL, &f->prev, &f->cur, f->names, NULL, &f->th, NULL, &r), 0);
+		diag_evaluate_snapshot(NULL, &f->prev, &f->cur, f->names, NULL, &f->th, NULL, &r),
+		0);
 	j = diag_report_json(r, NULL);
 	host = json_object_get(j, "host");
 	assert_true(json_is_false(json_object_get(host, "known")));
@@ -424,9 +428,9 @@ static void test_metrics_lines(void **state)
 			       "source=\"/sys/module/kvm_intel/parameters/enable_ipiv\"} 1\n"));
 	/* three VMs lack latency data for targets_preempted */
 	assert_non_null(
-	    strstr(body, "ipiv_diag_rule_not_evaluated{rule=\"targets_preempted\"} 3.0\n"));
+		strstr(body, "ipiv_diag_rule_not_evaluated{rule=\"targets_preempted\"} 3.0\n"));
 	assert_non_null(
-	    strstr(body, "ipiv_diag_rule_not_evaluated{rule=\"logical_dest_mode\"} 0.0\n"));
+		strstr(body, "ipiv_diag_rule_not_evaluated{rule=\"logical_dest_mode\"} 0.0\n"));
 	promtool_check(body);
 	free(body);
 
@@ -446,7 +450,8 @@ static void test_metrics_quiet_host(void **state)
 	/* no host state, no findings: the families are still valid and empty */
 	f->cur = f->prev;
 	assert_int_equal(
-	    diag_evaluate_snapshot(NULL, &f->prev, &f->cur, f->names, NULL, &f->th, NULL, &r), 0);
+		diag_evaluate_snapshot(NULL, &f->prev, &f->cur, f->names, NULL, &f->th, NULL, &r),
+		0);
 	body = metrics(r, EXPO_TEXT_0_0_4);
 	assert_int_equal(count_prefix(body, "ipiv_finding{"), 0);
 	assert_int_equal(count_prefix(body, "ipiv_host_accel_info{"), 0);
@@ -459,12 +464,12 @@ static void test_metrics_quiet_host(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_evaluate_snapshot, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_since_is_carried_and_resets, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_text, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_metrics_lines, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_metrics_quiet_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evaluate_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_since_is_carried_and_resets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_quiet_host, setup, teardown),
 	};
 	int rc;
 

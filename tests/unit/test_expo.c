@@ -72,8 +72,8 @@ static void test_double_rendering_is_canonical(void **state)
 static void test_double_rendering_round_trips(void **state)
 {
 	const double edges[] = {
-	    DBL_MAX,	       -DBL_MAX, DBL_MIN,   5e-324, 1e-4,  9.999999999999999e-5,
-	    999999.9999999999, 1e6,	 2.0 / 3.0, 1e21,   1e-300};
+		DBL_MAX,	   -DBL_MAX, DBL_MIN,	5e-324, 1e-4,  9.999999999999999e-5,
+		999999.9999999999, 1e6,	     2.0 / 3.0, 1e21,	1e-300};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	char buf[40];
 	double v;
@@ -109,10 +109,10 @@ static void test_counter_both_formats(void **state)
 	assert_int_equal(expo_counter(e, NULL, 0, 0), 0);
 	body = finish(e);
 	assert_string_equal(
-	    body, "# HELP ipiv_ipis_sent_total IPIs sent.\n"
-		  "# TYPE ipiv_ipis_sent_total counter\n"
-		  "ipiv_ipis_sent_total{vm=\"web\",path=\"x2apic\"} 18446744073709551615\n"
-		  "ipiv_ipis_sent_total 0\n");
+		body, "# HELP ipiv_ipis_sent_total IPIs sent.\n"
+		      "# TYPE ipiv_ipis_sent_total counter\n"
+		      "ipiv_ipis_sent_total{vm=\"web\",path=\"x2apic\"} 18446744073709551615\n"
+		      "ipiv_ipis_sent_total 0\n");
 	free(body);
 
 	e = new_expo(EXPO_OPENMETRICS_1_0_0);
@@ -236,10 +236,10 @@ static void test_histogram_rejects_bad_bounds_and_overflow(void **state)
 static void test_label_values_are_escaped(void **state)
 {
 	const struct expo_label l[] = {
-	    {"vm", "a\\b\"c\nd"},
-	    {"bad", "x\xff\xc0\x80y"}, /* a stray byte and an overlong NUL */
-	    {"utf8", "caf\xc3\xa9 \xf0\x9f\x90\xa7"},
-	    {"empty", ""},
+		{"vm", "a\\b\"c\nd"},
+		{"bad", "x\xff\xc0\x80y"}, /* a stray byte and an overlong NUL */
+		{"utf8", "caf\xc3\xa9 \xf0\x9f\x90\xa7"},
+		{"empty", ""},
 	};
 	struct expo *e;
 	char *body;
@@ -408,24 +408,24 @@ static void test_accept_negotiation(void **state)
 	assert_negotiates("\xff\xfe;q=1", text);
 
 	assert_non_null(
-	    strstr(expo_content_type(om), "application/openmetrics-text; version=1.0.0"));
+		strstr(expo_content_type(om), "application/openmetrics-text; version=1.0.0"));
 	assert_non_null(strstr(expo_content_type(text), "text/plain; version=0.0.4"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_double_rendering_is_canonical),
-	    cmocka_unit_test(test_double_rendering_round_trips),
-	    cmocka_unit_test(test_counter_both_formats),
-	    cmocka_unit_test(test_gauge_and_info_both_formats),
-	    cmocka_unit_test(test_histogram_buckets_are_cumulative_with_inf),
-	    cmocka_unit_test(test_histogram_rejects_bad_bounds_and_overflow),
-	    cmocka_unit_test(test_label_values_are_escaped),
-	    cmocka_unit_test(test_help_escaping_differs_by_format),
-	    cmocka_unit_test(test_names_are_validated),
-	    cmocka_unit_test(test_families_cannot_be_split_or_mixed),
-	    cmocka_unit_test(test_accept_negotiation),
+		cmocka_unit_test(test_double_rendering_is_canonical),
+		cmocka_unit_test(test_double_rendering_round_trips),
+		cmocka_unit_test(test_counter_both_formats),
+		cmocka_unit_test(test_gauge_and_info_both_formats),
+		cmocka_unit_test(test_histogram_buckets_are_cumulative_with_inf),
+		cmocka_unit_test(test_histogram_rejects_bad_bounds_and_overflow),
+		cmocka_unit_test(test_label_values_are_escaped),
+		cmocka_unit_test(test_help_escaping_differs_by_format),
+		cmocka_unit_test(test_names_are_validated),
+		cmocka_unit_test(test_families_cannot_be_split_or_mixed),
+		cmocka_unit_test(test_accept_negotiation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

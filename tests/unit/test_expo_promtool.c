@@ -50,7 +50,7 @@ static size_t write_representative(struct expo *e)
 	assert_int_equal(expo_gauge(e, vm_odd, 1, INFINITY), 0);
 	assert_int_equal(expo_gauge(e, vm_odd + 1, 1, -1e-300), 0);
 	assert_int_equal(
-	    expo_begin(e, "ipiv_delivery_seconds", EXPO_HISTOGRAM, "IPI delivery latency."), 0);
+		expo_begin(e, "ipiv_delivery_seconds", EXPO_HISTOGRAM, "IPI delivery latency."), 0);
 	assert_int_equal(expo_histogram(e, vm_web, 1, &h), 0);
 	assert_int_equal(expo_histogram(e, vm_odd, 1, &h), 0);
 	assert_int_equal(expo_begin(e, "ipiv_build", EXPO_INFO, "Build information."), 0);
@@ -150,9 +150,9 @@ static void test_openmetrics_parses_in_promtool(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_text_format_passes_promtool_lint),
-	    cmocka_unit_test(test_split_family_fails_promtool),
-	    cmocka_unit_test(test_openmetrics_parses_in_promtool),
+		cmocka_unit_test(test_text_format_passes_promtool_lint),
+		cmocka_unit_test(test_split_family_fails_promtool),
+		cmocka_unit_test(test_openmetrics_parses_in_promtool),
 	};
 	char cmd[128];
 	int rc;

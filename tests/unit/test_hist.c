@@ -13,7 +13,7 @@ static void test_small_values(void **state)
 	assert_int_equal(hist_bucket(0), 0);
 	assert_int_equal(hist_bucket(63), 0);
 	assert_int_equal(hist_bucket(64), 1);
-	assert_int_equal(hist_bucket(67), 1);	/* 64..67: width 4 = 64/16 */
+	assert_int_equal(hist_bucket(67), 1); /* 64..67: width 4 = 64/16 */
 	assert_int_equal(hist_bucket(68), 2);
 	assert_int_equal(hist_bucket(127), 16);
 	assert_int_equal(hist_bucket(128), 17);
@@ -70,8 +70,10 @@ static void test_log2(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_small_values),   cmocka_unit_test(test_edges_inclusive),
-		cmocka_unit_test(test_tiling_and_width), cmocka_unit_test(test_range_ends),
+		cmocka_unit_test(test_small_values),
+		cmocka_unit_test(test_edges_inclusive),
+		cmocka_unit_test(test_tiling_and_width),
+		cmocka_unit_test(test_range_ends),
 		cmocka_unit_test(test_log2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,12 +72,12 @@ static int blocking(const struct httpd_request *req, struct httpd_response *resp
 }
 
 static const struct httpd_route routes[] = {
-    {"/", false, hello, "<h1>home</h1>"},
-    {"/echo", false, echo_query, NULL},
-    {"/fail", false, failing, NULL},
-    {"/api/v1/vms/", true, echo_query, NULL},
-    {"/api/v1/vms/special", false, hello, "exact wins"},
-    {"/block", false, blocking, NULL},
+	{"/", false, hello, "<h1>home</h1>"},
+	{"/echo", false, echo_query, NULL},
+	{"/fail", false, failing, NULL},
+	{"/api/v1/vms/", true, echo_query, NULL},
+	{"/api/v1/vms/special", false, hello, "exact wins"},
+	{"/block", false, blocking, NULL},
 };
 
 struct reply {
@@ -165,13 +165,13 @@ static void request(int family, uint16_t port, const char *raw, struct reply *r)
 static struct httpd *start(const char *address)
 {
 	const struct httpd_config config = {
-	    .listen_address = address,
-	    .routes = routes,
-	    .n_routes = sizeof(routes) / sizeof(routes[0]),
-	    .limits = {.max_connections = 16,
-		       .max_connections_per_ip = 8,
-		       .read_timeout_s = 1,
-		       .workers = 2},
+		.listen_address = address,
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.limits = {.max_connections = 16,
+			   .max_connections_per_ip = 8,
+			   .read_timeout_s = 1,
+			   .workers = 2},
 	};
 	struct httpd *httpd = NULL;
 	char err[256] = "";
@@ -339,10 +339,12 @@ static void test_oversized_requests_get_4xx(void **state)
 static void test_per_address_limit(void **state)
 {
 	const struct httpd_config config = {
-	    .listen_address = "127.0.0.1:0",
-	    .routes = routes,
-	    .n_routes = 1,
-	    .limits = {.max_connections = 16, .max_connections_per_ip = 4, .read_timeout_s = 30},
+		.listen_address = "127.0.0.1:0",
+		.routes = routes,
+		.n_routes = 1,
+		.limits = {.max_connections = 16,
+			   .max_connections_per_ip = 4,
+			   .read_timeout_s = 30},
 	};
 	struct httpd *httpd = NULL;
 	int held[4], fd;
@@ -372,10 +374,10 @@ static void test_per_address_limit(void **state)
 static void test_full_server_evicts_longest_waiting(void **state)
 {
 	const struct httpd_config config = {
-	    .listen_address = "127.0.0.1:0",
-	    .routes = routes,
-	    .n_routes = 1,
-	    .limits = {.max_connections = 4, .max_connections_per_ip = 4, .read_timeout_s = 30},
+		.listen_address = "127.0.0.1:0",
+		.routes = routes,
+		.n_routes = 1,
+		.limits = {.max_connections = 4, .max_connections_per_ip = 4, .read_timeout_s = 30},
 	};
 	struct httpd *httpd = NULL;
 	int held[4];
@@ -519,11 +521,11 @@ static void test_port_in_use(void **state)
 static void test_bad_listen_addresses(void **state)
 {
 	static const char *const bad[] = {
-	    "",		  "9100",	    "localhost",     "127.0.0.1",
-	    "127.0.0.1:", ":99999",	    ":-1",	     ":9x",
-	    ":123456",	  "::1:9100",	    "[::1:9100",     "[::1]9100",
-	    "[]:9100",	  "[127.0.0.1]:80", "256.0.0.1:80",  "example.com:80",
-	    "1.2.3:80",	  "[::1]:",	    " 127.0.0.1:80", "127.0.0.1:+80",
+		"",	      "9100",		"localhost",	 "127.0.0.1",
+		"127.0.0.1:", ":99999",		":-1",		 ":9x",
+		":123456",    "::1:9100",	"[::1:9100",	 "[::1]9100",
+		"[]:9100",    "[127.0.0.1]:80", "256.0.0.1:80",	 "example.com:80",
+		"1.2.3:80",   "[::1]:",		" 127.0.0.1:80", "127.0.0.1:+80",
 	};
 	static const char *const good[] = {"127.0.0.1:9100", "localhost:0", ":0",
 					   "[::]:80",	     "[::1]:65535", "0.0.0.0:1"};
@@ -578,19 +580,19 @@ static void test_bad_routes_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_get_routes_and_404),
-	    cmocka_unit_test(test_head_and_other_methods),
-	    cmocka_unit_test(test_idle_connection_is_closed),
-	    cmocka_unit_test(test_trickling_client_is_closed),
-	    cmocka_unit_test(test_oversized_requests_get_4xx),
-	    cmocka_unit_test(test_per_address_limit),
-	    cmocka_unit_test(test_full_server_evicts_longest_waiting),
-	    cmocka_unit_test(test_blocked_handler_does_not_block_others),
-	    cmocka_unit_test(test_client_errors_are_rate_limited),
-	    cmocka_unit_test(test_ipv6_and_all_interfaces),
-	    cmocka_unit_test(test_port_in_use),
-	    cmocka_unit_test(test_bad_listen_addresses),
-	    cmocka_unit_test(test_bad_routes_are_refused),
+		cmocka_unit_test(test_get_routes_and_404),
+		cmocka_unit_test(test_head_and_other_methods),
+		cmocka_unit_test(test_idle_connection_is_closed),
+		cmocka_unit_test(test_trickling_client_is_closed),
+		cmocka_unit_test(test_oversized_requests_get_4xx),
+		cmocka_unit_test(test_per_address_limit),
+		cmocka_unit_test(test_full_server_evicts_longest_waiting),
+		cmocka_unit_test(test_blocked_handler_does_not_block_others),
+		cmocka_unit_test(test_client_errors_are_rate_limited),
+		cmocka_unit_test(test_ipv6_and_all_interfaces),
+		cmocka_unit_test(test_port_in_use),
+		cmocka_unit_test(test_bad_listen_addresses),
+		cmocka_unit_test(test_bad_routes_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,7 @@ static void test_field_extraction(void **state)
 	/* level/assert bits and the vector must not leak into the class */
 	assert_int_equal(icr_classify(low, 4, ICR_MODE_XAPIC),
 			 ICR_DM_NMI | ICR_CLASS_LOGICAL |
-			     ICR_SH_ALL_BUT_SELF << ICR_CLASS_SH_SHIFT);
+				 ICR_SH_ALL_BUT_SELF << ICR_CLASS_SH_SHIFT);
 }
 
 static void test_each_delivery_mode(void **state)
@@ -161,15 +161,15 @@ static void test_accept_delivery_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_field_extraction),
-	    cmocka_unit_test(test_each_delivery_mode),
-	    cmocka_unit_test(test_each_shorthand),
-	    cmocka_unit_test(test_broadcast_depends_on_mode),
-	    cmocka_unit_test(test_logical_unicast_and_multicast),
-	    cmocka_unit_test(test_init_sipi_sequence),
-	    cmocka_unit_test(test_class_fits_table),
-	    cmocka_unit_test(test_format),
-	    cmocka_unit_test(test_accept_delivery_names),
+		cmocka_unit_test(test_field_extraction),
+		cmocka_unit_test(test_each_delivery_mode),
+		cmocka_unit_test(test_each_shorthand),
+		cmocka_unit_test(test_broadcast_depends_on_mode),
+		cmocka_unit_test(test_logical_unicast_and_multicast),
+		cmocka_unit_test(test_init_sipi_sequence),
+		cmocka_unit_test(test_class_fits_table),
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_accept_delivery_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,8 +28,8 @@ static struct btf *btf_with(const char *const *names, const long long *vals, int
 static void test_numbering_follows_btf(void **state)
 {
 	static const char *const names[] = {
-	    "APICV_INHIBIT_REASON_DISABLED", "APICV_INHIBIT_REASON_NESTED",
-	    "APICV_INHIBIT_REASON_SOMETHING_NEW_2", "NR_APICV_INHIBIT_REASONS"};
+		"APICV_INHIBIT_REASON_DISABLED", "APICV_INHIBIT_REASON_NESTED",
+		"APICV_INHIBIT_REASON_SOMETHING_NEW_2", "NR_APICV_INHIBIT_REASONS"};
 	static const long long vals[] = {0, 3, 13, 14};
 	char out[IPIV_INHIBIT_COUNT][IPIV_INHIBIT_NAME_MAX] = {{0}};
 	struct btf *btf = btf_with(names, vals, 4);
@@ -77,9 +77,9 @@ static void test_no_enum(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_numbering_follows_btf),
-	    cmocka_unit_test(test_malformed_enumerators),
-	    cmocka_unit_test(test_no_enum),
+		cmocka_unit_test(test_numbering_follows_btf),
+		cmocka_unit_test(test_malformed_enumerators),
+		cmocka_unit_test(test_no_enum),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,7 +71,7 @@ static void test_refuses_missing_fields_and_foreign_paths(void **state)
 	const struct landing_link no_text[] = {{"/ok", NULL}};
 	struct landing_page page = {"1", "/metrics", NULL, 0};
 	const char *const bad_paths[] = {
-	    NULL, "", "metrics", "//evil.example/", "/\\evil", "javascript:alert(1)"};
+		NULL, "", "metrics", "//evil.example/", "/\\evil", "javascript:alert(1)"};
 	char *html = NULL;
 	size_t len, i;
 
@@ -96,10 +96,10 @@ static void test_refuses_missing_fields_and_foreign_paths(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_page_has_title_version_and_links),
-	    cmocka_unit_test(test_inserted_text_is_escaped),
-	    cmocka_unit_test(test_html_escape),
-	    cmocka_unit_test(test_refuses_missing_fields_and_foreign_paths),
+		cmocka_unit_test(test_page_has_title_version_and_links),
+		cmocka_unit_test(test_inserted_text_is_escaped),
+		cmocka_unit_test(test_html_escape),
+		cmocka_unit_test(test_refuses_missing_fields_and_foreign_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

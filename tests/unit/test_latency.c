@@ -17,11 +17,11 @@ static void test_quantiles_bracket_the_truth(void **state)
 
 	memset(&h, 0, sizeof(h));
 	for (int i = 0; i < 1000; i++) {
-		values[i] = 1000 + 37 * i;	/* 1000 .. 37963 ns, sorted */
+		values[i] = 1000 + 37 * i; /* 1000 .. 37963 ns, sorted */
 		latency_add(&h, values[i]);
 	}
 	assert_int_equal(h.count, 1000);
-	const double qs[] = { 0.5, 0.9, 0.99, 1.0 };
+	const double qs[] = {0.5, 0.9, 0.99, 1.0};
 	for (unsigned i = 0; i < 4; i++) {
 		struct latency_quantile r = latency_quantile(&h, qs[i]);
 		uint64_t truth = values[(int)ceil(qs[i] * 1000) - 1];
@@ -29,7 +29,7 @@ static void test_quantiles_bracket_the_truth(void **state)
 		assert_true(r.valid);
 		assert_false(r.overflow);
 		assert_true(fabs(r.value_ns - (double)truth) <= r.error_ns + 0.5);
-		assert_true(r.error_ns <= r.value_ns * 0.0625);	/* the stated bucket error */
+		assert_true(r.error_ns <= r.value_ns * 0.0625); /* the stated bucket error */
 	}
 }
 
@@ -94,7 +94,7 @@ static void test_export_range(void **state)
 
 	memset(&h, 0, sizeof(h));
 	assert_false(latency_export_range(&h, &first, &n));
-	latency_add(&h, 1ull << 40);	/* overflow only: no finite bucket */
+	latency_add(&h, 1ull << 40); /* overflow only: no finite bucket */
 	assert_false(latency_export_range(&h, &first, &n));
 	latency_add(&h, 1000);
 	latency_add(&h, 3000);

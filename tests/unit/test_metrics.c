@@ -22,13 +22,13 @@
 #include "metrics.h"
 
 /* Kernel addresses as the collector reports them; they must never reach the output. */
-#define VM_WEB 0xffff8881a2b3c000ull
-#define VM_ODD 0xffff8881a2b3d000ull
+#define VM_WEB	0xffff8881a2b3c000ull
+#define VM_ODD	0xffff8881a2b3d000ull
 #define VM_IDLE 0xffff8881a2b3e000ull
 
 /* A name that needs every label escape, plus a byte that is not UTF-8 and one that is. */
-#define ODD_NAME                                                                                   \
-	"we\"ird\\name\nline2 \xff"                                                                \
+#define ODD_NAME                    \
+	"we\"ird\\name\nline2 \xff" \
 	" caf\xc3\xa9"
 #define ODD_LABEL "we\\\"ird\\\\name\\nline2 \xef\xbf\xbd caf\xc3\xa9"
 
@@ -76,7 +76,7 @@ static struct fixture *fixture_new(void)
 		 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
 	add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
 		 icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
-				  (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
+				      (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
 			      0xff, 1),
 		 3);
 	add_send(web, f->web_sends, IPIV_PATH_APIC_WRITE,
@@ -108,7 +108,7 @@ static struct fixture *fixture_new(void)
 	f->web_vcpus[0].c.wakeups = 25;
 	f->web_vcpus[0].apicv_active = IPIV_APICV_ACTIVE;
 	f->web_vcpus[1] = (struct ipiv_vcpu_stats){
-	    .vcpu_id = 1, .tid = 4244, .apicv_active = IPIV_APICV_INACTIVE};
+		.vcpu_id = 1, .tid = 4244, .apicv_active = IPIV_APICV_INACTIVE};
 	f->web_vcpus[1].c.sent_total = 462;
 	f->web_vcpus[1].c.received_total = 603;
 	f->web_vcpus[1].c.wakeups = 15;
@@ -160,7 +160,7 @@ static struct fixture *fixture_new(void)
 
 	f->probes[0] = (struct ipiv_probe){"kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0};
 	f->probes[1] =
-	    (struct ipiv_probe){"kvm_apic_accept_irq", "ipiv_apic_accept_irq", false, true, 0};
+		(struct ipiv_probe){"kvm_apic_accept_irq", "ipiv_apic_accept_irq", false, true, 0};
 	f->probes[2] = (struct ipiv_probe){"kvm_avic_incomplete_ipi", "ipiv_avic_incomplete_ipi",
 					   true, false, -ENOENT};
 	f->probes[3] = (struct ipiv_probe){"kvm_hv_send_ipi", "ipiv_hv_send_ipi", true, true, 0};
@@ -226,16 +226,16 @@ static bool has_line(const char *body, const char *line)
 	return false;
 }
 
-#define assert_line(body, line)                                                                    \
-	do {                                                                                       \
-		if (!has_line((body), (line)))                                                     \
-			fail_msg("line missing: %s\n--- output ---\n%s", (line), (body));          \
+#define assert_line(body, line)                                                           \
+	do {                                                                              \
+		if (!has_line((body), (line)))                                            \
+			fail_msg("line missing: %s\n--- output ---\n%s", (line), (body)); \
 	} while (0)
 
-#define assert_no_line(body, line)                                                                 \
-	do {                                                                                       \
-		if (has_line((body), (line)))                                                      \
-			fail_msg("unexpected line: %s", (line));                                   \
+#define assert_no_line(body, line)                               \
+	do {                                                     \
+		if (has_line((body), (line)))                    \
+			fail_msg("unexpected line: %s", (line)); \
 	} while (0)
 
 /* Lines starting with prefix. */
@@ -471,7 +471,7 @@ static void assert_label_name(const char *name)
  * would be two series with one label set). */
 static void assert_kernel_table(uint32_t isa, const struct kernel_exit_name *t, size_t n)
 {
-	char (*names)[METRICS_EXIT_REASON_LEN] = calloc(n, sizeof(*names));
+	char(*names)[METRICS_EXIT_REASON_LEN] = calloc(n, sizeof(*names));
 
 	assert_non_null(names);
 	for (size_t i = 0; i < n; i++) {
@@ -618,13 +618,13 @@ static void test_patched_families(void **state)
 	assert_line(body, "ipiv_vcpu_state_seconds_total{vm=\"web\",state=\"blocked\"} 1.5");
 	assert_line(body, "ipiv_vcpu_state_seconds_total{vm=\"" ODD_LABEL
 			  "\",state=\"not_running\"} 2.5");
-	assert_line(body, "ipiv_vcpu_state_seconds_total{vm=\"" ODD_LABEL
-			  "\",state=\"preempted\"} 0.25");
+	assert_line(body,
+		    "ipiv_vcpu_state_seconds_total{vm=\"" ODD_LABEL "\",state=\"preempted\"} 0.25");
 	assert_int_equal(count_prefix(body, "ipiv_vcpu_state_seconds_total{"), 3);
-	assert_line(body, "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL
-			  "\",running=\"true\"} 40");
-	assert_line(body, "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL
-			  "\",running=\"false\"} 39");
+	assert_line(body,
+		    "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL "\",running=\"true\"} 40");
+	assert_line(body,
+		    "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL "\",running=\"false\"} 39");
 	/* APICv by vCPU: web knows both of its vCPUs, the others none */
 	assert_line(body, "ipiv_vm_vcpus_apicv{vm=\"web\",active=\"true\"} 1.0");
 	assert_line(body, "ipiv_vm_vcpus_apicv{vm=\"web\",active=\"false\"} 1.0");
@@ -883,8 +883,8 @@ static void test_no_duplicate_series_text(void **state)
 	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges; host totals: sends by every path + 4;
 	 * the previous scrape's bytes. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2 +
-				IPIV_PATH_COUNT + 4 + 1);
+				    2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2 +
+				    IPIV_PATH_COUNT + 4 + 1);
 	free(body);
 	free(f);
 }
@@ -978,27 +978,27 @@ static void test_promtool_accepts_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_exit_reason_names),
-	    cmocka_unit_test(test_exit_reason_kernel_tables),
-	    cmocka_unit_test(test_pv_kick_delivery),
-	    cmocka_unit_test(test_vm_families),
-	    cmocka_unit_test(test_send_families),
-	    cmocka_unit_test(test_receive_and_halt_families),
-	    cmocka_unit_test(test_exit_avic_and_inhibit_families),
-	    cmocka_unit_test(test_patched_families),
-	    cmocka_unit_test(test_inhibits_unknown_means_no_series),
-	    cmocka_unit_test(test_per_vcpu_families_only_with_flag),
-	    cmocka_unit_test(test_self_families),
-	    cmocka_unit_test(test_missing_required_probe_degrades),
-	    cmocka_unit_test(test_empty_snapshot),
-	    cmocka_unit_test(test_hostile_names_are_escaped),
-	    cmocka_unit_test(test_no_duplicate_series_text),
-	    cmocka_unit_test(test_host_totals_and_exited_vms),
-	    cmocka_unit_test(test_first_scrape_has_no_scrape_figures),
-	    cmocka_unit_test(test_openmetrics),
+		cmocka_unit_test(test_exit_reason_names),
+		cmocka_unit_test(test_exit_reason_kernel_tables),
+		cmocka_unit_test(test_pv_kick_delivery),
+		cmocka_unit_test(test_vm_families),
+		cmocka_unit_test(test_send_families),
+		cmocka_unit_test(test_receive_and_halt_families),
+		cmocka_unit_test(test_exit_avic_and_inhibit_families),
+		cmocka_unit_test(test_patched_families),
+		cmocka_unit_test(test_inhibits_unknown_means_no_series),
+		cmocka_unit_test(test_per_vcpu_families_only_with_flag),
+		cmocka_unit_test(test_self_families),
+		cmocka_unit_test(test_missing_required_probe_degrades),
+		cmocka_unit_test(test_empty_snapshot),
+		cmocka_unit_test(test_hostile_names_are_escaped),
+		cmocka_unit_test(test_no_duplicate_series_text),
+		cmocka_unit_test(test_host_totals_and_exited_vms),
+		cmocka_unit_test(test_first_scrape_has_no_scrape_figures),
+		cmocka_unit_test(test_openmetrics),
 	};
 	const struct CMUnitTest promtool_tests[] = {
-	    cmocka_unit_test(test_promtool_accepts_text),
+		cmocka_unit_test(test_promtool_accepts_text),
 	};
 	int rc = cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 

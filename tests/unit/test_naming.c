@@ -308,13 +308,13 @@ static void test_name_from_kept_cmdline(void **state)
 	char name[VM_NAME_MAX];
 
 	assert_int_equal(
-	    vm_name_from_cmdline(KEPT("/opt/ipivbench\0--name=web-01\0"), false, 7, name),
-	    VM_NAME_IPIVBENCH);
+		vm_name_from_cmdline(KEPT("/opt/ipivbench\0--name=web-01\0"), false, 7, name),
+		VM_NAME_IPIVBENCH);
 	assert_string_equal(name, "web-01");
 	assert_int_equal(
-	    vm_name_from_cmdline(KEPT("qemu-system-x86_64\0-name\0guest=db,debug-threads=on\0"),
-				 true, 7, name),
-	    VM_NAME_QEMU);
+		vm_name_from_cmdline(KEPT("qemu-system-x86_64\0-name\0guest=db,debug-threads=on\0"),
+				     true, 7, name),
+		VM_NAME_QEMU);
 	assert_string_equal(name, "db");
 	/* cut inside the value: the partial argument is not a name */
 	assert_int_equal(vm_name_from_cmdline(KEPT("firecracker\0--id\0vm-12"), true, 7, name),
@@ -387,17 +387,17 @@ static int remove_tree(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_qemu_name_forms),
-	    cmocka_unit_test(test_qemu_comma_escapes),
-	    cmocka_unit_test(test_libvirt_qemu_and_uuid),
-	    cmocka_unit_test(test_other_vmms),
-	    cmocka_unit_test(test_comm_identifies_vmm_when_argv0_does_not),
-	    cmocka_unit_test(test_malformed_files_never_fail),
-	    cmocka_unit_test(test_huge_cmdline_is_read_up_to_its_bound),
-	    cmocka_unit_test(test_names_are_sanitized_and_bounded),
-	    cmocka_unit_test(test_random_junk_gives_clean_names),
-	    cmocka_unit_test(test_name_from_kept_cmdline),
-	    cmocka_unit_test(test_make_unique),
+		cmocka_unit_test(test_qemu_name_forms),
+		cmocka_unit_test(test_qemu_comma_escapes),
+		cmocka_unit_test(test_libvirt_qemu_and_uuid),
+		cmocka_unit_test(test_other_vmms),
+		cmocka_unit_test(test_comm_identifies_vmm_when_argv0_does_not),
+		cmocka_unit_test(test_malformed_files_never_fail),
+		cmocka_unit_test(test_huge_cmdline_is_read_up_to_its_bound),
+		cmocka_unit_test(test_names_are_sanitized_and_bounded),
+		cmocka_unit_test(test_random_junk_gives_clean_names),
+		cmocka_unit_test(test_name_from_kept_cmdline),
+		cmocka_unit_test(test_make_unique),
 	};
 
 	if (!mkdtemp(proc_root)) {

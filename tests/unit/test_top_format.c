@@ -27,12 +27,12 @@ static void test_humanize(void **state)
 		double v;
 		const char *want;
 	} cases[] = {
-		{ 0, "0" },	     { 0.5, "0.5" },	    { 9.94, "9.9" },	  { 9.96, "10" },
-		{ 12, "12" },	     { 999, "999" },	    { 999.4, "999" },	  { 999.5, "1.0k" },
-		{ 1234, "1.2k" },    { 12345, "12.3k" },    { 99949, "99.9k" }, { 99950, "100k" },
-		{ 123456, "123k" },  { 999499, "999k" },    { 999500, "1.0M" }, { 3.4e6, "3.4M" },
-		{ 5.6e9, "5.6G" },   { 7e12, "7.0T" },      { 1e18, "1.0E" },	  { 5e20, "500E" },
-		{ -1, "-" },	     { 0.0 / 0.0, "-" },
+		{0, "0"},	  {0.5, "0.5"},	    {9.94, "9.9"},    {9.96, "10"},
+		{12, "12"},	  {999, "999"},	    {999.4, "999"},   {999.5, "1.0k"},
+		{1234, "1.2k"},	  {12345, "12.3k"}, {99949, "99.9k"}, {99950, "100k"},
+		{123456, "123k"}, {999499, "999k"}, {999500, "1.0M"}, {3.4e6, "3.4M"},
+		{5.6e9, "5.6G"},  {7e12, "7.0T"},   {1e18, "1.0E"},   {5e20, "500E"},
+		{-1, "-"},	  {0.0 / 0.0, "-"},
 	};
 	char out[TOP_NUM_MAX];
 
@@ -67,10 +67,12 @@ static void test_display_width(void **state)
 {
 	assert_int_equal(top_display_width(""), 0);
 	assert_int_equal(top_display_width("web-01"), 6);
-	assert_int_equal(top_display_width("caf\xc3\xa9"), 4);		 /* é */
+	assert_int_equal(top_display_width("caf\xc3\xa9"), 4);		    /* é */
 	assert_int_equal(top_display_width("\xe6\x97\xa5\xe6\x9c\xac"), 4); /* 日本: wide */
-	assert_int_equal(top_display_width("e\xcc\x81"), 1);		 /* e + combining acute */
-	assert_int_equal(top_display_width("a\xff" "b"), 3);		 /* invalid byte: 1 */
+	assert_int_equal(top_display_width("e\xcc\x81"), 1); /* e + combining acute */
+	assert_int_equal(top_display_width("a\xff"
+					   "b"),
+			 3); /* invalid byte: 1 */
 }
 
 static void assert_fit(const char *s, int width, enum top_align align, const char *want)
@@ -118,7 +120,9 @@ static void test_sanitize(void **state)
 
 	top_sanitize("web\x1b]0;owned\x07-01", out, sizeof(out));
 	assert_string_equal(out, "web]0;owned-01");
-	top_sanitize("a\xe2\x80\xae" "b", out, sizeof(out)); /* RIGHT-TO-LEFT OVERRIDE */
+	top_sanitize("a\xe2\x80\xae"
+		     "b",
+		     out, sizeof(out)); /* RIGHT-TO-LEFT OVERRIDE */
 	assert_string_equal(out, "ab");
 	top_sanitize("x\xc2\x9by", out, sizeof(out)); /* C1 CSI */
 	assert_string_equal(out, "xy");
@@ -126,7 +130,9 @@ static void test_sanitize(void **state)
 	assert_string_equal(out, "?");
 	top_sanitize("\xe6\x97\xa5\xe6\x9c\xac", out, sizeof(out));
 	assert_string_equal(out, "\xe6\x97\xa5\xe6\x9c\xac");
-	top_sanitize("a\xef\xbf\xbf" "b", out, sizeof(out)); /* U+FFFF: not printable */
+	top_sanitize("a\xef\xbf\xbf"
+		     "b",
+		     out, sizeof(out)); /* U+FFFF: not printable */
 	assert_string_equal(out, "ab");
 }
 
@@ -136,20 +142,30 @@ static void test_duration(void **state)
 		double ns;
 		const char *want;
 	} cases[] = {
-		{ 0, "0ns" },		{ 31.5, "32ns" },	  { 850, "850ns" },
-		{ 999.4, "999ns" },	{ 999.5, "1.0\u00b5s" },  { 1500, "1.5\u00b5s" },
-		{ 14600, "14.6\u00b5s" }, { 99949, "99.9\u00b5s" }, { 99950, "100\u00b5s" },
-		{ 146000, "146\u00b5s" }, { 999499, "999\u00b5s" }, { 999500, "1.0ms" },
-		{ 3.2e6, "3.2ms" },	{ 1.2e9, "1.2s" },	  { 17.2e9, "17.2s" },
-		{ 3600e9, "3600s" },	{ -1, "-" },
+		{0, "0ns"},
+		{31.5, "32ns"},
+		{850, "850ns"},
+		{999.4, "999ns"},
+		{999.5, "1.0\u00b5s"},
+		{1500, "1.5\u00b5s"},
+		{14600, "14.6\u00b5s"},
+		{99949, "99.9\u00b5s"},
+		{99950, "100\u00b5s"},
+		{146000, "146\u00b5s"},
+		{999499, "999\u00b5s"},
+		{999500, "1.0ms"},
+		{3.2e6, "3.2ms"},
+		{1.2e9, "1.2s"},
+		{17.2e9, "17.2s"},
+		{3600e9, "3600s"},
+		{-1, "-"},
 	};
 	char out[TOP_NUM_MAX];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		top_duration(cases[i].ns, out);
 		if (strcmp(out, cases[i].want))
-			fail_msg("%g ns: got \"%s\", want \"%s\"", cases[i].ns, out,
-				 cases[i].want);
+			fail_msg("%g ns: got \"%s\", want \"%s\"", cases[i].ns, out, cases[i].want);
 		assert_true(top_display_width(out) <= 7);
 	}
 	top_format_set_utf8(false);
@@ -166,8 +182,8 @@ static void test_bar(void **state)
 	assert_string_equal(bar, "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588");
 	assert_int_equal(top_bar(50, 100, 10, bar, sizeof(bar)), 5);
 	assert_int_equal(top_display_width(bar), 5);
-	assert_int_equal(top_bar(44, 100, 10, bar, sizeof(bar)), 4);  /* 4.4 rounds down */
-	assert_int_equal(top_bar(46, 100, 10, bar, sizeof(bar)), 5);  /* 4.6 rounds up */
+	assert_int_equal(top_bar(44, 100, 10, bar, sizeof(bar)), 4);	/* 4.4 rounds down */
+	assert_int_equal(top_bar(46, 100, 10, bar, sizeof(bar)), 5);	/* 4.6 rounds up */
 	assert_int_equal(top_bar(1, 1000000, 10, bar, sizeof(bar)), 1); /* non-zero shows */
 	assert_int_equal(top_bar(0, 100, 10, bar, sizeof(bar)), 0);
 	assert_string_equal(bar, "");

@@ -41,14 +41,13 @@ static void add_vm(struct sample *s, uint64_t key, int pid, const char *name, ui
 static void update(struct top_model *m, struct sample *s, uint64_t t_ns)
 {
 	s->snap.taken_ns = t_ns;
-	assert_int_equal(top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names, NULL,
-					  NULL),
-			 0);
+	assert_int_equal(
+		top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names, NULL, NULL), 0);
 }
 
 static void test_delta_counter_reset(void **state)
 {
-	struct ipiv_counts prev = { 0 }, cur = { 0 }, d;
+	struct ipiv_counts prev = {0}, cur = {0}, d;
 
 	prev.sent_total = 100;
 	cur.sent_total = 150;
@@ -64,7 +63,7 @@ static void test_delta_counter_reset(void **state)
 
 static void test_rates(void **state)
 {
-	struct ipiv_counts prev = { 0 }, cur = { 0 };
+	struct ipiv_counts prev = {0}, cur = {0};
 	struct top_rates r;
 
 	cur.sent_total = 1000;
@@ -98,7 +97,7 @@ static void test_rates(void **state)
 static void test_update_rates_and_totals(void **state)
 {
 	struct top_model m;
-	struct sample s = { 0 };
+	struct sample s = {0};
 	const struct top_vm_row *row;
 
 	top_model_init(&m);
@@ -138,7 +137,7 @@ static void test_update_rates_and_totals(void **state)
 static void test_gone_then_dropped(void **state)
 {
 	struct top_model m;
-	struct sample s = { 0 }, without = { 0 };
+	struct sample s = {0}, without = {0};
 	uint64_t t = NS;
 
 	top_model_init(&m);
@@ -172,7 +171,7 @@ static void test_gone_then_dropped(void **state)
 static void test_key_reused_by_another_process(void **state)
 {
 	struct top_model m;
-	struct sample a = { 0 }, b = { 0 };
+	struct sample a = {0}, b = {0};
 	const struct top_vm_row *row;
 
 	top_model_init(&m);
@@ -193,7 +192,7 @@ static void test_key_reused_by_another_process(void **state)
 static void test_sort(void **state)
 {
 	struct top_model m;
-	struct sample s = { 0 };
+	struct sample s = {0};
 
 	top_model_init(&m);
 	add_vm(&s, 1, 101, "bravo", 0, 0);
@@ -236,7 +235,7 @@ static void test_sort(void **state)
 static void test_filter(void **state)
 {
 	struct top_model m;
-	struct top_vm_row web = { .name = "web-01" }, db = { .name = "db-01" };
+	struct top_vm_row web = {.name = "web-01"}, db = {.name = "db-01"};
 	char err[128];
 
 	top_model_init(&m);

@@ -27,11 +27,11 @@ static int setup(void **state)
 static void make_model(struct top_model *m)
 {
 	struct ipiv_vm_stats vms[2] = {
-		{ .vm = 1, .pid = 11, .alive = true, .vcpu_count = 4 },
-		{ .vm = 2, .pid = 22, .alive = true, .vcpu_count = 2 },
+		{.vm = 1, .pid = 11, .alive = true, .vcpu_count = 4},
+		{.vm = 2, .pid = 22, .alive = true, .vcpu_count = 2},
 	};
-	struct ipiv_snapshot snap = { .vms = vms, .n_vms = 2, .taken_ns = 1000000000ull };
-	char names[2][VM_NAME_MAX] = { "web,\"01\"", "db" };
+	struct ipiv_snapshot snap = {.vms = vms, .n_vms = 2, .taken_ns = 1000000000ull};
+	char names[2][VM_NAME_MAX] = {"web,\"01\"", "db"};
 
 	top_model_init(m);
 	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),
@@ -105,10 +105,10 @@ static void test_json(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "vms")), 2);
 	web = json_array_get(json_object_get(doc, "vms"), 0);
 	assert_string_equal(json_string_value(json_object_get(web, "name")), "web,\"01\"");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(web, "totals"), "sent")),
-			 3000);
-	assert_float_equal(
-		json_real_value(json_object_get(json_object_get(web, "rates"), "sent")), 3000, 1e-6);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(web, "totals"), "sent")), 3000);
+	assert_float_equal(json_real_value(json_object_get(json_object_get(web, "rates"), "sent")),
+			   3000, 1e-6);
 	assert_true(json_is_null(json_object_get(web, "latency")));
 	assert_true(json_is_null(json_object_get(web, "findings")));
 	json_decref(doc);
@@ -120,15 +120,15 @@ static void test_json(void **state)
 static void test_latency_and_findings(void **state)
 {
 	struct ipiv_vm_stats vms[2] = {
-		{ .vm = 1, .pid = 11, .alive = true, .vcpu_count = 4 },
-		{ .vm = 2, .pid = 22, .alive = true, .vcpu_count = 2 },
+		{.vm = 1, .pid = 11, .alive = true, .vcpu_count = 4},
+		{.vm = 2, .pid = 22, .alive = true, .vcpu_count = 2},
 	};
-	struct ipiv_snapshot snap = { .vms = vms, .n_vms = 2, .taken_ns = 1000000000ull };
-	char names[2][VM_NAME_MAX] = { "web", "db" };
-	struct api_latency lat[2] = { 0 };
-	struct diag_vm_report vr[2] = { { .vm = 1, .name = "web" }, { .vm = 2, .name = "db" } };
-	struct diag_report report = { .vms = vr, .n_vms = 2 };
-	struct latency_hist h = { 0 };
+	struct ipiv_snapshot snap = {.vms = vms, .n_vms = 2, .taken_ns = 1000000000ull};
+	char names[2][VM_NAME_MAX] = {"web", "db"};
+	struct api_latency lat[2] = {0};
+	struct diag_vm_report vr[2] = {{.vm = 1, .name = "web"}, {.vm = 2, .name = "db"}};
+	struct diag_report report = {.vms = vr, .n_vms = 2};
+	struct latency_hist h = {0};
 	struct top_model m;
 	json_error_t je;
 	json_t *doc, *web, *db;
@@ -139,15 +139,14 @@ static void test_latency_and_findings(void **state)
 	for (int i = 0; i < 5; i++)
 		latency_add(&h, 3200000);
 	api_latency_from_hist(&h, &lat[0]);
-	vr[0].result.findings[0] = (struct diag_finding){ .rule = DIAG_RULE_LOGICAL_DEST_MODE,
-							  .severity = DIAG_WARNING };
-	vr[0].result.findings[1] = (struct diag_finding){ .rule = DIAG_RULE_TARGETS_HALTED,
-							  .severity = DIAG_INFO };
+	vr[0].result.findings[0] = (struct diag_finding){.rule = DIAG_RULE_LOGICAL_DEST_MODE,
+							 .severity = DIAG_WARNING};
+	vr[0].result.findings[1] =
+		(struct diag_finding){.rule = DIAG_RULE_TARGETS_HALTED, .severity = DIAG_INFO};
 	vr[0].result.n_findings = 2;
 	top_model_init(&m);
-	assert_int_equal(top_model_update(&m, &snap, (const char(*)[VM_NAME_MAX])names, lat,
-					  &report),
-			 0);
+	assert_int_equal(
+		top_model_update(&m, &snap, (const char(*)[VM_NAME_MAX])names, lat, &report), 0);
 	assert_true(m.rows[0].has_findings);
 	assert_int_equal(m.rows[0].findings, 2);
 	assert_int_equal(m.rows[0].worst, DIAG_WARNING);
@@ -221,22 +220,22 @@ static void test_url(void **state)
 	static const struct {
 		const char *url, *host, *port, *prefix;
 	} good[] = {
-		{ "http://127.0.0.1:9712", "127.0.0.1", "9712", "" },
-		{ "127.0.0.1:80/", "127.0.0.1", "80", "" },
-		{ "http://localhost", "localhost", "9712", "" },
-		{ "http://[::1]:9100/ipiv/", "::1", "9100", "/ipiv" },
+		{"http://127.0.0.1:9712", "127.0.0.1", "9712", ""},
+		{"127.0.0.1:80/", "127.0.0.1", "80", ""},
+		{"http://localhost", "localhost", "9712", ""},
+		{"http://[::1]:9100/ipiv/", "::1", "9100", "/ipiv"},
 	};
 	static const struct {
 		const char *url, *want;
 	} bad[] = {
-		{ "https://h:1", "https is not supported" },
-		{ "ftp://h", "only http://" },
-		{ "http://:80", "no host" },
-		{ "http://h:0", "bad port" },
-		{ "http://h:99999", "bad port" },
-		{ "http://h:80x", "bad port" },
-		{ "http://[::1", "unterminated" },
-		{ "http://h/a b", "bad path" },
+		{"https://h:1", "https is not supported"},
+		{"ftp://h", "only http://"},
+		{"http://:80", "no host"},
+		{"http://h:0", "bad port"},
+		{"http://h:99999", "bad port"},
+		{"http://h:80x", "bad port"},
+		{"http://[::1", "unterminated"},
+		{"http://h/a b", "bad path"},
 	};
 	struct top_url u;
 	char err[200];
@@ -259,9 +258,12 @@ static void test_url(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_csv),	       cmocka_unit_test(test_json),
-		cmocka_unit_test(test_text_and_filter), cmocka_unit_test(test_csv_field),
-		cmocka_unit_test(test_url),	       cmocka_unit_test(test_latency_and_findings),
+		cmocka_unit_test(test_csv),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_text_and_filter),
+		cmocka_unit_test(test_csv_field),
+		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_latency_and_findings),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -30,7 +30,7 @@ static int setup(void **state)
 
 static struct top_vm_row make_row(const char *name, double sent)
 {
-	struct top_vm_row r = { .key = 1, .pid = 10, .vcpus = 4 };
+	struct top_vm_row r = {.key = 1, .pid = 10, .vcpus = 4};
 
 	snprintf(r.name, sizeof(r.name), "%s", name);
 	r.rate.valid = true;
@@ -47,7 +47,7 @@ static struct top_vm_row make_row(const char *name, double sent)
 
 static void test_layout_widths(void **state)
 {
-	static const int widths[] = { 40, 60, 80, 100, 120, 200 };
+	static const int widths[] = {40, 60, 80, 100, 120, 200};
 
 	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
 		struct top_layout l;
@@ -68,9 +68,9 @@ static void test_layout_widths(void **state)
 		top_table_row(&c, &l, &rows[1], false);
 		for (size_t i = 0; i < c.n_lines; i++)
 			if (top_display_width(top_canvas_text(&c, i)) != l.width)
-				fail_msg("width %d, line %zu is %d wide, want %d: \"%s\"", widths[w],
-					 i, top_display_width(top_canvas_text(&c, i)), l.width,
-					 top_canvas_text(&c, i));
+				fail_msg("width %d, line %zu is %d wide, want %d: \"%s\"",
+					 widths[w], i, top_display_width(top_canvas_text(&c, i)),
+					 l.width, top_canvas_text(&c, i));
 		top_canvas_free(&c);
 	}
 }
@@ -109,8 +109,8 @@ static void test_cells(void **state)
 	assert_string_equal(cell, "-"); /* not evaluated yet */
 	assert_int_equal(top_findings_attr(&r), TOP_A_DIM);
 	r.latency.known = true;
-	r.latency.p50 = (struct latency_quantile){ .q = 0.5, .valid = true, .value_ns = 14600 };
-	r.latency.p99 = (struct latency_quantile){ .q = 0.99, .valid = true, .value_ns = 3.2e6 };
+	r.latency.p50 = (struct latency_quantile){.q = 0.5, .valid = true, .value_ns = 14600};
+	r.latency.p99 = (struct latency_quantile){.q = 0.99, .valid = true, .value_ns = 3.2e6};
 	top_table_cell(&r, TOP_COL_P50, cell, sizeof(cell));
 	assert_string_equal(cell, "~14.6\u00b5s");
 	top_table_cell(&r, TOP_COL_P99, cell, sizeof(cell));
@@ -185,13 +185,19 @@ static bool canvas_has(const struct top_canvas *c, const char *s)
 static void test_drill(void **state)
 {
 	struct ipiv_vcpu_stats vcpus[3] = {
-		{ .vcpu_id = 0, .tid = 501, .apicv_active = IPIV_APICV_INACTIVE },
-		{ .vcpu_id = 1, .tid = 502 },
-		{ .vcpu_id = IPIV_VCPU_NONE },
+		{.vcpu_id = 0, .tid = 501, .apicv_active = IPIV_APICV_INACTIVE},
+		{.vcpu_id = 1, .tid = 502},
+		{.vcpu_id = IPIV_VCPU_NONE},
 	};
-	struct ipiv_matrix_cell matrix[2] = { { 0, 1, 100 }, { IPIV_VCPU_NONE, 0, 4 } };
-	struct ipiv_vm_stats vm = { .vm = 9, .pid = 500, .alive = true, .vcpu_count = 2,
-				    .vcpus = vcpus, .n_vcpus = 3, .matrix = matrix, .n_matrix = 2 };
+	struct ipiv_matrix_cell matrix[2] = {{0, 1, 100}, {IPIV_VCPU_NONE, 0, 4}};
+	struct ipiv_vm_stats vm = {.vm = 9,
+				   .pid = 500,
+				   .alive = true,
+				   .vcpu_count = 2,
+				   .vcpus = vcpus,
+				   .n_vcpus = 3,
+				   .matrix = matrix,
+				   .n_matrix = 2};
 	struct top_vm_row row = make_row("web", 0);
 	struct top_detail d;
 	struct top_canvas c;
@@ -215,9 +221,9 @@ static void test_drill(void **state)
 	top_drill_draw(&c, &d, &row, NULL, NULL);
 	assert_true(canvas_has(&c, "VM web (pid 500, 2 vCPUs)"));
 	assert_true(canvas_has(&c, "      501   off    100")); /* vCPU 0 sends 100/s */
-	assert_true(canvas_has(&c, "      502     -")); /* APICv of vCPU 1 not known */
+	assert_true(canvas_has(&c, "      502     -"));	       /* APICv of vCPU 1 not known */
 	assert_true(canvas_has(&c, "  TID APICv SENT/s"));
-	assert_true(canvas_has(&c, "src\\dst     0     1")); /* matrix header */
+	assert_true(canvas_has(&c, "src\\dst     0     1"));  /* matrix header */
 	assert_true(canvas_has(&c, "        0     .   100")); /* 0 -> 1 at 100/s */
 	assert_true(canvas_has(&c, "     none"));
 	assert_true(canvas_has(&c, "IPI latency histogram"));
@@ -228,9 +234,9 @@ static void test_drill(void **state)
 
 	/* the inhibit timeline, timed from the newest change */
 	vm.inhibits_known = true;
-	vm.timeline[0] = (struct ipiv_inhibit_change){ 1000000000ull, 0, 1 };
-	vm.timeline[1] = (struct ipiv_inhibit_change){ 3500000000ull, 8, 1 };
-	vm.timeline[2] = (struct ipiv_inhibit_change){ 3750000000ull, 8, 0 };
+	vm.timeline[0] = (struct ipiv_inhibit_change){1000000000ull, 0, 1};
+	vm.timeline[1] = (struct ipiv_inhibit_change){3500000000ull, 8, 1};
+	vm.timeline[2] = (struct ipiv_inhibit_change){3750000000ull, 8, 0};
 	vm.n_timeline = 3;
 	assert_int_equal(top_detail_update(&d, &vm, 3500000000ull), 0);
 	top_canvas_init(&c, 100);
@@ -254,7 +260,7 @@ static void test_drill(void **state)
 
 static void test_hist_rows(void **state)
 {
-	struct latency_hist h = { 0 };
+	struct latency_hist h = {0};
 	struct top_hist_row rows[TOP_HIST_ROWS];
 	uint64_t total = 0;
 	size_t n;
@@ -291,15 +297,21 @@ static void test_hist_rows(void **state)
 static void test_drill_latency_and_findings(void **state)
 {
 	struct ipiv_lat_hist lat[3] = {
-		{ .kind = IPIV_LAT_SEND_ACCEPT, .sub = IPIV_PATH_X2APIC_MSR,
-		  .vcpu = IPIV_LAT_VM_WIDE },
-		{ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE },
-		{ .kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_APIC_WRITE, .vcpu = IPIV_LAT_VM_WIDE },
+		{.kind = IPIV_LAT_SEND_ACCEPT,
+		 .sub = IPIV_PATH_X2APIC_MSR,
+		 .vcpu = IPIV_LAT_VM_WIDE},
+		{.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE},
+		{.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_APIC_WRITE, .vcpu = IPIV_LAT_VM_WIDE},
 	};
-	struct ipiv_vm_stats vm = { .vm = 9, .pid = 500, .alive = true, .vcpu_count = 2,
-				    .lat = lat, .n_lat = 3, .latency_enabled = true };
-	struct diag_vm_report vr = { .vm = 9, .name = "web", .window_seconds = 2 };
-	struct diag_report report = { .taken_ns = 10000000000ull, .vms = &vr, .n_vms = 1 };
+	struct ipiv_vm_stats vm = {.vm = 9,
+				   .pid = 500,
+				   .alive = true,
+				   .vcpu_count = 2,
+				   .lat = lat,
+				   .n_lat = 3,
+				   .latency_enabled = true};
+	struct diag_vm_report vr = {.vm = 9, .name = "web", .window_seconds = 2};
+	struct diag_report report = {.taken_ns = 10000000000ull, .vms = &vr, .n_vms = 1};
 	struct diag_finding *fd = &vr.result.findings[0];
 	struct top_vm_row row = make_row("web", 0);
 	struct top_detail d;
@@ -325,8 +337,8 @@ static void test_drill_latency_and_findings(void **state)
 		 "interrupt remapping; physical-mode unicast IPIs then go without exits.");
 	fd->since_ns = 4000000000ull;
 	vr.result.n_findings = 1;
-	vr.result.skipped[0] = (struct diag_skip){ DIAG_RULE_TARGETS_PREEMPTED,
-						   "needs the preempted-target share" };
+	vr.result.skipped[0] =
+		(struct diag_skip){DIAG_RULE_TARGETS_PREEMPTED, "needs the preempted-target share"};
 	vr.result.n_skipped = 1;
 
 	top_detail_init(&d, 9);
@@ -409,18 +421,21 @@ static void test_help_lists_keys(void **state)
 static void test_header_probes(void **state)
 {
 	struct ipiv_probe probes[] = {
-		{ "kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0 },
-		{ "kvm_pi_wakeup", "ipiv_pi_wakeup", true, false, -ENOENT },
-		{ "kvm_avic_physid_update", "ipiv_avic_physid_update", true, false, -ENOENT },
-		{ "kvm_exit", "ipiv_exit", true, false, -EPERM }, /* present, failed to attach */
+		{"kvm_apic_ipi", "ipiv_apic_ipi", false, true, 0},
+		{"kvm_pi_wakeup", "ipiv_pi_wakeup", true, false, -ENOENT},
+		{"kvm_avic_physid_update", "ipiv_avic_physid_update", true, false, -ENOENT},
+		{"kvm_exit", "ipiv_exit", true, false, -EPERM}, /* present, failed to attach */
 	};
-	struct ipiv_snapshot snap = { .self = { .probes = probes, .n_probes = 4,
-						.n_attached = 1 } };
-	struct top_frame frame = { .snap = &snap };
-	struct top_host host = { .known = true };
+	struct ipiv_snapshot snap = {.self = {.probes = probes, .n_probes = 4, .n_attached = 1}};
+	struct top_frame frame = {.snap = &snap};
+	struct top_host host = {.known = true};
 	struct top_model model;
-	struct top_header h = { .source = "standalone", .version = "t", .delay_s = 2,
-				.host = &host, .frame = &frame, .model = &model };
+	struct top_header h = {.source = "standalone",
+			       .version = "t",
+			       .delay_s = 2,
+			       .host = &host,
+			       .frame = &frame,
+			       .model = &model};
 	struct top_canvas c;
 
 	top_model_init(&model);
@@ -445,10 +460,14 @@ static void test_header_probes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_layout_widths),  cmocka_unit_test(test_columns_drop_by_rank),
-		cmocka_unit_test(test_cells),	       cmocka_unit_test(test_gone_row_says_so),
-		cmocka_unit_test(test_sort_keys),      cmocka_unit_test(test_drill),
-		cmocka_unit_test(test_help_lists_keys), cmocka_unit_test(test_hist_rows),
+		cmocka_unit_test(test_layout_widths),
+		cmocka_unit_test(test_columns_drop_by_rank),
+		cmocka_unit_test(test_cells),
+		cmocka_unit_test(test_gone_row_says_so),
+		cmocka_unit_test(test_sort_keys),
+		cmocka_unit_test(test_drill),
+		cmocka_unit_test(test_help_lists_keys),
+		cmocka_unit_test(test_hist_rows),
 		cmocka_unit_test(test_drill_latency_and_findings),
 		cmocka_unit_test(test_header_probes),
 	};

@@ -50,16 +50,16 @@ static int teardown(void **state)
 static void test_names(void **state)
 {
 	struct ipiv_vm_stats vms[5];
-	struct ipiv_snapshot snap = { .vms = vms, .n_vms = 5 };
-	struct vm_name_cache cache = { 0 };
-	char (*names)[VM_NAME_MAX];
+	struct ipiv_snapshot snap = {.vms = vms, .n_vms = 5};
+	struct vm_name_cache cache = {0};
+	char(*names)[VM_NAME_MAX];
 
 	memset(vms, 0, sizeof(vms));
-	vms[0].pid = 100;	/* web */
-	vms[1].pid = 200;	/* db */
-	vms[2].pid = 300;	/* web again, another process */
-	vms[3].pid = 200;	/* a second VM in the db process */
-	vms[4].pid = 0;		/* no known process */
+	vms[0].pid = 100; /* web */
+	vms[1].pid = 200; /* db */
+	vms[2].pid = 300; /* web again, another process */
+	vms[3].pid = 200; /* a second VM in the db process */
+	vms[4].pid = 0;	  /* no known process */
 	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
 	assert_string_equal(names[0], "web-100");
 	assert_string_equal(names[1], "db");
@@ -88,14 +88,14 @@ static void test_names(void **state)
 
 static void test_prefetch_keeps_a_name_past_exit(void **state)
 {
-	struct ipiv_vm_stats vm = { .pid = 400 };
-	struct ipiv_snapshot snap = { .vms = &vm, .n_vms = 1 };
-	struct vm_name_cache cache = { 0 };
+	struct ipiv_vm_stats vm = {.pid = 400};
+	struct ipiv_snapshot snap = {.vms = &vm, .n_vms = 1};
+	struct vm_name_cache cache = {0};
 	char path[128], (*names)[VM_NAME_MAX];
 
 	write_cmdline(400, "ipivbench\0--name\0brief\0", 23);
 	vm_name_cache_prefetch(&cache, root, 400);
-	vm_name_cache_prefetch(&cache, root, -1);	/* ignored */
+	vm_name_cache_prefetch(&cache, root, -1); /* ignored */
 	/* the process exits before the first snapshot */
 	snprintf(path, sizeof(path), "%s/400/cmdline", root);
 	unlink(path);
@@ -141,9 +141,9 @@ static void test_kept_cmdline_names_a_vm_gone_before_discovery(void **state)
 
 static void test_empty_snapshot(void **state)
 {
-	struct ipiv_snapshot snap = { .n_vms = 0 };
-	struct vm_name_cache cache = { 0 };
-	char (*names)[VM_NAME_MAX];
+	struct ipiv_snapshot snap = {.n_vms = 0};
+	struct vm_name_cache cache = {0};
+	char(*names)[VM_NAME_MAX];
 
 	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
 	free(names);
@@ -153,10 +153,10 @@ static void test_empty_snapshot(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_prefetch_keeps_a_name_past_exit),
-	    cmocka_unit_test(test_kept_cmdline_names_a_vm_gone_before_discovery),
-	    cmocka_unit_test(test_empty_snapshot),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_prefetch_keeps_a_name_past_exit),
+		cmocka_unit_test(test_kept_cmdline_names_a_vm_gone_before_discovery),
+		cmocka_unit_test(test_empty_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #define MAX_LINES 48 /* /proc/interrupts' named (non-IRQ) lines: NMI LOC ... PIW */
-#define MAX_CPUS 8
+#define MAX_CPUS  8
 
 struct irq_counts {
 	int n_lines, n_cpus;
@@ -393,15 +393,9 @@ int main(int argc, char **argv)
 		res[k].asked = asked[k];
 		trace_mark(phase_names[k]);
 		switch (k) {
-		case PHASE_WAKE:
-			res[k].done = phase_wake(asked[k]);
-			break;
-		case PHASE_MEMBARRIER:
-			res[k].done = phase_membarrier(asked[k]);
-			break;
-		case PHASE_TLB:
-			res[k].done = phase_tlb(asked[k], page);
-			break;
+		case PHASE_WAKE: res[k].done = phase_wake(asked[k]); break;
+		case PHASE_MEMBARRIER: res[k].done = phase_membarrier(asked[k]); break;
+		case PHASE_TLB: res[k].done = phase_tlb(asked[k], page); break;
 		}
 		read_irqs(&res[k].after);
 		read_cpu1(&res[k].cpu1_after);
