@@ -14,9 +14,11 @@ BPFTOOL ?= bpftool
 ARCH := x86
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+# `make CFLAGS=...` (e.g. -O0 -fsanitize=address,undefined) adds to the project's flags
+# instead of replacing them; every object is rebuilt when the flags change.
 CFLAGS ?= -O2 -g
-CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
-	  -Iinclude -I$(OUT) -Idaemon/lib -Ibench -DIPIV_VERSION='"$(VERSION)"'
+override CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
+	  -Iinclude -I$(OUT) -Idaemon -Idaemon/lib -Ibench
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_DAEMON := $(LDLIBS_BPF) -lmicrohttpd -ljansson -lsystemd -lpthread -lm
 LDLIBS_TOP := $(LDLIBS_DAEMON) -lncursesw -ltinfo
@@ -30,6 +32,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
+# Keep intermediate files (BPF objects, test objects): the next make rebuilds nothing.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 BINARIES :=
@@ -45,20 +49,22 @@ include tests/build.mk
 all: $(BINARIES)
 
 # Objects that print the version are rebuilt when it changes (a new commit).
-VERSION_USERS := $(patsubst %.c,$(OUT)/%.o,$(shell grep -l IPIV_VERSION daemon/*.c daemon/lib/*.c bench/*.c 2>/dev/null))
+VERSION_USERS := $(patsubst %.c,$(OUT)/%.o,$(shell grep -l IPIV_VERSION daemon/*/*.c bench/*.c 2>/dev/null))
 $(OUT)/version.stamp: FORCE | $(OUT)
 	$(Q)echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 $(VERSION_USERS): $(OUT)/version.stamp
+$(OUT)/flags.stamp: FORCE | $(OUT)
+	$(Q)echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 .PHONY: FORCE
 
 $(OUT):
 	$(Q)mkdir -p $@
 
-$(OUT)/%.o: %.c | $(OUT)
+$(OUT)/%.o: %.c $(OUT)/flags.stamp | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -DIPIV_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
 
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(BINDIR))

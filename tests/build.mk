@@ -8,7 +8,7 @@ UNIT_TESTS := $(UNIT_SRCS:%.c=$(OUT)/%)
 BPF_TEST_SRCS := $(wildcard tests/bpf/test_*.c)
 BPF_TESTS := $(BPF_TEST_SRCS:%.c=$(OUT)/%)
 E2E_TESTS := $(sort $(wildcard tests/e2e/test_*.sh))
-TEST_LIBS := $(OUT)/libipiv.a $(OUT)/libbench.a
+TEST_LIBS := $(OUT)/libipivd.a $(OUT)/libipivtop.a $(OUT)/libipiv.a $(OUT)/libbench.a
 
 $(OUT)/tests/unit/%: $(OUT)/tests/unit/%.o $(TEST_LIBS)
 	$(call msg,LINK,$@)
@@ -37,7 +37,18 @@ check-e2e: all
 check-nested: all
 	$(Q)tests/run-tests nested $(filter tests/e2e/test_nested_%,$(E2E_TESTS))
 
-check: all tests
-	$(Q)tests/run-tests all $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS) -- $(KERNEL_CHECKS)
+# Layout: every C file as .clang-format says (`make format` applies it).
+LINT_CHECKS := tests/lint/check-format
 
-.PHONY: tests check check-unit check-bpf check-e2e check-nested
+format:
+	$(Q)git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^kernel-patches/' | \
+		xargs clang-format -i
+
+check-format:
+	$(Q)tests/run-tests lint $(LINT_CHECKS)
+
+check: all tests
+	$(Q)tests/run-tests all $(LINT_CHECKS) -- $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS) -- \
+		$(KERNEL_CHECKS)
+
+.PHONY: tests check check-unit check-bpf check-e2e check-nested format check-format

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/api.c: the JSON documents of /api/v1/vms, one VM's detail and
+/* Unit tests for daemon/ipivd/api.c: the JSON documents of /api/v1/vms, one VM's detail and
  * /api/v1/status built from a hand-made snapshot; lookup by name and id; opaque ids. */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "api.h"
+#include "ipivd/api.h"
 #include "icr.h"
 #include "ipiv.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/api_parse.c: api.c's documents parsed back give the snapshot they
+/* Unit tests for daemon/ipivtop/api_parse.c: api.c's documents parsed back give the snapshot they
  * were built from (every field the API carries, latency histograms bucket by bucket), the
  * findings document gives back the report, and malformed documents one-line errors. */
 #include <errno.h>
@@ -11,12 +11,12 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "api.h"
-#include "api_parse.h"
+#include "ipivd/api.h"
+#include "ipivtop/api_parse.h"
 #include "diag_report.h"
-#include "top_drill.h"
-#include "top_format.h"
-#include "top_table.h"
+#include "ipivtop/drill.h"
+#include "ipivtop/format.h"
+#include "ipivtop/table.h"
 
 #define ID_KEY 0x1234abcd5678ef00ull
 

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/diag_report.c: evaluation over two snapshots with "since" carried
+/* Unit tests for daemon/ipivd/diag_report.c: evaluation over two snapshots with "since" carried
  * between evaluations, the text report, the JSON shape, and the metric lines (which must pass
  * `promtool check metrics`; without promtool the rest runs and the program exits 77). */
 #include <errno.h>

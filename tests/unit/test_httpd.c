@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/httpd.c: real requests over loopback sockets (200, 404, 405,
+/* Unit tests for daemon/ipivd/httpd.c: real requests over loopback sockets (200, 404, 405,
  * HEAD, query parameters, handler failure, prefix routes, idle timeout), the limits (read
  * deadline against a trickling client, per-address limit, eviction when full, 4xx for
  * oversized requests, a blocked handler not blocking others, rate-limited logging) and the
@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "httpd.h"
+#include "ipivd/httpd.h"
 
 static int hello(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/landing.c: the page's title, version and links, HTML escaping of
+/* Unit tests for daemon/ipivd/landing.c: the page's title, version and links, HTML escaping of
  * everything inserted, and refusal of paths that would not stay on the site. */
 #include <errno.h>
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "landing.h"
+#include "ipivd/landing.h"
 #include "strbuf.h"
 
 static char *render(const struct landing_page *page)

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/metrics.c: a hand-made collector snapshot (VMX and SVM guests, a
+/* Unit tests for daemon/ipivd/metrics.c: a hand-made collector snapshot (VMX and SVM guests, a
  * hostile VM name, every kind of cell) rendered in both formats and checked line by line,
  * parsed for duplicate series and split families, and fed to `promtool check metrics`. */
 #include <errno.h>
@@ -19,7 +19,7 @@
 
 #include "icr.h"
 #include "ipiv.h"
-#include "metrics.h"
+#include "ipivd/metrics.h"
 
 /* Kernel addresses as the collector reports them; they must never reach the output. */
 #define VM_WEB	0xffff8881a2b3c000ull

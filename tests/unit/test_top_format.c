@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/top_format.c: humanised numbers, percentages and durations, display
+/* Unit tests for daemon/ipivtop/format.c: humanised numbers, percentages and durations, display
  * width of UTF-8, fitting to a column with an ellipsis, sanitising untrusted names for the
  * terminal, histogram bars and word wrapping. */
 #include <locale.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "top_format.h"
+#include "ipivtop/format.h"
 
 static int setup(void **state)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/lib/top_model.c: rates between samples (counter resets included),
+/* Unit tests for daemon/ipivtop/model.c: rates between samples (counter resets included),
  * totals since a reset baseline, VMs that exit kept as gone then dropped, sorting, filter. */
 #include <errno.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "top_model.h"
+#include "ipivtop/model.h"
 
 #define NS 1000000000ull
 

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "top_batch.h"
-#include "top_format.h"
-#include "top_http.h"
+#include "ipivtop/batch.h"
+#include "ipivtop/format.h"
+#include "ipivtop/http.h"
 
 static int setup(void **state)
 {

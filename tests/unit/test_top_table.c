@@ -12,13 +12,13 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "top_drill.h"
-#include "top_findings.h"
-#include "top_format.h"
-#include "top_header.h"
-#include "top_help.h"
-#include "top_latency.h"
-#include "top_table.h"
+#include "ipivtop/drill.h"
+#include "ipivtop/findings.h"
+#include "ipivtop/format.h"
+#include "ipivtop/header.h"
+#include "ipivtop/help.h"
+#include "ipivtop/latency_pane.h"
+#include "ipivtop/table.h"
 
 static int setup(void **state)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "top_canvas.h"
-#include "top_format.h"
+#include "canvas.h"
+#include "format.h"
 
 void top_canvas_init(struct top_canvas *c, int width)
 {

@@ -5,7 +5,7 @@
 #include <wchar.h>
 
 #include "naming.h"
-#include "top_format.h"
+#include "format.h"
 #include "utf8.h"
 
 static bool utf8_terminal = true;

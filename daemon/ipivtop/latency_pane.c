@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "top_drill.h"
-#include "top_findings.h"
-#include "top_format.h"
-#include "top_latency.h"
+#include "drill.h"
+#include "findings.h"
+#include "format.h"
+#include "latency_pane.h"
 
 const char *top_lat_stage_name(unsigned kind)
 {

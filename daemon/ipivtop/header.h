@@ -5,9 +5,9 @@
 
 #include <stdbool.h>
 
-#include "top_canvas.h"
-#include "top_model.h"
-#include "top_source.h"
+#include "canvas.h"
+#include "model.h"
+#include "source.h"
 
 struct top_host {
 	bool known;	    /* false: not this host's (--connect to a remote ipivd) */

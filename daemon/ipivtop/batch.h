@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "top_model.h"
+#include "model.h"
 
 enum top_batch_format {
 	TOP_BATCH_TEXT,

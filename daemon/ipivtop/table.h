@@ -6,9 +6,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "top_canvas.h"
-#include "top_format.h"
-#include "top_model.h"
+#include "canvas.h"
+#include "format.h"
+#include "model.h"
 
 enum top_col {
 	TOP_COL_NAME,

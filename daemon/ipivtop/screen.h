@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "top_canvas.h"
+#include "canvas.h"
 
 /* Starts curses; colour only if wanted and the terminal has it. Returns 0 or -ENOTTY. */
 int top_screen_open(bool want_colour);

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "top_http.h"
+#include "http.h"
 
 /* Largest response accepted: a host with 1024 VMs in detail stays far below. */
 #define HTTP_MAX_RESPONSE (64u << 20)

@@ -5,9 +5,9 @@
 #include <sys/utsname.h>
 
 #include "accel.h"
-#include "top_findings.h"
-#include "top_format.h"
-#include "top_header.h"
+#include "findings.h"
+#include "format.h"
+#include "header.h"
 
 void top_host_read(const char *root, struct top_host *h)
 {

@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "top_findings.h"
-#include "top_format.h"
+#include "findings.h"
+#include "format.h"
 
 void top_wrapped(struct top_canvas *c, enum top_attr head_attr, const char *head, int indent,
 		 const char *text)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "top_model.h"
+#include "model.h"
 
 static uint64_t delta_u64(uint64_t prev, uint64_t cur)
 {

@@ -1,6 +1,6 @@
 /* ipivtop's by-path pane: IPIs/s and totals per path over the VMs the filter shows. */
-#include "top_format.h"
-#include "top_paths.h"
+#include "format.h"
+#include "paths.h"
 
 void top_paths_draw(struct top_canvas *c, const struct top_model *m)
 {

@@ -3,9 +3,9 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "top_batch.h"
-#include "top_format.h"
-#include "top_table.h"
+#include "batch.h"
+#include "format.h"
+#include "table.h"
 
 void top_csv_field(FILE *f, const char *s)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "top_format.h"
-#include "top_screen.h"
+#include "format.h"
+#include "screen.h"
 
 static bool colour;
 static attr_t attrs[TOP_A_COUNT];

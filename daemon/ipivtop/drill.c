@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "top_drill.h"
-#include "top_findings.h"
-#include "top_format.h"
-#include "top_latency.h"
-#include "top_table.h"
+#include "drill.h"
+#include "findings.h"
+#include "format.h"
+#include "latency_pane.h"
+#include "table.h"
 
 /* Matrix columns shown at most, and source rows; the rest is summarised in one line. */
 #define DRILL_MATRIX_CELL 6

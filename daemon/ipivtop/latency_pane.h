@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "collector.h"
-#include "top_canvas.h"
+#include "canvas.h"
 
 /* Bars shown at most: more non-empty buckets than this are grouped. */
 #define TOP_HIST_ROWS 16

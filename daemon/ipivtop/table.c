@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "top_table.h"
+#include "table.h"
 
 const struct top_column top_columns[TOP_COL_COUNT] = {
 	[TOP_COL_NAME] = {"VM", "VM name (sanitised)", TOP_NAME_MIN, TOP_LEFT, TOP_SORT_NAME, 'N',

@@ -3,8 +3,8 @@
 #ifndef IPIV_TOP_PATHS_H
 #define IPIV_TOP_PATHS_H
 
-#include "top_canvas.h"
-#include "top_model.h"
+#include "canvas.h"
+#include "model.h"
 
 void top_paths_draw(struct top_canvas *c, const struct top_model *m);
 

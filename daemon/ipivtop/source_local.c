@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "accel.h"
-#include "top_source.h"
+#include "source.h"
 #include "vmnames.h"
 
 /* A snapshot shared by the frames that show it and the diagnosis window that starts at it. */

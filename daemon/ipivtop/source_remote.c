@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "api_parse.h"
-#include "top_http.h"
-#include "top_source.h"
+#include "http.h"
+#include "source.h"
 
 struct remote_source {
 	struct top_source base;

@@ -1,6 +1,6 @@
 /* ipivtop's help screen, built from the key table and the column table. */
-#include "top_help.h"
-#include "top_table.h"
+#include "help.h"
+#include "table.h"
 
 const struct top_key_help top_keys[] = {
 	{"h, ?", "this help (any key closes it)"},

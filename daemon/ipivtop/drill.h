@@ -9,8 +9,8 @@
 
 #include "collector.h"
 #include "diag_report.h"
-#include "top_canvas.h"
-#include "top_model.h"
+#include "canvas.h"
+#include "model.h"
 
 struct top_detail {
 	uint64_t key;

@@ -2,7 +2,7 @@
 #ifndef IPIV_TOP_HELP_H
 #define IPIV_TOP_HELP_H
 
-#include "top_canvas.h"
+#include "canvas.h"
 
 struct top_key_help {
 	const char *keys;

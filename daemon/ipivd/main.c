@@ -1,5 +1,5 @@
 /* ipivd: per-VM IPI accounting from KVM tracepoints, served to Prometheus and as JSON.
- * This file is flags, start-up and signals; the work is in daemon/lib/manager.c. */
+ * This file is flags, start-up and signals; the work is in daemon/ipivd/manager.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

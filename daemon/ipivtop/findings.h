@@ -5,7 +5,7 @@
 #define IPIV_TOP_FINDINGS_H
 
 #include "diag_report.h"
-#include "top_canvas.h"
+#include "canvas.h"
 
 /* Writes text wrapped at the canvas width: the first line starts with head (in head_attr),
  * the next ones with indent spaces. */
