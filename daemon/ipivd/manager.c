@@ -216,61 +216,6 @@ static int serve_findings(const struct httpd_request *req, struct httpd_response
 	return json_reply(resp, json_pack("{s:s}", "error", "no VM with that name"), 404);
 }
 
-/* The median of (kind, sub) over the window: the histogram now minus the one at the
- * window's start (counts only grow). */
-static struct diag_figure window_median(const struct ipiv_vm_stats *cur,
-					const struct ipiv_vm_stats *prev, uint16_t kind,
-					uint16_t sub)
-{
-	struct diag_figure fig = {0};
-	struct latency_hist now, then;
-	struct latency_quantile q;
-
-	if (!vm_latency(cur, kind, sub, &now))
-		return fig;
-	if (prev && vm_latency(prev, kind, sub, &then)) {
-		for (unsigned b = 0; b < HIST_BUCKETS; b++)
-			now.buckets[b] -= now.buckets[b] >= then.buckets[b] ? then.buckets[b]
-									    : now.buckets[b];
-		now.count = now.count >= then.count ? now.count - then.count : 0;
-	}
-	q = latency_quantile(&now, 0.5);
-	fig.known = q.valid;
-	fig.value = q.value_ns;
-	fig.samples = now.count;
-	return fig;
-}
-
-/* The latency figures the diagnosis rules use, for every VM of cur (NULL entries when
- * latency is off). Free with free(). */
-static struct diag_latency **latency_inputs(const struct ipiv_snapshot *prev,
-					    const struct ipiv_snapshot *cur)
-{
-	size_t n = cur->n_vms;
-	struct diag_latency **ptrs = calloc(n ? n : 1, sizeof(*ptrs) + sizeof(**ptrs));
-	struct diag_latency *figs = (struct diag_latency *)(ptrs + (n ? n : 1));
-
-	if (!ptrs)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		const struct ipiv_vm_stats *vm = &cur->vms[i];
-		const struct ipiv_vm_stats *old = prev ? snapshot_find_vm(prev, vm->vm) : NULL;
-
-		if (!vm->latency_enabled)
-			continue;
-		ptrs[i] = &figs[i];
-		for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
-			figs[i].exit_ns[p] = window_median(vm, old, IPIV_LAT_EXIT, p);
-		figs[i].delivery_ns =
-			window_median(vm, old, IPIV_LAT_SEND_ACCEPT, IPIV_LAT_ANY_SUB);
-		figs[i].halt_ns = window_median(vm, old, IPIV_LAT_HALT, IPIV_LAT_ANY_SUB);
-		figs[i].wakeup_ns =
-			window_median(vm, old, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED);
-		/* whether a running target was preempted is not traced: left unknown */
-	}
-	return ptrs;
-}
-
 /* Drops the findings of VMs the collector has reclaimed: a VM that exits must leave the
  * output at once, not at the end of the diagnosis window. */
 static void prune_report(struct manager *m)
@@ -295,7 +240,6 @@ static int diagnose_window(struct manager *m)
 	struct ipiv_snapshot *cur;
 	struct diag_report *report = NULL;
 	struct accel_state *host = calloc(1, sizeof(*host));
-	struct diag_latency **lat;
 	char **names;
 	int r;
 
@@ -308,13 +252,9 @@ static int diagnose_window(struct manager *m)
 		free(host);
 		return r;
 	}
-	lat = latency_inputs(m->diag_prev, cur);
 	/* the previous report is read only by this thread, which alone replaces it */
-	r = lat ? diag_evaluate_snapshot(host, m->diag_prev, cur, (const char *const *)names,
-					 (const struct diag_latency *const *)lat,
-					 &m->opts.thresholds, m->report, &report)
-		: -ENOMEM;
-	free(lat);
+	r = diag_evaluate_snapshot(host, m->diag_prev, cur, (const char *const *)names, NULL,
+				   &m->opts.thresholds, m->report, &report);
 	free(names);
 	free(host);
 	if (r) {

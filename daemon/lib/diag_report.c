@@ -50,23 +50,86 @@ static double change_ago(const struct ipiv_inhibit_change *ch, uint64_t taken_ns
 	return taken_ns > ch->ts ? (taken_ns - ch->ts) / 1e9 : 0.0;
 }
 
+/* The median of (kind, sub) over the window: the histogram now minus the one at the
+ * window's start (counts only grow). */
+static struct diag_figure window_median(const struct ipiv_vm_stats *cur,
+					const struct ipiv_vm_stats *prev, uint16_t kind,
+					uint16_t sub)
+{
+	struct diag_figure fig = {0};
+	struct latency_hist now, then;
+	struct latency_quantile q;
+
+	if (!vm_latency(cur, kind, sub, &now))
+		return fig;
+	if (prev && vm_latency(prev, kind, sub, &then)) {
+		for (unsigned b = 0; b < HIST_BUCKETS; b++)
+			now.buckets[b] -= now.buckets[b] >= then.buckets[b] ? then.buckets[b]
+									    : now.buckets[b];
+		now.count = now.count >= then.count ? now.count - then.count : 0;
+	}
+	q = latency_quantile(&now, 0.5);
+	fig.known = q.valid;
+	fig.value = q.value_ns;
+	fig.samples = now.count;
+	return fig;
+}
+
+struct diag_latency **diag_latency_inputs(const struct ipiv_snapshot *prev,
+					  const struct ipiv_snapshot *cur)
+{
+	size_t n = cur->n_vms;
+	struct diag_latency **ptrs = calloc(n ? n : 1, sizeof(*ptrs) + sizeof(**ptrs));
+	struct diag_latency *figs = (struct diag_latency *)(ptrs + (n ? n : 1));
+
+	if (!ptrs)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct ipiv_vm_stats *vm = &cur->vms[i];
+		const struct ipiv_vm_stats *old = prev ? snapshot_find_vm(prev, vm->vm) : NULL;
+
+		if (!vm->latency_enabled)
+			continue;
+		ptrs[i] = &figs[i];
+		for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
+			figs[i].exit_ns[p] = window_median(vm, old, IPIV_LAT_EXIT, p);
+		figs[i].delivery_ns =
+			window_median(vm, old, IPIV_LAT_SEND_ACCEPT, IPIV_LAT_ANY_SUB);
+		figs[i].halt_ns = window_median(vm, old, IPIV_LAT_HALT, IPIV_LAT_ANY_SUB);
+		figs[i].wakeup_ns =
+			window_median(vm, old, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_HALTED);
+		/* whether a running target was preempted is not traced: left unknown */
+	}
+	return ptrs;
+}
+
 int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_snapshot *prev,
 			   const struct ipiv_snapshot *cur, const char *const *names,
 			   const struct diag_latency *const *latency,
 			   const struct diag_thresholds *th, const struct diag_report *previous,
 			   struct diag_report **out)
 {
+	struct diag_latency **derived = NULL;
 	struct diag_report *r;
 
 	if (!cur || !names || !th || !out)
 		return -EINVAL;
+	if (!latency) {
+		derived = diag_latency_inputs(prev, cur);
+		if (!derived)
+			return -ENOMEM;
+		latency = (const struct diag_latency *const *)derived;
+	}
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		free(derived);
 		return -ENOMEM;
+	}
 	if (cur->n_vms) {
 		r->vms = calloc(cur->n_vms, sizeof(*r->vms));
 		if (!r->vms) {
 			free(r);
+			free(derived);
 			return -ENOMEM;
 		}
 	}
@@ -99,6 +162,7 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 		diag_evaluate_vm(host, &in, th, &vr->result);
 		carry_since(&vr->result, old ? &old->result : NULL, r->taken_ns);
 	}
+	free(derived);
 	*out = r;
 	return 0;
 }

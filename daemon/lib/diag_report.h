@@ -36,11 +36,20 @@ struct diag_report {
 	size_t n_vms;
 };
 
+/* The latency figures the rules use, for every VM of cur, from the histograms' growth since
+ * prev (the whole life when prev lacks the VM): medians of the sender's exit per path, of
+ * send to accept, of halt times and of a halted target's wakeup. NULL entries for VMs
+ * without latency. One allocation: free() it. NULL when out of memory. */
+struct diag_latency **diag_latency_inputs(const struct ipiv_snapshot *prev,
+					  const struct ipiv_snapshot *cur);
+
 /*
  * Evaluates the host rules and every VM of cur over the window since prev (NULL: counts since
- * ipivd first saw each VM). names[i] is the name of cur->vms[i]; latency is NULL or an array
- * parallel to cur->vms whose entries may be NULL. host NULL means unknown. previous is the
- * report of the last evaluation (or NULL): findings still active keep their since_ns.
+ * ipivd first saw each VM). names[i] is the name of cur->vms[i]. latency NULL: the figures
+ * are derived from the two snapshots (diag_latency_inputs), as ipivd and ipivtop both do;
+ * otherwise an array parallel to cur->vms whose entries may be NULL (tests give figures no
+ * snapshot holds). host NULL means unknown. previous is the report of the last evaluation
+ * (or NULL): findings still active keep their since_ns.
  * Returns 0 or -ENOMEM/-EINVAL; free *out with diag_report_free.
  */
 int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_snapshot *prev,

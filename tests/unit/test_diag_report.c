@@ -1,5 +1,5 @@
-/* Unit tests for daemon/ipivd/diag_report.c: evaluation over two snapshots with "since" carried
- * between evaluations, the text report, the JSON shape, and the metric lines (which must pass
+/* Unit tests for daemon/lib/diag_report.c: evaluation over two snapshots with "since" carried
+ * between evaluations, latency figures derived from the histograms, the text report, the JSON shape, and the metric lines (which must pass
  * `promtool check metrics`; without promtool the rest runs and the program exits 77). */
 #include <errno.h>
 #include <setjmp.h>
@@ -167,6 +167,80 @@ static void test_evaluate_snapshot(void **state)
 	assert_int_equal(diag_evaluate_snapshot(NULL, NULL, NULL, f->names, NULL, &f->th, NULL, &r),
 			 -EINVAL);
 	diag_report_free(NULL);
+}
+
+/* One exit-latency row of vm: n samples of ns each, added to what it has. */
+static void add_exit_latency(struct ipiv_vm_stats *vm, struct ipiv_lat_hist *rows, uint32_t path,
+			     uint64_t n, uint64_t ns)
+{
+	struct ipiv_lat_hist *h = NULL;
+
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (rows[i].sub == path)
+			h = &rows[i];
+	if (!h) {
+		h = &rows[vm->n_lat++];
+		*h = (struct ipiv_lat_hist){
+			.kind = IPIV_LAT_EXIT, .sub = path, .vcpu = IPIV_LAT_VM_WIDE};
+	}
+	for (uint64_t i = 0; i < n; i++)
+		latency_add(&h->h, ns);
+	vm->lat = rows;
+	vm->latency_enabled = true;
+}
+
+/* With no figures given, the rules get them from the histograms' growth over the window:
+ * ipivd and ipivtop both evaluate that way, so the fallback rule is evaluated for both. */
+static void test_latency_derived_from_snapshots(void **state)
+{
+	struct fixture *f = *state;
+	struct ipiv_lat_hist prev_rows[2] = {0}, cur_rows[2] = {0};
+	uint32_t phys = icr_classify(FIXED(0xfd), 3, X2);
+	const struct diag_finding *fb;
+	struct diag_latency **lat;
+	struct diag_report *r;
+
+	/* "idle" falls back to APIC-write exits: 1000 IPIs in the window. Before the window
+	 * its APIC-write exits were cheap; in it they cost 4 us against the fastpath's 1 us. */
+	add_send(&f->cur_vms[2], IPIV_PATH_APIC_WRITE, phys, 1000);
+	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_PATH_X2APIC_MSR, 300, 1000);
+	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_PATH_APIC_WRITE, 500, 900);
+	memcpy(cur_rows, prev_rows, sizeof(cur_rows));
+	f->cur_vms[2].lat = cur_rows;
+	f->cur_vms[2].n_lat = f->prev_vms[2].n_lat;
+	f->cur_vms[2].latency_enabled = true;
+	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_PATH_X2APIC_MSR, 200, 1000);
+	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_PATH_APIC_WRITE, 400, 4000);
+
+	lat = diag_latency_inputs(&f->prev, &f->cur);
+	assert_non_null(lat);
+	assert_null(lat[0]); /* no latency on "web" */
+	assert_non_null(lat[2]);
+	assert_true(lat[2]->exit_ns[IPIV_PATH_APIC_WRITE].known);
+	assert_int_equal(lat[2]->exit_ns[IPIV_PATH_APIC_WRITE].samples, 400);
+	assert_float_equal(lat[2]->exit_ns[IPIV_PATH_APIC_WRITE].value, 4000, 4000 / 16.0);
+	assert_int_equal(lat[2]->exit_ns[IPIV_PATH_X2APIC_MSR].samples, 200);
+	assert_false(lat[2]->halt_ns.known);
+	free(lat);
+
+	assert_int_equal(diag_evaluate_snapshot(&f->host, &f->prev, &f->cur, f->names, NULL, &f->th,
+						NULL, &r),
+			 0);
+	fb = find(&r->vms[2].result, DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH);
+	assert_non_null(fb);
+	/* "web" has no latency: the rule says what it lacks instead */
+	assert_null(find(&r->vms[0].result, DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
+	{
+		bool skipped = false;
+
+		for (size_t i = 0; i < r->vms[0].result.n_skipped; i++)
+			skipped |= r->vms[0].result.skipped[i].rule ==
+				   DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH;
+		assert_true(skipped);
+	}
+	diag_report_free(r);
+	f->prev_vms[2].lat = f->cur_vms[2].lat = NULL;
+	f->prev_vms[2].n_lat = f->cur_vms[2].n_lat = 0;
 }
 
 static void test_since_is_carried_and_resets(void **state)
@@ -465,6 +539,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_evaluate_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_latency_derived_from_snapshots, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_since_is_carried_and_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),

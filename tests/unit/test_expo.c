@@ -1,4 +1,4 @@
-/* Unit tests for daemon/ipivd/expo.c: number rendering, escaping, every family type in both
+/* Unit tests for daemon/lib/expo.c: number rendering, escaping, every family type in both
  * formats, the rules that keep families whole, and Accept negotiation. */
 #include <errno.h>
 #include <float.h>
