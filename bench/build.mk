@@ -58,3 +58,13 @@ $(OUT)/ipiv-snapshot-bench: $(OUT)/bench/ipiv-snapshot-bench.o $(OUT)/libipiv.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_DAEMON) -o $@
 endif
+
+# The map filler of bench/scale.sh: fills a running ipivd's maps with more vCPUs of the VMs it
+# watches (docs/overhead.md, "Scale"); built with everything, not installed. Needs only
+# include/ and libbpf, none of the daemon's code.
+ifneq ($(wildcard bench/ipiv-scale-fill.c),)
+all: $(OUT)/ipiv-scale-fill
+$(OUT)/ipiv-scale-fill: $(OUT)/bench/ipiv-scale-fill.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_BPF) -o $@
+endif

@@ -469,11 +469,6 @@ int manager_diagnose(struct manager *m, unsigned window_s, const char *vm, bool 
 	return diag_report_print(f, m->report, vm);
 }
 
-unsigned manager_port(struct manager *m)
-{
-	return m->httpd ? httpd_port(m->httpd) : 0;
-}
-
 void manager_free(struct manager *m)
 {
 	if (!m)

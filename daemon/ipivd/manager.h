@@ -47,7 +47,4 @@ int manager_diagnose(struct manager *m, unsigned window_s, const char *vm, bool 
 
 void manager_free(struct manager *m);
 
-/* The port the HTTP server bound (after :0). */
-unsigned manager_port(struct manager *m);
-
 #endif

@@ -78,11 +78,6 @@ void top_screen_close(void)
 	endwin();
 }
 
-bool top_screen_colour(void)
-{
-	return colour;
-}
-
 int top_screen_paint(const struct top_canvas *c, int y, size_t first, int max_lines)
 {
 	int painted = 0;

@@ -11,7 +11,6 @@
 /* Starts curses; colour only if wanted and the terminal has it. Returns 0 or -ENOTTY. */
 int top_screen_open(bool want_colour);
 void top_screen_close(void);
-bool top_screen_colour(void);
 
 /* Paints lines [first, first + max_lines) of c from screen row y; returns rows painted. */
 int top_screen_paint(const struct top_canvas *c, int y, size_t first, int max_lines);

@@ -63,11 +63,6 @@ void expo_free(struct expo *e)
 	free(e);
 }
 
-enum expo_format expo_format_of(const struct expo *e)
-{
-	return e->format;
-}
-
 const char *expo_content_type(enum expo_format format)
 {
 	if (format == EXPO_OPENMETRICS_1_0_0)

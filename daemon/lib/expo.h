@@ -75,7 +75,6 @@ int expo_histogram(struct expo *e, const struct expo_label *labels, size_t n_lab
  * Later writes return -EINVAL. */
 int expo_finish(struct expo *e, char **body, size_t *len);
 
-enum expo_format expo_format_of(const struct expo *e);
 const char *expo_content_type(enum expo_format format);
 
 /*
