@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "ipivd/api.h"
+#include "golden.h"
 #include "icr.h"
 #include "ipiv.h"
 
@@ -779,6 +780,46 @@ static void test_latency_document(void **state)
 	free(f);
 }
 
+/* Every document of the fixture (with latency on "web"), as clients receive them. */
+static void test_golden(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct ipiv_lat_hist *lat = calloc(2, sizeof(*lat));
+	json_t *docs[4];
+	static const char *const files[4] = {"api-vms.json", "api-vm-web.json", "api-vm-amd.json",
+					     "api-status.json"};
+
+	assert_non_null(lat);
+	lat[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE};
+	lat[1] = (struct ipiv_lat_hist){.kind = IPIV_LAT_HALT, .sub = 1, .vcpu = IPIV_LAT_VM_WIDE};
+	for (int i = 0; i < 100; i++) {
+		latency_add(&lat[0].h, 10000 + 100 * i);
+		latency_add(&lat[1].h, 500000);
+	}
+	f->vms[0].lat = lat;
+	f->vms[0].n_lat = 2;
+	f->vms[0].latency_enabled = true;
+	f->vms[0].lat_unmatched[IPIV_UNM_NMI] = 7;
+	docs[0] = api_vms(&f->snap, f->names, ID_KEY);
+	docs[1] = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	docs[2] = api_vm_detail(&f->snap, f->names, ID_KEY, f->names[1]);
+	docs[3] = api_status(&f->snap, "1.2.3-test");
+	for (int i = 0; i < 4; i++) {
+		char *text = dump(docs[i]);
+		size_t len = strlen(text);
+
+		text = realloc(text, len + 2);
+		assert_non_null(text);
+		memcpy(text + len, "\n", 2);
+		golden_check(files[i], text, len + 1);
+		free(text);
+		json_decref(docs[i]);
+	}
+	free(lat);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -791,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_no_kernel_pointer_in_json),
 		cmocka_unit_test(test_hostile_name_round_trips),
 		cmocka_unit_test(test_latency_document),
+		cmocka_unit_test(test_golden),
 	};
 
 	return cmocka_run_group_tests_name("api", tests, NULL, NULL);

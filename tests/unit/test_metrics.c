@@ -20,6 +20,7 @@
 #include "icr.h"
 #include "ipiv.h"
 #include "ipivd/metrics.h"
+#include "golden.h"
 
 /* Kernel addresses as the collector reports them; they must never reach the output. */
 #define VM_WEB	0xffff8881a2b3c000ull
@@ -975,6 +976,20 @@ static void test_promtool_accepts_text(void **state)
 	free(f);
 }
 
+/* The whole exposition of the fixture, per-vCPU series on, in both formats. */
+static void test_golden(void **state)
+{
+	struct fixture *f = fixture_new();
+	char *text = render(f, EXPO_TEXT_0_0_4, true);
+	char *om = render(f, EXPO_OPENMETRICS_1_0_0, true);
+
+	golden_check("metrics.prom", text, strlen(text));
+	golden_check("metrics.om", om, strlen(om));
+	free(text);
+	free(om);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -996,6 +1011,7 @@ int main(void)
 		cmocka_unit_test(test_host_totals_and_exited_vms),
 		cmocka_unit_test(test_first_scrape_has_no_scrape_figures),
 		cmocka_unit_test(test_openmetrics),
+		cmocka_unit_test(test_golden),
 	};
 	const struct CMUnitTest promtool_tests[] = {
 		cmocka_unit_test(test_promtool_accepts_text),
