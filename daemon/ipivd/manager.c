@@ -20,7 +20,6 @@
 #include "manager.h"
 #include "metrics.h"
 #include "naming.h"
-#include "vmnames.h"
 
 struct manager {
 	struct manager_opts opts;

@@ -7,7 +7,7 @@
 
 #include "accel.h"
 #include "source.h"
-#include "vmnames.h"
+#include "naming.h"
 
 /* A snapshot shared by the frames that show it and the diagnosis window that starts at it. */
 struct shared_snap {

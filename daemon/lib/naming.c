@@ -395,62 +395,208 @@ int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid, cha
 	return source;
 }
 
-/* name + "-<pid>", the name cut on a character boundary to leave room for the suffix. */
-static void append_pid(struct vm_name_claim *vm)
-{
-	char suffix[16];
-	size_t room, len = strlen(vm->name);
+/* ---- names of a snapshot's VMs: unique, and each VM's for its whole life ---- */
 
-	snprintf(suffix, sizeof(suffix), "-%d", vm->pid);
-	room = VM_NAME_MAX - 1 - strlen(suffix);
+/* base + suffix in out, base cut on a character boundary to leave room for the suffix. */
+static void with_suffix(const char *base, const char *suffix, char out[VM_NAME_MAX])
+{
+	size_t room = VM_NAME_MAX - 1 - strlen(suffix), len = strlen(base);
+
 	if (len > room) {
 		len = room;
-		while (len && ((unsigned char)vm->name[len] & 0xc0) == 0x80)
+		while (len && ((unsigned char)base[len] & 0xc0) == 0x80)
 			len--;
 	}
-	memcpy(vm->name + len, suffix, strlen(suffix) + 1);
+	memcpy(out, base, len);
+	memcpy(out + len, suffix, strlen(suffix) + 1);
 }
 
-int vm_names_make_unique(struct vm_name_claim *vms, size_t n)
+/* Grows *array (elements of size, *cap of them) to hold one more than n. */
+static int grow(void **array, size_t *cap, size_t n, size_t size)
 {
-	/* 0: as claimed, 1: "-<pid>" appended, 2: "pid-<pid>", unique since pids are. */
-	unsigned char *level;
-	bool *collides, changed = true;
-	size_t i, j;
+	void *a;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 16;
+	a = realloc(*array, c * size);
+	if (!a)
+		return -ENOMEM;
+	*array = a;
+	*cap = c;
+	return 0;
+}
+
+/*
+ * The name of the VMM process pid, read from /proc once; vm (NULL: none) is the snapshot
+ * row of its VM. When /proc named nothing (the process exited before discovery read it: a
+ * VM that lived less than a poll interval), the command line the BPF side kept when the VM
+ * appeared names it, as it would have.
+ */
+static const char *process_name(struct vm_name_cache *cache, const char *proc_root, int pid,
+				const struct ipiv_vm_stats *vm)
+{
+	struct vm_name_process *e = NULL;
+	char pid_name[VM_NAME_MAX], name[VM_NAME_MAX];
+
+	for (size_t i = 0; i < cache->n_procs && !e; i++)
+		if (cache->procs[i].pid == pid)
+			e = &cache->procs[i];
+	if (!e) {
+		if (grow((void **)&cache->procs, &cache->cap_procs, cache->n_procs, sizeof(*e)))
+			return NULL;
+		e = &cache->procs[cache->n_procs++];
+		e->pid = pid;
+		/* A VMM's command line does not change: read it once per process. */
+		vm_name_from_proc(proc_root, pid, e->name);
+	}
+	snprintf(pid_name, sizeof(pid_name), "pid-%d", pid);
+	if (vm && vm->cmdline_len && strcmp(e->name, pid_name) == 0 &&
+	    vm_name_from_cmdline(vm->cmdline, vm->cmdline_len, vm->cmdline_cut, pid, name) !=
+		    VM_NAME_PID)
+		memcpy(e->name, name, sizeof(name));
+	return e->name;
+}
+
+/* Whether a VM of the snapshot other than self holds name. */
+static bool name_held(const struct vm_name_cache *cache, const struct vm_name_held *self,
+		      const char *name)
+{
+	for (size_t i = 0; i < cache->n_held; i++)
+		if (&cache->held[i] != self && cache->held[i].seen &&
+		    strcmp(cache->held[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Names a VM seen for the first time (or one named before its process was known) into h:
+ * its process' name, "-vm<k>" for the k-th VM of one process, then "-2", "-3"... until no
+ * other VM in the snapshot holds it. The VMs that hold a name keep it. */
+static void name_new_vm(struct vm_name_cache *cache, const char *proc_root,
+			const struct ipiv_vm_stats *vm, struct vm_name_held *h)
+{
+	const char *proc = vm->pid > 0 ? process_name(cache, proc_root, vm->pid, vm) : NULL;
+	char base[VM_NAME_MAX], suffix[24];
+	unsigned k = 1;
+
+	h->placeholder = !proc;
+	if (!proc) {
+		snprintf(base, sizeof(base), "vm-%llu", (unsigned long long)++cache->anonymous);
+	} else {
+		for (size_t i = 0; i < cache->n_held; i++)
+			k += cache->held[i].seen && cache->held[i].pid == vm->pid &&
+			     !cache->held[i].placeholder && &cache->held[i] != h;
+		snprintf(suffix, sizeof(suffix), "-vm%u", k);
+		if (k > 1)
+			with_suffix(proc, suffix, base);
+		else
+			snprintf(base, sizeof(base), "%s", proc);
+	}
+	snprintf(h->name, sizeof(h->name), "%s", base);
+	for (unsigned n = 2; name_held(cache, h, h->name); n++) {
+		snprintf(suffix, sizeof(suffix), "-%u", n);
+		with_suffix(base, suffix, h->name);
+	}
+}
+
+/* The entry of the VM vm names, or SIZE_MAX. */
+static size_t held_find(const struct vm_name_cache *cache, const struct ipiv_vm_stats *vm)
+{
+	for (size_t i = 0; i < cache->n_held; i++) {
+		const struct vm_name_held *h = &cache->held[i];
+
+		/* a new VM at a reclaimed one's address comes with another process */
+		if (h->vm == vm->vm && (h->pid == vm->pid || h->pid <= 0 || vm->pid <= 0))
+			return i;
+	}
+	return SIZE_MAX;
+}
+
+int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
+			  const struct ipiv_snapshot *snap, char (**out)[VM_NAME_MAX])
+{
+	size_t n = snap->n_vms;
+	char(*names)[VM_NAME_MAX] = calloc(n + 1, sizeof(*names));
+	size_t *of = calloc(n + 1, sizeof(*of)); /* snapshot VM -> its held entry */
 	int err = 0;
 
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < i; j++) {
-			if (vms[i].pid == vms[j].pid)
-				return -EINVAL;
-		}
-	}
-	level = calloc(n + 1, 1);
-	collides = calloc(n + 1, sizeof(*collides));
-	if (!level || !collides) {
+	if (!names || !of) {
 		err = -ENOMEM;
-		goto cleanup;
+		goto out;
 	}
-	/* Each pass moves at least one VM up a level, so this ends within 2n passes. */
-	while (changed) {
-		changed = false;
-		for (i = 0; i < n; i++) {
-			collides[i] = false;
-			for (j = 0; j < n && !collides[i]; j++)
-				collides[i] = j != i && strcmp(vms[i].name, vms[j].name) == 0;
-		}
-		for (i = 0; i < n; i++) {
-			if (!collides[i] || level[i] == 2)
-				continue;
-			if (level[i]++ == 0)
-				append_pid(&vms[i]);
-			else
-				snprintf(vms[i].name, VM_NAME_MAX, "pid-%d", vms[i].pid);
-			changed = true;
-		}
+	/* Names VMs already hold stay theirs; entries of VMs gone from the snapshot go. */
+	for (size_t i = 0; i < cache->n_held; i++)
+		cache->held[i].seen = false;
+	for (size_t i = 0; i < n; i++) {
+		of[i] = held_find(cache, &snap->vms[i]);
+		if (of[i] != SIZE_MAX)
+			cache->held[of[i]].seen = true;
 	}
-cleanup:
-	free(level);
-	free(collides);
-	return err;
+	for (size_t i = 0; i < cache->n_held;) {
+		if (cache->held[i].seen) {
+			i++;
+			continue;
+		}
+		cache->held[i] = cache->held[--cache->n_held];
+		for (size_t j = 0; j < n; j++) /* the moved entry's VM */
+			if (of[j] == cache->n_held)
+				of[j] = i;
+	}
+	/* Then the new VMs, in snapshot order (by pid: the older process first). */
+	for (size_t i = 0; i < n; i++) {
+		const struct ipiv_vm_stats *vm = &snap->vms[i];
+		struct vm_name_held *h;
+
+		if (of[i] != SIZE_MAX && !(cache->held[of[i]].placeholder && vm->pid > 0))
+			continue;
+		if (of[i] == SIZE_MAX) {
+			err = grow((void **)&cache->held, &cache->cap_held, cache->n_held,
+				   sizeof(*h));
+			if (err)
+				goto out;
+			of[i] = cache->n_held++;
+			h = &cache->held[of[i]];
+			memset(h, 0, sizeof(*h));
+			h->vm = vm->vm;
+			h->seen = true;
+		}
+		h = &cache->held[of[i]];
+		h->pid = vm->pid;
+		name_new_vm(cache, proc_root, vm, h);
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(names[i], cache->held[of[i]].name, VM_NAME_MAX);
+	/* Forget processes that are gone: a new process may reuse the pid. */
+	for (size_t i = 0; i < cache->n_procs;) {
+		bool live = false;
+
+		for (size_t j = 0; j < n && !live; j++)
+			live = snap->vms[j].pid == cache->procs[i].pid;
+		if (!live)
+			cache->procs[i] = cache->procs[--cache->n_procs];
+		else
+			i++;
+	}
+out:
+	free(of);
+	if (err) {
+		free(names);
+		return err;
+	}
+	*out = names;
+	return 0;
+}
+
+void vm_name_cache_prefetch(struct vm_name_cache *cache, const char *proc_root, int pid)
+{
+	if (pid > 0)
+		process_name(cache, proc_root, pid, NULL);
+}
+
+void vm_name_cache_free(struct vm_name_cache *cache)
+{
+	free(cache->procs);
+	free(cache->held);
+	memset(cache, 0, sizeof(*cache));
 }

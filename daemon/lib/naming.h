@@ -5,6 +5,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "collector.h"
 
 /* A VM name is at most VM_NAME_MAX - 1 bytes of UTF-8 (63), cut on a character boundary. */
 #define VM_NAME_MAX    64
@@ -62,19 +65,49 @@ const char *vm_name_source_str(enum vm_name_source source);
  */
 size_t vm_name_sanitize(const char *in, size_t len, char *out, size_t size);
 
-struct vm_name_claim {
+/* ---- names of a snapshot's VMs ---- */
+
+/* Names already read, by VMM pid; entries of processes gone from a snapshot are dropped
+ * (a new process may reuse the pid). */
+struct vm_name_process {
 	int pid;
 	char name[VM_NAME_MAX];
 };
 
+/* The name a VM holds for its life. */
+struct vm_name_held {
+	uint64_t vm;	  /* ipiv_vm_stats.vm */
+	int pid;	  /* its VMM process, 0 if not known when it was named */
+	bool placeholder; /* "vm-<n>": named before its process was known */
+	bool seen;	  /* in the snapshot being named */
+	char name[VM_NAME_MAX];
+};
+
+/* Zero-initialise; free with vm_name_cache_free. */
+struct vm_name_cache {
+	struct vm_name_process *procs;
+	size_t n_procs, cap_procs;
+	struct vm_name_held *held;
+	size_t n_held, cap_held;
+	uint64_t anonymous; /* placeholders handed out */
+};
+
 /*
- * Makes the names of n VMs unique, since vm is a metric label. Every VM whose name another
- * VM also claims gets "-<pid>" appended (its name cut to make room): no VM keeps the bare
- * name, so "web" always means the only VM called web, whatever order the VMs are listed in.
- * In the contrived case that a suffixed name still collides (a VM literally named
- * "web-1234"), the suffixed VM falls back to "pid-<pid>". Names of VMs that do not collide
- * are left as they are. Returns 0, or -EINVAL if two claims have the same pid.
+ * names[i] is the name of snap->vms[i]; *names is one allocation (free() it). A VM keeps the
+ * name it got when first named for as long as it is in the snapshots, since it is a metric
+ * label: its process' name (vm_name_from_proc), "<name>-vm<k>" for the k-th VM of one
+ * process, and when another VM holds that name already, "-2", "-3"... appended to the
+ * newcomer's: the VM that had the name first keeps it, and no pid enters a name. Among new
+ * VMs of one snapshot the older process (lower pid) comes first. A VM whose process is
+ * not known yet is "vm-<n>" until it is (the one rename in a VM's life).
  */
-int vm_names_make_unique(struct vm_name_claim *vms, size_t n);
+int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
+			  const struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX]);
+
+/* Reads the name of pid now if the cache does not have it, so a VM whose process exits
+ * before its first snapshot keeps its name until it is reclaimed. */
+void vm_name_cache_prefetch(struct vm_name_cache *cache, const char *proc_root, int pid);
+
+void vm_name_cache_free(struct vm_name_cache *cache);
 
 #endif

@@ -286,19 +286,6 @@ static void test_random_junk_gives_clean_names(void **state)
 	}
 }
 
-static void assert_unique_names(const struct vm_name_claim *vms, size_t n)
-{
-	size_t i, j;
-
-	for (i = 0; i < n; i++) {
-		assert_clean(vms[i].name);
-		for (j = 0; j < i; j++) {
-			if (strcmp(vms[i].name, vms[j].name) == 0)
-				fail_msg("\"%s\" is claimed twice", vms[i].name);
-		}
-	}
-}
-
 /* The command line ipivd keeps in BPF: the same parsing from a buffer, argv[0] telling the
  * VMM, a last argument cut off ignored, nothing usable giving the pid name. */
 #define KEPT(literal) literal, sizeof(literal) - 1
@@ -330,52 +317,6 @@ static void test_name_from_kept_cmdline(void **state)
 	assert_int_equal(vm_name_from_cmdline("x", 1, false, -1, name), -EINVAL);
 }
 
-static void test_make_unique(void **state)
-{
-	struct vm_name_claim distinct[] = {{10, "a"}, {20, "b"}, {30, "pid-30"}};
-	struct vm_name_claim dup[] = {{200, "web"}, {7, "db"}, {100, "web"}, {300, "web"}};
-	struct vm_name_claim contrived[] = {{1234, "web"}, {5, "web"}, {77, "web-1234"}};
-	struct vm_name_claim same_pid[] = {{1, "a"}, {1, "b"}};
-	struct vm_name_claim longdup[2] = {{2147483647, ""}, {1, ""}};
-	size_t i;
-
-	assert_int_equal(vm_names_make_unique(distinct, 3), 0);
-	assert_string_equal(distinct[0].name, "a");
-	assert_string_equal(distinct[1].name, "b");
-	assert_string_equal(distinct[2].name, "pid-30");
-
-	assert_int_equal(vm_names_make_unique(dup, 4), 0);
-	assert_string_equal(dup[0].name, "web-200");
-	assert_string_equal(dup[1].name, "db");
-	assert_string_equal(dup[2].name, "web-100");
-	assert_string_equal(dup[3].name, "web-300");
-
-	assert_int_equal(vm_names_make_unique(contrived, 3), 0);
-	assert_unique_names(contrived, 3);
-	assert_string_equal(contrived[0].name, "pid-1234");
-	assert_string_equal(contrived[1].name, "web-5");
-	assert_string_equal(contrived[2].name, "web-1234-77");
-
-	assert_int_equal(vm_names_make_unique(same_pid, 2), -EINVAL);
-	assert_int_equal(vm_names_make_unique(NULL, 0), 0);
-
-	/* Full-length names with a two-byte character where the suffix must go. */
-	for (i = 0; i < 2; i++) {
-		memset(longdup[i].name, 'v', 51);
-		memcpy(longdup[i].name + 51, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
-		       12);
-		longdup[i].name[63] = '\0';
-	}
-	assert_int_equal(vm_names_make_unique(longdup, 2), 0);
-	assert_unique_names(longdup, 2);
-	/* Room for 52 bytes would split the first é: it goes whole. */
-	assert_int_equal(strlen(longdup[0].name), 62);
-	assert_string_equal(longdup[0].name + 51, "-2147483647");
-	/* Room for 61 bytes ends between two é. */
-	assert_int_equal(strlen(longdup[1].name), 63);
-	assert_string_equal(longdup[1].name + 51, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9-1");
-}
-
 static int remove_tree(void **state)
 {
 	char cmd[128];
@@ -397,7 +338,6 @@ int main(void)
 		cmocka_unit_test(test_names_are_sanitized_and_bounded),
 		cmocka_unit_test(test_random_junk_gives_clean_names),
 		cmocka_unit_test(test_name_from_kept_cmdline),
-		cmocka_unit_test(test_make_unique),
 	};
 
 	if (!mkdtemp(proc_root)) {

@@ -1,5 +1,6 @@
 /* Unit tests for naming a snapshot's VMs: names from a fake /proc, a second VM of one
- * process, two processes claiming one name, unknown processes, and the pid cache. */
+ * process, two processes claiming one name, unknown processes, the pid cache, and names
+ * that stay a VM's for its life. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmnames.h"
+#include "naming.h"
 
 static char root[64];
 
@@ -61,20 +62,21 @@ static void test_names(void **state)
 	vms[3].pid = 200; /* a second VM in the db process */
 	vms[4].pid = 0;	  /* no known process */
 	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
-	assert_string_equal(names[0], "web-100");
+	assert_string_equal(names[0], "web"); /* the older process has the name first */
 	assert_string_equal(names[1], "db");
-	assert_string_equal(names[2], "web-300");
-	assert_string_equal(names[3], "db-vm3");
-	assert_string_equal(names[4], "vm-4");
-	assert_int_equal(cache.n, 3);
+	assert_string_equal(names[2], "web-2");
+	assert_string_equal(names[3], "db-vm2");
+	assert_string_equal(names[4], "vm-1");
+	assert_int_equal(cache.n_procs, 3);
 	free(names);
 
-	/* web-300's process is gone: its cache entry goes, web-100 is unique again */
+	/* web-2's process is gone: web keeps its name, as it always does */
 	snap.n_vms = 2;
 	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
 	assert_string_equal(names[0], "web");
 	assert_string_equal(names[1], "db");
-	assert_int_equal(cache.n, 2);
+	assert_int_equal(cache.n_procs, 2);
+	assert_int_equal(cache.n_held, 2);
 	free(names);
 
 	/* the cache, not /proc, answers for a known pid */
@@ -83,7 +85,7 @@ static void test_names(void **state)
 	assert_string_equal(names[0], "web");
 	free(names);
 	vm_name_cache_free(&cache);
-	assert_int_equal(cache.n, 0);
+	assert_int_equal(cache.n_procs, 0);
 }
 
 static void test_prefetch_keeps_a_name_past_exit(void **state)
@@ -139,6 +141,99 @@ static void test_kept_cmdline_names_a_vm_gone_before_discovery(void **state)
 	vm_name_cache_free(&cache);
 }
 
+/* A VM's name is a label: it never changes while the VM lives. A newcomer with a taken
+ * name gets a suffix, whatever its pid, and a name is free again once its VM is gone. */
+static void test_names_last_a_life(void **state)
+{
+	struct ipiv_vm_stats vms[3];
+	struct ipiv_snapshot snap = {.vms = vms};
+	struct vm_name_cache cache = {0};
+	char(*names)[VM_NAME_MAX];
+
+	memset(vms, 0, sizeof(vms));
+	write_cmdline(900, "ipivbench\0--name\0twin\0", 22);
+	write_cmdline(800, "ipivbench\0--name\0twin\0", 22);
+	write_cmdline(950, "ipivbench\0--name\0twin\0", 22);
+	vms[0] = (struct ipiv_vm_stats){.vm = 0x9000, .pid = 900};
+	snap.n_vms = 1;
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "twin");
+	free(names);
+
+	/* a second "twin" from a lower pid, listed first: the first keeps its name */
+	vms[1] = vms[0];
+	vms[0] = (struct ipiv_vm_stats){.vm = 0x8000, .pid = 800};
+	snap.n_vms = 2;
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+		assert_string_equal(names[0], "twin-2");
+		assert_string_equal(names[1], "twin");
+		free(names);
+	}
+
+	/* the first exits: the second stays twin-2, a third takes the free name */
+	vms[1] = (struct ipiv_vm_stats){.vm = 0x9500, .pid = 950};
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "twin-2");
+	assert_string_equal(names[1], "twin");
+	free(names);
+
+	/* a VM whose process is not known yet has a placeholder until it is */
+	vms[2] = (struct ipiv_vm_stats){.vm = 0x7000, .pid = 0};
+	snap.n_vms = 3;
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[2], "vm-1");
+	free(names);
+	write_cmdline(700, "qemu-system-x86_64\0-name\0twin\0", 30);
+	vms[2].pid = 700;
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "twin-2");
+	assert_string_equal(names[1], "twin");
+	assert_string_equal(names[2], "twin-3");
+	free(names);
+	vm_name_cache_free(&cache);
+}
+
+/* Suffixes cut the name on a character boundary; a VM literally named like a suffixed one
+ * pushes the newcomer further. */
+static void test_suffix_fits(void **state)
+{
+	struct ipiv_vm_stats vms[4];
+	struct ipiv_snapshot snap = {.vms = vms, .n_vms = 4};
+	struct vm_name_cache cache = {0};
+	char(*names)[VM_NAME_MAX], args[128];
+	size_t len;
+
+	memset(vms, 0, sizeof(vms));
+	write_cmdline(1001, "ipivbench\0--name\0web\0", 21);
+	write_cmdline(1002, "ipivbench\0--name\0web-2\0", 23);
+	write_cmdline(1003, "ipivbench\0--name\0web\0", 21);
+	/* 50 bytes of 'v' then six two-byte characters: 62 bytes */
+	len = (size_t)snprintf(args, sizeof(args), "ipivbench%c--name%c", 0, 0);
+	memset(args + len, 'v', 50);
+	memcpy(args + len + 50, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 12);
+	args[len + 62] = '\0';
+	write_cmdline(1004, args, len + 63);
+	write_cmdline(1005, args, len + 63);
+	for (int i = 0; i < 4; i++)
+		vms[i] = (struct ipiv_vm_stats){.vm = 0x1000 * (i + 1), .pid = 1001 + i};
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[0], "web");
+	assert_string_equal(names[1], "web-2");
+	assert_string_equal(names[2], "web-3");
+	assert_int_equal(strlen(names[3]), 62);
+	free(names);
+
+	vms[0] = (struct ipiv_vm_stats){.vm = 0x5000, .pid = 1005};
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	/* room for 61 bytes would split the last é: 60 bytes, then "-2" */
+	assert_int_equal(strlen(names[0]), 62);
+	assert_string_equal(names[0] + 60, "-2");
+	assert_memory_equal(names[0], names[3], 60);
+	free(names);
+	vm_name_cache_free(&cache);
+}
+
 static void test_empty_snapshot(void **state)
 {
 	struct ipiv_snapshot snap = {.n_vms = 0};
@@ -156,6 +251,8 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_prefetch_keeps_a_name_past_exit),
 		cmocka_unit_test(test_kept_cmdline_names_a_vm_gone_before_discovery),
+		cmocka_unit_test(test_names_last_a_life),
+		cmocka_unit_test(test_suffix_fits),
 		cmocka_unit_test(test_empty_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
