@@ -74,10 +74,16 @@ install: all
 		install -d $(DESTDIR)$(SYSTEMDDIR); \
 		sed 's|@BINDIR@|$(BINDIR)|g' systemd/ipivd.service > $(DESTDIR)$(SYSTEMDDIR)/ipivd.service; \
 	fi
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/share/man)
+	$(Q)for p in docs/man/*.[1-8]; do \
+		d=$(DESTDIR)$(PREFIX)/share/man/man$${p##*.}; \
+		install -d $$d && gzip -9n < $$p > $$d/$${p##*/}.gz && chmod 0644 $$d/$${p##*/}.gz || exit 1; \
+	done
 
 uninstall:
 	$(Q)for b in $(notdir $(BINARIES)); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
 	$(Q)rm -f $(DESTDIR)$(SYSTEMDDIR)/ipivd.service
+	$(Q)for p in docs/man/*.[1-8]; do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${p##*.}/$${p##*/}.gz; done
 
 clean:
 	$(call msg,CLEAN,$(OUT))
