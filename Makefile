@@ -14,6 +14,11 @@ BPFTOOL ?= bpftool
 ARCH := x86
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# the commit's date, so that a build of one commit prints the same everywhere
+BUILD_DATE := $(shell git log -1 --format=%cd --date=format:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
+VERSION_DEFS := -DIPIV_VERSION='"$(VERSION)"' -DIPIV_REVISION='"$(REVISION)"' \
+		-DIPIV_BUILD_DATE='"$(BUILD_DATE)"'
 # `make CFLAGS=...` (e.g. -O0 -fsanitize=address,undefined) adds to the project's flags
 # instead of replacing them; every object is rebuilt when the flags change.
 CFLAGS ?= -O2 -g
@@ -64,7 +69,7 @@ $(OUT):
 $(OUT)/%.o: %.c $(OUT)/flags.stamp | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -DIPIV_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(VERSION_DEFS) -MMD -MP -c $< -o $@
 
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(BINDIR))

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "log.h"
 
 /* Per-connection memory: request line and headers must fit (MHD answers 414/431 if not). */
 #define HTTPD_CONNECTION_MEMORY (32 * 1024)
@@ -237,8 +238,8 @@ static bool log_budget_locked(struct httpd *httpd, uint64_t now)
 {
 	if (now - httpd->log_window_start_ms >= HTTPD_LOG_WINDOW_MS) {
 		if (httpd->log_suppressed)
-			fprintf(stderr, "httpd: %u more client errors in %u s not logged\n",
-				httpd->log_suppressed, HTTPD_LOG_WINDOW_MS / 1000);
+			log_warn("httpd", "%u more client errors in %u s not logged",
+				 httpd->log_suppressed, HTTPD_LOG_WINDOW_MS / 1000);
 		httpd->log_window_start_ms = now;
 		httpd->log_lines = 0;
 		httpd->log_suppressed = 0;
@@ -260,7 +261,7 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 	line[strcspn(line, "\n")] = '\0';
 	pthread_mutex_lock(&httpd->lock);
 	if (log_budget_locked(httpd, now_ms()))
-		fprintf(stderr, "httpd: %s\n", line);
+		log_warn("httpd", "%s", line);
 	pthread_mutex_unlock(&httpd->lock);
 }
 
@@ -282,7 +283,7 @@ static void shut_locked(struct httpd *httpd, struct httpd_conn *c, const char *w
 	c->reading_since_ms = 0;
 	httpd->n_live--;
 	if (log_budget_locked(httpd, now))
-		fprintf(stderr, "httpd: closed a connection from %s: %s\n", c->peer, why);
+		log_warn("httpd", "closed a connection from %s: %s", c->peer, why);
 }
 
 /*
@@ -620,7 +621,7 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 		struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
 		uint16_t port = ((struct sockaddr_in6 *)&addr)->sin6_port;
 
-		fprintf(stderr, "httpd: no IPv6 in this kernel; listening on IPv4 only\n");
+		log_info("httpd", "no IPv6 in this kernel; listening on IPv4 only");
 		memset(&addr, 0, sizeof(addr));
 		sin->sin_family = AF_INET;
 		sin->sin_addr.s_addr = htonl(INADDR_ANY);

@@ -184,8 +184,8 @@ expect_eq "spread idle connections ipivd left open" "$(val spread_open_at_end)" 
 
 # After the abuse: still serving, and the log did not get a line per client.
 expect_eq "/metrics after the abuse" "$(code "$URL/metrics")" 200
-lines=$(grep -c '^httpd:' "$tmp/ipivd.log")
+lines=$(grep -c 'component=httpd' "$tmp/ipivd.log")
 note "httpd log lines: $lines"
 [ "$lines" -le 12 ] ||
-	fail "$lines httpd log lines (5 a minute): $(grep '^httpd:' "$tmp/ipivd.log" | head -20)"
+	fail "$lines httpd log lines (5 a minute): $(grep 'component=httpd' "$tmp/ipivd.log" | head -20)"
 note "slowloris, idle flood and oversized requests did not take /metrics offline"
