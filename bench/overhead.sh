@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What ipivd costs a guest: ipivbench x2APIC ping-pong run interleaved (none, empty, ipivd,
 # none, empty, ipivd, ...) with nothing attached, with do-nothing BPF programs on the same
-# KVM tracepoints, and with ipivd; prints each condition's guest round trip relative to
-# "none", each program's mean ns per event from kernel.bpf_stats_enabled and its ratio to the
-# empty program's (flagged "over 3x"), and the mean over all programs (flagged over 150 ns).
+# KVM tracepoints, and with ipivd (and with --baseline, another ipivd build in the same
+# rounds); prints each condition's guest round trip relative to "none", each program's mean
+# ns per event from kernel.bpf_stats_enabled and its ratio to the empty program's (flagged
+# "over 3x"), and the mean over all programs (flagged over 150 ns).
 # A benchmark: it reports numbers and the targets; it never fails on them.
 set -euo pipefail
 
@@ -17,12 +18,14 @@ Usage: bench/overhead.sh [OPTIONS]
       --pin CPUS     ipivbench --pin=CPUS (default 0,1); --pin none leaves vCPUs unpinned
   -o, --out DIR      keep every ipivbench JSON and the raw program stats in DIR
       --ipivd PATH   the ipivd to measure (default .output/ipivd), e.g. a copy of an older build
+  -b, --baseline PATH  another ipivd (e.g. the previous commit's) measured side by side in
+                     the same rounds, its order against ipivd alternating round by round
   -h, --help         this text
 Needs root, /dev/kvm, bpftool, jq and curl, and a built tree (make).
 EOF
 }
 
-ROUNDS=8 RUNS=5 IPIS=500 MODE=x2apic-phys PIN=0,1 KEEP= IPIVD=
+ROUNDS=8 RUNS=5 IPIS=500 MODE=x2apic-phys PIN=0,1 KEEP= IPIVD= BASELINE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-R | --rounds) ROUNDS=$2; shift ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--pin) PIN=$2; shift ;;
 	-o | --out) KEEP=$2; shift ;;
 	--ipivd) IPIVD=$2; shift ;;
+	-b | --baseline) BASELINE=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -42,7 +46,7 @@ cd "$(dirname "$0")/.."
 OUT=.output
 BENCH=$OUT/ipivbench EMPTY=$OUT/ipiv-empty-probes
 IPIVD=${IPIVD:-$OUT/ipivd}
-for b in "$BENCH" "$IPIVD" "$EMPTY"; do
+for b in "$BENCH" "$IPIVD" "$EMPTY" ${BASELINE:+"$BASELINE"}; do
 	[ -x "$b" ] || { echo "overhead: $b missing: run make first" >&2; exit 1; }
 done
 for c in bpftool jq curl; do
@@ -97,14 +101,16 @@ start_helper() {
 		echo "overhead: ipiv-empty-probes did not start: $(cat "$tmp/empty.log")" >&2
 		exit 1
 		;;
-	ipivd)
-		"$IPIVD" --web.listen-address 127.0.0.1:$PORT > "$tmp/ipivd.log" 2>&1 &
+	ipivd | baseline)
+		local bin=$IPIVD
+		[ "$1" = baseline ] && bin=$BASELINE
+		"$bin" --web.listen-address 127.0.0.1:$PORT > "$tmp/$1.log" 2>&1 &
 		helper=$!
 		for _ in $(seq 1 100); do
 			curl -sf "http://127.0.0.1:$PORT/api/v1/status" > /dev/null && return
 			sleep 0.1
 		done
-		echo "overhead: ipivd did not start: $(cat "$tmp/ipivd.log")" >&2
+		echo "overhead: $bin did not start: $(cat "$tmp/$1.log")" >&2
 		exit 1
 		;;
 	esac
@@ -116,17 +122,22 @@ stop_helper() {
 	helper=
 }
 
-conds=(none empty ipivd)
+# The builds measured, and every condition in the order the rounds run them.
+builds=(ipivd)
+[ -n "$BASELINE" ] && builds=(baseline ipivd)
 others=$(other_vms)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
+	conds=(none empty "${builds[@]}")
+	# two builds swap places every round, so neither always runs right after "empty"
+	[ -n "$BASELINE" ] && [ $((round % 2)) = 0 ] && conds=(none empty ipivd baseline)
 	for cond in "${conds[@]}"; do
 		start_helper "$cond"
 		json=$tmp/$cond.$round.json
 		"$BENCH" -m "$MODE" -r "$RUNS" -k "$IPIS" "${pin_args[@]}" --name "overhead-$cond" \
 			--timeout 60 \
 			--json > "$json"
-		[ -n "$helper" ] && prog_stats "$helper" | sed "s/^/$cond /" >> "$tmp/progs"
+		[ -n "$helper" ] && prog_stats "$helper" | sed "s/^/$cond /; s/\$/ $round/" >> "$tmp/progs"
 		stop_helper
 		printf '%s %s %s %s\n' "$round" "$cond" "$(jq .stats.cycles.median "$json")" \
 			"$(jq '.runs | length' "$json")" >> "$tmp/rounds"
@@ -137,79 +148,177 @@ done
 others=$(( $(other_vms) > others ? $(other_vms) : others ))
 
 first=$tmp/none.1.json
-echo "ipiv overhead of $IPIVD: $MODE, $(jq .config.vcpus "$first") vCPUs, $ROUNDS rounds x $RUNS runs x" \
-	"$IPIS IPIs per condition, pin ${PIN}"
+echo "ipiv overhead of $IPIVD${BASELINE:+ against baseline $BASELINE}: $MODE," \
+	"$(jq .config.vcpus "$first") vCPUs, $ROUNDS rounds x $RUNS runs x $IPIS IPIs per condition," \
+	"pin ${PIN}"
 jq -r '.host | "host: \(.cpu_model) (\(.cpu_vendor)), kernel \(.kernel), \(.kvm_module), TSC \(.tsc_khz) kHz"' "$first"
 echo "load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 [ "$others" -gt 0 ] && echo "warning: $others other VM(s) ran meanwhile; their events are in the BPF numbers"
 echo
 echo "guest round trip, median cycles per IPI of each ipivbench invocation:"
-awk '{ c[$1, $2] = $3; if ($1 > n) n = $1 }
-     END { printf "  %-6s %12s %12s %12s\n", "round", "none", "empty", "ipivd"
-	   for (r = 1; r <= n; r++)
-		printf "  %-6d %12.0f %12.0f %12.0f\n", r, c[r, "none"], c[r, "empty"], c[r, "ipivd"] }' \
-	"$tmp/rounds"
+awk -v builds="${builds[*]}" '{ c[$1, $2] = $3; if ($1 > n) n = $1 }
+     END { nc = split("none empty " builds, cond, " ")
+	   printf "  %-6s", "round"; for (i = 1; i <= nc; i++) printf " %12s", cond[i]; printf "\n"
+	   for (r = 1; r <= n; r++) {
+		printf "  %-6d", r
+		for (i = 1; i <= nc; i++) printf " %12.0f", c[r, cond[i]]
+		printf "\n"
+	   } }' "$tmp/rounds"
 
 # Each condition against "none" of the same round, so slow drift cancels; then the median
 # over rounds with the lowest and highest round beside it.
 echo
 echo "round trip vs none (median of per-round ratios [min .. max]); target: ipivd <= +2 %:"
-for cond in empty ipivd; do
+for cond in empty "${builds[@]}"; do
 	awk -v cond=$cond '{ c[$1, $2] = $3 } $2 == "none" { n++ }
 	     END { for (r = 1; r <= n; r++) print c[r, cond] / c[r, "none"] }' "$tmp/rounds" |
 		sort -g | awk -v cond=$cond '{ v[NR] = $1 }
 		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      printf "  %-6s %.4f  (%+.2f %%)  [%.4f .. %.4f]\n", cond, m, (m - 1) * 100, v[1], v[NR] }'
+		      printf "  %-8s %.4f  (%+.2f %%)  [%.4f .. %.4f]\n", cond, m, (m - 1) * 100, v[1], v[NR] }'
 done
 
 # Per program, summed over rounds: run_time_ns / run_cnt, and its ratio to the floor, the
 # empty program on the same tracepoint. IPIs the guests sent, warm-up runs included, for
 # events per IPI. The issue's targets: each program <= 3x its floor, <= 150 ns/event over all.
-ipis=$(jq -s '[.[] | .vcpus[0].sent] | add' "$tmp"/ipivd.*.json)
+ipis() { jq -s '[.[] | .vcpus[0].sent] | add' "$tmp"/"$1".*.json; }
+ipis_ipivd=$(ipis ipivd)
+ipis_baseline=0
+[ -n "$BASELINE" ] && ipis_baseline=$(ipis baseline)
 echo
 echo "BPF programs, run_time_ns / run_cnt over all rounds (kernel.bpf_stats_enabled);"
-echo "floor = the empty program on the same tracepoint;"
-echo "targets: <= 3x the floor per program, <= 150 ns/event over all ipivd programs:"
-awk -v ipis="$ipis" -v max_ratio=3 -v max_ns=150 '
-	{ tp = $2; sub(/^(ipiv|empty_kvm)_/, "", tp); tp = "kvm_" tp
+echo "floor = the empty program on the same tracepoint; x floor = ns / floor;"
+echo "targets: <= 3x the floor per program, <= 150 ns/event over all programs of a build:"
+awk -v builds="${builds[*]}" -v ipis_ipivd="$ipis_ipivd" -v ipis_baseline="$ipis_baseline" \
+    -v max_ratio=3 -v max_ns=150 '
+	{ tp = $2 # empty programs are named after their tracepoint, ipivd'"'"'s after the KVM one
+	  if (tp == "ipiv_thread_exit")
+		tp = "sched_process_exit"
+	  else if (!sub(/^empty_/, "", tp)) {
+		sub(/^ipiv_/, "", tp); tp = "kvm_" tp
+	  }
 	  cnt[$1, tp] += $3; ns[$1, tp] += $4; seen[tp] = 1 }
-	END { printf "0   %-26s %10s %9s %10s %10s %8s\n", "tracepoint", "events", "per IPI", "ipivd ns",
-		     "empty ns", "x floor"
+	END { nb = split(builds, b, " "); ipis["ipivd"] = ipis_ipivd; ipis["baseline"] = ipis_baseline
+	      printf "0   %-26s %10s %8s %9s", "tracepoint", "events", "per IPI", "empty ns"
+	      for (i = 1; i <= nb; i++) printf " %11s %8s", b[i] " ns", "x floor"
+	      printf "\n"
 	      for (tp in seen) {
-		if (!cnt["ipivd", tp] && !cnt["empty", tp])
+		if (!cnt["ipivd", tp] && !cnt["baseline", tp] && !cnt["empty", tp])
 			continue
-		ratio = "-"; flag = ""
-		if (cnt["ipivd", tp] && cnt["empty", tp] && ns["empty", tp]) {
-			r = (ns["ipivd", tp] / cnt["ipivd", tp]) / (ns["empty", tp] / cnt["empty", tp])
-			ratio = sprintf("%.2f", r); measured++
-			if (r > max_ratio) { flag = "  over " max_ratio "x"; over++; over_names = over_names " " tp }
-		} else if (cnt["ipivd", tp]) {
-			flag = "  no floor"
+		floor = cnt["empty", tp] ? ns["empty", tp] / cnt["empty", tp] : 0
+		line = sprintf("1   %-26s %10d %8.2f %9s", tp, cnt["ipivd", tp],
+			       ipis_ipivd ? cnt["ipivd", tp] / ipis_ipivd : 0,
+			       cnt["empty", tp] ? sprintf("%.0f", floor) : "-")
+		flag = ""
+		for (i = 1; i <= nb; i++) {
+			c = b[i]; ratio = "-"
+			if (cnt[c, tp] && floor) {
+				r = (ns[c, tp] / cnt[c, tp]) / floor
+				ratio = sprintf("%.2f", r); measured[c]++
+				if (r > max_ratio) {
+					over[c]++; over_names[c] = over_names[c] " " tp
+					if (c == "ipivd") flag = "  over " max_ratio "x"
+				}
+			} else if (cnt[c, tp] && c == "ipivd") {
+				flag = "  no floor"
+			}
+			line = line sprintf(" %11s %8s",
+					    cnt[c, tp] ? sprintf("%.0f", ns[c, tp] / cnt[c, tp]) : "-", ratio)
+			tc[c] += cnt[c, tp]; tn[c] += ns[c, tp]
 		}
-		printf "1   %-26s %10d %9.2f %10s %10s %8s%s\n", tp, cnt["ipivd", tp], cnt["ipivd", tp] / ipis,
-		       cnt["ipivd", tp] ? sprintf("%.0f", ns["ipivd", tp] / cnt["ipivd", tp]) : "-",
-		       cnt["empty", tp] ? sprintf("%.0f", ns["empty", tp] / cnt["empty", tp]) : "-",
-		       ratio, flag
-		tc += cnt["ipivd", tp]; tn += ns["ipivd", tp]
+		print line flag
 	      }
-	      if (tc)
-		printf "2   %-26s %10d %9.2f %10.0f   (%.0f ns of BPF per guest IPI)%s\n", "all ipivd programs",
-		       tc, tc / ipis, tn / tc, tn / ipis, (tn / tc > max_ns ? "  over " max_ns " ns" : "")
-	      if (!measured)
-		verdict = "no program with a floor"
-	      else if (over)
-		verdict = sprintf("%d of %d over:%s", over, measured, over_names)
-	      else
-		verdict = sprintf("met by all %d", measured)
-	      printf "3   target <= %dx the floor per program: %s\n", max_ratio, verdict
-	      if (tc)
-		printf "4   target <= %d ns/event over all ipivd programs: %s (%.0f)\n", max_ns,
-		       (tn / tc > max_ns ? "over" : "met"), tn / tc }' "$tmp/progs" |
-	sort -k1,1n -k2,2 | cut -c3-
+	      for (i = 1; i <= nb; i++) {
+		c = b[i]
+		if (!tc[c])
+			continue
+		line = sprintf("2   %-26s %10d %8.2f %9s", "all " c " programs", tc[c],
+			       ipis[c] ? tc[c] / ipis[c] : 0, "")
+		for (j = 1; j < i; j++) # under its own column
+			line = line sprintf(" %11s %8s", "", "")
+		printf "%s %11.0f %8s  (%.0f ns of BPF per guest IPI)%s\n", line, tn[c] / tc[c], "",
+		       ipis[c] ? tn[c] / ipis[c] : 0, (tn[c] / tc[c] > max_ns ? "  over " max_ns " ns" : "")
+	      }
+	      for (i = 1; i <= nb; i++) {
+		c = b[i]
+		if (!measured[c])
+			verdict = "no program with a floor"
+		else if (over[c])
+			verdict = sprintf("%d of %d over:%s", over[c], measured[c], over_names[c])
+		else
+			verdict = sprintf("met by all %d", measured[c])
+		printf "3%d0 %s: target <= %dx the floor per program: %s\n", i, c, max_ratio, verdict
+		if (tc[c])
+			printf "3%d1 %s: target <= %d ns/event over all programs: %s (%.0f)\n", i, c,
+			       max_ns, (tn[c] / tc[c] > max_ns ? "over" : "met"), tn[c] / tc[c]
+	      } }' "$tmp/progs" |
+	sort -k1,1n -k2,2 | cut -c5-
+
+# The same per round, then the median over rounds: a round in which the shared host slowed
+# everything (a build, another guest) weighs no more than any other.
+echo
+echo "the same per round, median over the rounds [lowest .. highest round]:"
+awk -v builds="${builds[*]}" '
+	function med(list,    n, v, i, j, t) { # list: space-separated numbers
+		n = split(list, v, " ")
+		for (i = 2; i <= n; i++) # insertion sort: a few rounds
+			for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		lo = v[1]; hi = v[n]
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	{ tp = $2
+	  if (tp == "ipiv_thread_exit")
+		tp = "sched_process_exit"
+	  else if (!sub(/^empty_/, "", tp)) {
+		sub(/^ipiv_/, "", tp); tp = "kvm_" tp
+	  }
+	  cnt[$1, tp, $5] += $3; ns[$1, tp, $5] += $4; seen[tp] = 1; all_cnt[$1, $5] += $3
+	  all_ns[$1, $5] += $4; if ($5 > rounds) rounds = $5 }
+	END { nb = split(builds, b, " ")
+	      printf "0   %-26s %9s", "tracepoint", "empty ns"
+	      for (i = 1; i <= nb; i++) printf " %11s %8s %-16s", b[i] " ns", "x floor", ""
+	      printf "\n"
+	      for (tp in seen) {
+		floors = ""
+		for (r = 1; r <= rounds; r++)
+			if (cnt["empty", tp, r]) floors = floors " " ns["empty", tp, r] / cnt["empty", tp, r]
+		line = sprintf("1   %-26s %9s", tp, floors == "" ? "-" : sprintf("%.0f", med(floors)))
+		any = 0
+		for (i = 1; i <= nb; i++) {
+			c = b[i]; vals = ""; ratios = ""
+			for (r = 1; r <= rounds; r++) {
+				if (!cnt[c, tp, r]) continue
+				v = ns[c, tp, r] / cnt[c, tp, r]; vals = vals " " v
+				if (cnt["empty", tp, r])
+					ratios = ratios " " v / (ns["empty", tp, r] / cnt["empty", tp, r])
+			}
+			if (vals == "") { line = line sprintf(" %11s %8s %-16s", "-", "-", ""); continue }
+			any = 1
+			m = med(vals); range = sprintf("[%.0f .. %.0f]", lo, hi)
+			line = line sprintf(" %11.0f %8s %-16s", m, ratios == "" ? "-" : sprintf("%.2f", med(ratios)), range)
+		}
+		if (any) print line
+	      }
+	      for (i = 1; i <= nb; i++) {
+		c = b[i]; vals = ""
+		for (r = 1; r <= rounds; r++)
+			if (all_cnt[c, r]) vals = vals " " all_ns[c, r] / all_cnt[c, r]
+		if (vals == "") continue
+		m = med(vals)
+		line = sprintf("2   %-26s %9s", "all " c " programs", "")
+		for (j = 1; j < i; j++)
+			line = line sprintf(" %11s %8s %-16s", "", "", "")
+		printf "%s %11.0f %8s [%.0f .. %.0f]\n", line, m, "", lo, hi
+	      } }' "$tmp/progs" |
+	sort -k1,1n -k2,2 | cut -c5- | sed 's/ *$//'
 
 # The slowdown the BPF time alone explains, for when the round trip's noise hides it.
 rt_ns=$(jq -s '[.[].stats.ns.median] | sort | .[length / 2 | floor]' "$tmp"/none.*.json)
-awk -v ipis="$ipis" -v rt="$rt_ns" '$1 == "ipivd" { ns += $4 }
-	END { if (ipis && rt)
-		printf "\nipivd BPF time per guest IPI / median round trip (%.0f ns): %.3f %%\n", rt,
-		       ns / ipis / rt * 100 }' "$tmp/progs"
+echo
+for c in "${builds[@]}"; do
+	n=$ipis_ipivd
+	[ "$c" = baseline ] && n=$ipis_baseline
+	awk -v c="$c" -v ipis="$n" -v rt="$rt_ns" '$1 == c { ns += $4 }
+		END { if (ipis && rt)
+			printf "%s BPF time per guest IPI / median round trip (%.0f ns): %.3f %%\n", c,
+			       rt, ns / ipis / rt * 100 }' "$tmp/progs"
+done

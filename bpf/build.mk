@@ -27,3 +27,19 @@ $(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
 
 bpf: $(BPF_SKELS)
 .PHONY: bpf
+
+# Each BPF header stands on its own: compiled alone, nothing included before it, with the
+# objects' flags and warnings as errors (`make check-bpf-headers`; `make` runs it too).
+BPF_HEADERS := $(wildcard bpf/*.bpf.h)
+BPF_HEADER_CHECKS := $(BPF_HEADERS:bpf/%.bpf.h=$(OUT)/bpf/%.bpf.h.alone)
+
+$(OUT)/bpf/%.bpf.h.alone: bpf/%.bpf.h $(OUT)/vmlinux.h $(wildcard include/*.h bpf/*.h) | $(OUT)
+	$(call msg,HEADER,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)printf '#include "%s"\n' $(notdir $<) | \
+		$(CLANG) $(BPF_CFLAGS) -Ibpf -Werror -x c -fsyntax-only -
+	$(Q)touch $@
+
+all: $(BPF_HEADER_CHECKS)
+check-bpf-headers: $(BPF_HEADER_CHECKS)
+.PHONY: check-bpf-headers

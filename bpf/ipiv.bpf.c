@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Per-VM, per-vCPU IPI accounting from KVM's tracepoints: sends by path and ICR class,
- * receives, EOIs, wakeups, exits, APICv inhibits; plus an iterator that discovers VMs. */
+ * receives, EOIs, wakeups, exits, APICv inhibits; plus an iterator that discovers VMs.
+ * Who a thread is lives here; counting (count.bpf.h), latency (latency.bpf.h) and the KVM
+ * types (kvm_types.bpf.h) each stand in a header of their own. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "count.bpf.h"
 #include "icr.h"
 #include "ipiv.h"
+#include "kvm_types.bpf.h"
+#include "latency.bpf.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define EEXIST 17
-#define E2BIG  7
 
 #define MSR_IA32_APICBASE	0x1b
 #define MSR_X2APIC_ICR		0x830
@@ -39,104 +42,11 @@ char LICENSE[] SEC("license") = "GPL";
 /* Configuration, set by the collector between open and load. */
 const volatile bool track_matrix = true;
 const volatile bool count_exits = true;
-/* kvm_pi_wakeup is attached: kvm_entry ends a posted-interrupt wakeup's latency */
-const volatile bool have_pi_wakeup = false;
 /* PIR vectors 0xc0-0xff (bits of PIR word 3) that kvm_pi_wakeup counts as IPIs */
 const volatile __u64 pi_ipi_vectors = IPIV_PI_IPI_VECTORS;
 
 #define AVIC_IS_RUNNING (1ull << 62) /* AVIC physical APIC ID entry: IsRunning */
 #define PI_SN_BIT	1	     /* posted-interrupt descriptor control: suppress */
-
-/* ---- KVM and core types, reached through CO-RE shadow structs ---- */
-
-struct preempt_notifier___ipiv {
-	struct hlist_node link;
-} __attribute__((preserve_access_index));
-
-struct mm_struct___ipiv {
-	unsigned long arg_start;
-	unsigned long arg_end;
-} __attribute__((preserve_access_index));
-
-struct task_struct___ipiv {
-	struct hlist_head preempt_notifiers;
-	struct mm_struct *mm;
-} __attribute__((preserve_access_index));
-
-struct kvm_arch___ipiv {
-	unsigned long apicv_inhibit_reasons;
-} __attribute__((preserve_access_index));
-
-struct kvm___ipiv {
-	struct mm_struct *mm;
-	struct kvm_arch___ipiv arch;
-	char stats_id[IPIV_STATS_ID_LEN];
-} __attribute__((preserve_access_index));
-
-struct kvm_lapic___ipiv;
-
-struct kvm_vcpu_arch___ipiv {
-	unsigned long regs[17]; /* NR_VCPU_REGS: the guest's GPRs as KVM caches them */
-	u64 apic_base;
-	struct kvm_lapic___ipiv *apic;
-} __attribute__((preserve_access_index));
-
-struct upid___ipiv {
-	int nr;
-} __attribute__((preserve_access_index));
-
-struct pid___ipiv {
-	struct upid___ipiv numbers[1];
-} __attribute__((preserve_access_index));
-
-struct kvm_vcpu___ipiv {
-	struct kvm___ipiv *kvm;
-	struct preempt_notifier___ipiv preempt_notifier;
-	int vcpu_id;
-	bool preempted;
-	struct pid___ipiv *pid;
-	struct kvm_vcpu_arch___ipiv arch;
-} __attribute__((preserve_access_index));
-
-struct kvm_lapic___ipiv {
-	struct kvm_vcpu___ipiv *vcpu;
-	bool apicv_active;
-} __attribute__((preserve_access_index));
-
-union vmx_exit_reason___ipiv {
-	u32 full;
-} __attribute__((preserve_access_index));
-
-/* 6.18: the exit reason moved into struct vcpu_vt, shared with TDX */
-struct vcpu_vt___ipiv {
-	union vmx_exit_reason___ipiv exit_reason;
-} __attribute__((preserve_access_index));
-
-struct vcpu_vmx___ipiv {
-	struct kvm_vcpu___ipiv vcpu;
-	struct vcpu_vt___ipiv vt;
-} __attribute__((preserve_access_index));
-
-/* up to 6.17 */
-struct vcpu_vmx___ipiv_612 {
-	struct kvm_vcpu___ipiv vcpu;
-	union vmx_exit_reason___ipiv exit_reason;
-} __attribute__((preserve_access_index));
-
-/* exit_code is u32 up to 6.x and u64 later; the low half is at the same offset (LE) */
-struct vmcb_control_area___ipiv {
-	u32 exit_code;
-	u64 exit_info_1;
-} __attribute__((preserve_access_index));
-
-struct vmcb___ipiv {
-	struct vmcb_control_area___ipiv control;
-} __attribute__((preserve_access_index));
-
-struct vcpu_svm___ipiv {
-	struct kvm_vcpu___ipiv vcpu;
-	struct vmcb___ipiv *vmcb;
-} __attribute__((preserve_access_index));
 
 /* ---- maps ---- */
 
@@ -148,12 +58,6 @@ struct {
 	__type(key, int);
 	__type(value, struct ipiv_thread);
 } threads SEC(".maps");
-
-/* Thread exits move cached counts to the maps between these two increments; a collector
- * read that saw them change (or differ) retries, so a moving count is never seen twice
- * or not at all. */
-__u64 flush_begin = 0;
-__u64 flush_end = 0;
 
 /* Room for the thread iterator's record, which does not fit the 512-byte stack. */
 struct {
@@ -184,27 +88,6 @@ struct {
 	__type(value, struct ipiv_vm_key);
 } vm_keys SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, IPIV_MAX_COUNTERS);
-	__type(key, struct ipiv_counter_key);
-	__type(value, u64);
-} counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, IPIV_MAX_MATRIX);
-	__type(key, struct ipiv_matrix_key);
-	__type(value, u64);
-} matrix SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, IPIV_DROP_COUNT);
-	__type(key, u32);
-	__type(value, u64);
-} drops SEC(".maps");
-
 /* The state machine behind IPIV_CNT_STATE_NS (patched kernels), by struct kvm_vcpu *. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -212,135 +95,6 @@ struct {
 	__type(key, u64);
 	__type(value, struct ipiv_vcpu_state_rec);
 } vcpu_states SEC(".maps");
-
-/* ---- counting ---- */
-
-static __always_inline void drop(u32 reason)
-{
-	u64 *count = bpf_map_lookup_elem(&drops, &reason);
-
-	if (count)
-		*count += 1;
-}
-
-/*
- * The value of key in map, inserted as *init if absent; an insert that loses a race to
- * another CPU finds the key on lookup. NULL if it cannot be inserted (*err < 0: the map is
- * full or cannot allocate) or was deleted meanwhile (*err 0).
- */
-static __always_inline void *lookup_or_insert(void *map, const void *key, const void *init,
-					      long *err)
-{
-	void *v = bpf_map_lookup_elem(map, key);
-
-	*err = 0;
-	if (v)
-		return v;
-	*err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
-	if (*err && *err != -EEXIST)
-		return NULL;
-	*err = 0;
-	return bpf_map_lookup_elem(map, key);
-}
-
-/* Per-CPU add. */
-static __always_inline void percpu_add(void *map, void *key, u64 n, u32 full_reason)
-{
-	u64 zero = 0, *count;
-	long err;
-
-	count = lookup_or_insert(map, key, &zero, &err);
-	if (count)
-		*count += n;
-	else if (err)
-		drop(full_reason);
-}
-
-/*
- * Adds n to key in the thread's cache: an entry holding key, else a free one, claimed by
- * compare-and-swap so that a program nested in a hard IRQ of this thread (whose current
- * task is this one) cannot take it too; a duplicate key in two entries is harmless, both
- * are summed. False when t is not a vCPU thread, its cache is being flushed, or it is full.
- */
-static __always_inline bool cache_add(struct ipiv_thread *t, u64 vm, u32 vcpu, u16 kind, u16 sub,
-				      u32 sub2, u64 n)
-{
-	if (!t || t->exited)
-		return false;
-#pragma unroll
-	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
-		struct ipiv_cache_entry *e = &t->cache[i];
-		u32 state = e->state;
-
-		if (state == IPIV_CACHE_VALID && e->key.kind == kind && e->key.vm == vm &&
-		    e->key.vcpu == vcpu && e->key.sub == sub && e->key.sub2 == sub2) {
-			__sync_fetch_and_add(&e->n, n);
-			return true;
-		}
-		if (state == IPIV_CACHE_FREE &&
-		    __sync_val_compare_and_swap(&e->state, IPIV_CACHE_FREE, IPIV_CACHE_FILLING) ==
-			    IPIV_CACHE_FREE) {
-			e->key.vm = vm;
-			e->key.vcpu = vcpu;
-			e->key.kind = kind;
-			e->key.sub = sub;
-			e->key.sub2 = sub2;
-			e->n = n;
-			asm volatile("" ::: "memory"); /* published after it is whole */
-			e->state = IPIV_CACHE_VALID;
-			return true;
-		}
-	}
-	return false;
-}
-
-static __always_inline void count_in_map(u64 vm, u32 vcpu, u16 kind, u16 sub, u32 sub2, u64 n)
-{
-	struct ipiv_counter_key key = {
-		.vm = vm,
-		.vcpu = vcpu,
-		.kind = kind,
-		.sub = sub,
-		.sub2 = sub2,
-		.pad = 0,
-	};
-
-	percpu_add(&counters, &key, n, IPIV_DROP_COUNTERS_FULL);
-}
-
-/* Counts into the thread t's cache if it can (t may be NULL), else into the map. */
-static __always_inline void count(struct ipiv_thread *t, u64 vm, u32 vcpu, u16 kind, u16 sub,
-				  u32 sub2, u64 n)
-{
-	if (!cache_add(t, vm, vcpu, kind, sub, sub2, n))
-		count_in_map(vm, vcpu, kind, sub, sub2, n);
-}
-
-static __always_inline void matrix_in_map(u64 vm, u32 src, u32 dst, u64 n)
-{
-	struct ipiv_matrix_key key = {.vm = vm, .src_vcpu = src, .dst_vcpu = dst};
-
-	percpu_add(&matrix, &key, n, IPIV_DROP_MATRIX_FULL);
-}
-
-static __always_inline void count_matrix(struct ipiv_thread *t, u64 vm, u32 src, u32 dst)
-{
-	if (!cache_add(t, vm, dst, IPIV_CNT_MATRIX_CELL, 0, src, 1))
-		matrix_in_map(vm, src, dst, 1);
-}
-
-/* APICv/AVIC on vcpu as KVM keeps it (vcpu->arch.apic->apicv_active). */
-static __always_inline u8 apicv_of(struct kvm_vcpu___ipiv *vcpu)
-{
-	struct kvm_lapic___ipiv *apic = BPF_CORE_READ(vcpu, arch.apic);
-	bool active = false;
-
-	if (!apic || bpf_core_read(&active, sizeof(active), &apic->apicv_active))
-		return IPIV_APICV_UNKNOWN;
-	return active ? IPIV_APICV_ACTIVE : IPIV_APICV_INACTIVE;
-}
-
-#include "latency.bpf.h"
 
 /* ---- identity ---- */
 
@@ -418,7 +172,7 @@ static __noinline u64 register_vm(u64 ptr, u32 tgid)
 {
 	struct kvm___ipiv *kvm = (void *)ptr;
 	struct ipiv_vm_key *known, id = {};
-	long err;
+	int err; /* not long: see lookup_or_insert */
 
 	if (!ptr)
 		return 0;
@@ -462,32 +216,6 @@ static __always_inline u64 vm_key_of(u64 ptr)
 	return known ? known->key : 0;
 }
 
-/*
- * Moves a thread's cached counts to the maps (thread exit, or a thread taking another
- * VM's vCPU). The collector retries a read that overlaps this (flush_begin/flush_end).
- */
-static __noinline void flush_cache(struct ipiv_thread *t)
-{
-	if (!t)
-		return;
-	__sync_fetch_and_add(&flush_begin, 1);
-	for (int i = 0; i < IPIV_THREAD_CACHE; i++) {
-		struct ipiv_cache_entry *e = &t->cache[i];
-		u64 n;
-
-		if (e->state != IPIV_CACHE_VALID)
-			continue;
-		n = __sync_lock_test_and_set(&e->n, 0);
-		if (e->key.kind == IPIV_CNT_MATRIX_CELL)
-			matrix_in_map(e->key.vm, e->key.sub2, e->key.vcpu, n);
-		else
-			count_in_map(e->key.vm, e->key.vcpu, e->key.kind, e->key.sub, e->key.sub2,
-				     n);
-		e->state = IPIV_CACHE_FREE;
-	}
-	__sync_fetch_and_add(&flush_end, 1);
-}
-
 /* The current thread's storage if it is a known vCPU thread. */
 static __always_inline struct ipiv_thread *my_thread(void)
 {
@@ -519,10 +247,16 @@ static __noinline struct ipiv_thread *add_thread(u32 tgid, struct kvm_vcpu___ipi
 		t->exited = 0;
 	}
 	t->vcpu_ptr = (u64)vcpu;
+	t->apic_ptr = (u64)BPF_CORE_READ(vcpu, arch.apic);
+	/* what reading apicv_active at each send would find, without the read */
+	t->apicv_off = t->apic_ptr && apicv_disabled((struct kvm___ipiv *)kvm_ptr);
+	if (t->apicv_off)
+		t->apicv = IPIV_APICV_INACTIVE;
 	t->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	t->tgid = tgid;
 	t->apic_mode = apic_mode_of_base(BPF_CORE_READ(vcpu, arch.apic_base));
 	t->vm = vm;
+	lat_on_thread(t);
 	return t;
 }
 
@@ -814,7 +548,7 @@ int BPF_PROG(ipiv_eoi, struct kvm_lapic___ipiv *apic, int vector)
 		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	}
 	count(t, vm, vcpu_id, IPIV_CNT_EOI, 0, 0, 1);
-	lat_on_eoi(vm, vcpu_id, vector);
+	lat_on_eoi(t, vm, vcpu_id, vector);
 	return 0;
 }
 
@@ -1307,8 +1041,11 @@ int ipiv_prune_threads(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct ipiv_thread *t;
 
-	if (!task)
+	if (!task) {
+		/* the walk's end: the dense latency slots of the VMs just reclaimed */
+		lat_free_unbound_slots();
 		return 0;
+	}
 	t = bpf_task_storage_get(&threads, task, 0, 0);
 	if (t && t->vm && !bpf_map_lookup_elem(&vms, &t->vm))
 		bpf_task_storage_delete(&threads, task);

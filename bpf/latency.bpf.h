@@ -2,23 +2,43 @@
 /* Where an IPI's time goes, as log-linear histograms (include/hist.h): the sender's ICR
  * write to each target's accept, the accept to the target running again (woken or
  * re-entered), the ICR write to the target's EOI, the sender's exit cost, and halt times.
- * Included by ipiv.bpf.c, which calls the lat_on_*() hooks from its tracepoint programs. */
+ * The programs of ipiv.bpf.c call the lat_on_*() hooks; the maps are latency_maps.h's. */
 #ifndef IPIV_LATENCY_BPF_H
 #define IPIV_LATENCY_BPF_H
 
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "count.bpf.h"
 #include "hist.h"
+#include "icr.h"
+#include "ipiv.h"
+#include "kvm_types.bpf.h"
+#include "latency_maps.h"
+#include "maps.bpf.h"
+
+_Static_assert(IPIV_LAT_PATHS == IPIV_PATH_COUNT, "a dense series per path");
+_Static_assert(IPIV_LAT_SERIES <= 64, "series_used has a bit per series");
+_Static_assert(IPIV_LAT_SLOTS < IPIV_LAT_NO_SLOT, "a slot + 1 is never IPIV_LAT_NO_SLOT");
+_Static_assert(!(IPIV_LAT_SLOT_VCPUS & (IPIV_LAT_SLOT_VCPUS - 1)), "a power of two, as a mask");
 
 /* Set by the collector between open and load. */
 const volatile bool lat_enabled = true;
 const volatile bool lat_per_vcpu = false;
+/* kvm_pi_wakeup is attached: kvm_entry ends a posted-interrupt wakeup's latency */
+const volatile bool have_pi_wakeup = false;
 
 /* Where kvm_exit does not fire, a traced ICR write is the start of the deliveries that
  * follow it in the same thread within this long (they run in the same call chain; a device
  * interrupt raised by the vCPU thread much later must not be taken for an IPI). */
 #define IPIV_SEND_WINDOW_NS 1000000ull
 
-/* One value per bucket for all CPUs, added to atomically: a per-CPU map would take
- * entries x CPUs x 16 bytes up front (1 GiB at 1024 CPUs). Allocated as buckets fill
+/* ---- maps ---- */
+
+/* Histogram buckets of VMs without a dense slot, per-vCPU histograms, and every VM's binding
+ * to its slot. One value per bucket for all CPUs, added to atomically: a per-CPU map would
+ * take entries x CPUs x 16 bytes up front (1 GiB at 1024 CPUs). Allocated as buckets fill
  * (~90 bytes each, ~250 per busy VM), so the bound can be generous. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -28,8 +48,8 @@ struct {
 	__type(value, struct ipiv_lat_value);
 } lat SEC(".maps");
 
-/* Per target vCPU: its waits and the deliveries awaiting its EOIs (struct ipiv_target).
- * Allocated at a target's first IPI (~150 bytes), freed when its VM is reclaimed. */
+/* Target records outside the dense slots (struct ipiv_target), allocated at a target's first
+ * IPI (~150 bytes), freed when its VM is reclaimed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -38,11 +58,171 @@ struct {
 	__type(value, struct ipiv_target);
 } targets SEC(".maps");
 
-/* Adds one observation (count, ns) to bucket key of the lat map. */
+/* The dense slots (latency_maps.h): arrays, whose lookups the verifier turns into an index
+ * computation, fixed at ~112 KiB per slot (7 MiB for 64). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IPIV_LAT_SLOTS);
+	__type(key, u32);
+	__type(value, struct ipiv_lat_slot);
+} lat_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IPIV_LAT_SLOTS *IPIV_LAT_SERIES);
+	__type(key, u32);
+	__type(value, struct ipiv_lat_series);
+} lat_series SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IPIV_LAT_SLOTS);
+	__type(key, u32);
+	__type(value, struct ipiv_lat_targets);
+} lat_targets SEC(".maps");
+
+/* Zeroes, the source of the updates that clear a freed slot: as large as the largest value
+ * cleared (a slot's target records), too large for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct ipiv_lat_targets);
+} lat_zero SEC(".maps");
+
+/* ---- dense slots ---- */
+
+/* Whether slot (a slot + 1, as a thread keeps it) names a dense slot. */
+static __always_inline bool dense(u32 slot)
+{
+	return slot - 1 < IPIV_LAT_SLOTS; /* 0 (not known) wraps around */
+}
+
+/*
+ * VM vm's dense slot + 1, or IPIV_LAT_NO_SLOT: its binding if it has one, else the first
+ * free slot, claimed now by compare-and-swap and bound. A VM keeps what it got for its life
+ * (a VM that found every slot taken stays on the hash maps after one frees), so its target
+ * records are never split between the two. Bound at the VM's first latency event, not at
+ * its registration, so that VMs that never run (discovery registers every VM of the host
+ * when ipivd starts) leave the slots to those that do; a thread asks once.
+ */
+static __noinline u32 lat_slot_bind(u64 vm)
+{
+	struct ipiv_lat_key key = {.vm = vm, .vcpu = IPIV_LAT_VM_WIDE, .kind = IPIV_LAT_BINDING};
+	struct ipiv_lat_value bound = {.count = IPIV_LAT_NO_SLOT}, *known;
+	struct ipiv_lat_slot *s;
+	u32 claimed = IPIV_LAT_SLOTS;
+	int err; /* not long: see lookup_or_insert */
+
+	if (!lat_enabled || !vm)
+		return IPIV_LAT_NO_SLOT;
+	known = bpf_map_lookup_elem(&lat, &key);
+	if (known)
+		return known->count;
+	for (u32 i = 0; i < IPIV_LAT_SLOTS; i++) {
+		u32 idx = i;
+
+		s = bpf_map_lookup_elem(&lat_slots, &idx);
+		if (!s || s->vm || __sync_val_compare_and_swap(&s->vm, 0, vm))
+			continue;
+		s->claimed_ns = bpf_ktime_get_ns();
+		claimed = i;
+		bound.count = i + 1;
+		break;
+	}
+	err = bpf_map_update_elem(&lat, &key, &bound, BPF_NOEXIST);
+	if (!err)
+		return bound.count;
+	/* another CPU bound the VM first, or the map is full: the claimed slot goes back */
+	s = bpf_map_lookup_elem(&lat_slots, &claimed);
+	if (s) {
+		s->claimed_ns = 0;
+		asm volatile("" ::: "memory");
+		s->vm = 0;
+	}
+	if (err != -EEXIST) {
+		drop(IPIV_DROP_LAT_FULL);
+		return IPIV_LAT_NO_SLOT;
+	}
+	known = bpf_map_lookup_elem(&lat, &key);
+	return known ? known->count : IPIV_LAT_NO_SLOT;
+}
+
+/* The dense slot of t's VM (+ 1) or IPIV_LAT_NO_SLOT, learnt once per thread. */
+static __always_inline u32 lat_slot_of(struct ipiv_thread *t)
+{
+	u32 slot = t->lat_slot;
+
+	if (!slot) {
+		slot = lat_slot_bind(t->vm);
+		t->lat_slot = slot;
+	}
+	return slot;
+}
+
+/* Zeroes slot i's histograms, target records and counts, then frees it. */
+static __noinline void lat_slot_clear(u32 i)
+{
+	u32 zero = 0, idx = i;
+	struct ipiv_lat_slot *s;
+	void *zeroes = bpf_map_lookup_elem(&lat_zero, &zero);
+
+	if (!zeroes)
+		return;
+	for (u32 series = 0; series < IPIV_LAT_SERIES; series++) {
+		u32 elem = i * IPIV_LAT_SERIES + series;
+
+		bpf_map_update_elem(&lat_series, &elem, zeroes, BPF_ANY);
+	}
+	bpf_map_update_elem(&lat_targets, &idx, zeroes, BPF_ANY);
+	s = bpf_map_lookup_elem(&lat_slots, &idx);
+	if (!s)
+		return;
+	for (u32 r = 0; r < IPIV_UNM_COUNT; r++)
+		s->unmatched[r] = 0;
+	s->series_used = 0;
+	s->claimed_ns = 0;
+	asm volatile("" ::: "memory"); /* free only once it is clear */
+	s->vm = 0;
+}
+
+/*
+ * Frees the slots of VMs that lost their binding: the collector's reclaim deletes a dead VM's
+ * latency keys, its binding among them, and then runs the thread-pruning iterator, whose end
+ * calls this. A slot claimed within the grace time may not be bound yet, and is left alone.
+ */
+static __always_inline void lat_free_unbound_slots(void)
+{
+	u64 now = bpf_ktime_get_ns();
+
+	for (u32 i = 0; i < IPIV_LAT_SLOTS; i++) {
+		struct ipiv_lat_key key = {.vcpu = IPIV_LAT_VM_WIDE, .kind = IPIV_LAT_BINDING};
+		struct ipiv_lat_value *bound;
+		struct ipiv_lat_slot *s;
+		u32 idx = i;
+		u64 claimed;
+
+		s = bpf_map_lookup_elem(&lat_slots, &idx);
+		if (!s || !s->vm)
+			continue;
+		claimed = s->claimed_ns;
+		if (!claimed || (s64)(now - claimed) < (s64)IPIV_LAT_CLAIM_GRACE)
+			continue;
+		key.vm = s->vm;
+		bound = bpf_map_lookup_elem(&lat, &key);
+		if (bound && bound->count == i + 1)
+			continue;
+		lat_slot_clear(i);
+	}
+}
+
+/* ---- recording ---- */
+
+/* Adds one observation (count, ns) to bucket key of the lat hash. */
 static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
 {
 	struct ipiv_lat_value zero = {}, *v;
-	long err;
+	int err;
 
 	v = lookup_or_insert(&lat, key, &zero, &err);
 	if (!v) {
@@ -55,20 +235,41 @@ static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
 		__sync_fetch_and_add(&v->sum_ns, ns);
 }
 
-static __always_inline void lat_record(u64 vm, u32 vcpu, u16 kind, u16 sub, u64 ns)
+/* One observation of ns in histogram (kind, sub) of VM vm, whose dense slot is slot: in the
+ * slot's series when it has one (VM-wide histograms), else in the lat hash. */
+static __always_inline void lat_record(u32 slot, u64 vm, u32 vcpu, u16 kind, u16 sub, u64 ns)
 {
+	u32 series = ipiv_lat_series_of(kind, sub), bucket = hist_bucket(ns);
 	struct ipiv_lat_key key = {
 		.vm = vm,
 		.vcpu = lat_per_vcpu ? vcpu : IPIV_LAT_VM_WIDE,
 		.kind = kind,
 		.sub = sub,
-		.bucket = hist_bucket(ns),
+		.bucket = bucket,
 	};
 
+	if (!lat_per_vcpu && dense(slot) && series < IPIV_LAT_SERIES && bucket < HIST_BUCKETS) {
+		u32 idx = (slot - 1) * IPIV_LAT_SERIES + series;
+		struct ipiv_lat_series *h = bpf_map_lookup_elem(&lat_series, &idx);
+
+		if (h) {
+			/* a bucket's first observation marks the series for the collector */
+			if (!__sync_fetch_and_add(&h->buckets[bucket], 1)) {
+				u32 header = slot - 1;
+				struct ipiv_lat_slot *s = bpf_map_lookup_elem(&lat_slots, &header);
+
+				if (s)
+					__sync_fetch_and_or(&s->series_used, 1ull << series);
+			}
+			if (ns)
+				__sync_fetch_and_add(&h->sum_ns, ns);
+			return;
+		}
+	}
 	lat_add(&key, ns);
 }
 
-static __always_inline void lat_unmatched(u64 vm, u32 vcpu, u16 reason)
+static __always_inline void lat_unmatched(u32 slot, u64 vm, u32 vcpu, u16 reason)
 {
 	struct ipiv_lat_key key = {
 		.vm = vm,
@@ -77,17 +278,39 @@ static __always_inline void lat_unmatched(u64 vm, u32 vcpu, u16 reason)
 		.sub = reason,
 	};
 
+	if (dense(slot) && reason < IPIV_UNM_COUNT) {
+		u32 idx = slot - 1;
+		struct ipiv_lat_slot *s = bpf_map_lookup_elem(&lat_slots, &idx);
+
+		if (s) {
+			__sync_fetch_and_add(&s->unmatched[reason], 1);
+			return;
+		}
+	}
 	lat_add(&key, 0);
 }
 
-/* kvm_apic_ipi (or a PV / AVIC send) in the sender's thread. */
+/* ---- hooks ---- */
+
+/* A thread becomes a vCPU of t->vm: its first latency event learns that VM's slot. */
+static __always_inline void lat_on_thread(struct ipiv_thread *t)
+{
+	t->lat_slot = 0;
+}
+
+/* kvm_apic_ipi (or a PV / AVIC send) in the sender's thread: what every target's accept
+ * needs, taken once per send. */
 static __always_inline void lat_on_send(struct ipiv_thread *t, u32 path, u32 icr_low)
 {
 	if (!lat_enabled)
 		return;
 	/* APICv is VM-wide (its inhibits are), so the sender's state is its targets': read at
-	 * each send, as inhibits come and go (tests, with no vCPU pointer, set it) */
-	if (t->vcpu_ptr)
+	 * each send, as inhibits come and go (tests, with no vCPU pointer, set it), through the
+	 * apic pointer the thread keeps, which saves a dependent read. Where APICv is off for
+	 * good (apicv_off) it stays INACTIVE, what the read would find. */
+	if (t->apic_ptr && !t->apicv_off)
+		t->apicv = apicv_of_apic((struct kvm_lapic___ipiv *)t->apic_ptr);
+	else if (!t->apic_ptr && t->vcpu_ptr)
 		t->apicv = apicv_of((struct kvm_vcpu___ipiv *)t->vcpu_ptr);
 	t->ipi_ts = bpf_ktime_get_ns();
 	t->ipi_path = path;
@@ -96,19 +319,32 @@ static __always_inline void lat_on_send(struct ipiv_thread *t, u32 path, u32 icr
 	t->exit_sent = 1;
 }
 
-/* The record of target vCPU vcpu of VM vm; with create, made at its first use (NULL and
- * counted when the map is full). */
-static __always_inline struct ipiv_target *target_of(u64 vm, u32 vcpu, bool create)
+/* The record of target vCPU vcpu of VM vm: in its dense slot, else in the targets hash,
+ * where with create it is made at its first use (NULL and counted when the map is full). */
+static __always_inline struct ipiv_target *target_of(u32 slot, u64 vm, u32 vcpu, bool create)
 {
 	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
 	struct ipiv_target zero = {}, *tg;
-	long err;
+	int err;
 
+	if (dense(slot) && vcpu < IPIV_LAT_SLOT_VCPUS) {
+		u32 idx = slot - 1;
+		struct ipiv_lat_targets *block = bpf_map_lookup_elem(&lat_targets, &idx);
+
+		if (!block)
+			return NULL;
+		/* The verifier must see the pointer tested before the index is added and the
+		 * index bounded in the register it is added from: the mask is a no-op after the
+		 * test above, which the compiler would otherwise fold both ways. */
+		barrier_var(block);
+		barrier_var(vcpu);
+		return &block->vcpu[vcpu & (IPIV_LAT_SLOT_VCPUS - 1)];
+	}
 	if (!create)
 		return bpf_map_lookup_elem(&targets, &key);
 	tg = lookup_or_insert(&targets, &key, &zero, &err);
 	if (!tg && err)
-		lat_unmatched(vm, vcpu, IPIV_UNM_PENDING_FULL);
+		lat_unmatched(slot, vm, vcpu, IPIV_UNM_PENDING_FULL);
 	return tg;
 }
 
@@ -124,13 +360,13 @@ static __always_inline bool stale(u64 now, u64 since)
 
 /* Starts the wait *since at start unless one is running; a wait older than the stale limit
  * was never seen to end and starts over. */
-static __always_inline void wait_starts(u64 *since, u64 start, u64 vm, u32 vcpu)
+static __always_inline void wait_starts(u64 *since, u64 start, u32 slot, u64 vm, u32 vcpu)
 {
 	u64 old = *since;
 
 	if (old && stale(start, old)) {
 		if (__sync_val_compare_and_swap(since, old, start) == old) {
-			lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
+			lat_unmatched(slot, vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 			return;
 		}
 		old = *since; /* the target ran (0) or another sender started over */
@@ -156,8 +392,8 @@ static __always_inline void irq_fill(struct ipiv_target_irq *irq, u32 vector, u6
  * spare one is matched by a later EOI of that vector or goes stale, and is counted either
  * way.
  */
-static __always_inline void irq_pending(struct ipiv_target *tg, u64 vm, u32 vcpu, u32 vector,
-					u64 send_ts, u32 path, u64 now)
+static __always_inline void irq_pending(struct ipiv_target *tg, u32 slot, u64 vm, u32 vcpu,
+					u32 vector, u64 send_ts, u32 path, u64 now)
 {
 	u32 want = IPIV_IRQ_VALID | vector;
 
@@ -169,12 +405,12 @@ static __always_inline void irq_pending(struct ipiv_target *tg, u64 vm, u32 vcpu
 		if (!state || (state & IPIV_IRQ_VECTOR) != vector)
 			continue;
 		if (state != want) { /* another sender is filling it at this instant */
-			lat_unmatched(vm, vcpu, IPIV_UNM_OVERWRITTEN);
+			lat_unmatched(slot, vm, vcpu, IPIV_UNM_OVERWRITTEN);
 			return;
 		}
 		if (__sync_val_compare_and_swap(&irq->state, want, IPIV_IRQ_FILLING | vector) ==
 		    want) {
-			lat_unmatched(vm, vcpu, IPIV_UNM_OVERWRITTEN);
+			lat_unmatched(slot, vm, vcpu, IPIV_UNM_OVERWRITTEN);
 			irq_fill(irq, vector, send_ts, path);
 			return;
 		}
@@ -191,11 +427,11 @@ static __always_inline void irq_pending(struct ipiv_target *tg, u64 vm, u32 vcpu
 		    state)
 			continue;
 		if (state) /* its EOI never came */
-			lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
+			lat_unmatched(slot, vm, vcpu, IPIV_UNM_STALE);
 		irq_fill(irq, vector, send_ts, path);
 		return;
 	}
-	lat_unmatched(vm, vcpu, IPIV_UNM_SLOTS_FULL);
+	lat_unmatched(slot, vm, vcpu, IPIV_UNM_SLOTS_FULL);
 }
 
 /* kvm_apic_accept_irq for target vCPU `target` of VM vm, in the thread t (NULL: not a
@@ -204,6 +440,7 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 					  u32 vector)
 {
 	struct ipiv_target *tg;
+	u32 slot;
 	u64 now;
 
 	if (!lat_enabled || !t || !t->ipi_ts)
@@ -220,36 +457,38 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 	if ((dm == ICR_DM_FIXED || dm == ICR_DM_LOWEST_PRIO) &&
 	    (vector & IPIV_IRQ_VECTOR) != t->ipi_vector)
 		return;
-	lat_record(vm, t->vcpu_id, IPIV_LAT_SEND_ACCEPT, t->ipi_path, now - t->ipi_ts);
-	tg = target_of(vm, target, true);
+	slot = lat_slot_of(t);
+	lat_record(slot, vm, t->vcpu_id, IPIV_LAT_SEND_ACCEPT, t->ipi_path, now - t->ipi_ts);
+	tg = target_of(slot, vm, target, true);
 	if (!tg)
 		return;
 	/* the first interrupt a target has not run since is the one that wakes it */
 	wait_starts(&tg->wake_since,
-		    t->apicv == IPIV_APICV_ACTIVE ? now | WAIT_POSTED : now & ~WAIT_POSTED, vm,
-		    target);
+		    t->apicv == IPIV_APICV_ACTIVE ? now | WAIT_POSTED : now & ~WAIT_POSTED, slot,
+		    vm, target);
 	/* only fixed and lowest-priority interrupts end with an EOI */
 	if (dm != ICR_DM_FIXED && dm != ICR_DM_LOWEST_PRIO) {
-		lat_unmatched(vm, target, IPIV_UNM_NMI);
+		lat_unmatched(slot, vm, target, IPIV_UNM_NMI);
 		return;
 	}
 	/* with APICv/AVIC the EOI of an edge-triggered interrupt is virtualized: no kvm_eoi */
 	if (t->apicv == IPIV_APICV_ACTIVE) {
-		lat_unmatched(vm, target, IPIV_UNM_EOI_VIRTUALIZED);
+		lat_unmatched(slot, vm, target, IPIV_UNM_EOI_VIRTUALIZED);
 		return;
 	}
-	irq_pending(tg, vm, target, vector & IPIV_IRQ_VECTOR, t->ipi_ts, t->ipi_path, now);
+	irq_pending(tg, slot, vm, target, vector & IPIV_IRQ_VECTOR, t->ipi_ts, t->ipi_path, now);
 }
 
-/* kvm_eoi of vector on vCPU vcpu of VM vm, in the target's thread. */
-static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
+/* kvm_eoi of vector on vCPU vcpu of VM vm, in the target's thread t (NULL: not known). */
+static __always_inline void lat_on_eoi(struct ipiv_thread *t, u64 vm, u32 vcpu, u32 vector)
 {
 	struct ipiv_target *tg;
-	u32 want = IPIV_IRQ_VALID | (vector & IPIV_IRQ_VECTOR);
+	u32 want = IPIV_IRQ_VALID | (vector & IPIV_IRQ_VECTOR), slot;
 
 	if (!lat_enabled)
 		return;
-	tg = target_of(vm, vcpu, false);
+	slot = t ? lat_slot_of(t) : lat_slot_bind(vm);
+	tg = target_of(slot, vm, vcpu, false);
 	if (tg) {
 #pragma unroll
 		for (int i = 0; i < IPIV_TARGET_IRQS; i++) {
@@ -265,13 +504,13 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
 				continue; /* a concurrent EOI of the same vector took it */
 			now = bpf_ktime_get_ns();
 			if (stale(now, send_ts))
-				lat_unmatched(vm, vcpu, IPIV_UNM_STALE);
+				lat_unmatched(slot, vm, vcpu, IPIV_UNM_STALE);
 			else /* per vCPU: the target, whose interrupts took that long */
-				lat_record(vm, vcpu, IPIV_LAT_SEND_EOI, path, now - send_ts);
+				lat_record(slot, vm, vcpu, IPIV_LAT_SEND_EOI, path, now - send_ts);
 			return;
 		}
 	}
-	lat_unmatched(vm, vcpu, IPIV_UNM_EOI_UNSENT);
+	lat_unmatched(slot, vm, vcpu, IPIV_UNM_EOI_UNSENT);
 }
 
 /*
@@ -280,7 +519,8 @@ static __always_inline void lat_on_eoi(u64 vm, u32 vcpu, u32 vector)
  * while in the guest is no wait for its next entry or wakeup: it exited after the accept
  * (last_exit), so it was in the guest then, and the delivery itself has no host-side time.
  */
-static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how, u64 last_exit)
+static __always_inline void lat_wait_ends(u64 *since, u32 slot, u64 vm, u32 vcpu, u16 how,
+					  u64 last_exit)
 {
 	u64 start, now;
 
@@ -291,24 +531,27 @@ static __always_inline void lat_wait_ends(u64 *since, u64 vm, u32 vcpu, u16 how,
 		return;
 	now = bpf_ktime_get_ns();
 	if ((start & WAIT_POSTED) && last_exit > start)
-		lat_unmatched(vm, vcpu, IPIV_UNM_IN_GUEST);
+		lat_unmatched(slot, vm, vcpu, IPIV_UNM_IN_GUEST);
 	else if (stale(now, start))
-		lat_unmatched(vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
+		lat_unmatched(slot, vm, vcpu, IPIV_UNM_WAKE_UNSEEN);
 	else
-		lat_record(vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - start);
+		lat_record(slot, vm, vcpu, IPIV_LAT_ACCEPT_RUN, how, now - start);
 }
 
 /* kvm_vcpu_wakeup in the vCPU's thread: the halt time, and the wake of a pending IPI. */
 static __always_inline void lat_on_wakeup(struct ipiv_thread *t, u64 ns, bool waited)
 {
 	struct ipiv_target *tg;
+	u32 slot;
 
 	if (!lat_enabled)
 		return;
-	lat_record(t->vm, t->vcpu_id, IPIV_LAT_HALT, waited, ns);
-	tg = target_of(t->vm, t->vcpu_id, false);
+	slot = lat_slot_of(t);
+	lat_record(slot, t->vm, t->vcpu_id, IPIV_LAT_HALT, waited, ns);
+	tg = target_of(slot, t->vm, t->vcpu_id, false);
 	if (tg)
-		lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED, t->exit_ts);
+		lat_wait_ends(&tg->wake_since, slot, t->vm, t->vcpu_id, IPIV_LAT_CASE_HALTED,
+			      t->exit_ts);
 }
 
 static __always_inline void lat_on_exit(struct ipiv_thread *t)
@@ -323,33 +566,38 @@ static __always_inline void lat_on_exit(struct ipiv_thread *t)
 static __always_inline void lat_on_entry(struct ipiv_thread *t)
 {
 	struct ipiv_target *tg;
+	u32 slot;
 
 	if (!lat_enabled)
 		return;
+	slot = lat_slot_of(t);
 	if (t->exit_sent && t->exit_ts)
-		lat_record(t->vm, t->vcpu_id, IPIV_LAT_EXIT, t->exit_path,
+		lat_record(slot, t->vm, t->vcpu_id, IPIV_LAT_EXIT, t->exit_path,
 			   bpf_ktime_get_ns() - t->exit_ts);
 	t->exit_sent = 0;
 	t->ipi_ts = 0;
-	tg = target_of(t->vm, t->vcpu_id, false);
+	tg = target_of(slot, t->vm, t->vcpu_id, false);
 	if (!tg)
 		return;
-	lat_wait_ends(&tg->wake_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING, t->exit_ts);
+	lat_wait_ends(&tg->wake_since, slot, t->vm, t->vcpu_id, IPIV_LAT_CASE_RUNNING, t->exit_ts);
 	if (have_pi_wakeup)
-		lat_wait_ends(&tg->pi_since, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED, 0);
+		lat_wait_ends(&tg->pi_since, slot, t->vm, t->vcpu_id, IPIV_LAT_CASE_POSTED, 0);
 }
 
 /* kvm_pi_wakeup: a posted interrupt woke vCPU vcpu; its next kvm_entry ends the wait. A
- * second wakeup before the vCPU ran keeps the first, which it waited since. */
+ * second wakeup before the vCPU ran keeps the first, which it waited since. Hard IRQ
+ * context, not the vCPU's thread: the slot comes from the VM's binding. */
 static __always_inline void lat_on_pi_wakeup(u64 vm, u32 vcpu)
 {
 	struct ipiv_target *tg;
+	u32 slot;
 
 	if (!lat_enabled)
 		return;
-	tg = target_of(vm, vcpu, true);
+	slot = lat_slot_bind(vm);
+	tg = target_of(slot, vm, vcpu, true);
 	if (tg)
-		wait_starts(&tg->pi_since, bpf_ktime_get_ns() & ~WAIT_POSTED, vm, vcpu);
+		wait_starts(&tg->pi_since, bpf_ktime_get_ns() & ~WAIT_POSTED, slot, vm, vcpu);
 }
 
 #endif /* IPIV_LATENCY_BPF_H */

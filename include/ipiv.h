@@ -8,6 +8,8 @@
 #include <linux/types.h>
 #endif
 
+#include "latency_maps.h"
+
 /* Map bounds. Every map is bounded; a failed insert is counted in the drops map. */
 #define IPIV_MAX_VMS	  1024
 #define IPIV_MAX_VCPUS	  16384 /* vCPU state machines (kernel-patches/ tracepoints) */
@@ -79,24 +81,13 @@ enum ipiv_drop_reason {
 	IPIV_DROP_COUNT,
 };
 
-/* What a counter counts. All counters live in one per-CPU hash keyed by ipiv_counter_key,
- * so a new kind (a histogram bucket, a new tracepoint) needs no new map. */
+/* What a counter counts: one kind per entry of ipiv_counters.h, which says how sub and sub2
+ * index it. All counters live in one per-CPU hash keyed by ipiv_counter_key, so a new kind
+ * (a histogram bucket, a new tracepoint) needs no new map. */
 enum ipiv_counter_kind {
-	IPIV_CNT_SEND = 1,   /* sub = ipiv_path, sub2 = ICR class (icr.h); vcpu = sender */
-	IPIV_CNT_RECV,	     /* sub = delivery mode; vcpu = target (apicid) */
-	IPIV_CNT_EOI,	     /* vcpu = the vCPU that EOIed */
-	IPIV_CNT_WAKEUP,     /* sub = 1 if the vCPU waited (halted), 0 if it only polled */
-	IPIV_CNT_HALT_NS,    /* sum of kvm_vcpu_wakeup ns; sub as for WAKEUP */
-	IPIV_CNT_AVIC_CAUSE, /* sub = ipiv_avic_cause */
-	IPIV_CNT_EXIT,	     /* sub = ipiv_isa, sub2 = exit reason (VMX: basic reason) */
-	IPIV_CNT_INHIBIT,    /* vcpu = NONE, sub = inhibit reason, sub2 = 1 set / 0 clear */
-	/* From the tracepoints of kernel-patches/ (patched kernels only): */
-	IPIV_CNT_PI_WAKEUP, /* kvm_pi_wakeup: sub = 1 if the PIR held an IPI vector */
-	IPIV_CNT_PI_DESC,   /* kvm_pi_desc_update: sub = enum ipiv_pi_trigger */
-	IPIV_CNT_STATE_NS,  /* time out of the running state, sub = enum ipiv_vcpu_state */
-	IPIV_CNT_ICR_TRAP,  /* kvm_icr_write_trap: sub = enum ipiv_icr_trap, sub2 = ICR class */
-	IPIV_CNT_FASTPATH,  /* kvm_x2apic_icr_fastpath: sub = handled, sub2 = ICR class */
-	IPIV_CNT_AVIC_RUN,  /* kvm_avic_physid_update IsRunning changes: sub = new IsRunning */
+	IPIV_CNT_NONE = 0, /* no key has it */
+#define IPIV_COUNTER(kind, ...) IPIV_CNT_##kind,
+#include "ipiv_counters.h"
 	IPIV_CNT_KIND_COUNT,
 };
 
@@ -188,6 +179,7 @@ struct ipiv_cache_entry {
 struct ipiv_thread {
 	__u64 vm;	/* VM key (see struct ipiv_vm_key), 0: not a vCPU (yet) */
 	__u64 vcpu_ptr; /* struct kvm_vcpu *, 0 if not known (VMM thread, test) */
+	__u64 apic_ptr; /* its struct kvm_lapic * (fixed for the vCPU's life), 0 if not known */
 	__u32 vcpu_id;	/* or IPIV_VCPU_NONE */
 	__u32 tgid;
 	/* last kvm_exit, valid while in_exit (cleared at kvm_entry) */
@@ -205,6 +197,8 @@ struct ipiv_thread {
 	__u8 exited;	/* the cache was flushed (thread exit) or is being flushed (a switch
 			    * to another VM's vCPU): count into the maps */
 	__u8 apicv;	/* enum ipiv_apicv of this vCPU at its last ICR write (latency) */
+	__u8 apicv_off; /* 1: its VM has APICv disabled for good, apicv stays INACTIVE */
+	__u16 lat_slot; /* its VM's dense latency slot + 1, IPIV_LAT_NO_SLOT, 0: not known yet */
 	__u64 ipi_ts;	/* ktime of the last ICR write, 0 when consumed */
 	__u64 exit_ts;	/* ktime of the last kvm_exit */
 	struct ipiv_cache_entry cache[IPIV_THREAD_CACHE];

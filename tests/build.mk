@@ -47,8 +47,12 @@ format:
 check-format:
 	$(Q)tests/run-tests lint $(LINT_CHECKS)
 
+# Sanitizer build and fuzzing: each builds a tree of its own (.output-san, .output-fuzz).
+include tests/sanitize/build.mk
+include tests/fuzz/build.mk
+
 check: all tests
 	$(Q)tests/run-tests all $(LINT_CHECKS) -- $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS) -- \
-		$(KERNEL_CHECKS)
+		$(KERNEL_CHECKS) -- $(SANITIZE_CHECKS) $(FUZZ_CHECKS)
 
 .PHONY: tests check check-unit check-bpf check-e2e check-nested format check-format

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "counters.h"
 #include "metrics.h"
 
 static uint64_t mix64(uint64_t z)
@@ -23,62 +24,44 @@ void api_vm_id(uint64_t vm, uint64_t key, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)z);
 }
 
-/* What the tracepoints of kernel-patches/ counted (all zero on a stock kernel). */
-static json_t *patched_json(const struct ipiv_counts *c)
+static json_t *count_json(uint64_t v, bool ns)
 {
-	json_t *traps = json_object(), *pi = json_object(), *states = json_object();
-
-	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++)
-		if (c->icr_traps[r])
-			json_object_set_new(traps, ipiv_icr_trap_name(r),
-					    json_integer(c->icr_traps[r]));
-	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
-		if (c->pi_desc_updates[t])
-			json_object_set_new(pi, ipiv_pi_trigger_name(t),
-					    json_integer(c->pi_desc_updates[t]));
-	for (unsigned st = IPIV_VSTATE_RUNNING + 1; st < IPIV_VSTATE_COUNT; st++)
-		if (c->state_ns[st])
-			json_object_set_new(states, ipiv_vcpu_state_name(st),
-					    json_real(c->state_ns[st] / 1e9));
-	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I}", "icr_write_traps", traps,
-			 "x2apic_fastpath_handled", (json_int_t)c->fastpath_handled,
-			 "x2apic_fastpath_missed", (json_int_t)c->fastpath_missed, "posted_wakeups",
-			 (json_int_t)c->pi_wakeups, "posted_wakeups_ipi",
-			 (json_int_t)c->pi_wakeups_ipi, "pi_descriptor_updates", pi,
-			 "state_seconds", states, "avic_running_set",
-			 (json_int_t)c->avic_running_set, "avic_running_cleared",
-			 (json_int_t)c->avic_running_cleared);
+	return ns ? json_real(v / 1e9) : json_integer((json_int_t)v);
 }
 
+/* One field of a counter kind: a count, seconds, or for BY_SUB {"label": count, ...} of
+ * the labels that counted. */
+static json_t *field_json(const struct counter_kind *k, enum counter_slot slot,
+			  const struct ipiv_counts *c)
+{
+	const struct counter_field *f = &k->field[slot];
+	const uint64_t *v = counter_get(c, f);
+	json_t *by_sub;
+
+	if (slot != COUNTER_BY_SUB)
+		return count_json(*v, f->ns);
+	by_sub = json_object();
+	for (unsigned sub = k->first_sub; sub < k->n_sub; sub++)
+		if (v[sub])
+			json_object_set_new(by_sub, k->sub_name(sub), count_json(v[sub], f->ns));
+	return by_sub;
+}
+
+/* Every field of the counter table (include/ipiv_counters.h) under its name; what the
+ * tracepoints of kernel-patches/ count (all zero on a stock kernel) in "patched_tracepoints". */
 static json_t *counts_json(const struct ipiv_counts *c)
 {
-	json_t *o = json_object(), *by_path = json_object(), *by_mode = json_object();
-	json_t *avic = json_object();
+	json_t *o = json_object(), *patched = json_object();
 
-	for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
-		if (c->sent_by_path[p])
-			json_object_set_new(by_path, ipiv_path_name(p),
-					    json_integer(c->sent_by_path[p]));
-	for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++)
-		if (c->received_by_mode[dm])
-			json_object_set_new(by_mode, icr_accept_delivery_name(dm),
-					    json_integer(c->received_by_mode[dm]));
-	for (unsigned a = 0; a < IPIV_AVIC_CAUSE_COUNT; a++)
-		if (c->avic_incomplete[a])
-			json_object_set_new(avic, ipiv_avic_cause_name(a),
-					    json_integer(c->avic_incomplete[a]));
-	json_object_set_new(o, "sent", json_integer(c->sent_total));
-	json_object_set_new(o, "sent_by_path", by_path);
-	json_object_set_new(o, "sent_accel_eligible", json_integer(c->sent_accel_eligible));
-	json_object_set_new(o, "received", json_integer(c->received_total));
-	json_object_set_new(o, "received_by_delivery", by_mode);
-	json_object_set_new(o, "eois", json_integer(c->eois));
-	json_object_set_new(o, "wakeups", json_integer(c->wakeups));
-	json_object_set_new(o, "wakeups_halted", json_integer(c->wakeups_waited));
-	json_object_set_new(o, "halt_seconds", json_real(c->halt_ns / 1e9));
-	json_object_set_new(o, "avic_incomplete", avic);
-	json_object_set_new(o, "exits", json_integer(c->exits_total));
-	json_object_set_new(o, "patched_tracepoints", patched_json(c));
+	for (unsigned kind = 0; kind < IPIV_CNT_KIND_COUNT; kind++) {
+		const struct counter_kind *k = &counter_kinds[kind];
+
+		for (unsigned slot = 0; slot < COUNTER_SLOTS; slot++)
+			if (k->field[slot].name)
+				json_object_set_new(k->patched ? patched : o, k->field[slot].name,
+						    field_json(k, slot, c));
+	}
+	json_object_set_new(o, "patched_tracepoints", patched);
 	return o;
 }
 
@@ -187,7 +170,7 @@ static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint
 	json_object_set_new(o, "pid", json_integer(vm->pid));
 	json_object_set_new(o, "alive", json_boolean(vm->alive));
 	json_object_set_new(o, "vcpus", json_integer(vm->vcpu_count));
-	json_object_set_new(o, "counts", counts_json(&vm->c));
+	json_object_set_new(o, "counts", counts_json(&vm->counts));
 	json_object_set_new(o, "apicv_inhibits", inhibits_json(vm));
 	json_object_set_new(o, "send_to_eoi", latency_headline(vm, NULL));
 	return o;
@@ -248,7 +231,7 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 	}
 	for (size_t j = 0; j < vm->n_vcpus; j++) {
 		const struct ipiv_vcpu_stats *v = &vm->vcpus[j];
-		json_t *row = counts_json(&v->c);
+		json_t *row = counts_json(&v->counts);
 
 		json_object_set_new(row, "id",
 				    v->vcpu_id == IPIV_VCPU_NONE ? json_null()

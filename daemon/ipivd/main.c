@@ -7,16 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
+#include <bpf/libbpf.h>
+#include <microhttpd.h>
+
+#include "accel.h"
 #include "diag.h"
 #include "httpd.h"
+#include "log.h"
 #include "manager.h"
+#include "privs.h"
 
 #ifndef IPIV_VERSION
 #define IPIV_VERSION "unknown"
 #endif
+#ifndef IPIV_REVISION
+#define IPIV_REVISION "unknown"
+#endif
+#ifndef IPIV_BUILD_DATE
+#define IPIV_BUILD_DATE "unknown"
+#endif
 
-#define DEFAULT_LISTEN "127.0.0.1:9712"
+#define DEFAULT_LISTEN	       "127.0.0.1:9712"
+#define MANAGER_MAX_LISTEN_STR "8"
 
 static volatile sig_atomic_t stop;
 
@@ -33,7 +47,8 @@ static const char usage_text[] =
 	"to Prometheus (/metrics) and as JSON (/api/v1/vms, /api/v1/vms/<name>, /api/v1/status).\n"
 	"\n"
 	"  --web.listen-address ADDR    host:port, [v6]:port or :port (default " DEFAULT_LISTEN
-	")\n"
+	");\n"
+	"                               repeat it to listen on several addresses\n"
 	"  --web.telemetry-path PATH    path of the metrics (default /metrics)\n"
 	"  --web.max-connections N      open HTTP connections in total (default 512); one more\n"
 	"                               closes the one that waited longest for its request\n"
@@ -42,6 +57,10 @@ static const char usage_text[] =
 	"                               connection is closed; also the idle timeout (default 10)\n"
 	"  --web.workers N              HTTP worker threads (default 4)\n"
 	"  --collector.per-vcpu         also export per-vCPU series and the vCPU matrix\n"
+	"  --collector.latency-buckets LAYOUT\n"
+	"                               the latency histograms' buckets in /metrics, the same\n"
+	"                               on every series: coarse (13, a power of 4 apart),\n"
+	"                               octave (29) or fine (449) (default coarse)\n"
 	"  --collector.poll-interval MS VM discovery and reclaim interval (default 1000)\n"
 	"  --collector.exited-retention SECS\n"
 	"                               keep an exited VM's final series this long (default 60;\n"
@@ -50,9 +69,13 @@ static const char usage_text[] =
 	"  --no-latency                 count only: no latency histograms (cheaper per event)\n"
 	"  --diag.window SECS           findings are evaluated over this window (default 30)\n"
 	"  --diag.NAME=VALUE            a diagnosis threshold (see below)\n"
+	"  --log.level LEVEL            debug, info, warn or error (default info)\n"
+	"  --log.format FORMAT          logfmt or json (default logfmt)\n"
+	"  --capabilities.keep CAPS     after start-up keep these capabilities too (CAP_X,CAP_Y\n"
+	"                               or all; default: only what this kernel needs)\n"
 	"  --check                      load and attach, report what works, exit 0 or 1\n"
-	"  --version                    print the version\n"
-	"  --help                       this text\n"
+	"  -V, --version                print the version and what it was built with\n"
+	"  -h, --help                   this text\n"
 	"\n"
 	"diagnose: attach, watch every VM for --window seconds (default 10), and print why IPI\n"
 	"acceleration underperforms (host state, findings with evidence and remedies).\n"
@@ -106,6 +129,39 @@ static const char *must_be_dir(const char *path, const char *flag)
 	return path;
 }
 
+/* Prometheus' style: name, version, revision, then what it was built with. */
+static void print_version(void)
+{
+	struct utsname u;
+
+	printf("ipivd, version %s (revision: %s)\n", IPIV_VERSION, IPIV_REVISION);
+	printf("  build date:    %s\n", IPIV_BUILD_DATE);
+	printf("  libbpf:        %s\n", libbpf_version_string());
+	printf("  libmicrohttpd: %s\n", MHD_get_version());
+	printf("  platform:      %s/%s\n", "linux", uname(&u) == 0 ? u.machine : "unknown");
+}
+
+/* The start-up report (probes attached, degraded or not) as log lines. */
+static void log_report(struct manager *m)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return;
+	manager_report(m, f);
+	fclose(f);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		bool bad = strstr(line, "REQUIRED") || strstr(line, "degraded");
+
+		if (!strncmp(line, "ipivd: ", 7))
+			line += 7;
+		ipiv_log(bad ? IPIV_LOG_WARN : IPIV_LOG_INFO, "collector", "%s", line);
+	}
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -128,7 +184,11 @@ int main(int argc, char **argv)
 		OPT_MAX_CONNS,
 		OPT_MAX_CONNS_IP,
 		OPT_READ_TIMEOUT,
-		OPT_WORKERS
+		OPT_WORKERS,
+		OPT_LOG_LEVEL,
+		OPT_LAT_BUCKETS,
+		OPT_LOG_FORMAT,
+		OPT_CAPS_KEEP,
 	};
 	static const struct option longopts[] = {
 		{"web.listen-address", required_argument, NULL, OPT_LISTEN},
@@ -138,10 +198,14 @@ int main(int argc, char **argv)
 		{"web.read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
 		{"web.workers", required_argument, NULL, OPT_WORKERS},
 		{"collector.per-vcpu", no_argument, NULL, OPT_PER_VCPU},
+		{"collector.latency-buckets", required_argument, NULL, OPT_LAT_BUCKETS},
 		{"collector.poll-interval", required_argument, NULL, OPT_POLL},
 		{"collector.exited-retention", required_argument, NULL, OPT_RETENTION},
 		{"no-bpf-stats", no_argument, NULL, OPT_NO_STATS},
 		{"no-latency", no_argument, NULL, OPT_NO_LATENCY},
+		{"log.level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"log.format", required_argument, NULL, OPT_LOG_FORMAT},
+		{"capabilities.keep", required_argument, NULL, OPT_CAPS_KEEP},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"help", no_argument, NULL, OPT_HELP},
@@ -154,7 +218,6 @@ int main(int argc, char **argv)
 		{0},
 	};
 	struct manager_opts opts = {
-		.listen_address = DEFAULT_LISTEN,
 		.telemetry_path = "/metrics",
 		.proc_root = "/proc",
 		.bpf_stats = true,
@@ -179,6 +242,7 @@ int main(int argc, char **argv)
 	const char *vm = NULL;
 	unsigned window = 10;
 	char *end, err[256];
+	uint64_t keep_caps = 0; /* --capabilities.keep */
 	int c, r;
 
 	diag_thresholds_default(&opts.thresholds);
@@ -189,9 +253,35 @@ int main(int argc, char **argv)
 		argv++;
 	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_LISTEN: opts.listen_address = optarg; break;
+		case OPT_LISTEN:
+			for (size_t i = 0; i < opts.n_listen; i++)
+				if (!strcmp(opts.listen_addresses[i], optarg))
+					usage_error("--web.listen-address %s is given twice",
+						    optarg);
+			if (opts.n_listen == MANAGER_MAX_LISTEN)
+				usage_error("--web.listen-address: at most %s addresses",
+					    MANAGER_MAX_LISTEN_STR);
+			opts.listen_addresses[opts.n_listen++] = optarg;
+			break;
+		case OPT_LAT_BUCKETS:
+			if (latency_layout_parse(optarg, &opts.latency_buckets))
+				usage_error("--collector.latency-buckets must be coarse, octave or "
+					    "fine, not '%s'",
+					    optarg);
+			break;
+		case OPT_LOG_LEVEL:
+			if (ipiv_log_set_level(optarg))
+				usage_error("--log.level must be debug, info, warn or error, "
+					    "not '%s'",
+					    optarg);
+			break;
+		case OPT_LOG_FORMAT:
+			if (ipiv_log_set_format(optarg))
+				usage_error("--log.format must be logfmt or json, not '%s'",
+					    optarg);
+			break;
 		case OPT_PATH:
 			if (optarg[0] != '/' || optarg[1] == '\0' || !strncmp(optarg, "/api/", 5))
 				usage_error("--web.telemetry-path must be a path like /metrics, "
@@ -229,8 +319,14 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_STATS: opts.bpf_stats = false; break;
 		case OPT_NO_LATENCY: opts.no_latency = true; break;
+		case OPT_CAPS_KEEP:
+			if (privs_parse_caps(optarg, &keep_caps, err, sizeof(err)))
+				usage_error("%s", err);
+			break;
 		case OPT_CHECK: check = true; break;
-		case OPT_VERSION: printf("ipivd %s\n", IPIV_VERSION); return 0;
+		case 'V':
+		case OPT_VERSION: print_version(); return 0;
+		case 'h':
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			diag_thresholds_usage(stdout);
@@ -271,6 +367,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!opts.n_listen)
+		opts.listen_addresses[opts.n_listen++] = DEFAULT_LISTEN;
 
 	if (http_limits->max_connections_per_ip > http_limits->max_connections) {
 		/* A smaller total alone lowers the per-address default with it. */
@@ -289,7 +387,7 @@ int main(int argc, char **argv)
 								  : json ? "--json"
 									 : "--window");
 	if (diagnose) {
-		opts.listen_address = NULL;
+		opts.n_listen = 0;
 		if (manager_start(&m, &opts))
 			return 1;
 		r = manager_diagnose(m, window, vm, json, stdout);
@@ -305,7 +403,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (check) {
-		opts.listen_address = NULL;
+		opts.n_listen = 0;
 		r = manager_start(&m, &opts);
 		if (r)
 			return 1;
@@ -317,14 +415,20 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	accel_msr_preload(opts.sys_root); /* MSRs need CAP_SYS_RAWIO, dropped below */
 	r = manager_start(&m, &opts);
 	if (r)
 		return 1;
-	manager_report(m, stderr);
-	fprintf(stderr, "ipivd %s: serving http://%s%s\n", IPIV_VERSION, opts.listen_address,
-		opts.telemetry_path);
+	if (privs_drop(keep_caps)) {
+		manager_free(m);
+		return 1;
+	}
+	log_report(m);
+	for (size_t i = 0; i < opts.n_listen; i++)
+		log_info("ipivd", "ipivd %s: serving http://%s%s", IPIV_VERSION,
+			 opts.listen_addresses[i], opts.telemetry_path);
 	manager_run(m, &stop);
 	manager_free(m);
-	fprintf(stderr, "ipivd: stopped, all probes detached\n");
+	log_info("ipivd", "stopped, all probes detached");
 	return 0;
 }

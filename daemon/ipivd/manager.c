@@ -17,6 +17,7 @@
 #include "expo.h"
 #include "httpd.h"
 #include "landing.h"
+#include "log.h"
 #include "manager.h"
 #include "metrics.h"
 #include "naming.h"
@@ -24,9 +25,9 @@
 struct manager {
 	struct manager_opts opts;
 	struct collector *collector;
-	pthread_mutex_t lock; /* the collector and the name cache */
-	struct httpd *httpd;
-	struct vm_name_cache names; /* under lock */
+	pthread_mutex_t lock;			 /* the collector and the name cache */
+	struct httpd *httpd[MANAGER_MAX_LISTEN]; /* one per --web.listen-address */
+	struct vm_name_cache names;		 /* under lock */
 	uint64_t id_key;
 	/* diagnosis: the snapshot the current window started with, and the latest report */
 	struct ipiv_snapshot *diag_prev;
@@ -90,7 +91,9 @@ static int take(struct manager *m, struct ipiv_snapshot **snap, char ***names)
 static int serve_metrics(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
 	struct manager *m = ctx;
-	struct metrics_opts mo = {.per_vcpu = m->opts.per_vcpu, .version = m->opts.version};
+	struct metrics_opts mo = {.per_vcpu = m->opts.per_vcpu,
+				  .version = m->opts.version,
+				  .buckets = m->opts.latency_buckets};
 	enum expo_format fmt = expo_negotiate(httpd_header(req, "Accept"));
 	struct ipiv_snapshot *snap;
 	struct expo *e;
@@ -318,7 +321,7 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 		manager_free(m);
 		return r; /* collector_open said what was missing */
 	}
-	if (opts->listen_address) {
+	for (size_t i = 0; i < opts->n_listen; i++) {
 		const struct httpd_route routes[] = {
 			{.path = opts->telemetry_path, .handler = serve_metrics, .ctx = m},
 			{.path = "/api/v1/vms", .handler = serve_vms, .ctx = m},
@@ -328,15 +331,15 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 			{.path = "/", .prefix = true, .handler = serve_landing, .ctx = m},
 		};
 		struct httpd_config hc = {
-			.listen_address = opts->listen_address,
+			.listen_address = opts->listen_addresses[i],
 			.routes = routes,
 			.n_routes = sizeof(routes) / sizeof(routes[0]),
 			.limits = opts->http_limits,
 		};
 
-		r = httpd_start(&hc, &m->httpd, err, sizeof(err));
+		r = httpd_start(&hc, &m->httpd[i], err, sizeof(err));
 		if (r) {
-			fprintf(stderr, "ipivd: %s\n", err);
+			log_error("ipivd", "%s", err);
 			manager_free(m);
 			return r;
 		}
@@ -398,8 +401,13 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 	int last_err = 0;
 	uint64_t reclaimed = 0;
 
-	sd_notifyf(0, "READY=1\nSTATUS=watching KVM IPIs; serving %s",
-		   m->opts.listen_address ? m->opts.listen_address : "nothing");
+	char serving[MANAGER_MAX_LISTEN * 64] = "nothing";
+	size_t len = 0;
+
+	for (size_t i = 0; i < m->opts.n_listen && len < sizeof(serving); i++)
+		len += (size_t)snprintf(serving + len, sizeof(serving) - len, "%s%s", i ? " " : "",
+					m->opts.listen_addresses[i]);
+	sd_notifyf(0, "READY=1\nSTATUS=watching KVM IPIs; serving %s", serving);
 	while (!*stop) {
 		int r;
 
@@ -415,8 +423,7 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 		}
 		pthread_mutex_unlock(&m->lock);
 		if (r && r != last_err)
-			fprintf(stderr, "ipivd: VM discovery failed: %s (will retry)\n",
-				strerror(-r));
+			log_warn("collector", "VM discovery failed: %s (will retry)", strerror(-r));
 		last_err = r;
 		if (collector_reclaimed(m->collector) != reclaimed) {
 			reclaimed = collector_reclaimed(m->collector);
@@ -425,7 +432,7 @@ int manager_run(struct manager *m, volatile sig_atomic_t *stop)
 		if (now_s() - m->last_diag >= m->opts.diag_ms / 1000.0) {
 			r = diagnose_window(m);
 			if (r)
-				fprintf(stderr, "ipivd: diagnosis failed: %s\n", strerror(-r));
+				log_error("diag", "diagnosis failed: %s", strerror(-r));
 		}
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
@@ -472,7 +479,8 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
-	httpd_stop(m->httpd); /* no handler runs after this */
+	for (size_t i = 0; i < MANAGER_MAX_LISTEN; i++)
+		httpd_stop(m->httpd[i]); /* no handler runs after this */
 	collector_close(m->collector);
 	collector_snapshot_free(m->diag_prev);
 	diag_report_free(m->report);

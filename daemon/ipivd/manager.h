@@ -10,20 +10,26 @@
 
 #include "diag.h"
 #include "httpd.h"
+#include "latency.h"
 
 struct manager;
 
+#define MANAGER_MAX_LISTEN 8
+
 struct manager_opts {
-	const char *listen_address;	 /* --web.listen-address */
-	const char *telemetry_path;	 /* --web.telemetry-path */
-	struct httpd_limits http_limits; /* --web.max-connections, ...; 0: the default */
-	const char *proc_root;		 /* where /proc is (tests point it elsewhere) */
-	bool per_vcpu;			 /* --collector.per-vcpu */
-	bool bpf_stats;			 /* keep kernel.bpf_stats_enabled on */
-	bool no_latency;		 /* --no-latency: counting only */
-	bool per_vcpu_latency;		 /* histograms per vCPU too (JSON) */
-	unsigned poll_ms;		 /* discovery/reclaim interval */
-	unsigned exited_retention_s;	 /* --collector.exited-retention */
+	/* --web.listen-address, repeatable: one HTTP server each (none: no HTTP) */
+	const char *listen_addresses[MANAGER_MAX_LISTEN];
+	size_t n_listen;
+	const char *telemetry_path;	     /* --web.telemetry-path */
+	struct httpd_limits http_limits;     /* --web.max-connections, ...; 0: the default */
+	const char *proc_root;		     /* where /proc is (tests point it elsewhere) */
+	bool per_vcpu;			     /* --collector.per-vcpu */
+	enum latency_layout latency_buckets; /* --collector.latency-buckets */
+	bool bpf_stats;			     /* keep kernel.bpf_stats_enabled on */
+	bool no_latency;		     /* --no-latency: counting only */
+	bool per_vcpu_latency;		     /* histograms per vCPU too (JSON) */
+	unsigned poll_ms;		     /* discovery/reclaim interval */
+	unsigned exited_retention_s;	     /* --collector.exited-retention */
 	unsigned diag_ms;     /* diagnosis window: findings are re-evaluated this often */
 	const char *sys_root; /* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
 	struct diag_thresholds thresholds;

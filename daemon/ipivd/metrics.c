@@ -9,6 +9,7 @@
 #include <asm/svm.h>
 #include <asm/vmx.h>
 
+#include "counters.h"
 #include "metrics.h"
 
 static const char *const dest_kind[] = {"unicast", "multicast", "broadcast"};
@@ -99,6 +100,7 @@ static const char *isa_name(uint32_t isa)
 	return isa == IPIV_ISA_SVM ? "svm" : isa == IPIV_ISA_VMX ? "vmx" : "unknown";
 }
 
+/* Sends by path and ICR class: the VM-wide cells of IPIV_CNT_SEND (sub2 is the class). */
 static int write_sends(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
 	EXPO_TRY(expo_begin(
@@ -125,85 +127,14 @@ static int write_sends(struct expo *e, const struct ipiv_snapshot *s, const char
 			EXPO_TRY(expo_counter(e, l, 6, cell->count));
 		}
 	}
-
-	EXPO_TRY(expo_begin(e, "ipiv_ipis_sent_accel_eligible", EXPO_COUNTER,
-			    "IPIs whose ICR class IPIv/AVIC can deliver without a VM exit (fixed, "
-			    "physical, no shorthand, one destination) that still reached KVM."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
-
-		EXPO_TRY(expo_counter(e, l, 1, s->vms[i].c.sent_accel_eligible));
-	}
 	return 0;
 }
 
-static int write_receives(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
+/* Exits by reason and inhibit changes (the VM-wide cells of IPIV_CNT_EXIT and INHIBIT), the
+ * inhibits set now and APICv by vCPU. */
+static int write_exits_and_apicv(struct expo *e, const struct ipiv_snapshot *s,
+				 const char *const *names)
 {
-	EXPO_TRY(
-		expo_begin(e, "ipiv_interrupts_accepted", EXPO_COUNTER,
-			   "Interrupts KVM's local APIC emulation accepted for a vCPU of the VM "
-			   "(kvm_apic_accept_irq), by delivery mode: IPIs and device interrupts."));
-	for (size_t i = 0; i < s->n_vms; i++)
-		for (unsigned dm = 0; dm < ICR_DM_COUNT; dm++) {
-			struct expo_label l[] = {
-				EXPO_LABEL("vm", names[i]),
-				EXPO_LABEL("delivery", icr_accept_delivery_name(dm))};
-
-			if (s->vms[i].c.received_by_mode[dm] || dm == ICR_DM_FIXED)
-				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.received_by_mode[dm]));
-		}
-
-	EXPO_TRY(expo_begin(
-		e, "ipiv_eois", EXPO_COUNTER,
-		"End-of-interrupt writes KVM saw (trapped EOIs; virtualized EOIs are not "
-		"visible)."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
-
-		EXPO_TRY(expo_counter(e, l, 1, s->vms[i].c.eois));
-	}
-	return 0;
-}
-
-static int write_halts(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
-{
-	EXPO_TRY(
-		expo_begin(e, "ipiv_vcpu_wakeups", EXPO_COUNTER,
-			   "vCPU halts that ended (kvm_vcpu_wakeup); halted=\"true\" when the vCPU "
-			   "really blocked, \"false\" when halt-polling caught the event."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		const struct ipiv_counts *c = &s->vms[i].c;
-		struct expo_label l1[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("halted", "true")};
-		struct expo_label l0[] = {EXPO_LABEL("vm", names[i]),
-					  EXPO_LABEL("halted", "false")};
-
-		EXPO_TRY(expo_counter(e, l1, 2, c->wakeups_waited));
-		EXPO_TRY(expo_counter(e, l0, 2, c->wakeups - c->wakeups_waited));
-	}
-
-	EXPO_TRY(expo_begin(e, "ipiv_vcpu_halt_seconds", EXPO_COUNTER,
-			    "Time vCPUs spent in halt (polling and blocked), summed over vCPUs."));
-	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
-
-		EXPO_TRY(expo_counter_f(e, l, 1, s->vms[i].c.halt_ns / 1e9));
-	}
-	return 0;
-}
-
-static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
-{
-	EXPO_TRY(expo_begin(e, "ipiv_avic_incomplete_ipis", EXPO_COUNTER,
-			    "AMD AVIC_INCOMPLETE_IPI exits by failure cause."));
-	for (size_t i = 0; i < s->n_vms; i++)
-		for (unsigned cause = 0; cause < IPIV_AVIC_CAUSE_COUNT; cause++) {
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-						 EXPO_LABEL("cause", ipiv_avic_cause_name(cause))};
-
-			if (s->vms[i].c.avic_incomplete[cause])
-				EXPO_TRY(expo_counter(e, l, 2, s->vms[i].c.avic_incomplete[cause]));
-		}
-
 	EXPO_TRY(expo_begin(e, "ipiv_vm_exits", EXPO_COUNTER,
 			    "VM exits by reason, where the kvm_exit tracepoint fires."));
 	for (size_t i = 0; i < s->n_vms; i++)
@@ -279,105 +210,83 @@ static int write_accel(struct expo *e, const struct ipiv_snapshot *s, const char
 	return 0;
 }
 
-#define COUNTS_FIELD(f) offsetof(struct ipiv_counts, f)
-
-static uint64_t counts_at(const struct ipiv_counts *c, size_t offset, unsigned i)
+/* The vcpu label of a vCPU id: "none" for non-vCPU threads. */
+static const char *vcpu_label(uint32_t vcpu, char buf[16])
 {
-	return ((const uint64_t *)((const char *)c + offset))[i];
+	if (vcpu == IPIV_VCPU_NONE)
+		return "none";
+	snprintf(buf, 16, "%u", vcpu);
+	return buf;
 }
 
-/* A counter family with a series per VM and label value that counted: the values of the
- * uint64_t array at offset in struct ipiv_counts, from index first to n-1, named by
- * value_name; ns arrays are written in seconds. */
-static int write_by_label(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
-			  const char *label, size_t offset, unsigned first, unsigned n,
-			  const char *(*value_name)(uint32_t), bool ns)
+/* The series of one counter family, after the labels l[0..n_l) (l has room for the kind's). */
+static int write_samples(struct expo *e, const struct counter_kind *k,
+			 const struct counter_family *f, const struct ipiv_counts *c,
+			 struct expo_label *l, size_t n_l)
 {
-	for (size_t i = 0; i < s->n_vms; i++)
-		for (unsigned k = first; k < n; k++) {
-			uint64_t v = counts_at(&s->vms[i].c, offset, k);
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-						 EXPO_LABEL(label, value_name(k))};
+	struct counter_sample sample[COUNTER_MAX_SAMPLES];
+	size_t n = counter_samples(k, f, c, sample);
 
-			if (v)
-				EXPO_TRY(ns ? expo_counter_f(e, l, 2, v / 1e9)
-					    : expo_counter(e, l, 2, v));
-		}
+	for (size_t i = 0; i < n; i++) {
+		size_t n_labels = n_l;
+
+		if (sample[i].label_value)
+			l[n_labels++] =
+				(struct expo_label)EXPO_LABEL(k->label, sample[i].label_value);
+		EXPO_TRY(sample[i].ns ? expo_counter_f(e, l, n_labels, sample[i].value / 1e9)
+				      : expo_counter(e, l, n_labels, sample[i].value));
+	}
 	return 0;
 }
 
-/* A counter family split in two by label: label=yes counts the field at yes_off, label=no
- * the one at no_off, or (no_off_is_total) what the total there leaves; both series for a
- * VM that counted either. */
-static int write_split(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
-		       const char *label, const char *yes, const char *no, size_t yes_off,
-		       size_t no_off, bool no_off_is_total)
-{
-	for (size_t i = 0; i < s->n_vms; i++) {
-		uint64_t a = counts_at(&s->vms[i].c, yes_off, 0);
-		uint64_t b = counts_at(&s->vms[i].c, no_off, 0);
-		struct expo_label ly[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL(label, yes)};
-		struct expo_label ln[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL(label, no)};
+enum scope {
+	SCOPE_HOST, /* every VM since ipivd started, exited ones too: no vm label */
+	SCOPE_VM,
+	SCOPE_VCPU, /* --collector.per-vcpu */
+};
 
-		if (no_off_is_total)
-			b -= a;
-		if (a || b) {
-			EXPO_TRY(expo_counter(e, ly, 2, a));
-			EXPO_TRY(expo_counter(e, ln, 2, b));
+/* The families of the counter table (include/ipiv_counters.h) in one scope. */
+static int write_counters(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
+			  enum scope scope)
+{
+	for (unsigned kind = 0; kind < IPIV_CNT_KIND_COUNT; kind++) {
+		const struct counter_kind *k = &counter_kinds[kind];
+		const struct counter_family *f = scope == SCOPE_HOST ? &k->host
+						 : scope == SCOPE_VM ? &k->vm
+								     : &k->vcpu;
+		struct expo_label l[3];
+
+		if (!f->name)
+			continue;
+		EXPO_TRY(expo_begin(e, f->name, EXPO_COUNTER, f->help));
+		if (scope == SCOPE_HOST) {
+			EXPO_TRY(write_samples(e, k, f, &s->host, l, 0));
+			continue;
+		}
+		for (size_t i = 0; i < s->n_vms; i++) {
+			const struct ipiv_vm_stats *vm = &s->vms[i];
+
+			l[0] = (struct expo_label)EXPO_LABEL("vm", names[i]);
+			if (scope == SCOPE_VM) {
+				EXPO_TRY(write_samples(e, k, f, &vm->counts, l, 1));
+				continue;
+			}
+			for (size_t j = 0; j < vm->n_vcpus; j++) {
+				char id[16];
+
+				l[1] = (struct expo_label)EXPO_LABEL(
+					"vcpu", vcpu_label(vm->vcpus[j].vcpu_id, id));
+				EXPO_TRY(write_samples(e, k, f, &vm->vcpus[j].counts, l, 2));
+			}
 		}
 	}
 	return 0;
 }
 
-/* Families of the tracepoints kernel-patches/ adds; series only where they counted, so a
- * stock kernel shows none (ipiv_probe_attached says whether each probe is there). */
-static int write_patched(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
-{
-	EXPO_TRY(expo_begin(e, "ipiv_icr_write_traps", EXPO_COUNTER,
-			    "ICR writes the CPU did not virtualize (APIC-write VM exit), by why "
-			    "(kvm_icr_write_trap, patched kernels)."));
-	EXPO_TRY(write_by_label(e, s, names, "reason", COUNTS_FIELD(icr_traps), 0, IPIV_TRAP_COUNT,
-				ipiv_icr_trap_name, false));
-
-	EXPO_TRY(expo_begin(e, "ipiv_x2apic_icr_fastpath", EXPO_COUNTER,
-			    "Intercepted x2APIC ICR writes by whether the exit fastpath sent them "
-			    "(kvm_x2apic_icr_fastpath on patched kernels, else fexit on KVM's "
-			    "WRMSR fastpath where the kernel permits fexit)."));
-	EXPO_TRY(write_split(e, s, names, "handled", "true", "false",
-			     COUNTS_FIELD(fastpath_handled), COUNTS_FIELD(fastpath_missed), false));
-
-	EXPO_TRY(expo_begin(e, "ipiv_posted_interrupt_wakeups", EXPO_COUNTER,
-			    "Blocked vCPUs woken by a posted interrupt (kvm_pi_wakeup, patched "
-			    "kernels); vector=\"ipi\" when the PIR held a Linux IPI vector, the "
-			    "exit-free IPIs to halted targets the host can count."));
-	EXPO_TRY(write_split(e, s, names, "vector", "ipi", "other", COUNTS_FIELD(pi_wakeups_ipi),
-			     COUNTS_FIELD(pi_wakeups), true));
-
-	EXPO_TRY(expo_begin(
-		e, "ipiv_posted_interrupt_descriptor_updates", EXPO_COUNTER,
-		"Posted-interrupt descriptor changes by trigger (kvm_pi_desc_update, "
-		"patched kernels); trigger=\"migrate\" counts vCPU moves between CPUs."));
-	EXPO_TRY(write_by_label(e, s, names, "trigger", COUNTS_FIELD(pi_desc_updates), 0,
-				IPIV_PI_TRIGGER_COUNT, ipiv_pi_trigger_name, false));
-
-	EXPO_TRY(expo_begin(e, "ipiv_vcpu_state_seconds", EXPO_COUNTER,
-			    "Time vCPUs could not take an accelerated IPI directly, summed over "
-			    "vCPUs: blocked or preempted (Intel posted-interrupt descriptor), "
-			    "preempted or not_running (AMD AVIC IsRunning); patched kernels."));
-	EXPO_TRY(write_by_label(e, s, names, "state", COUNTS_FIELD(state_ns),
-				IPIV_VSTATE_RUNNING + 1, IPIV_VSTATE_COUNT, ipiv_vcpu_state_name,
-				true));
-
-	EXPO_TRY(expo_begin(e, "ipiv_avic_running_changes", EXPO_COUNTER,
-			    "AMD AVIC IsRunning changes of vCPUs' physical APIC ID entries "
-			    "(kvm_avic_physid_update, patched kernels)."));
-	return write_split(e, s, names, "running", "true", "false", COUNTS_FIELD(avic_running_set),
-			   COUNTS_FIELD(avic_running_cleared), false);
-}
-
 /* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub.
  * Only the buckets from the first to the last non-empty one are written (+Inf always). */
-static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
+static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
+			 enum latency_layout buckets)
 {
 	static const struct {
 		uint16_t kind;
@@ -397,7 +306,8 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		{IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
 		 "How long vCPUs stayed in halt (kvm_vcpu_wakeup)."},
 	};
-	const double *le = latency_le_seconds();
+	const double *le;
+	size_t n_le = latency_layout_bounds(buckets, &le);
 
 	for (unsigned f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		EXPO_TRY(expo_begin(e, fam[f].name, EXPO_HISTOGRAM, fam[f].help));
@@ -407,7 +317,6 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 			for (size_t j = 0; j < vm->n_lat; j++) {
 				struct latency_hist h;
 				uint64_t counts[HIST_BUCKETS];
-				unsigned first = 0, n = 0;
 				const char *label;
 				const char *value;
 
@@ -418,13 +327,11 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 					continue;
 				vm_latency(vm, vm->lat[j].kind, vm->lat[j].sub, &h);
 				value = ipiv_lat_sub_label(vm->lat[j].kind, vm->lat[j].sub, &label);
-				if (latency_export_range(&h, &first, &n))
-					memcpy(counts, h.buckets + first, n * sizeof(counts[0]));
-				counts[n] = h.buckets[HIST_BUCKETS - 1];
+				latency_fold(&h, buckets, counts);
 				struct expo_histogram eh = {
-					.le = le + first,
+					.le = le,
 					.counts = counts,
-					.n_buckets = n,
+					.n_buckets = n_le,
 					.sum = h.sum_ns / 1e9,
 				};
 				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
@@ -481,36 +388,8 @@ static int write_vms(struct expo *e, const struct ipiv_snapshot *s, const char *
 	return 0;
 }
 
-static int write_per_vcpu(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
+static int write_matrix(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
 {
-	static const struct {
-		const char *name, *help;
-	} fam[] = {
-		{"ipiv_vcpu_ipis_sent", "IPIs the vCPU sent through KVM."},
-		{"ipiv_vcpu_interrupts_accepted", "Interrupts accepted for the vCPU."},
-		{"ipiv_vcpu_halt_wakeups", "Halts of the vCPU that ended."},
-	};
-
-	for (unsigned f = 0; f < 3; f++) {
-		EXPO_TRY(expo_begin(e, fam[f].name, EXPO_COUNTER, fam[f].help));
-		for (size_t i = 0; i < s->n_vms; i++)
-			for (size_t j = 0; j < s->vms[i].n_vcpus; j++) {
-				const struct ipiv_vcpu_stats *v = &s->vms[i].vcpus[j];
-				char id[16];
-				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
-							 EXPO_LABEL("vcpu", id)};
-				uint64_t val = f == 0	? v->c.sent_total
-					       : f == 1 ? v->c.received_total
-							: v->c.wakeups;
-
-				if (v->vcpu_id == IPIV_VCPU_NONE)
-					snprintf(id, sizeof(id), "none");
-				else
-					snprintf(id, sizeof(id), "%u", v->vcpu_id);
-				EXPO_TRY(expo_counter(e, l, 2, val));
-			}
-	}
-
 	EXPO_TRY(
 		expo_begin(e, "ipiv_ipi_matrix", EXPO_COUNTER,
 			   "Interrupts accepted, by sending vCPU (\"none\": not a vCPU thread) and "
@@ -519,13 +398,10 @@ static int write_per_vcpu(struct expo *e, const struct ipiv_snapshot *s, const c
 		for (size_t j = 0; j < s->vms[i].n_matrix; j++) {
 			const struct ipiv_matrix_cell *m = &s->vms[i].matrix[j];
 			char src[16], dst[16];
-			struct expo_label l[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("src", src),
+			struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
+						 EXPO_LABEL("src", vcpu_label(m->src_vcpu, src)),
 						 EXPO_LABEL("dst", dst)};
 
-			if (m->src_vcpu == IPIV_VCPU_NONE)
-				snprintf(src, sizeof(src), "none");
-			else
-				snprintf(src, sizeof(src), "%u", m->src_vcpu);
 			snprintf(dst, sizeof(dst), "%u", m->dst_vcpu);
 			EXPO_TRY(expo_counter(e, l, 3, m->count));
 		}
@@ -618,48 +494,18 @@ static int write_self(struct expo *e, const struct ipiv_snapshot *s,
 	return 0;
 }
 
-/* Totals over every VM since ipivd started, exited ones too: monotonic, with no vm label. */
-static int write_host(struct expo *e, const struct ipiv_snapshot *s)
-{
-	EXPO_TRY(expo_begin(e, "ipiv_host_ipis_sent", EXPO_COUNTER,
-			    "IPIs every VM asked KVM to send since ipivd started, exited VMs "
-			    "included, by path."));
-	for (uint32_t p = 0; p < IPIV_PATH_COUNT; p++) {
-		struct expo_label l[] = {EXPO_LABEL("path", ipiv_path_name(p))};
-
-		EXPO_TRY(expo_counter(e, l, 1, s->host.sent_by_path[p]));
-	}
-	EXPO_TRY(expo_begin(e, "ipiv_host_interrupts_accepted", EXPO_COUNTER,
-			    "Interrupts KVM accepted for every VM's vCPUs since ipivd started, "
-			    "exited VMs included."));
-	EXPO_TRY(expo_counter(e, NULL, 0, s->host.received_total));
-	EXPO_TRY(
-		expo_begin(e, "ipiv_host_eois", EXPO_COUNTER,
-			   "EOIs KVM saw from every VM since ipivd started, exited VMs included."));
-	EXPO_TRY(expo_counter(e, NULL, 0, s->host.eois));
-	EXPO_TRY(expo_begin(e, "ipiv_host_vm_exits", EXPO_COUNTER,
-			    "VM exits of every VM since ipivd started, exited VMs included "
-			    "(where kvm_exit fires)."));
-	EXPO_TRY(expo_counter(e, NULL, 0, s->host.exits_total));
-	EXPO_TRY(expo_begin(e, "ipiv_host_vcpu_wakeups", EXPO_COUNTER,
-			    "Halts that ended, of every VM since ipivd started, exited VMs "
-			    "included."));
-	EXPO_TRY(expo_counter(e, NULL, 0, s->host.wakeups));
-	return 0;
-}
-
 int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *const *names,
 		  const struct metrics_opts *opts, double scrape_seconds)
 {
-	EXPO_TRY(write_host(e, snap));
+	EXPO_TRY(write_counters(e, snap, names, SCOPE_HOST));
 	EXPO_TRY(write_vms(e, snap, names));
 	EXPO_TRY(write_sends(e, snap, names));
-	EXPO_TRY(write_receives(e, snap, names));
-	EXPO_TRY(write_halts(e, snap, names));
-	EXPO_TRY(write_accel(e, snap, names));
-	EXPO_TRY(write_patched(e, snap, names));
-	EXPO_TRY(write_latency(e, snap, names));
-	if (opts->per_vcpu)
-		EXPO_TRY(write_per_vcpu(e, snap, names));
+	EXPO_TRY(write_counters(e, snap, names, SCOPE_VM));
+	EXPO_TRY(write_exits_and_apicv(e, snap, names));
+	EXPO_TRY(write_latency(e, snap, names, opts->buckets));
+	if (opts->per_vcpu) {
+		EXPO_TRY(write_counters(e, snap, names, SCOPE_VCPU));
+		EXPO_TRY(write_matrix(e, snap, names));
+	}
 	return write_self(e, snap, opts, scrape_seconds);
 }

@@ -6,10 +6,13 @@
 #include <stdbool.h>
 #include "collector.h"
 #include "expo.h"
+#include "latency.h"
 
 struct metrics_opts {
 	bool per_vcpu;	     /* per-vCPU series and the source->target matrix */
 	const char *version; /* for ipiv_build_info */
+	/* the histograms' buckets: the same complete set on every series (default coarse) */
+	enum latency_layout buckets;
 	/* The previous scrape of the endpoint, whole: reading the maps, naming, rendering.
 	 * This one cannot be timed or sized while it is being written. */
 	bool have_last_scrape;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api_parse.h"
+#include "counters.h"
 
 struct perr {
 	char *buf;
@@ -24,6 +25,9 @@ static int fail(struct perr *e, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(e->buf, e->size, fmt, ap);
 		va_end(ap);
+		for (char *p = e->buf; *p; p++) /* quoted document text: no control characters */
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 	}
 	return -EINVAL;
 }
@@ -39,13 +43,25 @@ int api_parse_text(const char *text, size_t len, json_t **doc, char *err, size_t
 	return 0;
 }
 
+/* A count into *v: an integer, or with ns seconds (a number) into nanoseconds. */
+static bool count_value(const json_t *j, bool ns, uint64_t *v)
+{
+	if (ns ? !json_is_number(j) || json_number_value(j) < 0
+	       : !json_is_integer(j) || json_integer_value(j) < 0)
+		return false;
+	*v = ns ? (uint64_t)llround(json_number_value(j) * 1e9) : (uint64_t)json_integer_value(j);
+	return true;
+}
+
+static const char *count_type(bool ns)
+{
+	return ns ? "a non-negative number" : "a non-negative integer";
+}
+
 static int get_u64(const json_t *o, const char *key, uint64_t *v, const char *where, struct perr *e)
 {
-	json_t *j = json_object_get(o, key);
-
-	if (!json_is_integer(j) || json_integer_value(j) < 0)
-		return fail(e, "%s.%s: expected a non-negative integer", where, key);
-	*v = (uint64_t)json_integer_value(j);
+	if (!count_value(json_object_get(o, key), false, v))
+		return fail(e, "%s.%s: expected %s", where, key, count_type(false));
 	return 0;
 }
 
@@ -97,11 +113,6 @@ static const char *delivery_label(uint32_t i)
 	return icr_delivery_names[i];
 }
 
-static const char *accept_delivery_label(uint32_t i)
-{
-	return icr_accept_delivery_name(i);
-}
-
 static const char *shorthand_label(uint32_t i)
 {
 	return icr_shorthand_names[i];
@@ -112,11 +123,20 @@ static const char *dest_mode_label(uint32_t i)
 	return icr_dest_mode_names[i];
 }
 
-/* {"label": count, ...} into counts[] indexed by the label's enum value. former, if not NULL,
- * is the table an older ipivd named the same counts by. */
-static int parse_labelled_was(const json_t *o, const char *key, uint64_t *counts, unsigned n,
-			      const char *(*label)(uint32_t), const char *(*former)(uint32_t),
-			      const char *where, struct perr *e)
+/* The labels of a {"label": count, ...} object: name(first..n-1), or what an older ipivd
+ * wrote (before, if not NULL). Names below first (never counted) are refused as an unknown
+ * noun ("state"). */
+struct labels {
+	const char *(*name)(uint32_t);
+	unsigned n;
+	const char *(*before)(uint32_t);
+	unsigned first;
+	const char *noun;
+};
+
+/* o's {"label": count, ...} at key into counts[] by the label's index; ns: seconds. */
+static int parse_labelled(const json_t *o, const char *key, uint64_t *counts,
+			  const struct labels *ls, bool ns, const char *where, struct perr *e)
 {
 	json_t *map = json_object_get(o, key), *v;
 	const char *name;
@@ -125,99 +145,65 @@ static int parse_labelled_was(const json_t *o, const char *key, uint64_t *counts
 		return fail(e, "%s.%s: expected an object", where, key);
 	json_object_foreach(map, name, v)
 	{
-		int i = label_index(name, label, n);
+		int i = label_index(name, ls->name, ls->n);
 
-		if (i < 0 && former)
-			i = label_index(name, former, n);
+		if (i < 0 && ls->before)
+			i = label_index(name, ls->before, ls->n);
 		if (i < 0)
 			return fail(e, "%s.%s: unknown label \"%.40s\"", where, key, name);
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			return fail(e, "%s.%s.%.40s: expected a non-negative integer", where, key,
-				    name);
-		counts[i] = (uint64_t)json_integer_value(v);
+		if ((unsigned)i < ls->first)
+			return fail(e, "%s.%s: unknown %s \"%.40s\"", where, key, ls->noun, name);
+		if (!count_value(v, ns, &counts[i]))
+			return fail(e, "%s.%s.%.40s: expected %s", where, key, name,
+				    count_type(ns));
 	}
 	return 0;
 }
 
-static int parse_labelled(const json_t *o, const char *key, uint64_t *counts, unsigned n,
-			  const char *(*label)(uint32_t), const char *where, struct perr *e)
+/* One field of a counter kind; absent (an ipivd older than the kind), it stays 0. */
+static int parse_field(const json_t *o, const struct counter_kind *k, enum counter_slot slot,
+		       struct ipiv_counts *c, const char *where, struct perr *e)
 {
-	return parse_labelled_was(o, key, counts, n, label, NULL, where, e);
-}
+	const struct counter_field *f = &k->field[slot];
+	const struct labels ls = {k->sub_name, k->n_sub, k->sub_name_before, k->first_sub,
+				  k->label};
+	json_t *j = json_object_get(o, f->name);
 
-/* "patched_tracepoints" (what kernel-patches/' tracepoints counted); absent from an ipivd
- * older than them, which leaves the counts 0. */
-static int parse_patched(const json_t *p, struct ipiv_counts *c, const char *where, struct perr *e)
-{
-	char sub[160];
-	json_t *states, *v;
-	const char *name;
-	int r;
-
-	if (!p)
+	if (!j)
 		return 0;
-	snprintf(sub, sizeof(sub), "%s.patched_tracepoints", where);
-	if (!json_is_object(p))
-		return fail(e, "%s: expected an object", sub);
-	if ((r = get_u64(p, "x2apic_fastpath_handled", &c->fastpath_handled, sub, e)) ||
-	    (r = get_u64(p, "x2apic_fastpath_missed", &c->fastpath_missed, sub, e)) ||
-	    (r = get_u64(p, "posted_wakeups", &c->pi_wakeups, sub, e)) ||
-	    (r = get_u64(p, "posted_wakeups_ipi", &c->pi_wakeups_ipi, sub, e)) ||
-	    (r = get_u64(p, "avic_running_set", &c->avic_running_set, sub, e)) ||
-	    (r = get_u64(p, "avic_running_cleared", &c->avic_running_cleared, sub, e)) ||
-	    (r = parse_labelled(p, "icr_write_traps", c->icr_traps, IPIV_TRAP_COUNT,
-				ipiv_icr_trap_name, sub, e)) ||
-	    (r = parse_labelled(p, "pi_descriptor_updates", c->pi_desc_updates,
-				IPIV_PI_TRIGGER_COUNT, ipiv_pi_trigger_name, sub, e)))
-		return r;
-	if (c->pi_wakeups_ipi > c->pi_wakeups)
-		return fail(e, "%s: posted_wakeups_ipi exceeds posted_wakeups", sub);
-	states = json_object_get(p, "state_seconds");
-	if (!json_is_object(states))
-		return fail(e, "%s.state_seconds: expected an object", sub);
-	json_object_foreach(states, name, v)
-	{
-		int st = label_index(name, ipiv_vcpu_state_name, IPIV_VSTATE_COUNT);
-
-		if (st <= IPIV_VSTATE_RUNNING)
-			return fail(e, "%s.state_seconds: unknown state \"%.40s\"", sub, name);
-		if (!json_is_number(v) || json_number_value(v) < 0)
-			return fail(e, "%s.state_seconds.%.40s: expected a non-negative number",
-				    sub, name);
-		c->state_ns[st] = (uint64_t)llround(json_number_value(v) * 1e9);
-	}
+	if (slot == COUNTER_BY_SUB)
+		return parse_labelled(o, f->name, counter_at(c, f), &ls, f->ns, where, e);
+	if (!count_value(j, f->ns, counter_at(c, f)))
+		return fail(e, "%s.%s: expected %s", where, f->name, count_type(f->ns));
 	return 0;
 }
 
+/* "counts" (api.c's counts_json): every field of the counter table, those of kernel-patches/'
+ * tracepoints in "patched_tracepoints". */
 static int parse_counts(const json_t *o, struct ipiv_counts *c, const char *where, struct perr *e)
 {
-	json_t *halt;
+	json_t *patched = json_object_get(o, "patched_tracepoints");
+	char patched_where[160];
 	int r;
 
 	if (!json_is_object(o))
 		return fail(e, "%s: expected an object", where);
-	if ((r = get_u64(o, "sent", &c->sent_total, where, e)) ||
-	    (r = get_u64(o, "sent_accel_eligible", &c->sent_accel_eligible, where, e)) ||
-	    (r = get_u64(o, "received", &c->received_total, where, e)) ||
-	    (r = get_u64(o, "eois", &c->eois, where, e)) ||
-	    (r = get_u64(o, "wakeups", &c->wakeups, where, e)) ||
-	    (r = get_u64(o, "wakeups_halted", &c->wakeups_waited, where, e)) ||
-	    (r = get_u64(o, "exits", &c->exits_total, where, e)))
-		return r;
-	if ((r = parse_labelled(o, "sent_by_path", c->sent_by_path, IPIV_PATH_COUNT, ipiv_path_name,
-				where, e)) ||
-	    /* an ipivd before pv_kick named accepted mode 3 by the ICR's table: "reserved3" */
-	    (r = parse_labelled_was(o, "received_by_delivery", c->received_by_mode, ICR_DM_COUNT,
-				    accept_delivery_label, delivery_label, where, e)) ||
-	    (r = parse_labelled(o, "avic_incomplete", c->avic_incomplete, IPIV_AVIC_CAUSE_COUNT,
-				ipiv_avic_cause_name, where, e)))
-		return r;
-	if ((r = parse_patched(json_object_get(o, "patched_tracepoints"), c, where, e)))
-		return r;
-	halt = json_object_get(o, "halt_seconds");
-	if (!json_is_number(halt) || json_number_value(halt) < 0)
-		return fail(e, "%s.halt_seconds: expected a non-negative number", where);
-	c->halt_ns = (uint64_t)llround(json_number_value(halt) * 1e9);
+	snprintf(patched_where, sizeof(patched_where), "%s.patched_tracepoints", where);
+	if (patched && !json_is_object(patched))
+		return fail(e, "%s: expected an object", patched_where);
+	for (unsigned kind = 0; kind < IPIV_CNT_KIND_COUNT; kind++) {
+		const struct counter_kind *k = &counter_kinds[kind];
+		const struct counter_field *total = &k->field[COUNTER_TOTAL];
+		const struct counter_field *when = &k->field[COUNTER_WHEN];
+		const char *at = k->patched ? patched_where : where;
+
+		for (unsigned slot = 0; slot < COUNTER_SLOTS; slot++)
+			if (k->field[slot].name &&
+			    (r = parse_field(k->patched ? patched : o, k, slot, c, at, e)))
+				return r;
+		if (total->name && when->name && *counter_get(c, when) > *counter_get(c, total))
+			return fail(e, "%s: %s exceeds %s", at, when->name, total->name);
+	}
 	return 0;
 }
 
@@ -339,7 +325,7 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 		return fail(e, "%s.pid: out of range", where);
 	vm->pid = (int32_t)pid;
 	snprintf(sub, sizeof(sub), "%s.counts", where);
-	if ((r = parse_counts(json_object_get(o, "counts"), &vm->c, sub, e)))
+	if ((r = parse_counts(json_object_get(o, "counts"), &vm->counts, sub, e)))
 		return r;
 	snprintf(sub, sizeof(sub), "%s.apicv_inhibits", where);
 	inh = json_object_get(o, "apicv_inhibits");
@@ -541,7 +527,7 @@ static int parse_vcpus(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e
 		snprintf(where, sizeof(where), "vcpu_rows[%zu]", i);
 		if ((r = get_vcpu_id(row, "id", &v->vcpu_id, where, e)) ||
 		    (r = get_u32(row, "tid", &v->tid, where, e)) ||
-		    (r = parse_counts(row, &v->c, where, e)))
+		    (r = parse_counts(row, &v->counts, where, e)))
 			return r;
 		/* absent (an older ipivd) or null: not known */
 		apicv = json_object_get(row, "apicv_active");
@@ -942,8 +928,10 @@ static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 		return r;
 	if (!json_object_get(o, "latency_unmatched"))
 		return 0;
-	return parse_labelled(o, "latency_unmatched", vm->lat_unmatched, IPIV_UNM_COUNT,
-			      ipiv_lat_unmatched_name, "vm", e);
+	return parse_labelled(
+		o, "latency_unmatched", vm->lat_unmatched,
+		&(struct labels){.name = ipiv_lat_unmatched_name, .n = IPIV_UNM_COUNT}, false, "vm",
+		e);
 }
 
 void api_parse_vm_free(struct ipiv_vm_stats *vm)
@@ -1098,8 +1086,9 @@ int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degrad
 	    (r = get_bool(doc, "bpf_stats_enabled", &self.bpf_stats_enabled, "status", &e)) ||
 	    (r = get_u64(doc, "vms_discovered", &self.vms_discovered, "status", &e)) ||
 	    (r = get_u64(doc, "vms_reclaimed", &self.vms_reclaimed, "status", &e)) ||
-	    (r = parse_labelled(doc, "drops", self.drops, IPIV_DROP_COUNT, ipiv_drop_name, "status",
-				&e)) ||
+	    (r = parse_labelled(doc, "drops", self.drops,
+				&(struct labels){.name = ipiv_drop_name, .n = IPIV_DROP_COUNT},
+				false, "status", &e)) ||
 	    (r = parse_probes(doc, &self, &e)) || (r = parse_progs(doc, &self, &e))) {
 		if (r == -ENOMEM)
 			snprintf(err, err_size, "out of memory");

@@ -18,7 +18,8 @@
  * - taken_ns, self.polls and self.last_poll_err: 0.
  * - a probe's err: the errno whose strerror() the API printed (-EIO if none matches).
  * Everything else round-trips exactly (halt time goes through seconds as a double and is
- * rounded back to nanoseconds).
+ * rounded back to nanoseconds). A counter the document lacks (an ipivd older than its kind,
+ * include/ipiv_counters.h) reads as 0.
  *
  * Errors are -EINVAL (malformed document) or -ENOMEM, with one line in err naming the field,
  * e.g. "vms[2].counts.sent: expected a non-negative integer".

@@ -90,8 +90,8 @@ static void print_text(FILE *f, unsigned iteration, double t, const struct top_m
 				fitted, sizeof(fitted));
 			fprintf(f, " %s", fitted);
 		}
-		fprintf(f, " %12llu %12llu\n", (unsigned long long)row->total.sent_total,
-			(unsigned long long)row->total.received_total);
+		fprintf(f, " %12llu %12llu\n", (unsigned long long)row->total.sent,
+			(unsigned long long)row->total.received);
 	}
 	fputc('\n', f);
 }
@@ -134,13 +134,11 @@ static void print_csv(FILE *f, unsigned iteration, double t, const struct top_mo
 		csv_num(f, r->valid && r->sent_fallback >= 0, r->sent_fallback);
 		csv_num(f, r->valid && r->sent_pv >= 0, r->sent_pv);
 		csv_num(f, halted >= 0, halted);
-		fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,",
-			(unsigned long long)row->total.sent_total,
-			(unsigned long long)row->total.received_total,
+		fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,", (unsigned long long)row->total.sent,
+			(unsigned long long)row->total.received,
 			(unsigned long long)row->total.sent_accel_eligible,
 			(unsigned long long)row->total.wakeups,
-			(unsigned long long)row->total.exits_total,
-			(unsigned long long)row->total.eois);
+			(unsigned long long)row->total.exits, (unsigned long long)row->total.eois);
 		if (row->inhibits_known) {
 			inhibit_list(row, inh, sizeof(inh));
 			top_csv_field(f, inh[0] ? inh : "none");
@@ -225,15 +223,14 @@ static json_t *vm_json(const struct top_vm_row *row)
 	json_object_set_new(o, "vcpus", json_integer(row->vcpus));
 	json_object_set_new(o, "gone", json_boolean(row->gone));
 	json_object_set_new(o, "rates", rates);
-	json_object_set_new(o, "totals",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sent",
-				      (json_int_t)row->total.sent_total, "received",
-				      (json_int_t)row->total.received_total, "sent_accel_eligible",
-				      (json_int_t)row->total.sent_accel_eligible, "sent_fallback",
-				      (json_int_t)top_counts_fallback(&row->total), "sent_pv",
-				      (json_int_t)top_counts_pv(&row->total), "wakeups",
-				      (json_int_t)row->total.wakeups, "exits",
-				      (json_int_t)row->total.exits_total));
+	json_object_set_new(
+		o, "totals",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sent",
+			  (json_int_t)row->total.sent, "received", (json_int_t)row->total.received,
+			  "sent_accel_eligible", (json_int_t)row->total.sent_accel_eligible,
+			  "sent_fallback", (json_int_t)top_counts_fallback(&row->total), "sent_pv",
+			  (json_int_t)top_counts_pv(&row->total), "wakeups",
+			  (json_int_t)row->total.wakeups, "exits", (json_int_t)row->total.exits));
 	json_object_set_new(o, "apicv_inhibits", inh);
 	json_object_set_new(o, "latency", latency_json(&row->latency));
 	json_object_set_new(o, "findings", findings_json(row));

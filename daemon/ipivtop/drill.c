@@ -43,9 +43,12 @@ static int vm_copy(struct ipiv_vm_stats *dst, const struct ipiv_vm_stats *src)
 		vm_free(dst);
 		return -ENOMEM;
 	}
-	memcpy(dst->vcpus, src->vcpus, src->n_vcpus * sizeof(*dst->vcpus));
-	memcpy(dst->matrix, src->matrix, src->n_matrix * sizeof(*dst->matrix));
-	memcpy(dst->lat, src->lat, src->n_lat * sizeof(*dst->lat));
+	if (src->n_vcpus) /* NULL arrays when empty, and memcpy from NULL is undefined */
+		memcpy(dst->vcpus, src->vcpus, src->n_vcpus * sizeof(*dst->vcpus));
+	if (src->n_matrix)
+		memcpy(dst->matrix, src->matrix, src->n_matrix * sizeof(*dst->matrix));
+	if (src->n_lat)
+		memcpy(dst->lat, src->lat, src->n_lat * sizeof(*dst->lat));
 	return 0;
 }
 
@@ -93,7 +96,7 @@ bool top_detail_vcpu_rates(const struct top_detail *d, uint32_t vcpu_id, struct 
 		return false;
 	if (!d->has_prev || !(prev = vm_find_vcpu(&d->prev, vcpu_id)))
 		return false;
-	top_rates_compute(&prev->c, &cur->c, interval(d), out);
+	top_rates_compute(&prev->counts, &cur->counts, interval(d), out);
 	return out->valid;
 }
 
@@ -206,7 +209,7 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 		num(c, TOP_A_NORMAL, ok ? r.wakeups : -1, 6);
 		num(c, TOP_A_NORMAL, ok ? r.eois : -1, 6);
 		if (ok)
-			top_percent(r.delta.wakeups, r.delta.received_total, pct);
+			top_percent(r.delta.wakeups, r.delta.received, pct);
 		else
 			snprintf(pct, sizeof(pct), TOP_NONE);
 		top_canvas_put(c, TOP_A_NORMAL, " ");

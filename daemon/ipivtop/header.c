@@ -135,8 +135,8 @@ static void totals_line(struct top_canvas *c, const struct top_model *m)
 			continue;
 		}
 		live++;
-		ts += row->total.sent_total;
-		tr += row->total.received_total;
+		ts += row->total.sent;
+		tr += row->total.received;
 		if (row->rate.valid) {
 			valid = true;
 			rs += row->rate.sent;

@@ -16,19 +16,19 @@ void top_counts_delta(const struct ipiv_counts *prev, const struct ipiv_counts *
 	for (unsigned i = 0; i < IPIV_PATH_COUNT; i++)
 		d->sent_by_path[i] = delta_u64(prev->sent_by_path[i], cur->sent_by_path[i]);
 	for (unsigned i = 0; i < ICR_DM_COUNT; i++)
-		d->received_by_mode[i] =
-			delta_u64(prev->received_by_mode[i], cur->received_by_mode[i]);
+		d->received_by_delivery[i] =
+			delta_u64(prev->received_by_delivery[i], cur->received_by_delivery[i]);
 	for (unsigned i = 0; i < IPIV_AVIC_CAUSE_COUNT; i++)
 		d->avic_incomplete[i] =
 			delta_u64(prev->avic_incomplete[i], cur->avic_incomplete[i]);
-	d->sent_total = delta_u64(prev->sent_total, cur->sent_total);
+	d->sent = delta_u64(prev->sent, cur->sent);
 	d->sent_accel_eligible = delta_u64(prev->sent_accel_eligible, cur->sent_accel_eligible);
-	d->received_total = delta_u64(prev->received_total, cur->received_total);
+	d->received = delta_u64(prev->received, cur->received);
 	d->eois = delta_u64(prev->eois, cur->eois);
 	d->wakeups = delta_u64(prev->wakeups, cur->wakeups);
-	d->wakeups_waited = delta_u64(prev->wakeups_waited, cur->wakeups_waited);
+	d->wakeups_halted = delta_u64(prev->wakeups_halted, cur->wakeups_halted);
 	d->halt_ns = delta_u64(prev->halt_ns, cur->halt_ns);
-	d->exits_total = delta_u64(prev->exits_total, cur->exits_total);
+	d->exits = delta_u64(prev->exits, cur->exits);
 }
 
 uint64_t top_counts_fallback(const struct ipiv_counts *c)
@@ -53,12 +53,12 @@ void top_rates_compute(const struct ipiv_counts *prev, const struct ipiv_counts 
 	top_counts_delta(prev, cur, d);
 	r->valid = true;
 	r->seconds = seconds;
-	r->sent = d->sent_total / seconds;
-	r->received = d->received_total / seconds;
+	r->sent = d->sent / seconds;
+	r->received = d->received / seconds;
 	r->eois = d->eois / seconds;
 	r->wakeups = d->wakeups / seconds;
-	r->exits = d->exits_total / seconds;
-	sent = (double)d->sent_total;
+	r->exits = d->exits / seconds;
+	sent = (double)d->sent;
 	r->sent_eligible = sent ? d->sent_accel_eligible / sent : -1;
 	r->sent_fallback = sent ? top_counts_fallback(d) / sent : -1;
 	r->sent_pv = sent ? top_counts_pv(d) / sent : -1;
@@ -66,9 +66,9 @@ void top_rates_compute(const struct ipiv_counts *prev, const struct ipiv_counts 
 
 double top_halted_share(const struct top_rates *r)
 {
-	if (!r->valid || !r->delta.received_total)
+	if (!r->valid || !r->delta.received)
 		return -1;
-	return (double)r->delta.wakeups / r->delta.received_total;
+	return (double)r->delta.wakeups / r->delta.received;
 }
 
 void top_model_init(struct top_model *m)
@@ -162,12 +162,13 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 
 			seen[row - m->rows] = true;
 			/* A counter that went backwards restarted: so does the baseline. */
-			top_counts_delta(&row->last, &vm->c, &d);
-			if (vm->c.sent_total < row->last.sent_total ||
-			    vm->c.received_total < row->last.received_total)
+			top_counts_delta(&row->last, &vm->counts, &d);
+			if (vm->counts.sent < row->last.sent ||
+			    vm->counts.received < row->last.received)
 				memset(&row->base, 0, sizeof(row->base));
-			top_rates_compute(&row->last, &vm->c, row->gone ? 0 : seconds, &row->rate);
-			row->last = vm->c;
+			top_rates_compute(&row->last, &vm->counts, row->gone ? 0 : seconds,
+					  &row->rate);
+			row->last = vm->counts;
 			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
 		} else {
 			if (row) { /* same key, another process: the old VM is gone */
@@ -188,7 +189,7 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 			row = &m->rows[m->n_rows++];
 			memset(row, 0, sizeof(*row));
 			row->key = vm->vm;
-			row->last = vm->c;
+			row->last = vm->counts;
 			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
 		}
 	}

@@ -22,7 +22,7 @@ struct top_rates {
 	bool valid; /* false until two samples of the VM exist */
 	double seconds;
 	double sent, received, eois, wakeups, exits;
-	/* Shares of the IPIs sent in the interval (fractions of delta.sent_total). */
+	/* Shares of the IPIs sent in the interval (fractions of delta.sent). */
 	double sent_eligible, sent_fallback, sent_pv;
 	struct ipiv_counts delta;
 };

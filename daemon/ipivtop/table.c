@@ -144,14 +144,12 @@ void top_table_cell(const struct top_vm_row *row, enum top_col col, char *out, s
 	case TOP_COL_SENT: top_humanize(r->sent, num); break;
 	case TOP_COL_RECEIVED: top_humanize(r->received, num); break;
 	case TOP_COL_EXITS: top_humanize(r->exits, num); break;
-	case TOP_COL_ELIGIBLE:
-		top_percent(r->delta.sent_accel_eligible, r->delta.sent_total, num);
-		break;
+	case TOP_COL_ELIGIBLE: top_percent(r->delta.sent_accel_eligible, r->delta.sent, num); break;
 	case TOP_COL_FALLBACK:
-		top_percent(top_counts_fallback(&r->delta), r->delta.sent_total, num);
+		top_percent(top_counts_fallback(&r->delta), r->delta.sent, num);
 		break;
-	case TOP_COL_PV: top_percent(top_counts_pv(&r->delta), r->delta.sent_total, num); break;
-	case TOP_COL_HALTED: top_percent(r->delta.wakeups, r->delta.received_total, num); break;
+	case TOP_COL_PV: top_percent(top_counts_pv(&r->delta), r->delta.sent, num); break;
+	case TOP_COL_HALTED: top_percent(r->delta.wakeups, r->delta.received, num); break;
 	default: return;
 	}
 	snprintf(out, size, "%s", num);

@@ -298,7 +298,7 @@ static int msr_read(int fd, uint32_t msr, uint64_t *value)
 	return r == sizeof(*value) ? 0 : -EIO; /* short: not an MSR device */
 }
 
-static void read_msrs(const struct paths *p, struct accel_state *st)
+static void read_msr_device(const struct paths *p, struct accel_state *st)
 {
 	struct accel_fact *tert = &st->facts[ACCEL_MSR_TERTIARY];
 	struct accel_fact *ipiv = &st->facts[ACCEL_MSR_IPI_VIRT];
@@ -319,9 +319,10 @@ static void read_msrs(const struct paths *p, struct accel_state *st)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		const char *note = r == -ENOENT			 ? "no msr driver (modprobe msr)"
-				   : r == -EPERM || r == -EACCES ? "needs CAP_SYS_RAWIO"
-								 : "cannot open";
+		const char *note =
+			r == -ENOENT ? "no msr device (modprobe msr; PrivateDevices= hides it)"
+			: r == -EPERM || r == -EACCES ? "needs CAP_SYS_RAWIO"
+						      : "cannot open";
 		fact_set(tert, ACCEL_UNKNOWN, NULL, path, r, note);
 		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, r, note);
 		return;
@@ -351,6 +352,30 @@ static void read_msrs(const struct paths *p, struct accel_state *st)
 			 value, path, 0, NULL);
 	}
 	close(fd);
+}
+
+/* The MSR facts accel_msr_preload read for one root: opening the device needs CAP_SYS_RAWIO,
+ * which ipivd drops after start-up, and capability MSRs do not change while the host runs. */
+static struct {
+	bool filling, filled;
+	char root[sizeof(((struct paths *)0)->root)];
+	struct accel_fact tertiary, ipi_virt;
+} msr_preloaded;
+
+static void read_msrs(const struct paths *p, struct accel_state *st)
+{
+	if (msr_preloaded.filled && !strcmp(msr_preloaded.root, p->root)) {
+		st->facts[ACCEL_MSR_TERTIARY] = msr_preloaded.tertiary;
+		st->facts[ACCEL_MSR_IPI_VIRT] = msr_preloaded.ipi_virt;
+		return;
+	}
+	read_msr_device(p, st);
+	if (msr_preloaded.filling) {
+		memcpy(msr_preloaded.root, p->root, sizeof(msr_preloaded.root));
+		msr_preloaded.tertiary = st->facts[ACCEL_MSR_TERTIARY];
+		msr_preloaded.ipi_virt = st->facts[ACCEL_MSR_IPI_VIRT];
+		msr_preloaded.filled = true;
+	}
 }
 
 /* ---- /sys/module ---- */
@@ -548,6 +573,21 @@ static void derive(struct accel_state *st)
 		st->ipiv_effective = ACCEL_NO;
 		st->why = "kvm_pvm backend: guests run without hardware APIC virtualization";
 	}
+}
+
+int accel_msr_preload(const char *root)
+{
+	struct accel_state *st = malloc(sizeof(*st));
+	int r;
+
+	if (!st)
+		return -ENOMEM;
+	msr_preloaded.filled = false;
+	msr_preloaded.filling = true;
+	r = accel_read(root, st);
+	msr_preloaded.filling = false;
+	free(st);
+	return r;
 }
 
 int accel_read(const char *root, struct accel_state *st)

@@ -95,6 +95,10 @@ struct accel_state {
  */
 int accel_read(const char *root, struct accel_state *out);
 
+/* Reads the MSR facts of root now and has every later accel_read of the same root reuse them:
+ * the device needs CAP_SYS_RAWIO, which ipivd drops after start-up. Returns as accel_read. */
+int accel_msr_preload(const char *root);
+
 /* "cpu.ipi_virt", "kvm_intel.enable_ipiv", ...: stable names, usable as label values. */
 const char *accel_fact_name(enum accel_fact_id id);
 const char *accel_state_name(enum accel_state_value v); /* "unknown", "no", "yes" */

@@ -3,6 +3,7 @@
  * bpf/ipiv.bpf.c, discovers and reclaims VMs, and reads the maps into a snapshot. */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "collector.h"
+#include "counters.h"
 #include "ipiv.skel.h"
 
 #define TRACEFS_DEFAULT "/sys/kernel/tracing"
@@ -945,7 +947,7 @@ static int retire(struct collector *c, const uint64_t *dead, size_t n_dead)
 
 		if (vm->exited || !sorted_has(dead, n_dead, vm->vm))
 			continue;
-		counts_add(&c->gone, &vm->c);
+		counts_add(&c->gone, &vm->counts);
 		if (!c->opts.exited_retention_ns)
 			continue;
 		vm->alive = false;
@@ -1268,7 +1270,10 @@ static struct ipiv_vcpu_stats *vcpu_row(struct ipiv_vm_stats *vm, uint32_t vcpu_
 	for (size_t i = 0; i < vm->n_vcpus; i++)
 		if (vm->vcpus[i].vcpu_id == vcpu_id)
 			return &vm->vcpus[i];
-	grown = realloc(vm->vcpus, (vm->n_vcpus + 1) * sizeof(*grown));
+	/* by half again: a realloc per row is quadratic where realloc copies (ASan) */
+	grown = vm->vcpus;
+	if ((vm->n_vcpus + 1) * sizeof(*grown) > malloc_usable_size(grown))
+		grown = realloc(grown, (vm->n_vcpus * 3 / 2 + 1) * sizeof(*grown));
 	if (!grown)
 		return NULL;
 	vm->vcpus = grown;
@@ -1288,73 +1293,16 @@ static void *append(void *array, size_t *n, size_t size)
 	return grown;
 }
 
-/* Adds one counter to the VM total and, where it has a vCPU, to the vCPU row. */
+/* Adds one counter to the VM total and to its vCPU's row (IPIV_VCPU_NONE's for a VMM thread);
+ * the per-VM tables of sends by class, exits by reason and inhibit changes as well. */
 static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *key, uint64_t value)
 {
 	struct ipiv_vcpu_stats *row = vcpu_row(vm, key->vcpu);
-	struct ipiv_counts *counts[2] = {&vm->c, row ? &row->c : NULL};
 
 	if (!row)
 		return -ENOMEM;
-	for (int i = 0; i < 2; i++) {
-		struct ipiv_counts *cnt = counts[i];
-
-		switch (key->kind) {
-		case IPIV_CNT_SEND:
-			if (key->sub >= IPIV_PATH_COUNT)
-				break;
-			cnt->sent_by_path[key->sub] += value;
-			cnt->sent_total += value;
-			if (icr_class_accel_eligible(key->sub2))
-				cnt->sent_accel_eligible += value;
-			break;
-		case IPIV_CNT_RECV:
-			cnt->received_by_mode[key->sub & ICR_DELIVERY_MASK] += value;
-			cnt->received_total += value;
-			break;
-		case IPIV_CNT_EOI: cnt->eois += value; break;
-		case IPIV_CNT_WAKEUP:
-			cnt->wakeups += value;
-			if (key->sub)
-				cnt->wakeups_waited += value;
-			break;
-		case IPIV_CNT_HALT_NS: cnt->halt_ns += value; break;
-		case IPIV_CNT_AVIC_CAUSE:
-			if (key->sub < IPIV_AVIC_CAUSE_COUNT)
-				cnt->avic_incomplete[key->sub] += value;
-			break;
-		case IPIV_CNT_EXIT: cnt->exits_total += value; break;
-		case IPIV_CNT_PI_WAKEUP:
-			cnt->pi_wakeups += value;
-			if (key->sub)
-				cnt->pi_wakeups_ipi += value;
-			break;
-		case IPIV_CNT_PI_DESC:
-			if (key->sub < IPIV_PI_TRIGGER_COUNT)
-				cnt->pi_desc_updates[key->sub] += value;
-			break;
-		case IPIV_CNT_STATE_NS:
-			if (key->sub < IPIV_VSTATE_COUNT)
-				cnt->state_ns[key->sub] += value;
-			break;
-		case IPIV_CNT_ICR_TRAP:
-			if (key->sub < IPIV_TRAP_COUNT)
-				cnt->icr_traps[key->sub] += value;
-			break;
-		case IPIV_CNT_FASTPATH:
-			if (key->sub)
-				cnt->fastpath_handled += value;
-			else
-				cnt->fastpath_missed += value;
-			break;
-		case IPIV_CNT_AVIC_RUN:
-			if (key->sub)
-				cnt->avic_running_set += value;
-			else
-				cnt->avic_running_cleared += value;
-			break;
-		}
-	}
+	counter_add(&vm->counts, key, value);
+	counter_add(&row->counts, key, value);
 
 	if (key->kind == IPIV_CNT_SEND && key->sub < IPIV_PATH_COUNT &&
 	    key->sub2 < ICR_CLASS_COUNT) {
@@ -1504,6 +1452,7 @@ static int add_latency(struct ipiv_snapshot *snap, const struct ipiv_lat_key *ke
 			vm->lat_unmatched[key->sub] += value->count;
 		return 0;
 	}
+	/* IPIV_LAT_BINDING keys (a VM's dense slot) are no histogram either */
 	if (key->kind >= IPIV_LAT_KIND_COUNT || key->bucket >= HIST_BUCKETS)
 		return 0;
 	row = lat_row(vm, key);
@@ -1515,11 +1464,72 @@ static int add_latency(struct ipiv_snapshot *snap, const struct ipiv_lat_key *ke
 	return 0;
 }
 
+/* Adds series s of a VM's dense slot (a VM-wide histogram) to its row of vm. */
+static int add_latency_series(struct ipiv_vm_stats *vm, uint32_t s,
+			      const struct ipiv_lat_series *series)
+{
+	struct ipiv_lat_key key = {.vm = vm->vm, .vcpu = IPIV_LAT_VM_WIDE};
+	struct ipiv_lat_hist *row;
+
+	ipiv_lat_series_kind(s, &key.kind, &key.sub);
+	row = lat_row(vm, &key);
+	if (!row)
+		return -ENOMEM;
+	for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+		row->h.buckets[b] += series->buckets[b];
+		row->h.count += series->buckets[b];
+	}
+	row->h.sum_ns += series->sum_ns;
+	return 0;
+}
+
+/*
+ * The dense slots (latency_maps.h) into the snapshot's VM rows: a slot's header, the series
+ * it marks as used, then the header again. A slot that changed hands in between (its VM was
+ * reclaimed and another took it) is left out of this snapshot.
+ */
+static int read_dense_latency(struct collector *c, struct ipiv_snapshot *snap)
+{
+	int slots_fd = bpf_map__fd(c->skel->maps.lat_slots);
+	int series_fd = bpf_map__fd(c->skel->maps.lat_series);
+	struct ipiv_lat_series *series = malloc(IPIV_LAT_SERIES * sizeof(*series));
+	int err = 0;
+
+	if (!series)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS && !err; i++) {
+		uint32_t used[IPIV_LAT_SERIES], n_used = 0;
+		struct ipiv_lat_slot slot, again;
+		struct ipiv_vm_stats *vm;
+
+		if (bpf_map_lookup_elem(slots_fd, &i, &slot) || !slot.vm ||
+		    !(vm = vm_row(snap, slot.vm)))
+			continue;
+		for (uint32_t s = 0; s < IPIV_LAT_SERIES && !err; s++) {
+			uint32_t elem = i * IPIV_LAT_SERIES + s;
+
+			if (!(slot.series_used & (1ull << s)))
+				continue;
+			err = bpf_map_lookup_elem(series_fd, &elem, &series[n_used]);
+			used[n_used++] = s;
+		}
+		if (err || bpf_map_lookup_elem(slots_fd, &i, &again) || again.vm != slot.vm)
+			continue;
+		for (int r = 0; r < IPIV_UNM_COUNT; r++)
+			vm->lat_unmatched[r] += again.unmatched[r];
+		for (uint32_t k = 0; k < n_used && !err; k++)
+			err = add_latency_series(vm, used[k], &series[k]);
+	}
+	free(series);
+	return err;
+}
+
 /* Entries of the lat map read per system call. */
 #define LAT_BATCH 4096
 
 /* The lat map into the snapshot's VM rows, LAT_BATCH entries per system call (batch
- * lookups of hash maps: Linux 5.6+); a full map holds IPIV_MAX_LAT entries. */
+ * lookups of hash maps: Linux 5.6+; a full map holds IPIV_MAX_LAT entries), and the dense
+ * slots of the VMs that have one. */
 static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 {
 	int fd = bpf_map__fd(c->skel->maps.lat), err = 0;
@@ -1549,6 +1559,8 @@ static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 		for (__u32 i = 0; i < count && !err; i++)
 			err = add_latency(snap, &keys[i], &values[i]);
 	}
+	if (!err)
+		err = read_dense_latency(c, snap);
 	for (size_t i = 0; i < snap->n_vms && !err; i++)
 		if (snap->vms[i].n_lat)
 			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),
@@ -1851,9 +1863,12 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 		err = build_send_cells(vm);
 		if (err)
 			goto cleanup;
-		qsort(vm->vcpus, vm->n_vcpus, sizeof(*vm->vcpus), vcpu_cmp);
-		qsort(vm->exits, vm->n_exits, sizeof(*vm->exits), exit_cmp);
-		qsort(vm->matrix, vm->n_matrix, sizeof(*vm->matrix), matrix_cmp);
+		if (vm->n_vcpus) /* NULL arrays when empty, and qsort(NULL, 0) is undefined */
+			qsort(vm->vcpus, vm->n_vcpus, sizeof(*vm->vcpus), vcpu_cmp);
+		if (vm->n_exits)
+			qsort(vm->exits, vm->n_exits, sizeof(*vm->exits), exit_cmp);
+		if (vm->n_matrix)
+			qsort(vm->matrix, vm->n_matrix, sizeof(*vm->matrix), matrix_cmp);
 		uint32_t rows = 0;
 
 		for (size_t j = 0; j < vm->n_vcpus; j++)
@@ -1863,7 +1878,7 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 	}
 	snap->host = c->gone;
 	for (size_t i = 0; i < n_vms; i++)
-		counts_add(&snap->host, &snap->vms[i].c);
+		counts_add(&snap->host, &snap->vms[i].counts);
 	err = add_retired(c, snap);
 	if (err)
 		goto cleanup;

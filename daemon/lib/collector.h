@@ -89,30 +89,21 @@ struct ipiv_matrix_cell {
 	uint64_t count;
 };
 
-/* Counters shared by a VM total and a vCPU row. Sends are by sender, receives/EOIs/wakeups
- * by the vCPU that got them. */
+/*
+ * Counters shared by a VM total and a vCPU row: the fields include/ipiv_counters.h declares,
+ * in its order, all uint64_t and named as the JSON API names them (sent, sent_by_path[path],
+ * wakeups_halted, halt_ns, ...). Sends are by sender, receives/EOIs/wakeups by the vCPU
+ * that got them. The kernel-patches/ kinds are all 0 on kernels without those tracepoints.
+ */
 struct ipiv_counts {
-	uint64_t sent_by_path[IPIV_PATH_COUNT];
-	uint64_t sent_total;
-	uint64_t sent_accel_eligible; /* ICR class IPIv/AVIC could deliver without exit */
-	uint64_t received_by_mode[ICR_DM_COUNT];
-	uint64_t received_total;
-	uint64_t eois;
-	uint64_t wakeups;	 /* kvm_vcpu_wakeup events */
-	uint64_t wakeups_waited; /* of which the vCPU really halted (not only polled) */
-	uint64_t halt_ns;	 /* sum of kvm_vcpu_wakeup ns */
-	uint64_t avic_incomplete[IPIV_AVIC_CAUSE_COUNT];
-	uint64_t exits_total;
-	/* From the tracepoints of kernel-patches/ (all 0 on kernels without them). */
-	uint64_t pi_wakeups;	 /* kvm_pi_wakeup: a posted interrupt woke the blocked vCPU */
-	uint64_t pi_wakeups_ipi; /* of which the PIR held an IPI vector (IPIV_PI_IPI_VECTORS) */
-	uint64_t pi_desc_updates[IPIV_PI_TRIGGER_COUNT]; /* by enum ipiv_pi_trigger */
-	uint64_t state_ns[IPIV_VSTATE_COUNT]; /* time out of guest mode by enum ipiv_vcpu_state */
-	uint64_t icr_traps[IPIV_TRAP_COUNT];  /* unvirtualized ICR writes by enum ipiv_icr_trap */
-	uint64_t fastpath_handled;     /* intercepted x2APIC ICR writes the exit fastpath sent */
-	uint64_t fastpath_missed;      /* ... that fell back to full WRMSR emulation */
-	uint64_t avic_running_set;     /* AVIC IsRunning 0 -> 1 */
-	uint64_t avic_running_cleared; /* AVIC IsRunning 1 -> 0 */
+#define CNT_TOTAL(field)		uint64_t field;
+#define CNT_TOTAL_NS(stem)		uint64_t stem##_ns;
+#define CNT_BY_SUB(field, n)		uint64_t field[n];
+#define CNT_BY_SUB_NS(stem, n)		uint64_t stem##_ns[n];
+#define CNT_WHEN(field)			uint64_t field;
+#define CNT_UNLESS(field)		uint64_t field;
+#define IPIV_COUNTER(kind, fields, ...) fields
+#include "ipiv_counters.h"
 };
 
 struct ipiv_vcpu_stats {
@@ -120,7 +111,7 @@ struct ipiv_vcpu_stats {
 	uint32_t tid;	      /* vCPU thread if known, else 0 */
 	uint8_t apic_mode;    /* enum ipiv_apic_mode as last seen by the BPF side */
 	uint8_t apicv_active; /* enum ipiv_apicv, likewise */
-	struct ipiv_counts c;
+	struct ipiv_counts counts;
 };
 
 /* One latency histogram (kinds and subs in include/hist.h). */
@@ -139,10 +130,10 @@ struct ipiv_vm_stats {
 	char cmdline[IPIV_CMDLINE_LEN];
 	uint32_t cmdline_len;
 	bool cmdline_cut;
-	bool alive;	      /* seen by the last discovery (false: awaiting reclaim) */
-	bool exited;	      /* reclaimed: its final counts, kept for a while */
-	uint32_t vcpu_count;  /* vCPUs seen by discovery or in events */
-	struct ipiv_counts c; /* totals over vCPUs and non-vCPU threads */
+	bool alive;		   /* seen by the last discovery (false: awaiting reclaim) */
+	bool exited;		   /* reclaimed: its final counts, kept for a while */
+	uint32_t vcpu_count;	   /* vCPUs seen by discovery or in events */
+	struct ipiv_counts counts; /* totals over vCPUs and non-vCPU threads */
 	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
 	uint64_t sent[IPIV_PATH_COUNT][ICR_CLASS_COUNT];
 	struct ipiv_send_cell *send_cells;

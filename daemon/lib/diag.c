@@ -447,26 +447,27 @@ static void window_build(const struct ipiv_vm_stats *cur, const struct ipiv_vm_s
 			if (icr_class_accel_eligible(class))
 				w->eligible_by_path[path] += n;
 		}
-	w->received = delta(cur->c.received_total, p->c.received_total);
-	w->wakeups = delta(cur->c.wakeups, p->c.wakeups);
-	w->wakeups_halted = delta(cur->c.wakeups_waited, p->c.wakeups_waited);
-	w->halt_ns = delta(cur->c.halt_ns, p->c.halt_ns);
+	w->received = delta(cur->counts.received, p->counts.received);
+	w->wakeups = delta(cur->counts.wakeups, p->counts.wakeups);
+	w->wakeups_halted = delta(cur->counts.wakeups_halted, p->counts.wakeups_halted);
+	w->halt_ns = delta(cur->counts.halt_ns, p->counts.halt_ns);
 	for (unsigned a = 0; a < IPIV_AVIC_CAUSE_COUNT; a++) {
-		w->avic[a] = delta(cur->c.avic_incomplete[a], p->c.avic_incomplete[a]);
+		w->avic[a] = delta(cur->counts.avic_incomplete[a], p->counts.avic_incomplete[a]);
 		w->avic_total += w->avic[a];
 	}
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 		w->inhibit_sets += delta(cur->inhibit_set[r], p->inhibit_set[r]);
 	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++) {
-		w->traps[r] = delta(cur->c.icr_traps[r], p->c.icr_traps[r]);
+		w->traps[r] = delta(cur->counts.icr_write_traps[r], p->counts.icr_write_traps[r]);
 		w->traps_total += w->traps[r];
 	}
 	for (unsigned st = 0; st < IPIV_VSTATE_COUNT; st++)
-		w->state_ns[st] = delta(cur->c.state_ns[st], p->c.state_ns[st]);
+		w->state_ns[st] = delta(cur->counts.state_ns[st], p->counts.state_ns[st]);
 	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
-		w->state_changes += delta(cur->c.pi_desc_updates[t], p->c.pi_desc_updates[t]);
-	w->state_changes += delta(cur->c.avic_running_set, p->c.avic_running_set) +
-			    delta(cur->c.avic_running_cleared, p->c.avic_running_cleared);
+		w->state_changes += delta(cur->counts.pi_descriptor_updates[t],
+					  p->counts.pi_descriptor_updates[t]);
+	w->state_changes += delta(cur->counts.avic_running_set, p->counts.avic_running_set) +
+			    delta(cur->counts.avic_running_cleared, p->counts.avic_running_cleared);
 }
 
 /* The unvirtualized ICR writes of the window by reason (kvm_icr_write_trap), if traced. */

@@ -1,6 +1,8 @@
 /* Latency histograms in user space: merging, Prometheus edges and bucket-based quantiles. */
 #include <math.h>
+#include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "latency.h"
 
@@ -70,19 +72,73 @@ double latency_mean_ns(const struct latency_hist *h)
 	return h->count ? (double)h->sum_ns / (double)h->count : 0;
 }
 
-bool latency_export_range(const struct latency_hist *h, unsigned *first, unsigned *n)
-{
-	int lo = -1, hi = -1;
+static const char *const layout_names[LATENCY_LAYOUT_COUNT] = {"coarse", "octave", "fine"};
 
-	for (unsigned b = 0; b < HIST_BUCKETS - 1; b++)
-		if (h->buckets[b]) {
-			if (lo < 0)
-				lo = b;
-			hi = b;
+int latency_layout_parse(const char *name, enum latency_layout *out)
+{
+	for (unsigned i = 0; i < LATENCY_LAYOUT_COUNT; i++) {
+		if (name && !strcmp(name, layout_names[i])) {
+			*out = i;
+			return 0;
 		}
-	if (lo < 0)
-		return false;
-	*first = lo;
-	*n = hi - lo + 1;
-	return true;
+	}
+	return -EINVAL;
+}
+
+const char *latency_layout_name(enum latency_layout layout)
+{
+	return layout < LATENCY_LAYOUT_COUNT ? layout_names[layout] : "invalid";
+}
+
+/* Per layout: the hist.h bucket whose upper edge is each bound. */
+static unsigned layout_bucket[LATENCY_LAYOUT_COUNT][HIST_BUCKETS - 1];
+static double layout_le[LATENCY_LAYOUT_COUNT][HIST_BUCKETS - 1];
+static size_t layout_n[LATENCY_LAYOUT_COUNT];
+static pthread_once_t layout_once = PTHREAD_ONCE_INIT;
+
+/* The bucket that ends an octave: its upper edge is 2^shift - 1 ns. */
+static unsigned octave_end(unsigned shift)
+{
+	return shift == HIST_MIN_SHIFT ? 0 : (shift - HIST_MIN_SHIFT) * HIST_SUB;
+}
+
+static void layout_add(enum latency_layout l, unsigned b)
+{
+	layout_bucket[l][layout_n[l]] = b;
+	layout_le[l][layout_n[l]++] = (double)hist_bucket_hi(b) / 1e9;
+}
+
+static void layout_init(void)
+{
+	for (unsigned b = 0; b < HIST_BUCKETS - 1; b++)
+		layout_add(LATENCY_LAYOUT_FINE, b);
+	for (unsigned shift = HIST_MIN_SHIFT; shift <= HIST_MAX_SHIFT; shift++) {
+		layout_add(LATENCY_LAYOUT_OCTAVE, octave_end(shift));
+		if (shift >= 10 && shift % 2 == 0)
+			layout_add(LATENCY_LAYOUT_COARSE, octave_end(shift));
+	}
+}
+
+size_t latency_layout_bounds(enum latency_layout layout, const double **le)
+{
+	pthread_once(&layout_once, layout_init);
+	if (layout >= LATENCY_LAYOUT_COUNT)
+		layout = LATENCY_LAYOUT_COARSE;
+	*le = layout_le[layout];
+	return layout_n[layout];
+}
+
+void latency_fold(const struct latency_hist *h, enum latency_layout layout, uint64_t *counts)
+{
+	const double *le;
+	size_t n = latency_layout_bounds(layout, &le), i = 0;
+
+	if (layout >= LATENCY_LAYOUT_COUNT)
+		layout = LATENCY_LAYOUT_COARSE;
+	memset(counts, 0, (n + 1) * sizeof(*counts));
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		while (i < n && b > layout_bucket[layout][i])
+			i++;
+		counts[i] += h->buckets[b];
+	}
 }

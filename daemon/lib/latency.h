@@ -36,11 +36,26 @@ struct latency_quantile latency_quantile(const struct latency_hist *h, double q)
  * last bucket is +Inf. A value equal to an edge belongs to that bucket. */
 const double *latency_le_seconds(void);
 
-/* The buckets worth exporting: from the first to the last non-empty finite bucket. Counts
- * only grow, so this range only widens over time and Prometheus keeps seeing the same le
- * series; the buckets outside it hold nothing that the ones inside and +Inf do not say.
- * Returns false when no finite bucket has an observation. */
-bool latency_export_range(const struct latency_hist *h, unsigned *first, unsigned *n);
+/* The bucket layouts /metrics offers. Every series of a histogram family has every bucket
+ * of the layout, so histograms sum across VMs, paths and hosts (sum by (le)). */
+enum latency_layout {
+	LATENCY_LAYOUT_COARSE, /* a bound every power of 4 from 1 us to 17 s: 13 bounds */
+	LATENCY_LAYOUT_OCTAVE, /* every power of 2 from 64 ns to 17 s: 29 bounds */
+	LATENCY_LAYOUT_FINE,   /* every bucket of hist.h: 449 bounds (6.25 % wide) */
+	LATENCY_LAYOUT_COUNT,
+};
+
+/* "coarse", "octave" or "fine"; -EINVAL for anything else. */
+int latency_layout_parse(const char *name, enum latency_layout *out);
+const char *latency_layout_name(enum latency_layout layout);
+
+/* The layout's upper bounds in seconds (le), ascending, and how many; +Inf is not among
+ * them. Each is the upper edge of one hist.h bucket, so folding loses no observation. */
+size_t latency_layout_bounds(enum latency_layout layout, const double **le);
+
+/* h's observations per bucket of the layout: counts[i] in (le[i-1], le[i]] and
+ * counts[n] above the last bound, for n = latency_layout_bounds(layout). */
+void latency_fold(const struct latency_hist *h, enum latency_layout layout, uint64_t *counts);
 
 /* Mean in ns, 0 when empty. */
 double latency_mean_ns(const struct latency_hist *h);

@@ -79,7 +79,9 @@ static size_t sanitize_keep_tail(const char *in, size_t len, char *out, size_t s
 	n = vm_name_sanitize(in, len, all, len + 1);
 	if (n > size - 1) {
 		start = n - (size - 1);
-		while (start < n && ((unsigned char)all[start] & 0xc0) == 0x80)
+		/* past a character cut in two, and past spaces the cut left leading */
+		while (start < n &&
+		       (((unsigned char)all[start] & 0xc0) == 0x80 || all[start] == ' '))
 			start++;
 	}
 	memmove(out, all + start, n - start);

@@ -175,9 +175,9 @@ static void test_x2apic_sends_by_class(void **state)
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 	const uint32_t eligible = icr_classify(unicast, 2, ICR_MODE_X2APIC);
 
-	assert_int_equal(v->c.sent_total, n + 1);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], n + 1);
-	assert_int_equal(v->c.sent_accel_eligible, 3); /* dest 2 twice, dest 0xff once */
+	assert_int_equal(v->counts.sent, n + 1);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_X2APIC_MSR], n + 1);
+	assert_int_equal(v->counts.sent_accel_eligible, 3); /* dest 2 twice, dest 0xff once */
 	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][eligible], 3);
 	for (size_t i = 2; i < n; i++) {
 		uint32_t class = icr_classify(sends[i].icr_low, sends[i].dest, ICR_MODE_X2APIC);
@@ -189,7 +189,7 @@ static void test_x2apic_sends_by_class(void **state)
 	assert_int_equal(v->n_send_cells, n - 1); /* the two unicast sends share a cell */
 	const struct ipiv_vcpu_stats *row = vm_find_vcpu(v, 1);
 	assert_non_null(row);
-	assert_int_equal(row->c.sent_total, n + 1);
+	assert_int_equal(row->counts.sent, n + 1);
 	assert_int_equal(row->tid, my_tid());
 	assert_int_equal(v->vcpu_count, 1);
 	collector_snapshot_free(s);
@@ -224,13 +224,13 @@ static void test_apic_mode_hints(void **state)
 	struct ipiv_snapshot *s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_UNKNOWN], 2);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], 1);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_UNKNOWN], 2);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_X2APIC_MSR], 1);
 	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_BROADCAST], 1);
 	assert_int_equal(v->sent[IPIV_PATH_XAPIC_MMIO][ICR_CLASS_LOGICAL | ICR_CLASS_MULTICAST], 1);
 	assert_int_equal(v->sent[IPIV_PATH_X2APIC_MSR][0], 1);
-	assert_int_equal(v->c.sent_total, 5);
+	assert_int_equal(v->counts.sent, 5);
 	collector_snapshot_free(s);
 }
 
@@ -274,12 +274,12 @@ static void test_exit_context_decides_path(void **state)
 	struct ipiv_snapshot *s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_APIC_WRITE], 2);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_APIC_WRITE], 2);
 	assert_int_equal(v->sent[IPIV_PATH_APIC_WRITE][ICR_CLASS_LOGICAL], 1);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_X2APIC_MSR], 5);
-	assert_int_equal(v->c.sent_total, 9);
-	assert_int_equal(v->c.exits_total, 8);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_XAPIC_MMIO], 2);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_X2APIC_MSR], 5);
+	assert_int_equal(v->counts.sent, 9);
+	assert_int_equal(v->counts.exits, 8);
 	/* exits by (isa, reason), sorted */
 	const struct ipiv_exit_cell want[] = {
 		{VMX, 12, 1}, {VMX, 32, 1},   {VMX, 44, 1},    {VMX, 56, 2},
@@ -310,8 +310,8 @@ static void test_pv_kvm_hypercall(void **state)
 	struct ipiv_snapshot *s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
-	assert_int_equal(v->c.sent_total, 3);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_PV_KVM], 3);
+	assert_int_equal(v->counts.sent, 3);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_PV_KVM], 3);
 	assert_int_equal(v->sent[IPIV_PATH_PV_KVM][ICR_DM_FIXED], 2);
 	assert_int_equal(v->sent[IPIV_PATH_PV_KVM][ICR_DM_NMI], 1);
 	collector_snapshot_free(s);
@@ -341,13 +341,13 @@ static void test_avic_incomplete_each_cause(void **state)
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
 	for (uint32_t cause = 0; cause < IPIV_AVIC_CAUSE_COUNT; cause++)
-		assert_int_equal(v->c.avic_incomplete[cause],
+		assert_int_equal(v->counts.avic_incomplete[cause],
 				 cause == IPIV_AVIC_INVALID_INT_TYPE ? 2 : 1);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_AVIC], 7);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_AVIC], 7);
 	assert_int_equal(v->sent[IPIV_PATH_AVIC][ICR_DM_FIXED], 6);
 	assert_int_equal(v->sent[IPIV_PATH_AVIC][ICR_DM_FIXED | ICR_CLASS_BROADCAST], 1);
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_XAPIC_MMIO], 1);
-	assert_int_equal(v->c.sent_total, 8);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_XAPIC_MMIO], 1);
+	assert_int_equal(v->counts.sent, 8);
 	collector_snapshot_free(s);
 }
 
@@ -363,10 +363,10 @@ static void test_hyperv_send(void **state)
 	struct ipiv_snapshot *s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
-	assert_int_equal(v->c.sent_by_path[IPIV_PATH_PV_HYPERV], 3);
+	assert_int_equal(v->counts.sent_by_path[IPIV_PATH_PV_HYPERV], 3);
 	assert_int_equal(v->sent[IPIV_PATH_PV_HYPERV][ICR_DM_FIXED], 2);
 	assert_int_equal(v->sent[IPIV_PATH_PV_HYPERV][ICR_DM_FIXED | ICR_CLASS_BROADCAST], 1);
-	assert_int_equal(v->c.sent_accel_eligible, 2);
+	assert_int_equal(v->counts.sent_accel_eligible, 2);
 	collector_snapshot_free(s);
 }
 
@@ -390,12 +390,12 @@ static void test_receives_and_matrix(void **state)
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
 	assert_int_equal(s->self.drops[IPIV_DROP_NO_IDENTITY], no_identity + 2);
-	assert_int_equal(v->c.received_total, 5);
-	assert_int_equal(v->c.received_by_mode[ICR_DM_FIXED], 4);
-	assert_int_equal(v->c.received_by_mode[ICR_DM_NMI], 1);
-	assert_int_equal(vm_find_vcpu(v, 1)->c.received_total, 3);
-	assert_int_equal(vm_find_vcpu(v, 2)->c.received_by_mode[ICR_DM_NMI], 1);
-	assert_int_equal(vm_find_vcpu(v, 0)->c.received_total, 1);
+	assert_int_equal(v->counts.received, 5);
+	assert_int_equal(v->counts.received_by_delivery[ICR_DM_FIXED], 4);
+	assert_int_equal(v->counts.received_by_delivery[ICR_DM_NMI], 1);
+	assert_int_equal(vm_find_vcpu(v, 1)->counts.received, 3);
+	assert_int_equal(vm_find_vcpu(v, 2)->counts.received_by_delivery[ICR_DM_NMI], 1);
+	assert_int_equal(vm_find_vcpu(v, 0)->counts.received, 1);
 	const struct ipiv_matrix_cell want[] = {{0, 1, 3}, {0, 2, 1}, {2, 0, 1}};
 	assert_int_equal(v->n_matrix, 3);
 	for (size_t i = 0; i < 3; i++) {
@@ -427,11 +427,11 @@ static void test_eoi_and_wakeups(void **state)
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
 
 	assert_int_equal(s->self.drops[IPIV_DROP_EOI_DUPLICATE], dups + 2);
-	assert_int_equal(v->c.eois, 3);
-	assert_int_equal(vm_find_vcpu(v, 6)->c.eois, 3);
-	assert_int_equal(v->c.wakeups, 3);
-	assert_int_equal(v->c.wakeups_waited, 2);
-	assert_int_equal(v->c.halt_ns, 4000);
+	assert_int_equal(v->counts.eois, 3);
+	assert_int_equal(vm_find_vcpu(v, 6)->counts.eois, 3);
+	assert_int_equal(v->counts.wakeups, 3);
+	assert_int_equal(v->counts.wakeups_halted, 2);
+	assert_int_equal(v->counts.halt_ns, 4000);
 	collector_snapshot_free(s);
 }
 
@@ -451,14 +451,75 @@ static uint64_t lat_count(const struct ipiv_vm_stats *v, uint16_t kind, uint16_t
 	return h.count;
 }
 
-/* Latency's record of target vCPU vcpu of vm (zero when it has none). */
+/* vm's binding to a dense latency slot: the slot + 1, IPIV_LAT_NO_SLOT, 0 if none. */
+static uint64_t lat_binding(uint64_t vm)
+{
+	struct ipiv_lat_key key = {.vm = vm, .vcpu = IPIV_LAT_VM_WIDE, .kind = IPIV_LAT_BINDING};
+	struct ipiv_lat_value bound;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.lat), &key, &bound))
+		return 0;
+	return bound.count;
+}
+
+/* The dense latency slot + 1 of vm, 0 if it has none (its records are hashed). */
+static uint32_t lat_slot(uint64_t vm)
+{
+	uint64_t bound = lat_binding(vm);
+
+	return bound == IPIV_LAT_NO_SLOT ? 0 : bound;
+}
+
+static struct ipiv_lat_slot slot_header(uint32_t slot)
+{
+	struct ipiv_lat_slot header;
+	uint32_t idx = slot - 1;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.lat_slots), &idx, &header), 0);
+	return header;
+}
+
+/* The target records of dense slot + 1 `slot`. */
+static struct ipiv_lat_targets *slot_targets(uint32_t slot)
+{
+	static struct ipiv_lat_targets block;
+	uint32_t idx = slot - 1;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.lat_targets), &idx, &block), 0);
+	return &block;
+}
+
+/* Latency's record of target vCPU vcpu of vm (zero when it has none): in the VM's dense
+ * slot, or in the targets hash. */
 static struct ipiv_target target(uint64_t vm, uint32_t vcpu)
 {
 	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
 	struct ipiv_target tg = {};
+	uint32_t slot = lat_slot(vm);
 
+	if (slot && vcpu < IPIV_LAT_SLOT_VCPUS)
+		return slot_targets(slot)->vcpu[vcpu];
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.targets), &key, &tg);
 	return tg;
+}
+
+/* Overwrites that record, which exists, as another CPU's stores would. */
+static void set_target(uint64_t vm, uint32_t vcpu, const struct ipiv_target *tg)
+{
+	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
+	uint32_t slot = lat_slot(vm), idx = slot - 1;
+	struct ipiv_lat_targets *block;
+
+	if (slot && vcpu < IPIV_LAT_SLOT_VCPUS) {
+		block = slot_targets(slot);
+		block->vcpu[vcpu] = *tg;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.lat_targets), &idx,
+						     block, BPF_ANY),
+				 0);
+		return;
+	}
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.targets), &key, tg, BPF_EXIST),
+			 0);
 }
 
 /*
@@ -586,8 +647,6 @@ static void accept_vector(uint32_t target_vcpu, uint32_t vector)
 static void test_latency_vector_slots(void **state)
 {
 	const uint64_t vm = 0xffff88800000d000;
-	struct ipiv_target_key key = {.vm = vm, .vcpu = 6};
-	int map = bpf_map__fd(skel->maps.targets);
 	const struct ipiv_vm_stats *v;
 	struct ipiv_snapshot *s;
 	struct ipiv_target tg;
@@ -597,6 +656,7 @@ static void test_latency_vector_slots(void **state)
 	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
 	for (uint32_t vec = 0xf0; vec < 0xf0 + IPIV_TARGET_IRQS + 1; vec++)
 		accept_vector(6, vec);
+	assert_true(lat_slot(vm) != 0); /* its record is in a dense slot */
 	tg = target(vm, 6);
 	for (int i = 0; i < IPIV_TARGET_IRQS; i++)
 		assert_int_equal(tg.irq[i].state, IPIV_IRQ_VALID | (0xf0 + i));
@@ -623,7 +683,7 @@ static void test_latency_vector_slots(void **state)
 	tg = target(vm, 6);
 	tg.irq[0].state = IPIV_IRQ_FILLING | 0xf0;
 	tg.irq[0].send_ts = 42;
-	assert_int_equal(bpf_map_update_elem(map, &key, &tg, BPF_EXIST), 0);
+	set_target(vm, 6, &tg);
 	accept_vector(6, 0xf0);
 	assert_int_equal(target(vm, 6).irq[0].send_ts, 42);
 	be_vcpu(vm, 6, IPIV_APIC_X2APIC);
@@ -631,7 +691,7 @@ static void test_latency_vector_slots(void **state)
 	tg = target(vm, 6);
 	assert_int_equal(tg.irq[0].state, IPIV_IRQ_FILLING | 0xf0);
 	tg.irq[0].state = IPIV_IRQ_VALID | 0xf0;
-	assert_int_equal(bpf_map_update_elem(map, &key, &tg, BPF_EXIST), 0);
+	set_target(vm, 6, &tg);
 
 	s = snap();
 	v = vm_of(s, vm);
@@ -674,7 +734,7 @@ static void test_latency_vector_slots(void **state)
 		tg.irq[i].state = IPIV_IRQ_VALID | (0xb0 + i);
 		tg.irq[i].send_ts = mono.tv_sec * 1000000000ull + mono.tv_nsec + 50000000;
 	}
-	assert_int_equal(bpf_map_update_elem(map, &key, &tg, BPF_EXIST), 0);
+	set_target(vm, 6, &tg);
 	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
 	accept_vector(6, 0xc0);
 	assert_int_equal(target(vm, 6).irq[0].state, IPIV_IRQ_VALID | 0xb0);
@@ -773,6 +833,77 @@ static void test_latency_eoi_virtualized(void **state)
 	be_nobody();
 }
 
+/*
+ * The hash maps take what the dense slots cannot: a target vCPU id beyond a slot's records,
+ * and every record of a VM that found all slots taken, which stays hashed after slots free
+ * up (so its deliveries are never split between the two). The collector sums both.
+ */
+static void test_latency_dense_and_hashed(void **state)
+{
+	const uint64_t dense_vm = 0xffff888000015000, hashed_vm = 0xffff888000016000;
+	const uint32_t far = IPIV_LAT_SLOT_VCPUS + 44;
+	struct ipiv_target_key far_key = {.vm = dense_vm, .vcpu = far};
+	struct ipiv_lat_slot before[IPIV_LAT_SLOTS];
+	int slots = bpf_map__fd(skel->maps.lat_slots);
+	const struct ipiv_vm_stats *v;
+	struct ipiv_snapshot *s;
+	struct ipiv_target tg;
+	struct timespec mono;
+	uint64_t min = 0;
+
+	add_vm_entry(dense_vm, "kvm-dense");
+	add_vm_entry(hashed_vm, "kvm-hashed");
+	/* a VM with a slot: vCPU 5's record is in it, vCPU `far`'s in the targets hash */
+	be_vcpu(dense_vm, 0, IPIV_APIC_X2APIC);
+	accept_vector(5, 0xfd);
+	accept_vector(far, 0xfd);
+	assert_true(lat_slot(dense_vm) != 0);
+	assert_int_equal(slot_targets(lat_slot(dense_vm))->vcpu[5].irq[0].state,
+			 IPIV_IRQ_VALID | 0xfd);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.targets), &far_key, &tg), 0);
+	assert_int_equal(tg.irq[0].state, IPIV_IRQ_VALID | 0xfd);
+	be_vcpu(dense_vm, 5, IPIV_APIC_X2APIC);
+	FIRE(ipiv_eoi, 0, 0xfd);
+	be_vcpu(dense_vm, far, IPIV_APIC_X2APIC);
+	FIRE(ipiv_eoi, 0, 0xfd);
+	s = snap();
+	v = vm_of(s, dense_vm);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 2);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 2);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_UNSENT], 0);
+	collector_snapshot_free(s);
+
+	/* every free slot taken by other VMs: the next VM is hashed */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++) {
+		struct ipiv_lat_slot other = {
+			.vm = 0xffff889000000000ull + i,
+			.claimed_ns = mono.tv_sec * 1000000000ull + mono.tv_nsec,
+		};
+
+		assert_int_equal(bpf_map_lookup_elem(slots, &i, &before[i]), 0);
+		if (!before[i].vm)
+			assert_int_equal(bpf_map_update_elem(slots, &i, &other, BPF_ANY), 0);
+	}
+	be_vcpu(hashed_vm, 0, IPIV_APIC_X2APIC);
+	accept_vector(1, 0xfd);
+	assert_int_equal(lat_binding(hashed_vm), IPIV_LAT_NO_SLOT);
+	assert_int_equal(target(hashed_vm, 1).irq[0].state, IPIV_IRQ_VALID | 0xfd);
+	/* slots free again: the VM keeps to the hash, where its EOI finds the delivery */
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++)
+		assert_int_equal(bpf_map_update_elem(slots, &i, &before[i], BPF_ANY), 0);
+	be_vcpu(hashed_vm, 1, IPIV_APIC_X2APIC);
+	FIRE(ipiv_eoi, 0, 0xfd);
+	assert_int_equal(lat_binding(hashed_vm), IPIV_LAT_NO_SLOT);
+	s = snap();
+	v = vm_of(s, hashed_vm);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_UNSENT], 0);
+	collector_snapshot_free(s);
+	be_nobody();
+}
+
 static size_t map_size(int fd, size_t key_size)
 {
 	unsigned char key[64], next[64];
@@ -865,39 +996,40 @@ static void test_patched_tracepoints(void **state)
 	const struct ipiv_vcpu_stats *v3 = vm_find_vcpu(v, 3), *v5 = vm_find_vcpu(v, 5);
 
 	assert_non_null(v0);
-	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_LOGICAL], 3);
-	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_SHORTHAND], 1);
-	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_OTHER], 1);
-	assert_int_equal(v0->c.icr_traps[IPIV_TRAP_IPIV_INACTIVE], 2);
-	assert_int_equal(v->c.icr_traps[IPIV_TRAP_DELIVERY_MODE], 0);
-	assert_int_equal(v0->c.fastpath_handled, 4);
-	assert_int_equal(v0->c.fastpath_missed, 1);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_LOGICAL], 3);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_SHORTHAND], 1);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_OTHER], 1);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_IPIV_INACTIVE], 2);
+	assert_int_equal(v->counts.icr_write_traps[IPIV_TRAP_DELIVERY_MODE], 0);
+	assert_int_equal(v0->counts.x2apic_fastpath_handled, 4);
+	assert_int_equal(v0->counts.x2apic_fastpath_missed, 1);
 
 	assert_non_null(v2);
-	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_MIGRATE], 1);
-	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_BLOCK], 1);
-	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_LOAD], 2);
-	assert_int_equal(v2->c.pi_desc_updates[IPIV_PI_PREEMPT], 1);
-	assert_true(v2->c.state_ns[IPIV_VSTATE_BLOCKED] >= 3000000);
-	assert_true(v2->c.state_ns[IPIV_VSTATE_BLOCKED] < 1000000000);
-	assert_true(v2->c.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
-	assert_true(v2->c.state_ns[IPIV_VSTATE_PREEMPTED] < 1000000000);
-	assert_int_equal(v2->c.state_ns[IPIV_VSTATE_RUNNING], 0);
+	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_MIGRATE], 1);
+	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_BLOCK], 1);
+	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_LOAD], 2);
+	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_PREEMPT], 1);
+	assert_true(v2->counts.state_ns[IPIV_VSTATE_BLOCKED] >= 3000000);
+	assert_true(v2->counts.state_ns[IPIV_VSTATE_BLOCKED] < 1000000000);
+	assert_true(v2->counts.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
+	assert_true(v2->counts.state_ns[IPIV_VSTATE_PREEMPTED] < 1000000000);
+	assert_int_equal(v2->counts.state_ns[IPIV_VSTATE_RUNNING], 0);
 
 	assert_non_null(v3);
-	assert_int_equal(v3->c.pi_wakeups, 2);
-	assert_int_equal(v3->c.pi_wakeups_ipi, 1);
+	assert_int_equal(v3->counts.posted_wakeups, 2);
+	assert_int_equal(v3->counts.posted_wakeups_ipi, 1);
 	assert_int_equal(lat_count(v, IPIV_LAT_ACCEPT_RUN, IPIV_LAT_CASE_POSTED, &min), 1);
 	assert_true(min >= 900000 && min < 1000000000);
 	assert_int_equal(s->self.drops[IPIV_DROP_NO_IDENTITY], no_identity + 1);
 
 	assert_non_null(v5);
-	assert_int_equal(v5->c.avic_running_set, 3);
-	assert_int_equal(v5->c.avic_running_cleared, 2);
-	assert_true(v5->c.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
-	assert_true(v5->c.state_ns[IPIV_VSTATE_NOT_RUNNING] >= 1000000);
-	assert_true(v5->c.state_ns[IPIV_VSTATE_NOT_RUNNING] < 1000000000);
-	assert_int_equal(v->c.state_ns[IPIV_VSTATE_BLOCKED], v2->c.state_ns[IPIV_VSTATE_BLOCKED]);
+	assert_int_equal(v5->counts.avic_running_set, 3);
+	assert_int_equal(v5->counts.avic_running_cleared, 2);
+	assert_true(v5->counts.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
+	assert_true(v5->counts.state_ns[IPIV_VSTATE_NOT_RUNNING] >= 1000000);
+	assert_true(v5->counts.state_ns[IPIV_VSTATE_NOT_RUNNING] < 1000000000);
+	assert_int_equal(v->counts.state_ns[IPIV_VSTATE_BLOCKED],
+			 v2->counts.state_ns[IPIV_VSTATE_BLOCKED]);
 	collector_snapshot_free(s);
 	be_nobody();
 }
@@ -978,7 +1110,7 @@ static void test_thread_exit_moves_cache(void **state)
 	/* cached, so not in the map yet */
 	assert_int_not_equal(bpf_map_lookup_elem(counters, &key, percpu), 0);
 	s = snap();
-	assert_int_equal(vm_of(s, vm)->c.sent_total, 3);
+	assert_int_equal(vm_of(s, vm)->counts.sent, 3);
 	collector_snapshot_free(s);
 
 	FIRE(ipiv_thread_exit, 0);
@@ -999,8 +1131,8 @@ static void test_thread_exit_moves_cache(void **state)
 	/* what the exiting thread still counts goes straight to the maps */
 	apic_ipi(unicast, 1);
 	s = snap();
-	assert_int_equal(vm_of(s, vm)->c.sent_total, 4);
-	assert_int_equal(vm_of(s, vm)->c.received_total, 1);
+	assert_int_equal(vm_of(s, vm)->counts.sent, 4);
+	assert_int_equal(vm_of(s, vm)->counts.received, 1);
 	assert_int_equal(vm_of(s, vm)->n_matrix, 1);
 	assert_int_equal(vm_of(s, vm)->matrix[0].count, 1);
 	collector_snapshot_free(s);
@@ -1014,7 +1146,7 @@ static void test_thread_exit_moves_cache(void **state)
 	assert_null(s);
 	skel->bss->flush_end++;
 	s = snap();
-	assert_int_equal(vm_of(s, vm)->c.sent_total, 4);
+	assert_int_equal(vm_of(s, vm)->counts.sent, 4);
 	collector_snapshot_free(s);
 }
 
@@ -1047,7 +1179,7 @@ static void test_cache_skips_entry_being_filled(void **state)
 	assert_int_equal(t.cache[1].state, IPIV_CACHE_VALID);
 	assert_int_equal(t.cache[1].n, 2);
 	s = snap();
-	assert_int_equal(vm_of(s, vm)->c.sent_total, 2);
+	assert_int_equal(vm_of(s, vm)->counts.sent, 2);
 	collector_snapshot_free(s);
 	t.cache[0].state = IPIV_CACHE_FREE;
 	assert_int_equal(bpf_map_update_elem(map, &fd, &t, BPF_EXIST), 0);
@@ -1094,7 +1226,8 @@ static size_t fake_vms(const struct ipiv_snapshot *s)
  * second poll; a VM is never reclaimed on its first miss. */
 static void test_reclaim_gone_vms(void **state)
 {
-	const uint64_t vm = 0xffff888000001000;
+	const uint64_t vm = 0xffff888000001000, slots_vm = 0xffff88800000d000;
+	const uint32_t slot = lat_slot(slots_vm); /* test_latency_vector_slots' VM */
 	struct ipiv_snapshot *s;
 	int fd = my_pidfd();
 	struct ipiv_thread t;
@@ -1125,6 +1258,14 @@ static void test_reclaim_gone_vms(void **state)
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.vcpu_states), sizeof(uint64_t)), 0);
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.targets), sizeof(struct ipiv_target_key)),
 			 0);
+	/* a reclaimed VM's dense latency slot is unbound, cleared and free (bound long ago:
+	 * a slot claimed within the last second is left to the next reclaim) */
+	assert_true(slot != 0);
+	assert_int_equal(lat_binding(slots_vm), 0);
+	assert_int_equal(slot_header(slot).vm, 0);
+	assert_int_equal(slot_header(slot).series_used, 0);
+	assert_int_equal(slot_header(slot).unmatched[IPIV_UNM_SLOTS_FULL], 0);
+	assert_int_equal(slot_targets(slot)->vcpu[6].irq[0].state, 0);
 	assert_int_equal(
 		map_size(bpf_map__fd(skel->maps.counters), sizeof(struct ipiv_counter_key)) <
 			bpf_map__max_entries(skel->maps.counters),
@@ -1159,6 +1300,7 @@ int main(void)
 		cmocka_unit_test(test_latency_send_window_in_exit),
 		cmocka_unit_test(test_latency_vector_slots),
 		cmocka_unit_test(test_latency_eoi_virtualized),
+		cmocka_unit_test(test_latency_dense_and_hashed),
 		cmocka_unit_test(test_patched_tracepoints),
 		cmocka_unit_test(test_apicv_inhibits),
 		cmocka_unit_test(test_thread_exit_moves_cache),

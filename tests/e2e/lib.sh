@@ -2,7 +2,8 @@
 # failure reporting, and the paths of the built binaries.
 set -u
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-OUT=$E2E_ROOT/.output
+# IPIV_OUT: another build tree (make OUT=...), e.g. the sanitizer build of make check-sanitize.
+OUT=$(cd "$E2E_ROOT" && realpath -m "${IPIV_OUT:-.output}")
 IPIVBENCH=$OUT/ipivbench
 IPIVD=$OUT/ipivd
 

@@ -72,9 +72,10 @@ static void golden_check(const char *name, const char *body, size_t len)
 			w--;
 		while (g > body && g[-1] != '\n')
 			g--;
-		fail_msg("%s differs from the golden file at line %zu:\n  want: %.*s\n  got:  %.*s\n"
-			 "(whole output in %s)",
-			 path, line, (int)strcspn(w, "\n"), w, (int)strcspn(g, "\n"), g, actual);
+		fail_msg(
+			"%s differs from the golden file at line %zu:\n  want: %.*s\n  got:  %.*s\n"
+			"(whole output in %s)",
+			path, line, (int)strcspn(w, "\n"), w, (int)strcspn(g, "\n"), g, actual);
 	}
 	free(want);
 }

@@ -41,10 +41,10 @@ static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uin
 {
 	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
 	vm->sent[path][class] += count;
-	vm->c.sent_by_path[path] += count;
-	vm->c.sent_total += count;
+	vm->counts.sent_by_path[path] += count;
+	vm->counts.sent += count;
 	if (icr_class_accel_eligible(class))
-		vm->c.sent_accel_eligible += count;
+		vm->counts.sent_accel_eligible += count;
 }
 
 static struct fixture *fixture_new(void)
@@ -66,14 +66,14 @@ static struct fixture *fixture_new(void)
 				      (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
 			      0xff, 1),
 		 3);
-	web->c.received_by_mode[ICR_DM_FIXED] = 900;
-	web->c.received_by_mode[ICR_DM_NMI] = 3;
-	web->c.received_total = 903;
-	web->c.eois = 800;
-	web->c.wakeups = 40;
-	web->c.wakeups_waited = 30;
-	web->c.halt_ns = 1500000000ull;
-	web->c.exits_total = 1037;
+	web->counts.received_by_delivery[ICR_DM_FIXED] = 900;
+	web->counts.received_by_delivery[ICR_DM_NMI] = 3;
+	web->counts.received = 903;
+	web->counts.eois = 800;
+	web->counts.wakeups = 40;
+	web->counts.wakeups_halted = 30;
+	web->counts.halt_ns = 1500000000ull;
+	web->counts.exits = 1037;
 	web->exits = f->web_exits;
 	f->web_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 32, 1007};
 	f->web_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 77, 30};
@@ -87,16 +87,16 @@ static struct fixture *fixture_new(void)
 	web->vcpus = f->web_vcpus;
 	f->web_vcpus[0] = (struct ipiv_vcpu_stats){
 		.vcpu_id = 0, .tid = 4243, .apicv_active = IPIV_APICV_INACTIVE};
-	f->web_vcpus[0].c.sent_total = 600;
-	f->web_vcpus[0].c.sent_by_path[IPIV_PATH_X2APIC_MSR] = 600;
-	f->web_vcpus[0].c.received_total = 303;
-	f->web_vcpus[0].c.received_by_mode[ICR_DM_FIXED] = 300;
-	f->web_vcpus[0].c.received_by_mode[ICR_DM_NMI] = 3;
+	f->web_vcpus[0].counts.sent = 600;
+	f->web_vcpus[0].counts.sent_by_path[IPIV_PATH_X2APIC_MSR] = 600;
+	f->web_vcpus[0].counts.received = 303;
+	f->web_vcpus[0].counts.received_by_delivery[ICR_DM_FIXED] = 300;
+	f->web_vcpus[0].counts.received_by_delivery[ICR_DM_NMI] = 3;
 	f->web_vcpus[1] = (struct ipiv_vcpu_stats){.vcpu_id = 1, .tid = 4244};
-	f->web_vcpus[1].c.sent_total = 407;
-	f->web_vcpus[1].c.received_total = 600;
+	f->web_vcpus[1].counts.sent = 407;
+	f->web_vcpus[1].counts.received = 600;
 	f->web_vcpus[2] = (struct ipiv_vcpu_stats){.vcpu_id = IPIV_VCPU_NONE};
-	f->web_vcpus[2].c.sent_total = 3;
+	f->web_vcpus[2].counts.sent = 3;
 	web->n_vcpus = 3;
 	web->matrix = f->web_matrix;
 	f->web_matrix[0] = (struct ipiv_matrix_cell){0, 1, 600};
@@ -109,12 +109,12 @@ static struct fixture *fixture_new(void)
 	amd->vcpu_count = 4;
 	amd->send_cells = f->amd_sends;
 	add_send(amd, f->amd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 2, 1), 20);
-	amd->c.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
+	amd->counts.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
 	amd->exits = f->amd_exits;
 	f->amd_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x078, 5};
 	f->amd_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x401, 20};
 	amd->n_exits = 2;
-	amd->c.exits_total = 25;
+	amd->counts.exits = 25;
 
 	idle->vm = VM_IDLE;
 	idle->pid = 6000;

@@ -38,27 +38,27 @@ static void fill_counts(struct ipiv_counts *c, uint64_t seed)
 	for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
 		c->sent_by_path[p] = seed * 7 + p;
 	for (unsigned d = 0; d < ICR_DM_COUNT; d++)
-		c->received_by_mode[d] = d == 7 ? 0 : seed * 3 + d; /* a zero stays absent */
+		c->received_by_delivery[d] = d == 7 ? 0 : seed * 3 + d; /* a zero stays absent */
 	for (unsigned a = 0; a < IPIV_AVIC_CAUSE_COUNT; a++)
 		c->avic_incomplete[a] = seed + a;
-	c->sent_total = seed * 100;
+	c->sent = seed * 100;
 	c->sent_accel_eligible = seed * 90;
-	c->received_total = seed * 99;
+	c->received = seed * 99;
 	c->eois = seed * 98;
 	c->wakeups = seed * 50;
-	c->wakeups_waited = seed * 40;
+	c->wakeups_halted = seed * 40;
 	c->halt_ns = seed * 123456789ull + 987;
-	c->exits_total = seed * 1000 + 1;
+	c->exits = seed * 1000 + 1;
 	for (unsigned r = 0; r < IPIV_TRAP_COUNT; r++)
-		c->icr_traps[r] = r == 1 ? 0 : seed * 11 + r;
+		c->icr_write_traps[r] = r == 1 ? 0 : seed * 11 + r;
 	for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
-		c->pi_desc_updates[t] = seed * 13 + t;
+		c->pi_descriptor_updates[t] = seed * 13 + t;
 	c->state_ns[IPIV_VSTATE_BLOCKED] = seed * 2000000001ull;
 	c->state_ns[IPIV_VSTATE_PREEMPTED] = seed * 17;
-	c->pi_wakeups = seed * 30;
-	c->pi_wakeups_ipi = seed * 20;
-	c->fastpath_handled = seed * 8;
-	c->fastpath_missed = seed;
+	c->posted_wakeups = seed * 30;
+	c->posted_wakeups_ipi = seed * 20;
+	c->x2apic_fastpath_handled = seed * 8;
+	c->x2apic_fastpath_missed = seed;
 	c->avic_running_set = seed * 6;
 	c->avic_running_cleared = seed * 5;
 }
@@ -78,7 +78,7 @@ static struct fixture *make_fixture(void)
 	vm->pid = 4242;
 	vm->alive = true;
 	vm->vcpu_count = 2;
-	fill_counts(&vm->c, 5);
+	fill_counts(&vm->counts, 5);
 	for (unsigned i = 0; i < 4; i++) {
 		f->sends[i] = (struct ipiv_send_cell){
 			i == 3 ? IPIV_PATH_APIC_WRITE : IPIV_PATH_X2APIC_MSR, classes[i], 10 + i};
@@ -101,9 +101,9 @@ static struct fixture *make_fixture(void)
 	f->vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 4243};
 	f->vcpus[1] = (struct ipiv_vcpu_stats){.vcpu_id = 1, .tid = 4244};
 	f->vcpus[2] = (struct ipiv_vcpu_stats){.vcpu_id = IPIV_VCPU_NONE, .tid = 0};
-	fill_counts(&f->vcpus[0].c, 2);
-	fill_counts(&f->vcpus[1].c, 3);
-	fill_counts(&f->vcpus[2].c, 1);
+	fill_counts(&f->vcpus[0].counts, 2);
+	fill_counts(&f->vcpus[1].counts, 3);
+	fill_counts(&f->vcpus[2].counts, 1);
 	vm->vcpus = f->vcpus;
 	vm->n_vcpus = 3;
 	f->matrix[0] = (struct ipiv_matrix_cell){0, 1, 300};
@@ -213,7 +213,7 @@ static void test_vms_round_trip(void **state)
 		assert_int_equal(got->pid, want->pid);
 		assert_int_equal(got->alive, want->alive);
 		assert_int_equal(got->vcpu_count, want->vcpu_count);
-		assert_counts_equal(&got->c, &want->c);
+		assert_counts_equal(&got->counts, &want->counts);
 		assert_int_equal(got->inhibits_known, want->inhibits_known);
 		assert_int_equal(got->inhibits, want->inhibits);
 		assert_int_equal(got->n_vcpus, 0); /* summaries carry no rows */
@@ -235,7 +235,7 @@ static void test_detail_round_trip(void **state)
 	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
 	assert_string_equal(name, "web");
 	assert_int_equal(got.vm, id_of(want->vm));
-	assert_counts_equal(&got.c, &want->c);
+	assert_counts_equal(&got.counts, &want->counts);
 	assert_int_equal(got.n_send_cells, want->n_send_cells);
 	for (size_t i = 0; i < want->n_send_cells; i++) {
 		assert_int_equal(got.send_cells[i].path, want->send_cells[i].path);
@@ -249,7 +249,7 @@ static void test_detail_round_trip(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(got.vcpus[i].vcpu_id, want->vcpus[i].vcpu_id);
 		assert_int_equal(got.vcpus[i].tid, want->vcpus[i].tid);
-		assert_counts_equal(&got.vcpus[i].c, &want->vcpus[i].c);
+		assert_counts_equal(&got.vcpus[i].counts, &want->vcpus[i].counts);
 	}
 	assert_int_equal(got.n_matrix, 3);
 	assert_memory_equal(got.matrix, want->matrix, 3 * sizeof(*got.matrix));
@@ -633,7 +633,7 @@ static void test_findings_round_trip(void **state)
 
 	/* a window of 2 s in which vm 0 sent all its IPIs */
 	memcpy(prev_vms, f->vms, sizeof(prev_vms));
-	memset(&prev_vms[0].c, 0, sizeof(prev_vms[0].c));
+	memset(&prev_vms[0].counts, 0, sizeof(prev_vms[0].counts));
 	memset(prev_vms[0].sent, 0, sizeof(prev_vms[0].sent));
 	prev.vms = prev_vms;
 	prev.taken_ns = 1000000000ull;
@@ -885,8 +885,8 @@ static void test_unknown_labels_rejected(void **state)
 	json_object_del(json_object_get(doc, "counts"), "patched_tracepoints");
 	memset(&got, 0, sizeof(got));
 	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
-	assert_int_equal(got.c.pi_wakeups, 0);
-	assert_int_equal(got.c.sent_total, f->vms[0].c.sent_total);
+	assert_int_equal(got.counts.posted_wakeups, 0);
+	assert_int_equal(got.counts.sent, f->vms[0].counts.sent);
 	json_decref(doc);
 	api_parse_vm_free(&got);
 	free(f);
@@ -903,17 +903,17 @@ static void test_accepted_pv_kick(void **state)
 	char name[VM_NAME_MAX], err[200];
 
 	assert_int_equal(json_integer_value(json_object_get(by_mode, "pv_kick")),
-			 f->vms[0].c.received_by_mode[ICR_DM_PV_KICK]);
+			 f->vms[0].counts.received_by_delivery[ICR_DM_PV_KICK]);
 	assert_null(json_object_get(by_mode, "reserved3"));
 	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
-	assert_int_equal(got.c.received_by_mode[ICR_DM_PV_KICK], 18);
+	assert_int_equal(got.counts.received_by_delivery[ICR_DM_PV_KICK], 18);
 	api_parse_vm_free(&got);
 
 	json_object_del(by_mode, "pv_kick");
 	json_object_set_new(by_mode, "reserved3", json_integer(14));
 	memset(&got, 0, sizeof(got));
 	assert_int_equal(api_parse_vm_detail(doc, &got, name, err, sizeof(err)), 0);
-	assert_int_equal(got.c.received_by_mode[ICR_DM_PV_KICK], 14);
+	assert_int_equal(got.counts.received_by_delivery[ICR_DM_PV_KICK], 14);
 	api_parse_vm_free(&got);
 	json_decref(doc);
 	free(f);

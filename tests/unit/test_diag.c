@@ -39,10 +39,10 @@ static int setup(void **state)
 static void add_send(struct ipiv_vm_stats *vm, uint32_t path, uint32_t class, uint64_t n)
 {
 	vm->sent[path][class] += n;
-	vm->c.sent_by_path[path] += n;
-	vm->c.sent_total += n;
+	vm->counts.sent_by_path[path] += n;
+	vm->counts.sent += n;
 	if (icr_class_accel_eligible(class))
-		vm->c.sent_accel_eligible += n;
+		vm->counts.sent_accel_eligible += n;
 }
 
 static struct ipiv_vm_stats *vm_new(void)
@@ -324,8 +324,8 @@ static void test_logical_dest_mode(void **state)
 	for (size_t i = 0; i < f->n_evidence; i++)
 		assert_null(strstr(f->evidence[i].name, "icr_traps_"));
 	/* with it, the exact unvirtualized writes by reason are part of the evidence */
-	vm->c.icr_traps[IPIV_TRAP_LOGICAL] = 20;
-	vm->c.icr_traps[IPIV_TRAP_DELIVERY_MODE] = 2;
+	vm->counts.icr_write_traps[IPIV_TRAP_LOGICAL] = 20;
+	vm->counts.icr_write_traps[IPIV_TRAP_DELIVERY_MODE] = 2;
 	f = must_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING);
 	assert_int_equal(evn(f, "icr_traps_logical"), 20);
 	assert_int_equal(evn(f, "icr_traps_delivery_mode"), 2);
@@ -366,13 +366,13 @@ static void test_targets_halted(void **state)
 	struct diag_latency lat = {0};
 	const struct diag_finding *f;
 
-	vm->c.received_total = 199;
-	vm->c.wakeups = 150;
-	vm->c.wakeups_waited = 120;
-	vm->c.halt_ns = 150 * 40000ull;
+	vm->counts.received = 199;
+	vm->counts.wakeups = 150;
+	vm->counts.wakeups_halted = 120;
+	vm->counts.halt_ns = 150 * 40000ull;
 	must_not_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_TARGETS_HALTED);
 
-	vm->c.received_total = 200;
+	vm->counts.received = 200;
 	lat.halt_ns = (struct diag_figure){true, 38000, 500};
 	lat.wakeup_ns = (struct diag_figure){true, 9000, 99}; /* too few: not shown */
 	f = must_fire(eval(NULL, NULL, vm, &lat), DIAG_RULE_TARGETS_HALTED, DIAG_WARNING);
@@ -387,7 +387,7 @@ static void test_targets_halted(void **state)
 	assert_non_null(strstr(f->remedy, "halt_poll_ns"));
 	assert_non_null(strstr(f->remedy, "haltpoll"));
 
-	vm->c.wakeups_waited = 99; /* 0.495 per interrupt */
+	vm->counts.wakeups_halted = 99; /* 0.495 per interrupt */
 	must_not_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_TARGETS_HALTED);
 	free(vm);
 }
@@ -427,16 +427,16 @@ static void test_targets_preempted_from_vcpu_states(void **state)
 	struct ipiv_vm_stats *prev = vm_new(), *vm = vm_new();
 	const struct diag_finding *f;
 
-	prev->c.pi_desc_updates[IPIV_PI_LOAD] = 100;
-	prev->c.state_ns[IPIV_VSTATE_PREEMPTED] = 50000000000ull; /* before the window */
+	prev->counts.pi_descriptor_updates[IPIV_PI_LOAD] = 100;
+	prev->counts.state_ns[IPIV_VSTATE_PREEMPTED] = 50000000000ull; /* before the window */
 	*vm = *prev;
 	/* the counters moved in the window, but no update: tracking is not live */
 	assert_non_null(skipped(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED));
 
-	vm->c.pi_desc_updates[IPIV_PI_PREEMPT] = 30;
-	vm->c.pi_desc_updates[IPIV_PI_LOAD] = 130;
-	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] += 4000000000ull; /* 4 s of 40: 10 % */
-	vm->c.state_ns[IPIV_VSTATE_BLOCKED] = 20000000000ull;
+	vm->counts.pi_descriptor_updates[IPIV_PI_PREEMPT] = 30;
+	vm->counts.pi_descriptor_updates[IPIV_PI_LOAD] = 130;
+	vm->counts.state_ns[IPIV_VSTATE_PREEMPTED] += 4000000000ull; /* 4 s of 40: 10 % */
+	vm->counts.state_ns[IPIV_VSTATE_BLOCKED] = 20000000000ull;
 	f = must_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED, DIAG_WARNING);
 	assert_float_equal(evn(f, "preempted_time_share"), 0.1, 1e-9);
 	assert_float_equal(evn(f, "preempted_seconds"), 4.0, 1e-9);
@@ -444,14 +444,14 @@ static void test_targets_preempted_from_vcpu_states(void **state)
 	assert_float_equal(evn(f, "blocked_seconds"), 20.0, 1e-9);
 	assert_non_null(strstr(f->remedy, "overcommit"));
 
-	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] =
-		prev->c.state_ns[IPIV_VSTATE_PREEMPTED] + 12000000000ull; /* 30 % */
+	vm->counts.state_ns[IPIV_VSTATE_PREEMPTED] =
+		prev->counts.state_ns[IPIV_VSTATE_PREEMPTED] + 12000000000ull; /* 30 % */
 	must_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED, DIAG_CRITICAL);
 
 	/* AMD: IsRunning changes make tracking live as well; 3.9 s of 40 is below 10 % */
 	*vm = *prev;
-	vm->c.avic_running_cleared = 7;
-	vm->c.state_ns[IPIV_VSTATE_PREEMPTED] += 3900000000ull;
+	vm->counts.avic_running_cleared = 7;
+	vm->counts.state_ns[IPIV_VSTATE_PREEMPTED] += 3900000000ull;
 	must_not_fire(eval(NULL, prev, vm, NULL), DIAG_RULE_TARGETS_PREEMPTED);
 	assert_null(skipped(&res, DIAG_RULE_TARGETS_PREEMPTED));
 	free(prev);
@@ -465,12 +465,12 @@ static void test_avic_incomplete(void **state)
 	const struct diag_finding *f;
 
 	add_send(vm, IPIV_PATH_AVIC, C_PHYS, 99);
-	vm->c.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 90;
-	vm->c.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 9;
+	vm->counts.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 90;
+	vm->counts.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 9;
 	must_not_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_AVIC_INCOMPLETE);
 
 	add_send(vm, IPIV_PATH_AVIC, C_PHYS, 1);
-	vm->c.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 10;
+	vm->counts.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 10;
 	host_amd(&h, ACCEL_NO);
 	f = must_fire(eval(&h, NULL, vm, NULL), DIAG_RULE_AVIC_INCOMPLETE, DIAG_WARNING);
 	assert_int_equal(evn(f, "target_not_running"), 90);
@@ -612,8 +612,8 @@ static void test_finding_clears_when_window_goes_quiet(void **state)
 	/* a burst of logical IPIs before the previous snapshot */
 	add_send(prev, IPIV_PATH_APIC_WRITE, C_LOGICAL, 5000);
 	add_send(prev, IPIV_PATH_APIC_WRITE, C_NMI, 500);
-	prev->c.received_total = 5000;
-	prev->c.wakeups_waited = prev->c.wakeups = 4000;
+	prev->counts.received = 5000;
+	prev->counts.wakeups_halted = prev->counts.wakeups = 4000;
 	*cur = *prev;
 
 	/* since-start counts still show it */
@@ -627,7 +627,7 @@ static void test_finding_clears_when_window_goes_quiet(void **state)
 
 	/* the window now holds physical IPIs only: still clear */
 	add_send(cur, IPIV_PATH_X2APIC_MSR, C_PHYS, 1000);
-	cur->c.received_total += 1000;
+	cur->counts.received += 1000;
 	eval(NULL, prev, cur, NULL);
 	assert_int_equal(res.n_findings, 0);
 

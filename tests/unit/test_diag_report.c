@@ -32,10 +32,10 @@ struct fixture {
 static void add_send(struct ipiv_vm_stats *vm, uint32_t path, uint32_t class, uint64_t n)
 {
 	vm->sent[path][class] += n;
-	vm->c.sent_by_path[path] += n;
-	vm->c.sent_total += n;
+	vm->counts.sent_by_path[path] += n;
+	vm->counts.sent += n;
 	if (icr_class_accel_eligible(class))
-		vm->c.sent_accel_eligible += n;
+		vm->counts.sent_accel_eligible += n;
 }
 
 static void fact(struct accel_state *h, enum accel_fact_id id, enum accel_state_value v,

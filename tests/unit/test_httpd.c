@@ -466,7 +466,7 @@ static void test_client_errors_are_rate_limited(void **state)
 	assert_non_null(f);
 	rewind(f);
 	while (fgets(line, sizeof(line), f))
-		lines += strncmp(line, "httpd: ", 7) == 0;
+		lines += strstr(line, " component=httpd ") != NULL;
 	fclose(f);
 	unlink(path);
 	assert_true(lines >= 1);

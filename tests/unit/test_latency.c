@@ -2,6 +2,7 @@
  * Prometheus edges that keep "a value equal to le lands in that bucket". */
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -87,20 +88,56 @@ static void test_le_edges(void **state)
 		assert_int_equal(hist_bucket((uint64_t)llround(le[b] * 1e9)), b);
 }
 
-static void test_export_range(void **state)
+/* Every layout: increasing bounds that are hist.h edges, the expected counts, and folding
+ * that keeps every observation, a value equal to a bound inside that bound's bucket. */
+static void test_layouts(void **state)
 {
+	static const size_t want[LATENCY_LAYOUT_COUNT] = {13, 29, HIST_BUCKETS - 1};
+	static const uint64_t values[] = {0,	 63,	64,	 1023,		 1024,	    5000,
+					  65535, 65536, 1000000, 17179869183ull, 1ull << 40};
 	static struct latency_hist h;
-	unsigned first, n;
+	uint64_t counts[HIST_BUCKETS];
+	enum latency_layout l;
 
 	memset(&h, 0, sizeof(h));
-	assert_false(latency_export_range(&h, &first, &n));
-	latency_add(&h, 1ull << 40); /* overflow only: no finite bucket */
-	assert_false(latency_export_range(&h, &first, &n));
-	latency_add(&h, 1000);
-	latency_add(&h, 3000);
-	assert_true(latency_export_range(&h, &first, &n));
-	assert_int_equal(first, hist_bucket(1000));
-	assert_int_equal(first + n - 1, hist_bucket(3000));
+	for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++)
+		latency_add(&h, values[v]);
+	for (l = 0; l < LATENCY_LAYOUT_COUNT; l++) {
+		const double *le;
+		size_t n = latency_layout_bounds(l, &le);
+		uint64_t total = 0;
+
+		assert_int_equal(n, want[l]);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t ns = (uint64_t)llround(le[i] * 1e9);
+
+			assert_true(i == 0 || le[i] > le[i - 1]);
+			assert_int_equal(hist_bucket_hi(hist_bucket(ns)), ns); /* an edge */
+		}
+		latency_fold(&h, l, counts);
+		for (size_t i = 0; i <= n; i++)
+			total += counts[i];
+		assert_int_equal(total, h.count);
+		assert_int_equal(counts[n], 1); /* 2^40 ns only: above 17.2 s */
+	}
+	/* coarse: 1.023 us, 4.095 us, ... 17.18 s */
+	{
+		const double *le;
+
+		latency_layout_bounds(LATENCY_LAYOUT_COARSE, &le);
+		assert_true(le[0] == 1023e-9);
+		assert_true(le[12] == 17179869183e-9);
+		latency_fold(&h, LATENCY_LAYOUT_COARSE, counts);
+		assert_int_equal(counts[0], 4); /* 0, 63, 64, 1023 */
+		assert_int_equal(counts[1], 1); /* 1024 */
+		assert_int_equal(counts[2], 1); /* 5000 */
+		assert_int_equal(counts[3], 1); /* 65535: equal to the bound, inside */
+		assert_int_equal(counts[4], 1); /* 65536 */
+	}
+	assert_int_equal(latency_layout_parse("octave", &l), 0);
+	assert_int_equal(l, LATENCY_LAYOUT_OCTAVE);
+	assert_int_equal(latency_layout_parse("medium", &l), -EINVAL);
+	assert_string_equal(latency_layout_name(LATENCY_LAYOUT_FINE), "fine");
 }
 
 int main(void)
@@ -111,7 +148,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_bucket),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_le_edges),
-		cmocka_unit_test(test_export_range),
+		cmocka_unit_test(test_layouts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,10 +52,10 @@ static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uin
 {
 	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
 	vm->sent[path][class] += count;
-	vm->c.sent_by_path[path] += count;
-	vm->c.sent_total += count;
+	vm->counts.sent_by_path[path] += count;
+	vm->counts.sent += count;
 	if (icr_class_accel_eligible(class))
-		vm->c.sent_accel_eligible += count;
+		vm->counts.sent_accel_eligible += count;
 }
 
 /* web: an Intel guest with x2APIC unicast/multicast, xAPIC NMI broadcast, INIT broadcast
@@ -83,20 +83,20 @@ static struct fixture *fixture_new(void)
 	add_send(web, f->web_sends, IPIV_PATH_APIC_WRITE,
 		 icr_classify(ICR_DM_INIT << ICR_DELIVERY_SHIFT, 0xffffffffu, 2), 2);
 	add_send(web, f->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
-	web->c.received_by_mode[ICR_DM_FIXED] = 900;
-	web->c.received_by_mode[ICR_DM_NMI] = 3;
-	web->c.received_total = 903;
-	web->c.eois = 800;
-	web->c.wakeups = 40;
-	web->c.wakeups_waited = 30;
-	web->c.halt_ns = 1500000000ull;
+	web->counts.received_by_delivery[ICR_DM_FIXED] = 900;
+	web->counts.received_by_delivery[ICR_DM_NMI] = 3;
+	web->counts.received = 903;
+	web->counts.eois = 800;
+	web->counts.wakeups = 40;
+	web->counts.wakeups_halted = 30;
+	web->counts.halt_ns = 1500000000ull;
 	web->exits = f->web_exits;
 	f->web_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 12, 30};
 	f->web_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 32, 1007};
 	f->web_exits[2] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 56, 2};
 	f->web_exits[3] = (struct ipiv_exit_cell){IPIV_ISA_VMX, 77, 4};
 	web->n_exits = 4;
-	web->c.exits_total = 30 + 1007 + 2 + 4;
+	web->counts.exits = 30 + 1007 + 2 + 4;
 	web->inhibits_known = true;
 	web->inhibits = (1ull << 8) | (1ull << 13);
 	web->inhibit_set[8] = 3;
@@ -104,18 +104,18 @@ static struct fixture *fixture_new(void)
 	web->inhibit_set[13] = 1;
 	web->vcpus = f->web_vcpus;
 	f->web_vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 4243};
-	f->web_vcpus[0].c.sent_total = 600;
-	f->web_vcpus[0].c.received_total = 300;
-	f->web_vcpus[0].c.wakeups = 25;
+	f->web_vcpus[0].counts.sent = 600;
+	f->web_vcpus[0].counts.received = 300;
+	f->web_vcpus[0].counts.wakeups = 25;
 	f->web_vcpus[0].apicv_active = IPIV_APICV_ACTIVE;
 	f->web_vcpus[1] = (struct ipiv_vcpu_stats){
 		.vcpu_id = 1, .tid = 4244, .apicv_active = IPIV_APICV_INACTIVE};
-	f->web_vcpus[1].c.sent_total = 462;
-	f->web_vcpus[1].c.received_total = 603;
-	f->web_vcpus[1].c.wakeups = 15;
+	f->web_vcpus[1].counts.sent = 462;
+	f->web_vcpus[1].counts.received = 603;
+	f->web_vcpus[1].counts.wakeups = 15;
 	f->web_vcpus[2] = (struct ipiv_vcpu_stats){.vcpu_id = IPIV_VCPU_NONE};
-	f->web_vcpus[2].c.received_total = 0;
-	f->web_vcpus[2].c.sent_total = 0;
+	f->web_vcpus[2].counts.received = 0;
+	f->web_vcpus[2].counts.sent = 0;
 	web->n_vcpus = 3;
 	web->matrix = f->web_matrix;
 	f->web_matrix[0] = (struct ipiv_matrix_cell){0, 1, 600};
@@ -129,30 +129,30 @@ static struct fixture *fixture_new(void)
 	odd->vcpu_count = 1;
 	odd->send_cells = f->odd_sends;
 	add_send(odd, f->odd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 0, 1), 20);
-	odd->c.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
-	odd->c.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 1;
+	odd->counts.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
+	odd->counts.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 1;
 	/* what kernel-patches/' tracepoints count: AVIC on odd, IPIv on web */
-	odd->c.avic_running_set = 40;
-	odd->c.avic_running_cleared = 39;
-	odd->c.state_ns[IPIV_VSTATE_NOT_RUNNING] = 2500000000ull;
-	odd->c.state_ns[IPIV_VSTATE_PREEMPTED] = 250000000ull;
-	web->c.icr_traps[IPIV_TRAP_LOGICAL] = 700;
-	web->c.icr_traps[IPIV_TRAP_SHORTHAND] = 3;
-	web->c.fastpath_handled = 9;
-	web->c.pi_wakeups = 12;
-	web->c.pi_wakeups_ipi = 10;
-	web->c.pi_desc_updates[IPIV_PI_MIGRATE] = 4;
-	web->c.pi_desc_updates[IPIV_PI_BLOCK] = 12;
-	web->c.state_ns[IPIV_VSTATE_BLOCKED] = 1500000000ull;
+	odd->counts.avic_running_set = 40;
+	odd->counts.avic_running_cleared = 39;
+	odd->counts.state_ns[IPIV_VSTATE_NOT_RUNNING] = 2500000000ull;
+	odd->counts.state_ns[IPIV_VSTATE_PREEMPTED] = 250000000ull;
+	web->counts.icr_write_traps[IPIV_TRAP_LOGICAL] = 700;
+	web->counts.icr_write_traps[IPIV_TRAP_SHORTHAND] = 3;
+	web->counts.x2apic_fastpath_handled = 9;
+	web->counts.posted_wakeups = 12;
+	web->counts.posted_wakeups_ipi = 10;
+	web->counts.pi_descriptor_updates[IPIV_PI_MIGRATE] = 4;
+	web->counts.pi_descriptor_updates[IPIV_PI_BLOCK] = 12;
+	web->counts.state_ns[IPIV_VSTATE_BLOCKED] = 1500000000ull;
 	odd->exits = f->odd_exits;
 	f->odd_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x078, 5};
 	f->odd_exits[1] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x07f, 1};
 	f->odd_exits[2] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x401, 21};
 	odd->n_exits = 3;
-	odd->c.exits_total = 27;
+	odd->counts.exits = 27;
 	odd->vcpus = f->odd_vcpus;
 	f->odd_vcpus[0] = (struct ipiv_vcpu_stats){.vcpu_id = 0, .tid = 5152};
-	f->odd_vcpus[0].c.sent_total = 20;
+	f->odd_vcpus[0].counts.sent = 20;
 	odd->n_vcpus = 1;
 
 	idle->vm = VM_IDLE;
@@ -502,7 +502,7 @@ static void test_pv_kick_delivery(void **state)
 	struct fixture *f = fixture_new();
 	char *body;
 
-	f->vms[1].c.received_by_mode[ICR_DM_PV_KICK] = 14;
+	f->vms[1].counts.received_by_delivery[ICR_DM_PV_KICK] = 14;
 	f->odd_sends[0].class = icr_classify(ICR_DM_RESERVED3 << ICR_DELIVERY_SHIFT, 0, 1);
 	body = render(f, EXPO_TEXT_0_0_4, false);
 	assert_line(body,
@@ -898,8 +898,8 @@ static void test_host_totals_and_exited_vms(void **state)
 	char *body;
 
 	f->snap.host.sent_by_path[IPIV_PATH_X2APIC_MSR] = 123456;
-	f->snap.host.received_total = 99;
-	f->snap.host.exits_total = 7;
+	f->snap.host.received = 99;
+	f->snap.host.exits = 7;
 	f->vms[1].exited = true;
 	f->vms[1].alive = false;
 	body = render(f, EXPO_TEXT_0_0_4, false);
@@ -976,6 +976,75 @@ static void test_promtool_accepts_text(void **state)
 	free(f);
 }
 
+/* le values of family's _bucket lines whose labels start with prefix, in order, joined. */
+static void le_set(const char *body, const char *prefix, char *out, size_t size)
+{
+	size_t plen = strlen(prefix), len = 0;
+
+	out[0] = '\0';
+	for (const char *p = body; (p = strstr(p, prefix)); p += plen) {
+		const char *le = strstr(p, "le=\"");
+		const char *nl = strchr(p, '\n');
+
+		if ((p != body && p[-1] != '\n') || !le || (nl && le > nl))
+			continue;
+		len += (size_t)snprintf(out + len, size - len, "%.*s,",
+					(int)(strchr(le + 4, '"') - (le + 4)), le + 4);
+		assert_true(len < size);
+	}
+}
+
+/* Every series of a histogram family has the layout's every bucket, whatever its own
+ * observations span, so sum by (le) across VMs and paths is a histogram again. */
+static void test_histogram_buckets_are_fixed(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct ipiv_lat_hist web[2] = {0}, odd[1] = {0};
+	struct metrics_opts opts = {.version = "t"};
+	static char a[16384], b[16384], c[16384];
+	const double *le;
+	size_t n;
+	char *body;
+
+	web[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE};
+	web[1] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_PV_KVM, .vcpu = IPIV_LAT_VM_WIDE};
+	odd[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_AVIC, .vcpu = IPIV_LAT_VM_WIDE};
+	latency_add(&web[0].h, 2000);	   /* 2 us */
+	latency_add(&web[1].h, 300000000); /* 0.3 s */
+	latency_add(&odd[0].h, 40);	   /* 40 ns */
+	f->vms[0].lat = web;
+	f->vms[0].n_lat = 2;
+	f->vms[1].lat = odd;
+	f->vms[1].n_lat = 1;
+	for (enum latency_layout l = 0; l < LATENCY_LAYOUT_COUNT; l++) {
+		opts.buckets = l;
+		body = render_opts(f, EXPO_TEXT_0_0_4, &opts);
+		le_set(body, "ipiv_ipi_send_to_eoi_seconds_bucket{vm=\"web\",path=\"x2apic_msr\"",
+		       a, sizeof(a));
+		le_set(body, "ipiv_ipi_send_to_eoi_seconds_bucket{vm=\"web\",path=\"pv_kvm\"", b,
+		       sizeof(b));
+		le_set(body,
+		       "ipiv_ipi_send_to_eoi_seconds_bucket{vm=\"" ODD_LABEL
+		       "\",path=\"avic_incomplete\"",
+		       c, sizeof(c));
+		assert_string_equal(a, b);
+		assert_string_equal(a, c);
+		n = latency_layout_bounds(l, &le);
+		{
+			size_t commas = 0;
+
+			for (const char *p = a; *p; p++)
+				commas += *p == ',';
+			assert_int_equal(commas, n + 1); /* every bound and +Inf */
+		}
+		free(body);
+	}
+	free(f);
+}
+
 /* The whole exposition of the fixture, per-vCPU series on, in both formats. */
 static void test_golden(void **state)
 {
@@ -1011,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_host_totals_and_exited_vms),
 		cmocka_unit_test(test_first_scrape_has_no_scrape_figures),
 		cmocka_unit_test(test_openmetrics),
+		cmocka_unit_test(test_histogram_buckets_are_fixed),
 		cmocka_unit_test(test_golden),
 	};
 	const struct CMUnitTest promtool_tests[] = {

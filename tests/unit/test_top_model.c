@@ -29,10 +29,10 @@ static void add_vm(struct sample *s, uint64_t key, int pid, const char *name, ui
 	vm->pid = pid;
 	vm->alive = true;
 	vm->vcpu_count = 2;
-	vm->c.sent_total = sent;
-	vm->c.sent_by_path[IPIV_PATH_X2APIC_MSR] = sent;
-	vm->c.received_total = received;
-	vm->c.wakeups = received / 2;
+	vm->counts.sent = sent;
+	vm->counts.sent_by_path[IPIV_PATH_X2APIC_MSR] = sent;
+	vm->counts.received = received;
+	vm->counts.wakeups = received / 2;
 	snprintf(s->names[s->snap.n_vms], VM_NAME_MAX, "%s", name);
 	s->snap.vms = s->vms;
 	s->snap.n_vms++;
@@ -49,15 +49,15 @@ static void test_delta_counter_reset(void **state)
 {
 	struct ipiv_counts prev = {0}, cur = {0}, d;
 
-	prev.sent_total = 100;
-	cur.sent_total = 150;
-	prev.received_total = 500; /* restarted: ipivd restarted or the key was reused */
-	cur.received_total = 20;
+	prev.sent = 100;
+	cur.sent = 150;
+	prev.received = 500; /* restarted: ipivd restarted or the key was reused */
+	cur.received = 20;
 	prev.sent_by_path[IPIV_PATH_PV_KVM] = 7;
 	cur.sent_by_path[IPIV_PATH_PV_KVM] = 7;
 	top_counts_delta(&prev, &cur, &d);
-	assert_int_equal(d.sent_total, 50);
-	assert_int_equal(d.received_total, 20);
+	assert_int_equal(d.sent, 50);
+	assert_int_equal(d.received, 20);
 	assert_int_equal(d.sent_by_path[IPIV_PATH_PV_KVM], 0);
 }
 
@@ -66,14 +66,14 @@ static void test_rates(void **state)
 	struct ipiv_counts prev = {0}, cur = {0};
 	struct top_rates r;
 
-	cur.sent_total = 1000;
+	cur.sent = 1000;
 	cur.sent_accel_eligible = 250;
 	cur.sent_by_path[IPIV_PATH_APIC_WRITE] = 500;
 	cur.sent_by_path[IPIV_PATH_PV_KVM] = 100;
 	cur.sent_by_path[IPIV_PATH_PV_HYPERV] = 100;
-	cur.received_total = 2000;
+	cur.received = 2000;
 	cur.wakeups = 1000;
-	cur.exits_total = 4000;
+	cur.exits = 4000;
 	top_rates_compute(&prev, &cur, 2.0, &r);
 	assert_true(r.valid);
 	assert_float_equal(r.sent, 500, 1e-9);
@@ -106,31 +106,31 @@ static void test_update_rates_and_totals(void **state)
 	row = top_model_find(&m, 1);
 	assert_non_null(row);
 	assert_false(row->rate.valid); /* one sample: no rate yet */
-	assert_int_equal(row->total.sent_total, 1000);
+	assert_int_equal(row->total.sent, 1000);
 
-	s.vms[0].c.sent_total = 3000;
-	s.vms[0].c.received_total = 2900;
+	s.vms[0].counts.sent = 3000;
+	s.vms[0].counts.received = 2900;
 	update(&m, &s, 12 * NS);
 	row = top_model_find(&m, 1);
 	assert_true(row->rate.valid);
 	assert_float_equal(row->rate.sent, 1000, 1e-9);
 	assert_float_equal(row->rate.received, 1000, 1e-9);
-	assert_int_equal(row->total.sent_total, 3000);
+	assert_int_equal(row->total.sent, 3000);
 
 	/* "r": totals count from here */
 	top_model_reset(&m);
-	assert_int_equal(top_model_find(&m, 1)->total.sent_total, 0);
-	s.vms[0].c.sent_total = 3500;
+	assert_int_equal(top_model_find(&m, 1)->total.sent, 0);
+	s.vms[0].counts.sent = 3500;
 	update(&m, &s, 13 * NS);
-	assert_int_equal(top_model_find(&m, 1)->total.sent_total, 500);
+	assert_int_equal(top_model_find(&m, 1)->total.sent, 500);
 
 	/* the counters restart below the baseline: the baseline restarts too */
-	s.vms[0].c.sent_total = 40;
-	s.vms[0].c.received_total = 40;
+	s.vms[0].counts.sent = 40;
+	s.vms[0].counts.received = 40;
 	update(&m, &s, 14 * NS);
 	row = top_model_find(&m, 1);
 	assert_float_equal(row->rate.sent, 40, 1e-9);
-	assert_int_equal(row->total.sent_total, 40);
+	assert_int_equal(row->total.sent, 40);
 	top_model_free(&m);
 }
 
@@ -154,7 +154,7 @@ static void test_gone_then_dropped(void **state)
 		assert_non_null(row);
 		assert_int_equal(row->gone, i);
 		assert_false(row->rate.valid);
-		assert_int_equal(row->total.sent_total, 10); /* last numbers stay */
+		assert_int_equal(row->total.sent, 10); /* last numbers stay */
 	}
 	update(&m, &without, t++ * NS);
 	assert_null(top_model_find(&m, 1));
@@ -184,7 +184,7 @@ static void test_key_reused_by_another_process(void **state)
 	assert_string_equal(row->name, "new");
 	assert_int_equal(row->pid, 300);
 	assert_false(row->rate.valid);
-	assert_int_equal(row->total.sent_total, 10);
+	assert_int_equal(row->total.sent, 10);
 	assert_int_equal(m.n_rows, 2); /* the old one shows as gone */
 	top_model_free(&m);
 }
@@ -199,9 +199,9 @@ static void test_sort(void **state)
 	add_vm(&s, 2, 102, "alpha", 0, 0);
 	add_vm(&s, 3, 103, "charlie", 0, 0);
 	update(&m, &s, 1 * NS);
-	s.vms[0].c.sent_total = 300;
-	s.vms[1].c.sent_total = 100;
-	s.vms[2].c.sent_total = 100;
+	s.vms[0].counts.sent = 300;
+	s.vms[1].counts.sent = 100;
+	s.vms[2].counts.sent = 100;
 	s.vms[2].vcpu_count = 8;
 	update(&m, &s, 2 * NS);
 

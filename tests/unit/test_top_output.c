@@ -36,9 +36,9 @@ static void make_model(struct top_model *m)
 	top_model_init(m);
 	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),
 			 0);
-	vms[0].c.sent_total = 3000;
-	vms[0].c.sent_accel_eligible = 3000;
-	vms[0].c.received_total = 3000;
+	vms[0].counts.sent = 3000;
+	vms[0].counts.sent_accel_eligible = 3000;
+	vms[0].counts.received = 3000;
 	vms[0].inhibits_known = true;
 	snap.taken_ns = 2000000000ull;
 	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),

@@ -37,9 +37,9 @@ static struct top_vm_row make_row(const char *name, double sent)
 	r.rate.seconds = 1;
 	r.rate.sent = sent;
 	r.rate.received = sent;
-	r.rate.delta.sent_total = (uint64_t)sent;
+	r.rate.delta.sent = (uint64_t)sent;
 	r.rate.delta.sent_accel_eligible = (uint64_t)sent / 2;
-	r.rate.delta.received_total = (uint64_t)sent;
+	r.rate.delta.received = (uint64_t)sent;
 	r.rate.delta.wakeups = (uint64_t)sent / 4;
 	r.inhibits_known = true;
 	return r;
@@ -205,8 +205,8 @@ static void test_drill(void **state)
 
 	top_detail_init(&d, 9);
 	assert_int_equal(top_detail_update(&d, &vm, 1000000000ull), 0);
-	vcpus[0].c.sent_total = 200;
-	vcpus[1].c.received_total = 200;
+	vcpus[0].counts.sent = 200;
+	vcpus[1].counts.received = 200;
 	matrix[0].count = 300;
 	assert_int_equal(top_detail_update(&d, &vm, 3000000000ull), 0);
 	assert_true(top_detail_vcpu_rates(&d, 0, &r));
