@@ -218,8 +218,9 @@ static __always_inline void lat_free_unbound_slots(void)
 
 /* ---- recording ---- */
 
-/* Adds one observation (count, ns) to bucket key of the lat hash. */
-static __always_inline void lat_add(struct ipiv_lat_key *key, u64 ns)
+/* Adds one observation (count, ns) to bucket key of the lat hash. Out of line, as the other
+ * paths to the hashes: what the common case runs stays together. */
+static __noinline void lat_add(struct ipiv_lat_key *key, u64 ns)
 {
 	struct ipiv_lat_value zero = {}, *v;
 	int err;
@@ -319,14 +320,25 @@ static __always_inline void lat_on_send(struct ipiv_thread *t, u32 path, u32 icr
 	t->exit_sent = 1;
 }
 
-/* The record of target vCPU vcpu of VM vm: in its dense slot, else in the targets hash,
- * where with create it is made at its first use (NULL and counted when the map is full). */
-static __always_inline struct ipiv_target *target_of(u32 slot, u64 vm, u32 vcpu, bool create)
+/* The record of target vCPU vcpu of VM vm in the targets hash, with create made at its first
+ * use (NULL and counted when the map is full). */
+static __noinline struct ipiv_target *hashed_target(u32 slot, u64 vm, u32 vcpu, bool create)
 {
 	struct ipiv_target_key key = {.vm = vm, .vcpu = vcpu};
 	struct ipiv_target zero = {}, *tg;
 	int err;
 
+	if (!create)
+		return bpf_map_lookup_elem(&targets, &key);
+	tg = lookup_or_insert(&targets, &key, &zero, &err);
+	if (!tg && err)
+		lat_unmatched(slot, vm, vcpu, IPIV_UNM_PENDING_FULL);
+	return tg;
+}
+
+/* The record of target vCPU vcpu of VM vm: in its dense slot, else in the targets hash. */
+static __always_inline struct ipiv_target *target_of(u32 slot, u64 vm, u32 vcpu, bool create)
+{
 	if (dense(slot) && vcpu < IPIV_LAT_SLOT_VCPUS) {
 		u32 idx = slot - 1;
 		struct ipiv_lat_targets *block = bpf_map_lookup_elem(&lat_targets, &idx);
@@ -340,12 +352,7 @@ static __always_inline struct ipiv_target *target_of(u32 slot, u64 vm, u32 vcpu,
 		barrier_var(vcpu);
 		return &block->vcpu[vcpu & (IPIV_LAT_SLOT_VCPUS - 1)];
 	}
-	if (!create)
-		return bpf_map_lookup_elem(&targets, &key);
-	tg = lookup_or_insert(&targets, &key, &zero, &err);
-	if (!tg && err)
-		lat_unmatched(slot, vm, vcpu, IPIV_UNM_PENDING_FULL);
-	return tg;
+	return hashed_target(slot, vm, vcpu, create);
 }
 
 /* A wait that began with APICv/AVIC active: the interrupt was posted, and a target running
