@@ -404,7 +404,7 @@ awk -v n="$N" '
 	{ pct[$1] = $19 / $20 * 100; per_poll[$1] = ($21 > 0 ? $19 * 1000 / $21 : 0); lab[NR] = $1 }
 	$1 == "default" { d = 1; dm = $4; dmax = $5; dc = $7; db = $8; ds = $9; dr = $17; dh = $18
 		at = (n == 512 ? "" : sprintf(" (at %d VMs; the target is for 512)", n))
-		printf "  /metrics <= 50 ms at 512 VMs, default mode: %s: median %.0f ms, max %.0f ms, %.0f ms of CPU; %.0fx the target%s\n",
+		printf "  /metrics <= 50 ms at 512 VMs, default mode: %s: median %.0f ms, max %.0f ms, %.0f ms of CPU; %.1fx the target%s\n",
 			($4 <= 50 ? "met" : "MISSED"), $4, $5, $7, $4 / 50, at
 		printf "  RSS <= 32 MiB at 512 VMs, default mode: %s: VmRSS %.1f MiB, VmHWM %.1f MiB; %.1fx the target%s\n",
 			($17 <= 32768 && $18 <= 32768 ? "met" : "MISSED"), $17 / 1024, $18 / 1024, $18 / 32768, at }
