@@ -81,9 +81,10 @@ for m in "${modes[@]}"; do
 	case $m in default | per-vcpu | discovery) ;; *) die "--modes: unknown mode '$m'" ;; esac
 done
 
-# Room for the VMs: ~6 MiB each with 2 vCPUs (2 MiB of guest RAM, the process, KVM's
-# per-VM and per-vCPU state), measured on kvm_pvm; a quarter more as margin.
-need_kb=$(( N * (4096 + 1024 * V) * 5 / 4 ))
+# Room for the VMs: 3 MiB each and 384 KiB a vCPU (2 MiB of guest RAM, the process, KVM's
+# per-VM and per-vCPU state; MemAvailable fell by 1-3 MiB a 2-vCPU VM and ~24 MiB a
+# 64-vCPU one on kvm_pvm), and a quarter more as margin.
+need_kb=$(( N * (3072 + 384 * V) * 5 / 4 ))
 avail_kb=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
 [ "$avail_kb" -gt "$need_kb" ] ||
 	die "cannot start $N VMs x $V vCPUs: they need ~$((need_kb / 1024)) MiB, $((avail_kb / 1024)) MiB available (out of memory)"
@@ -142,7 +143,7 @@ start_ipivd() {
 		"$tmp/bin/ipivd" --web.listen-address "127.0.0.1:$port" "${args[@]}" \
 			> "$tmp/ipivd.$mode.log" 2>&1 &
 		ipivd_pid[$mode]=$!
-		for _ in $(seq 1 100); do
+		for _ in $(seq 1 300); do # loading the BPF programs took seconds on a busy host
 			if curl -sf "http://127.0.0.1:$port/api/v1/status" > /dev/null; then
 				ipivd_port[$mode]=$port
 				return
