@@ -37,8 +37,9 @@ check-e2e: all
 check-nested: all
 	$(Q)tests/run-tests nested $(filter tests/e2e/test_nested_%,$(E2E_TESTS))
 
-# Layout: every C file as .clang-format says (`make format` applies it).
-LINT_CHECKS := tests/lint/check-format
+# Layout: every C file as .clang-format says (`make format` applies it); pure modules
+# need no libbpf (check-pure-modules).
+LINT_CHECKS := tests/lint/check-format tests/lint/check-pure-modules
 
 format:
 	$(Q)git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^kernel-patches/' | \

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The collector: loads and attaches bpf/ipiv.bpf.c, discovers and reclaims VMs, and turns
- * the BPF maps into a plain-C snapshot. Shared by ipivd and ipivtop; no exposition here. */
+/* The collector: loads and attaches bpf/ipiv.bpf.c (probes.c), discovers and reclaims VMs
+ * (discovery.c), and turns the BPF maps into a plain-C snapshot (snapshot.c, the types in
+ * snapshot.h). Shared by ipivd and ipivtop; no exposition here. */
 #ifndef IPIV_COLLECTOR_H
 #define IPIV_COLLECTOR_H
 
@@ -8,9 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "icr.h"
-#include "ipiv.h"
-#include "latency.h"
+#include "labels.h"
+#include "snapshot.h"
 
 struct collector;
 
@@ -39,133 +39,6 @@ struct collector_opts {
 	uint64_t exited_retention_ns;
 };
 
-/* One BPF attachment point and its fate. */
-struct ipiv_probe {
-	const char *name; /* tracepoint name, e.g. "kvm_apic_ipi"; static storage */
-	const char *prog; /* BPF program name */
-	bool optional;	  /* missing here is not an error (e.g. AVIC on Intel) */
-	bool attached;
-	int err; /* negative errno when not attached; -ENOENT: no such tracepoint */
-};
-
-/* Per BPF program, from bpf_prog_info (run counts need opts.bpf_stats). */
-struct ipiv_prog_stats {
-	char name[64]; /* the name in the object; the kernel keeps only 15 characters */
-	uint64_t run_cnt;
-	uint64_t run_time_ns;
-};
-
-/* The collector's own health. */
-struct ipiv_self_stats {
-	struct ipiv_probe *probes; /* all known probes, attached or not */
-	size_t n_probes;
-	size_t n_attached;
-	struct ipiv_prog_stats *progs;
-	size_t n_progs;
-	bool bpf_stats_enabled;
-	uint64_t drops[IPIV_DROP_COUNT]; /* summed over CPUs, by enum ipiv_drop_reason */
-	uint64_t vms_discovered;	 /* VMs first seen by the discovery iterator */
-	uint64_t vms_reclaimed;		 /* VMs whose map entries were deleted after they exited */
-	uint64_t polls;
-	int last_poll_err; /* 0 or the negative errno of the last collector_poll */
-};
-
-/* Sends of one (path, class) pair; only non-zero cells are listed. */
-struct ipiv_send_cell {
-	uint32_t path;	/* enum ipiv_path */
-	uint32_t class; /* ICR class, decode with icr_class_*() */
-	uint64_t count;
-};
-
-struct ipiv_exit_cell {
-	uint32_t isa;	 /* enum ipiv_isa */
-	uint32_t reason; /* VMX basic exit reason or SVM exit code */
-	uint64_t count;
-};
-
-struct ipiv_matrix_cell {
-	uint32_t src_vcpu; /* IPIV_VCPU_NONE: device or VMM thread */
-	uint32_t dst_vcpu; /* target APIC ID, which KVM makes equal to the vCPU id */
-	uint64_t count;
-};
-
-/*
- * Counters shared by a VM total and a vCPU row: the fields include/ipiv_counters.h declares,
- * in its order, all uint64_t and named as the JSON API names them (sent, sent_by_path[path],
- * wakeups_halted, halt_ns, ...). Sends are by sender, receives/EOIs/wakeups by the vCPU
- * that got them. The kernel-patches/ kinds are all 0 on kernels without those tracepoints.
- */
-struct ipiv_counts {
-#define CNT_TOTAL(field)		uint64_t field;
-#define CNT_TOTAL_NS(stem)		uint64_t stem##_ns;
-#define CNT_BY_SUB(field, n)		uint64_t field[n];
-#define CNT_BY_SUB_NS(stem, n)		uint64_t stem##_ns[n];
-#define CNT_WHEN(field)			uint64_t field;
-#define CNT_UNLESS(field)		uint64_t field;
-#define IPIV_COUNTER(kind, fields, ...) fields
-#include "ipiv_counters.h"
-};
-
-struct ipiv_vcpu_stats {
-	uint32_t vcpu_id;
-	uint32_t tid;	      /* vCPU thread if known, else 0 */
-	uint8_t apic_mode;    /* enum ipiv_apic_mode as last seen by the BPF side */
-	uint8_t apicv_active; /* enum ipiv_apicv, likewise */
-	struct ipiv_counts counts;
-};
-
-/* One latency histogram (kinds and subs in include/hist.h). */
-struct ipiv_lat_hist {
-	uint16_t kind; /* enum ipiv_lat_kind */
-	uint16_t sub;  /* path, ipiv_lat_case or halted flag, by kind */
-	uint32_t vcpu; /* IPIV_LAT_VM_WIDE unless per-vCPU latency is on */
-	struct latency_hist h;
-};
-
-struct ipiv_vm_stats {
-	uint64_t vm;			  /* struct kvm * as an opaque, stable key */
-	int32_t pid;			  /* VMM process, 0 if not known yet (naming uses it) */
-	char stats_id[IPIV_STATS_ID_LEN]; /* KVM's "kvm-<pid>", "" if not known */
-	/* the start of the VMM's command line when the VM showed up (naming.h) */
-	char cmdline[IPIV_CMDLINE_LEN];
-	uint32_t cmdline_len;
-	bool cmdline_cut;
-	bool alive;		   /* seen by the last discovery (false: awaiting reclaim) */
-	bool exited;		   /* reclaimed: its final counts, kept for a while */
-	uint32_t vcpu_count;	   /* vCPUs seen by discovery or in events */
-	struct ipiv_counts counts; /* totals over vCPUs and non-vCPU threads */
-	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
-	uint64_t sent[IPIV_PATH_COUNT][ICR_CLASS_COUNT];
-	struct ipiv_send_cell *send_cells;
-	size_t n_send_cells;
-	bool inhibits_known;
-	uint64_t inhibits; /* current APICv inhibit bitmap */
-	uint64_t inhibit_set[IPIV_INHIBIT_COUNT];
-	uint64_t inhibit_clear[IPIV_INHIBIT_COUNT];
-	/* the last inhibit changes, oldest first (ts is CLOCK_MONOTONIC ns, like taken_ns) */
-	struct ipiv_inhibit_change timeline[IPIV_TIMELINE];
-	size_t n_timeline;
-	struct ipiv_exit_cell *exits; /* sorted by (isa, reason) */
-	size_t n_exits;
-	struct ipiv_vcpu_stats *vcpus; /* sorted by vcpu_id; NONE row last if any */
-	size_t n_vcpus;
-	struct ipiv_matrix_cell *matrix; /* sorted by (src, dst) */
-	size_t n_matrix;
-	struct ipiv_lat_hist *lat; /* sorted by (kind, sub, vcpu); only non-empty ones */
-	size_t n_lat;
-	uint64_t lat_unmatched[IPIV_UNM_COUNT]; /* by enum ipiv_lat_unmatched */
-	bool latency_enabled;
-};
-
-struct ipiv_snapshot {
-	uint64_t taken_ns;	   /* CLOCK_MONOTONIC */
-	struct ipiv_vm_stats *vms; /* sorted by pid, then vm; exited ones too */
-	size_t n_vms;
-	/* every VM since the collector opened, exited ones too: monotonic */
-	struct ipiv_counts host;
-	struct ipiv_self_stats self;
-};
-
 /* Opens, probes, loads and attaches. Optional tracepoints that are missing are recorded,
  * not fatal. Returns 0 or a negative errno after printing one line saying what is missing. */
 int collector_open(struct collector **out, const struct collector_opts *opts);
@@ -178,50 +51,13 @@ size_t collector_vm_pids(const struct collector *c, int *pids, size_t max);
 uint64_t collector_reclaimed(const struct collector *c);
 /* Reads all maps into a new snapshot; free it with collector_snapshot_free. */
 int collector_snapshot(struct collector *c, struct ipiv_snapshot **out);
-void collector_snapshot_free(struct ipiv_snapshot *snap);
 /* Detaches and frees everything. NULL is fine. */
 void collector_close(struct collector *c);
 
-/* For tests and diagnosis: the skeleton (struct ipiv_bpf *) and the probe table. */
+/* For tests: the skeleton (struct ipiv_bpf *), and the inhibit reason names the collector
+ * read from the running kernel's BTF at open (the ones its snapshots carry). */
 struct ipiv_bpf *collector_skel(struct collector *c);
-const struct ipiv_vm_stats *snapshot_find_vm(const struct ipiv_snapshot *snap, uint64_t vm);
-const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint32_t vcpu_id);
-/* The VM-wide histogram of (kind, sub), merged over vCPUs into *out; false if empty.
- * sub = IPIV_LAT_ANY_SUB merges every sub as well. */
-#define IPIV_LAT_ANY_SUB 0xffff
-/* qsort order of ipiv_vm_stats.lat: (kind, sub, vcpu). */
-int ipiv_lat_hist_cmp(const void *a, const void *b);
-bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
-		struct latency_hist *out);
-/* The same over the rows of one vCPU only (per-vCPU latency on). */
-bool vm_vcpu_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub, uint32_t vcpu,
-		     struct latency_hist *out);
-/* Whether the collector keyed vm's histograms by vCPU (some row names a vCPU). */
-bool vm_latency_per_vcpu(const struct ipiv_vm_stats *vm);
-
-/* Label values (static strings) for enums in ipiv.h. */
-const char *ipiv_path_name(uint32_t path);
-const char *ipiv_drop_name(uint32_t reason);
-const char *ipiv_avic_cause_name(uint32_t cause);
-const char *ipiv_inhibit_name(uint32_t reason); /* "reason_<n>" for unknown bits */
-/* Fills names[bit] with the lower-case name of each APICV_INHIBIT_REASON_* enumerator of
- * enum kvm_apicv_inhibit in btf; returns how many, or -ENOENT if btf has none. The collector
- * loads the running kernel's at open, and ipiv_inhibit_name answers with them. */
-#define IPIV_INHIBIT_NAME_MAX 40
-struct btf;
-int ipiv_inhibit_names_from_btf(const struct btf *btf, char (*names)[IPIV_INHIBIT_NAME_MAX]);
-/* Where ipiv_inhibit_name's names come from: "btf:kvm", "btf:vmlinux" or "builtin" (the
- * 6.18 list, before collector_open or on a kernel whose BTF lacks the enum). */
-const char *ipiv_inhibit_names_source(void);
-const char *ipiv_apic_mode_name(uint32_t mode);	      /* "xapic", "x2apic", "unknown" */
-const char *ipiv_lat_kind_name(uint32_t kind);	      /* "send_to_eoi", ... */
-const char *ipiv_lat_unmatched_name(uint32_t reason); /* "coalesced", ... */
-const char *ipiv_pi_trigger_name(uint32_t trigger);   /* "load", "migrate", ... */
-const char *ipiv_icr_trap_name(uint32_t reason);      /* "ipiv_inactive", "logical", ... */
-const char *ipiv_vcpu_state_name(uint32_t state);     /* "blocked", "preempted", ... */
-/* The label a histogram's sub is exported under: ("path", "x2apic_msr"), ("target",
- * "halted"), ("halted", "true"); *label gets the name, the value is returned. */
-const char *ipiv_lat_sub_label(uint32_t kind, uint32_t sub, const char **label);
+const struct ipiv_inhibit_names *collector_inhibit_names(const struct collector *c);
 
 /* Whether the kernel release string (uname -r: "6.12.118-amd64") is at least major.minor;
  * false for one that does not start with two numbers. */

@@ -72,11 +72,11 @@ static void test_probes_attach(void **state)
 		print_message("probe %-28s %s\n", p->name,
 			      p->attached ? "attached" : strerror(-p->err));
 		if (!strncmp(p->name, "fexit/", 6)) {
-			/* attached, or: the function is not in BTF, the patched tracepoint
-			 * counts the same, or this kernel refuses fexit (EPERM on kvm_pvm) */
+			/* attached, or: the function is not in BTF, or this kernel refuses
+			 * fexit (EPERM on kvm_pvm) */
 			if (!kernel_has_function(p->name + 6))
 				assert_int_equal(p->err, -ENOENT);
-			else if (!p->attached && p->err != -EALREADY)
+			else if (!p->attached)
 				assert_int_equal(p->err, -EPERM);
 			attached += p->attached;
 			continue;
@@ -93,9 +93,11 @@ static void test_probes_attach(void **state)
 	collector_snapshot_free(s);
 }
 
-/* The inhibit names ipivd exports are this kernel's own (enum kvm_apicv_inhibit in BTF). */
+/* The inhibit names ipivd exports are this kernel's own (enum kvm_apicv_inhibit in BTF), and
+ * every snapshot carries them. */
 static void test_inhibit_names_are_the_kernels(void **state)
 {
+	struct ipiv_snapshot *s;
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	struct btf *kvm = btf__load_module_btf("kvm", vmlinux);
 	const struct btf *btf =
@@ -109,6 +111,9 @@ static void test_inhibit_names_are_the_kernels(void **state)
 
 	if (id < 0)
 		fail_msg("no enum kvm_apicv_inhibit in this kernel's BTF");
+	assert_int_equal(collector_snapshot(col, &s), 0);
+	assert_memory_equal(&s->inhibit_names, collector_inhibit_names(col),
+			    sizeof(s->inhibit_names));
 	t = btf__type_by_id(btf, id);
 	e = btf_enum(t);
 	for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
@@ -121,11 +126,13 @@ static void test_inhibit_names_are_the_kernels(void **state)
 		for (j = 0; name[21 + j] && j < sizeof(want) - 1; j++)
 			want[j] = tolower((unsigned char)name[21 + j]);
 		want[j] = '\0';
-		assert_string_equal(ipiv_inhibit_name(e->val), want);
+		assert_string_equal(ipiv_inhibit_name(&s->inhibit_names, e->val), want);
 		checked++;
 	}
 	assert_true(checked >= 10);
-	assert_string_equal(ipiv_inhibit_names_source(), btf == kvm ? "btf:kvm" : "btf:vmlinux");
+	assert_string_equal(ipiv_inhibit_names_source(&s->inhibit_names),
+			    btf == kvm ? "btf:kvm" : "btf:vmlinux");
+	collector_snapshot_free(s);
 	btf__free(kvm);
 	btf__free(vmlinux);
 }

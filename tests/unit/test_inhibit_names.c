@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* APICv inhibit reason names decoded from BTF (enum kvm_apicv_inhibit), not a fixed list:
- * synthetic BTF with another kernel's numbering, malformed enumerators, no enum at all. */
+ * synthetic BTF with another kernel's numbering, malformed enumerators, no enum at all; and
+ * the tables handed on (labels.h), which are values, not a global. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +12,8 @@
 
 #include <bpf/btf.h>
 
-#include "collector.h"
+#include "btf_names.h"
+#include "labels.h"
 
 static struct btf *btf_with(const char *const *names, const long long *vals, int n)
 {
@@ -68,10 +70,73 @@ static void test_no_enum(void **state)
 	assert_int_equal(ipiv_inhibit_names_from_btf(btf, out), -ENOENT);
 	assert_int_equal(ipiv_inhibit_names_from_btf(NULL, out), -ENOENT);
 	btf__free(btf);
-	/* without a collector the fixed 6.18 list answers */
-	assert_string_equal(ipiv_inhibit_names_source(), "builtin");
-	assert_string_equal(ipiv_inhibit_name(12), "physical_id_too_big");
-	assert_string_equal(ipiv_inhibit_name(IPIV_INHIBIT_COUNT), "invalid");
+	/* no table (ipivtop --connect, a hand-made snapshot): the fixed 6.18 list answers */
+	assert_string_equal(ipiv_inhibit_names_source(NULL), "builtin");
+	assert_string_equal(ipiv_inhibit_name(NULL, 12), "physical_id_too_big");
+	assert_string_equal(ipiv_inhibit_name(NULL, 13), "reason_13");
+	assert_string_equal(ipiv_inhibit_name(NULL, IPIV_INHIBIT_COUNT), "invalid");
+}
+
+/* kvm's BTF (KVM as a module) before vmlinux's; the bits a kernel does not define get
+ * "reason_<n>", not 6.18's name for that bit. */
+static void test_load_prefers_kvm(void **state)
+{
+	static const char *const kvm_names[] = {"APICV_INHIBIT_REASON_DISABLED",
+						"APICV_INHIBIT_REASON_ONLY_HERE"};
+	static const long long kvm_vals[] = {0, 2};
+	static const char *const vmlinux_names[] = {"APICV_INHIBIT_REASON_FROM_VMLINUX"};
+	static const long long vmlinux_vals[] = {0};
+	struct btf *kvm = btf_with(kvm_names, kvm_vals, 2);
+	struct btf *vmlinux = btf_with(vmlinux_names, vmlinux_vals, 1);
+	struct ipiv_inhibit_names names;
+
+	ipiv_inhibit_names_load(vmlinux, kvm, &names);
+	assert_string_equal(ipiv_inhibit_names_source(&names), "btf:kvm");
+	assert_string_equal(ipiv_inhibit_name(&names, 0), "disabled");
+	assert_string_equal(ipiv_inhibit_name(&names, 1), "reason_1");
+	assert_string_equal(ipiv_inhibit_name(&names, 2), "only_here");
+	assert_string_equal(ipiv_inhibit_name(&names, 12), "reason_12");
+	assert_string_equal(ipiv_inhibit_name(&names, IPIV_INHIBIT_COUNT), "invalid");
+
+	ipiv_inhibit_names_load(vmlinux, NULL, &names); /* KVM built in */
+	assert_string_equal(ipiv_inhibit_names_source(&names), "btf:vmlinux");
+	assert_string_equal(ipiv_inhibit_name(&names, 0), "from_vmlinux");
+	assert_string_equal(ipiv_inhibit_name(&names, 2), "reason_2");
+	btf__free(kvm);
+	btf__free(vmlinux);
+}
+
+/* Neither has the enum: an all-zero table, which answers with the built-in names. */
+static void test_load_without_enum_is_builtin(void **state)
+{
+	struct btf *empty = btf__new_empty();
+	struct ipiv_inhibit_names names, zero;
+
+	memset(&names, 0x55, sizeof(names));
+	memset(&zero, 0, sizeof(zero));
+	ipiv_inhibit_names_load(empty, NULL, &names);
+	assert_memory_equal(&names, &zero, sizeof(names));
+	assert_string_equal(ipiv_inhibit_names_source(&names), "builtin");
+	assert_string_equal(ipiv_inhibit_name(&names, 12), "physical_id_too_big");
+	btf__free(empty);
+}
+
+/* Two kernels' tables side by side (a snapshot of each): each answers for itself. */
+static void test_tables_are_independent(void **state)
+{
+	static const char *const a_names[] = {"APICV_INHIBIT_REASON_NESTED"};
+	static const char *const b_names[] = {"APICV_INHIBIT_REASON_IRQWIN"};
+	static const long long vals[] = {7};
+	struct btf *a_btf = btf_with(a_names, vals, 1), *b_btf = btf_with(b_names, vals, 1);
+	struct ipiv_inhibit_names a, b;
+
+	ipiv_inhibit_names_load(a_btf, NULL, &a);
+	ipiv_inhibit_names_load(b_btf, NULL, &b);
+	assert_string_equal(ipiv_inhibit_name(&a, 7), "nested");
+	assert_string_equal(ipiv_inhibit_name(&b, 7), "irqwin");
+	assert_string_equal(ipiv_inhibit_name(NULL, 7), "nested");
+	btf__free(a_btf);
+	btf__free(b_btf);
 }
 
 int main(void)
@@ -80,6 +145,9 @@ int main(void)
 		cmocka_unit_test(test_numbering_follows_btf),
 		cmocka_unit_test(test_malformed_enumerators),
 		cmocka_unit_test(test_no_enum),
+		cmocka_unit_test(test_load_prefers_kvm),
+		cmocka_unit_test(test_load_without_enum_is_builtin),
+		cmocka_unit_test(test_tables_are_independent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

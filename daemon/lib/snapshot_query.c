@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Queries on a snapshot (snapshot.h), and freeing and copying its parts. Plain C: no
+ * libbpf, no maps; tests drive it with hand-made snapshots. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot.h"
+
+/* struct ipiv_counts is all uint64_t */
+void counts_add(struct ipiv_counts *dst, const struct ipiv_counts *src)
+{
+	uint64_t *d = (uint64_t *)dst;
+	const uint64_t *s = (const uint64_t *)src;
+
+	for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
+		d[i] += s[i];
+}
+
+void vm_stats_free(struct ipiv_vm_stats *vm)
+{
+	free(vm->send_cells);
+	free(vm->exits);
+	free(vm->vcpus);
+	free(vm->lat);
+	free(vm->matrix);
+	vm->send_cells = NULL;
+	vm->n_send_cells = 0;
+	vm->exits = NULL;
+	vm->n_exits = 0;
+	vm->vcpus = NULL;
+	vm->n_vcpus = 0;
+	vm->lat = NULL;
+	vm->n_lat = 0;
+	vm->matrix = NULL;
+	vm->n_matrix = 0;
+}
+
+static void *dup_array(const void *src, size_t n, size_t size, int *err)
+{
+	void *p;
+
+	if (!n)
+		return NULL;
+	p = malloc(n * size);
+	if (!p)
+		*err = -ENOMEM;
+	else
+		memcpy(p, src, n * size);
+	return p;
+}
+
+int vm_stats_copy(struct ipiv_vm_stats *dst, const struct ipiv_vm_stats *src)
+{
+	int err = 0;
+
+	*dst = *src;
+	dst->send_cells =
+		dup_array(src->send_cells, src->n_send_cells, sizeof(*src->send_cells), &err);
+	dst->exits = dup_array(src->exits, src->n_exits, sizeof(*src->exits), &err);
+	dst->vcpus = dup_array(src->vcpus, src->n_vcpus, sizeof(*src->vcpus), &err);
+	dst->lat = dup_array(src->lat, src->n_lat, sizeof(*src->lat), &err);
+	dst->matrix = dup_array(src->matrix, src->n_matrix, sizeof(*src->matrix), &err);
+	if (err)
+		vm_stats_free(dst);
+	return err;
+}
+
+int ipiv_lat_hist_cmp(const void *a, const void *b)
+{
+	const struct ipiv_lat_hist *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->sub != y->sub)
+		return x->sub < y->sub ? -1 : 1;
+	return x->vcpu < y->vcpu ? -1 : x->vcpu > y->vcpu;
+}
+
+/* The rows of (kind, sub) of vcpu (NULL: every row) merged into *out; false if empty. */
+static bool merge_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+			  const uint32_t *vcpu, struct latency_hist *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (vm->lat[i].kind == kind && (sub == IPIV_LAT_ANY_SUB || vm->lat[i].sub == sub) &&
+		    (!vcpu || vm->lat[i].vcpu == *vcpu))
+			latency_merge(out, &vm->lat[i].h);
+	return out->count > 0;
+}
+
+bool vm_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub,
+		struct latency_hist *out)
+{
+	return merge_latency(vm, kind, sub, NULL, out);
+}
+
+bool vm_vcpu_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub, uint32_t vcpu,
+		     struct latency_hist *out)
+{
+	return merge_latency(vm, kind, sub, &vcpu, out);
+}
+
+bool vm_latency_per_vcpu(const struct ipiv_vm_stats *vm)
+{
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (vm->lat[i].vcpu != IPIV_LAT_VM_WIDE)
+			return true;
+	return false;
+}
+
+void collector_snapshot_free(struct ipiv_snapshot *snap)
+{
+	if (!snap)
+		return;
+	for (size_t i = 0; i < snap->n_vms; i++)
+		vm_stats_free(&snap->vms[i]);
+	free(snap->vms);
+	free(snap->self.probes);
+	free(snap->self.progs);
+	free(snap);
+}
+
+const struct ipiv_vm_stats *snapshot_find_vm(const struct ipiv_snapshot *snap, uint64_t vm)
+{
+	for (size_t i = 0; i < snap->n_vms; i++)
+		if (snap->vms[i].vm == vm)
+			return &snap->vms[i];
+	return NULL;
+}
+
+const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint32_t vcpu_id)
+{
+	for (size_t i = 0; i < vm->n_vcpus; i++)
+		if (vm->vcpus[i].vcpu_id == vcpu_id)
+			return &vm->vcpus[i];
+	return NULL;
+}
