@@ -30,8 +30,4 @@ EMPTY_PROBE(kvm_exit)
 EMPTY_PROBE(kvm_entry)
 /* kernel-patches/ tracepoints: not attached where the kernel lacks them, as in ipivd */
 EMPTY_PROBE(kvm_pi_wakeup)
-EMPTY_PROBE(kvm_pi_desc_update)
-EMPTY_PROBE(kvm_icr_write_trap)
-EMPTY_PROBE(kvm_x2apic_icr_fastpath)
-EMPTY_PROBE(kvm_avic_physid_update)
 EMPTY_PROBE(sched_process_exit)

@@ -29,6 +29,7 @@ struct task_struct___ipiv {
 
 struct kvm_arch___ipiv {
 	unsigned long apicv_inhibit_reasons;
+	u32 max_vcpu_ids; /* the size of the IPIv PID table and the AVIC physical ID table */
 } __attribute__((preserve_access_index));
 
 struct kvm___ipiv {
@@ -71,20 +72,40 @@ union vmx_exit_reason___ipiv {
 	u32 full;
 } __attribute__((preserve_access_index));
 
-/* 6.18: the exit reason moved into struct vcpu_vt, shared with TDX */
+/* The posted-interrupt descriptor: the 256-bit PIR opens it in every kernel (u32[8] up to
+ * 6.17, unsigned long[4] from 6.18), then control: ON (bit 0), SN (bit 1), NV (bits 23:16),
+ * NDST (bits 63:32). */
+struct pi_desc___ipiv {
+	u64 control;
+} __attribute__((preserve_access_index));
+
+#define PI_DESC_PIR_WORD3 24 /* byte offset of PIR bits 255:192, vectors 0xc0-0xff */
+
+struct vmcs_controls_shadow___ipiv {
+	u64 tertiary_exec;
+} __attribute__((preserve_access_index));
+
+struct loaded_vmcs___ipiv {
+	struct vmcs_controls_shadow___ipiv controls_shadow;
+} __attribute__((preserve_access_index));
+
+/* 6.18: the exit reason and the descriptor moved into struct vcpu_vt, shared with TDX */
 struct vcpu_vt___ipiv {
 	union vmx_exit_reason___ipiv exit_reason;
+	struct pi_desc___ipiv pi_desc;
 } __attribute__((preserve_access_index));
 
 struct vcpu_vmx___ipiv {
 	struct kvm_vcpu___ipiv vcpu;
 	struct vcpu_vt___ipiv vt;
+	struct loaded_vmcs___ipiv *loaded_vmcs;
 } __attribute__((preserve_access_index));
 
 /* up to 6.17 */
 struct vcpu_vmx___ipiv_612 {
 	struct kvm_vcpu___ipiv vcpu;
 	union vmx_exit_reason___ipiv exit_reason;
+	struct pi_desc___ipiv pi_desc;
 } __attribute__((preserve_access_index));
 
 /* exit_code is u32 up to 6.x and u64 later; the low half is at the same offset (LE) */
@@ -100,6 +121,13 @@ struct vmcb___ipiv {
 struct vcpu_svm___ipiv {
 	struct kvm_vcpu___ipiv vcpu;
 	struct vmcb___ipiv *vmcb;
+	u64 avic_physical_id_entry; /* 6.18: the vCPU's AVIC entry as KVM keeps it */
+} __attribute__((preserve_access_index));
+
+/* up to 6.17: a pointer to the vCPU's entry in the physical APIC ID table */
+struct vcpu_svm___ipiv_612 {
+	struct kvm_vcpu___ipiv vcpu;
+	u64 *avic_physical_id_cache;
 } __attribute__((preserve_access_index));
 
 /* The APICv inhibit "disabled": kvm_intel/kvm_amd run without APICv/AVIC. KVM sets it when it
@@ -135,6 +163,71 @@ static __always_inline __u8 apicv_of_apic(struct kvm_lapic___ipiv *apic)
 static __always_inline __u8 apicv_of(struct kvm_vcpu___ipiv *vcpu)
 {
 	return apicv_of_apic(BPF_CORE_READ(vcpu, arch.apic));
+}
+
+/* The address of a VMX vCPU's posted-interrupt descriptor (struct vcpu_vmx embeds the vCPU;
+ * 6.18 keeps the descriptor in its struct vcpu_vt), 0 where the BTF has no vcpu_vmx
+ * (kvm_intel not loaded). */
+static __always_inline u64 vmx_pi_desc(struct kvm_vcpu___ipiv *vcpu)
+{
+	u64 vmx;
+
+	if (bpf_core_field_exists(struct vcpu_vmx___ipiv, vt) &&
+	    bpf_core_field_exists(struct vcpu_vt___ipiv, pi_desc)) {
+		vmx = (u64)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
+		return vmx + bpf_core_field_offset(struct vcpu_vmx___ipiv, vt) +
+		       bpf_core_field_offset(struct vcpu_vt___ipiv, pi_desc);
+	}
+	if (bpf_core_field_exists(struct vcpu_vmx___ipiv_612, pi_desc)) {
+		vmx = (u64)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv_612, vcpu);
+		return vmx + bpf_core_field_offset(struct vcpu_vmx___ipiv_612, pi_desc);
+	}
+	return 0;
+}
+
+#define TERTIARY_EXEC_IPI_VIRT (1ull << 4)
+
+/* Whether IPI virtualization is on in the VMCS the vCPU runs with (its tertiary controls as
+ * KVM shadows them): 1 on, 0 off, -1 unknown (no vcpu_vmx in BTF, or unreadable). */
+static __always_inline int vmx_ipiv_on(struct kvm_vcpu___ipiv *vcpu)
+{
+	struct vcpu_vmx___ipiv *vmx;
+	struct loaded_vmcs___ipiv *vmcs;
+	u64 tertiary;
+
+	if (!bpf_core_field_exists(struct vcpu_vmx___ipiv, loaded_vmcs) ||
+	    !bpf_core_field_exists(struct vmcs_controls_shadow___ipiv, tertiary_exec))
+		return -1;
+	vmx = (void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
+	vmcs = BPF_CORE_READ(vmx, loaded_vmcs);
+	if (!vmcs ||
+	    bpf_core_read(&tertiary, sizeof(tertiary), &vmcs->controls_shadow.tertiary_exec))
+		return -1;
+	return (tertiary & TERTIARY_EXEC_IPI_VIRT) != 0;
+}
+
+/* The vCPU's AVIC physical APIC ID entry as KVM last wrote it for the vCPU (6.18: the cached
+ * entry, which has IsRunning also when kvm_amd.enable_ipiv=0 keeps it out of the table), 0
+ * where the BTF has no vcpu_svm. */
+static __always_inline u64 svm_avic_entry(struct kvm_vcpu___ipiv *vcpu)
+{
+	u64 entry = 0, *cache;
+
+	if (bpf_core_field_exists(struct vcpu_svm___ipiv, avic_physical_id_entry)) {
+		struct vcpu_svm___ipiv *svm =
+			(void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv, vcpu);
+
+		return BPF_CORE_READ(svm, avic_physical_id_entry);
+	}
+	if (bpf_core_field_exists(struct vcpu_svm___ipiv_612, avic_physical_id_cache)) {
+		struct vcpu_svm___ipiv_612 *svm =
+			(void *)vcpu - bpf_core_field_offset(struct vcpu_svm___ipiv_612, vcpu);
+
+		cache = BPF_CORE_READ(svm, avic_physical_id_cache);
+		if (cache)
+			bpf_probe_read_kernel(&entry, sizeof(entry), cache);
+	}
+	return entry;
 }
 
 #endif /* IPIV_KVM_TYPES_BPF_H */

@@ -91,7 +91,8 @@ enum ipiv_counter_kind {
 	IPIV_CNT_KIND_COUNT,
 };
 
-/* kvm_pi_desc_update's trigger (kernel-patches/6.12/0002). */
+/* What changed in a vCPU's posted-interrupt descriptor, as fexit on vmx_vcpu_pi_load() and
+ * vmx_vcpu_pi_put() finds it (IPIV_CNT_PI_DESC). */
 enum ipiv_pi_trigger {
 	IPIV_PI_LOAD = 0, /* NV restored or SN cleared on the same pCPU */
 	IPIV_PI_MIGRATE,  /* loaded on another pCPU (NDST changed) */
@@ -100,14 +101,16 @@ enum ipiv_pi_trigger {
 	IPIV_PI_TRIGGER_COUNT,
 };
 
-/* Why the CPU did not virtualize an ICR write (kvm_icr_write_trap's reason). */
+/* Why the CPU did not virtualize an ICR write: an APIC-write VM exit followed by kvm_apic_ipi
+ * on the same thread, the reason derived from the ICR and the vCPU's IPIv control
+ * (IPIV_CNT_ICR_TRAP). */
 enum ipiv_icr_trap {
 	IPIV_TRAP_IPIV_INACTIVE = 0, /* IPIv not enabled on the vCPU, or APICv inhibited */
 	IPIV_TRAP_SHORTHAND,	     /* self, all, all-but-self */
 	IPIV_TRAP_LOGICAL,	     /* logical destination mode */
 	IPIV_TRAP_DELIVERY_MODE,     /* not fixed: NMI, INIT, SIPI, lowest priority, SMI */
 	IPIV_TRAP_DEST_RANGE,	     /* broadcast destination or beyond the PID table */
-	IPIV_TRAP_OTHER,
+	IPIV_TRAP_OTHER,	     /* IPIv on and the ICR eligible (reserved bits, a race) */
 	IPIV_TRAP_COUNT,
 };
 
@@ -127,6 +130,8 @@ struct ipiv_vcpu_state_rec {
 	__u64 since; /* ktime of the last change */
 	__u32 vcpu_id;
 	__u32 state; /* enum ipiv_vcpu_state */
+	__u32 dest;  /* Intel: the descriptor's NDST, to tell a migration */
+	__u32 pad;
 };
 
 /* kvm_pi_wakeup vectors counted as IPIs: Linux guests' call-function-single (0xfb),

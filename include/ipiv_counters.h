@@ -106,11 +106,13 @@ IPIV_COUNTER(EXIT, CNT_TOTAL(exits),
  * sub2 = 1 set / 0 clear. VM-wide only (ipiv_vm_stats.inhibit_set/_clear, collector.c). */
 IPIV_COUNTER(INHIBIT, /* no fields in struct ipiv_counts */)
 
-/* From here on, the tracepoints of kernel-patches/ (patched kernels only); their JSON keys
- * are under counts.patched_tracepoints. */
+/* From here on, what the first kernel-patches/ series traced. kvm_pi_wakeup (v2) still needs
+ * a patched kernel; the others come from fexit on KVM functions or from stock tracepoints
+ * (daemon/lib/sources.c says which on a host, kernel-patches/README.md why). Their JSON keys
+ * stay under counts.patched_tracepoints, where API users found them. */
 
-/* Blocked vCPUs a posted interrupt woke (kvm_pi_wakeup); sub = 1 if the PIR held an IPI vector
- * (IPIV_PI_IPI_VECTORS). */
+/* Blocked vCPUs a posted interrupt woke (kvm_pi_wakeup, patched kernels); sub = 1 if the PIR
+ * held an IPI vector (IPIV_PI_IPI_VECTORS). */
 IPIV_COUNTER(PI_WAKEUP, CNT_TOTAL(posted_wakeups) CNT_WHEN(posted_wakeups_ipi), .patched = true,
 	     .label = "vector", .split = {"ipi", "other"},
 	     .vm = {"ipiv_posted_interrupt_wakeups",
@@ -119,13 +121,16 @@ IPIV_COUNTER(PI_WAKEUP, CNT_TOTAL(posted_wakeups) CNT_WHEN(posted_wakeups_ipi), 
 		    "halted targets the host can count.",
 		    .from = COUNTER_FROM_SPLIT, .if_any = true})
 
-/* Posted-interrupt descriptor changes (kvm_pi_desc_update); sub = enum ipiv_pi_trigger. */
-IPIV_COUNTER(PI_DESC, CNT_BY_SUB(pi_descriptor_updates, IPIV_PI_TRIGGER_COUNT), .patched = true,
-	     .label = "trigger", .sub_name = ipiv_pi_trigger_name,
-	     .vm = {"ipiv_posted_interrupt_descriptor_updates",
-		    "Posted-interrupt descriptor changes by trigger (kvm_pi_desc_update, patched "
-		    "kernels); trigger=\"migrate\" counts vCPU moves between CPUs.",
-		    .from = COUNTER_FROM_BY_SUB})
+/* Posted-interrupt descriptor changes (fexit on vmx_vcpu_pi_load/put); sub = enum
+ * ipiv_pi_trigger. */
+IPIV_COUNTER(
+	PI_DESC, CNT_BY_SUB(pi_descriptor_updates, IPIV_PI_TRIGGER_COUNT), .patched = true,
+	.label = "trigger", .sub_name = ipiv_pi_trigger_name,
+	.vm = {"ipiv_posted_interrupt_descriptor_updates",
+	       "Posted-interrupt descriptor changes by trigger (fexit on vmx_vcpu_pi_load/put, "
+	       "where the kernel permits fexit); trigger=\"migrate\" counts vCPU moves "
+	       "between CPUs.",
+	       .from = COUNTER_FROM_BY_SUB})
 
 /* Time out of the running state; sub = enum ipiv_vcpu_state, never running. */
 IPIV_COUNTER(STATE_NS, CNT_BY_SUB_NS(state, IPIV_VSTATE_COUNT), .patched = true, .label = "state",
@@ -133,35 +138,35 @@ IPIV_COUNTER(STATE_NS, CNT_BY_SUB_NS(state, IPIV_VSTATE_COUNT), .patched = true,
 	     .vm = {"ipiv_vcpu_state_seconds",
 		    "Time vCPUs could not take an accelerated IPI directly, summed over vCPUs: "
 		    "blocked or preempted (Intel posted-interrupt descriptor), preempted or "
-		    "not_running (AMD AVIC IsRunning); patched kernels.",
+		    "not_running (AMD AVIC IsRunning); from fexit on KVM's vCPU load/put.",
 		    .from = COUNTER_FROM_BY_SUB})
 
-/* ICR writes the CPU did not virtualize (kvm_icr_write_trap); sub = enum ipiv_icr_trap,
- * sub2 = ICR class. */
+/* ICR writes the CPU did not virtualize: an APIC-write exit (kvm_exit) then kvm_apic_ipi on
+ * the thread; sub = enum ipiv_icr_trap, sub2 = ICR class. */
 IPIV_COUNTER(ICR_TRAP, CNT_BY_SUB(icr_write_traps, IPIV_TRAP_COUNT), .patched = true,
 	     .label = "reason", .sub_name = ipiv_icr_trap_name,
 	     .vm = {"ipiv_icr_write_traps",
-		    "ICR writes the CPU did not virtualize (APIC-write VM exit), by why "
-		    "(kvm_icr_write_trap, patched kernels).",
+		    "ICR writes the CPU did not virtualize (an APIC-write VM exit followed by "
+		    "kvm_apic_ipi), by why.",
 		    .from = COUNTER_FROM_BY_SUB})
 
-/* Intercepted x2APIC ICR writes offered to the exit fastpath (kvm_x2apic_icr_fastpath, or a
- * fexit of KVM's WRMSR fastpath on stock kernels); sub = 1 if it sent them, sub2 = ICR class. */
-IPIV_COUNTER(FASTPATH, CNT_WHEN(x2apic_fastpath_handled) CNT_UNLESS(x2apic_fastpath_missed),
-	     .patched = true, .label = "handled",
-	     .vm = {"ipiv_x2apic_icr_fastpath",
-		    "Intercepted x2APIC ICR writes by whether the exit fastpath sent them "
-		    "(kvm_x2apic_icr_fastpath on patched kernels, else fexit on KVM's WRMSR "
-		    "fastpath where the kernel permits fexit).",
-		    .from = COUNTER_FROM_SPLIT, .if_any = true})
+/* Intercepted x2APIC ICR writes offered to the exit fastpath (fexit of KVM's WRMSR fastpath);
+ * sub = 1 if it sent them, sub2 = ICR class. */
+IPIV_COUNTER(
+	FASTPATH, CNT_WHEN(x2apic_fastpath_handled) CNT_UNLESS(x2apic_fastpath_missed),
+	.patched = true, .label = "handled",
+	.vm = {"ipiv_x2apic_icr_fastpath",
+	       "Intercepted x2APIC ICR writes by whether the exit fastpath sent them (fexit on "
+	       "KVM's WRMSR fastpath, where the kernel permits fexit).",
+	       .from = COUNTER_FROM_SPLIT, .if_any = true})
 
-/* AVIC IsRunning changes of a vCPU's physical APIC ID entry (kvm_avic_physid_update); sub = the
- * new IsRunning. */
+/* AVIC IsRunning changes of a vCPU's physical APIC ID entry (fexit on avic_vcpu_load/put/
+ * blocking/unblocking); sub = the new IsRunning. */
 IPIV_COUNTER(AVIC_RUN, CNT_WHEN(avic_running_set) CNT_UNLESS(avic_running_cleared), .patched = true,
 	     .label = "running",
 	     .vm = {"ipiv_avic_running_changes",
-		    "AMD AVIC IsRunning changes of vCPUs' physical APIC ID entries "
-		    "(kvm_avic_physid_update, patched kernels).",
+		    "AMD AVIC IsRunning changes of vCPUs' physical APIC ID entries (fexit on KVM's "
+		    "AVIC vCPU load/put).",
 		    .from = COUNTER_FROM_SPLIT, .if_any = true})
 
 #undef IPIV_COUNTER

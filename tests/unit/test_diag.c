@@ -268,37 +268,102 @@ static void test_apicv_inhibited(void **state)
 	add_send(vm, IPIV_PATH_X2APIC_MSR, C_PHYS, 1);
 	must_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
 
-	/* only "disabled" on a host without APICv hardware: information, not the VM's fault;
-	 * with APICv hardware (or unknown hardware) the same bit stays critical */
+	/* host-wide reasons are the host's finding, not the VM's: "disabled" (the module's),
+	 * and on a host without APICv hardware every reason (nothing the VM changes
+	 * accelerates it; 6.1 leaves "absent" set while disabled) */
 	{
 		struct accel_state host;
 
 		memset(&host, 0, sizeof(host));
 		vm->inhibits = 1;
 		host.apicv_hw = ACCEL_NO;
-		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_INFO);
+		must_not_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
+		assert_null(skipped(&res, DIAG_RULE_APICV_INHIBITED));
 		host.apicv_hw = ACCEL_YES;
-		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
-		must_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
-		/* another reason too: still the host's fact, as no APICv hardware means nothing
-		 * the VM changes accelerates it (6.1 leaves "absent" set while disabled) */
+		must_not_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
+		must_not_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
 		vm->inhibits = 1 | (1u << 2);
 		host.apicv_hw = ACCEL_NO;
-		f = must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_INFO);
-		/* the module's remedy only: no kernel_irqchip advice for the stale "absent" */
-		assert_non_null(strstr(f->remedy, "off in the module"));
-		assert_null(strstr(f->remedy, "kernel_irqchip"));
-		assert_string_equal(ev(f, "reasons")->text, "disabled,absent");
-		/* with APICv hardware the other reason is the VM's own problem */
-		vm->inhibits = 1 | (1u << 8);
+		must_not_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
+		vm->inhibits = 1u << 8;
+		must_not_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
+		/* with APICv hardware the other reasons are the VM's own: a finding about them
+		 * alone, a warning while the module keeps APICv off too */
+		vm->inhibits = 1 | (1u << 2) | (1u << 8);
 		host.apicv_hw = ACCEL_YES;
-		must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_CRITICAL);
+		f = must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED, DIAG_WARNING);
+		assert_string_equal(ev(f, "reasons")->text, "absent,irqwin");
+		assert_string_equal(ev(f, "host_reasons")->text, "disabled");
+		assert_string_equal(ev(f, "inhibits")->text, "0x105");
+		assert_non_null(strstr(f->remedy, "kernel_irqchip"));
+		assert_non_null(strstr(f->remedy, "irqwin:"));
+		assert_null(strstr(f->remedy, "disabled:"));
+		assert_non_null(strstr(f->title, "(absent,irqwin)"));
+		/* unknown hardware: only "disabled" is known to be the host's */
+		vm->inhibits = 1u << 8;
+		host.apicv_hw = ACCEL_UNKNOWN;
+		f = must_fire(eval(&host, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED,
+			      DIAG_CRITICAL);
+		assert_string_equal(ev(f, "reasons")->text, "irqwin");
 	}
 
 	/* cleared inhibit: the finding goes */
 	vm->inhibits = 0;
 	must_not_fire(eval(NULL, NULL, vm, NULL), DIAG_RULE_APICV_INHIBITED);
 	free(vm);
+}
+
+static void test_host_wide_inhibits(void **state)
+{
+	struct accel_state host;
+	struct diag_host_inhibits in = {.vms = 3, .reasons = 1 | (1u << 2)};
+	const struct diag_finding *f;
+
+	memset(&host, 0, sizeof(host));
+	host.apicv_hw = ACCEL_YES;
+	assert_int_equal(diag_host_wide_inhibits(&host, 0x105), 1);
+	assert_int_equal(diag_host_wide_inhibits(&host, 0x104), 0);
+	assert_int_equal(diag_host_wide_inhibits(NULL, 0x105), 1);
+	host.apicv_hw = ACCEL_NO;
+	assert_int_equal(diag_host_wide_inhibits(&host, 0x105), 0x105);
+	assert_int_equal(diag_host_wide_inhibits(&host, 0), 0);
+
+	/* one finding for the host, however many VMs: information without APICv hardware */
+	memset(&res, 0, sizeof(res));
+	diag_evaluate_host_inhibits(&host, &in, &res);
+	assert_int_equal(res.n_findings, 1);
+	f = must_fire(&res, DIAG_RULE_APICV_INHIBITED, DIAG_INFO);
+	assert_int_equal(evn(f, "vms"), 3);
+	assert_string_equal(ev(f, "reasons")->text, "disabled,absent");
+	assert_string_equal(ev(f, "inhibits")->text, "0x5");
+	assert_string_equal(ev(f, "apicv_hardware")->text, "no");
+	assert_non_null(strstr(f->title, "because the host has none"));
+	assert_non_null(strstr(f->remedy, "accel_unavailable"));
+
+	/* the module turned it off on hardware that has it: a warning with the module's remedy */
+	host.apicv_hw = ACCEL_YES;
+	host.vendor = ACCEL_VENDOR_INTEL;
+	in.reasons = 1;
+	memset(&res, 0, sizeof(res));
+	diag_evaluate_host_inhibits(&host, &in, &res);
+	f = must_fire(&res, DIAG_RULE_APICV_INHIBITED, DIAG_WARNING);
+	assert_non_null(strstr(f->remedy, "kvm_intel enable_apicv=Y"));
+	host.vendor = ACCEL_VENDOR_AMD;
+	memset(&res, 0, sizeof(res));
+	diag_evaluate_host_inhibits(&host, &in, &res);
+	f = must_fire(&res, DIAG_RULE_APICV_INHIBITED, DIAG_WARNING);
+	assert_non_null(strstr(f->remedy, "kvm_amd avic=1"));
+	memset(&res, 0, sizeof(res));
+	diag_evaluate_host_inhibits(NULL, &in, &res);
+	must_fire(&res, DIAG_RULE_APICV_INHIBITED, DIAG_WARNING);
+
+	/* no VM with a host-wide reason: nothing */
+	in.vms = 0;
+	memset(&res, 0, sizeof(res));
+	diag_evaluate_host_inhibits(&host, &in, &res);
+	assert_int_equal(res.n_findings, 0);
+	diag_evaluate_host_inhibits(&host, NULL, &res);
+	assert_int_equal(res.n_findings, 0);
 }
 
 static void test_logical_dest_mode(void **state)
@@ -320,7 +385,7 @@ static void test_logical_dest_mode(void **state)
 	assert_float_equal(evn(f, "logical_per_second"), 2.0, 1e-9);
 	assert_non_null(strstr(f->remedy, "x2apic_phys"));
 	assert_non_null(strstr(f->remedy, "intremap=off"));
-	/* no kvm_icr_write_trap on this kernel: no trap evidence */
+	/* no APIC-write exits seen on this kernel: no trap evidence */
 	for (size_t i = 0; i < f->n_evidence; i++)
 		assert_null(strstr(f->evidence[i].name, "icr_traps_"));
 	/* with it, the exact unvirtualized writes by reason are part of the evidence */
@@ -774,6 +839,7 @@ int main(void)
 		cmocka_unit_test(test_accel_disabled_in_module),
 		cmocka_unit_test(test_accel_unavailable),
 		cmocka_unit_test(test_apicv_inhibited),
+		cmocka_unit_test(test_host_wide_inhibits),
 		cmocka_unit_test(test_logical_dest_mode),
 		cmocka_unit_test(test_shorthand_broadcast),
 		cmocka_unit_test(test_targets_halted),
