@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What ipivd costs a guest: ipivbench x2APIC ping-pong run interleaved (none, empty, ipivd,
 # none, empty, ipivd, ...) with nothing attached, with do-nothing BPF programs on the same
-# KVM tracepoints, and with ipivd (and with --baseline, another ipivd build in the same
-# rounds); prints each condition's guest round trip relative to "none", each program's mean
+# KVM tracepoints, and with ipivd (and with --baseline and --build, other ipivd builds in the
+# same rounds); prints each condition's guest round trip relative to "none", each program's mean
 # ns per event from kernel.bpf_stats_enabled and its ratio to the empty program's (flagged
 # "over 3x"), and the mean over all programs (flagged over 150 ns).
 # A benchmark: it reports numbers and the targets; it never fails on them.
@@ -17,15 +17,20 @@ Usage: bench/overhead.sh [OPTIONS]
   -m, --mode PATTERN ipivbench pattern (default x2apic-phys)
       --pin CPUS     ipivbench --pin=CPUS (default 0,1); --pin none leaves vCPUs unpinned
   -o, --out DIR      keep every ipivbench JSON and the raw program stats in DIR
+      --port PORT    the loopback port ipivd listens on (default: a random one)
       --ipivd PATH   the ipivd to measure (default .output/ipivd), e.g. a copy of an older build
   -b, --baseline PATH  another ipivd (e.g. the previous commit's) measured side by side in
                      the same rounds, its order against ipivd alternating round by round
+      --build NAME=PATH  one more ipivd build in the same rounds, shown as NAME (letters,
+                     digits, '-'); repeatable, e.g. one build per step of a change
   -h, --help         this text
 Needs root, /dev/kvm, bpftool, jq and curl, and a built tree (make).
 EOF
 }
 
-ROUNDS=8 RUNS=5 IPIS=500 MODE=x2apic-phys PIN=0,1 KEEP= IPIVD= BASELINE=
+ROUNDS=8 RUNS=5 IPIS=500 MODE=x2apic-phys PIN=0,1 KEEP= IPIVD= BASELINE= PORT=
+declare -A BIN=() # build name -> ipivd binary
+EXTRA=()          # --build names, in order
 while [ $# -gt 0 ]; do
 	case $1 in
 	-R | --rounds) ROUNDS=$2; shift ;;
@@ -35,7 +40,18 @@ while [ $# -gt 0 ]; do
 	--pin) PIN=$2; shift ;;
 	-o | --out) KEEP=$2; shift ;;
 	--ipivd) IPIVD=$2; shift ;;
+	--port) PORT=$2; shift ;;
 	-b | --baseline) BASELINE=$2; shift ;;
+	--build)
+		name=${2%%=*}
+		if [[ $2 != *=?* || ! $name =~ ^[A-Za-z0-9-]+$ || $name =~ ^(none|empty|ipivd|baseline)$ ||
+			-n ${BIN[$name]+x} ]]; then
+			echo "overhead: --build wants NAME=PATH with a new NAME of letters, digits, '-': $2" >&2
+			exit 2
+		fi
+		BIN[$name]=${2#*=} EXTRA+=("$name")
+		shift
+		;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -46,7 +62,9 @@ cd "$(dirname "$0")/.."
 OUT=.output
 BENCH=$OUT/ipivbench EMPTY=$OUT/ipiv-empty-probes
 IPIVD=${IPIVD:-$OUT/ipivd}
-for b in "$BENCH" "$IPIVD" "$EMPTY" ${BASELINE:+"$BASELINE"}; do
+BIN[ipivd]=$IPIVD
+[ -n "$BASELINE" ] && BIN[baseline]=$BASELINE
+for b in "$BENCH" "$EMPTY" "${BIN[@]}"; do
 	[ -x "$b" ] || { echo "overhead: $b missing: run make first" >&2; exit 1; }
 done
 for c in bpftool jq curl; do
@@ -65,7 +83,7 @@ trap cleanup EXIT
 
 pin_args=(--pin="$PIN")
 [ "$PIN" = none ] && pin_args=()
-PORT=$((20000 + RANDOM % 20000))
+PORT=${PORT:-$((20000 + RANDOM % 20000))}
 
 # Other guests on the host fire the same tracepoints and would be billed to ipivd.
 other_vms() {
@@ -101,9 +119,9 @@ start_helper() {
 		echo "overhead: ipiv-empty-probes did not start: $(cat "$tmp/empty.log")" >&2
 		exit 1
 		;;
-	ipivd | baseline)
-		local bin=$IPIVD
-		[ "$1" = baseline ] && bin=$BASELINE
+	none) ;;
+	*)
+		local bin=${BIN[$1]}
 		"$bin" --web.listen-address 127.0.0.1:$PORT > "$tmp/$1.log" 2>&1 &
 		helper=$!
 		for _ in $(seq 1 100); do
@@ -123,14 +141,16 @@ stop_helper() {
 }
 
 # The builds measured, and every condition in the order the rounds run them.
-builds=(ipivd)
-[ -n "$BASELINE" ] && builds=(baseline ipivd)
+builds=(${BASELINE:+baseline} "${EXTRA[@]}" ipivd)
 others=$(other_vms)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
-	conds=(none empty "${builds[@]}")
-	# two builds swap places every round, so neither always runs right after "empty"
-	[ -n "$BASELINE" ] && [ $((round % 2)) = 0 ] && conds=(none empty ipivd baseline)
+	# the builds rotate by one place every round (two swap), so none always runs right after
+	# "empty"
+	conds=(none empty)
+	for i in "${!builds[@]}"; do
+		conds+=("${builds[(i + round - 1) % ${#builds[@]}]}")
+	done
 	for cond in "${conds[@]}"; do
 		start_helper "$cond"
 		json=$tmp/$cond.$round.json
@@ -148,7 +168,8 @@ done
 others=$(( $(other_vms) > others ? $(other_vms) : others ))
 
 first=$tmp/none.1.json
-echo "ipiv overhead of $IPIVD${BASELINE:+ against baseline $BASELINE}: $MODE," \
+extra=$(for c in "${EXTRA[@]}"; do printf ', %s %s' "$c" "${BIN[$c]}"; done)
+echo "ipiv overhead of $IPIVD${BASELINE:+ against baseline $BASELINE}$extra: $MODE," \
 	"$(jq .config.vcpus "$first") vCPUs, $ROUNDS rounds x $RUNS runs x $IPIS IPIs per condition," \
 	"pin ${PIN}"
 jq -r '.host | "host: \(.cpu_model) (\(.cpu_vendor)), kernel \(.kernel), \(.kvm_module), TSC \(.tsc_khz) kHz"' "$first"
@@ -181,14 +202,14 @@ done
 # empty program on the same tracepoint. IPIs the guests sent, warm-up runs included, for
 # events per IPI. The issue's targets: each program <= 3x its floor, <= 150 ns/event over all.
 ipis() { jq -s '[.[] | .vcpus[0].sent] | add' "$tmp"/"$1".*.json; }
-ipis_ipivd=$(ipis ipivd)
-ipis_baseline=0
-[ -n "$BASELINE" ] && ipis_baseline=$(ipis baseline)
+declare -A IPIS_OF=()
+for c in "${builds[@]}"; do IPIS_OF[$c]=$(ipis "$c"); done
+ipis_list=$(for c in "${builds[@]}"; do printf '%s=%s ' "$c" "${IPIS_OF[$c]}"; done)
 echo
 echo "BPF programs, run_time_ns / run_cnt over all rounds (kernel.bpf_stats_enabled);"
 echo "floor = the empty program on the same tracepoint; x floor = ns / floor;"
 echo "targets: <= 3x the floor per program, <= 150 ns/event over all programs of a build:"
-awk -v builds="${builds[*]}" -v ipis_ipivd="$ipis_ipivd" -v ipis_baseline="$ipis_baseline" \
+awk -v builds="${builds[*]}" -v ipis_list="$ipis_list" \
     -v max_ratio=3 -v max_ns=150 '
 	{ tp = $2 # empty programs are named after their tracepoint, ipivd'"'"'s after the KVM one
 	  if (tp == "ipiv_thread_exit")
@@ -197,16 +218,21 @@ awk -v builds="${builds[*]}" -v ipis_ipivd="$ipis_ipivd" -v ipis_baseline="$ipis
 		sub(/^ipiv_/, "", tp); tp = "kvm_" tp
 	  }
 	  cnt[$1, tp] += $3; ns[$1, tp] += $4; seen[tp] = 1 }
-	END { nb = split(builds, b, " "); ipis["ipivd"] = ipis_ipivd; ipis["baseline"] = ipis_baseline
+	END { nb = split(builds, b, " ")
+	      ni = split(ipis_list, il, " ")
+	      for (i = 1; i <= ni; i++) { split(il[i], kv, "="); ipis[kv[1]] = kv[2] }
 	      printf "0   %-26s %10s %8s %9s", "tracepoint", "events", "per IPI", "empty ns"
 	      for (i = 1; i <= nb; i++) printf " %11s %8s", b[i] " ns", "x floor"
 	      printf "\n"
 	      for (tp in seen) {
-		if (!cnt["ipivd", tp] && !cnt["baseline", tp] && !cnt["empty", tp])
+		any = cnt["empty", tp]
+		for (i = 1; i <= nb; i++)
+			any += cnt[b[i], tp]
+		if (!any)
 			continue
 		floor = cnt["empty", tp] ? ns["empty", tp] / cnt["empty", tp] : 0
 		line = sprintf("1   %-26s %10d %8.2f %9s", tp, cnt["ipivd", tp],
-			       ipis_ipivd ? cnt["ipivd", tp] / ipis_ipivd : 0,
+			       ipis["ipivd"] ? cnt["ipivd", tp] / ipis["ipivd"] : 0,
 			       cnt["empty", tp] ? sprintf("%.0f", floor) : "-")
 		flag = ""
 		for (i = 1; i <= nb; i++) {
@@ -315,9 +341,7 @@ awk -v builds="${builds[*]}" '
 rt_ns=$(jq -s '[.[].stats.ns.median] | sort | .[length / 2 | floor]' "$tmp"/none.*.json)
 echo
 for c in "${builds[@]}"; do
-	n=$ipis_ipivd
-	[ "$c" = baseline ] && n=$ipis_baseline
-	awk -v c="$c" -v ipis="$n" -v rt="$rt_ns" '$1 == c { ns += $4 }
+	awk -v c="$c" -v ipis="${IPIS_OF[$c]}" -v rt="$rt_ns" '$1 == c { ns += $4 }
 		END { if (ipis && rt)
 			printf "%s BPF time per guest IPI / median round trip (%.0f ns): %.3f %%\n", c,
 			       rt, ns / ipis / rt * 100 }' "$tmp/progs"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Per-VM, per-vCPU IPI accounting from KVM's tracepoints: sends by path and ICR class,
- * receives, EOIs, wakeups, exits, APICv inhibits; plus an iterator that discovers VMs.
+/* Per-VM, per-vCPU IPI accounting from KVM's tracepoints (and fexit on KVM functions where
+ * the kernel permits it): sends by path and ICR class, receives, EOIs, wakeups, exits, APICv
+ * inhibits, vCPU states; plus an iterator that discovers VMs.
  * Who a thread is lives here; counting (count.bpf.h), latency (latency.bpf.h) and the KVM
  * types (kvm_types.bpf.h) each stand in a header of their own. */
 #include "vmlinux.h"
@@ -348,6 +349,36 @@ static __always_inline u32 send_path(struct ipiv_thread *t)
 	return IPIV_PATH_UNKNOWN;
 }
 
+/*
+ * Why the CPU left this ICR write to KVM: an APIC-write VM exit (VMX reason 56, trap-like,
+ * taken only for writes the CPU did not virtualize) whose kvm_apic_ipi fires on the same
+ * thread before kvm_entry. The reasons follow the SDM's conditions for IPI virtualization in
+ * order; an ICR that meets them all was trapped because IPIv is off on the vCPU (read from
+ * the VMCS controls KVM shadows where the BTF has them), or, with IPIv on, for a reason the
+ * ICR does not show (reserved bits).
+ */
+static __noinline u32 icr_trap_reason(struct ipiv_thread *t, u32 icr_low, u32 dest_id)
+{
+	struct kvm_vcpu___ipiv *vcpu = (void *)t->vcpu_ptr;
+	int ipiv = vcpu ? vmx_ipiv_on(vcpu) : -1;
+	u32 max_ids = 0;
+
+	if (ipiv == 0)
+		return IPIV_TRAP_IPIV_INACTIVE;
+	if (icr_shorthand(icr_low) != ICR_SH_NONE)
+		return IPIV_TRAP_SHORTHAND;
+	if (icr_is_logical(icr_low))
+		return IPIV_TRAP_LOGICAL;
+	if (icr_delivery(icr_low) != ICR_DM_FIXED)
+		return IPIV_TRAP_DELIVERY_MODE;
+	if (vcpu && bpf_core_field_exists(struct kvm_arch___ipiv, max_vcpu_ids))
+		max_ids = BPF_CORE_READ(vcpu, kvm, arch.max_vcpu_ids);
+	refresh_apic_mode(t);
+	if (icr_is_broadcast(dest_id, t->apic_mode) || (max_ids && dest_id >= max_ids))
+		return IPIV_TRAP_DEST_RANGE;
+	return ipiv == 1 ? IPIV_TRAP_OTHER : IPIV_TRAP_IPIV_INACTIVE;
+}
+
 SEC("raw_tp/kvm_apic_ipi")
 int BPF_PROG(ipiv_apic_ipi, u32 icr_low, u32 dest_id)
 {
@@ -366,6 +397,9 @@ int BPF_PROG(ipiv_apic_ipi, u32 icr_low, u32 dest_id)
 	path = send_path(t);
 	count(t, t->vm, t->vcpu_id, IPIV_CNT_SEND, path,
 	      icr_classify(icr_low, dest_id, t->apic_mode), 1);
+	if (path == IPIV_PATH_APIC_WRITE)
+		count(t, t->vm, t->vcpu_id, IPIV_CNT_ICR_TRAP, icr_trap_reason(t, icr_low, dest_id),
+		      icr_classify(icr_low, dest_id, t->apic_mode), 1);
 	lat_on_send(t, path, icr_low);
 	return 0;
 }
@@ -691,31 +725,189 @@ int BPF_PROG(ipiv_entry, struct kvm_vcpu___ipiv *vcpu)
 	return handle_entry(my_thread());
 }
 
-/* ---- tracepoints of kernel-patches/ (attached only when the kernel has them) ---- */
+/* ---- vCPU states and posted interrupts ---- */
 
 /*
- * Moves the vCPU at vcpu_ptr to state, adding the time it spent in its previous state if
- * that was not running. The first event of a vCPU only starts the clock.
+ * Moves the vCPU at vcpu_ptr to state (dest: where its descriptor points notifications, 0
+ * on AMD), adding the time it spent in its previous state if that was not running. Returns
+ * the previous state, IPIV_VSTATE_COUNT when the vCPU is new, or'ed with VSTATE_MOVED when
+ * dest changed; the first event of a vCPU only starts the clock.
  */
-static __noinline void vcpu_state_to(u64 vcpu_ptr, u64 vm, u32 vcpu_id, u32 state)
+#define VSTATE_MOVED 0x100
+
+static __noinline u32 vcpu_state_to(u64 vcpu_ptr, u64 vm, u32 vcpu_id, u32 state, u32 dest)
 {
 	struct ipiv_vcpu_state_rec *rec = bpf_map_lookup_elem(&vcpu_states, &vcpu_ptr);
-	struct ipiv_vcpu_state_rec fresh = {.vm = vm, .vcpu_id = vcpu_id, .state = state};
+	struct ipiv_vcpu_state_rec fresh = {
+		.vm = vm, .vcpu_id = vcpu_id, .state = state, .dest = dest};
 	u64 now = bpf_ktime_get_ns();
+	u32 prev;
 
 	if (!rec || rec->vm != vm) {
 		/* new, or the address of a vCPU of a VM that has gone */
 		fresh.since = now;
 		if (bpf_map_update_elem(&vcpu_states, &vcpu_ptr, &fresh, BPF_ANY))
 			drop(IPIV_DROP_VCPU_STATES_FULL);
-		return;
+		return IPIV_VSTATE_COUNT;
+	}
+	prev = rec->state;
+	if (rec->dest != dest) {
+		rec->dest = dest;
+		prev |= VSTATE_MOVED;
 	}
 	if (rec->state == state)
-		return;
+		return prev;
 	if (rec->state != IPIV_VSTATE_RUNNING && rec->state < IPIV_VSTATE_COUNT && now > rec->since)
 		count_in_map(vm, vcpu_id, IPIV_CNT_STATE_NS, rec->state, 0, now - rec->since);
 	rec->state = state;
 	rec->since = now;
+	return prev;
+}
+
+/* A vCPU load or put as a fexit program saw it. */
+struct vcpu_sample {
+	u64 vm;
+	u64 vcpu_ptr;
+	u64 word; /* Intel: the descriptor's control word; AMD: the AVIC entry */
+	u32 vcpu_id;
+	bool preempted;
+};
+
+/*
+ * Intel: the descriptor as vmx_vcpu_pi_load() or vmx_vcpu_pi_put() left it (control: SN
+ * bit 1, NV bits 23:16, NDST bits 63:32). Blocked while NV is the wakeup vector, preempted
+ * while SN is set; a change of NDST while running is a migration. Counts changes only:
+ * KVM leaves the descriptor alone on most loads and puts.
+ */
+static __noinline int handle_pi_desc(struct ipiv_thread *t, const struct vcpu_sample *vs)
+{
+	u64 control = vs->word;
+	u8 nv = control >> 16;
+	u32 state, prev, trigger;
+
+	if (!vs->vm) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	if (nv == IPIV_POSTED_INTR_WAKEUP_VECTOR)
+		state = IPIV_VSTATE_BLOCKED;
+	else if (control & (1ull << PI_SN_BIT))
+		state = IPIV_VSTATE_PREEMPTED;
+	else
+		state = IPIV_VSTATE_RUNNING;
+	prev = vcpu_state_to(vs->vcpu_ptr, vs->vm, vs->vcpu_id, state, control >> 32);
+	if (prev == IPIV_VSTATE_COUNT)
+		return 0; /* first sight: what it was before is unknown */
+	if (state == IPIV_VSTATE_RUNNING && (prev & VSTATE_MOVED))
+		trigger = IPIV_PI_MIGRATE;
+	else if ((prev & ~VSTATE_MOVED) == state)
+		return 0;
+	else if (state == IPIV_VSTATE_RUNNING)
+		trigger = IPIV_PI_LOAD;
+	else
+		trigger = state == IPIV_VSTATE_BLOCKED ? IPIV_PI_BLOCK : IPIV_PI_PREEMPT;
+	count(t, vs->vm, vs->vcpu_id, IPIV_CNT_PI_DESC, trigger, 0, 1);
+	return 0;
+}
+
+/*
+ * The VM and id of a vCPU being loaded or put, and its thread if this is the vCPU's known
+ * thread. A VMM thread that issues an ioctl on the vCPU loads it too, and must not become it.
+ */
+static __always_inline struct ipiv_thread *loading_thread(struct kvm_vcpu___ipiv *vcpu,
+							  struct vcpu_sample *vs)
+{
+	struct ipiv_thread *t = my_thread();
+
+	vs->vcpu_ptr = (u64)vcpu;
+	if (t && t->vcpu_ptr == (u64)vcpu) {
+		vs->vm = t->vm;
+		vs->vcpu_id = t->vcpu_id;
+		return t;
+	}
+	vs->vm = vm_key_of((u64)BPF_CORE_READ(vcpu, kvm));
+	vs->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+	return NULL;
+}
+
+static __always_inline int pi_desc_after(struct kvm_vcpu___ipiv *vcpu)
+{
+	struct pi_desc___ipiv *desc = (void *)vmx_pi_desc(vcpu);
+	struct vcpu_sample vs = {};
+	struct ipiv_thread *t;
+
+	if (!desc || bpf_core_read(&vs.word, sizeof(vs.word), &desc->control))
+		return 0;
+	t = loading_thread(vcpu, &vs);
+	return handle_pi_desc(t, &vs);
+}
+
+/* fexit: the descriptor after the change, in the vCPU's thread (vcpu_load and the preempt
+ * notifiers run there); Linux 5.16 and later (IPIv needs 5.18) */
+SEC("fexit/vmx_vcpu_pi_load")
+int BPF_PROG(ipiv_pi_load, struct kvm_vcpu___ipiv *vcpu, int cpu)
+{
+	return pi_desc_after(vcpu);
+}
+
+SEC("fexit/vmx_vcpu_pi_put")
+int BPF_PROG(ipiv_pi_put, struct kvm_vcpu___ipiv *vcpu)
+{
+	return pi_desc_after(vcpu);
+}
+
+/* AMD: IsRunning of the vCPU's AVIC entry; a vCPU not running is preempted or not_running
+ * (halted, or in user space). */
+static __noinline int handle_avic_entry(struct ipiv_thread *t, const struct vcpu_sample *vs)
+{
+	bool is = vs->word & AVIC_IS_RUNNING;
+	u32 state = is ? IPIV_VSTATE_RUNNING
+		       : (vs->preempted ? IPIV_VSTATE_PREEMPTED : IPIV_VSTATE_NOT_RUNNING);
+	u32 prev;
+
+	if (!vs->vm) {
+		drop(IPIV_DROP_NO_IDENTITY);
+		return 0;
+	}
+	prev = vcpu_state_to(vs->vcpu_ptr, vs->vm, vs->vcpu_id, state, 0);
+	if (prev != IPIV_VSTATE_COUNT && (prev == IPIV_VSTATE_RUNNING) != is)
+		count(t, vs->vm, vs->vcpu_id, IPIV_CNT_AVIC_RUN, is, 0, 1);
+	return 0;
+}
+
+static __always_inline int avic_after(struct kvm_vcpu___ipiv *vcpu)
+{
+	struct vcpu_sample vs = {.word = svm_avic_entry(vcpu),
+				 .preempted = BPF_CORE_READ(vcpu, preempted)};
+	struct ipiv_thread *t = loading_thread(vcpu, &vs);
+
+	return handle_avic_entry(t, &vs);
+}
+
+/* load/put, and blocking/unblocking, which 6.12 and 6.18 implement by calls to the load/put
+ * code inside avic.c that the compiler may inline */
+SEC("fexit/avic_vcpu_load")
+int BPF_PROG(ipiv_avic_load, struct kvm_vcpu___ipiv *vcpu, int cpu)
+{
+	return avic_after(vcpu);
+}
+
+SEC("fexit/avic_vcpu_put")
+int BPF_PROG(ipiv_avic_put, struct kvm_vcpu___ipiv *vcpu)
+{
+	return avic_after(vcpu);
+}
+
+SEC("fexit/avic_vcpu_blocking")
+int BPF_PROG(ipiv_avic_blocking, struct kvm_vcpu___ipiv *vcpu)
+{
+	return avic_after(vcpu);
+}
+
+SEC("fexit/avic_vcpu_unblocking")
+int BPF_PROG(ipiv_avic_unblocking, struct kvm_vcpu___ipiv *vcpu)
+{
+	return avic_after(vcpu);
 }
 
 /* A posted interrupt woke a blocked vCPU: hard IRQ context, not the vCPU's thread. */
@@ -726,10 +918,15 @@ static __noinline int handle_pi_wakeup(u64 vm, u32 vcpu_id, u64 pir3)
 	return 0;
 }
 
+/*
+ * kvm_pi_wakeup (kernel-patches/: patched kernels only) passes the vCPU alone. Its PIR
+ * still holds what was posted: the handler fires the event under the wakeup list lock, which
+ * vmx_vcpu_pi_load() takes before the vCPU can run and sync the PIR into its vIRR.
+ */
 SEC("raw_tp/kvm_pi_wakeup")
-int BPF_PROG(ipiv_pi_wakeup, struct kvm_vcpu___ipiv *vcpu, void *pi_desc)
+int BPF_PROG(ipiv_pi_wakeup, struct kvm_vcpu___ipiv *vcpu)
 {
-	u64 kvm = (u64)BPF_CORE_READ(vcpu, kvm), pir[4] = {};
+	u64 kvm = (u64)BPF_CORE_READ(vcpu, kvm), desc = vmx_pi_desc(vcpu), pir3 = 0;
 	u64 vm = vm_key_of(kvm);
 
 	if (!vm)
@@ -738,74 +935,15 @@ int BPF_PROG(ipiv_pi_wakeup, struct kvm_vcpu___ipiv *vcpu, void *pi_desc)
 		drop(IPIV_DROP_NO_IDENTITY);
 		return 0;
 	}
-	/* the 256-bit PIR opens struct pi_desc in every kernel that has this event */
-	bpf_probe_read_kernel(pir, sizeof(pir), pi_desc);
-	return handle_pi_wakeup(vm, BPF_CORE_READ(vcpu, vcpu_id), pir[3]);
-}
-
-/* The posted-interrupt descriptor changed: where the vCPU is, for the state times. */
-SEC("raw_tp/kvm_pi_desc_update")
-int BPF_PROG(ipiv_pi_desc_update, struct kvm_vcpu___ipiv *vcpu, u8 trigger, u64 old_control,
-	     u64 new_control)
-{
-	struct ipiv_thread *t = thread_of_vcpu(vcpu);
-	u8 nv = new_control >> 16;
-	u32 state;
-
-	if (!t) {
-		drop(IPIV_DROP_NO_IDENTITY);
-		return 0;
-	}
-	if (nv == IPIV_POSTED_INTR_WAKEUP_VECTOR)
-		state = IPIV_VSTATE_BLOCKED;
-	else if (new_control & (1ull << PI_SN_BIT))
-		state = IPIV_VSTATE_PREEMPTED;
-	else
-		state = IPIV_VSTATE_RUNNING;
-	count(t, t->vm, t->vcpu_id, IPIV_CNT_PI_DESC,
-	      trigger < IPIV_PI_TRIGGER_COUNT ? trigger : IPIV_PI_TRIGGER_COUNT, 0, 1);
-	vcpu_state_to((u64)vcpu, t->vm, t->vcpu_id, state);
-	return 0;
-}
-
-/* An ICR write the CPU did not virtualize, and why; its kvm_apic_ipi follows. */
-SEC("raw_tp/kvm_icr_write_trap")
-int BPF_PROG(ipiv_icr_write_trap, struct kvm_vcpu___ipiv *vcpu, u64 icr, bool x2apic, u8 reason)
-{
-	struct ipiv_thread *t = thread_of_vcpu(vcpu);
-	u32 dest = x2apic ? icr >> 32 : icr >> 56;
-
-	if (!t) {
-		drop(IPIV_DROP_NO_IDENTITY);
-		return 0;
-	}
-	t->apic_mode = x2apic ? IPIV_APIC_X2APIC : IPIV_APIC_XAPIC;
-	count(t, t->vm, t->vcpu_id, IPIV_CNT_ICR_TRAP,
-	      reason < IPIV_TRAP_COUNT ? reason : IPIV_TRAP_OTHER,
-	      icr_classify((u32)icr, dest, x2apic ? ICR_MODE_X2APIC : ICR_MODE_XAPIC), 1);
-	return 0;
-}
-
-/* Whether the exit fastpath sent an intercepted x2APIC ICR write. */
-SEC("raw_tp/kvm_x2apic_icr_fastpath")
-int BPF_PROG(ipiv_x2apic_icr_fastpath, struct kvm_vcpu___ipiv *vcpu, u64 icr, bool handled)
-{
-	struct ipiv_thread *t = thread_of_vcpu(vcpu);
-
-	if (!t) {
-		drop(IPIV_DROP_NO_IDENTITY);
-		return 0;
-	}
-	t->apic_mode = IPIV_APIC_X2APIC;
-	count(t, t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, handled,
-	      icr_classify((u32)icr, icr >> 32, ICR_MODE_X2APIC), 1);
-	return 0;
+	if (desc)
+		bpf_probe_read_kernel(&pir3, sizeof(pir3), (void *)(desc + PI_DESC_PIR_WORD3));
+	return handle_pi_wakeup(vm, BPF_CORE_READ(vcpu, vcpu_id), pir3);
 }
 
 /*
- * The same answer from a stock kernel, where fexit is permitted: the return of KVM's exit
- * fastpath for WRMSR (EXIT_FASTPATH_NONE: declined, the slow path will emulate the write).
- * Attached only when kvm_x2apic_icr_fastpath is absent, so a write is counted once.
+ * Whether the exit fastpath sent an intercepted x2APIC ICR write, where fexit is permitted:
+ * the return of KVM's exit fastpath for WRMSR (EXIT_FASTPATH_NONE: declined, the slow path
+ * will emulate the write).
  */
 #define VCPU_REGS_RAX	   0
 #define VCPU_REGS_RCX	   1
@@ -859,32 +997,6 @@ int BPF_PROG(ipiv_fastpath_wrmsr_imm, struct kvm_vcpu___ipiv *vcpu, u32 msr, int
 	return fastpath_wrmsr(vcpu, msr, guest_reg(vcpu, (u32)reg & 15), ret);
 }
 
-static __noinline int handle_avic_physid(struct ipiv_thread *t, u64 vcpu_ptr, u64 old_entry,
-					 u64 new_entry, bool preempted)
-{
-	bool was = old_entry & AVIC_IS_RUNNING, is = new_entry & AVIC_IS_RUNNING;
-	u32 state = is		? IPIV_VSTATE_RUNNING
-		    : preempted ? IPIV_VSTATE_PREEMPTED
-				: IPIV_VSTATE_NOT_RUNNING;
-
-	if (!t) {
-		drop(IPIV_DROP_NO_IDENTITY);
-		return 0;
-	}
-	if (was != is)
-		count(t, t->vm, t->vcpu_id, IPIV_CNT_AVIC_RUN, is, 0, 1);
-	vcpu_state_to(vcpu_ptr, t->vm, t->vcpu_id, state);
-	return 0;
-}
-
-/* AMD: the vCPU's AVIC physical APIC ID entry was written (load, put, block). */
-SEC("raw_tp/kvm_avic_physid_update")
-int BPF_PROG(ipiv_avic_physid_update, struct kvm_vcpu___ipiv *vcpu, u64 old_entry, u64 new_entry)
-{
-	return handle_avic_physid(thread_of_vcpu(vcpu), (u64)vcpu, old_entry, new_entry,
-				  BPF_CORE_READ(vcpu, preempted));
-}
-
 /* A vCPU thread that exits leaves its cached counts in the maps; its storage goes with
  * the task. Anything it counts after this goes straight to the maps. */
 SEC("raw_tp/sched_process_exit")
@@ -921,11 +1033,41 @@ int BPF_PROG(ipiv_test_pi_wakeup, u64 vm, u64 vcpu_id, u64 pir3)
 	return handle_pi_wakeup(vm, vcpu_id, pir3);
 }
 
-/* kvm_avic_physid_update with vcpu->preempted given, for the current (test) thread. */
+/* The AVIC fexit programs' logic with the entry and vcpu->preempted given, for the current
+ * (test) thread. */
 SEC("?raw_tp/ipiv_synthetic_avic_physid")
-int BPF_PROG(ipiv_test_avic_physid, u64 vcpu_ptr, u64 old_entry, u64 new_entry, u64 preempted)
+int BPF_PROG(ipiv_test_avic_physid, u64 vcpu_ptr, u64 entry, u64 preempted)
 {
-	return handle_avic_physid(current_vcpu(), vcpu_ptr, old_entry, new_entry, preempted);
+	struct ipiv_thread *t = current_vcpu();
+	struct vcpu_sample vs = {.vcpu_ptr = vcpu_ptr, .word = entry, .preempted = preempted};
+
+	if (!t)
+		return 0;
+	vs.vm = t->vm;
+	vs.vcpu_id = t->vcpu_id;
+	return handle_avic_entry(t, &vs);
+}
+
+/* The posted-interrupt descriptor fexit programs' logic with its control word given. */
+SEC("?raw_tp/ipiv_synthetic_pi_desc")
+int BPF_PROG(ipiv_test_pi_desc, u64 vcpu_ptr, u64 control)
+{
+	struct ipiv_thread *t = current_vcpu();
+	struct vcpu_sample vs = {.vcpu_ptr = vcpu_ptr, .word = control};
+
+	if (!t)
+		return 0;
+	vs.vm = t->vm;
+	vs.vcpu_id = t->vcpu_id;
+	return handle_pi_desc(t, &vs);
+}
+
+/* The WRMSR fastpath fexit programs' logic for the current (test) thread, whose storage has
+ * no vCPU pointer: the MSR, the value written and the fastpath's return given. */
+SEC("?raw_tp/ipiv_synthetic_fastpath")
+int BPF_PROG(ipiv_test_fastpath, u64 msr, u64 icr, u64 ret)
+{
+	return fastpath_wrmsr(NULL, msr, icr, ret);
 }
 
 /* ---- discovery ---- */

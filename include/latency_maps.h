@@ -100,10 +100,14 @@ struct ipiv_target_irq {
 	__u32 path;    /* enum ipiv_path */
 };
 
+/* Two whole cache lines, so that in a dense slot (struct ipiv_lat_targets) the waits and the
+ * first three vector slots, all that an accept or an EOI usually touches, share one line:
+ * the sender's and the target's CPUs take that line in turn. */
 struct ipiv_target {
 	__u64 wake_since; /* accept time of the first interrupt not run since, 0: none */
 	__u64 pi_since;	  /* time of a posted-interrupt wakeup not run since, 0: none */
 	struct ipiv_target_irq irq[IPIV_TARGET_IRQS];
+	__u64 pad[6];
 };
 
 #define IPIV_MAX_LAT		  262144 /* histogram buckets in use, all VMs: ~1000 busy VMs */
@@ -150,15 +154,53 @@ struct ipiv_lat_slot {
 	__u64 unmatched[IPIV_UNM_COUNT];
 };
 
-/* One VM-wide histogram, element slot * IPIV_LAT_SERIES + series of the series array. */
-struct ipiv_lat_series {
-	__u64 sum_ns;
-	__u64 buckets[HIST_BUCKETS]; /* observations per bucket; their sum is the count */
+/*
+ * One VM-wide histogram, element slot * IPIV_LAT_SERIES + series of the series array. Its
+ * buckets come in groups of IPIV_LAT_GROUP that share a 64-byte cache line with the sum of
+ * their observations, so that an observation writes one line, not a bucket's and a sum's:
+ * the vCPUs of a VM record into the same series from different CPUs, and every line they
+ * share moves between those CPUs' caches. The histogram's sum is the sum of the groups'.
+ * An array's values start 8 bytes before a line on x86-64 Linux 6.x (struct bpf_array is
+ * 312 bytes) and a series is a whole number of lines, so `lead` puts every group on a line
+ * of its own; where the kernel's layout differs a group may straddle two lines, which costs
+ * time only.
+ */
+#define IPIV_LAT_GROUP	7 /* buckets per group, with their sum: 64 bytes */
+#define IPIV_LAT_GROUPS ((HIST_BUCKETS + IPIV_LAT_GROUP - 1) / IPIV_LAT_GROUP) /* 65 */
+
+struct ipiv_lat_group {
+	__u64 sum_ns;		       /* of the observations in these buckets */
+	__u64 buckets[IPIV_LAT_GROUP]; /* observations per bucket; their sum is the count */
 };
 
-/* The target records of one slot, by vCPU id. */
+struct ipiv_lat_series {
+	__u64 lead; /* not used: see above */
+	struct ipiv_lat_group group[IPIV_LAT_GROUPS];
+	__u64 pad[7]; /* a whole number of lines */
+};
+
+/* Observations in bucket b (< HIST_BUCKETS) of series s. */
+static inline __u64 ipiv_lat_series_bucket(const struct ipiv_lat_series *s, __u32 b)
+{
+	return s->group[b / IPIV_LAT_GROUP].buckets[b % IPIV_LAT_GROUP];
+}
+
+/* The sum of all observations of series s. */
+static inline __u64 ipiv_lat_series_sum(const struct ipiv_lat_series *s)
+{
+	__u64 sum = 0;
+
+	for (__u32 g = 0; g < IPIV_LAT_GROUPS; g++)
+		sum += s->group[g].sum_ns;
+	return sum;
+}
+
+/* The target records of one slot, by vCPU id, each on lines of its own (see struct
+ * ipiv_lat_series for lead). */
 struct ipiv_lat_targets {
+	__u64 lead; /* not used */
 	struct ipiv_target vcpu[IPIV_LAT_SLOT_VCPUS];
+	__u64 pad[7];
 };
 
 /* The series of histogram (kind, sub), or IPIV_LAT_SERIES when it has none. */

@@ -838,6 +838,56 @@ static void test_latency_eoi_virtualized(void **state)
  * and every record of a VM that found all slots taken, which stays hashed after slots free
  * up (so its deliveries are never split between the two). The collector sums both.
  */
+/*
+ * A dense slot's histogram gives back each observation in its own bucket and the exact sum,
+ * whichever group of buckets (struct ipiv_lat_series) it falls in: halt times, which the
+ * tracepoint carries, at both edges of buckets on either side of group edges, in the first
+ * bucket and in the last.
+ */
+static void test_latency_dense_buckets_exact(void **state)
+{
+	const uint64_t vm = 0xffff88800001e000;
+	const uint32_t buckets[] = {0,
+				    1,
+				    IPIV_LAT_GROUP - 1,
+				    IPIV_LAT_GROUP,
+				    2 * IPIV_LAT_GROUP - 1,
+				    2 * IPIV_LAT_GROUP,
+				    HIST_BUCKETS - 2,
+				    HIST_BUCKETS - 1};
+	const size_t n = sizeof(buckets) / sizeof(buckets[0]);
+	const struct ipiv_vm_stats *v;
+	struct ipiv_snapshot *s;
+	struct latency_hist h;
+	uint64_t sum = 0;
+
+	add_vm_entry(vm, "kvm-buckets");
+	be_vcpu(vm, 3, IPIV_APIC_X2APIC);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lo = hist_bucket_lo(buckets[i]);
+		uint64_t hi =
+			buckets[i] == HIST_BUCKETS - 1 ? lo + 12345 : hist_bucket_hi(buckets[i]);
+
+		FIRE(ipiv_vcpu_wakeup, lo, 1, 1);
+		FIRE(ipiv_vcpu_wakeup, hi, 1, 1);
+		sum += lo + hi;
+	}
+	assert_true(lat_slot(vm) != 0);
+	s = snap();
+	v = vm_of(s, vm);
+	assert_true(vm_latency(v, IPIV_LAT_HALT, 1, &h));
+	for (uint32_t b = 0, i = 0; b < HIST_BUCKETS; b++) {
+		bool listed = i < n && buckets[i] == b;
+
+		assert_int_equal(h.buckets[b], listed ? 2 : 0);
+		i += listed;
+	}
+	assert_int_equal(h.count, 2 * n);
+	assert_int_equal(h.sum_ns, sum);
+	assert_false(vm_latency(v, IPIV_LAT_HALT, 0, &h) && h.count);
+	collector_snapshot_free(s);
+}
+
 static void test_latency_dense_and_hashed(void **state)
 {
 	const uint64_t dense_vm = 0xffff888000015000, hashed_vm = 0xffff888000016000;
@@ -919,50 +969,74 @@ static size_t map_size(int fd, size_t key_size)
 }
 
 #define PI_NV(v)     ((uint64_t)(v) << 16)
+#define PI_NDST(cpu) ((uint64_t)(cpu) << 32)
 #define PI_SN	     (1ull << 1)
 #define AVIC_RUNNING (1ull << 62)
 
 /*
- * The tracepoints of kernel-patches/ (absent here, loaded for these tests): unvirtualized
- * ICR writes by reason, the x2APIC fastpath outcome, posted-interrupt descriptor changes
- * and the blocked/preempted times they imply, posted-interrupt wakeups with their latency
- * to the next kvm_entry, and AVIC IsRunning changes.
+ * What v1's patched tracepoints answered, from hooks that exist: unvirtualized ICR writes by
+ * reason (an APIC-write exit, then kvm_apic_ipi on the thread), the x2APIC fastpath outcome
+ * (fexit on KVM's WRMSR fastpath), posted-interrupt descriptor changes and the blocked and
+ * preempted times they imply (fexit on vmx_vcpu_pi_load/put), AVIC IsRunning changes (fexit
+ * on avic_vcpu_load/put/blocking/unblocking); and the patched kvm_pi_wakeup, with its
+ * latency to the next kvm_entry. The fexit programs cannot load here (no kvm_intel or
+ * kvm_amd, and fentry is refused on kvm_pvm): their logic runs through test entries.
  */
-static void test_patched_tracepoints(void **state)
+static void test_patched_and_derived(void **state)
 {
 	const uint64_t vm = 0xffff888000010000, vcpu_ptr = 0xffff888000abc000;
 	const uint64_t avic_ptr = 0xffff888000abd000;
-	const uint64_t x2_logical = ICR_DEST_LOGICAL | 0xfd | (3ull << 32);
-	const uint64_t xapic_phys = 0xfd | (2ull << 56);
+	const uint32_t fixed = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	const uint32_t logical = icr(0xfd, ICR_DM_FIXED, 1, ICR_SH_NONE);
 	const uint64_t no_identity = drop_count(IPIV_DROP_NO_IDENTITY);
 	uint64_t min = 0;
 
-	/* the sender, vCPU 0, in x2APIC mode: 3 logical, 1 all-but-self, 1 unknown reason */
-	be_vcpu(vm, 0, IPIV_APIC_XAPIC);
-	for (int i = 0; i < 3; i++)
-		FIRE(ipiv_icr_write_trap, vcpu_ptr, x2_logical, 1, IPIV_TRAP_LOGICAL);
-	assert_int_equal(my_thread().apic_mode, IPIV_APIC_X2APIC);
-	FIRE(ipiv_icr_write_trap, vcpu_ptr, icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_ALL_BUT_SELF), 1,
-	     IPIV_TRAP_SHORTHAND);
-	FIRE(ipiv_icr_write_trap, vcpu_ptr, x2_logical, 1, 42);
-	/* then xAPIC, IPIv off: the destination is in ICR bits 63:56 */
-	FIRE(ipiv_icr_write_trap, vcpu_ptr, xapic_phys, 0, IPIV_TRAP_IPIV_INACTIVE);
-	FIRE(ipiv_icr_write_trap, vcpu_ptr, xapic_phys, 0, IPIV_TRAP_IPIV_INACTIVE);
-	assert_int_equal(my_thread().apic_mode, IPIV_APIC_XAPIC);
-	/* 4 fastpath hits, 1 miss */
+	/* the sender, vCPU 0, x2APIC: ICR writes trapped by APIC-write exits (reason 56) */
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	for (int i = 0; i < 3; i++) {
+		FIRE(ipiv_test_exit, VMX, 56, 0x300);
+		apic_ipi(logical, 3);
+		FIRE(ipiv_test_entry, 0);
+	}
+	FIRE(ipiv_test_exit, VMX, 56, 0x300);
+	apic_ipi(icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_ALL_BUT_SELF), 0);
+	apic_ipi(icr(2, ICR_DM_NMI, 0, ICR_SH_NONE), 1); /* two sends in one exit: both */
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, VMX, 56, 0x300);
+	apic_ipi(fixed, 0xffffffff); /* x2APIC broadcast */
+	FIRE(ipiv_test_entry, 0);
+	/* eligible and still trapped: IPIv is off (unknown here: no vCPU pointer to read) */
+	for (int i = 0; i < 2; i++) {
+		FIRE(ipiv_test_exit, VMX, 0x80000000u | 56, 0x300);
+		apic_ipi(fixed, 1);
+		FIRE(ipiv_test_entry, 0);
+	}
+	/* not APIC-write exits: intercepted WRMSR, an SVM exit, no exit context */
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	apic_ipi(logical, 3);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, SVM, 56, 0);
+	apic_ipi(logical, 3);
+	FIRE(ipiv_test_entry, 0);
+	apic_ipi(logical, 3);
+	/* the x2APIC fastpath: 4 ICR writes sent, 1 declined, a TSC deadline write ignored */
 	for (int i = 0; i < 4; i++)
-		FIRE(ipiv_x2apic_icr_fastpath, vcpu_ptr, 0xfd | (1ull << 32), 1);
-	FIRE(ipiv_x2apic_icr_fastpath, vcpu_ptr, x2_logical, 0);
+		FIRE(ipiv_test_fastpath, 0x830, 0xfd | (1ull << 32), 1);
+	FIRE(ipiv_test_fastpath, 0x830, logical | (3ull << 32), 0);
+	FIRE(ipiv_test_fastpath, 0x6e0, 12345, 1);
 
-	/* vCPU 2's descriptor: first load on a new pCPU, block 3 ms, load, preempt 2 ms, load */
+	/* vCPU 2's descriptor on pCPU 5: seen running, block 3 ms, load, preempt 2 ms, load on
+	 * pCPU 6; a load or put that changes nothing is no update */
 	be_vcpu(vm, 2, IPIV_APIC_X2APIC);
-	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_MIGRATE, 0, PI_NV(0xf2) | (5ull << 32));
-	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_BLOCK, PI_NV(0xf2), PI_NV(0xf1));
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf2) | PI_NDST(5));
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf2) | PI_NDST(5));
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf1) | PI_NDST(5));
 	usleep(3000);
-	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_LOAD, PI_NV(0xf1), PI_NV(0xf2));
-	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_PREEMPT, PI_NV(0xf2), PI_NV(0xf2) | PI_SN);
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf2) | PI_NDST(5));
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf2) | PI_SN | PI_NDST(5));
 	usleep(2000);
-	FIRE(ipiv_pi_desc_update, vcpu_ptr, IPIV_PI_LOAD, PI_NV(0xf2) | PI_SN, PI_NV(0xf2));
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf2) | PI_NDST(6));
+	FIRE(ipiv_test_pi_desc, vcpu_ptr, PI_NV(0xf2) | PI_NDST(6));
 
 	/* vCPU 3 woken twice by posted interrupts (an IPI vector, then a device's); it enters
 	 * 1 ms after the first */
@@ -975,20 +1049,20 @@ static void test_patched_tracepoints(void **state)
 	FIRE(ipiv_test_pi_wakeup, vm, 4, 0);
 	assert_int_equal(target(vm, 4).pi_since != 0, 1);
 	assert_int_equal(target(vm, 3).pi_since, 0);
-	/* the real program, handed a vCPU pointer it cannot read, attributes nothing */
-	FIRE(ipiv_pi_wakeup, 0x1000, 0x2000);
+	/* the real program (v2: the vCPU alone), handed a vCPU it cannot read, counts nothing */
+	FIRE(ipiv_pi_wakeup, 0x1000);
 
-	/* AMD, vCPU 5: loaded, preempted 2 ms, loaded, put while halted 1 ms, loaded */
+	/* AMD, vCPU 5: seen running, preempted 2 ms, loaded, put while halted 1 ms, loaded; a
+	 * write that leaves IsRunning as it was is no change */
 	be_vcpu(vm, 5, IPIV_APIC_X2APIC);
-	FIRE(ipiv_test_avic_physid, avic_ptr, 0, AVIC_RUNNING | 7, 0);
-	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 7, 7, 1);
+	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 7, 0);
+	FIRE(ipiv_test_avic_physid, avic_ptr, 7, 1);
 	usleep(2000);
-	FIRE(ipiv_test_avic_physid, avic_ptr, 7, AVIC_RUNNING | 9, 0);
-	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 9, 9, 0);
+	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 9, 0);
+	FIRE(ipiv_test_avic_physid, avic_ptr, 9, 0);
 	usleep(1000);
-	FIRE(ipiv_avic_physid_update, avic_ptr, 9, AVIC_RUNNING | 9);
-	/* a write that leaves IsRunning as it was is no change */
-	FIRE(ipiv_avic_physid_update, avic_ptr, AVIC_RUNNING | 9, AVIC_RUNNING | 10);
+	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 9, 0);
+	FIRE(ipiv_test_avic_physid, avic_ptr, AVIC_RUNNING | 10, 0);
 
 	struct ipiv_snapshot *s = snap();
 	const struct ipiv_vm_stats *v = vm_of(s, vm);
@@ -998,16 +1072,19 @@ static void test_patched_tracepoints(void **state)
 	assert_non_null(v0);
 	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_LOGICAL], 3);
 	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_SHORTHAND], 1);
-	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_OTHER], 1);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_DELIVERY_MODE], 1);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_DEST_RANGE], 1);
 	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_IPIV_INACTIVE], 2);
-	assert_int_equal(v->counts.icr_write_traps[IPIV_TRAP_DELIVERY_MODE], 0);
+	assert_int_equal(v0->counts.icr_write_traps[IPIV_TRAP_OTHER], 0);
+	assert_int_equal(v0->counts.sent_by_path[IPIV_PATH_APIC_WRITE], 8);
+	assert_int_equal(v0->counts.sent, 11);
 	assert_int_equal(v0->counts.x2apic_fastpath_handled, 4);
 	assert_int_equal(v0->counts.x2apic_fastpath_missed, 1);
 
 	assert_non_null(v2);
 	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_MIGRATE], 1);
 	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_BLOCK], 1);
-	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_LOAD], 2);
+	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_LOAD], 1);
 	assert_int_equal(v2->counts.pi_descriptor_updates[IPIV_PI_PREEMPT], 1);
 	assert_true(v2->counts.state_ns[IPIV_VSTATE_BLOCKED] >= 3000000);
 	assert_true(v2->counts.state_ns[IPIV_VSTATE_BLOCKED] < 1000000000);
@@ -1023,7 +1100,7 @@ static void test_patched_tracepoints(void **state)
 	assert_int_equal(s->self.drops[IPIV_DROP_NO_IDENTITY], no_identity + 1);
 
 	assert_non_null(v5);
-	assert_int_equal(v5->counts.avic_running_set, 3);
+	assert_int_equal(v5->counts.avic_running_set, 2);
 	assert_int_equal(v5->counts.avic_running_cleared, 2);
 	assert_true(v5->counts.state_ns[IPIV_VSTATE_PREEMPTED] >= 2000000);
 	assert_true(v5->counts.state_ns[IPIV_VSTATE_NOT_RUNNING] >= 1000000);
@@ -1057,7 +1134,7 @@ static void test_apicv_inhibits(void **state)
 	assert_int_equal(v->inhibit_clear[0], 0);
 	assert_int_equal(v->pid, getpid());
 	assert_string_equal(v->stats_id, "kvm-4242");
-	assert_string_equal(ipiv_inhibit_name(12), "physical_id_too_big");
+	assert_string_equal(ipiv_inhibit_name(&s->inhibit_names, 12), "physical_id_too_big");
 	/* the timeline keeps them in order, with increasing times */
 	assert_int_equal(v->n_timeline, 4);
 	assert_int_equal(v->timeline[0].reason, 0);
@@ -1254,7 +1331,7 @@ static void test_reclaim_gone_vms(void **state)
 	collector_snapshot_free(s);
 	/* the thread of a reclaimed VM loses its storage */
 	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &fd, &t), 0);
-	/* the vCPU state machines and posted wakeups of test_patched_tracepoints' VM too */
+	/* the vCPU state machines and posted wakeups of test_patched_and_derived's VM too */
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.vcpu_states), sizeof(uint64_t)), 0);
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.targets), sizeof(struct ipiv_target_key)),
 			 0);
@@ -1301,7 +1378,8 @@ int main(void)
 		cmocka_unit_test(test_latency_vector_slots),
 		cmocka_unit_test(test_latency_eoi_virtualized),
 		cmocka_unit_test(test_latency_dense_and_hashed),
-		cmocka_unit_test(test_patched_tracepoints),
+		cmocka_unit_test(test_latency_dense_buckets_exact),
+		cmocka_unit_test(test_patched_and_derived),
 		cmocka_unit_test(test_apicv_inhibits),
 		cmocka_unit_test(test_thread_exit_moves_cache),
 		cmocka_unit_test(test_cache_skips_entry_being_filled),
