@@ -1,21 +1,28 @@
 /* HTTP server over libmicrohttpd: binds its own socket (so a failure can be named exactly),
  * then hands it to MHD; routes GET/HEAD requests to handlers and enforces the limits of
- * struct httpd_limits (a sweeper thread closes connections past the read deadline). */
+ * struct httpd_limits (a sweeper thread closes connections past the read deadline). With a
+ * --web.config.file it speaks TLS and checks basic auth, re-reading the file when it changes;
+ * responses are gzipped for clients that accept it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "httpd.h"
 #include "log.h"
+#include "strbuf.h"
+#include "webconfig.h"
 
 /* Per-connection memory: request line and headers must fit (MHD answers 414/431 if not). */
 #define HTTPD_CONNECTION_MEMORY (32 * 1024)
@@ -27,6 +34,8 @@
  * then one line saying how many were left out. */
 #define HTTPD_LOG_BURST		5
 #define HTTPD_LOG_WINDOW_MS	60000
+/* Smaller bodies go out as they are: gzip's header and trailer would be most of them. */
+#define HTTPD_GZIP_MIN_BYTES	1024
 
 /* One open connection, from MHD's connection-started notice to its closed notice. */
 struct httpd_conn {
@@ -36,6 +45,9 @@ struct httpd_conn {
 	 * reached a handler, or once the sweeper shut the socket. */
 	uint64_t reading_since_ms;
 	char peer[INET6_ADDRSTRLEN];
+	/* The web config its TLS session was set up with (a reference), for the client
+	 * certificate check during the handshake. */
+	struct webconfig *web;
 };
 
 struct httpd {
@@ -44,7 +56,9 @@ struct httpd {
 	uint16_t port;
 	struct httpd_route *routes;
 	size_t n_routes;
-	struct httpd_limits limits; /* defaults resolved */
+	struct httpd_limits limits;  /* defaults resolved */
+	bool tls;		     /* serving TLS: fixed at start, like the listen address */
+	struct webconfig *start_web; /* MHD keeps pointers to its PEM: held until stop */
 
 	pthread_mutex_t lock; /* guards what follows: MHD's workers and the sweeper share it */
 	pthread_cond_t wake;
@@ -72,26 +86,26 @@ static const struct httpd_limits default_limits = {
 /* The client context of a request whose target was too long: its query was dropped unread. */
 static char uri_too_long;
 
+/*
+ * --web.config.file, shared by every server: set once by httpd_web_config_load before the
+ * first httpd_start. It is checked at each connection and request: when the file or one it
+ * names changed (or after SIGHUP), it is re-read; a file that fails to load keeps the previous
+ * config, with one log line per broken version of the files.
+ */
+static struct {
+	pthread_mutex_t lock; /* guards what follows */
+	char *path;
+	struct webconfig *current;
+	uint64_t failed_stamp;	      /* the files' stamp when a reload last failed */
+	volatile sig_atomic_t reload; /* SIGHUP */
+} web = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void set_err(char *err, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
 }
 
 static int parse_port(const char *s, uint16_t *port)
@@ -265,6 +279,121 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&httpd->lock);
 }
 
+/*
+ * The TLS handshake's client certificate check (gnutls_certificate_set_verify_function):
+ * MHD makes the connection its sessions' pointer, and the connection's context holds the web
+ * config the session was set up with.
+ */
+static int verify_client_cert(gnutls_session_t session)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *info =
+		conn ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+	struct httpd_conn *c = info ? info->socket_context : NULL;
+
+	if (!c || !c->web)
+		return -1; /* no config to check against: refuse rather than let it through */
+	return webconfig_verify_client(c->web, session);
+}
+
+int httpd_web_config_load(const char *path, char *err, size_t err_size)
+{
+	struct webconfig *wc;
+	char *copy;
+	int r;
+
+	r = webconfig_load(path, verify_client_cert, &wc, err, err_size);
+	if (r)
+		return r;
+	copy = strdup(path);
+	if (!copy) {
+		webconfig_put(wc);
+		set_err(err, err_size, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&web.lock);
+	free(web.path);
+	webconfig_put(web.current);
+	web.path = copy;
+	web.current = wc;
+	web.failed_stamp = 0;
+	pthread_mutex_unlock(&web.lock);
+	return 0;
+}
+
+bool httpd_web_config_tls(void)
+{
+	bool tls;
+
+	pthread_mutex_lock(&web.lock);
+	tls = web.current && web.current->tls;
+	pthread_mutex_unlock(&web.lock);
+	return tls;
+}
+
+void httpd_web_config_reload(void)
+{
+	web.reload = 1;
+}
+
+void httpd_web_config_clear(void)
+{
+	pthread_mutex_lock(&web.lock);
+	webconfig_put(web.current);
+	web.current = NULL;
+	free(web.path);
+	web.path = NULL;
+	pthread_mutex_unlock(&web.lock);
+}
+
+/* With web.lock held: re-reads the file; a failure keeps the config there was. */
+static void reload_locked(bool asked)
+{
+	struct webconfig *wc;
+	uint64_t stamp = webconfig_files_stamp(web.current);
+	char err[512] = "";
+
+	if (!asked && stamp == web.failed_stamp)
+		return; /* this version of the files was refused already */
+	if (webconfig_load(web.path, verify_client_cert, &wc, err, sizeof(err)) == 0 &&
+	    wc->tls != web.current->tls) {
+		snprintf(err, sizeof(err), "%s: TLS can only be turned %s by a restart", web.path,
+			 wc->tls ? "on" : "off");
+		webconfig_put(wc);
+		wc = NULL;
+	} else if (wc == NULL && !err[0]) {
+		snprintf(err, sizeof(err), "%s: cannot be loaded", web.path);
+	}
+	if (!wc) {
+		web.failed_stamp = stamp;
+		log_error("httpd", "web config not reloaded, the previous one stays: %s", err);
+		return;
+	}
+	webconfig_put(web.current);
+	web.current = wc;
+	web.failed_stamp = 0;
+	log_info("httpd", "web config %s reloaded: %s, %zu basic auth users", web.path,
+		 wc->tls ? "TLS" : "plain HTTP", wc->n_users);
+}
+
+/* The web config now (a reference, or NULL without --web.config.file), re-read if needed. */
+static struct webconfig *current_web(void)
+{
+	struct webconfig *wc;
+	bool asked;
+
+	pthread_mutex_lock(&web.lock);
+	if (web.current) {
+		asked = web.reload;
+		web.reload = 0;
+		if (asked || webconfig_files_changed(web.current))
+			reload_locked(asked);
+	}
+	wc = webconfig_get(web.current);
+	pthread_mutex_unlock(&web.lock);
+	return wc;
+}
+
 static void format_peer(const struct sockaddr *sa, char *buf, size_t size)
 {
 	snprintf(buf, size, "?");
@@ -330,6 +459,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		if (c->next)
 			c->next->prev = c->prev;
 		pthread_mutex_unlock(&httpd->lock);
+		webconfig_put(c->web);
 		free(c);
 		*socket_context = NULL;
 		return;
@@ -346,6 +476,23 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	c->fd = info->connect_fd;
 	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	format_peer(info ? info->client_addr : NULL, c->peer, sizeof(c->peer));
+	c->web = httpd->tls ? current_web() : NULL;
+	if (c->web && c->web->tls) {
+		/* MHD set the session up with the config of the start; the handshake has not
+		 * begun, so it takes the current one's certificate, CA and versions instead. */
+		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		if (!info || !info->tls_session ||
+		    gnutls_priority_set(info->tls_session, webconfig_priority(c->web)) < 0 ||
+		    gnutls_credentials_set(info->tls_session, GNUTLS_CRD_CERTIFICATE,
+					   webconfig_credentials(c->web)) < 0) {
+			shutdown(c->fd, SHUT_RDWR);
+			webconfig_put(c->web);
+			free(c);
+			return;
+		}
+		gnutls_certificate_server_set_request(info->tls_session,
+						      webconfig_cert_request(c->web));
+	}
 	pthread_mutex_lock(&httpd->lock);
 	c->reading_since_ms = now_ms();
 	c->next = httpd->conns;
@@ -459,11 +606,12 @@ static const struct httpd_route *find_route(const struct httpd *httpd, const cha
 	return best;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
-			       const char *content_type, char *body, size_t len, const char *allow)
+/* A response with the headers every one carries: its type, nosniff, the web config's. */
+static struct MHD_Response *make_response(const struct webconfig *wc, const char *content_type,
+					  char *body, size_t len)
 {
 	struct MHD_Response *response;
-	enum MHD_Result ret;
+	bool nosniff_set = false;
 
 	if (body)
 		response = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -471,24 +619,191 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
 		response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!response) {
 		free(body);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
-	if (allow)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+	for (size_t i = 0; wc && i < wc->n_headers; i++) {
+		MHD_add_response_header(response, wc->headers[i].name, wc->headers[i].value);
+		nosniff_set |= !strcmp(wc->headers[i].name, "X-Content-Type-Options");
+	}
+	if (!nosniff_set)
+		MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+	return response;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status,
+			     struct MHD_Response *response)
+{
+	enum MHD_Result ret;
+
+	if (!response)
+		return MHD_NO;
 	ret = MHD_queue_response(conn, status, response);
 	MHD_destroy_response(response);
 	return ret;
 }
 
-static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned int status,
-				    const char *text, const char *allow)
+static enum MHD_Result respond_text(struct MHD_Connection *conn, const struct webconfig *wc,
+				    unsigned int status, const char *text, const char *allow)
 {
 	char *body = strdup(text);
+	struct MHD_Response *response =
+		make_response(wc, "text/plain; charset=utf-8", body, body ? strlen(body) : 0);
 
-	return respond(conn, status, "text/plain; charset=utf-8", body, body ? strlen(body) : 0,
-		       allow);
+	if (response && allow)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+	return queue(conn, status, response);
+}
+
+bool httpd_accepts_gzip(const char *accept_encoding)
+{
+	double q_gzip = -1, q_any = -1;
+	const char *p = accept_encoding;
+
+	while (p && *p) {
+		size_t len = strcspn(p, ",");
+		const char *end = p + len, *name = p, *param;
+		size_t name_len;
+		double q = 1;
+
+		while (name < end && (*name == ' ' || *name == '\t'))
+			name++;
+		name_len = strcspn(name, ";, \t");
+		if (name + name_len > end)
+			name_len = (size_t)(end - name);
+		for (param = memchr(name, ';', (size_t)(end - name)); param && param < end;
+		     param = memchr(param + 1, ';', (size_t)(end - param - 1))) {
+			const char *v = param + 1;
+			char *num_end;
+
+			while (v < end && (*v == ' ' || *v == '\t'))
+				v++;
+			if (end - v > 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+				q = strtod(v + 2, &num_end);
+				if (num_end == v + 2 || q < 0 || q > 1)
+					q = 0; /* unparsable weight: not acceptable */
+			}
+		}
+		if ((name_len == 4 && !strncasecmp(name, "gzip", 4)) ||
+		    (name_len == 6 && !strncasecmp(name, "x-gzip", 6)))
+			q_gzip = q;
+		else if (name_len == 1 && name[0] == '*')
+			q_any = q;
+		p = *end ? end + 1 : end;
+	}
+	return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
+}
+
+int httpd_gzip(const char *in, size_t len, char **out, size_t *out_len)
+{
+	z_stream zs = {0};
+	size_t bound;
+	char *buf;
+	int r;
+
+	if (len > UINT32_MAX) /* zlib counts in 32 bits */
+		return -EFBIG;
+	/* 15 + 16: a gzip header and trailer around the deflate stream. */
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return -ENOMEM;
+	bound = deflateBound(&zs, len);
+	buf = malloc(bound);
+	if (!buf) {
+		deflateEnd(&zs);
+		return -ENOMEM;
+	}
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)buf;
+	zs.avail_out = (uInt)bound;
+	r = deflate(&zs, Z_FINISH);
+	deflateEnd(&zs);
+	if (r != Z_STREAM_END) {
+		free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	*out_len = zs.total_out;
+	return 0;
+}
+
+/* Basic auth against the web config's users: true when there are none or they match. */
+static bool authorized(struct MHD_Connection *conn, struct webconfig *wc)
+{
+	char *user, *password = NULL;
+	bool ok;
+
+	if (!wc || !wc->n_users)
+		return true;
+	user = MHD_basic_auth_get_username_password(conn, &password);
+	ok = user && password && webconfig_check_password(wc, user, password);
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		MHD_free(password);
+	}
+	if (user)
+		MHD_free(user);
+	return ok;
+}
+
+static enum MHD_Result answer(struct httpd *httpd, struct MHD_Connection *conn,
+			      struct webconfig *wc, const char *url, const char *method)
+{
+	const struct httpd_route *route;
+	struct httpd_request req = {conn, method, url};
+	struct httpd_response resp = {MHD_HTTP_OK, "text/plain; charset=utf-8", NULL, 0};
+	struct MHD_Response *response;
+	bool gzipped = false;
+	char text[128];
+	int err;
+
+	if (!authorized(conn, wc)) {
+		const char *denied = "Unauthorized\n";
+
+		response = make_response(wc, "text/plain; charset=utf-8", strdup(denied),
+					 strlen(denied));
+		if (response)
+			MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						"Basic realm=\"ipivd\", charset=\"UTF-8\"");
+		return queue(conn, MHD_HTTP_UNAUTHORIZED, response);
+	}
+	/* Answered on the first call, before any request body is read: nothing we serve
+	 * takes one, and a 405 is best sent without reading it. */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return respond_text(conn, wc, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n",
+				    "GET, HEAD");
+	route = find_route(httpd, url);
+	if (!route)
+		return respond_text(conn, wc, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
+	err = route->handler(&req, &resp, route->ctx);
+	if (err < 0) {
+		free(resp.body);
+		snprintf(text, sizeof(text), "Internal Server Error: %s\n", strerror(-err));
+		return respond_text(conn, wc, MHD_HTTP_INTERNAL_SERVER_ERROR, text, NULL);
+	}
+	if (resp.body && resp.len >= HTTPD_GZIP_MIN_BYTES &&
+	    httpd_accepts_gzip(httpd_header(&req, MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
+		char *packed;
+		size_t packed_len;
+
+		if (httpd_gzip(resp.body, resp.len, &packed, &packed_len) == 0) {
+			free(resp.body);
+			resp.body = packed;
+			resp.len = packed_len;
+			gzipped = true;
+		}
+	}
+	response = make_response(wc, resp.content_type ? resp.content_type : "text/plain",
+				 resp.body, resp.body ? resp.len : 0);
+	if (response) {
+		/* a cache must not hand a gzipped body to a client that did not ask for one */
+		MHD_add_response_header(response, MHD_HTTP_HEADER_VARY,
+					MHD_HTTP_HEADER_ACCEPT_ENCODING);
+		if (gzipped)
+			MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	}
+	return queue(conn, resp.status, response);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -496,35 +811,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_data_size, void **con_cls)
 {
 	struct httpd *httpd = cls;
-	const struct httpd_route *route;
-	struct httpd_request req = {conn, method, url};
-	struct httpd_response resp = {MHD_HTTP_OK, "text/plain; charset=utf-8", NULL, 0};
+	struct webconfig *wc;
+	enum MHD_Result ret;
 	char text[128];
-	int err;
 
 	set_reading(httpd, conn, false);
+	/* per request, as exporter-toolkit reads it: a changed password applies to the
+	 * scraper's kept-alive connection too */
+	wc = current_web();
 	if (*con_cls == &uri_too_long) {
 		snprintf(text, sizeof(text),
 			 "URI Too Long: at most %u bytes and %u query arguments\n",
 			 HTTPD_MAX_URI_LEN, HTTPD_MAX_QUERY_ARGS);
-		return respond_text(conn, MHD_HTTP_URI_TOO_LONG, text, NULL);
+		ret = respond_text(conn, wc, MHD_HTTP_URI_TOO_LONG, text, NULL);
+	} else {
+		ret = answer(httpd, conn, wc, url, method);
 	}
-	/* Answered on the first call, before any request body is read: nothing we serve
-	 * takes one, and a 405 is best sent without reading it. */
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n",
-				    "GET, HEAD");
-	route = find_route(httpd, url);
-	if (!route)
-		return respond_text(conn, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
-	err = route->handler(&req, &resp, route->ctx);
-	if (err < 0) {
-		free(resp.body);
-		snprintf(text, sizeof(text), "Internal Server Error: %s\n", strerror(-err));
-		return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text, NULL);
-	}
-	return respond(conn, resp.status, resp.content_type ? resp.content_type : "text/plain",
-		       resp.body, resp.body ? resp.len : 0, NULL);
+	webconfig_put(wc);
+	return ret;
 }
 
 static void format_address(const struct sockaddr_storage *addr, char *buf, size_t size)
@@ -565,6 +869,8 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	unsigned int mhd_limit;
 	char where[INET6_ADDRSTRLEN + 16];
+	struct MHD_OptionItem tls_opts[6] = {{MHD_OPTION_END, 0, NULL}};
+	struct webconfig *wc = NULL;
 	size_t i;
 	int ret, mhd_fd;
 
@@ -642,6 +948,22 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 					    : ((struct sockaddr_in *)&bound)->sin_port);
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* Each connection then takes the current config's credentials (on_connection); the
+	 * start's are what MHD needs to start. */
+	wc = current_web();
+	if (wc && wc->tls) {
+		struct MHD_OptionItem *o = tls_opts;
+
+		httpd->tls = true;
+		flags |= MHD_USE_TLS;
+		*o++ = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, wc->key};
+		*o++ = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, wc->cert};
+		*o++ = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, wc->priorities};
+		if (wc->client_ca)
+			*o++ = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+						       wc->client_ca};
+		*o = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	}
 
 	/* MHD closes the listen socket it is given when it stops, but may or may not when it
 	 * fails to start: give it a copy, so our own descriptor is closed exactly once. */
@@ -672,11 +994,15 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 		MHD_OPTION_CONNECTION_TIMEOUT, httpd->limits.read_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, httpd, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, httpd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, httpd, MHD_OPTION_END);
+		on_completed, httpd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, httpd, MHD_OPTION_ARRAY,
+		tls_opts, MHD_OPTION_END);
+	httpd->start_web = wc;
+	wc = NULL;
 	if (!httpd->mhd) {
 		ret = -EIO;
-		set_err(err, err_size, "cannot start libmicrohttpd on %s (%u workers)", where,
-			httpd->limits.workers);
+		set_err(err, err_size, "cannot start libmicrohttpd on %s (%u workers%s)", where,
+			httpd->limits.workers,
+			httpd->tls ? ", TLS: is libmicrohttpd built with GnuTLS?" : "");
 		goto fail;
 	}
 	close(httpd->listen_fd);
@@ -684,10 +1010,12 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 	*out = httpd;
 	return 0;
 fail:
+	webconfig_put(wc);
 	if (httpd) {
 		stop_sweeper(httpd);
 		if (httpd->listen_fd >= 0)
 			close(httpd->listen_fd);
+		webconfig_put(httpd->start_web);
 		pthread_cond_destroy(&httpd->wake);
 		pthread_mutex_destroy(&httpd->lock);
 		free(httpd->routes);
@@ -707,6 +1035,7 @@ void httpd_stop(struct httpd *httpd)
 		return;
 	MHD_stop_daemon(httpd->mhd); /* closes the listen socket and every connection */
 	stop_sweeper(httpd);
+	webconfig_put(httpd->start_web);
 	pthread_cond_destroy(&httpd->wake);
 	pthread_mutex_destroy(&httpd->lock);
 	free(httpd->routes);

@@ -1,6 +1,6 @@
 /* A small HTTP server over libmicrohttpd: listen-address parsing in exporter-toolkit syntax,
- * a route table of GET handlers, 404/405/HEAD handling, and limits that keep it answering
- * under slow, idle or oversized clients. */
+ * a route table of GET handlers, 404/405/HEAD handling, limits that keep it answering under
+ * slow, idle or oversized clients, --web.config.file (TLS, basic auth) and gzip. */
 #ifndef IPIV_HTTPD_H
 #define IPIV_HTTPD_H
 
@@ -83,6 +83,28 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 uint16_t httpd_port(const struct httpd *httpd);
 /* Stops serving; waits for the handlers running, if any. NULL is fine. */
 void httpd_stop(struct httpd *httpd);
+
+/*
+ * --web.config.file (exporter-toolkit's format, daemon/ipivd/webconfig.h) for every server
+ * started after this: TLS when it names a certificate, basic auth when it lists users. Returns
+ * 0 or a negative errno with one line in err naming the file or key at fault. The file (and
+ * the certificates it names) is re-read when it changes, checked at each connection and
+ * request; a version that fails to load keeps the previous config and logs one line. TLS
+ * itself cannot be turned on or off without a restart.
+ */
+int httpd_web_config_load(const char *path, char *err, size_t err_size);
+/* Is the web config loaded one that serves TLS? */
+bool httpd_web_config_tls(void);
+/* Re-read the file at the next connection or request, changed or not (async-signal-safe:
+ * for SIGHUP). */
+void httpd_web_config_reload(void);
+/* Back to no web config, for servers started after this (tests). */
+void httpd_web_config_clear(void);
+
+/* Does an Accept-Encoding header allow gzip (gzip or x-gzip, else *, with q > 0)? */
+bool httpd_accepts_gzip(const char *accept_encoding);
+/* len bytes as one gzip member (RFC 1952), malloc()ed into out. 0 or a negative errno. */
+int httpd_gzip(const char *in, size_t len, char **out, size_t *out_len);
 
 const char *httpd_method(const struct httpd_request *req);
 const char *httpd_path(const struct httpd_request *req);

@@ -96,3 +96,14 @@ void strbuf_release(struct strbuf *sb)
 	sb->cap = 0;
 	sb->err = 0;
 }
+
+void set_err(char *err, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+}

@@ -24,4 +24,7 @@ static inline int strbuf_error(const struct strbuf *sb)
 char *strbuf_steal(struct strbuf *sb, size_t *len);
 void strbuf_release(struct strbuf *sb);
 
+/* Writes a one-line error message into a caller's fixed buffer (err may be NULL or size 0). */
+void set_err(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

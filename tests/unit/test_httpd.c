@@ -1,8 +1,9 @@
 /* Unit tests for daemon/ipivd/httpd.c: real requests over loopback sockets (200, 404, 405,
  * HEAD, query parameters, handler failure, prefix routes, idle timeout), the limits (read
  * deadline against a trickling client, per-address limit, eviction when full, 4xx for
- * oversized requests, a blocked handler not blocking others, rate-limited logging) and the
- * listen address errors a user can make, including a port already in use. */
+ * oversized requests, a blocked handler not blocking others, rate-limited logging), the
+ * listen address errors a user can make, including a port already in use, gzip by
+ * Accept-Encoding, and basic auth and headers from a --web.config.file that is re-read. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <cmocka.h>
 
 #include "ipivd/httpd.h"
@@ -71,6 +73,19 @@ static int blocking(const struct httpd_request *req, struct httpd_response *resp
 	return hello(req, resp, "released");
 }
 
+/* A body worth compressing, the same every time: 100 lines of 60 bytes. */
+static int big(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	FILE *f = open_memstream(&resp->body, &resp->len);
+
+	if (!f)
+		return -ENOMEM;
+	for (int i = 0; i < 100; i++)
+		fprintf(f, "ipiv_series{vm=\"vm-%02d\",path=\"x2apic_msr\"} %20d\n", i % 7,
+			i * 7919);
+	return fclose(f) ? -ENOMEM : 0;
+}
+
 static const struct httpd_route routes[] = {
 	{"/", false, hello, "<h1>home</h1>"},
 	{"/echo", false, echo_query, NULL},
@@ -78,6 +93,7 @@ static const struct httpd_route routes[] = {
 	{"/api/v1/vms/", true, echo_query, NULL},
 	{"/api/v1/vms/special", false, hello, "exact wins"},
 	{"/block", false, blocking, NULL},
+	{"/big", false, big, NULL},
 };
 
 struct reply {
@@ -577,6 +593,181 @@ static void test_bad_routes_are_refused(void **state)
 	assert_null(httpd);
 }
 
+/* gunzip of a whole body; returns its length, or -1 if it is not one gzip member. */
+static ssize_t gunzip(const char *in, size_t len, char *out, size_t size)
+{
+	z_stream zs = {0};
+	ssize_t n = -1;
+
+	assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)size;
+	if (inflate(&zs, Z_FINISH) == Z_STREAM_END && zs.avail_in == 0)
+		n = (ssize_t)zs.total_out;
+	inflateEnd(&zs);
+	return n;
+}
+
+static void test_gzip_by_accept_encoding(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0");
+	uint16_t port = httpd_port(httpd);
+	struct reply plain, packed, r;
+	char unpacked[8192];
+	ssize_t n;
+
+	request(AF_INET, port, "GET /big HTTP/1.0\r\n\r\n", &plain);
+	assert_int_equal(plain.status, 200);
+	assert_true(plain.body_len >= 6000);
+	assert_null(strcasestr(plain.headers, "Content-Encoding"));
+	assert_non_null(strcasestr(plain.headers, "\r\nVary: Accept-Encoding"));
+
+	request(AF_INET, port, "GET /big HTTP/1.0\r\nAccept-Encoding: deflate, gzip\r\n\r\n",
+		&packed);
+	assert_int_equal(packed.status, 200);
+	assert_non_null(strcasestr(packed.headers, "\r\nContent-Encoding: gzip"));
+	assert_non_null(strcasestr(packed.headers, "\r\nVary: Accept-Encoding"));
+	assert_true(packed.body_len < plain.body_len / 4);
+	n = gunzip(packed.body, packed.body_len, unpacked, sizeof(unpacked));
+	assert_int_equal(n, (ssize_t)plain.body_len);
+	assert_memory_equal(unpacked, plain.body, plain.body_len);
+
+	/* HEAD: the gzipped response's headers, no body */
+	request(AF_INET, port, "HEAD /big HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n", &r);
+	assert_int_equal(r.body_len, 0);
+	assert_non_null(strcasestr(r.headers, "\r\nContent-Encoding: gzip"));
+	/* refused, or a body too small to gain: as it is */
+	request(AF_INET, port, "GET /big HTTP/1.0\r\nAccept-Encoding: gzip;q=0, *\r\n\r\n", &r);
+	assert_int_equal(r.body_len, plain.body_len);
+	assert_null(strcasestr(r.headers, "Content-Encoding"));
+	request(AF_INET, port, "GET / HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n", &r);
+	assert_string_equal(r.body, "<h1>home</h1>");
+	/* errors are not compressed */
+	request(AF_INET, port, "GET /nope HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n", &r);
+	assert_string_equal(r.body, "Not Found\n");
+	httpd_stop(httpd);
+}
+
+static void test_accepts_gzip(void **state)
+{
+	static const struct {
+		const char *header;
+		bool gzip;
+	} cases[] = {
+		{NULL, false},
+		{"", false},
+		{"gzip", true},
+		{"GZIP", true},
+		{"x-gzip", true},
+		{"deflate, gzip;q=1.0, *;q=0.5", true},
+		{"gzip;q=0", false},
+		{"gzip; q=0.000", false},
+		{"gzip;q=0.001", true},
+		{"*", true},
+		{"*;q=0", false},
+		{"br, *", true},
+		{"gzip;q=0, *", false}, /* named wins over * */
+		{"identity", false},
+		{"gzipper", false},
+		{"br;q=1, deflate", false},
+		{" gzip ", true},
+		{"gzip;q=x", false},
+		{"gzip;level=1;q=0", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (httpd_accepts_gzip(cases[i].header) != cases[i].gzip)
+			fail_msg("Accept-Encoding \"%s\": want %s", cases[i].header,
+				 cases[i].gzip ? "gzip" : "none");
+}
+
+/* Writes the web config in one rename, so the server sees a new file or the old one. */
+static void put_web_config(const char *path, const char *text)
+{
+	char tmp[300];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* bcrypt at cost 4 of "pw-one" and "pw-two"; the base64 of alice with each */
+#define HASH_PW_ONE  "$2b$04$sQlE0QtaiH0LrKGj/c3WrObkE1EQvZEaPuVB1fLz61f6SDQwpX2YW"
+#define HASH_PW_TWO  "$2b$04$laEsIDtkJhylp82UdCG4GeqU/uRPHV53EsNUjI.F/jGQh7MtYOaQi"
+#define ALICE_PW_ONE "Authorization: Basic YWxpY2U6cHctb25l\r\n"
+#define ALICE_PW_TWO "Authorization: Basic YWxpY2U6cHctdHdv\r\n"
+#define ALICE_WRONG  "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"
+
+static void test_basic_auth_from_web_config(void **state)
+{
+	char dir[] = "/tmp/test_httpd.XXXXXX", path[64], err[512] = "", cmd[96];
+	struct httpd *httpd;
+	struct reply r;
+	uint16_t port;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/web.yml", dir);
+	put_web_config(path, "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+			     "basic_auth_users:\n  alice: " HASH_PW_ONE "\n");
+	if (httpd_web_config_load(path, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_false(httpd_web_config_tls());
+	httpd = start("127.0.0.1:0");
+	port = httpd_port(httpd);
+
+	request(AF_INET, port, "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strcasestr(r.headers, "\r\nWWW-Authenticate: Basic realm=\"ipivd\""));
+	assert_non_null(strcasestr(r.headers, "\r\nX-Frame-Options: deny"));
+	assert_null(strstr(r.body, "home"));
+	request(AF_INET, port, "GET /nope HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 401); /* what exists is not told before auth */
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_WRONG "\r\n", &r);
+	assert_int_equal(r.status, 401);
+	request(AF_INET, port, "GET / HTTP/1.0\r\nAuthorization: Bearer x\r\n\r\n", &r);
+	assert_int_equal(r.status, 401);
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_PW_ONE "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "<h1>home</h1>");
+	assert_non_null(strcasestr(r.headers, "\r\nX-Frame-Options: deny"));
+
+	/* a new password applies at the next request */
+	put_web_config(path, "basic_auth_users:\n  alice: " HASH_PW_TWO "\n");
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_PW_ONE "\r\n", &r);
+	assert_int_equal(r.status, 401);
+	assert_null(strcasestr(r.headers, "X-Frame-Options"));
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_PW_TWO "\r\n", &r);
+	assert_int_equal(r.status, 200);
+
+	/* a broken file, or one that turns TLS on, keeps the config there was */
+	put_web_config(path, "basic_auth_users:\n  alice: plaintext\n");
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_PW_TWO "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	put_web_config(path, "tls_server_config:\n  cert: x\n  key: y\n");
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_PW_TWO "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	/* and a file that goes away too */
+	unlink(path);
+	httpd_web_config_reload();
+	request(AF_INET, port, "GET / HTTP/1.0\r\n" ALICE_PW_TWO "\r\n", &r);
+	assert_int_equal(r.status, 200);
+	/* no users: no authentication */
+	put_web_config(path, "http_server_config:\n  http2: false\n");
+	request(AF_INET, port, "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+
+	httpd_stop(httpd);
+	httpd_web_config_clear();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +784,9 @@ int main(void)
 		cmocka_unit_test(test_port_in_use),
 		cmocka_unit_test(test_bad_listen_addresses),
 		cmocka_unit_test(test_bad_routes_are_refused),
+		cmocka_unit_test(test_gzip_by_accept_encoding),
+		cmocka_unit_test(test_accepts_gzip),
+		cmocka_unit_test(test_basic_auth_from_web_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
