@@ -9,8 +9,12 @@
 #include <asm/svm.h>
 #include <asm/vmx.h>
 
+#include "api.h"
 #include "counters.h"
 #include "metrics.h"
+#include "metrics_native.h"
+#include "naming.h"
+#include "process.h"
 
 static const char *const dest_kind[] = {"unicast", "multicast", "broadcast"};
 
@@ -163,7 +167,8 @@ static int write_exits_and_apicv(struct expo *e, const struct ipiv_snapshot *s,
 			if (vm->inhibits & (1ull << r)) {
 				struct expo_label l[] = {
 					EXPO_LABEL("vm", names[i]),
-					EXPO_LABEL("reason", ipiv_inhibit_name(r))};
+					EXPO_LABEL("reason",
+						   ipiv_inhibit_name(&s->inhibit_names, r))};
 
 				EXPO_TRY(expo_gauge(e, l, 2, 1));
 			}
@@ -195,12 +200,14 @@ static int write_exits_and_apicv(struct expo *e, const struct ipiv_snapshot *s,
 	for (size_t i = 0; i < s->n_vms; i++)
 		for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++) {
 			const struct ipiv_vm_stats *vm = &s->vms[i];
-			struct expo_label ls[] = {EXPO_LABEL("vm", names[i]),
-						  EXPO_LABEL("reason", ipiv_inhibit_name(r)),
-						  EXPO_LABEL("action", "set")};
-			struct expo_label lc[] = {EXPO_LABEL("vm", names[i]),
-						  EXPO_LABEL("reason", ipiv_inhibit_name(r)),
-						  EXPO_LABEL("action", "clear")};
+			struct expo_label ls[] = {
+				EXPO_LABEL("vm", names[i]),
+				EXPO_LABEL("reason", ipiv_inhibit_name(&s->inhibit_names, r)),
+				EXPO_LABEL("action", "set")};
+			struct expo_label lc[] = {
+				EXPO_LABEL("vm", names[i]),
+				EXPO_LABEL("reason", ipiv_inhibit_name(&s->inhibit_names, r)),
+				EXPO_LABEL("action", "clear")};
 
 			if (vm->inhibit_set[r])
 				EXPO_TRY(expo_counter(e, ls, 3, vm->inhibit_set[r]));
@@ -283,10 +290,22 @@ static int write_counters(struct expo *e, const struct ipiv_snapshot *s, const c
 	return 0;
 }
 
-/* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub.
- * Only the buckets from the first to the last non-empty one are written (+Inf always). */
+int metrics_vm_histograms_parse(const char *name, enum metrics_vm_histograms *out)
+{
+	if (name && !strcmp(name, "eoi"))
+		*out = METRICS_VM_HISTOGRAMS_EOI;
+	else if (name && !strcmp(name, "all"))
+		*out = METRICS_VM_HISTOGRAMS_ALL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub,
+ * with every bucket of the layout; in the protobuf format, native buckets as well. Without
+ * all_families only send_to_eoi: the series budget (docs/metrics.md) holds in every format. */
 static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
-			 enum latency_layout buckets)
+			 enum latency_layout buckets, bool all_families)
 {
 	static const struct {
 		uint16_t kind;
@@ -310,6 +329,8 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 	size_t n_le = latency_layout_bounds(buckets, &le);
 
 	for (unsigned f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		if (!all_families && fam[f].kind != IPIV_LAT_SEND_EOI)
+			continue;
 		EXPO_TRY(expo_begin(e, fam[f].name, EXPO_HISTOGRAM, fam[f].help));
 		for (size_t i = 0; i < s->n_vms; i++) {
 			const struct ipiv_vm_stats *vm = &s->vms[i];
@@ -334,6 +355,13 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 					.n_buckets = n_le,
 					.sum = h.sum_ns / 1e9,
 				};
+				/* the protobuf format: every hist.h bucket too (metrics_native.h) */
+				struct metrics_native native;
+
+				if (expo_wants_native(e)) {
+					metrics_native_from_hist(&h, &native);
+					eh.native = &native.native;
+				}
 				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
 							 EXPO_LABEL(label, value)};
 
@@ -362,13 +390,23 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 	return 0;
 }
 
-static int write_vms(struct expo *e, const struct ipiv_snapshot *s, const char *const *names)
+static int write_vms(struct expo *e, const struct ipiv_snapshot *s, const char *const *names,
+		     uint64_t id_key)
 {
-	EXPO_TRY(expo_begin(e, "ipiv_vm", EXPO_INFO, "A VM ipivd watches, by name."));
+	EXPO_TRY(expo_begin(
+		e, "ipiv_vm", EXPO_INFO,
+		"A VM ipivd watches, by name: its id in ipivd's API, its VMM, and the "
+		"UUID its VMM was given (for joins with libvirt, OpenStack, KubeVirt)."));
 	for (size_t i = 0; i < s->n_vms; i++) {
-		struct expo_label l[] = {EXPO_LABEL("vm", names[i])};
+		char id[17];
+		/* the UUID, validated by naming, only when there is one: "" would join VMs
+		 * without one to each other */
+		struct expo_label l[] = {EXPO_LABEL("vm", names[i]), EXPO_LABEL("vm_id", id),
+					 EXPO_LABEL("vmm", vm_vmm_name(s->vms[i].vmm)),
+					 EXPO_LABEL("uuid", s->vms[i].uuid)};
 
-		EXPO_TRY(expo_info(e, l, 1));
+		api_vm_id(s->vms[i].vm, id_key, id);
+		EXPO_TRY(expo_info(e, l, s->vms[i].uuid[0] ? 4 : 3));
 	}
 	EXPO_TRY(expo_begin(e, "ipiv_vm_exited", EXPO_GAUGE,
 			    "1 for a VM that exited: its series are its final counts, kept for "
@@ -498,14 +536,16 @@ int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *
 		  const struct metrics_opts *opts, double scrape_seconds)
 {
 	EXPO_TRY(write_counters(e, snap, names, SCOPE_HOST));
-	EXPO_TRY(write_vms(e, snap, names));
+	EXPO_TRY(write_vms(e, snap, names, opts->id_key));
 	EXPO_TRY(write_sends(e, snap, names));
 	EXPO_TRY(write_counters(e, snap, names, SCOPE_VM));
 	EXPO_TRY(write_exits_and_apicv(e, snap, names));
-	EXPO_TRY(write_latency(e, snap, names, opts->buckets));
+	EXPO_TRY(write_latency(e, snap, names, opts->buckets,
+			       opts->per_vcpu || opts->vm_histograms == METRICS_VM_HISTOGRAMS_ALL));
 	if (opts->per_vcpu) {
 		EXPO_TRY(write_counters(e, snap, names, SCOPE_VCPU));
 		EXPO_TRY(write_matrix(e, snap, names));
 	}
-	return write_self(e, snap, opts, scrape_seconds);
+	EXPO_TRY(write_self(e, snap, opts, scrape_seconds));
+	return process_metrics_write(e); /* nothing unless ipivd enabled it */
 }

@@ -8,8 +8,21 @@
 #include "expo.h"
 #include "latency.h"
 
+/* --collector.vm-histograms: which latency histogram families a VM's series carry. The
+ * same in every exposition format; the JSON API and diagnosis keep every family. */
+enum metrics_vm_histograms {
+	/* ipiv_ipi_send_to_eoi_seconds only, per VM and path (the end-to-end figure) */
+	METRICS_VM_HISTOGRAMS_EOI,
+	METRICS_VM_HISTOGRAMS_ALL, /* the five families; --collector.per-vcpu implies it */
+};
+
+/* "eoi" or "all": 0, or -EINVAL for anything else. */
+int metrics_vm_histograms_parse(const char *name, enum metrics_vm_histograms *out);
+
 struct metrics_opts {
-	bool per_vcpu;	     /* per-vCPU series and the source->target matrix */
+	bool per_vcpu; /* per-vCPU series and the source->target matrix */
+	/* which histogram families a VM's series carry; per_vcpu implies ALL */
+	enum metrics_vm_histograms vm_histograms;
 	const char *version; /* for ipiv_build_info */
 	/* the histograms' buckets: the same complete set on every series (default coarse) */
 	enum latency_layout buckets;
@@ -17,6 +30,8 @@ struct metrics_opts {
 	 * This one cannot be timed or sized while it is being written. */
 	bool have_last_scrape;
 	uint64_t last_scrape_bytes;
+	/* the key of the VMs' ids (api_vm_id): ipiv_vm_info's vm_id is the API's "id" */
+	uint64_t id_key;
 };
 
 /* Writes every family. names[i] is the (unique, sanitized) name of snap->vms[i].

@@ -62,8 +62,11 @@ start_vm prom-logical -n 2 -m x2apic-logical -t halt
 start_vm prom-nmi -n 2 -m nmi -t halt
 start_vm prom-phys -n 2 -m x2apic-phys -t halt
 
-# Findings within seconds: a 2 s window and low sample minimums (test_diagnose.sh's).
-"$IPIVD" --web.listen-address "$INST" --collector.per-vcpu --diag.window 2 \
+# Findings within seconds: a 2 s window and low sample minimums (test_diagnose.sh's). Every
+# histogram family: rules and panels query the opt-in ones too (--collector.per-vcpu
+# implies it; said outright so that the test does not lean on that).
+"$IPIVD" --web.listen-address "$INST" --collector.per-vcpu --collector.vm-histograms=all \
+	--diag.window 2 \
 	--diag.min-ipis=10 --diag.min-received=10 --diag.min-special=5 > "$tmp/ipivd.log" 2>&1 &
 pids+=($!)
 

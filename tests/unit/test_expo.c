@@ -164,10 +164,10 @@ static void test_histogram_buckets_are_cumulative_with_inf(void **state)
 {
 	const double le[] = {0.000001, 0.001, 1, 1e6};
 	const uint64_t counts[] = {1, 0, 2, 3, 4};
-	const struct expo_histogram h = {le, counts, 4, 12.25};
+	const struct expo_histogram h = {le, counts, 4, 12.25, NULL};
 	const struct expo_label l[] = {{"vm", "a"}};
 	const uint64_t only_inf = 5;
-	const struct expo_histogram empty = {NULL, &only_inf, 0, 0};
+	const struct expo_histogram empty = {NULL, &only_inf, 0, 0, NULL};
 	struct expo *e;
 	char *body, *want;
 	int fmt;
@@ -207,7 +207,7 @@ static void test_histogram_rejects_bad_bounds_and_overflow(void **state)
 	const uint64_t counts[] = {1, 2, 3};
 	const uint64_t huge[] = {UINT64_MAX, 1};
 	const struct expo_label le[] = {{"le", "1"}};
-	struct expo_histogram h = {unsorted, counts, 2, 0};
+	struct expo_histogram h = {unsorted, counts, 2, 0, NULL};
 	struct expo *e = new_expo(EXPO_TEXT_0_0_4);
 	char *body;
 

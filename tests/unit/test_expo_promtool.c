@@ -26,7 +26,7 @@ static size_t write_representative(struct expo *e)
 	const struct expo_label build[] = {{"version", "0.1.0-3-gabc"}, {"kernel", "6.1.0"}};
 	double le[24];
 	uint64_t counts[25];
-	struct expo_histogram h = {le, counts, 24, 0};
+	struct expo_histogram h = {le, counts, 24, 0, NULL};
 	size_t i;
 
 	for (i = 0; i < 24; i++) {

@@ -2,6 +2,7 @@
  * hostile VM name, every kind of cell) rendered in both formats and checked line by line,
  * parsed for duplicate series and split families, and fed to `promtool check metrics`. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,11 @@
 
 #include "icr.h"
 #include "ipiv.h"
+#include "ipivd/api.h"
 #include "ipivd/metrics.h"
+#include "ipivd/metrics_native.h"
+#include "metrics.pb-c.h"
+#include "naming.h"
 #include "golden.h"
 
 /* Kernel addresses as the collector reports them; they must never reach the output. */
@@ -515,14 +520,34 @@ static void test_pv_kick_delivery(void **state)
 	free(f);
 }
 
+/* ipiv_vm_info's sample of fixture VM i, its vm label as written: its id (key 0, as render
+ * gives), its VMM, and its UUID when it has one. */
+static const char *vm_info_line(const struct fixture *f, size_t i, const char *vm_label, char *line,
+				size_t size)
+{
+	const struct ipiv_vm_stats *vm = &f->vms[i];
+	char id[17];
+
+	api_vm_id(vm->vm, 0, id);
+	snprintf(line, size, "ipiv_vm_info{vm=\"%s\",vm_id=\"%s\",vmm=\"%s\"%s%s%s} 1", vm_label,
+		 id, vm_vmm_name(vm->vmm), vm->uuid[0] ? ",uuid=\"" : "", vm->uuid,
+		 vm->uuid[0] ? "\"" : "");
+	return line;
+}
+
 static void test_vm_families(void **state)
 {
 	struct fixture *f = fixture_new();
-	char *body = render(f, EXPO_TEXT_0_0_4, false);
+	char *body, line[256];
 
+	f->vms[0].vmm = VM_VMM_LIBVIRT_QEMU;
+	snprintf(f->vms[0].uuid, sizeof(f->vms[0].uuid), "0b6e0f7e-1d3a-4c55-8d2f-9a1b2c3d4e5f");
+	body = render(f, EXPO_TEXT_0_0_4, false);
 	assert_line(body, "# TYPE ipiv_vm_info gauge");
-	assert_line(body, "ipiv_vm_info{vm=\"web\"} 1");
-	assert_line(body, "ipiv_vm_info{vm=\"idle\"} 1");
+	assert_line(body, vm_info_line(f, 0, "web", line, sizeof(line)));
+	assert_non_null(strstr(line, ",vmm=\"libvirt-qemu\",uuid=\"0b6e0f7e-1d3a-4c55-8d2f-"));
+	assert_line(body, vm_info_line(f, 2, "idle", line, sizeof(line)));
+	assert_non_null(strstr(line, ",vmm=\"unknown\"} 1")); /* no uuid label: none given */
 	assert_line(body, "# TYPE ipiv_vm_vcpus gauge");
 	assert_line(body, "ipiv_vm_vcpus{vm=\"web\"} 2.0");
 	assert_line(body, "ipiv_vm_vcpus{vm=\"idle\"} 0.0");
@@ -857,9 +882,9 @@ static void test_empty_snapshot(void **state)
 static void test_hostile_names_are_escaped(void **state)
 {
 	struct fixture *f = fixture_new();
-	char *body = render(f, EXPO_TEXT_0_0_4, true);
+	char *body = render(f, EXPO_TEXT_0_0_4, true), line[256];
 
-	assert_line(body, "ipiv_vm_info{vm=\"" ODD_LABEL "\"} 1");
+	assert_line(body, vm_info_line(f, 1, ODD_LABEL, line, sizeof(line)));
 	assert_line(body, "ipiv_eois_total{vm=\"" ODD_LABEL "\"} 0");
 	/* The raw bytes never appear: no bare quote-in-value, no 0xff, no raw newline split. */
 	assert_null(strstr(body, "\xff"));
@@ -919,6 +944,7 @@ static void test_openmetrics(void **state)
 	char *om = render(f, EXPO_OPENMETRICS_1_0_0, true);
 	char *text = render(f, EXPO_TEXT_0_0_4, true);
 	size_t len = strlen(om);
+	char line[256];
 
 	assert_true(len > 6);
 	assert_string_equal(om + len - 6, "# EOF\n");
@@ -928,7 +954,7 @@ static void test_openmetrics(void **state)
 	assert_line(om, "ipiv_ipis_sent_total{vm=\"web\",path=\"x2apic_msr\",delivery=\"fixed\","
 			"dest_mode=\"physical\",shorthand=\"none\",dest=\"unicast\"} 1000");
 	assert_line(om, "# TYPE ipiv_vm info");
-	assert_line(om, "ipiv_vm_info{vm=\"" ODD_LABEL "\"} 1");
+	assert_line(om, vm_info_line(f, 1, ODD_LABEL, line, sizeof(line)));
 	assert_line(om, "# TYPE ipiv_build info");
 	assert_line(om, "ipiv_build_info{version=\"1.2.3-test\"} 1");
 	assert_line(om, "# TYPE ipiv_vcpu_halt_seconds counter");
@@ -1045,6 +1071,529 @@ static void test_histogram_buckets_are_fixed(void **state)
 	free(f);
 }
 
+/* ---- the protobuf exposition and its native histograms ---- */
+
+typedef Io__Prometheus__Client__MetricFamily pb_family;
+typedef Io__Prometheus__Client__Histogram pb_histogram;
+
+/* The families of a delimited protobuf body (at most max). */
+static size_t pb_decode(const char *body, size_t len, pb_family **out, size_t max)
+{
+	const uint8_t *p = (const uint8_t *)body, *end = p + len;
+	size_t n = 0;
+
+	while (p < end) {
+		uint64_t size = 0;
+		unsigned shift = 0;
+
+		do {
+			assert_true(p < end && shift < 64);
+			size |= (uint64_t)(*p & 0x7f) << shift;
+			shift += 7;
+		} while (*p++ & 0x80);
+		assert_true(size <= (uint64_t)(end - p) && n < max);
+		out[n] = io__prometheus__client__metric_family__unpack(NULL, size, p);
+		assert_non_null(out[n]);
+		n++;
+		p += size;
+	}
+	return n;
+}
+
+static char *render_pb(const struct fixture *f, const struct metrics_opts *opts, size_t *len)
+{
+	struct expo *e = NULL;
+	char *body = NULL;
+
+	assert_int_equal(expo_new(EXPO_PROTOBUF_DELIMITED, &e), 0);
+	assert_int_equal(metrics_write(e, &f->snap, f->names, opts, 0.25), 0);
+	assert_int_equal(expo_finish(e, &body, len), 0);
+	expo_free(e);
+	return body;
+}
+
+/* Samples of each family in a text 0.0.4 body: "name count" per TYPE line with samples
+ * (histograms counted by their _count lines), in order. */
+static size_t text_families(const char *body, char names[][128], size_t *samples, size_t max)
+{
+	char type[32];
+	size_t n = 0;
+
+	for (const char *p = body; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t ln = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (!strncmp(p, "# TYPE ", 7)) {
+			assert_true(n < max);
+			assert_int_equal(sscanf(p, "# TYPE %127s %31s", names[n], type), 2);
+			samples[n++] = 0;
+		} else if (p[0] != '#' && n) {
+			size_t fl = strlen(names[n - 1]);
+			const char *rest = p + fl;
+
+			if (!strncmp(p, names[n - 1], fl) &&
+			    (!strncmp(rest, "_count", 6) || *rest == '{' || *rest == ' '))
+				samples[n - 1]++;
+		}
+		p += ln + (nl != NULL);
+	}
+	return n;
+}
+
+/* Every family with a sample in the text format is in the protobuf one, under the same
+ * sample name, with as many series; histograms carry native buckets too. */
+static void test_protobuf_has_every_family(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct ipiv_lat_hist web[1] = {0};
+	struct metrics_opts opts = {.per_vcpu = true, .version = "t", .have_last_scrape = true};
+	static char names[256][128];
+	size_t samples[256], n_text, n_pb, len, j = 0;
+	pb_family *fam[256];
+	char *text, *pb;
+
+	web[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE};
+	latency_add(&web[0].h, 2000);
+	latency_add(&web[0].h, 30);
+	f->vms[0].lat = web;
+	f->vms[0].n_lat = 1;
+	text = render_opts(f, EXPO_TEXT_0_0_4, &opts);
+	pb = render_pb(f, &opts, &len);
+	n_text = text_families(text, names, samples, 256);
+	n_pb = pb_decode(pb, len, fam, 256);
+	for (size_t i = 0; i < n_text; i++) {
+		if (!samples[i])
+			continue;
+		assert_true(j < n_pb);
+		assert_string_equal(fam[j]->name, names[i]);
+		assert_int_equal(fam[j]->n_metric, samples[i]);
+		if (fam[j]->type == IO__PROMETHEUS__CLIENT__METRIC_TYPE__HISTOGRAM) {
+			const pb_histogram *h = fam[j]->metric[0]->histogram;
+
+			assert_true(h->has_schema && h->schema == METRICS_NATIVE_SCHEMA);
+			assert_int_equal(h->zero_count, 1);
+			assert_int_equal(h->sample_count, 2);
+			assert_int_equal(h->n_positive_span, 1);
+			assert_int_equal(h->positive_span[0]->offset,
+					 metrics_native_index(hist_bucket(2000)));
+			assert_int_equal(h->n_bucket, latency_layout_bounds(LATENCY_LAYOUT_COARSE,
+									    &(const double *){0}));
+		}
+		j++;
+	}
+	assert_int_equal(j, n_pb);
+	assert_true(n_pb > 40);
+	for (size_t i = 0; i < n_pb; i++)
+		io__prometheus__client__metric_family__free_unpacked(fam[i], NULL);
+	free(text);
+	free(pb);
+	free(f);
+}
+
+/* Each hist.h bucket's native bucket holds its midpoint, the mapping ascends, and every
+ * value of the bucket is within METRICS_NATIVE_MAX_RATIO of every value of the native
+ * bucket: the error docs/metrics.md states, checked for all 448 buckets. */
+static void test_native_mapping_error(void **state)
+{
+	const double base = pow(2, 1.0 / (1 << METRICS_NATIVE_SCHEMA));
+	double worst = 1;
+
+	for (uint32_t b = 1; b < HIST_BUCKETS - 1; b++) {
+		int32_t i = metrics_native_index(b);
+		double lower = pow(base, i - 1), upper = pow(base, i);
+		double lo = hist_bucket_lo(b) / 1e9, hi = hist_bucket_hi(b) / 1e9;
+		double mid = (lo + hi) / 2;
+
+		assert_true(mid > lower && mid <= upper);
+		if (b > 1)
+			assert_true(i >= metrics_native_index(b - 1));
+		else
+			assert_true(lower > hist_bucket_hi(0) / 1e9); /* clear of the zero bucket */
+		worst = fmax(worst, fmax(upper / lo, hi / lower));
+	}
+	assert_true(worst <= METRICS_NATIVE_MAX_RATIO);
+	assert_true(worst > METRICS_NATIVE_MAX_RATIO - 0.001); /* the bound is tight */
+}
+
+/* histogram_quantile() as Prometheus computes it over native buckets: the bucket where the
+ * cumulative count reaches q * count, linear within it; the zero bucket spans [0, its
+ * threshold] when there are no negative buckets. */
+static double native_quantile(const pb_histogram *h, double q)
+{
+	double rank = q * (double)h->sample_count, seen = (double)h->zero_count;
+	double base = pow(2, pow(2, -h->schema));
+	size_t d = 0;
+	int64_t count = 0, index = 0;
+
+	if (seen >= rank)
+		return h->zero_threshold * (h->zero_count ? rank / (double)h->zero_count : 0);
+	for (size_t s = 0; s < h->n_positive_span; s++) {
+		index += h->positive_span[s]->offset;
+		for (uint32_t k = 0; k < h->positive_span[s]->length; k++, index++) {
+			count += h->positive_delta[d++];
+			if (count && seen + (double)count >= rank) {
+				double lower = pow(base, (double)index - 1),
+				       upper = pow(base, index);
+
+				return lower + (upper - lower) * (rank - seen) / (double)count;
+			}
+			seen += (double)count;
+		}
+	}
+	fail_msg("rank %g beyond the native buckets", rank);
+	return NAN;
+}
+
+/* The same over classic buckets (histogram_quantile over _bucket): the first bucket's lower
+ * bound is 0, and a rank past the last finite bound gets that bound. */
+static double classic_quantile(const pb_histogram *h, double q)
+{
+	double rank = q * (double)h->sample_count, lower = 0, below = 0;
+
+	for (size_t i = 0; i < h->n_bucket; i++) {
+		double cum = (double)h->bucket[i]->cumulative_count;
+
+		if (cum >= rank)
+			return lower +
+			       (h->bucket[i]->upper_bound - lower) * (rank - below) / (cum - below);
+		lower = h->bucket[i]->upper_bound;
+		below = cum;
+	}
+	return lower;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A known histogram (log-uniform from 40 ns to 50 ms, from a fixed generator) through the
+ * protobuf format: quantiles from its native buckets, from its classic buckets (every
+ * layout) and ipivd's own (latency_quantile, as /api/v1 reports them) each agree with the
+ * observations' true quantile within their bucket errors. */
+static void test_native_and_classic_quantiles(void **state)
+{
+	enum { N = 20000 };
+	static uint64_t values[N];
+	const double qs[] = {0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999};
+	struct fixture *f = fixture_new();
+	struct ipiv_lat_hist web[1] = {0};
+	uint64_t state_rng = 42;
+
+	web[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE};
+	for (size_t i = 0; i < N; i++) {
+		double u;
+
+		state_rng = state_rng * 6364136223846793005ull + 1442695040888963407ull;
+		u = (double)(state_rng >> 11) / (double)(1ull << 53);
+		values[i] = (uint64_t)(40 * pow(50e6 / 40, u));
+		latency_add(&web[0].h, values[i]);
+	}
+	qsort(values, N, sizeof(values[0]), cmp_u64);
+	f->vms[0].lat = web;
+	f->vms[0].n_lat = 1;
+
+	for (enum latency_layout l = 0; l < LATENCY_LAYOUT_COUNT; l++) {
+		struct metrics_opts opts = {.version = "t", .buckets = l};
+		const pb_histogram *h = NULL;
+		pb_family *fam[256];
+		size_t len, n;
+		char *pb = render_pb(f, &opts, &len);
+
+		n = pb_decode(pb, len, fam, 256);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(fam[i]->name, "ipiv_ipi_send_to_eoi_seconds"))
+				h = fam[i]->metric[0]->histogram;
+		assert_non_null(h);
+		assert_int_equal(h->sample_count, N);
+		for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+			double q = qs[k];
+			double truth = (double)values[(size_t)ceil(q * N) - 1];
+			struct latency_quantile own = latency_quantile(&web[0].h, q);
+			double native = native_quantile(h, q) * 1e9;
+			double classic = classic_quantile(h, q), lo = 0, hi = INFINITY;
+
+			/* ipivd's quantile: its bucket's midpoint, within half the bucket width */
+			assert_true(fabs(own.value_ns - truth) <= own.error_ns + 0.5);
+			/* native: within the mapping's ratio (the zero bucket: within it) */
+			if (truth > hist_bucket_hi(0)) {
+				if (native / truth > METRICS_NATIVE_MAX_RATIO ||
+				    truth / native > METRICS_NATIVE_MAX_RATIO)
+					fail_msg("layout %d q=%g: native %g ns, true %g ns", l, q,
+						 native, truth);
+			} else {
+				assert_true(native <= hist_bucket_hi(0) + 1e-6);
+			}
+			/* classic: in the classic bucket that holds the true value */
+			for (size_t i = 0; i < h->n_bucket && hi == INFINITY; i++) {
+				if (truth / 1e9 <= h->bucket[i]->upper_bound)
+					hi = h->bucket[i]->upper_bound;
+				else
+					lo = h->bucket[i]->upper_bound;
+			}
+			if (hi == INFINITY)
+				hi = lo; /* above the last bound: Prometheus answers that bound */
+			if (classic < lo * (1 - 1e-12) || classic > hi * (1 + 1e-12))
+				fail_msg(
+					"layout %d q=%g: classic %g s outside [%g, %g], true %g ns",
+					l, q, classic, lo, hi, truth);
+		}
+		for (size_t i = 0; i < n; i++)
+			io__prometheus__client__metric_family__free_unpacked(fam[i], NULL);
+		free(pb);
+	}
+	free(f);
+}
+
+/* Sample lines (not comments) that contain needle. */
+static size_t count_lines_containing(const char *body, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = body; *p;) {
+		const char *nl = strchr(p, '\n');
+		const char *hit = strstr(p, needle);
+
+		if (p[0] != '#' && hit && (!nl || hit < nl))
+			n++;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* The five histogram families, in the order ipivd writes them. */
+static const char *const lat_families[] = {
+	"ipiv_ipi_send_to_accept_seconds", "ipiv_ipi_accept_to_running_seconds",
+	"ipiv_ipi_send_to_eoi_seconds",	   "ipiv_ipi_sender_exit_seconds",
+	"ipiv_vcpu_halt_duration_seconds",
+};
+#define LAT_EOI_ONLY (1u << 2)
+#define LAT_ALL	     0x1fu
+
+/* Histograms in every family on two paths (targets halted and running, halts ended both
+ * ways), sorted by (kind, sub) as the collector leaves them. lat holds 10. */
+static size_t every_family(struct ipiv_lat_hist *lat, const uint16_t paths[2])
+{
+	size_t n = 0;
+
+	for (uint16_t kind = 0; kind < IPIV_LAT_UNMATCHED; kind++)
+		for (uint16_t i = 0; i < 2; i++) {
+			uint16_t sub =
+				kind == IPIV_LAT_ACCEPT_RUN || kind == IPIV_LAT_HALT ? i : paths[i];
+
+			lat[n] = (struct ipiv_lat_hist){
+				.kind = kind, .sub = sub, .vcpu = IPIV_LAT_VM_WIDE};
+			latency_add(&lat[n++].h, 1000 + 1000 * i);
+		}
+	return n;
+}
+
+/* Which of lat_families a text or OpenMetrics body declares (bit i: lat_families[i]). */
+static unsigned text_histograms(const char *body)
+{
+	unsigned mask = 0;
+
+	for (unsigned i = 0; i < sizeof(lat_families) / sizeof(lat_families[0]); i++) {
+		char type[128];
+
+		snprintf(type, sizeof(type), "# TYPE %s histogram\n", lat_families[i]);
+		if (strstr(body, type))
+			mask |= 1u << i;
+	}
+	return mask;
+}
+
+/* What the VM named vm costs in a protobuf body: its series with native histograms, with
+ * classic ones (a histogram of n bounds is n + 3 series: +Inf, _sum, _count), its
+ * histograms, and which of lat_families it has. */
+struct vm_cost {
+	size_t native, classic, hists;
+	unsigned families;
+};
+
+static struct vm_cost pb_vm_cost(const struct fixture *f, const struct metrics_opts *opts,
+				 const char *vm)
+{
+	struct vm_cost c = {0};
+	pb_family *fam[256];
+	size_t len, n;
+	char *pb = render_pb(f, opts, &len);
+
+	n = pb_decode(pb, len, fam, 256);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < fam[i]->n_metric; j++) {
+			const Io__Prometheus__Client__Metric *m = fam[i]->metric[j];
+			bool ours = false;
+
+			for (size_t k = 0; k < m->n_label; k++)
+				ours |= !strcmp(m->label[k]->name, "vm") &&
+					!strcmp(m->label[k]->value, vm);
+			if (!ours)
+				continue;
+			c.native++;
+			c.classic += m->histogram ? m->histogram->n_bucket + 3 : 1;
+			c.hists += m->histogram != NULL;
+		}
+		for (unsigned k = 0; k < sizeof(lat_families) / sizeof(lat_families[0]); k++)
+			if (!strcmp(fam[i]->name, lat_families[k]))
+				c.families |= 1u << k;
+		io__prometheus__client__metric_family__free_unpacked(fam[i], NULL);
+	}
+	free(pb);
+	return c;
+}
+
+/* --collector.vm-histograms: eoi (the default) leaves only send_to_eoi among the latency
+ * histograms, all keeps the five, --collector.per-vcpu implies all; the same families and
+ * series in text, OpenMetrics and protobuf. Bad values are refused. */
+static void test_vm_histograms_flag(void **state)
+{
+	const uint16_t paths[] = {IPIV_PATH_X2APIC_MSR, IPIV_PATH_PV_KVM};
+	const struct {
+		bool per_vcpu;
+		enum metrics_vm_histograms which;
+		unsigned want;
+	} cases[] = {
+		{false, METRICS_VM_HISTOGRAMS_EOI, LAT_EOI_ONLY},
+		{false, METRICS_VM_HISTOGRAMS_ALL, LAT_ALL},
+		{true, METRICS_VM_HISTOGRAMS_EOI, LAT_ALL},
+	};
+	const char *bad[] = {"", "EOI", "all ", "none", "send_to_eoi", NULL};
+	struct fixture *f = fixture_new();
+	struct ipiv_lat_hist lat[10] = {0};
+	enum metrics_vm_histograms which = METRICS_VM_HISTOGRAMS_ALL;
+
+	assert_int_equal(metrics_vm_histograms_parse("eoi", &which), 0);
+	assert_int_equal(which, METRICS_VM_HISTOGRAMS_EOI);
+	assert_int_equal(metrics_vm_histograms_parse("all", &which), 0);
+	assert_int_equal(which, METRICS_VM_HISTOGRAMS_ALL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(metrics_vm_histograms_parse(bad[i], &which), -EINVAL);
+		assert_int_equal(which, METRICS_VM_HISTOGRAMS_ALL); /* untouched */
+	}
+
+	f->vms[0].lat = lat;
+	f->vms[0].n_lat = every_family(lat, paths);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct metrics_opts opts = {.per_vcpu = cases[i].per_vcpu,
+					    .vm_histograms = cases[i].which,
+					    .version = "t",
+					    .have_last_scrape = true};
+		char *text = render_opts(f, EXPO_TEXT_0_0_4, &opts);
+		char *om = render_opts(f, EXPO_OPENMETRICS_1_0_0, &opts);
+		struct vm_cost c = pb_vm_cost(f, &opts, "web");
+
+		assert_int_equal(text_histograms(text), cases[i].want);
+		assert_int_equal(text_histograms(om), cases[i].want);
+		assert_int_equal(c.families, cases[i].want);
+		/* two series (paths, targets, halted) in each family */
+		assert_int_equal(c.hists, 2 * (size_t)__builtin_popcount(cases[i].want));
+		assert_int_equal(count_lines_containing(text, "vm=\"web\""), c.classic);
+		assert_int_equal(count_lines_containing(om, "vm=\"web\""), c.classic);
+		free(text);
+		free(om);
+	}
+	free(f);
+}
+
+/* The series budget (docs/metrics.md#series-budget): 60 series per VM in default mode, in
+ * every format, classic text included. The busiest realistic VM: where fexit is not
+ * permitted, an x2APIC guest that also sends PV IPIs (two paths, three ICR classes) to
+ * halting targets, with the fixture's web VM's exit reasons and inhibits, two unmatched
+ * reasons and histograms in every family on both paths: C + 2 x (B + 3) in default mode.
+ * Then, with the five families on the fixture's web VM (four paths, given histograms on
+ * two): C + H x (B + 3) classic, C + H native, and the per-vCPU bound. */
+static void test_series_budget(void **state)
+{
+	const uint16_t two_paths[] = {IPIV_PATH_X2APIC_MSR, IPIV_PATH_PV_KVM};
+	struct fixture *f = fixture_new();
+	struct ipiv_vm_stats *web = &f->vms[0];
+	struct ipiv_lat_hist lat[10] = {0};
+	struct metrics_opts opts = {.version = "t", .have_last_scrape = true};
+	const double *le;
+	size_t bounds = latency_layout_bounds(LATENCY_LAYOUT_COARSE, &le);
+	size_t text, text_vcpu;
+	struct vm_cost c;
+	char *body;
+
+	web->lat = lat;
+	web->n_lat = every_family(lat, two_paths);
+
+	/* the busiest realistic VM, in default mode */
+	{
+		struct fixture *g = fixture_new();
+		struct ipiv_vm_stats *vm = &g->vms[0];
+
+		memset(vm->sent, 0, sizeof(vm->sent));
+		memset(vm->counts.sent_by_path, 0, sizeof(vm->counts.sent_by_path));
+		vm->counts.sent = vm->counts.sent_accel_eligible = 0;
+		vm->n_send_cells = 0;
+		add_send(vm, g->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 3, 2),
+			 1000);
+		add_send(vm, g->web_sends, IPIV_PATH_X2APIC_MSR,
+			 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
+		add_send(vm, g->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
+		/* none of the counters that need fexit or kernel-patches/ (.patched in
+		 * ipiv_counters.h): a kernel that forbids fexit, as the measured host's */
+		memset(vm->counts.icr_write_traps, 0, sizeof(vm->counts.icr_write_traps));
+		memset(vm->counts.pi_descriptor_updates, 0,
+		       sizeof(vm->counts.pi_descriptor_updates));
+		memset(vm->counts.state_ns, 0, sizeof(vm->counts.state_ns));
+		vm->counts.x2apic_fastpath_handled = 0;
+		vm->counts.posted_wakeups = vm->counts.posted_wakeups_ipi = 0;
+		vm->lat_unmatched[IPIV_UNM_OVERWRITTEN] = 3;
+		vm->lat_unmatched[IPIV_UNM_WAKE_UNSEEN] = 1;
+		vm->lat = lat;
+		vm->n_lat = web->n_lat;
+		c = pb_vm_cost(g, &opts, "web");
+		body = render_opts(g, EXPO_TEXT_0_0_4, &opts);
+		text = count_lines_containing(body, "vm=\"web\"");
+		print_message("busiest realistic VM, default mode: %zu series in classic text "
+			      "(C = %zu), %zu with native histograms\n",
+			      text, c.native - c.hists, c.native);
+		assert_int_equal(c.hists, 2);
+		assert_int_equal(text, c.native - c.hists + c.hists * (bounds + 3));
+		if (text > 60)
+			fail_msg("the busiest realistic VM costs %zu series in classic text", text);
+		free(body);
+		free(g);
+	}
+
+	/* every family on the fixture's web VM */
+	opts.vm_histograms = METRICS_VM_HISTOGRAMS_ALL;
+	c = pb_vm_cost(f, &opts, "web");
+	assert_int_equal(c.hists, web->n_lat);
+	if (c.native > 60)
+		fail_msg("web costs %zu series with native histograms", c.native);
+	assert_int_equal(c.classic, c.native - c.hists + c.hists * (bounds + 3));
+	body = render_opts(f, EXPO_TEXT_0_0_4, &opts);
+	text = count_lines_containing(body, "vm=\"web\"");
+	assert_int_equal(text, c.classic);
+	free(body);
+
+	/* per-vCPU mode adds at most 3 (V + 1) + V (V + 1) */
+	opts.per_vcpu = true;
+	body = render_opts(f, EXPO_TEXT_0_0_4, &opts);
+	text_vcpu = count_lines_containing(body, "vm=\"web\"");
+	{
+		size_t v = web->vcpu_count;
+
+		print_message("web, every family: %zu series with native histograms, %zu classic, "
+			      "%zu with --collector.per-vcpu\n",
+			      c.native, c.classic, text_vcpu);
+		assert_true(text_vcpu > text);
+		assert_true(text_vcpu - text <= 3 * (v + 1) + v * (v + 1));
+	}
+	free(body);
+	free(f);
+}
+
 /* The whole exposition of the fixture, per-vCPU series on, in both formats. */
 static void test_golden(void **state)
 {
@@ -1082,6 +1631,11 @@ int main(void)
 		cmocka_unit_test(test_openmetrics),
 		cmocka_unit_test(test_histogram_buckets_are_fixed),
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_protobuf_has_every_family),
+		cmocka_unit_test(test_native_mapping_error),
+		cmocka_unit_test(test_native_and_classic_quantiles),
+		cmocka_unit_test(test_vm_histograms_flag),
+		cmocka_unit_test(test_series_budget),
 	};
 	const struct CMUnitTest promtool_tests[] = {
 		cmocka_unit_test(test_promtool_accepts_text),
