@@ -1,11 +1,13 @@
 /* ipivbench: guest-measured cycles per IPI on this host's KVM, with exact guest-side counts,
  * and the w/o vs w/ acceleration comparison of two runs. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,7 @@ static const char usage_text[] =
 	"      --pin[=CPUS]       pin vCPU i to CPU i (or to CPUS[i %% n], e.g. --pin=2,3)\n"
 	"      --timeout SECS     fail when the guest makes no progress this long (default 10)\n"
 	"      --name NAME        VM name shown by ipivd/ipivtop (default ipivbench-<pid>)\n"
+	"      --uuid UUID        the VM's UUID, as ipivd reports it for joins (8-4-4-4-12 hex)\n"
 	"      --json             print JSON instead of the table\n"
 	"  -o, --output FILE      also write the JSON to FILE\n"
 	"      --wait-for-go      create the VM, then run it on SIGUSR2\n"
@@ -205,9 +208,32 @@ static int cmd_check(void)
 	return 0;
 }
 
+/* A UUID in its canonical form, as QEMU's -uuid takes it. */
+static bool is_uuid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (i >= 36 || (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i])))
+			return false;
+	}
+	return i == 36;
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_PIN = 256, OPT_TIMEOUT, OPT_NAME, OPT_JSON, OPT_GO, OPT_HOLD, OPT_LIST };
+	enum {
+		OPT_PIN = 256,
+		OPT_TIMEOUT,
+		OPT_NAME,
+		OPT_UUID,
+		OPT_JSON,
+		OPT_GO,
+		OPT_HOLD,
+		OPT_LIST
+	};
 	static const struct option longopts[] = {
 		{"mode", required_argument, NULL, 'm'},
 		{"cpu-mode", required_argument, NULL, 'c'},
@@ -219,6 +245,7 @@ int main(int argc, char **argv)
 		{"pin", optional_argument, NULL, OPT_PIN},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"name", required_argument, NULL, OPT_NAME},
+		{"uuid", required_argument, NULL, OPT_UUID},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"output", required_argument, NULL, 'o'},
 		{"wait-for-go", no_argument, NULL, OPT_GO},
@@ -276,6 +303,12 @@ int main(int argc, char **argv)
 			if (!*optarg || strlen(optarg) >= sizeof(cfg->name))
 				die_usage("--name must be 1 to 63 characters: '%s'", optarg);
 			snprintf(cfg->name, sizeof(cfg->name), "%s", optarg);
+			break;
+		case OPT_UUID:
+			/* ipivd reads it from this process' command line; nothing else uses it */
+			if (!is_uuid(optarg))
+				die_usage("--uuid must be a UUID (8-4-4-4-12 hex digits): '%s'",
+					  optarg);
 			break;
 		case OPT_JSON: out[0] = "json"; break;
 		case 'o': out[1] = optarg; break;

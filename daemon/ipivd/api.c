@@ -5,6 +5,8 @@
 #include "api.h"
 #include "counters.h"
 #include "metrics.h"
+#include "naming.h"
+#include "sources.h"
 
 static uint64_t mix64(uint64_t z)
 {
@@ -65,13 +67,13 @@ static json_t *counts_json(const struct ipiv_counts *c)
 	return o;
 }
 
-static json_t *inhibits_json(const struct ipiv_vm_stats *vm)
+static json_t *inhibits_json(const struct ipiv_inhibit_names *inh, const struct ipiv_vm_stats *vm)
 {
 	json_t *o = json_object(), *set = json_array();
 
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 		if (vm->inhibits & (1ull << r))
-			json_array_append_new(set, json_string(ipiv_inhibit_name(r)));
+			json_array_append_new(set, json_string(ipiv_inhibit_name(inh, r)));
 	json_object_set_new(o, "known", json_boolean(vm->inhibits_known));
 	json_object_set_new(o, "reasons", set);
 	/* the bits too: the names are this kernel's, a reader's kernel may name them otherwise */
@@ -159,7 +161,8 @@ static json_t *latency_headline(const struct ipiv_vm_stats *vm, const uint32_t *
 	return hist_json(&h, false);
 }
 
-static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
+static json_t *vm_summary(const struct ipiv_inhibit_names *inh, const struct ipiv_vm_stats *vm,
+			  const char *name, uint64_t key)
 {
 	json_t *o = json_object();
 	char id[17];
@@ -167,11 +170,14 @@ static json_t *vm_summary(const struct ipiv_vm_stats *vm, const char *name, uint
 	api_vm_id(vm->vm, key, id);
 	json_object_set_new(o, "name", json_string(name));
 	json_object_set_new(o, "id", json_string(id));
+	/* for joins with the VMM's inventory; naming validated the UUID (null: none given) */
+	json_object_set_new(o, "vmm", json_string(vm_vmm_name(vm->vmm)));
+	json_object_set_new(o, "uuid", vm->uuid[0] ? json_string(vm->uuid) : json_null());
 	json_object_set_new(o, "pid", json_integer(vm->pid));
 	json_object_set_new(o, "alive", json_boolean(vm->alive));
 	json_object_set_new(o, "vcpus", json_integer(vm->vcpu_count));
 	json_object_set_new(o, "counts", counts_json(&vm->counts));
-	json_object_set_new(o, "apicv_inhibits", inhibits_json(vm));
+	json_object_set_new(o, "apicv_inhibits", inhibits_json(inh, vm));
 	json_object_set_new(o, "send_to_eoi", latency_headline(vm, NULL));
 	return o;
 }
@@ -181,7 +187,8 @@ json_t *api_vms(const struct ipiv_snapshot *snap, const char *const *names, uint
 	json_t *arr = json_array();
 
 	for (size_t i = 0; i < snap->n_vms; i++)
-		json_array_append_new(arr, vm_summary(&snap->vms[i], names[i], id_key));
+		json_array_append_new(
+			arr, vm_summary(&snap->inhibit_names, &snap->vms[i], names[i], id_key));
 	return json_pack("{s:o}", "vms", arr);
 }
 
@@ -208,9 +215,10 @@ static json_t *classes_json(const struct ipiv_vm_stats *vm)
 	return arr;
 }
 
-static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint64_t key)
+static json_t *vm_detail(const struct ipiv_inhibit_names *inh, const struct ipiv_vm_stats *vm,
+			 const char *name, uint64_t key)
 {
-	json_t *o = vm_summary(vm, name, key);
+	json_t *o = vm_summary(inh, vm, name, key);
 	json_t *exits = json_array(), *vcpus = json_array(), *matrix = json_array();
 	json_t *changes = json_array();
 	/* only when the collector keys histograms by vCPU (ipivd --collector.per-vcpu): else
@@ -265,9 +273,9 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 		if (vm->inhibit_set[r] || vm->inhibit_clear[r])
 			json_array_append_new(changes,
 					      json_pack("{s:s, s:i, s:I, s:I}", "reason",
-							ipiv_inhibit_name(r), "bit", (int)r, "set",
-							(json_int_t)vm->inhibit_set[r], "clear",
-							(json_int_t)vm->inhibit_clear[r]));
+							ipiv_inhibit_name(inh, r), "bit", (int)r,
+							"set", (json_int_t)vm->inhibit_set[r],
+							"clear", (json_int_t)vm->inhibit_clear[r]));
 	json_object_set_new(o, "exits_by_reason", exits);
 	json_object_set_new(o, "vcpu_rows", vcpus);
 	json_object_set_new(o, "matrix", matrix);
@@ -279,7 +287,7 @@ static json_t *vm_detail(const struct ipiv_vm_stats *vm, const char *name, uint6
 			json_array_append_new(
 				tl, json_pack("{s:I, s:s, s:i, s:s}", "monotonic_ns",
 					      (json_int_t)vm->timeline[k].ts, "reason",
-					      ipiv_inhibit_name(vm->timeline[k].reason), "bit",
+					      ipiv_inhibit_name(inh, vm->timeline[k].reason), "bit",
 					      (int)vm->timeline[k].reason, "action",
 					      vm->timeline[k].set ? "set" : "clear"));
 		json_object_set_new(o, "apicv_inhibit_timeline", tl);
@@ -310,18 +318,33 @@ json_t *api_vm_detail(const struct ipiv_snapshot *snap, const char *const *names
 
 		api_vm_id(snap->vms[i].vm, id_key, id);
 		if (!strcmp(id, name_or_id))
-			return vm_detail(&snap->vms[i], names[i], id_key);
+			return vm_detail(&snap->inhibit_names, &snap->vms[i], names[i], id_key);
 	}
 	for (size_t i = 0; i < snap->n_vms; i++)
 		if (!strcmp(names[i], name_or_id))
-			return vm_detail(&snap->vms[i], names[i], id_key);
+			return vm_detail(&snap->inhibit_names, &snap->vms[i], names[i], id_key);
 	return NULL;
+}
+
+/* Where each quantity with more than one possible source comes from here (sources.h). */
+static json_t *sources_json(const struct ipiv_self_stats *self)
+{
+	struct ipiv_quantity_source src[IPIV_N_QUANTITIES];
+	json_t *o = json_object();
+
+	ipiv_quantity_sources(self->probes, self->n_probes, src);
+	for (size_t q = 0; q < IPIV_N_QUANTITIES; q++)
+		json_object_set_new(o, src[q].quantity,
+				    json_pack("{s:s?, s:s}", "probe", src[q].probe, "kind",
+					      ipiv_source_kind_name(src[q].kind)));
+	return o;
 }
 
 json_t *api_status(const struct ipiv_snapshot *snap, const char *version)
 {
 	const struct ipiv_self_stats *self = &snap->self;
 	json_t *probes = json_array(), *progs = json_array(), *drops = json_object();
+	json_t *status;
 	bool degraded = false;
 
 	for (size_t i = 0; i < self->n_probes; i++) {
@@ -341,12 +364,15 @@ json_t *api_status(const struct ipiv_snapshot *snap, const char *version)
 						"run_ns", (json_int_t)self->progs[i].run_time_ns));
 	for (unsigned r = 0; r < IPIV_DROP_COUNT; r++)
 		json_object_set_new(drops, ipiv_drop_name(r), json_integer(self->drops[r]));
-	return json_pack("{s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:b, s:I, s:I, s:I, s:s}", "version",
-			 version, "degraded", degraded, "probes_attached",
-			 (json_int_t)self->n_attached, "probes_total", (json_int_t)self->n_probes,
-			 "probes", probes, "programs", progs, "drops", drops, "bpf_stats_enabled",
-			 self->bpf_stats_enabled, "vms", (json_int_t)snap->n_vms, "vms_discovered",
-			 (json_int_t)self->vms_discovered, "vms_reclaimed",
-			 (json_int_t)self->vms_reclaimed, "inhibit_names",
-			 ipiv_inhibit_names_source());
+	status = json_pack("{s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:b, s:I, s:I, s:I, s:s}",
+			   "version", version, "degraded", degraded, "probes_attached",
+			   (json_int_t)self->n_attached, "probes_total", (json_int_t)self->n_probes,
+			   "probes", probes, "programs", progs, "drops", drops, "bpf_stats_enabled",
+			   self->bpf_stats_enabled, "vms", (json_int_t)snap->n_vms,
+			   "vms_discovered", (json_int_t)self->vms_discovered, "vms_reclaimed",
+			   (json_int_t)self->vms_reclaimed, "inhibit_names",
+			   ipiv_inhibit_names_source(&snap->inhibit_names));
+	if (status)
+		json_object_set_new(status, "sources", sources_json(self));
+	return status;
 }

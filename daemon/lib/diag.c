@@ -535,9 +535,9 @@ static const struct {
 	const char *old, *now;
 } inhibit_aliases[] = {{"disable", "disabled"}};
 
-static const char *inhibit_remedy(uint32_t reason)
+static const char *inhibit_remedy(const struct ipiv_inhibit_names *names, uint32_t reason)
 {
-	const char *name = ipiv_inhibit_name(reason);
+	const char *name = ipiv_inhibit_name(names, reason);
 
 	for (size_t i = 0; i < sizeof(inhibit_aliases) / sizeof(inhibit_aliases[0]); i++)
 		if (!strcmp(inhibit_aliases[i].old, name))
@@ -549,58 +549,122 @@ static const char *inhibit_remedy(uint32_t reason)
 	return NULL;
 }
 
+uint64_t diag_host_wide_inhibits(const struct accel_state *host, uint64_t inhibits)
+{
+	/* KVM sets "disabled" (bit 0 on every kernel) on each VM it creates while enable_apicv
+	 * is off, for the module as a whole. On a host whose CPU has no APICv/AVIC nothing a VM
+	 * changes would accelerate it, so every reason is the host's; Linux 6.1 even stops
+	 * clearing them ("absent" stays set though the VM has an in-kernel APIC: seen on
+	 * emulated SVM). */
+	if (host && host->apicv_hw == ACCEL_NO)
+		return inhibits;
+	return inhibits & 1;
+}
+
 static void rule_inhibited(const struct accel_state *host, const struct diag_vm_input *in,
 			   const struct window *w, const struct diag_thresholds *th,
 			   struct diag_result *out)
 {
 	const struct ipiv_vm_stats *vm = in->cur;
-	char reasons[160] = "", bits[24];
+	uint64_t host_wide, own;
+	/* as long as evidence text: the bitmap beside it has what a long list leaves out */
+	char reasons[96], host_reasons[96], bits[24];
+	enum diag_severity sev;
 	struct diag_finding *f;
-	size_t len = 0;
 
 	if (!vm->inhibits_known) {
 		skip(out, DIAG_RULE_APICV_INHIBITED,
 		     "needs the VM's APICv inhibit bitmap (no kvm_apicv_inhibit_changed seen)");
 		return;
 	}
-	if (!vm->inhibits)
+	/* Host-wide reasons are the host's finding (diag_evaluate_host_inhibits), said once
+	 * for every VM; this one is about what this VM does. */
+	host_wide = diag_host_wide_inhibits(host, vm->inhibits);
+	own = vm->inhibits & ~host_wide;
+	if (!own)
 		return;
-	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
-		if (vm->inhibits & (1ull << r))
-			len += snprintf(reasons + len,
-					len < sizeof(reasons) ? sizeof(reasons) - len : 0, "%s%s",
-					len ? "," : "", ipiv_inhibit_name(r));
-	/* "disabled" (bit 0) on a host whose CPU has no APICv/AVIC: a fact of the host (its own
-	 * finding says so), whatever else is set, as nothing the VM changes would accelerate
-	 * it; and Linux 6.1 stops clearing inhibits while APICv is disabled ("absent" stays
-	 * set though the VM has an in-kernel APIC: seen on emulated SVM). */
-	bool host_fact = (vm->inhibits & 1) && host && host->apicv_hw == ACCEL_NO;
-	/* the remedies that can change anything: on such a host, the host's alone */
-	uint64_t remedied = host_fact ? 1 : vm->inhibits;
-
-	if (host_fact)
-		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, DIAG_INFO,
-				"APICv/AVIC is off for this VM (%s) because the host has none",
-				reasons);
-	else
-		f = finding_new(out, DIAG_RULE_APICV_INHIBITED,
-				w->sent >= th->min_ipis ? DIAG_CRITICAL : DIAG_WARNING,
+	ipiv_inhibit_list(in->inhibit_names, own, ",", reasons, sizeof(reasons));
+	/* While the host keeps APICv off as well, lifting these alone accelerates nothing. */
+	sev = host_wide ? DIAG_WARNING : w->sent >= th->min_ipis ? DIAG_CRITICAL : DIAG_WARNING;
+	if (host_wide) {
+		ipiv_inhibit_list(in->inhibit_names, host_wide, ",", host_reasons,
+				  sizeof(host_reasons));
+		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, sev,
+				"APICv/AVIC is inhibited for this VM (%s), besides the host's "
+				"own reasons (%s)",
+				reasons, host_reasons);
+	} else {
+		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, sev,
 				"APICv/AVIC is inhibited for this VM (%s): no IPI or interrupt "
 				"is accelerated",
 				reasons);
+	}
 	snprintf(bits, sizeof(bits), "0x%llx", (unsigned long long)vm->inhibits);
 	ev_str(f, "inhibits", bits);
 	ev_str(f, "reasons", reasons);
+	if (host_wide)
+		ev_str(f, "host_reasons", host_reasons);
 	ev_u64(f, "inhibit_sets_in_window", w->inhibit_sets);
 	ev_u64(f, "ipis_sent", w->sent);
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
-		if (remedied & (1ull << r)) {
-			const char *text = inhibit_remedy(r);
+		if (own & (1ull << r)) {
+			const char *text = inhibit_remedy(in->inhibit_names, r);
 
 			remedy(f, "%s%s: %s", f->remedy[0] ? " " : "",
-			       text ? ipiv_inhibit_name(r) : "unknown reason",
+			       text ? ipiv_inhibit_name(in->inhibit_names, r) : "unknown reason",
 			       text ? text : "see asm/kvm_host.h of the running kernel.");
 		}
+	if (host_wide)
+		remedy(f, " The host's reasons are its own apicv_inhibited finding.");
+}
+
+void diag_evaluate_host_inhibits(const struct accel_state *host,
+				 const struct diag_host_inhibits *in, struct diag_result *out)
+{
+	bool no_hw = host && host->apicv_hw == ACCEL_NO;
+	bool intel = host && host->vendor == ACCEL_VENDOR_INTEL;
+	char reasons[96], bits[24];
+	struct diag_finding *f;
+
+	if (!in || !in->vms)
+		return;
+	ipiv_inhibit_list(in->inhibit_names, in->reasons, ",", reasons, sizeof(reasons));
+	if (no_hw)
+		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, DIAG_INFO,
+				"APICv/AVIC is off for every VM because the host has none (%zu VMs "
+				"inhibited: %s)",
+				in->vms, reasons);
+	else
+		f = finding_new(out, DIAG_RULE_APICV_INHIBITED, DIAG_WARNING,
+				"APICv/AVIC is off in the KVM module for every VM: no IPI or "
+				"interrupt is accelerated (%zu VMs inhibited: %s)",
+				in->vms, reasons);
+	snprintf(bits, sizeof(bits), "0x%llx", (unsigned long long)in->reasons);
+	ev_u64(f, "vms", in->vms);
+	ev_str(f, "inhibits", bits);
+	ev_str(f, "reasons", reasons);
+	if (host) {
+		ev_str(f, "apicv_hardware", accel_state_name(host->apicv_hw));
+		ev_str(f, "apicv_enabled", accel_state_name(host->apicv_enabled));
+	}
+	if (no_hw) {
+		remedy(f,
+		       "Nothing to change per VM: KVM keeps APICv/AVIC off in the module, as the "
+		       "CPU or backend has none (the accel_unavailable finding), and marks each "
+		       "VM disabled. Latency-critical guests need a host with APICv/AVIC.");
+		return;
+	}
+	if (intel)
+		remedy(f, "Turn it on: \"options kvm_intel enable_apicv=Y\" in "
+			  "/etc/modprobe.d/kvm.conf and reload kvm_intel with no VM running. ");
+	else if (host && host->vendor == ACCEL_VENDOR_AMD)
+		remedy(f, "Turn it on: \"options kvm_amd avic=1\" in /etc/modprobe.d/kvm.conf and "
+			  "reload kvm_amd with no VM running. ");
+	else
+		remedy(f,
+		       "Turn it on in the KVM module (kvm_intel.enable_apicv=Y or kvm_amd.avic=1) "
+		       "and reload it with no VM running. ");
+	remedy(f, "VMs started before keep it off until restarted.");
 }
 
 static void rule_logical(const struct diag_vm_input *in, const struct window *w,
@@ -728,8 +792,9 @@ static void rule_preempted(const struct diag_vm_input *in, const struct window *
 	vcpu_ns = in->window_seconds * 1e9 * in->cur->vcpu_count;
 	if (!w->state_changes || vcpu_ns <= 0) {
 		skip(out, DIAG_RULE_TARGETS_PREEMPTED,
-		     "needs the preempted-target share from latency tracking, or the vCPU state "
-		     "tracepoints of kernel-patches/ (kvm_pi_desc_update, kvm_avic_physid_update)");
+		     "needs the preempted-target share from latency tracking, or the vCPU states "
+		     "from fexit on KVM's vCPU load/put (vmx_vcpu_pi_load/put, "
+		     "avic_vcpu_load/put)");
 		return;
 	}
 	s = w->state_ns[IPIV_VSTATE_PREEMPTED] / vcpu_ns;

@@ -18,7 +18,8 @@ enum diag_severity {
 	DIAG_CRITICAL,
 };
 
-/* Rules by stable id. Host rules look at the host only; the others at one VM. */
+/* Rules by stable id. Host rules look at the host only; the others at one VM, but
+ * apicv_inhibited is also the host's, for the reasons every VM shares. */
 enum diag_rule_id {
 	DIAG_RULE_ACCEL_DISABLED_IN_MODULE, /* host: the CPU can, the module does not */
 	DIAG_RULE_ACCEL_UNAVAILABLE,	    /* host: no IPIv/AVIC in this CPU or backend */
@@ -147,6 +148,8 @@ struct diag_vm_input {
 	const struct ipiv_vm_stats *prev;
 	double window_seconds;		    /* 0: unknown, rates are not shown */
 	const struct diag_latency *latency; /* NULL: no latency data */
+	/* the kernel's inhibit reason names (the snapshot's); NULL: the built-in ones */
+	const struct ipiv_inhibit_names *inhibit_names;
 };
 
 /* Host rules. Appends to out (which the caller zeroes). */
@@ -155,6 +158,28 @@ void diag_evaluate_host(const struct accel_state *host, const struct diag_thresh
 /* VM rules. host may be NULL (unknown). Appends to out (which the caller zeroes). */
 void diag_evaluate_vm(const struct accel_state *host, const struct diag_vm_input *in,
 		      const struct diag_thresholds *th, struct diag_result *out);
+
+/*
+ * The inhibit reasons of a VM's bitmap that hold for every VM of the host: "disabled" (KVM
+ * sets it on each VM while APICv is off in the module), and on a host whose CPU has no
+ * APICv/AVIC every reason, since nothing a VM lifts would accelerate it. host may be NULL.
+ * The VM rule apicv_inhibited speaks of the other reasons only; the host's own
+ * apicv_inhibited finding (diag_evaluate_host_inhibits) of these, once for all VMs.
+ */
+uint64_t diag_host_wide_inhibits(const struct accel_state *host, uint64_t inhibits);
+
+/* The host-wide inhibits of a snapshot's VMs (diag_host_wide_inhibits of each known bitmap). */
+struct diag_host_inhibits {
+	size_t vms;	  /* VMs with a host-wide reason set */
+	uint64_t reasons; /* those reasons, over the VMs */
+	/* the kernel's inhibit reason names (the snapshot's); NULL: the built-in ones */
+	const struct ipiv_inhibit_names *inhibit_names;
+};
+
+/* The host's apicv_inhibited finding: one for every VM that has host-wide reasons (info on a
+ * host without APICv/AVIC, a warning when the module turned it off). Appends to out. */
+void diag_evaluate_host_inhibits(const struct accel_state *host,
+				 const struct diag_host_inhibits *in, struct diag_result *out);
 
 const char *diag_rule_name(enum diag_rule_id rule);   /* "apicv_inhibited", ... */
 const char *diag_severity_name(enum diag_severity s); /* "info", "warning", "critical" */

@@ -109,6 +109,8 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 			   const struct diag_thresholds *th, const struct diag_report *previous,
 			   struct diag_report **out)
 {
+	struct diag_host_inhibits host_inhibits = {.inhibit_names =
+							   cur ? &cur->inhibit_names : NULL};
 	struct diag_latency **derived = NULL;
 	struct diag_report *r;
 
@@ -134,12 +136,12 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 		}
 	}
 	r->taken_ns = cur->taken_ns;
+	r->inhibit_names = cur->inhibit_names;
 	if (host) {
 		r->host_known = true;
 		r->host = *host;
 	}
 	diag_evaluate_host(host, th, &r->host_result);
-	carry_since(&r->host_result, previous ? &previous->host_result : NULL, r->taken_ns);
 
 	for (size_t i = 0; i < cur->n_vms; i++) {
 		const struct ipiv_vm_stats *vm = &cur->vms[i];
@@ -150,6 +152,7 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 			.cur = vm,
 			.prev = before,
 			.latency = latency ? latency[i] : NULL,
+			.inhibit_names = &cur->inhibit_names,
 		};
 
 		if (before && cur->taken_ns > prev->taken_ns)
@@ -161,7 +164,14 @@ int diag_evaluate_snapshot(const struct accel_state *host, const struct ipiv_sna
 		copy_inhibits(vr, vm);
 		diag_evaluate_vm(host, &in, th, &vr->result);
 		carry_since(&vr->result, old ? &old->result : NULL, r->taken_ns);
+		if (vm->inhibits_known && diag_host_wide_inhibits(host, vm->inhibits)) {
+			host_inhibits.vms++;
+			host_inhibits.reasons |= diag_host_wide_inhibits(host, vm->inhibits);
+		}
 	}
+	/* what every VM shares is said once, for the host */
+	diag_evaluate_host_inhibits(host, &host_inhibits, &r->host_result);
+	carry_since(&r->host_result, previous ? &previous->host_result : NULL, r->taken_ns);
 	free(derived);
 	*out = r;
 	return 0;
@@ -242,20 +252,7 @@ static void print_result(FILE *f, const struct diag_result *res, uint64_t now_ns
 			res->skipped[i].needs);
 }
 
-/* The reasons set in an inhibit bitmap, comma-separated; bits beyond the known reasons are
- * left to the hex value printed beside it. */
-static void inhibit_reasons(uint64_t inhibits, char *buf, size_t size)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
-		if (inhibits & (1ull << r))
-			len += snprintf(buf + len, len < size ? size - len : 0, "%s%s",
-					len ? "," : "", ipiv_inhibit_name(r));
-}
-
-static void print_inhibits(FILE *f, const struct diag_vm_report *vr, uint64_t now_ns)
+static void print_inhibits(FILE *f, const struct diag_report *r, const struct diag_vm_report *vr)
 {
 	char reasons[256];
 
@@ -265,7 +262,7 @@ static void print_inhibits(FILE *f, const struct diag_vm_report *vr, uint64_t no
 	} else if (!vr->inhibits) {
 		fprintf(f, "  APICv inhibits: none\n");
 	} else {
-		inhibit_reasons(vr->inhibits, reasons, sizeof(reasons));
+		ipiv_inhibit_list(&r->inhibit_names, vr->inhibits, ",", reasons, sizeof(reasons));
 		fprintf(f, "  APICv inhibits: %s (0x%llx)\n", reasons,
 			(unsigned long long)vr->inhibits);
 	}
@@ -287,8 +284,9 @@ static void print_inhibits(FILE *f, const struct diag_vm_report *vr, uint64_t no
 	for (size_t k = 0; k < vr->n_timeline; k++) {
 		const struct ipiv_inhibit_change *ch = &vr->timeline[k];
 
-		fprintf(f, "    %10.3f s  %-5s  %s\n", -change_ago(ch, now_ns),
-			ch->set ? "set" : "clear", ipiv_inhibit_name(ch->reason));
+		fprintf(f, "    %10.3f s  %-5s  %s\n", -change_ago(ch, r->taken_ns),
+			ch->set ? "set" : "clear",
+			ipiv_inhibit_name(&r->inhibit_names, ch->reason));
 	}
 }
 
@@ -344,7 +342,7 @@ int diag_report_print(FILE *f, const struct diag_report *r, const char *vm)
 			fprintf(f, "\nVM %s (window %.1f s)\n", vr->name, vr->window_seconds);
 		else
 			fprintf(f, "\nVM %s (counts since ipivd first saw it)\n", vr->name);
-		print_inhibits(f, vr, r->taken_ns);
+		print_inhibits(f, r, vr);
 		print_result(f, &vr->result, r->taken_ns);
 	}
 	if (!vm && !r->n_vms)
@@ -428,29 +426,31 @@ static json_t *host_json(const struct diag_report *r)
 	return o;
 }
 
-static json_t *inhibits_json(const struct diag_vm_report *vr)
+static json_t *inhibits_json(const struct diag_report *rep, const struct diag_vm_report *vr)
 {
 	json_t *reasons = json_array();
 
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 		if (vr->inhibits & (1ull << r))
-			json_array_append_new(reasons, json_string(ipiv_inhibit_name(r)));
+			json_array_append_new(
+				reasons, json_string(ipiv_inhibit_name(&rep->inhibit_names, r)));
 	return json_pack("{s:b, s:o, s:o, s:I}", "known", vr->inhibits_known, "bitmap",
 			 vr->inhibits_known ? json_integer((json_int_t)vr->inhibits) : json_null(),
 			 "reasons", reasons, "changes_counted", (json_int_t)vr->inhibit_changes);
 }
 
-static json_t *timeline_json(const struct diag_vm_report *vr, uint64_t now_ns)
+static json_t *timeline_json(const struct diag_report *r, const struct diag_vm_report *vr)
 {
 	json_t *arr = json_array();
 
 	for (size_t k = 0; k < vr->n_timeline; k++) {
 		const struct ipiv_inhibit_change *ch = &vr->timeline[k];
 
-		json_array_append_new(arr, json_pack("{s:f, s:s, s:b}", "ago_seconds",
-						     change_ago(ch, now_ns), "reason",
-						     ipiv_inhibit_name(ch->reason), "set",
-						     ch->set ? 1 : 0));
+		json_array_append_new(arr,
+				      json_pack("{s:f, s:s, s:b}", "ago_seconds",
+						change_ago(ch, r->taken_ns), "reason",
+						ipiv_inhibit_name(&r->inhibit_names, ch->reason),
+						"set", ch->set ? 1 : 0));
 	}
 	return arr;
 }
@@ -471,9 +471,9 @@ json_t *diag_report_json(const struct diag_report *r, const char *vm)
 				       "window_seconds",
 				       vr->window_seconds > 0 ? json_real(vr->window_seconds)
 							      : json_null(),
-				       "apicv_inhibits", inhibits_json(vr),
-				       "apicv_inhibit_timeline", timeline_json(vr, r->taken_ns),
-				       "findings", result_json_findings(&vr->result, r->taken_ns),
+				       "apicv_inhibits", inhibits_json(r, vr),
+				       "apicv_inhibit_timeline", timeline_json(r, vr), "findings",
+				       result_json_findings(&vr->result, r->taken_ns),
 				       "not_evaluated", result_json_skipped(&vr->result)));
 	}
 	if (!found) {

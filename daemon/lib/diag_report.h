@@ -34,6 +34,7 @@ struct diag_report {
 	struct diag_result host_result;
 	struct diag_vm_report *vms; /* in snapshot order */
 	size_t n_vms;
+	struct ipiv_inhibit_names inhibit_names; /* the current snapshot's */
 };
 
 /* The latency figures the rules use, for every VM of cur, from the histograms' growth since

@@ -12,13 +12,59 @@
 #include "naming.h"
 #include "utf8.h"
 
-enum vmm_kind {
-	VMM_UNKNOWN,
-	VMM_QEMU,
-	VMM_FIRECRACKER,
-	VMM_CLOUD_HYPERVISOR,
-	VMM_IPIVBENCH,
+_Static_assert(sizeof(((struct ipiv_vm_stats *)0)->uuid) == VM_UUID_LEN,
+	       "the snapshot holds a UUID as naming writes it");
+
+static const char *const vmm_names[VM_VMM_COUNT] = {
+	[VM_VMM_UNKNOWN] = "unknown",
+	[VM_VMM_QEMU] = "qemu",
+	[VM_VMM_LIBVIRT_QEMU] = "libvirt-qemu",
+	[VM_VMM_FIRECRACKER] = "firecracker",
+	[VM_VMM_CLOUD_HYPERVISOR] = "cloud-hypervisor",
+	[VM_VMM_CROSVM] = "crosvm",
+	[VM_VMM_IPIVBENCH] = "ipivbench",
 };
+
+const char *vm_vmm_name(enum vm_vmm vmm)
+{
+	return (unsigned)vmm < VM_VMM_COUNT ? vmm_names[vmm] : "unknown";
+}
+
+enum vm_vmm vm_vmm_from_name(const char *s)
+{
+	for (unsigned v = 0; s && v < VM_VMM_COUNT; v++)
+		if (strcmp(s, vmm_names[v]) == 0)
+			return (enum vm_vmm)v;
+	return VM_VMM_UNKNOWN;
+}
+
+bool vm_uuid_parse(const char *in, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	char canon[VM_UUID_LEN];
+
+	if (!in || len != VM_UUID_LEN - 1)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return false;
+			canon[i] = c;
+			continue;
+		}
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!memchr(hex, c, 16))
+			return false;
+		canon[i] = c;
+	}
+	canon[len] = '\0';
+	if (out)
+		memcpy(out, canon, VM_UUID_LEN);
+	return true;
+}
 
 const char *vm_name_source_str(enum vm_name_source source)
 {
@@ -171,31 +217,33 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static enum vmm_kind kind_of(const char *name)
+static enum vm_vmm kind_of(const char *name)
 {
 	if (has_prefix(name, "qemu-system-") || strcmp(name, "qemu-kvm") == 0 ||
 	    strcmp(name, "kvm") == 0)
-		return VMM_QEMU;
+		return VM_VMM_QEMU;
 	if (strcmp(name, "firecracker") == 0)
-		return VMM_FIRECRACKER;
+		return VM_VMM_FIRECRACKER;
 	/* comm is cut to 15 characters: "cloud-hyperviso". */
 	if (has_prefix(name, "cloud-hyperviso"))
-		return VMM_CLOUD_HYPERVISOR;
+		return VM_VMM_CLOUD_HYPERVISOR;
+	if (strcmp(name, "crosvm") == 0)
+		return VM_VMM_CROSVM;
 	if (strcmp(name, "ipivbench") == 0)
-		return VMM_IPIVBENCH;
-	return VMM_UNKNOWN;
+		return VM_VMM_IPIVBENCH;
+	return VM_VMM_UNKNOWN;
 }
 
-static enum vmm_kind kind_from_comm(const char *proc_root, int pid)
+static enum vm_vmm kind_from_comm(const char *proc_root, int pid)
 {
-	enum vmm_kind kind = VMM_UNKNOWN;
+	enum vm_vmm kind = VM_VMM_UNKNOWN;
 	char *comm, *nl;
 	size_t len;
 	bool cut;
 
 	comm = read_proc_file(proc_root, pid, "comm", 64, &len, &cut);
 	if (!comm)
-		return VMM_UNKNOWN;
+		return VM_VMM_UNKNOWN;
 	nl = strchr(comm, '\n');
 	if (nl)
 		*nl = '\0';
@@ -327,16 +375,124 @@ static int name_by_option(const struct argv_view *av, const char *opt, char *nam
 	return source;
 }
 
+/* ---- the VMM and the UUID ---- */
+
+/* value (len bytes) as the UUID when it is one, else none: the last option given wins. */
+static void take_uuid(const char *value, size_t len, char *uuid)
+{
+	if (!vm_uuid_parse(value, len, uuid))
+		uuid[0] = '\0';
+}
+
+/* The value of av->args[*i] when it is spelled opt ("opt VALUE" or "opt=VALUE"), moving *i
+ * past it; NULL otherwise. */
+static const char *option_at(const struct argv_view *av, size_t *i, const char *const *opt)
+{
+	const char *arg = av->args[*i];
+
+	for (size_t j = 0; opt[j]; j++) {
+		size_t len = strlen(opt[j]);
+
+		if (strcmp(arg, opt[j]) == 0 && *i + 1 < av->n)
+			return av->args[++*i];
+		if (strncmp(arg, opt[j], len) == 0 && arg[len] == '=')
+			return arg + len + 1;
+	}
+	return NULL;
+}
+
+/* The value of key in a QEMU-syntax option string, as a new string (NULL: absent, or out of
+ * memory, which the caller cannot tell apart and need not: both leave a fact unknown). */
+static char *qemu_opt_dup(const char *opts, const char *key, const char *implied_key)
+{
+	char *value = malloc(strlen(opts) + 1);
+
+	if (value && qemu_opt_get(opts, key, implied_key, value) < 0) {
+		free(value);
+		value = NULL;
+	}
+	return value;
+}
+
+/* QEMU: libvirt's or not, and the last of -uuid U and -smbios type=1,uuid=U. */
+static void identify_qemu(const struct argv_view *av, struct vm_identity *id)
+{
+	static const char *const uuid_opt[] = {"-uuid", "--uuid", NULL};
+	static const char *const smbios_opt[] = {"-smbios", "--smbios", NULL};
+	static const char *const name_opt[] = {"-name", "--name", NULL};
+	static const char *const object_opt[] = {"-object", "--object", NULL};
+	const char *value;
+	char *type, *uuid, *guest;
+
+	for (size_t i = 1; i < av->n; i++) {
+		if ((value = option_at(av, &i, uuid_opt))) {
+			take_uuid(value, strlen(value), id->uuid);
+		} else if ((value = option_at(av, &i, smbios_opt))) {
+			type = qemu_opt_dup(value, "type", NULL);
+			uuid = type && strcmp(type, "1") == 0 ? qemu_opt_dup(value, "uuid", NULL)
+							      : NULL;
+			if (uuid)
+				take_uuid(uuid, strlen(uuid), id->uuid);
+			free(type);
+			free(uuid);
+		} else if ((value = option_at(av, &i, name_opt))) {
+			/* libvirt spells the implied key out: -name guest=NAME,debug-threads=on */
+			guest = qemu_opt_dup(value, "guest", NULL);
+			if (guest)
+				id->vmm = VM_VMM_LIBVIRT_QEMU;
+			free(guest);
+		} else if ((value = option_at(av, &i, object_opt))) {
+			/* the secret every libvirt domain gets, in option or JSON syntax */
+			if (strstr(value, "id=masterKey0") ||
+			    strstr(value, "\"id\":\"masterKey0\""))
+				id->vmm = VM_VMM_LIBVIRT_QEMU;
+		}
+	}
+}
+
+static void identify(const struct argv_view *av, struct vm_identity *id)
+{
+	static const char *const fc_id[] = {"--id", NULL};
+	static const char *const ch_platform[] = {"--platform", NULL};
+	static const char *const bench_uuid[] = {"--uuid", NULL};
+	const char *value;
+	char *uuid;
+
+	switch (id->vmm) {
+	case VM_VMM_QEMU: identify_qemu(av, id); break;
+	case VM_VMM_FIRECRACKER:
+		/* --id is any name of up to 64 characters; a UUID is what inventories join on */
+		value = option_value(av, fc_id);
+		if (value)
+			take_uuid(value, strlen(value), id->uuid);
+		break;
+	case VM_VMM_CLOUD_HYPERVISOR:
+		value = option_value(av, ch_platform);
+		uuid = value ? qemu_opt_dup(value, "uuid", NULL) : NULL;
+		if (uuid)
+			take_uuid(uuid, strlen(uuid), id->uuid);
+		free(uuid);
+		break;
+	case VM_VMM_IPIVBENCH:
+		value = option_value(av, bench_uuid);
+		if (value)
+			take_uuid(value, strlen(value), id->uuid);
+		break;
+	default: break;
+	}
+}
+
 /*
  * Names the VM of process pid whose VMM's command line is cmdline (len bytes, NUL-terminated
  * at cmdline[len]; cut: it was longer), into name; "pid-<pid>" when nothing names it. When
- * argv[0] does not tell the VMM, comm under proc_root does (NULL: no /proc to ask).
+ * argv[0] does not tell the VMM, comm under proc_root does (NULL: no /proc to ask). id (if
+ * not NULL) gets the VMM and the UUID.
  */
-static int name_from_cmdline(char *cmdline, size_t len, bool cut, const char *proc_root, int pid,
-			     char *name)
+static int describe(char *cmdline, size_t len, bool cut, const char *proc_root, int pid, char *name,
+		    struct vm_identity *id)
 {
 	struct argv_view av = {NULL, 0};
-	enum vmm_kind kind = VMM_UNKNOWN;
+	enum vm_vmm kind = VM_VMM_UNKNOWN;
 	int source = -ENOENT;
 
 	if (cmdline && split_cmdline(cmdline, len, cut, &av) == 0 && av.n > 0) {
@@ -344,24 +500,46 @@ static int name_from_cmdline(char *cmdline, size_t len, bool cut, const char *pr
 
 		kind = kind_of(slash ? slash + 1 : av.args[0]);
 	}
-	if (kind == VMM_UNKNOWN && proc_root)
+	if (kind == VM_VMM_UNKNOWN && proc_root)
 		kind = kind_from_comm(proc_root, pid);
 
-	switch (kind) {
-	case VMM_QEMU: source = name_qemu(&av, name); break;
-	case VMM_FIRECRACKER:
-		source = name_by_option(&av, "--id", name, VM_NAME_FIRECRACKER);
-		break;
-	case VMM_CLOUD_HYPERVISOR: source = name_cloud_hypervisor(&av, name); break;
-	case VMM_IPIVBENCH: source = name_by_option(&av, "--name", name, VM_NAME_IPIVBENCH); break;
-	case VMM_UNKNOWN: break;
+	if (id) {
+		memset(id, 0, sizeof(*id));
+		id->vmm = kind;
+		identify(&av, id);
+	}
+	if (name) {
+		switch (kind) {
+		case VM_VMM_QEMU: source = name_qemu(&av, name); break;
+		case VM_VMM_FIRECRACKER:
+			source = name_by_option(&av, "--id", name, VM_NAME_FIRECRACKER);
+			break;
+		case VM_VMM_CLOUD_HYPERVISOR: source = name_cloud_hypervisor(&av, name); break;
+		case VM_VMM_IPIVBENCH:
+			source = name_by_option(&av, "--name", name, VM_NAME_IPIVBENCH);
+			break;
+		default: break; /* crosvm has no name option */
+		}
+		if (source < 0) {
+			snprintf(name, VM_NAME_MAX, "pid-%d", pid);
+			source = VM_NAME_PID;
+		}
 	}
 	free(av.args);
-	if (source < 0) {
-		snprintf(name, VM_NAME_MAX, "pid-%d", pid);
-		source = VM_NAME_PID;
-	}
 	return source;
+}
+
+/* A copy of cmdline NUL-terminated at [len], as describe() takes it. */
+static char *cmdline_copy(const char *cmdline, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy) {
+		if (len)
+			memcpy(copy, cmdline, len);
+		copy[len] = '\0';
+	}
+	return copy;
 }
 
 int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
@@ -374,7 +552,7 @@ int vm_name_from_proc(const char *proc_root, int pid, char name[VM_NAME_MAX])
 	if (!proc_root || !name || pid < 0)
 		return -EINVAL;
 	cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
-	source = name_from_cmdline(cmdline, len, cut, proc_root, pid, name);
+	source = describe(cmdline, len, cut, proc_root, pid, name, NULL);
 	free(cmdline);
 	return source;
 }
@@ -386,15 +564,40 @@ int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid, cha
 
 	if (!name || (!cmdline && len) || pid < 0)
 		return -EINVAL;
-	copy = malloc(len + 1);
+	copy = cmdline_copy(cmdline, len);
 	if (!copy)
 		return -ENOMEM;
-	if (len)
-		memcpy(copy, cmdline, len);
-	copy[len] = '\0';
-	source = name_from_cmdline(copy, len, cut, NULL, pid, name);
+	source = describe(copy, len, cut, NULL, pid, name, NULL);
 	free(copy);
 	return source;
+}
+
+int vm_identity_from_cmdline(const char *cmdline, size_t len, bool cut, struct vm_identity *id)
+{
+	char *copy;
+
+	if (!id || (!cmdline && len))
+		return -EINVAL;
+	copy = cmdline_copy(cmdline, len);
+	if (!copy)
+		return -ENOMEM;
+	describe(copy, len, cut, NULL, 0, NULL, id);
+	free(copy);
+	return 0;
+}
+
+int vm_identity_from_proc(const char *proc_root, int pid, struct vm_identity *id)
+{
+	char *cmdline;
+	size_t len;
+	bool cut;
+
+	if (!proc_root || !id || pid < 0)
+		return -EINVAL;
+	cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
+	describe(cmdline, len, cut, proc_root, pid, NULL, id);
+	free(cmdline);
+	return 0;
 }
 
 /* ---- names of a snapshot's VMs: unique, and each VM's for its whole life ---- */
@@ -431,16 +634,19 @@ static int grow(void **array, size_t *cap, size_t n, size_t size)
 }
 
 /*
- * The name of the VMM process pid, read from /proc once; vm (NULL: none) is the snapshot
- * row of its VM. When /proc named nothing (the process exited before discovery read it: a
- * VM that lived less than a poll interval), the command line the BPF side kept when the VM
- * appeared names it, as it would have.
+ * The name, VMM and UUID of the VMM process pid, read from /proc once; vm (NULL: none) is the
+ * snapshot row of its VM. When /proc named nothing (the process exited before discovery read
+ * it: a VM that lived less than a poll interval), the command line the BPF side kept when the
+ * VM appeared names it, as it would have.
  */
-static const char *process_name(struct vm_name_cache *cache, const char *proc_root, int pid,
-				const struct ipiv_vm_stats *vm)
+static const struct vm_name_process *process_of(struct vm_name_cache *cache, const char *proc_root,
+						int pid, const struct ipiv_vm_stats *vm)
 {
 	struct vm_name_process *e = NULL;
-	char pid_name[VM_NAME_MAX], name[VM_NAME_MAX];
+	char pid_name[VM_NAME_MAX], name[VM_NAME_MAX], *cmdline;
+	struct vm_identity id;
+	size_t len;
+	bool cut;
 
 	for (size_t i = 0; i < cache->n_procs && !e; i++)
 		if (cache->procs[i].pid == pid)
@@ -451,14 +657,22 @@ static const char *process_name(struct vm_name_cache *cache, const char *proc_ro
 		e = &cache->procs[cache->n_procs++];
 		e->pid = pid;
 		/* A VMM's command line does not change: read it once per process. */
-		vm_name_from_proc(proc_root, pid, e->name);
+		cmdline = read_proc_file(proc_root, pid, "cmdline", VM_CMDLINE_MAX, &len, &cut);
+		describe(cmdline, len, cut, proc_root, pid, e->name, &e->id);
+		free(cmdline);
 	}
 	snprintf(pid_name, sizeof(pid_name), "pid-%d", pid);
 	if (vm && vm->cmdline_len && strcmp(e->name, pid_name) == 0 &&
-	    vm_name_from_cmdline(vm->cmdline, vm->cmdline_len, vm->cmdline_cut, pid, name) !=
-		    VM_NAME_PID)
-		memcpy(e->name, name, sizeof(name));
-	return e->name;
+	    vm->cmdline_len <= sizeof(vm->cmdline) &&
+	    (cmdline = cmdline_copy(vm->cmdline, vm->cmdline_len))) {
+		if (describe(cmdline, vm->cmdline_len, vm->cmdline_cut, NULL, pid, name, &id) !=
+		    VM_NAME_PID) {
+			memcpy(e->name, name, sizeof(name));
+			e->id = id;
+		}
+		free(cmdline);
+	}
+	return e;
 }
 
 /* Whether a VM of the snapshot other than self holds name. */
@@ -478,11 +692,17 @@ static bool name_held(const struct vm_name_cache *cache, const struct vm_name_he
 static void name_new_vm(struct vm_name_cache *cache, const char *proc_root,
 			const struct ipiv_vm_stats *vm, struct vm_name_held *h)
 {
-	const char *proc = vm->pid > 0 ? process_name(cache, proc_root, vm->pid, vm) : NULL;
+	const struct vm_name_process *e =
+		vm->pid > 0 ? process_of(cache, proc_root, vm->pid, vm) : NULL;
+	const char *proc = e ? e->name : NULL;
 	char base[VM_NAME_MAX], suffix[24];
 	unsigned k = 1;
 
 	h->placeholder = !proc;
+	if (e)
+		h->id = e->id;
+	else
+		memset(&h->id, 0, sizeof(h->id));
 	if (!proc) {
 		snprintf(base, sizeof(base), "vm-%llu", (unsigned long long)++cache->anonymous);
 	} else {
@@ -516,7 +736,7 @@ static size_t held_find(const struct vm_name_cache *cache, const struct ipiv_vm_
 }
 
 int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
-			  const struct ipiv_snapshot *snap, char (**out)[VM_NAME_MAX])
+			  struct ipiv_snapshot *snap, char (**out)[VM_NAME_MAX])
 {
 	size_t n = snap->n_vms;
 	char(*names)[VM_NAME_MAX] = calloc(n + 1, sizeof(*names));
@@ -567,8 +787,13 @@ int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
 		h->pid = vm->pid;
 		name_new_vm(cache, proc_root, vm, h);
 	}
-	for (size_t i = 0; i < n; i++)
-		memcpy(names[i], cache->held[of[i]].name, VM_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_name_held *h = &cache->held[of[i]];
+
+		memcpy(names[i], h->name, VM_NAME_MAX);
+		snap->vms[i].vmm = (uint8_t)h->id.vmm;
+		memcpy(snap->vms[i].uuid, h->id.uuid, VM_UUID_LEN);
+	}
 	/* Forget processes that are gone: a new process may reuse the pid. */
 	for (size_t i = 0; i < cache->n_procs;) {
 		bool live = false;
@@ -593,7 +818,7 @@ out:
 void vm_name_cache_prefetch(struct vm_name_cache *cache, const char *proc_root, int pid)
 {
 	if (pid > 0)
-		process_name(cache, proc_root, pid, NULL);
+		process_of(cache, proc_root, pid, NULL);
 }
 
 void vm_name_cache_free(struct vm_name_cache *cache)

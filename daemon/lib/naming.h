@@ -57,6 +57,57 @@ int vm_name_from_cmdline(const char *cmdline, size_t len, bool cut, int pid,
 
 const char *vm_name_source_str(enum vm_name_source source);
 
+/* ---- who runs a VM, for joins with the VMM's inventory (libvirt, OpenStack, KubeVirt) ---- */
+
+/* The VMM recognised from a VM's command line: ipiv_vm_info's vmm label, the API's "vmm". */
+enum vm_vmm {
+	VM_VMM_UNKNOWN,		 /* "unknown": no VMM this module knows */
+	VM_VMM_QEMU,		 /* "qemu" */
+	VM_VMM_LIBVIRT_QEMU,	 /* "libvirt-qemu": QEMU started by libvirt (KubeVirt, Nova) */
+	VM_VMM_FIRECRACKER,	 /* "firecracker" */
+	VM_VMM_CLOUD_HYPERVISOR, /* "cloud-hypervisor" */
+	VM_VMM_CROSVM,		 /* "crosvm" */
+	VM_VMM_IPIVBENCH,	 /* "ipivbench" */
+	VM_VMM_COUNT,
+};
+
+/* A UUID as text: 36 characters, canonical and lower case ("" when the VMM was given none). */
+#define VM_UUID_LEN 37
+
+struct vm_identity {
+	enum vm_vmm vmm;
+	char uuid[VM_UUID_LEN];
+};
+
+const char *vm_vmm_name(enum vm_vmm vmm); /* "qemu", ..., "unknown" for any other value */
+/* The vmm whose name is s (as vm_vmm_name writes it); VM_VMM_UNKNOWN for anything else. */
+enum vm_vmm vm_vmm_from_name(const char *s);
+
+/*
+ * Whether in[0..len) is a UUID in its canonical form (8-4-4-4-12 hex digits, either case,
+ * as QEMU's -uuid takes it); if so its lower-case form goes to out (VM_UUID_LEN bytes, may
+ * be NULL). Nothing else is taken: no braces, no "urn:uuid:", no missing dashes.
+ */
+bool vm_uuid_parse(const char *in, size_t len, char *out);
+
+/*
+ * The VMM and the VM's UUID from its VMM's command line (the same input as
+ * vm_name_from_cmdline). The VMM is as for naming, and QEMU is libvirt's when its -name
+ * spells the guest= key (libvirt always does) or libvirt's master key secret is there. The
+ * UUID, validated and lower-cased, is:
+ * - QEMU: the last of -uuid U and -smbios type=1,...,uuid=U (both set the same SMBIOS UUID);
+ * - Firecracker: --id, when it is a UUID (the jailer's id often is);
+ * - cloud-hypervisor: --platform ...,uuid=U (its SMBIOS UUID);
+ * - ipivbench: --uuid U.
+ * A value that is not a UUID leaves uuid "". Returns 0, or -EINVAL for a bad argument,
+ * -ENOMEM.
+ */
+int vm_identity_from_cmdline(const char *cmdline, size_t len, bool cut, struct vm_identity *id);
+
+/* The same from <proc_root>/<pid>/cmdline (and comm when argv[0] does not say the VMM);
+ * unreadable or malformed content gives VM_VMM_UNKNOWN and no uuid. 0 or -EINVAL. */
+int vm_identity_from_proc(const char *proc_root, int pid, struct vm_identity *id);
+
 /*
  * Copies the printable text of in[0..len) into out (size bytes, NUL-terminated): invalid
  * UTF-8, control characters (C0, DEL, C1), bidirectional overrides and isolates, and
@@ -72,6 +123,7 @@ size_t vm_name_sanitize(const char *in, size_t len, char *out, size_t size);
 struct vm_name_process {
 	int pid;
 	char name[VM_NAME_MAX];
+	struct vm_identity id;
 };
 
 /* The name a VM holds for its life. */
@@ -81,6 +133,7 @@ struct vm_name_held {
 	bool placeholder; /* "vm-<n>": named before its process was known */
 	bool seen;	  /* in the snapshot being named */
 	char name[VM_NAME_MAX];
+	struct vm_identity id; /* fixed with the name */
 };
 
 /* Zero-initialise; free with vm_name_cache_free. */
@@ -93,7 +146,9 @@ struct vm_name_cache {
 };
 
 /*
- * names[i] is the name of snap->vms[i]; *names is one allocation (free() it). A VM keeps the
+ * names[i] is the name of snap->vms[i]; *names is one allocation (free() it). Each VM's vmm
+ * and uuid (vm_identity_from_proc) are written into snap->vms[i], read along with the name
+ * and as fixed for the VM's life. A VM keeps the
  * name it got when first named for as long as it is in the snapshots, since it is a metric
  * label: its process' name (vm_name_from_proc), "<name>-vm<k>" for the k-th VM of one
  * process, and when another VM holds that name already, "-2", "-3"... appended to the
@@ -102,7 +157,7 @@ struct vm_name_cache {
  * not known yet is "vm-<n>" until it is (the one rename in a VM's life).
  */
 int vm_names_for_snapshot(struct vm_name_cache *cache, const char *proc_root,
-			  const struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX]);
+			  struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX]);
 
 /* Reads the name of pid now if the cache does not have it, so a VM whose process exits
  * before its first snapshot keeps its name until it is reclaimed. */

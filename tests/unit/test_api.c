@@ -13,9 +13,12 @@
 #include <cmocka.h>
 
 #include "ipivd/api.h"
+#include "ipivtop/api_parse.h"
 #include "golden.h"
+#include "naming.h"
 #include "icr.h"
 #include "ipiv.h"
+#include "sources.h"
 
 #define VM_WEB	0xffff8881a2b3c000ull
 #define VM_AMD	0xffff8881a2b3d000ull
@@ -55,6 +58,8 @@ static struct fixture *fixture_new(void)
 	assert_non_null(f);
 	web->vm = VM_WEB;
 	web->pid = 4242;
+	web->vmm = VM_VMM_LIBVIRT_QEMU;
+	snprintf(web->uuid, sizeof(web->uuid), "%s", "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
 	web->alive = true;
 	web->vcpu_count = 2;
 	web->send_cells = f->web_sends;
@@ -105,6 +110,7 @@ static struct fixture *fixture_new(void)
 
 	amd->vm = VM_AMD;
 	amd->pid = 5151;
+	amd->vmm = VM_VMM_FIRECRACKER;
 	amd->alive = true;
 	amd->vcpu_count = 4;
 	amd->send_cells = f->amd_sends;
@@ -252,9 +258,9 @@ static void test_vms_document(void **state)
 {
 	struct fixture *f = fixture_new();
 	json_t *doc = api_vms(&f->snap, f->names, ID_KEY), *vms, *web, *amd, *idle, *c, *o;
-	static const char *const summary_keys[] = {"name",	     "id",	    "pid",
-						   "alive",	     "vcpus",	    "counts",
-						   "apicv_inhibits", "send_to_eoi", NULL};
+	static const char *const summary_keys[] = {
+		"name",		  "id",		 "vmm", "uuid", "pid", "alive", "vcpus", "counts",
+		"apicv_inhibits", "send_to_eoi", NULL};
 	static const char *const top_keys[] = {"vms", NULL};
 	char id[17];
 
@@ -274,6 +280,8 @@ static void test_vms_document(void **state)
 	assert_string_equal(get_str(web, "name"), "web");
 	api_vm_id(VM_WEB, ID_KEY, id);
 	assert_string_equal(get_str(web, "id"), id);
+	assert_string_equal(get_str(web, "vmm"), "libvirt-qemu");
+	assert_string_equal(get_str(web, "uuid"), "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
 	assert_int_equal(get_int(web, "pid"), 4242);
 	assert_true(json_is_true(json_object_get(web, "alive")));
 	assert_int_equal(get_int(web, "vcpus"), 2);
@@ -305,6 +313,9 @@ static void test_vms_document(void **state)
 			    "irqwin");
 
 	assert_string_equal(get_str(amd, "name"), f->names[1]);
+	assert_string_equal(get_str(amd, "vmm"), "firecracker");
+	assert_true(json_is_null(json_object_get(amd, "uuid"))); /* none given */
+	assert_string_equal(get_str(idle, "vmm"), "unknown");
 	c = json_object_get(amd, "counts");
 	assert_int_equal(get_int(json_object_get(c, "sent_by_path"), "avic_incomplete"), 20);
 	assert_int_equal(get_int(json_object_get(c, "avic_incomplete"), "target_not_running"), 20);
@@ -333,6 +344,8 @@ static void test_vm_detail_document(void **state)
 	static const char *const detail_keys[] = {
 		"name",
 		"id",
+		"vmm",
+		"uuid",
 		"pid",
 		"alive",
 		"vcpus",
@@ -546,9 +559,19 @@ static void test_id_wins_over_a_name_that_spells_it(void **state)
 static void test_status_document(void **state)
 {
 	static const char *const status_keys[] = {
-		"version", "degraded",	     "probes_attached", "probes_total",
-		"probes",  "programs",	     "drops",		"bpf_stats_enabled",
-		"vms",	   "vms_discovered", "vms_reclaimed",	"inhibit_names",
+		"version",
+		"degraded",
+		"probes_attached",
+		"probes_total",
+		"probes",
+		"programs",
+		"drops",
+		"bpf_stats_enabled",
+		"vms",
+		"vms_discovered",
+		"vms_reclaimed",
+		"inhibit_names",
+		"sources",
 		NULL,
 	};
 	static const char *const probe_keys[] = {"name",     "program", "attached",
@@ -570,6 +593,11 @@ static void test_status_document(void **state)
 	assert_int_equal(get_int(doc, "vms_discovered"), 5);
 	assert_string_equal(get_str(doc, "inhibit_names"), "builtin"); /* no collector here */
 	assert_int_equal(get_int(doc, "vms_reclaimed"), 2);
+	/* none of the fixture's probes is a source of these (test_sources has the rest) */
+	o = json_object_get(doc, "sources");
+	assert_int_equal(json_object_size(o), IPIV_N_QUANTITIES);
+	assert_true(json_is_null(json_object_get(json_object_get(o, "posted_wakeups"), "probe")));
+	assert_string_equal(get_str(json_object_get(o, "icr_write_traps"), "kind"), "none");
 
 	a = json_object_get(doc, "probes");
 	assert_int_equal(json_array_size(a), 3);
@@ -639,6 +667,51 @@ static void test_no_kernel_pointer_in_json(void **state)
 		free(text);
 		json_decref(docs[i]);
 	}
+	free(f);
+}
+
+/* ipivtop --connect reads vmm and uuid back; a uuid that is not one, or a vmm that is not a
+ * string, is refused; an ipivd from before them (no keys) gives unknown and none. */
+static void test_identity_round_trips(void **state)
+{
+	struct fixture *f = fixture_new();
+	json_t *doc = api_vms(&f->snap, f->names, ID_KEY), *web;
+	struct ipiv_snapshot snap = {0};
+	char(*names)[VM_NAME_MAX], err[200];
+	static const char *const bad_uuid[] = {"c7a5fdbd-cdaf-9455-926a-d65c16db180",
+					       "c7a5fdbd-cdaf-9455-926a-d65c16db1809\"\n", ""};
+
+	assert_int_equal(api_parse_vms(doc, &snap, &names, NULL, err, sizeof(err)), 0);
+	assert_int_equal(snap.vms[0].vmm, VM_VMM_LIBVIRT_QEMU);
+	assert_string_equal(snap.vms[0].uuid, "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+	assert_int_equal(snap.vms[1].vmm, VM_VMM_FIRECRACKER);
+	assert_string_equal(snap.vms[1].uuid, "");
+	assert_int_equal(snap.vms[2].vmm, VM_VMM_UNKNOWN);
+	free(snap.vms);
+	free(names);
+
+	web = json_array_get(json_object_get(doc, "vms"), 0);
+	json_object_set_new(web, "vmm", json_string("kata-qemu-2031"));
+	json_object_del(web, "uuid");
+	assert_int_equal(api_parse_vms(doc, &snap, &names, NULL, err, sizeof(err)), 0);
+	assert_int_equal(snap.vms[0].vmm, VM_VMM_UNKNOWN);
+	assert_string_equal(snap.vms[0].uuid, "");
+	free(snap.vms);
+	free(names);
+
+	for (size_t i = 0; i < sizeof(bad_uuid) / sizeof(bad_uuid[0]); i++) {
+		json_object_set_new(web, "uuid", json_string(bad_uuid[i]));
+		assert_int_equal(api_parse_vms(doc, &snap, &names, NULL, err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, "vms[0].uuid: not a UUID");
+	}
+	json_object_set_new(web, "uuid", json_integer(7));
+	assert_int_equal(api_parse_vms(doc, &snap, &names, NULL, err, sizeof(err)), -EINVAL);
+	json_object_set_new(web, "uuid", json_null());
+	json_object_set_new(web, "vmm", json_integer(1));
+	assert_int_equal(api_parse_vms(doc, &snap, &names, NULL, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vms[0].vmm: expected a string");
+	json_decref(doc);
 	free(f);
 }
 
@@ -830,6 +903,7 @@ int main(void)
 		cmocka_unit_test(test_id_wins_over_a_name_that_spells_it),
 		cmocka_unit_test(test_status_document),
 		cmocka_unit_test(test_no_kernel_pointer_in_json),
+		cmocka_unit_test(test_identity_round_trips),
 		cmocka_unit_test(test_hostile_name_round_trips),
 		cmocka_unit_test(test_latency_document),
 		cmocka_unit_test(test_golden),

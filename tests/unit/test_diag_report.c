@@ -535,6 +535,85 @@ static void test_metrics_quiet_host(void **state)
 	diag_report_free(r);
 }
 
+/* A host without APICv (kvm_pvm here): every VM is "disabled", and some 6.1-style "absent"
+ * too. The host says so once; the VMs say nothing of it, in the report, JSON and metrics;
+ * on a host with APICv hardware a VM's own reason still is its finding. */
+static void test_host_wide_inhibits_said_once(void **state)
+{
+	struct fixture *f = *state;
+	struct diag_report *r, *again;
+	const struct diag_finding *hf;
+	json_t *doc, *host_findings;
+	char *body;
+	int rc;
+
+	f->host.backend = ACCEL_BACKEND_KVM_PVM;
+	f->host.apicv_hw = f->host.apicv_enabled = f->host.ipiv_hw = ACCEL_NO;
+	for (unsigned i = 0; i < 3; i++) {
+		f->cur_vms[i].inhibits_known = true;
+		f->cur_vms[i].inhibits = 1;
+	}
+	f->cur_vms[1].inhibits |= 1u << 2;
+	r = evaluate(f, NULL);
+	for (unsigned i = 0; i < 3; i++)
+		assert_null(find(&r->vms[i].result, DIAG_RULE_APICV_INHIBITED));
+	hf = find(&r->host_result, DIAG_RULE_APICV_INHIBITED);
+	assert_non_null(hf);
+	assert_int_equal(hf->severity, DIAG_INFO);
+	assert_int_equal(hf->since_ns, 110 * SEC);
+	assert_string_equal(hf->evidence[0].name, "vms");
+	assert_float_equal(hf->evidence[0].value, 3, 0);
+	assert_non_null(strstr(hf->title, "(3 VMs inhibited: disabled,absent)"));
+	/* the VMs still show their bitmaps */
+	assert_int_equal(r->vms[1].inhibits, 5);
+
+	body = metrics(r, EXPO_TEXT_0_0_4);
+	assert_int_equal(count_prefix(body, "ipiv_host_finding{rule=\"apicv_inhibited\""), 1);
+	assert_non_null(strstr(body, "ipiv_host_finding{rule=\"apicv_inhibited\","
+				     "severity=\"info\"} 1.0\n"));
+	assert_null(strstr(body, "ipiv_finding{vm=\"web\",rule=\"apicv_inhibited\""));
+	/* the host's series is the only one with the rule (not_evaluated's has no severity) */
+	assert_null(
+		strstr(strstr(body, "rule=\"apicv_inhibited\",") + 1, "rule=\"apicv_inhibited\","));
+	promtool_check(body);
+	free(body);
+
+	doc = diag_report_json(r, NULL);
+	host_findings = json_object_get(json_object_get(doc, "host"), "findings");
+	rc = 0;
+	for (size_t i = 0; i < json_array_size(host_findings); i++)
+		rc += !strcmp(json_string_value(
+				      json_object_get(json_array_get(host_findings, i), "rule")),
+			      "apicv_inhibited");
+	assert_int_equal(rc, 1);
+	json_decref(doc);
+	body = print(r, NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(body, "Host\n"));
+	assert_non_null(strstr(body, "[info] apicv_inhibited:"));
+	/* once, in the host section: no VM's section repeats it */
+	assert_null(strstr(strstr(body, "] apicv_inhibited:") + 1, "] apicv_inhibited:"));
+	assert_true(strstr(body, "] apicv_inhibited:") < strstr(body, "\nVM "));
+	free(body);
+
+	/* the next evaluation keeps the host finding's since */
+	f->cur.taken_ns += 10 * SEC;
+	again = evaluate(f, r);
+	assert_int_equal(find(&again->host_result, DIAG_RULE_APICV_INHIBITED)->since_ns, 110 * SEC);
+	diag_report_free(again);
+	diag_report_free(r);
+
+	/* APICv hardware, module on: web's irqwin is its own; no host finding */
+	f->host.backend = ACCEL_BACKEND_KVM_INTEL;
+	f->host.apicv_hw = f->host.apicv_enabled = ACCEL_YES;
+	f->cur_vms[0].inhibits = 1u << 8;
+	f->cur_vms[1].inhibits = f->cur_vms[2].inhibits = 0;
+	r = evaluate(f, NULL);
+	assert_non_null(find(&r->vms[0].result, DIAG_RULE_APICV_INHIBITED));
+	assert_null(find(&r->host_result, DIAG_RULE_APICV_INHIBITED));
+	diag_report_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +625,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_quiet_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_wide_inhibits_said_once, setup, teardown),
 	};
 	int rc;
 

@@ -317,6 +317,139 @@ static void test_name_from_kept_cmdline(void **state)
 	assert_int_equal(vm_name_from_cmdline("x", 1, false, -1, name), -EINVAL);
 }
 
+/* ---- the VMM and the UUID ---- */
+
+#define UUID_A "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
+#define UUID_B "0b6e0f7e-1d3a-4c55-8d2f-9a1b2c3d4e5f"
+
+static void assert_identity(const char *cmdline, size_t len, enum vm_vmm vmm, const char *uuid)
+{
+	struct vm_identity id;
+
+	assert_int_equal(vm_identity_from_cmdline(cmdline, len, false, &id), 0);
+	if (id.vmm != vmm || strcmp(id.uuid, uuid) != 0)
+		fail_msg("got vmm %s uuid \"%s\", want %s \"%s\"", vm_vmm_name(id.vmm), id.uuid,
+			 vm_vmm_name(vmm), uuid);
+}
+
+static void test_uuid_format(void **state)
+{
+	char out[VM_UUID_LEN];
+
+	assert_true(vm_uuid_parse(UUID_A, 36, out));
+	assert_string_equal(out, UUID_A);
+	assert_true(vm_uuid_parse("C7A5FDBD-CDAF-9455-926A-D65C16DB1809", 36, out));
+	assert_string_equal(out, UUID_A); /* lower case out */
+	assert_true(vm_uuid_parse(UUID_A, 36, NULL));
+	/* not canonical: no dashes, braces, urn, a dash moved, a non-hex digit, cut, longer */
+	assert_false(vm_uuid_parse("c7a5fdbdcdaf9455926ad65c16db1809", 32, out));
+	assert_false(vm_uuid_parse("{" UUID_A "}", 38, out));
+	assert_false(vm_uuid_parse("urn:uuid:" UUID_A, 45, out));
+	assert_false(vm_uuid_parse("c7a5fdb-dcdaf-9455-926a-d65c16db1809", 36, out));
+	assert_false(vm_uuid_parse("g7a5fdbd-cdaf-9455-926a-d65c16db1809", 36, out));
+	assert_false(vm_uuid_parse(UUID_A, 35, out));
+	assert_false(vm_uuid_parse(UUID_A "0", 37, out));
+	assert_false(vm_uuid_parse("c7a5fdbd-cdaf-9455-926a-d65c16db180\0", 36, out));
+	assert_false(vm_uuid_parse("c7a5fdbd-cdaf-9455-926a-d65c16db18\"}", 36, out));
+	assert_false(vm_uuid_parse(NULL, 36, out));
+}
+
+static void test_vmm_names(void **state)
+{
+	for (unsigned v = 0; v < VM_VMM_COUNT; v++)
+		assert_int_equal(vm_vmm_from_name(vm_vmm_name(v)), v);
+	assert_string_equal(vm_vmm_name(VM_VMM_LIBVIRT_QEMU), "libvirt-qemu");
+	assert_string_equal(vm_vmm_name(VM_VMM_COUNT), "unknown");
+	assert_int_equal(vm_vmm_from_name("QEMU"), VM_VMM_UNKNOWN);
+	assert_int_equal(vm_vmm_from_name(""), VM_VMM_UNKNOWN);
+	assert_int_equal(vm_vmm_from_name(NULL), VM_VMM_UNKNOWN);
+}
+
+static void test_identity_qemu_and_libvirt(void **state)
+{
+	/* libvirt: guest= spelled out, its master key, -uuid (as Nova and KubeVirt run it) */
+	assert_identity(KEPT("/usr/bin/qemu-system-x86_64\0-name\0guest=instance-0000002a,"
+			     "debug-threads=on\0-S\0-object\0{\"qom-type\":\"secret\",\"id\":"
+			     "\"masterKey0\",\"format\":\"raw\"}\0-uuid\0" UUID_A "\0"),
+			VM_VMM_LIBVIRT_QEMU, UUID_A);
+	assert_identity(KEPT("qemu-system-x86_64\0-object\0secret,id=masterKey0,format=raw\0"),
+			VM_VMM_LIBVIRT_QEMU, "");
+	assert_identity(KEPT("qemu-system-x86_64\0-name\0web\0-uuid\0" UUID_A "\0"), VM_VMM_QEMU,
+			UUID_A);
+	/* -smbios type=1 sets the same UUID; the last one given wins */
+	assert_identity(KEPT("qemu-kvm\0-smbios\0type=1,manufacturer=x,uuid=" UUID_B "\0"),
+			VM_VMM_QEMU, UUID_B);
+	assert_identity(KEPT("qemu-kvm\0-uuid\0" UUID_A "\0-smbios\0type=1,uuid=" UUID_B "\0"),
+			VM_VMM_QEMU, UUID_B);
+	assert_identity(KEPT("qemu-kvm\0-smbios\0type=1,uuid=" UUID_B "\0-uuid\0" UUID_A "\0"),
+			VM_VMM_QEMU, UUID_A);
+	/* other SMBIOS tables carry no system UUID; a UUID-looking key elsewhere is not it */
+	assert_identity(KEPT("qemu-kvm\0-smbios\0type=2,uuid=" UUID_B "\0"), VM_VMM_QEMU, "");
+	assert_identity(KEPT("qemu-kvm\0-smbios\0type=1,serial=x,,uuid=" UUID_B "\0"), VM_VMM_QEMU,
+			"");
+	/* what is not a UUID is no UUID: not "-uuid junk", not the name */
+	assert_identity(KEPT("qemu-kvm\0-uuid\0u-123\0"), VM_VMM_QEMU, "");
+	assert_identity(KEPT("qemu-kvm\0-uuid\0" UUID_A "\0-uuid\0nope\0"), VM_VMM_QEMU, "");
+	assert_identity(KEPT("qemu-kvm\0-name\0" UUID_A "\0"), VM_VMM_QEMU, "");
+	assert_identity(KEPT("qemu-kvm\0-uuid\0"), VM_VMM_QEMU, "");
+	/* a plain -name is not libvirt's */
+	assert_identity(KEPT("qemu-system-aarch64\0-name\0web,debug-threads=on\0"), VM_VMM_QEMU,
+			"");
+}
+
+static void test_identity_other_vmms(void **state)
+{
+	struct vm_identity id;
+
+	assert_identity(KEPT("firecracker\0--id\0" UUID_A "\0"), VM_VMM_FIRECRACKER, UUID_A);
+	assert_identity(KEPT("firecracker\0--id=fc-vm-7\0"), VM_VMM_FIRECRACKER, "");
+	assert_identity(KEPT("cloud-hypervisor\0--platform\0num_pci_segments=1,uuid=" UUID_B
+			     ",oem_strings=[a]\0"),
+			VM_VMM_CLOUD_HYPERVISOR, UUID_B);
+	assert_identity(KEPT("cloud-hypervisor\0--api-socket\0/run/ch.sock\0"),
+			VM_VMM_CLOUD_HYPERVISOR, "");
+	assert_identity(KEPT("/usr/bin/crosvm\0run\0--socket\0/run/c.sock\0"), VM_VMM_CROSVM, "");
+	assert_identity(KEPT("ipivbench\0--name\0he-a\0--uuid\0" UUID_A "\0"), VM_VMM_IPIVBENCH,
+			UUID_A);
+	assert_identity(KEPT("ipivbench\0--uuid=" UUID_B "\0"), VM_VMM_IPIVBENCH, UUID_B);
+	assert_identity(KEPT("/bin/bash\0-uuid\0" UUID_A "\0--uuid\0" UUID_A "\0"), VM_VMM_UNKNOWN,
+			"");
+	assert_identity("", 0, VM_VMM_UNKNOWN, "");
+	/* a UUID cut off by the kept command line's bound is not taken half-read */
+	assert_int_equal(
+		vm_identity_from_cmdline(KEPT("ipivbench\0--uuid\0c7a5fdbd-cdaf"), true, &id), 0);
+	assert_int_equal(id.vmm, VM_VMM_IPIVBENCH);
+	assert_string_equal(id.uuid, "");
+	assert_int_equal(vm_identity_from_cmdline(NULL, 3, false, &id), -EINVAL);
+	assert_int_equal(vm_identity_from_cmdline("x", 1, false, NULL), -EINVAL);
+}
+
+static void test_identity_from_proc(void **state)
+{
+	struct vm_identity id;
+
+	CMDLINE(501, "/usr/bin/qemu-system-x86_64\0-name\0guest=prod,debug-threads=on\0-uuid\0"
+		     "C7A5FDBD-CDAF-9455-926A-D65C16DB1809\0");
+	assert_int_equal(vm_identity_from_proc(proc_root, 501, &id), 0);
+	assert_int_equal(id.vmm, VM_VMM_LIBVIRT_QEMU);
+	assert_string_equal(id.uuid, UUID_A);
+	/* argv[0] renamed: comm tells the VMM */
+	CMDLINE(502, "vmm\0--id\0" UUID_B "\0");
+	write_proc(502, "comm", "firecracker\n", 12);
+	assert_int_equal(vm_identity_from_proc(proc_root, 502, &id), 0);
+	assert_int_equal(id.vmm, VM_VMM_FIRECRACKER);
+	assert_string_equal(id.uuid, UUID_B);
+	/* gone, or junk: unknown, no UUID */
+	assert_int_equal(vm_identity_from_proc(proc_root, 999998, &id), 0);
+	assert_int_equal(id.vmm, VM_VMM_UNKNOWN);
+	assert_string_equal(id.uuid, "");
+	write_proc(503, "cmdline", "\xff\0-uuid\0\x1b[31m\0", 14);
+	assert_int_equal(vm_identity_from_proc(proc_root, 503, &id), 0);
+	assert_int_equal(id.vmm, VM_VMM_UNKNOWN);
+	assert_int_equal(vm_identity_from_proc(NULL, 1, &id), -EINVAL);
+	assert_int_equal(vm_identity_from_proc(proc_root, -1, &id), -EINVAL);
+}
+
 static int remove_tree(void **state)
 {
 	char cmd[128];
@@ -338,6 +471,11 @@ int main(void)
 		cmocka_unit_test(test_names_are_sanitized_and_bounded),
 		cmocka_unit_test(test_random_junk_gives_clean_names),
 		cmocka_unit_test(test_name_from_kept_cmdline),
+		cmocka_unit_test(test_uuid_format),
+		cmocka_unit_test(test_vmm_names),
+		cmocka_unit_test(test_identity_qemu_and_libvirt),
+		cmocka_unit_test(test_identity_other_vmms),
+		cmocka_unit_test(test_identity_from_proc),
 	};
 
 	if (!mkdtemp(proc_root)) {

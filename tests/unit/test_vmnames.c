@@ -234,6 +234,59 @@ static void test_suffix_fits(void **state)
 	vm_name_cache_free(&cache);
 }
 
+/* Each VM's vmm and uuid land in its snapshot row with its name, and stay what they were
+ * when it was named, in every later snapshot (fresh rows, as the collector makes them). */
+static void test_identity_in_the_snapshot(void **state)
+{
+	static const char uuid[] = "5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b";
+	static const char kept[] = "firecracker\0--id\0"
+				   "5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b\0";
+	struct ipiv_vm_stats vms[4];
+	struct ipiv_snapshot snap = {.vms = vms, .n_vms = 4};
+	struct vm_name_cache cache = {0};
+	char(*names)[VM_NAME_MAX];
+
+	write_cmdline(1101,
+		      "ipivbench\0--name\0he-id\0--uuid\0"
+		      "5E1F2A3B-4C5D-4E6F-8A7B-9C0D1E2F3A4B\0",
+		      67);
+	write_cmdline(1102,
+		      "qemu-system-x86_64\0-name\0guest=lv,debug-threads=on\0-uuid\0"
+		      "5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b\0",
+		      94);
+	for (int round = 0; round < 2; round++) {
+		memset(vms, 0xff, sizeof(vms)); /* whatever the rows held before */
+		vms[0] = (struct ipiv_vm_stats){.vm = 0x1, .pid = 1101};
+		vms[1] = (struct ipiv_vm_stats){.vm = 0x2, .pid = 1102};
+		vms[2] = (struct ipiv_vm_stats){.vm = 0x3, .pid = 0};
+		vms[3] = (struct ipiv_vm_stats){.vm = 0x4, .pid = 1103}; /* gone: kept cmdline */
+		memcpy(vms[3].cmdline, kept, sizeof(kept) - 1);
+		vms[3].cmdline_len = sizeof(kept) - 1;
+		assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+		assert_string_equal(names[0], "he-id");
+		assert_int_equal(vms[0].vmm, VM_VMM_IPIVBENCH);
+		assert_string_equal(vms[0].uuid, uuid);
+		assert_int_equal(vms[1].vmm, VM_VMM_LIBVIRT_QEMU);
+		assert_string_equal(vms[1].uuid, uuid);
+		assert_int_equal(vms[2].vmm, VM_VMM_UNKNOWN);
+		assert_string_equal(vms[2].uuid, "");
+		assert_int_equal(vms[3].vmm, VM_VMM_FIRECRACKER);
+		assert_string_equal(vms[3].uuid, uuid);
+		free(names);
+		/* the cache answers, not /proc: a rewritten command line changes nothing */
+		write_cmdline(1101, "ipivbench\0--name\0he-id\0", 23);
+	}
+	/* the placeholder's process becomes known: its identity comes with its name */
+	vms[2].pid = 1102;
+	vms[2].vmm = 0;
+	assert_int_equal(vm_names_for_snapshot(&cache, root, &snap, &names), 0);
+	assert_string_equal(names[2], "lv-vm2");
+	assert_int_equal(vms[2].vmm, VM_VMM_LIBVIRT_QEMU);
+	assert_string_equal(vms[2].uuid, uuid);
+	free(names);
+	vm_name_cache_free(&cache);
+}
+
 static void test_empty_snapshot(void **state)
 {
 	struct ipiv_snapshot snap = {.n_vms = 0};
@@ -253,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_kept_cmdline_names_a_vm_gone_before_discovery),
 		cmocka_unit_test(test_names_last_a_life),
 		cmocka_unit_test(test_suffix_fits),
+		cmocka_unit_test(test_identity_in_the_snapshot),
 		cmocka_unit_test(test_empty_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
