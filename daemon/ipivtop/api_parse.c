@@ -108,6 +108,13 @@ static int label_index(const char *name, const char *(*label)(uint32_t), unsigne
 	return -1;
 }
 
+/* A reason given by name only is read with the built-in names (asm/kvm_host.h of 6.18): the
+ * ipivd's kernel may number them otherwise, which is why ipivd writes the bits too. */
+static const char *builtin_inhibit_name(uint32_t reason)
+{
+	return ipiv_inhibit_name(NULL, reason);
+}
+
 static const char *delivery_label(uint32_t i)
 {
 	return icr_delivery_names[i];
@@ -317,6 +324,16 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 		return -EINVAL;
 	if (api_parse_vm_key(s, &vm->vm))
 		return fail(e, "%s.id: \"%.40s\" is not 16 hex digits", where, s);
+	/* Who runs it: an older ipivd wrote neither; a VMM newer than us reads as unknown. */
+	v = json_object_get(o, "vmm");
+	if (v && !json_is_string(v))
+		return fail(e, "%s.vmm: expected a string", where);
+	vm->vmm = v ? (uint8_t)vm_vmm_from_name(json_string_value(v)) : VM_VMM_UNKNOWN;
+	v = json_object_get(o, "uuid");
+	if (v && !json_is_null(v) &&
+	    !(json_is_string(v) &&
+	      vm_uuid_parse(json_string_value(v), json_string_length(v), vm->uuid)))
+		return fail(e, "%s.uuid: not a UUID", where);
 	if ((r = get_u64(o, "pid", &pid, where, e)) ||
 	    (r = get_bool(o, "alive", &vm->alive, where, e)) ||
 	    (r = get_u32(o, "vcpus", &vm->vcpu_count, where, e)))
@@ -345,7 +362,7 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 		json_array_foreach(reasons, i, v)
 		{
 			int bit = json_is_string(v)
-					  ? label_index(json_string_value(v), ipiv_inhibit_name,
+					  ? label_index(json_string_value(v), builtin_inhibit_name,
 							IPIV_INHIBIT_COUNT)
 					  : -1;
 
@@ -581,7 +598,7 @@ static int inhibit_bit(const json_t *c, const char *reason, const char *where, s
 		fail(e, "%s.bit: expected 0..%d", where, IPIV_INHIBIT_COUNT - 1);
 		return -1;
 	}
-	bit = label_index(reason, ipiv_inhibit_name, IPIV_INHIBIT_COUNT);
+	bit = label_index(reason, builtin_inhibit_name, IPIV_INHIBIT_COUNT);
 	if (bit < 0)
 		fail(e, "%s.reason: unknown \"%.40s\"", where, reason);
 	return bit;
@@ -936,17 +953,7 @@ static int parse_latency(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 
 void api_parse_vm_free(struct ipiv_vm_stats *vm)
 {
-	free(vm->send_cells);
-	free(vm->exits);
-	free(vm->vcpus);
-	free(vm->matrix);
-	free(vm->lat);
-	vm->send_cells = NULL;
-	vm->exits = NULL;
-	vm->vcpus = NULL;
-	vm->matrix = NULL;
-	vm->lat = NULL;
-	vm->n_send_cells = vm->n_exits = vm->n_vcpus = vm->n_matrix = vm->n_lat = 0;
+	vm_stats_free(vm);
 }
 
 int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[VM_NAME_MAX],
@@ -1108,11 +1115,8 @@ void api_parse_snapshot_free(struct ipiv_snapshot *snap)
 {
 	if (!snap)
 		return;
-	for (size_t i = 0; i < snap->n_vms; i++)
-		api_parse_vm_free(&snap->vms[i]);
-	free(snap->vms);
-	free_probes(&snap->self);
-	free(snap);
+	free_probes(&snap->self); /* the probes' names are the parser's copies */
+	collector_snapshot_free(snap);
 }
 
 /* ---- /api/v1/findings ---- */

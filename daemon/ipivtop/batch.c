@@ -22,17 +22,6 @@ void top_csv_field(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void inhibit_list(const struct top_vm_row *row, char *out, size_t size)
-{
-	size_t at = 0;
-
-	out[0] = '\0';
-	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT && at < size; r++)
-		if (row->inhibits & (1ull << r))
-			at += snprintf(out + at, size - at, "%s%s", at ? " " : "",
-				       ipiv_inhibit_name(r));
-}
-
 /* The row's findings as rule ids ("logical_dest_mode targets_halted"), "none" when there are
  * none, "" when not evaluated. */
 static void finding_list(const struct top_vm_row *row, char *out, size_t size)
@@ -50,7 +39,15 @@ static void finding_list(const struct top_vm_row *row, char *out, size_t size)
 		snprintf(out, size, "none");
 }
 
-static void print_text(FILE *f, unsigned iteration, double t, const struct top_model *m)
+/* A row the record shows: through the filters, and with -z not idle over the interval. */
+static bool shown(const struct top_model *m, const struct top_vm_row *row,
+		  const struct top_batch_opts *o)
+{
+	return top_model_visible(m, row) && !(o->skip_zero && top_row_idle(row));
+}
+
+static void print_text(FILE *f, const struct top_batch_opts *o, unsigned iteration, double t,
+		       const struct top_model *m)
 {
 	static const enum top_col cols[] = {TOP_COL_VCPUS,    TOP_COL_SENT,	TOP_COL_RECEIVED,
 					    TOP_COL_ELIGIBLE, TOP_COL_FALLBACK, TOP_COL_PV,
@@ -62,10 +59,13 @@ static void print_text(FILE *f, unsigned iteration, double t, const struct top_m
 	for (size_t i = 0; i < m->n_rows; i++) {
 		int w = top_display_width(m->rows[i].name);
 
-		if (top_model_visible(m, &m->rows[i]) && w > name_w)
+		if (shown(m, &m->rows[i], o) && w > name_w)
 			name_w = w < TOP_NAME_MAX ? w : TOP_NAME_MAX;
 	}
-	fprintf(f, "iteration %u at %.1fs\n", iteration, t);
+	fprintf(f, "iteration %u at %.1fs", iteration, t);
+	if (o->timestamp[0])
+		fprintf(f, " (%s)", o->timestamp);
+	fputc('\n', f);
 	top_fit("VM", name_w, TOP_LEFT, fitted, sizeof(fitted));
 	fputs(fitted, f);
 	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
@@ -77,7 +77,7 @@ static void print_text(FILE *f, unsigned iteration, double t, const struct top_m
 	for (size_t i = 0; i < m->n_rows; i++) {
 		const struct top_vm_row *row = &m->rows[i];
 
-		if (!top_model_visible(m, row))
+		if (!shown(m, row, o))
 			continue;
 		top_sanitize(row->name, cell, sizeof(cell));
 		top_fit(cell, name_w, TOP_LEFT, fitted, sizeof(fitted));
@@ -104,11 +104,14 @@ static void csv_num(FILE *f, bool valid, double v)
 		fputc(',', f);
 }
 
-static void print_csv(FILE *f, unsigned iteration, double t, const struct top_model *m)
+static void print_csv(FILE *f, const struct top_batch_opts *o, unsigned iteration, double t,
+		      const struct top_model *m)
 {
 	char inh[256], rules[512];
 
-	if (iteration == 1)
+	if (o->header && o->timestamp[0])
+		fputs("timestamp,", f);
+	if (o->header)
 		fputs("iteration,time_s,vm,pid,vcpus,state,interval_s,sent_per_s,received_per_s,"
 		      "wakeups_per_s,exits_per_s,eois_per_s,eligible_share,fallback_share,pv_share,"
 		      "halted_share,sent_total,received_total,sent_eligible_total,wakeups_total,"
@@ -119,8 +122,10 @@ static void print_csv(FILE *f, unsigned iteration, double t, const struct top_mo
 		const struct top_rates *r = &row->rate;
 		double halted = top_halted_share(r);
 
-		if (!top_model_visible(m, row))
+		if (!shown(m, row, o))
 			continue;
+		if (o->timestamp[0])
+			fprintf(f, "%s,", o->timestamp);
 		fprintf(f, "%u,%.3f,", iteration, t);
 		top_csv_field(f, row->name);
 		fprintf(f, ",%d,%u,%s", row->pid, row->vcpus, row->gone ? "gone" : "running");
@@ -140,7 +145,7 @@ static void print_csv(FILE *f, unsigned iteration, double t, const struct top_mo
 			(unsigned long long)row->total.wakeups,
 			(unsigned long long)row->total.exits, (unsigned long long)row->total.eois);
 		if (row->inhibits_known) {
-			inhibit_list(row, inh, sizeof(inh));
+			ipiv_inhibit_list(row->inhibit_names, row->inhibits, " ", inh, sizeof(inh));
 			top_csv_field(f, inh[0] ? inh : "none");
 		}
 		csv_num(f, row->latency.p50.valid, row->latency.p50.value_ns / 1e9);
@@ -216,7 +221,8 @@ static json_t *vm_json(const struct top_vm_row *row)
 		inh = json_array();
 		for (unsigned b = 0; b < IPIV_INHIBIT_COUNT; b++)
 			if (row->inhibits & (1ull << b))
-				json_array_append_new(inh, json_string(ipiv_inhibit_name(b)));
+				json_array_append_new(
+					inh, json_string(ipiv_inhibit_name(row->inhibit_names, b)));
 	}
 	json_object_set_new(o, "name", json_string(row->name));
 	json_object_set_new(o, "pid", json_integer(row->pid));
@@ -237,33 +243,53 @@ static json_t *vm_json(const struct top_vm_row *row)
 	return o;
 }
 
-static int print_json(FILE *f, unsigned iteration, double t, const struct top_model *m)
+static int print_json(FILE *f, const struct top_batch_opts *o, unsigned iteration, double t,
+		      const struct top_model *m)
 {
 	json_t *vms = json_array(), *doc;
 	int r;
 
 	for (size_t i = 0; i < m->n_rows; i++)
-		if (top_model_visible(m, &m->rows[i]))
+		if (shown(m, &m->rows[i], o))
 			json_array_append_new(vms, vm_json(&m->rows[i]));
 	doc = json_pack("{s:I, s:f, s:o}", "iteration", (json_int_t)iteration, "time_seconds", t,
 			"vms", vms);
 	if (!doc)
 		return -ENOMEM;
+	if (o->timestamp[0])
+		json_object_set_new(doc, "timestamp", json_string(o->timestamp));
 	r = json_dumpf(doc, f, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
 	json_decref(doc);
 	fputc('\n', f);
 	return r ? -EIO : 0;
 }
 
+bool top_row_idle(const struct top_vm_row *row)
+{
+	const struct ipiv_counts *d = &row->rate.delta;
+
+	if (row->gone)
+		return true;
+	return row->rate.valid && !d->sent && !d->received && !d->eois && !d->wakeups && !d->exits;
+}
+
 int top_batch_print(FILE *f, enum top_batch_format fmt, unsigned iteration, double t,
 		    const struct top_model *m)
+{
+	struct top_batch_opts o = {.header = iteration == 1};
+
+	return top_batch_write(f, fmt, &o, iteration, t, m);
+}
+
+int top_batch_write(FILE *f, enum top_batch_format fmt, const struct top_batch_opts *o,
+		    unsigned iteration, double t, const struct top_model *m)
 {
 	int r = 0;
 
 	switch (fmt) {
-	case TOP_BATCH_TEXT: print_text(f, iteration, t, m); break;
-	case TOP_BATCH_CSV: print_csv(f, iteration, t, m); break;
-	case TOP_BATCH_JSON: r = print_json(f, iteration, t, m); break;
+	case TOP_BATCH_TEXT: print_text(f, o, iteration, t, m); break;
+	case TOP_BATCH_CSV: print_csv(f, o, iteration, t, m); break;
+	case TOP_BATCH_JSON: r = print_json(f, o, iteration, t, m); break;
 	}
 	if (fflush(f) || ferror(f))
 		return -EIO;

@@ -4,6 +4,7 @@
 #ifndef IPIV_TOP_BATCH_H
 #define IPIV_TOP_BATCH_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "model.h"
@@ -18,6 +19,21 @@ enum top_batch_format {
  * Returns 0 or -EIO when the stream failed. */
 int top_batch_print(FILE *f, enum top_batch_format fmt, unsigned iteration, double t,
 		    const struct top_model *m);
+
+/* What the log modes (-l, -L) and -z add to a record. */
+struct top_batch_opts {
+	bool header;	    /* CSV: write the header line first */
+	bool skip_zero;	    /* -z: leave out VMs with nothing counted in the interval */
+	char timestamp[32]; /* "" or the wall-clock time the record starts with (-l, -L) */
+};
+
+/* The same with options. */
+int top_batch_write(FILE *f, enum top_batch_format fmt, const struct top_batch_opts *o,
+		    unsigned iteration, double t, const struct top_model *m);
+
+/* Nothing sent, received, acknowledged, woken or exited in the row's interval, or gone:
+ * what -z leaves out. A row without rates yet is not idle (nothing is known). */
+bool top_row_idle(const struct top_vm_row *row);
 
 /* Escapes a CSV field (RFC 4180: quoted when it holds a comma, quote or line break). */
 void top_csv_field(FILE *f, const char *s);

@@ -29,6 +29,65 @@ static void vm_free(struct ipiv_vm_stats *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
+/* base takes cur's histograms (nothing else of it is read). */
+static int take_base(struct top_detail *d)
+{
+	struct ipiv_lat_hist *lat = calloc(d->cur.n_lat + 1, sizeof(*lat));
+
+	if (!lat)
+		return -ENOMEM;
+	if (d->cur.n_lat)
+		memcpy(lat, d->cur.lat, d->cur.n_lat * sizeof(*lat));
+	free(d->base.lat);
+	d->base.lat = lat;
+	d->base.n_lat = d->cur.n_lat;
+	memcpy(d->base.lat_unmatched, d->cur.lat_unmatched, sizeof(d->base.lat_unmatched));
+	d->base_ns = d->cur_ns;
+	d->has_base = true;
+	return 0;
+}
+
+int top_detail_reset(struct top_detail *d)
+{
+	d->since_reset = true;
+	d->has_base = false;
+	return d->has_cur ? take_base(d) : 0;
+}
+
+static const struct ipiv_lat_hist *lat_row(const struct ipiv_vm_stats *vm,
+					   const struct ipiv_lat_hist *like)
+{
+	for (size_t i = 0; i < vm->n_lat; i++)
+		if (vm->lat[i].kind == like->kind && vm->lat[i].sub == like->sub &&
+		    vm->lat[i].vcpu == like->vcpu)
+			return &vm->lat[i];
+	return NULL;
+}
+
+int top_lat_since(const struct ipiv_vm_stats *cur, const struct ipiv_vm_stats *base,
+		  struct ipiv_vm_stats *out)
+{
+	*out = *cur;
+	out->lat = calloc(cur->n_lat + 1, sizeof(*out->lat));
+	out->n_lat = 0;
+	if (!out->lat)
+		return -ENOMEM;
+	for (size_t i = 0; i < cur->n_lat; i++) {
+		const struct ipiv_lat_hist *then = lat_row(base, &cur->lat[i]);
+		struct ipiv_lat_hist *row = &out->lat[out->n_lat];
+
+		*row = cur->lat[i];
+		if (then)
+			top_hist_delta(&then->h, &cur->lat[i].h, &row->h);
+		out->n_lat += row->h.count > 0;
+	}
+	for (unsigned r = 0; r < IPIV_UNM_COUNT; r++)
+		out->lat_unmatched[r] = cur->lat_unmatched[r] >= base->lat_unmatched[r]
+						? cur->lat_unmatched[r] - base->lat_unmatched[r]
+						: cur->lat_unmatched[r];
+	return 0;
+}
+
 static int vm_copy(struct ipiv_vm_stats *dst, const struct ipiv_vm_stats *src)
 {
 	*dst = *src;
@@ -72,14 +131,15 @@ int top_detail_update(struct top_detail *d, const struct ipiv_vm_stats *vm, uint
 	d->cur_ns = taken_ns;
 	d->has_cur = true;
 	d->gone = false;
-	return 0;
+	return d->since_reset && !d->has_base ? take_base(d) : 0;
 }
 
 void top_detail_free(struct top_detail *d)
 {
 	vm_free(&d->prev);
 	vm_free(&d->cur);
-	d->has_prev = d->has_cur = false;
+	vm_free(&d->base);
+	d->has_prev = d->has_cur = d->has_base = false;
 }
 
 static double interval(const struct top_detail *d)
@@ -142,18 +202,39 @@ static void num(struct top_canvas *c, enum top_attr attr, double v, int width)
 	top_canvas_fit(c, v < 0 ? TOP_A_DIM : attr, s, width, TOP_RIGHT);
 }
 
-/* send->EOI of the IPIs vcpu received, when the collector keeps per-vCPU histograms. */
-static void vcpu_latency(const struct ipiv_vm_stats *vm, uint32_t vcpu, char *p50, char *p99,
+/* The span of the drill-down's cumulative latency: since the collector started, or since
+ * "r" when a baseline was taken. */
+static bool lat_since_reset(const struct top_detail *d)
+{
+	return d->since_reset && d->has_base;
+}
+
+static void lat_span(const struct top_detail *d, char *out, size_t size)
+{
+	if (lat_since_reset(d))
+		snprintf(out, size, "since reset %.0fs ago",
+			 (double)(d->cur_ns - d->base_ns) / 1e9);
+	else
+		snprintf(out, size, "since the collector started");
+}
+
+/* send->EOI of the IPIs vcpu received, over the span of the latency pane below (the
+ * table's P50/P99 are the interval's), when the collector keeps per-vCPU histograms. */
+static void vcpu_latency(const struct top_detail *d, uint32_t vcpu, char *p50, char *p99,
 			 size_t size)
 {
-	struct latency_hist h;
+	struct latency_hist h, then;
 	struct latency_quantile q50, q99;
 
-	vm_vcpu_latency(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &h);
-	if (!vm_latency_per_vcpu(vm)) {
+	vm_vcpu_latency(&d->cur, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &h);
+	if (!vm_latency_per_vcpu(&d->cur)) {
 		snprintf(p50, size, TOP_NA);
 		snprintf(p99, size, TOP_NA);
 		return;
+	}
+	if (lat_since_reset(d)) {
+		vm_vcpu_latency(&d->base, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &then);
+		top_hist_delta(&then, &h, &h);
 	}
 	q50 = latency_quantile(&h, 0.5);
 	q99 = latency_quantile(&h, 0.99);
@@ -165,6 +246,7 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 {
 	static const char *const hdr[] = {"SENT/s", "RECV/s", "WAKE/s", "EOI/s", "HALT%"};
 	const struct ipiv_vm_stats *vm = &d->cur;
+	char span[64];
 
 	top_canvas_line(c);
 	top_canvas_fit(c, TOP_A_HEADER, "VCPU", 5, TOP_RIGHT);
@@ -179,6 +261,8 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 	top_canvas_fit(c, TOP_A_HEADER, "P50", 7, TOP_RIGHT);
 	top_canvas_put(c, TOP_A_HEADER, " ");
 	top_canvas_fit(c, TOP_A_HEADER, "P99", 7, TOP_RIGHT);
+	lat_span(d, span, sizeof(span));
+	top_canvas_printf(c, TOP_A_HEADER, "  P50/P99 %s", span);
 	top_canvas_fill(c, TOP_A_HEADER);
 	for (size_t i = 0; i < vm->n_vcpus; i++) {
 		const struct ipiv_vcpu_stats *v = &vm->vcpus[i];
@@ -215,7 +299,7 @@ static void vcpu_rows(struct top_canvas *c, const struct top_detail *d)
 		top_canvas_put(c, TOP_A_NORMAL, " ");
 		top_canvas_fit(c, strcmp(pct, TOP_NONE) ? TOP_A_NORMAL : TOP_A_DIM, pct, 6,
 			       TOP_RIGHT);
-		vcpu_latency(vm, v->vcpu_id, p50, p99, sizeof(p50));
+		vcpu_latency(d, v->vcpu_id, p50, p99, sizeof(p50));
 		top_canvas_put(c, TOP_A_NORMAL, " ");
 		top_canvas_fit(c, strcmp(p50, TOP_NA) ? TOP_A_NORMAL : TOP_A_DIM, p50, 7,
 			       TOP_RIGHT);
@@ -303,7 +387,8 @@ static void matrix(struct top_canvas *c, const struct top_detail *d)
 	}
 }
 
-static void inhibits(struct top_canvas *c, const struct top_detail *d)
+static void inhibits(struct top_canvas *c, const struct top_detail *d,
+		     const struct ipiv_inhibit_names *names)
 {
 	const struct ipiv_vm_stats *vm = &d->cur;
 	bool any = false;
@@ -322,14 +407,15 @@ static void inhibits(struct top_canvas *c, const struct top_detail *d)
 	} else {
 		for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 			if (vm->inhibits & (1ull << r))
-				top_canvas_printf(c, TOP_A_WARN, "%s ", ipiv_inhibit_name(r));
+				top_canvas_printf(c, TOP_A_WARN, "%s ",
+						  ipiv_inhibit_name(names, r));
 	}
 	top_canvas_line(c);
 	top_canvas_put(c, TOP_A_NORMAL, "changes:");
 	for (unsigned r = 0; r < IPIV_INHIBIT_COUNT; r++)
 		if (vm->inhibit_set[r] || vm->inhibit_clear[r]) {
 			top_canvas_printf(c, TOP_A_NORMAL, " %s set %llu cleared %llu;",
-					  ipiv_inhibit_name(r),
+					  ipiv_inhibit_name(names, r),
 					  (unsigned long long)vm->inhibit_set[r],
 					  (unsigned long long)vm->inhibit_clear[r]);
 			any = true;
@@ -345,8 +431,24 @@ static void inhibits(struct top_canvas *c, const struct top_detail *d)
 		top_canvas_line(c);
 		top_canvas_printf(c, ch->set ? TOP_A_WARN : TOP_A_GOOD, "  %s%10.3f s  %s %s",
 				  k == 0 ? "timeline " : "         ", -before,
-				  ipiv_inhibit_name(ch->reason), ch->set ? "set" : "cleared");
+				  ipiv_inhibit_name(names, ch->reason),
+				  ch->set ? "set" : "cleared");
 	}
+}
+
+/* The stage's histograms since the collector started, or since "r". */
+static void latency(struct top_canvas *c, const struct top_detail *d)
+{
+	struct ipiv_vm_stats since;
+	char span[64];
+
+	if (!lat_since_reset(d) || top_lat_since(&d->cur, &d->base, &since)) {
+		top_latency_draw(c, &d->cur, d->stage, "since the collector started");
+		return;
+	}
+	lat_span(d, span, sizeof(span));
+	top_latency_draw(c, &since, d->stage, span);
+	free(since.lat);
 }
 
 void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const struct top_vm_row *row,
@@ -374,7 +476,7 @@ void top_drill_draw(struct top_canvas *c, const struct top_detail *d, const stru
 	}
 	vcpu_rows(c, d);
 	matrix(c, d);
-	top_latency_draw(c, &d->cur, d->stage);
-	inhibits(c, d);
+	latency(c, d);
+	inhibits(c, d, row ? row->inhibit_names : NULL);
 	top_findings_draw(c, findings, row ? row->name : "", findings_note);
 }

@@ -19,9 +19,23 @@ struct top_detail {
 	struct ipiv_vm_stats prev, cur; /* deep copies: vcpus, matrix and latency */
 	uint64_t prev_ns, cur_ns;
 	unsigned stage; /* the latency stage shown, enum ipiv_lat_kind; "l" cycles it */
+	/* The latency pane is cumulative: since the collector started, or since "r" (since_reset:
+	 * base holds the VM's histograms at base_ns, or is taken from the next sample). */
+	bool since_reset, has_base;
+	struct ipiv_vm_stats base; /* lat rows and lat_unmatched only */
+	uint64_t base_ns;
 };
 
+/* Set since_reset after this when the user reset before the drill-down opened: its
+ * cumulative latency then starts at its first sample. */
 void top_detail_init(struct top_detail *d, uint64_t key);
+/* "r": the latency pane counts from the latest sample. Returns 0 or -ENOMEM. */
+int top_detail_reset(struct top_detail *d);
+/* The histograms of cur less those of base, row by row (rows matched by kind, sub and vCPU;
+ * a row that shrank restarted and counts whole), empty rows left out; the rest of out is cur.
+ * out->lat is allocated: free() it. Returns 0 or -ENOMEM. */
+int top_lat_since(const struct ipiv_vm_stats *cur, const struct ipiv_vm_stats *base,
+		  struct ipiv_vm_stats *out);
 /* Adds the VM's latest sample (NULL: it was not in the sample). Returns 0 or -ENOMEM. */
 int top_detail_update(struct top_detail *d, const struct ipiv_vm_stats *vm, uint64_t taken_ns);
 void top_detail_free(struct top_detail *d);

@@ -1,6 +1,9 @@
 /* ipivtop's text primitives: numbers for narrow columns, display width, ellipsis, sanitising. */
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -266,4 +269,47 @@ bool top_wrap_line(const char **text, int width, char *out, size_t size)
 	}
 	*text = brk;
 	return true;
+}
+
+/* strtod/strtol leave leading spaces to us to allow; trailing ones are allowed here. */
+static bool only_spaces(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	return !*s;
+}
+
+bool top_parse_seconds(const char *s, double min, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !only_spaces(end) || !isfinite(v) || v < min || v > 86400)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool top_parse_pid(const char *s, int32_t *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || errno || !only_spaces(end) || v < 1 || v > INT32_MAX)
+		return false;
+	*out = (int32_t)v;
+	return true;
+}
+
+size_t top_scroll_clamp(long want, size_t n_lines, size_t page)
+{
+	size_t last = n_lines > page ? n_lines - page : 0;
+
+	if (want < 0)
+		return 0;
+	return (size_t)want > last ? last : (size_t)want;
 }

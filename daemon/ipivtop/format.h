@@ -76,4 +76,13 @@ size_t top_fit(const char *s, int width, enum top_align align, char *out, size_t
  */
 size_t top_sanitize(const char *in, char *out, size_t size);
 
+/* Seconds from min to 86400 ("2", "0.5"; spaces around are fine), for -d and the "s" key. */
+bool top_parse_seconds(const char *s, double min, double *out);
+/* A VMM pid for -p and the "p" key: 1 to INT32_MAX, spaces around are fine. */
+bool top_parse_pid(const char *s, int32_t *out);
+
+/* The first line a pane of page lines shows when asked to start at want in n_lines: never
+ * past the last full page, never before the first line. */
+size_t top_scroll_clamp(long want, size_t n_lines, size_t page);
+
 #endif

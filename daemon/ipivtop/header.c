@@ -154,8 +154,13 @@ static void totals_line(struct top_canvas *c, const struct top_model *m)
 	top_canvas_line(c);
 	top_canvas_printf(c, TOP_A_NORMAL,
 			  "VMs %zu | IPIs/s sent %s recv %s | wakeups/s %s | exits/s %s | "
-			  "total sent %s recv %s",
+			  "total sent %s recv %s ",
 			  live, sent, recv, wake, exits, tsent, trecv);
+	if (m->reset_ns && m->last_ns >= m->reset_ns)
+		top_canvas_printf(c, TOP_A_NORMAL, "since reset %.0fs ago",
+				  (double)(m->last_ns - m->reset_ns) / 1e9);
+	else
+		top_canvas_put(c, TOP_A_NORMAL, "since start");
 	if (gone)
 		top_canvas_printf(c, TOP_A_DIM, " | %zu gone", gone);
 	if (hidden)
@@ -167,8 +172,20 @@ void top_header_draw(struct top_canvas *c, const struct top_header *h)
 	top_canvas_line(c);
 	top_canvas_printf(c, TOP_A_TITLE, "ipivtop %s - %s - every %.1fs", h->version, h->source,
 			  h->delay_s);
+	/* which span the table's latency covers: per interval unless the source cannot say */
+	top_canvas_put(c, TOP_A_TITLE,
+		       h->model->lat_span == TOP_LAT_INTERVAL ? " - P50/P99 per interval"
+							      : " - P50/P99 since ipivd start");
 	if (h->model->has_filter)
 		top_canvas_printf(c, TOP_A_TITLE, " - filter /%s/", h->model->filter_text);
+	if (h->model->filter_guest[0]) {
+		char guest[VM_NAME_MAX * 2];
+
+		top_sanitize(h->model->filter_guest, guest, sizeof(guest));
+		top_canvas_printf(c, TOP_A_TITLE, " - guest %s", guest);
+	}
+	if (h->model->filter_pid)
+		top_canvas_printf(c, TOP_A_TITLE, " - pid %d", h->model->filter_pid);
 	top_canvas_fill(c, TOP_A_TITLE);
 	host_line(c, h->host);
 	if (h->frame && h->frame->snap)

@@ -3,14 +3,18 @@
 #include "table.h"
 
 const struct top_key_help top_keys[] = {
-	{"h, ?", "this help (any key closes it)"},
+	{"h, ?", "this help (arrows and pages scroll it, any other key closes it)"},
 	{"q", "quit"},
 	{"f", "filter VMs by a name regex (POSIX extended; empty clears it)"},
+	{"g", "filter by guest: an exact VM name, or a VMM pid (empty clears it)"},
+	{"p", "filter by VMM pid (empty clears it)"},
+	{"c", "clear every filter (f, g, p)"},
 	{"o", "sort by the next column"},
 	{"N C S R E F P X L T H D", "sort by that column; again reverses the order"},
-	{"r", "reset the counters view: totals count from now"},
-	{"s", "set the refresh delay in seconds"},
+	{"r", "reset the cumulative views: totals, and the drill-down's latency histogram"},
+	{"s", "set the refresh delay in seconds (Enter alone keeps it)"},
 	{"b", "toggle the by-path breakdown of the host's IPIs"},
+	{"x", "toggle child rows: each VM's IPIs by path under it"},
 	{"Up, Down, PgUp, PgDn, Home, End", "move the cursor (scroll in the drill-down)"},
 	{"Enter", "drill down into the VM under the cursor"},
 	{"l", "drill-down: the next latency stage (send->accept, accept->running, send->EOI, "

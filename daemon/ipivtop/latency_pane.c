@@ -167,15 +167,16 @@ static void bars(struct top_canvas *c, const struct latency_hist *h)
 	}
 }
 
-void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsigned stage)
+void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsigned stage,
+		      const char *span)
 {
 	struct latency_hist h;
-	char head[128], mean[TOP_NUM_MAX], unmatched[IPIV_UNM_COUNT * 48];
+	char head[160], mean[TOP_NUM_MAX], unmatched[IPIV_UNM_COUNT * 48];
 	size_t len = 0;
 	bool any = false;
 
-	snprintf(head, sizeof(head), "IPI latency histogram: %s (since the collector started)",
-		 top_lat_stage_name(stage));
+	snprintf(head, sizeof(head), "IPI latency histogram: %s (%s)", top_lat_stage_name(stage),
+		 span);
 	title(c, head);
 	if (!vm->latency_enabled) {
 		top_canvas_line(c);

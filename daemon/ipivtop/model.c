@@ -64,6 +64,23 @@ void top_rates_compute(const struct ipiv_counts *prev, const struct ipiv_counts 
 	r->sent_pv = sent ? top_counts_pv(d) / sent : -1;
 }
 
+void top_hist_delta(const struct latency_hist *prev, const struct latency_hist *cur,
+		    struct latency_hist *out)
+{
+	bool restarted = cur->count < prev->count || cur->sum_ns < prev->sum_ns;
+
+	for (unsigned i = 0; i < HIST_BUCKETS && !restarted; i++)
+		restarted = cur->buckets[i] < prev->buckets[i];
+	if (restarted) {
+		*out = *cur;
+		return;
+	}
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		out->buckets[i] = cur->buckets[i] - prev->buckets[i];
+	out->count = cur->count - prev->count;
+	out->sum_ns = cur->sum_ns - prev->sum_ns;
+}
+
 double top_halted_share(const struct top_rates *r)
 {
 	if (!r->valid || !r->delta.received)
@@ -79,6 +96,8 @@ void top_model_init(struct top_model *m)
 
 void top_model_free(struct top_model *m)
 {
+	for (size_t i = 0; i < m->n_rows; i++)
+		free(m->rows[i].lat_last);
 	free(m->rows);
 	if (m->has_filter)
 		regfree(&m->filter);
@@ -124,29 +143,55 @@ static void fill_findings(struct top_vm_row *row, const struct diag_report *find
 	}
 }
 
-static void fill_row(struct top_vm_row *row, const struct ipiv_vm_stats *vm, const char *name,
-		     const struct api_latency *latency, const struct diag_report *findings)
+/* The table's latency: the interval's when this sample and the row's last one both have a
+ * histogram, the figures since the collector started when the source has none. */
+static int fill_latency(struct top_vm_row *row, const struct api_latency *latency,
+			const struct top_lat_sample *hist, bool interval)
 {
+	struct latency_hist delta;
+
+	memset(&row->latency, 0, sizeof(row->latency));
+	if (!hist || !hist->known) {
+		free(row->lat_last);
+		row->lat_last = NULL;
+		if (latency)
+			row->latency = *latency;
+		return 0;
+	}
+	if (row->lat_last && interval) {
+		top_hist_delta(row->lat_last, &hist->hist, &delta);
+		api_latency_from_hist(&delta, &row->latency);
+	}
+	if (!row->lat_last && !(row->lat_last = malloc(sizeof(*row->lat_last))))
+		return -ENOMEM;
+	*row->lat_last = hist->hist;
+	return 0;
+}
+
+static int fill_row(struct top_vm_row *row, const struct ipiv_vm_stats *vm, const char *name,
+		    const struct api_latency *latency, const struct top_lat_sample *hist,
+		    const struct diag_report *findings)
+{
+	bool interval = !row->gone;
+
 	row->pid = vm->pid;
 	snprintf(row->name, sizeof(row->name), "%s", name);
 	row->vcpus = vm->vcpu_count;
 	row->inhibits_known = vm->inhibits_known;
 	row->inhibits = vm->inhibits;
 	row->gone = 0;
-	if (latency)
-		row->latency = *latency;
-	else
-		memset(&row->latency, 0, sizeof(row->latency));
 	fill_findings(row, findings);
+	return fill_latency(row, latency, hist, interval);
 }
 
 int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 		     const char (*names)[VM_NAME_MAX], const struct api_latency *latency,
-		     const struct diag_report *findings)
+		     const struct top_lat_sample *hists, const struct diag_report *findings)
 {
 	double seconds = m->samples ? (double)(snap->taken_ns - m->last_ns) / 1e9 : 0;
 	bool *seen;
 	size_t i, n_old = m->n_rows;
+	int r = 0;
 
 	seen = calloc(n_old + 1, sizeof(*seen));
 	if (!seen)
@@ -169,11 +214,14 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 			top_rates_compute(&row->last, &vm->counts, row->gone ? 0 : seconds,
 					  &row->rate);
 			row->last = vm->counts;
-			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
+			r = fill_row(row, vm, names[i], latency ? &latency[i] : NULL,
+				     hists ? &hists[i] : NULL, findings);
 		} else {
 			if (row) { /* same key, another process: the old VM is gone */
 				row->key = ~row->key;
 				row->gone = row->gone ? row->gone : 1;
+				free(row->lat_last);
+				row->lat_last = NULL;
 			}
 			if (m->n_rows == m->cap_rows) {
 				size_t cap = m->cap_rows ? m->cap_rows * 2 : 16;
@@ -190,7 +238,12 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 			memset(row, 0, sizeof(*row));
 			row->key = vm->vm;
 			row->last = vm->counts;
-			fill_row(row, vm, names[i], latency ? &latency[i] : NULL, findings);
+			r = fill_row(row, vm, names[i], latency ? &latency[i] : NULL,
+				     hists ? &hists[i] : NULL, findings);
+		}
+		if (r) {
+			free(seen);
+			return r;
 		}
 	}
 	/* Rows not seen this time are gone; after a few refreshes they go. */
@@ -201,19 +254,26 @@ int top_model_update(struct top_model *m, const struct ipiv_snapshot *snap,
 		}
 	free(seen);
 	for (i = 0; i < m->n_rows;)
-		if (m->rows[i].gone > TOP_GONE_REFRESHES)
+		if (m->rows[i].gone > TOP_GONE_REFRESHES) {
+			free(m->rows[i].lat_last);
 			memmove(&m->rows[i], &m->rows[i + 1], (--m->n_rows - i) * sizeof(*m->rows));
-		else
+		} else {
 			i++;
-	for (i = 0; i < m->n_rows; i++)
+		}
+	m->inhibit_names = snap->inhibit_names;
+	for (i = 0; i < m->n_rows; i++) {
 		top_counts_delta(&m->rows[i].base, &m->rows[i].last, &m->rows[i].total);
+		m->rows[i].inhibit_names = &m->inhibit_names;
+	}
 	m->last_ns = snap->taken_ns;
 	m->samples++;
+	m->lat_span = hists ? TOP_LAT_INTERVAL : TOP_LAT_LIFETIME;
 	return 0;
 }
 
 void top_model_reset(struct top_model *m)
 {
+	m->reset_ns = m->last_ns;
 	for (size_t i = 0; i < m->n_rows; i++) {
 		m->rows[i].base = m->rows[i].last;
 		memset(&m->rows[i].total, 0, sizeof(m->rows[i].total));
@@ -245,9 +305,56 @@ int top_model_set_filter(struct top_model *m, const char *regex, char *err, size
 	return 0;
 }
 
+void top_model_set_pid(struct top_model *m, int32_t pid)
+{
+	m->filter_pid = pid > 0 ? pid : 0;
+}
+
+void top_model_set_guest(struct top_model *m, const char *name)
+{
+	snprintf(m->filter_guest, sizeof(m->filter_guest), "%s", name ? name : "");
+}
+
+void top_model_clear_filters(struct top_model *m)
+{
+	top_model_set_filter(m, NULL, NULL, 0);
+	top_model_set_pid(m, 0);
+	top_model_set_guest(m, NULL);
+}
+
+bool top_model_has_filters(const struct top_model *m)
+{
+	return m->has_filter || m->filter_pid || m->filter_guest[0];
+}
+
+bool top_model_visible_vm(const struct top_model *m, const char *name, int32_t pid)
+{
+	if (m->filter_pid && pid != m->filter_pid)
+		return false;
+	if (m->filter_guest[0] && strcmp(name, m->filter_guest))
+		return false;
+	return !m->has_filter || regexec(&m->filter, name, 0, NULL, 0) == 0;
+}
+
 bool top_model_visible(const struct top_model *m, const struct top_vm_row *row)
 {
-	return !m->has_filter || regexec(&m->filter, row->name, 0, NULL, 0) == 0;
+	return top_model_visible_vm(m, row->name, row->pid);
+}
+
+bool top_model_has_pid(const struct top_model *m, int32_t pid)
+{
+	for (size_t i = 0; i < m->n_rows; i++)
+		if (!m->rows[i].gone && m->rows[i].pid == pid)
+			return true;
+	return false;
+}
+
+bool top_model_has_guest(const struct top_model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_rows; i++)
+		if (!m->rows[i].gone && !strcmp(m->rows[i].name, name))
+			return true;
+	return false;
 }
 
 /* The value a row sorts by; rows without rates get -1 so they go below zero rates. */

@@ -117,13 +117,12 @@ int top_screen_paint(const struct top_canvas *c, int y, size_t first, int max_li
 	return painted;
 }
 
-int top_screen_prompt(const char *label, const char *initial, char *buf, size_t size)
+int top_screen_prompt(const char *label, char *buf, size_t size)
 {
-	size_t len;
+	size_t len = 0;
 	int ch;
 
-	snprintf(buf, size, "%s", initial ? initial : "");
-	len = strlen(buf);
+	buf[0] = '\0';
 	curs_set(1);
 	for (;;) {
 		move(LINES - 1, 0);

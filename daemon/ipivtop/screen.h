@@ -15,7 +15,8 @@ void top_screen_close(void);
 /* Paints lines [first, first + max_lines) of c from screen row y; returns rows painted. */
 int top_screen_paint(const struct top_canvas *c, int y, size_t first, int max_lines);
 
-/* Reads a line at the bottom row after label. Returns 0, or -ECANCELED on Esc. */
-int top_screen_prompt(const char *label, const char *initial, char *buf, size_t size);
+/* Reads a line at the bottom row after label, starting empty (what is typed is the answer,
+ * never appended to a current value: the label shows that). Returns 0, or -ECANCELED on Esc. */
+int top_screen_prompt(const char *label, char *buf, size_t size);
 
 #endif

@@ -9,6 +9,7 @@
 #include "api_parse.h"
 #include "collector.h"
 #include "diag_report.h"
+#include "model.h"
 #include "naming.h"
 
 /* One sample: a snapshot, the names of its VMs, and in detail the VM asked for. */
@@ -20,8 +21,12 @@ struct top_frame {
 	const struct ipiv_vm_stats *detail;
 	bool degraded;	  /* a required probe is missing */
 	char version[64]; /* of the program that collected: ipivtop or the ipivd */
-	/* send->EOI over every path, one per snap->vms[i]: what the table's P50/P99 show */
+	/* send->EOI over every path since the collector started, one per snap->vms[i] */
 	struct api_latency *latency;
+	/* The same as histograms, one per snap->vms[i], or NULL when the source has none (an
+	 * ipivd's VM list carries figures only): the table's P50/P99 are taken over the refresh
+	 * interval from these, and only fall back to latency without them. */
+	struct top_lat_sample *send_eoi;
 	/* The findings (standalone: evaluated over the interval since the previous frame;
 	 * --connect: ipivd's latest), or NULL with the reason in findings_note. */
 	const struct diag_report *findings;
@@ -47,7 +52,15 @@ struct top_source {
 	/* Standalone: findings are evaluated over windows at least this long (the refresh
 	 * delay), so a sample taken early (Enter) does not judge a few milliseconds. */
 	double diag_window_s;
+	/* --connect: the filters, so that only the VMs they show have their histograms
+	 * fetched (NULL: every VM). */
+	const struct top_model *shown;
 };
+
+/* --connect fetches the histograms of at most this many shown VMs per sample, one request
+ * each (ipivd's VM list carries figures, not buckets); with more, P50/P99 are ipivd's since
+ * it started. */
+#define TOP_REMOTE_HIST_MAX_VMS 32
 
 /* The collector in this process; proc_root is where VM names are read (NULL: /proc), th the
  * diagnosis thresholds (copied). Needs root (BPF); collector_open's one-line error is printed
@@ -74,6 +87,7 @@ static inline void top_frame_free(struct top_source *s, struct top_frame *f)
 	f->names = NULL;
 	f->detail = NULL;
 	f->latency = NULL;
+	f->send_eoi = NULL;
 	f->findings = NULL;
 	f->held = NULL;
 }

@@ -94,7 +94,6 @@ static int local_sample(struct top_source *s, bool has_detail, uint64_t key, str
 {
 	struct local_source *ls = (struct local_source *)s;
 	struct shared_snap *shared = calloc(1, sizeof(*shared));
-	struct latency_hist h;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -115,11 +114,15 @@ static int local_sample(struct top_source *s, bool has_detail, uint64_t key, str
 	r = vm_names_for_snapshot(&ls->names, ls->proc_root, out->snap, &out->names);
 	if (!r) {
 		out->latency = calloc(out->snap->n_vms + 1, sizeof(*out->latency));
-		r = out->latency ? 0 : -ENOMEM;
+		out->send_eoi = calloc(out->snap->n_vms + 1, sizeof(*out->send_eoi));
+		r = out->latency && out->send_eoi ? 0 : -ENOMEM;
 	}
 	for (size_t i = 0; !r && i < out->snap->n_vms; i++) {
-		vm_latency(&out->snap->vms[i], IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h);
-		api_latency_from_hist(&h, &out->latency[i]);
+		struct latency_hist *h = &out->send_eoi[i].hist;
+
+		vm_latency(&out->snap->vms[i], IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, h);
+		out->send_eoi[i].known = true;
+		api_latency_from_hist(h, &out->latency[i]);
 	}
 	if (!r)
 		r = diagnose(ls, shared, out);
@@ -142,6 +145,7 @@ static void local_frame_free(struct top_source *s, struct top_frame *f)
 	shared_put(f->held);
 	free(f->names);
 	free(f->latency);
+	free(f->send_eoi);
 	diag_report_free((struct diag_report *)f->findings);
 }
 

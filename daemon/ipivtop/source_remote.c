@@ -66,12 +66,79 @@ static void get_findings(struct remote_source *rs, uint64_t taken_ns, struct top
 	out->findings = &af->report;
 }
 
+/* One VM in detail (its vCPU rows, matrix and histograms); -ENOENT if it exited since the
+ * list was read. */
+static int get_detail(struct remote_source *rs, uint64_t key, struct ipiv_vm_stats *vm, char *err,
+		      size_t err_size)
+{
+	char path[64], id[17], name[VM_NAME_MAX], perr[200];
+	json_t *doc;
+	int r;
+
+	api_vm_key_str(key, id);
+	snprintf(path, sizeof(path), "/api/v1/vms/%s", id);
+	r = get_json(rs, path, &doc, err, err_size);
+	if (r)
+		return r;
+	memset(vm, 0, sizeof(*vm));
+	r = api_parse_vm_detail(doc, vm, name, perr, sizeof(perr));
+	json_decref(doc);
+	if (r)
+		snprintf(err, err_size, "GET %s: %s", path, perr);
+	return r;
+}
+
+/* The shown VMs in detail when they are few enough, so the table's P50/P99 come from their
+ * histograms' growth over the interval; and the drilled one in any case. The detail is the
+ * newer sample of the same VM: it replaces the summary, so totals and rows agree. */
+static int get_details(struct remote_source *rs, bool has_detail, uint64_t key,
+		       struct top_frame *out, char *err, size_t err_size)
+{
+	struct ipiv_snapshot *snap = out->snap;
+	size_t shown = 0;
+	bool all;
+
+	for (size_t i = 0; i < snap->n_vms; i++)
+		shown += !rs->base.shown ||
+			 top_model_visible_vm(rs->base.shown, out->names[i], snap->vms[i].pid);
+	all = shown <= TOP_REMOTE_HIST_MAX_VMS;
+	if (all && !(out->send_eoi = calloc(snap->n_vms + 1, sizeof(*out->send_eoi))))
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		bool drilled = has_detail && snap->vms[i].vm == key;
+		struct ipiv_vm_stats vm;
+		struct latency_hist h;
+		int r;
+
+		if (!drilled &&
+		    !(all && (!rs->base.shown || top_model_visible_vm(rs->base.shown, out->names[i],
+								      snap->vms[i].pid))))
+			continue;
+		r = get_detail(rs, snap->vms[i].vm, &vm, err, err_size);
+		if (r == -ENOENT) /* exited between the two requests */
+			continue;
+		if (r)
+			return r;
+		api_parse_vm_free(&snap->vms[i]);
+		snap->vms[i] = vm;
+		vm_latency(&snap->vms[i], IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h);
+		api_latency_from_hist(&h, &out->latency[i]);
+		if (out->send_eoi) {
+			out->send_eoi[i].known = true;
+			out->send_eoi[i].hist = h;
+		}
+		if (drilled)
+			out->detail = &snap->vms[i];
+	}
+	return 0;
+}
+
 static int remote_sample(struct top_source *s, bool has_detail, uint64_t key, struct top_frame *out,
 			 char *err, size_t err_size)
 {
 	struct remote_source *rs = (struct remote_source *)s;
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
-	json_t *status = NULL, *vms = NULL, *detail = NULL;
+	json_t *status = NULL, *vms = NULL;
 	char perr[200];
 	struct timespec ts;
 	int r;
@@ -99,49 +166,20 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key, st
 		goto cleanup;
 	}
 	out->snap = snap;
-	if (has_detail) {
-		char path[64], id[17], name[VM_NAME_MAX];
-		struct ipiv_vm_stats vm = {0};
-
-		api_vm_key_str(key, id);
-		snprintf(path, sizeof(path), "/api/v1/vms/%s", id);
-		r = get_json(rs, path, &detail, err, err_size);
-		if (r == -ENOENT) { /* exited between the two requests */
-			r = 0;
-			goto cleanup;
-		}
-		if (r)
-			goto cleanup;
-		r = api_parse_vm_detail(detail, &vm, name, perr, sizeof(perr));
-		if (r) {
-			snprintf(err, err_size, "GET %s: %s", path, perr);
-			goto cleanup;
-		}
-		for (size_t i = 0; i < snap->n_vms; i++)
-			if (snap->vms[i].vm == key) {
-				/* The detail is the newer sample of the same VM: it replaces the
-				 * summary, so totals and rows agree on the screen. */
-				struct latency_hist h;
-
-				snap->vms[i] = vm;
-				out->detail = &snap->vms[i];
-				vm_latency(&vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &h);
-				api_latency_from_hist(&h, &out->latency[i]);
-				break;
-			}
-		if (!out->detail)
-			api_parse_vm_free(&vm);
-	}
+	r = get_details(rs, has_detail, key, out, err, err_size);
+	if (r)
+		goto cleanup;
 	get_findings(rs, snap->taken_ns, out);
 cleanup:
 	json_decref(status);
 	json_decref(vms);
-	json_decref(detail);
 	if (r) {
 		free(out->names);
 		free(out->latency);
+		free(out->send_eoi);
 		out->names = NULL;
 		out->latency = NULL;
+		out->send_eoi = NULL;
 		out->snap = NULL;
 		api_parse_snapshot_free(snap);
 	}
@@ -153,6 +191,7 @@ static void remote_frame_free(struct top_source *s, struct top_frame *f)
 	api_parse_snapshot_free(f->snap);
 	free(f->names);
 	free(f->latency);
+	free(f->send_eoi);
 	api_findings_free(f->held);
 }
 

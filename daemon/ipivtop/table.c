@@ -20,8 +20,8 @@ const struct top_column top_columns[TOP_COL_COUNT] = {
 	[TOP_COL_EXITS] = {"EXIT/s", "VM exits per second (where kvm_exit fires)", 6, TOP_RIGHT,
 			   TOP_SORT_EXITS, 'X', 11},
 	[TOP_COL_P50] = {"P50",
-			 "send->EOI latency median since the collector started, all paths "
-			 "(~: a bucket midpoint; -: none yet; n/a: latency off)",
+			 "send->EOI latency median over the refresh interval, all paths "
+			 "(~: a bucket midpoint; -: none in it; n/a: latency off)",
 			 7, TOP_RIGHT, TOP_SORT_P50, 'L', 4},
 	[TOP_COL_P99] = {"P99", "send->EOI latency 99th percentile (the drill-down has the error)",
 			 7, TOP_RIGHT, TOP_SORT_P99, 'T', 6},
@@ -86,9 +86,9 @@ static void inhibit_cell(const struct top_vm_row *row, char *out, size_t size)
 	if (!n)
 		snprintf(out, size, "none");
 	else if (n == 1)
-		snprintf(out, size, "%s", ipiv_inhibit_name(first));
+		snprintf(out, size, "%s", ipiv_inhibit_name(row->inhibit_names, first));
 	else
-		snprintf(out, size, "%s+%d", ipiv_inhibit_name(first), n - 1);
+		snprintf(out, size, "%s+%d", ipiv_inhibit_name(row->inhibit_names, first), n - 1);
 }
 
 void top_quantile_cell(const struct latency_quantile *q, char *out, size_t size)
@@ -210,6 +210,46 @@ void top_table_row(struct top_canvas *c, const struct top_layout *l, const struc
 			a = top_findings_attr(row);
 		top_canvas_put(c, attr, " ");
 		top_canvas_fit(c, a, cell, top_columns[i].width, top_columns[i].align);
+	}
+}
+
+size_t top_table_children(const struct top_vm_row *row, enum ipiv_path *paths)
+{
+	size_t n = 0;
+
+	if (row->gone || !row->rate.valid)
+		return 0;
+	for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
+		if (row->rate.delta.sent_by_path[p]) {
+			if (paths)
+				paths[n] = p;
+			n++;
+		}
+	return n;
+}
+
+void top_table_child(struct top_canvas *c, const struct top_layout *l, const struct top_vm_row *row,
+		     enum ipiv_path path, bool last)
+{
+	uint64_t sent = row->rate.delta.sent_by_path[path];
+	char label[64], num[TOP_NUM_MAX], share[TOP_NUM_MAX];
+
+	snprintf(label, sizeof(label), " %s %s",
+		 top_format_utf8() ? (last ? "\u2514" : "\u251c") : (last ? "`" : "|"),
+		 ipiv_path_name(path));
+	top_humanize(sent / row->rate.seconds, num);
+	top_percent(sent, row->rate.delta.sent, share);
+	top_canvas_line(c);
+	top_canvas_fit(c, TOP_A_DIM, label, l->name_width, TOP_LEFT);
+	for (int i = 1; i < TOP_COL_COUNT; i++) {
+		if (!l->shown[i])
+			continue;
+		top_canvas_put(c, TOP_A_NORMAL, " ");
+		top_canvas_fit(c, TOP_A_NORMAL,
+			       i == TOP_COL_SENT       ? num
+			       : i == TOP_COL_RECEIVED ? share
+						       : "",
+			       top_columns[i].width, top_columns[i].align);
 	}
 }
 

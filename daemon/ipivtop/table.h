@@ -71,6 +71,14 @@ void top_table_header(struct top_canvas *c, const struct top_layout *l, enum top
 void top_table_row(struct top_canvas *c, const struct top_layout *l, const struct top_vm_row *row,
 		   bool selected);
 
+/* The "x" view's child rows of a VM, kvm_stat's child events: the IPI paths that sent in the
+ * interval (into paths, if not NULL: IPIV_PATH_COUNT of room). Returns how many. */
+size_t top_table_children(const struct top_vm_row *row, enum ipiv_path *paths);
+/* One child row: the path's IPIs per second under SENT/s, its share of the VM's under
+ * RECV/s; last draws the closing branch. */
+void top_table_child(struct top_canvas *c, const struct top_layout *l, const struct top_vm_row *row,
+		     enum ipiv_path path, bool last);
+
 /* The rows the filter lets through, in model order (pointers into m->rows). */
 size_t top_table_visible(const struct top_model *m, const struct top_vm_row **out, size_t cap);
 

@@ -2,6 +2,7 @@
  * width of UTF-8, fitting to a column with an ellipsis, sanitising untrusted names for the
  * terminal, histogram bars and word wrapping. */
 #include <locale.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -234,6 +235,51 @@ static void test_wrap(void **state)
 	assert_string_equal(out, "");
 }
 
+static void test_parse_seconds_and_pid(void **state)
+{
+	double d = 7;
+	int32_t pid = 7;
+
+	assert_true(top_parse_seconds("2", 0.1, &d));
+	assert_float_equal(d, 2, 0);
+	assert_true(top_parse_seconds(" 0.5 ", 0.1, &d));
+	assert_float_equal(d, 0.5, 0);
+	/* what the "s" prompt once produced by appending to "2": never accepted as-is */
+	d = 2;
+	assert_false(top_parse_seconds("", 0.1, &d));
+	assert_false(top_parse_seconds("abc", 0.1, &d));
+	assert_false(top_parse_seconds("2s", 0.1, &d));
+	assert_false(top_parse_seconds("0.05", 0.1, &d));
+	assert_false(top_parse_seconds("86401", 0.1, &d));
+	assert_false(top_parse_seconds("nan", 0.1, &d));
+	assert_false(top_parse_seconds("inf", 0.1, &d));
+	assert_float_equal(d, 2, 0); /* a bad answer keeps the old value */
+
+	assert_true(top_parse_pid("4242", &pid));
+	assert_int_equal(pid, 4242);
+	assert_false(top_parse_pid("0", &pid));
+	assert_false(top_parse_pid("-5", &pid));
+	assert_false(top_parse_pid("12x", &pid));
+	assert_false(top_parse_pid("2147483648", &pid));
+	assert_false(top_parse_pid("", &pid));
+	assert_int_equal(pid, 4242);
+}
+
+static void test_scroll_clamp(void **state)
+{
+	/* 100 lines in a 30-line pane: the last full page starts at 70 */
+	assert_int_equal(top_scroll_clamp(0, 100, 30), 0);
+	assert_int_equal(top_scroll_clamp(30, 100, 30), 30);
+	assert_int_equal(top_scroll_clamp(90, 100, 30), 70);	       /* PgDn past the end */
+	assert_int_equal(top_scroll_clamp(LONG_MAX / 2, 100, 30), 70); /* End */
+	assert_int_equal(top_scroll_clamp(-5, 100, 30), 0);
+	assert_int_equal(top_scroll_clamp(LONG_MIN / 2, 100, 30), 0); /* Home */
+	/* content shorter than the pane does not scroll */
+	assert_int_equal(top_scroll_clamp(10, 20, 30), 0);
+	assert_int_equal(top_scroll_clamp(1, 30, 30), 0);
+	assert_int_equal(top_scroll_clamp(3, 0, 30), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +292,8 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_bar),
 		cmocka_unit_test(test_wrap),
+		cmocka_unit_test(test_parse_seconds_and_pid),
+		cmocka_unit_test(test_scroll_clamp),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for daemon/ipivtop/model.c: rates between samples (counter resets included),
- * totals since a reset baseline, VMs that exit kept as gone then dropped, sorting, filter. */
+ * totals since a reset baseline, VMs that exit kept as gone then dropped, sorting, filters
+ * (regex, guest, pid), latency quantiles over the refresh interval. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,8 +42,9 @@ static void add_vm(struct sample *s, uint64_t key, int pid, const char *name, ui
 static void update(struct top_model *m, struct sample *s, uint64_t t_ns)
 {
 	s->snap.taken_ns = t_ns;
-	assert_int_equal(
-		top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names, NULL, NULL), 0);
+	assert_int_equal(top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names, NULL,
+					  NULL, NULL),
+			 0);
 }
 
 static void test_delta_counter_reset(void **state)
@@ -251,6 +253,140 @@ static void test_filter(void **state)
 	top_model_free(&m);
 }
 
+/* Quantiles of an interval come from the histogram's growth, not its whole life. */
+static void test_hist_delta(void **state)
+{
+	struct latency_hist prev = {0}, cur = {0}, d;
+
+	for (int i = 0; i < 100; i++)
+		latency_add(&prev, 1000);
+	cur = prev;
+	for (int i = 0; i < 10; i++)
+		latency_add(&cur, 1000000);
+	top_hist_delta(&prev, &cur, &d);
+	assert_int_equal(d.count, 10);
+	assert_int_equal(d.sum_ns, 10 * 1000000);
+	assert_true(latency_quantile(&d, 0.5).value_ns > 900000);
+	/* over the whole life the median is still ~1 us */
+	assert_true(latency_quantile(&cur, 0.5).value_ns < 2000);
+
+	/* a histogram that shrank restarted: its growth is itself */
+	top_hist_delta(&cur, &prev, &d);
+	assert_int_equal(d.count, 100);
+	assert_int_equal(d.buckets[hist_bucket(1000)], 100);
+	/* one bucket lower with the count higher is a restart too */
+	memset(&cur, 0, sizeof(cur));
+	for (int i = 0; i < 200; i++)
+		latency_add(&cur, 5000);
+	top_hist_delta(&prev, &cur, &d);
+	assert_int_equal(d.count, 200);
+}
+
+static void add_hist(struct top_lat_sample *l, unsigned n, uint64_t ns)
+{
+	l->known = true;
+	for (unsigned i = 0; i < n; i++)
+		latency_add(&l->hist, ns);
+}
+
+static void update_lat(struct top_model *m, struct sample *s, const struct top_lat_sample *lat,
+		       uint64_t t_ns)
+{
+	s->snap.taken_ns = t_ns;
+	assert_int_equal(top_model_update(m, &s->snap, (const char(*)[VM_NAME_MAX])s->names, NULL,
+					  lat, NULL),
+			 0);
+}
+
+static void test_latency_per_interval(void **state)
+{
+	struct top_model m;
+	struct sample s = {0};
+	struct top_lat_sample lat[1] = {0};
+	struct api_latency life = {0};
+	const struct top_vm_row *row;
+
+	top_model_init(&m);
+	add_vm(&s, 1, 100, "web", 0, 0);
+	add_hist(&lat[0], 1000, 2000); /* a long quiet life at 2 us */
+	update_lat(&m, &s, lat, 1 * NS);
+	row = top_model_find(&m, 1);
+	assert_int_equal(m.lat_span, TOP_LAT_INTERVAL);
+	assert_false(row->latency.p50.valid); /* one sample: no interval yet */
+
+	add_hist(&lat[0], 50, 3000000); /* then a regression: 50 IPIs at 3 ms */
+	update_lat(&m, &s, lat, 2 * NS);
+	row = top_model_find(&m, 1);
+	assert_true(row->latency.known);
+	assert_int_equal(row->latency.count, 50);
+	assert_true(row->latency.p50.valid);
+	assert_true(row->latency.p50.value_ns > 2500000 && row->latency.p50.value_ns < 3500000);
+
+	/* an interval without IPIs has no quantiles, whatever came before */
+	update_lat(&m, &s, lat, 3 * NS);
+	row = top_model_find(&m, 1);
+	assert_false(row->latency.known);
+	assert_false(row->latency.p50.valid);
+
+	/* a source without histograms: its figures, over the collector's life */
+	life.known = true;
+	life.count = 1050;
+	life.p50 = (struct latency_quantile){.q = 0.5, .valid = true, .value_ns = 2000};
+	s.snap.taken_ns = 4 * NS;
+	assert_int_equal(top_model_update(&m, &s.snap, (const char(*)[VM_NAME_MAX])s.names, &life,
+					  NULL, NULL),
+			 0);
+	row = top_model_find(&m, 1);
+	assert_int_equal(m.lat_span, TOP_LAT_LIFETIME);
+	assert_int_equal(row->latency.count, 1050);
+	assert_null(row->lat_last);
+
+	/* "r" marks when totals count from */
+	top_model_reset(&m);
+	assert_int_equal(m.reset_ns, 4 * NS);
+	top_model_free(&m);
+}
+
+static void test_guest_and_pid_filters(void **state)
+{
+	struct top_model m;
+	struct sample s = {0};
+	const struct top_vm_row *web, *db;
+	char err[128];
+
+	top_model_init(&m);
+	add_vm(&s, 1, 100, "web", 0, 0);
+	add_vm(&s, 2, 200, "web2", 0, 0);
+	update(&m, &s, 1 * NS);
+	web = top_model_find(&m, 1);
+	db = top_model_find(&m, 2);
+	assert_false(top_model_has_filters(&m));
+	assert_true(top_model_has_pid(&m, 200));
+	assert_false(top_model_has_pid(&m, 300));
+	assert_true(top_model_has_guest(&m, "web"));
+	assert_false(top_model_has_guest(&m, "we")); /* exact names only */
+
+	top_model_set_guest(&m, "web"); /* not a regex: web2 stays out */
+	assert_true(top_model_visible(&m, web));
+	assert_false(top_model_visible(&m, db));
+	/* what --connect asks before fetching a VM's histograms */
+	assert_true(top_model_visible_vm(&m, "web", 999));
+	assert_false(top_model_visible_vm(&m, "web2", 200));
+	top_model_set_guest(&m, NULL);
+	top_model_set_pid(&m, 200);
+	assert_false(top_model_visible(&m, web));
+	assert_true(top_model_visible(&m, db));
+	/* filters combine */
+	assert_int_equal(top_model_set_filter(&m, "^web$", err, sizeof(err)), 0);
+	assert_false(top_model_visible(&m, db));
+	assert_true(top_model_has_filters(&m));
+	top_model_clear_filters(&m);
+	assert_false(top_model_has_filters(&m));
+	assert_true(top_model_visible(&m, web));
+	assert_true(top_model_visible(&m, db));
+	top_model_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +397,9 @@ int main(void)
 		cmocka_unit_test(test_key_reused_by_another_process),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_hist_delta),
+		cmocka_unit_test(test_latency_per_interval),
+		cmocka_unit_test(test_guest_and_pid_filters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,15 +34,15 @@ static void make_model(struct top_model *m)
 	char names[2][VM_NAME_MAX] = {"web,\"01\"", "db"};
 
 	top_model_init(m);
-	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),
-			 0);
+	assert_int_equal(
+		top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL, NULL), 0);
 	vms[0].counts.sent = 3000;
 	vms[0].counts.sent_accel_eligible = 3000;
 	vms[0].counts.received = 3000;
 	vms[0].inhibits_known = true;
 	snap.taken_ns = 2000000000ull;
-	assert_int_equal(top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL),
-			 0);
+	assert_int_equal(
+		top_model_update(m, &snap, (const char(*)[VM_NAME_MAX])names, NULL, NULL, NULL), 0);
 }
 
 /* send_to_eoi.<key> of a batch JSON VM: count, or a quantile's value_ns. */
@@ -146,7 +146,8 @@ static void test_latency_and_findings(void **state)
 	vr[0].result.n_findings = 2;
 	top_model_init(&m);
 	assert_int_equal(
-		top_model_update(&m, &snap, (const char(*)[VM_NAME_MAX])names, lat, &report), 0);
+		top_model_update(&m, &snap, (const char(*)[VM_NAME_MAX])names, lat, NULL, &report),
+		0);
 	assert_true(m.rows[0].has_findings);
 	assert_int_equal(m.rows[0].findings, 2);
 	assert_int_equal(m.rows[0].worst, DIAG_WARNING);
@@ -255,6 +256,53 @@ static void test_url(void **state)
 	}
 }
 
+/* -z and the log modes: idle VMs left out, the time first, the header once. */
+static void test_log_records_and_skip_zero(void **state)
+{
+	struct top_batch_opts o = {
+		.header = true, .skip_zero = true, .timestamp = "2026-12-06T11:20:01Z"};
+	struct top_model m;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	make_model(&m); /* web sent 3000 in the interval, db nothing */
+	assert_true(top_row_idle(&m.rows[1]) || top_row_idle(&m.rows[0]));
+	for (size_t i = 0; i < m.n_rows; i++)
+		assert_int_equal(top_row_idle(&m.rows[i]), !strcmp(m.rows[i].name, "db"));
+
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(top_batch_write(f, TOP_BATCH_CSV, &o, 1, 2.0, &m), 0);
+	o.header = false;
+	assert_int_equal(top_batch_write(f, TOP_BATCH_CSV, &o, 2, 4.0, &m), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "timestamp,iteration,time_s,vm,"));
+	assert_null(strstr(strstr(buf, "\n"), "timestamp,")); /* the header once */
+	assert_non_null(strstr(buf, "\n2026-12-06T11:20:01Z,1,2.000,\"web,\"\"01\"\"\","));
+	assert_non_null(strstr(buf, "\n2026-12-06T11:20:01Z,2,4.000,"));
+	assert_null(strstr(buf, ",db,")); /* idle: left out */
+	free(buf);
+
+	/* without -z the idle VM is there; JSON carries the time too */
+	o.skip_zero = false;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(top_batch_write(f, TOP_BATCH_JSON, &o, 3, 6.0, &m), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"timestamp\":\"2026-12-06T11:20:01Z\""));
+	assert_non_null(strstr(buf, "\"name\":\"db\""));
+	free(buf);
+
+	/* a gone VM is idle; one without rates yet is not */
+	m.rows[0].gone = 1;
+	assert_true(top_row_idle(&m.rows[0]));
+	m.rows[0].gone = 0;
+	m.rows[0].rate.valid = false;
+	assert_false(top_row_idle(&m.rows[0]));
+	top_model_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_csv_field),
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_latency_and_findings),
+		cmocka_unit_test(test_log_records_and_skip_zero),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

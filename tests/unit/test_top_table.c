@@ -457,6 +457,100 @@ static void test_header_probes(void **state)
 	top_model_free(&model);
 }
 
+/* "x": a VM's paths under its row, with their rate and share; none without rates. */
+static void test_child_rows(void **state)
+{
+	struct top_vm_row r = make_row("web", 1000);
+	enum ipiv_path paths[IPIV_PATH_COUNT];
+	struct top_layout l;
+	struct top_canvas c;
+
+	r.rate.delta.sent_by_path[IPIV_PATH_X2APIC_MSR] = 750;
+	r.rate.delta.sent_by_path[IPIV_PATH_PV_KVM] = 250;
+	assert_int_equal(top_table_children(&r, NULL), 2);
+	assert_int_equal(top_table_children(&r, paths), 2);
+	assert_int_equal(paths[0], IPIV_PATH_X2APIC_MSR);
+	assert_int_equal(paths[1], IPIV_PATH_PV_KVM);
+	top_table_layout(120, &l);
+	top_canvas_init(&c, 120);
+	top_table_child(&c, &l, &r, paths[0], false);
+	top_table_child(&c, &l, &r, paths[1], true);
+	assert_int_equal(c.n_lines, 2);
+	assert_true(canvas_has(&c, "\u251c x2apic_msr"));
+	assert_true(canvas_has(&c, "\u2514 pv_kvm"));
+	assert_true(canvas_has(&c, "750    75%"));
+	assert_true(canvas_has(&c, "250    25%"));
+	top_canvas_free(&c);
+	r.rate.valid = false;
+	assert_int_equal(top_table_children(&r, NULL), 0);
+	r.rate.valid = true;
+	r.gone = 1;
+	assert_int_equal(top_table_children(&r, NULL), 0);
+}
+
+/* "r" in the drill-down: its histograms count from the reset, row by row. */
+static void test_drill_latency_since_reset(void **state)
+{
+	struct ipiv_lat_hist lat[2] = {
+		{.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE},
+		{.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_APIC_WRITE, .vcpu = IPIV_LAT_VM_WIDE},
+	};
+	struct ipiv_vm_stats vm = {.vm = 9,
+				   .pid = 500,
+				   .alive = true,
+				   .vcpu_count = 2,
+				   .lat = lat,
+				   .n_lat = 1,
+				   .latency_enabled = true};
+	struct top_vm_row row = make_row("web", 0);
+	struct ipiv_vm_stats since;
+	struct latency_hist h;
+	struct top_detail d;
+	struct top_canvas c;
+
+	for (int i = 0; i < 100; i++)
+		latency_add(&lat[0].h, 14000);
+	top_detail_init(&d, 9);
+	assert_int_equal(top_detail_update(&d, &vm, 1000000000ull), 0);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
+	assert_true(canvas_has(&c, "send\u2192EOI (since the collector started)"));
+	assert_true(canvas_has(&c, "n 100 "));
+	top_canvas_free(&c);
+
+	assert_int_equal(top_detail_reset(&d), 0);
+	for (int i = 0; i < 5; i++)
+		latency_add(&lat[0].h, 3000000);
+	latency_add(&lat[1].h, 500); /* a row that appeared after the reset counts whole */
+	vm.n_lat = 2;
+	assert_int_equal(top_detail_update(&d, &vm, 11000000000ull), 0);
+	assert_int_equal(top_lat_since(&d.cur, &d.base, &since), 0);
+	assert_int_equal(since.n_lat, 2);
+	assert_true(vm_latency(&since, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &h));
+	assert_int_equal(h.count, 5);
+	assert_true(vm_latency(&since, IPIV_LAT_SEND_EOI, IPIV_PATH_APIC_WRITE, &h));
+	assert_int_equal(h.count, 1);
+	free(since.lat);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
+	assert_true(canvas_has(&c, "send\u2192EOI (since reset 10s ago)"));
+	assert_true(canvas_has(&c, "n 6 "));
+	assert_false(canvas_has(&c, "n 106 "));
+	top_canvas_free(&c);
+	top_detail_free(&d);
+
+	/* reset before the drill-down opened: it counts from its first sample */
+	top_detail_init(&d, 9);
+	d.since_reset = true;
+	assert_int_equal(top_detail_update(&d, &vm, 12000000000ull), 0);
+	top_canvas_init(&c, 100);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
+	assert_true(canvas_has(&c, "(since reset 0s ago)"));
+	assert_true(canvas_has(&c, "nothing observed in this stage yet"));
+	top_canvas_free(&c);
+	top_detail_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +564,8 @@ int main(void)
 		cmocka_unit_test(test_hist_rows),
 		cmocka_unit_test(test_drill_latency_and_findings),
 		cmocka_unit_test(test_header_probes),
+		cmocka_unit_test(test_child_rows),
+		cmocka_unit_test(test_drill_latency_since_reset),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
