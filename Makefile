@@ -25,7 +25,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
 	  -Iinclude -I$(OUT) -Idaemon -Idaemon/lib -Ibench
 LDLIBS_BPF := -lbpf -lelf -lz
-LDLIBS_DAEMON := $(LDLIBS_BPF) -lmicrohttpd -ljansson -lsystemd -lpthread -lm
+LDLIBS_DAEMON := $(LDLIBS_BPF) -lmicrohttpd -ljansson -lsystemd -lprotobuf-c -lyaml -lgnutls -lcrypt -lpthread -lm
 LDLIBS_TOP := $(LDLIBS_DAEMON) -lncursesw -ltinfo
 
 ifeq ($(V),1)
@@ -50,6 +50,19 @@ include bpf/build.mk
 include daemon/build.mk
 include tests/build.mk
 -include kernel-patches/build.mk
+
+# Prometheus' protobuf exposition (daemon/lib/expo_proto.c): C generated from our subset of
+# its schema, daemon/lib/metrics.proto, and archived with the rest of daemon/lib.
+PROTOC_C ?= protoc-c
+$(OUT)/metrics.pb-c.c $(OUT)/metrics.pb-c.h &: daemon/lib/metrics.proto | $(OUT)
+	$(call msg,PROTOC,$<)
+	$(Q)$(PROTOC_C) --proto_path=daemon/lib --c_out=$(OUT) $<
+$(OUT)/metrics.pb-c.o: $(OUT)/metrics.pb-c.c $(OUT)/flags.stamp
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+$(OUT)/daemon/lib/expo_proto.o $(OUT)/tests/unit/test_expo_proto.o \
+	$(OUT)/tests/unit/test_metrics.o: $(OUT)/metrics.pb-c.h
+$(OUT)/libipiv.a: $(OUT)/metrics.pb-c.o
 
 all: $(BINARIES)
 

@@ -33,6 +33,11 @@ Usage: bench/scale.sh [OPTIONS]
   -b, --batch B       VMs started at a time (default 32)
   -o, --out DIR       keep the scrapes, logs and raw figures in DIR
       --ipivd PATH    the ipivd to measure (default .output/ipivd)
+      --base PATH     also the ipivd at PATH (e.g. the build before a change) with default
+                      flags, measured right after "default" on the same VMs; repeat it for
+                      more builds (named base, base2, base3, ...)
+      --ports LO-HI   the ipivds' loopback ports (default 31000-31999)
+      --prefix NAME   the VMs' name prefix (default scale-)
       --perf          perf record ipivd during the timed /metrics scrapes (the discovery
                       ipivd: its quiet interval) and print where it spent its time; glibc's
                       malloc_stats into each ipivd's log (keep them with --out)
@@ -42,7 +47,7 @@ EOF
 }
 
 N=512 V=2 MODE=x2apic-phys RUNS=1 IPIS=100 SCRAPES=10 QUIET=60 MODES=default,per-vcpu,discovery
-FILL=0 BATCH=32 KEEP="" IPIVD="" PERF=""
+FILL=0 BATCH=32 KEEP="" IPIVD="" PERF="" BASES=() PORTS=31000-31999 PREFIX=scale-
 while [ $# -gt 0 ]; do
 	case $1 in
 	-N | --vms) N=$2; shift ;;
@@ -58,6 +63,9 @@ while [ $# -gt 0 ]; do
 	-b | --batch) BATCH=$2; shift ;;
 	-o | --out) KEEP=$2; shift ;;
 	--ipivd) IPIVD=$2; shift ;;
+	--base) BASES+=("$2"); shift ;;
+	--ports) PORTS=$2; shift ;;
+	--prefix) PREFIX=$2; shift ;;
 	--perf) PERF=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -80,6 +88,22 @@ IFS=, read -r -a modes <<< "$MODES"
 for m in "${modes[@]}"; do
 	case $m in default | per-vcpu | discovery) ;; *) die "--modes: unknown mode '$m'" ;; esac
 done
+base_modes=()
+for i in "${!BASES[@]}"; do
+	[ -x "${BASES[i]}" ] || die "--base: ${BASES[i]} is not an executable ipivd"
+	base_modes+=("base$([ "$i" = 0 ] || echo $((i + 1)))")
+done
+if [ ${#BASES[@]} -gt 0 ]; then
+	for i in "${!modes[@]}"; do # the bases right after "default", so they are measured alike
+		[ "${modes[i]}" = default ] &&
+			modes=("${modes[@]:0:i+1}" "${base_modes[@]}" "${modes[@]:i+1}") && break
+	done
+	[[ " ${modes[*]} " == *" base "* ]] || modes+=("${base_modes[@]}")
+fi
+[[ $PORTS =~ ^([0-9]+)-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ] &&
+	[ "${BASH_REMATCH[2]}" -le 65535 ] || die "--ports: want LO-HI, not '$PORTS'"
+port_lo=${BASH_REMATCH[1]} port_n=$((BASH_REMATCH[2] - BASH_REMATCH[1] + 1))
+[[ $PREFIX =~ ^[A-Za-z0-9_.-]+$ ]] || die "--prefix: letters, digits, '_', '.' and '-' only, not '$PREFIX'"
 
 # Room for the VMs: 3 MiB each and 384 KiB a vCPU (2 MiB of guest RAM, the process, KVM's
 # per-VM and per-vCPU state; MemAvailable fell by 1-3 MiB a 2-vCPU VM and ~24 MiB a
@@ -101,6 +125,7 @@ mkdir -p "$tmp/vm" "$tmp/bin"
 # Copies: another build of the tree during the run must not change what is measured.
 cp "$BENCH" "$tmp/bin/ipivbench"
 cp "$IPIVD" "$tmp/bin/ipivd"
+for i in "${!BASES[@]}"; do cp "${BASES[i]}" "$tmp/bin/ipivd.${base_modes[i]}"; done
 vm_pids=() sleep_pid="" perf_pid=""
 declare -A ipivd_pid ipivd_port
 any_alive() {
@@ -132,15 +157,16 @@ trap 'exit 130' INT TERM
 port_free() { ! (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 
 start_ipivd() {
-	local mode=$1 port args=()
+	local mode=$1 port args=() bin=$tmp/bin/ipivd
+	[[ $mode == base* ]] && bin=$tmp/bin/ipivd.$mode
 	case $mode in
 	per-vcpu) args=(--collector.per-vcpu) ;;
 	discovery) args=(--diag.window 86400) ;; # the one diagnosis runs at start, with no VM
 	esac
 	for _ in 1 2 3 4 5; do
-		port=$((31000 + RANDOM % 1000))
+		port=$((port_lo + RANDOM % port_n))
 		port_free "$port" || continue
-		"$tmp/bin/ipivd" --web.listen-address "127.0.0.1:$port" "${args[@]}" \
+		"$bin" --web.listen-address "127.0.0.1:$port" "${args[@]}" \
 			> "$tmp/ipivd.$mode.log" 2>&1 &
 		ipivd_pid[$mode]=$!
 		for _ in $(seq 1 300); do # loading the BPF programs took seconds on a busy host
@@ -163,7 +189,7 @@ start_ipivd() {
 start_batch() {
 	local first=$1 last=$2 i pending
 	for i in $(seq "$first" "$last"); do
-		"$tmp/bin/ipivbench" --name "scale-$i" -n "$V" -m "$MODE" -t halt -r "$RUNS" \
+		"$tmp/bin/ipivbench" --name "$PREFIX$i" -n "$V" -m "$MODE" -t halt -r "$RUNS" \
 			-k "$IPIS" --timeout 60 --hold inf --json \
 			> "$tmp/vm/$i.json" 2> "$tmp/vm/$i.err" &
 		vm_pids[i]=$!
@@ -173,20 +199,20 @@ start_batch() {
 		for i in $(seq "$first" "$last"); do
 			grep -q '"wall_seconds"' "$tmp/vm/$i.json" 2> /dev/null && continue
 			if ! kill -0 "${vm_pids[i]}" 2> /dev/null; then
-				die "cannot start VM scale-$i ($V vCPUs, after $((i - 1)) running): $(tail -1 "$tmp/vm/$i.err")"
+				die "cannot start VM $PREFIX$i ($V vCPUs, after $((i - 1)) running): $(tail -1 "$tmp/vm/$i.err")"
 			fi
 			pending=$((pending + 1))
 		done
 		[ "$pending" = 0 ] && return
 		sleep 0.1
 	done
-	die "VMs scale-$first..$last did not finish their runs within 120 s"
+	die "VMs $PREFIX$first..$PREFIX$last did not finish their runs within 120 s"
 }
 
-# Live VMs named scale-* that ipivd on port $1 lists.
+# Live VMs named $PREFIX* that ipivd on port $1 lists.
 seen_vms() {
 	curl -sf --max-time 60 "http://127.0.0.1:$1/api/v1/vms" |
-		jq '[.vms[] | select(.alive and (.name | startswith("scale-")))] | length'
+		jq --arg p "$PREFIX" '[.vms[] | select(.alive and (.name | startswith($p)))] | length'
 }
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -249,7 +275,7 @@ measure() {
 		m_fig="$m_fig $(tail -1 "$f.metrics" | cut -d' ' -f2) $(grep -vc '^#' "$f.metrics.body")"
 		m_fig="$m_fig $(awk '$1 == "ipiv_scrape_duration_seconds" { printf "%.1f", $2 * 1000 }' "$f.metrics.body")"
 		vms_fig=$(timed vms "$url/api/v1/vms")
-		vm_fig=$(timed vm "$url/api/v1/vms/scale-1")
+		vm_fig=$(timed vm "$url/api/v1/vms/${PREFIX}1")
 	fi
 	rss=$(status_kb "$pid" VmRSS) hwm=$(status_kb "$pid" VmHWM)
 	# with --perf, glibc's arena statistics too (malloc_stats() writes them to ipivd's log)
@@ -331,7 +357,7 @@ done
 if [ "$FILL" -gt 0 ]; then
 	for m in "${modes[@]}"; do
 		[ -t 2 ] && printf 'filling %s ...    \r' "$m" >&2
-		"$FILLER" --pid "${ipivd_pid[$m]}" --vcpus "$FILL" --match scale- > "$tmp/fill.$m.log" 2>&1 ||
+		"$FILLER" --pid "${ipivd_pid[$m]}" --vcpus "$FILL" --match "$PREFIX" > "$tmp/fill.$m.log" 2>&1 ||
 			die "ipiv-scale-fill failed: $(tail -1 "$tmp/fill.$m.log")"
 		measure "$m+fill$FILL" "$m"
 	done
@@ -410,6 +436,7 @@ awk -v n="$N" '
 		printf "  RSS <= 32 MiB at 512 VMs, default mode: %s: VmRSS %.1f MiB, VmHWM %.1f MiB; %.1fx the target%s\n",
 			($17 <= 32768 && $18 <= 32768 ? "met" : "MISSED"), $17 / 1024, $18 / 1024, $18 / 32768, at }
 	$1 == "per-vcpu" { p = 1; pm = $4; pc = $7; pb = $8; ps = $9; pr = $17 }
+	$1 ~ /^base[0-9]*$/ { nb++; bl[nb] = $1; bm[nb] = $4; bc[nb] = $7; br[nb] = $17; bh[nb] = $18 }
 	END {
 		line = ""
 		for (i = 1; i <= NR; i++)
@@ -418,6 +445,9 @@ awk -v n="$N" '
 		if (k in pct)
 			printf "  discovery <= 1 %% of a core at rest: %s by %s (%.2f %%)\n      all:%s\n",
 				(pct[k] <= 1 ? "met" : "MISSED"), k, pct[k], substr(line, 2)
+		for (i = 1; d && i <= nb; i++)
+			printf "  default vs %s (--base): /metrics %.0f vs %.0f ms (CPU %.0f vs %.0f ms), VmRSS %.1f vs %.1f MiB, VmHWM %.1f vs %.1f MiB\n",
+				bl[i], dm, bm[i], dc, bc[i], dr / 1024, br[i] / 1024, dh / 1024, bh[i] / 1024
 		if (d && p)
 			printf "  per-vCPU mode costs: /metrics %.0f vs %.0f ms (%.1fx; CPU %.0f vs %.0f ms), %.2fx bytes, %.2fx series, RSS %+.1f MiB, at rest %.2f vs %.2f %% of a core\n",
 				pm, dm, pm / dm, pc, dc, pb / db, ps / ds, (pr - dr) / 1024, pct["per-vcpu"], pct["default"]

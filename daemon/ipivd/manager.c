@@ -21,6 +21,7 @@
 #include "manager.h"
 #include "metrics.h"
 #include "naming.h"
+#include "sources.h"
 
 struct manager {
 	struct manager_opts opts;
@@ -49,7 +50,7 @@ static double now_s(void)
 
 /* Names of a snapshot's VMs as the pointer array the writers take; one allocation.
  * Caller holds m->lock. */
-static char **name_vms(struct manager *m, const struct ipiv_snapshot *snap)
+static char **name_vms(struct manager *m, struct ipiv_snapshot *snap)
 {
 	char(*names)[VM_NAME_MAX];
 	char **ptrs;
@@ -93,7 +94,9 @@ static int serve_metrics(const struct httpd_request *req, struct httpd_response 
 	struct manager *m = ctx;
 	struct metrics_opts mo = {.per_vcpu = m->opts.per_vcpu,
 				  .version = m->opts.version,
-				  .buckets = m->opts.latency_buckets};
+				  .buckets = m->opts.latency_buckets,
+				  .vm_histograms = m->opts.vm_histograms,
+				  .id_key = m->id_key};
 	enum expo_format fmt = expo_negotiate(httpd_header(req, "Accept"));
 	struct ipiv_snapshot *snap;
 	struct expo *e;
@@ -236,6 +239,28 @@ static void prune_report(struct manager *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* A full map loses counts: one warning per map and diagnosis window in which it lost any. */
+static void warn_map_full(const struct ipiv_snapshot *prev, const struct ipiv_snapshot *cur)
+{
+	static const char suffix[] = "_map_full";
+	const size_t n = sizeof(suffix) - 1;
+
+	for (uint32_t r = 0; prev && r < IPIV_DROP_COUNT; r++) {
+		const char *reason = ipiv_drop_name(r);
+		size_t len = strlen(reason);
+
+		if (len <= n || strcmp(reason + len - n, suffix) ||
+		    cur->self.drops[r] <= prev->self.drops[r])
+			continue;
+		log_warn("collector",
+			 "the %.*s map is full: %llu events not counted in the last %.0f s, so "
+			 "counts are incomplete (ipiv_events_dropped_total{reason=\"%s\"})",
+			 (int)(len - n), reason,
+			 (unsigned long long)(cur->self.drops[r] - prev->self.drops[r]),
+			 (cur->taken_ns - prev->taken_ns) / 1e9, reason);
+	}
+}
+
 /* Re-evaluates the findings over the window since the last evaluation. */
 static int diagnose_window(struct manager *m)
 {
@@ -254,6 +279,7 @@ static int diagnose_window(struct manager *m)
 		free(host);
 		return r;
 	}
+	warn_map_full(m->diag_prev, cur);
 	/* the previous report is read only by this thread, which alone replaces it */
 	r = diag_evaluate_snapshot(host, m->diag_prev, cur, (const char *const *)names, NULL,
 				   &m->opts.thresholds, m->report, &report);
@@ -356,13 +382,12 @@ static const char *probe_why(const struct ipiv_probe *p)
 	if (p->err == -ENOENT)
 		return fexit ? "no such function in this kernel's BTF"
 			     : "no such tracepoint on this kernel";
-	if (p->err == -EALREADY)
-		return "the patched tracepoint kvm_x2apic_icr_fastpath counts this";
 	return strerror(-p->err);
 }
 
 bool manager_report(struct manager *m, FILE *f)
 {
+	struct ipiv_quantity_source src[IPIV_N_QUANTITIES];
 	struct ipiv_snapshot *snap;
 	bool ok = true;
 
@@ -388,6 +413,11 @@ bool manager_report(struct manager *m, FILE *f)
 	if (!ok)
 		fprintf(f, "ipivd: running degraded: ipiv_degraded is 1 and some counts are "
 			   "missing\n");
+	ipiv_quantity_sources(snap->self.probes, snap->self.n_probes, src);
+	for (size_t q = 0; q < IPIV_N_QUANTITIES; q++)
+		fprintf(f, "ipivd: source of %s: %s (%s)\n", src[q].quantity,
+			src[q].probe ? src[q].probe : "none attached",
+			ipiv_source_kind_name(src[q].kind));
 	fprintf(f, "ipivd: BPF run-time statistics %s\n",
 		snap->self.bpf_stats_enabled ? "on" : "off");
 	collector_snapshot_free(snap);

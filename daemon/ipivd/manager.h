@@ -11,6 +11,7 @@
 #include "diag.h"
 #include "httpd.h"
 #include "latency.h"
+#include "metrics.h"
 
 struct manager;
 
@@ -34,6 +35,7 @@ struct manager_opts {
 	const char *sys_root; /* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
 	struct diag_thresholds thresholds;
 	const char *version;
+	enum metrics_vm_histograms vm_histograms; /* --collector.vm-histograms */
 };
 
 /* Loads the collector and starts serving. Returns 0 or a negative errno after printing

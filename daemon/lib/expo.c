@@ -1,7 +1,8 @@
-/* Prometheus exposition writer (text 0.0.4, OpenMetrics 1.0.0) and Accept negotiation.
- * The rules callers rely on are in expo.h. */
+/* Prometheus exposition writer (text 0.0.4, OpenMetrics 1.0.0; protobuf through
+ * expo_proto.c) and Accept negotiation. The rules callers rely on are in expo.h. */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,10 +11,12 @@
 #include <strings.h>
 
 #include "expo.h"
+#include "expo_proto.h"
 #include "strbuf.h"
 #include "utf8.h"
 
 #define EXPO_MAX_SUFFIXES 4
+#define EXPO_DOUBLE_MAX	  32 /* expo_format_double's longest text and its NUL */
 
 struct expo {
 	enum expo_format format;
@@ -25,7 +28,16 @@ struct expo {
 	bool open; /* a family is current */
 	bool finished;
 	enum expo_type type;
-	char *family; /* name of the current family, as given to expo_begin() */
+	char *family;	    /* name of the current family, as given to expo_begin() */
+	struct expo_pb *pb; /* EXPO_PROTOBUF_DELIMITED: the family being built */
+	/* The le texts of the last bucket layout written: every series of a layout has the same
+	 * edges, so each is formatted once per exposition rather than once per bucket line. */
+	double *le_edges;
+	char (*le_text)[EXPO_DOUBLE_MAX];
+	size_t n_le, cap_le;
+	/* A histogram's series up to its le value, `x_bucket{vm="a",le="`: built once per
+	 * histogram, copied before each bucket line. */
+	struct strbuf bucket_prefix;
 };
 
 static const char *const type_suffixes[][EXPO_MAX_SUFFIXES] = {
@@ -39,12 +51,17 @@ int expo_new(enum expo_format format, struct expo **out)
 {
 	struct expo *e;
 
-	if (format != EXPO_TEXT_0_0_4 && format != EXPO_OPENMETRICS_1_0_0)
+	if (format != EXPO_TEXT_0_0_4 && format != EXPO_OPENMETRICS_1_0_0 &&
+	    format != EXPO_PROTOBUF_DELIMITED)
 		return -EINVAL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->format = format;
+	if (format == EXPO_PROTOBUF_DELIMITED && expo_pb_new(&e->pb) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
 	*out = e;
 	return 0;
 }
@@ -59,6 +76,10 @@ void expo_free(struct expo *e)
 		free(e->names[i]);
 	free(e->names);
 	free(e->family);
+	expo_pb_free(e->pb);
+	free(e->le_edges);
+	free(e->le_text);
+	strbuf_release(&e->bucket_prefix);
 	strbuf_release(&e->out);
 	free(e);
 }
@@ -67,7 +88,15 @@ const char *expo_content_type(enum expo_format format)
 {
 	if (format == EXPO_OPENMETRICS_1_0_0)
 		return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+	if (format == EXPO_PROTOBUF_DELIMITED)
+		return "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+		       "encoding=delimited";
 	return "text/plain; version=0.0.4; charset=utf-8";
+}
+
+int expo_wants_native(const struct expo *e)
+{
+	return e->format == EXPO_PROTOBUF_DELIMITED;
 }
 
 int expo_valid_metric_name(const char *name)
@@ -121,8 +150,14 @@ int expo_format_double(double v, char *buf, size_t size)
 	if (v == 0)
 		return snprintf(buf, size, "%s0.0", sign);
 
-	/* Shortest significand that reads back as the same double. */
-	for (prec = 0; prec < 17; prec++) {
+	/*
+	 * Shortest significand that reads back as the same double. A double is within 1.2e-16
+	 * of any shorter decimal that reads back as it, closer than half a unit of the 15th
+	 * digit, so 15 significant digits rounded show that decimal with zeros after it (cut
+	 * below); only when 15 digits do not read back are 16 and then 17 needed. Subnormals
+	 * have fewer bits than that, so they try every precision.
+	 */
+	for (prec = fabs(v) < DBL_MIN ? 0 : 14; prec < 17; prec++) {
 		snprintf(sci, sizeof(sci), "%.*e", prec, fabs(v));
 		if (strtod(sci, NULL) == fabs(v))
 			break;
@@ -268,6 +303,14 @@ int expo_begin(struct expo *e, const char *name, enum expo_type type, const char
 		free(family);
 		return err;
 	}
+	if (e->pb) {
+		err = expo_pb_begin(e->pb, &e->out, name, type, help);
+		if (err) {
+			free(family);
+			return err;
+		}
+		goto begun;
+	}
 
 	switch (type) {
 	case EXPO_COUNTER:
@@ -292,6 +335,7 @@ int expo_begin(struct expo *e, const char *name, enum expo_type type, const char
 	}
 	strbuf_printf(&e->out, "# TYPE %s%s %s\n", name, type_name_suffix, type_word);
 
+begun:
 	free(e->family);
 	e->family = family;
 	e->type = type;
@@ -318,25 +362,81 @@ static int check_labels(const struct expo_label *labels, size_t n_labels, bool h
 	return 0;
 }
 
+/* name="value" pairs, comma-separated */
+static void put_labels(struct strbuf *sb, const struct expo_label *labels, size_t n_labels)
+{
+	for (size_t i = 0; i < n_labels; i++) {
+		if (i)
+			strbuf_putc(sb, ',');
+		strbuf_puts(sb, labels[i].name);
+		strbuf_puts(sb, "=\"");
+		put_escaped(sb, labels[i].value, true);
+		strbuf_putc(sb, '"');
+	}
+}
+
 /* name{labels[,le="..."]} */
 static void put_series(struct expo *e, const char *suffix, const struct expo_label *labels,
 		       size_t n_labels, const char *le)
 {
-	size_t i;
-
 	strbuf_puts(&e->out, e->family);
 	strbuf_puts(&e->out, suffix);
 	if (n_labels == 0 && !le)
 		return;
 	strbuf_putc(&e->out, '{');
-	for (i = 0; i < n_labels; i++) {
-		strbuf_printf(&e->out, "%s%s=\"", i ? "," : "", labels[i].name);
-		put_escaped(&e->out, labels[i].value, true);
+	put_labels(&e->out, labels, n_labels);
+	if (le) {
+		strbuf_puts(&e->out, n_labels ? ",le=\"" : "le=\"");
+		strbuf_puts(&e->out, le);
 		strbuf_putc(&e->out, '"');
 	}
-	if (le)
-		strbuf_printf(&e->out, "%sle=\"%s\"", n_labels ? "," : "", le);
 	strbuf_putc(&e->out, '}');
+}
+
+/* " 123\n": a sample's integer value and the line's end */
+static void put_u64_value(struct strbuf *sb, uint64_t v)
+{
+	char text[24];
+	char *p = text + sizeof(text);
+
+	*--p = '\n';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	*--p = ' ';
+	strbuf_append(sb, p, (size_t)(text + sizeof(text) - p));
+}
+
+/* The le texts of a layout (finite, increasing edges), formatted when it differs from the
+ * last one asked for; NULL when out of memory. */
+static const char (*le_texts(struct expo *e, const double *le, size_t n))[EXPO_DOUBLE_MAX]
+{
+	static const char no_edges[1][EXPO_DOUBLE_MAX];
+
+	if (n == 0)
+		return no_edges;
+	if (n == e->n_le && !memcmp(le, e->le_edges, n * sizeof(*le)))
+		return e->le_text;
+	if (n > e->cap_le) {
+		double *edges = realloc(e->le_edges, n * sizeof(*edges));
+		char(*text)[EXPO_DOUBLE_MAX];
+
+		if (!edges)
+			return NULL;
+		e->le_edges = edges;
+		text = realloc(e->le_text, n * sizeof(*text));
+		if (!text)
+			return NULL;
+		e->le_text = text;
+		e->cap_le = n;
+	}
+	e->n_le = 0; /* a layout half formatted is never reused */
+	for (size_t i = 0; i < n; i++)
+		expo_format_double(le[i], e->le_text[i], EXPO_DOUBLE_MAX);
+	memcpy(e->le_edges, le, n * sizeof(*le));
+	e->n_le = n;
+	return e->le_text;
 }
 
 static int check_sample(struct expo *e, enum expo_type type, const struct expo_label *labels,
@@ -353,8 +453,10 @@ int expo_counter(struct expo *e, const struct expo_label *labels, size_t n_label
 
 	if (err)
 		return err;
+	if (e->pb)
+		return expo_pb_value(e->pb, labels, n_labels, (double)value);
 	put_series(e, "_total", labels, n_labels, NULL);
-	strbuf_printf(&e->out, " %llu\n", (unsigned long long)value);
+	put_u64_value(&e->out, value);
 	return 0;
 }
 
@@ -375,6 +477,8 @@ int expo_counter_f(struct expo *e, const struct expo_label *labels, size_t n_lab
 		err = -EINVAL;
 	if (err)
 		return err;
+	if (e->pb)
+		return expo_pb_value(e->pb, labels, n_labels, value);
 	put_series(e, "_total", labels, n_labels, NULL);
 	put_double_value(&e->out, value);
 	return 0;
@@ -386,6 +490,8 @@ int expo_gauge(struct expo *e, const struct expo_label *labels, size_t n_labels,
 
 	if (err)
 		return err;
+	if (e->pb)
+		return expo_pb_value(e->pb, labels, n_labels, value);
 	put_series(e, "", labels, n_labels, NULL);
 	put_double_value(&e->out, value);
 	return 0;
@@ -397,16 +503,37 @@ int expo_info(struct expo *e, const struct expo_label *labels, size_t n_labels)
 
 	if (err)
 		return err;
+	if (e->pb)
+		return expo_pb_value(e->pb, labels, n_labels, 1);
 	put_series(e, "_info", labels, n_labels, NULL);
 	strbuf_puts(&e->out, " 1\n");
 	return 0;
+}
+
+/* The native buckets of a histogram of total observations: see struct expo_native. */
+static int check_native(const struct expo_native *n, uint64_t total)
+{
+	uint64_t sum = n->zero_count;
+
+	if (n->schema < -4 || n->schema > 8 || !isfinite(n->zero_threshold) ||
+	    n->zero_threshold < 0 || (n->n && (!n->index || !n->count)))
+		return -EINVAL;
+	for (size_t i = 0; i < n->n; i++) {
+		if (i && n->index[i] <= n->index[i - 1])
+			return -EINVAL;
+		if (n->count[i] > UINT64_MAX - sum)
+			return -EOVERFLOW;
+		sum += n->count[i];
+	}
+	return sum == total ? 0 : -EINVAL;
 }
 
 int expo_histogram(struct expo *e, const struct expo_label *labels, size_t n_labels,
 		   const struct expo_histogram *h)
 {
 	uint64_t cumulative = 0;
-	char le[40];
+	const char(*le)[EXPO_DOUBLE_MAX];
+	struct strbuf *prefix = &e->bucket_prefix;
 	size_t i;
 	int err = check_sample(e, EXPO_HISTOGRAM, labels, n_labels);
 
@@ -423,21 +550,36 @@ int expo_histogram(struct expo *e, const struct expo_label *labels, size_t n_lab
 			return -EOVERFLOW;
 		cumulative += h->counts[i];
 	}
+	if (h->native) {
+		err = check_native(h->native, cumulative);
+		if (err)
+			return err;
+	}
+	if (e->pb)
+		return expo_pb_histogram(e->pb, labels, n_labels, h);
+
+	le = le_texts(e, h->le, h->n_buckets);
+	prefix->len = 0;
+	strbuf_puts(prefix, e->family);
+	strbuf_puts(prefix, "_bucket{");
+	put_labels(prefix, labels, n_labels);
+	strbuf_puts(prefix, n_labels ? ",le=\"" : "le=\"");
+	if (!le || strbuf_error(prefix))
+		return -ENOMEM;
 
 	cumulative = 0;
 	for (i = 0; i <= h->n_buckets; i++) {
 		cumulative += h->counts[i];
-		if (i < h->n_buckets)
-			expo_format_double(h->le[i], le, sizeof(le));
-		else
-			snprintf(le, sizeof(le), "+Inf");
-		put_series(e, "_bucket", labels, n_labels, le);
-		strbuf_printf(&e->out, " %llu\n", (unsigned long long)cumulative);
+		strbuf_append(&e->out, prefix->buf, prefix->len);
+		strbuf_puts(&e->out, i < h->n_buckets ? le[i] : "+Inf");
+		strbuf_putc(&e->out, '"');
+		strbuf_putc(&e->out, '}');
+		put_u64_value(&e->out, cumulative);
 	}
 	put_series(e, "_sum", labels, n_labels, NULL);
 	put_double_value(&e->out, h->sum);
 	put_series(e, "_count", labels, n_labels, NULL);
-	strbuf_printf(&e->out, " %llu\n", (unsigned long long)cumulative);
+	put_u64_value(&e->out, cumulative);
 	return 0;
 }
 
@@ -451,7 +593,9 @@ int expo_finish(struct expo *e, char **body, size_t *len)
 	e->open = false;
 	if (e->format == EXPO_OPENMETRICS_1_0_0)
 		strbuf_puts(&e->out, "# EOF\n");
-	err = strbuf_error(&e->out);
+	err = e->pb ? expo_pb_flush(e->pb, &e->out) : 0;
+	if (!err)
+		err = strbuf_error(&e->out);
 	if (err) {
 		strbuf_release(&e->out);
 		return err;
@@ -503,6 +647,7 @@ enum expo_candidate {
 	CAND_NONE,
 	CAND_TEXT,
 	CAND_OPENMETRICS,
+	CAND_PROTOBUF,
 };
 
 /* Judges one media range, e.g. `application/openmetrics-text; version=1.0.0; q=0.5`. */
@@ -512,13 +657,15 @@ static enum expo_candidate judge_range(const char *p, const char *end, double *q
 	const char *type_end = semi ? semi : end;
 	size_t type_len, vlen = 0;
 	const char *version = NULL;
-	bool om, text;
+	bool om, text, pb, pb_family = false, pb_delimited = false;
 
 	p = skip_ws(p, end);
 	type_len = trimmed_len(p, type_end);
 	om = token_is(p, type_len, "application/openmetrics-text");
 	text = token_is(p, type_len, "text/plain");
-	if (!om && !text && !token_is(p, type_len, "text/*") && !token_is(p, type_len, "*/*"))
+	pb = token_is(p, type_len, "application/vnd.google.protobuf");
+	if (!om && !text && !pb && !token_is(p, type_len, "text/*") &&
+	    !token_is(p, type_len, "*/*"))
 		return CAND_NONE;
 
 	*q = 1.0;
@@ -546,10 +693,17 @@ static enum expo_candidate judge_range(const char *p, const char *end, double *q
 		} else if (token_is(param, klen, "version")) {
 			version = val;
 			vlen = len;
+		} else if (token_is(param, klen, "proto")) {
+			pb_family = token_is(val, len, "io.prometheus.client.MetricFamily");
+		} else if (token_is(param, klen, "encoding")) {
+			pb_delimited = token_is(val, len, "delimited");
 		}
 	}
 	if (*q <= 0)
 		return CAND_NONE;
+	/* the text and compact-text protobuf encodings are not offered */
+	if (pb)
+		return pb_family && pb_delimited ? CAND_PROTOBUF : CAND_NONE;
 	if (om) {
 		if (!version || token_is(version, vlen, "1.0.0") ||
 		    token_is(version, vlen, "0.0.1"))
@@ -582,5 +736,7 @@ enum expo_format expo_negotiate(const char *accept)
 		}
 		p = comma + 1;
 	}
+	if (best == CAND_PROTOBUF)
+		return EXPO_PROTOBUF_DELIMITED;
 	return best == CAND_OPENMETRICS ? EXPO_OPENMETRICS_1_0_0 : EXPO_TEXT_0_0_4;
 }

@@ -1,5 +1,6 @@
-/* Prometheus exposition writer: text format 0.0.4 and OpenMetrics 1.0.0 into a growable buffer,
- * plus negotiation of the format from an HTTP Accept header. */
+/* Prometheus exposition writer: text format 0.0.4, OpenMetrics 1.0.0 and the delimited
+ * protobuf format (native histograms) into a growable buffer, plus negotiation of the format
+ * from an HTTP Accept header. */
 #ifndef IPIV_EXPO_H
 #define IPIV_EXPO_H
 
@@ -9,6 +10,9 @@
 enum expo_format {
 	EXPO_TEXT_0_0_4,
 	EXPO_OPENMETRICS_1_0_0,
+	/* io.prometheus.client.MetricFamily messages, each after its length (a varint): what
+	 * Prometheus asks for with --enable-feature=native-histograms */
+	EXPO_PROTOBUF_DELIMITED,
 };
 
 enum expo_type {
@@ -24,16 +28,33 @@ struct expo_label {
 };
 
 /*
+ * The same observations as native (exponential) buckets, for the protobuf format only: bucket
+ * i holds (b^(i-1), b^i] with b = 2^(2^-schema), and |v| <= zero_threshold counts in
+ * zero_count. index[] ascends strictly; count[j] observations fell in bucket index[j]; no
+ * negative buckets. zero_count plus every count[j] must be the histogram's total.
+ */
+struct expo_native {
+	int32_t schema; /* -4 to 8 */
+	double zero_threshold;
+	uint64_t zero_count;
+	const int32_t *index;
+	const uint64_t *count;
+	size_t n;
+};
+
+/*
  * One histogram observation set. Buckets are given per bucket, not cumulative: counts[i]
  * observations fell in (le[i-1], le[i]], and counts[n_buckets] above the last bound. The
  * writer makes them cumulative and adds le="+Inf" and _count (the total), so the three
- * always agree. le must be finite and strictly increasing.
+ * always agree. le must be finite and strictly increasing. The text formats ignore native;
+ * the protobuf format writes both, so a scraper that takes classic buckets gets the same.
  */
 struct expo_histogram {
 	const double *le;
 	const uint64_t *counts; /* n_buckets + 1 entries */
 	size_t n_buckets;
 	double sum;
+	const struct expo_native *native; /* NULL: classic buckets only */
 };
 
 struct expo;
@@ -59,6 +80,10 @@ struct expo;
  * digit when 1e-4 <= |v| < 1e6 ("0.001", "1.0", "250.5") and in scientific notation with a
  * two-digit exponent otherwise ("1.0e+06", "2.5e-05"); non-finite values as NaN, +Inf, -Inf.
  * The same rendering is used for le in both formats, so a bucket's label never changes.
+ *
+ * The protobuf format carries the same families under the same sample names (counter
+ * "x_total", info "x_info" as a gauge of 1, histogram "x"), numbers as doubles; a family
+ * with no sample is left out, and the body is binary (its length, not a NUL, ends it).
  */
 int expo_new(enum expo_format format, struct expo **out);
 void expo_free(struct expo *e);
@@ -76,11 +101,16 @@ int expo_histogram(struct expo *e, const struct expo_label *labels, size_t n_lab
 int expo_finish(struct expo *e, char **body, size_t *len);
 
 const char *expo_content_type(enum expo_format format);
+/* Whether the format carries native histogram buckets (struct expo_native): a writer can
+ * skip computing them otherwise. */
+int expo_wants_native(const struct expo *e);
 
 /*
- * Picks the format for an Accept header: OpenMetrics when the acceptable media range with
- * the highest q (first listed on a tie) is application/openmetrics-text with version 1.0.0,
- * 0.0.1 or none; text 0.0.4 otherwise, including for NULL, empty or unparsable headers.
+ * Picks the format for an Accept header, by the acceptable media range with the highest q
+ * (first listed on a tie): protobuf for application/vnd.google.protobuf with
+ * proto=io.prometheus.client.MetricFamily and encoding=delimited; OpenMetrics for
+ * application/openmetrics-text with version 1.0.0, 0.0.1 or none; text 0.0.4 otherwise,
+ * including for NULL, empty or unparsable headers.
  */
 enum expo_format expo_negotiate(const char *accept);
 

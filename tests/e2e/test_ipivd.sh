@@ -197,7 +197,9 @@ expect_eq "exit with the port in use" $? 1
 grep -q "in use" "$tmp/err" || fail "port in use not named: $(cat "$tmp/err")"
 for args in "--bogus" "--web.listen-address" "--web.telemetry-path metrics" \
 	    "--collector.poll-interval 0" "stray" "--proc-root=/nonexistent" \
-	    "--sys-root /nonexistent" "--collector.exited-retention -1"; do
+	    "--sys-root /nonexistent" "--collector.exited-retention -1" \
+	    "--collector.vm-histograms none" "--collector.vm-histograms=EOI" \
+	    "--collector.vm-histograms"; do
 	# shellcheck disable=SC2086
 	"$IPIVD" $args > /dev/null 2> "$tmp/err"
 	expect_eq "exit of ipivd $args" $? 2

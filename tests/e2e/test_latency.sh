@@ -93,6 +93,11 @@ inf=$(grep '^ipiv_ipi_send_to_eoi_seconds_bucket{vm="lat-prom",path="x2apic_msr"
 cnt=$(grep '^ipiv_ipi_send_to_eoi_seconds_count{vm="lat-prom",path="x2apic_msr"}' "$tmp/metrics" | awk '{print $2}')
 [ -n "$cnt" ] || fail "no send->EOI histogram for lat-prom in /metrics"
 expect_eq "+Inf bucket = _count" "$inf" "$cnt"
+# Default flags: send_to_eoi is the VM's only histogram in /metrics; the API keeps the rest.
+! grep -q '^ipiv_ipi_send_to_accept_seconds' "$tmp/metrics" ||
+	fail "send->accept in /metrics without --collector.vm-histograms=all"
+[ "$(jq '.latency.send_to_accept.x2apic_msr.count // 0' "$tmp/lat-prom.api")" -gt 0 ] ||
+	fail "no send->accept for lat-prom in the API"
 
 # Counting only: no histogram families.
 PORT2=$(( 20000 + RANDOM % 20000 ))
