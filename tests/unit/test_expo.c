@@ -198,6 +198,47 @@ static void test_histogram_buckets_are_cumulative_with_inf(void **state)
 	}
 }
 
+/* Each layout's le texts are formatted once and reused while the layout repeats: series of
+ * different layouts (and of one buffer rewritten in between) must each get their own. */
+static void test_histogram_layouts_interleaved(void **state)
+{
+	const double a[] = {0.000001, 0.001, 1}, b[] = {0.000002, 0.002, 2}, c[] = {0.5};
+	double reused[] = {0.000001, 0.001, 1};
+	const uint64_t counts[] = {1, 2, 3, 4};
+	const struct expo_label la[] = {{"vm", "a"}}, lb[] = {{"vm", "b"}}, lc[] = {{"vm", "c"}},
+				lr[] = {{"vm", "r"}}, ls[] = {{"vm", "s"}};
+	const struct expo_histogram ha = {a, counts, 3, 1, NULL}, hb = {b, counts, 3, 1, NULL},
+				    hc = {c, counts, 1, 1, NULL}, hr = {reused, counts, 3, 1, NULL};
+	const char *want[] = {
+		"x_bucket{vm=\"a\",le=\"1.0e-06\"} 1\nx_bucket{vm=\"a\",le=\"0.001\"} 3\n"
+		"x_bucket{vm=\"a\",le=\"1.0\"} 6\n",
+		"x_bucket{vm=\"b\",le=\"2.0e-06\"} 1\nx_bucket{vm=\"b\",le=\"0.002\"} 3\n"
+		"x_bucket{vm=\"b\",le=\"2.0\"} 6\n",
+		"x_bucket{vm=\"c\",le=\"0.5\"} 1\nx_bucket{vm=\"c\",le=\"+Inf\"} 3\n",
+		"x_bucket{vm=\"r\",le=\"1.0e-06\"} 1\nx_bucket{vm=\"r\",le=\"0.001\"} 3\n"
+		"x_bucket{vm=\"r\",le=\"1.0\"} 6\n",
+		"x_bucket{vm=\"s\",le=\"4.0e-06\"} 1\nx_bucket{vm=\"s\",le=\"0.004\"} 3\n"
+		"x_bucket{vm=\"s\",le=\"4.0\"} 6\n",
+	};
+	struct expo *e = new_expo(EXPO_TEXT_0_0_4);
+	char *body;
+	size_t i;
+
+	assert_int_equal(expo_begin(e, "x", EXPO_HISTOGRAM, "X."), 0);
+	assert_int_equal(expo_histogram(e, la, 1, &ha), 0);
+	assert_int_equal(expo_histogram(e, lb, 1, &hb), 0);
+	assert_int_equal(expo_histogram(e, lc, 1, &hc), 0);
+	assert_int_equal(expo_histogram(e, lr, 1, &hr), 0); /* same edges as a: from the cache */
+	for (i = 0; i < 3; i++)
+		reused[i] *= 4;
+	assert_int_equal(expo_histogram(e, ls, 1, &hr), 0); /* same buffer, new edges */
+	body = finish(e);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(body, want[i]))
+			fail_msg("missing from the exposition:\n%s\nin:\n%s", want[i], body);
+	free(body);
+}
+
 static void test_histogram_rejects_bad_bounds_and_overflow(void **state)
 {
 	const double unsorted[] = {1, 1};
@@ -420,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_counter_both_formats),
 		cmocka_unit_test(test_gauge_and_info_both_formats),
 		cmocka_unit_test(test_histogram_buckets_are_cumulative_with_inf),
+		cmocka_unit_test(test_histogram_layouts_interleaved),
 		cmocka_unit_test(test_histogram_rejects_bad_bounds_and_overflow),
 		cmocka_unit_test(test_label_values_are_escaped),
 		cmocka_unit_test(test_help_escaping_differs_by_format),
