@@ -987,6 +987,8 @@ void diag_evaluate_vm(const struct accel_state *host, const struct diag_vm_input
 	if (!in || !in->cur)
 		return;
 	window_build(in->cur, in->prev, &w);
+	out->window_ipis_sent = w.sent;
+	out->window_received = w.received;
 	rule_inhibited(host, in, &w, th, out);
 	rule_logical(in, &w, th, out);
 	rule_shorthand(in, &w, th, out);

@@ -68,6 +68,9 @@ struct diag_result {
 	size_t n_findings;
 	struct diag_skip skipped[DIAG_RULE_COUNT];
 	size_t n_skipped;
+	/* What the VM's window held, so that a rule that stayed silent can be told from one
+	 * that had too little to go on (the thresholds' minimums apply to these). */
+	uint64_t window_ipis_sent, window_received;
 };
 
 /*

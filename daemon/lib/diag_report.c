@@ -467,10 +467,12 @@ json_t *diag_report_json(const struct diag_report *r, const char *vm)
 			continue;
 		found = true;
 		json_array_append_new(
-			vms, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", vr->name,
+			vms, json_pack("{s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:o}", "name", vr->name,
 				       "window_seconds",
 				       vr->window_seconds > 0 ? json_real(vr->window_seconds)
 							      : json_null(),
+				       "window_ipis_sent", (json_int_t)vr->result.window_ipis_sent,
+				       "window_received", (json_int_t)vr->result.window_received,
 				       "apicv_inhibits", inhibits_json(r, vr),
 				       "apicv_inhibit_timeline", timeline_json(r, vr), "findings",
 				       result_json_findings(&vr->result, r->taken_ns),

@@ -118,12 +118,12 @@ check_mode() {
 	# Findings: every report polled during and after the workload (windows of 2 s,
 	# at least 20 IPIs for the share rules). The logical-destination rule must speak in
 	# cluster mode and never in physical mode, where some window must have had the IPIs
-	# to let it speak (ipis_sent/sent in any finding's evidence tell a window's count).
+	# to let it speak (each report says what its window held: window_ipis_sent).
 	local rep=$results/$mode-findings.json raised most
 	raised=$(jq -s --arg vm "$vm" '[.[].report.vms[]? | select(.name == $vm) | .findings[]
 		| select(.rule == "logical_dest_mode")] | length' "$rep")
-	most=$(jq -s --arg vm "$vm" '[.[].report.vms[]? | select(.name == $vm) | .findings[].evidence
-		| (.ipis_sent?, .sent?) | numbers] | max // 0' "$rep")
+	most=$(jq -s --arg vm "$vm" '[.[].report.vms[]? | select(.name == $vm)
+		| .window_ipis_sent | numbers] | max // 0' "$rep")
 	if [ "$mode" = cluster ]; then
 		[ "$raised" -gt 0 ] || fail "$mode: logical_dest_mode never raised ($(jq -s length "$rep") reports, busiest window $most IPIs)"
 		note "$mode: logical_dest_mode raised in $raised of $(jq -s length "$rep") reports: $(jq -s -c --arg vm "$vm" '[.[].report.vms[]? | select(.name == $vm) | .findings[] | select(.rule == "logical_dest_mode") | .evidence] | max_by(.sent)' "$rep")"

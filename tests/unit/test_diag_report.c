@@ -134,6 +134,10 @@ static void test_evaluate_snapshot(void **state)
 	assert_string_equal(r->vms[0].name, "web");
 	assert_string_equal(r->vms[1].name, "we\"ird\\name[31m"); /* control bytes dropped */
 	assert_float_equal(r->vms[0].window_seconds, 10.0, 1e-9);
+	/* what the window held, the 10 sent before it left out; the idle VM had nothing */
+	assert_int_equal(r->vms[0].result.window_ipis_sent, 400);
+	assert_int_equal(r->vms[1].result.window_ipis_sent, 100);
+	assert_int_equal(r->vms[2].result.window_ipis_sent, 0);
 	assert_non_null(find(&r->vms[0].result, DIAG_RULE_LOGICAL_DEST_MODE));
 	assert_non_null(find(&r->vms[0].result, DIAG_RULE_APICV_INHIBITED));
 	assert_non_null(find(&r->vms[1].result, DIAG_RULE_SPECIAL_DELIVERY));
@@ -377,6 +381,8 @@ static void test_json(void **state)
 	vm = json_array_get(x, 0);
 	assert_string_equal(json_string_value(json_object_get(vm, "name")), "web");
 	assert_float_equal(json_real_value(json_object_get(vm, "window_seconds")), 10.0, 1e-9);
+	assert_int_equal(json_integer_value(json_object_get(vm, "window_ipis_sent")), 400);
+	assert_true(json_is_integer(json_object_get(vm, "window_received")));
 	fd = NULL;
 	json_array_foreach(json_object_get(vm, "findings"), i,
 			   x) if (!strcmp(json_string_value(json_object_get(x, "rule")),
