@@ -21,6 +21,20 @@ expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 
 pick_port() { echo $(( 20000 + RANDOM % 20000 )); }
 
+# free_port LO HI: a port in LO..HI that nothing listens on and this test has not picked
+# before. Callers run it in $(...), a subshell, so the picks are kept in a file named by the
+# test's own PID ($$ is the test's in every subshell).
+free_port() {
+	local lo=$1 hi=$2 p picked=${TMPDIR:-/tmp}/ipiv-e2e-ports.$$
+	for _ in $(seq 1 200); do
+		p=$(( lo + RANDOM % (hi - lo + 1) ))
+		grep -qx "$p" "$picked" 2>/dev/null && continue
+		ss -Hltn "sport = :$p" | grep -q . && continue
+		echo "$p" >> "$picked"; echo "$p"; return
+	done
+	fail "no free port in $lo-$hi"
+}
+
 # The helpers below read and write files in $tmp and talk to ipivd at $URL.
 # sum_metric_in FILE NAME LABEL-FILTER...: sum of the samples of NAME in the scrape in FILE
 # whose labels contain every filter; sum_metric: the same in the last scrape ($tmp/metrics)

@@ -30,18 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-used=" "
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(( PORT_FIRST + RANDOM % (PORT_LAST - PORT_FIRST + 1) ))
-		[[ $used == *" $p "* ]] && continue
-		ss -Hltn "sport = :$p" | grep -q . && continue
-		used+="$p "; echo "$p"; return
-	done
-	fail "no free port in $PORT_FIRST-$PORT_LAST"
-}
-IPORT=$(free_port); DPORT=$(free_port); NPORT=$(free_port); CPORT=$(free_port)
+IPORT=$(free_port "$PORT_FIRST" "$PORT_LAST"); DPORT=$(free_port "$PORT_FIRST" "$PORT_LAST")
+NPORT=$(free_port "$PORT_FIRST" "$PORT_LAST"); CPORT=$(free_port "$PORT_FIRST" "$PORT_LAST")
 INST=127.0.0.1:$IPORT
 IURL=http://$INST
 DINST=127.0.0.1:$DPORT		# the ipivd with default flags

@@ -32,18 +32,7 @@ start=$SECONDS
 
 # ---- the scenario (started first: ipivd loads its BPF programs during the static checks) --
 # Ports in 29000-29999 that nothing listens on: ipivd, Prometheus, and a dead target.
-used=" "
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(( 29000 + RANDOM % 1000 ))
-		[[ $used == *" $p "* ]] && continue
-		ss -Hltn "sport = :$p" | grep -q . && continue
-		used+="$p "; echo "$p"; return
-	done
-	fail "no free port in 29000-29999"
-}
-IPORT=$(free_port); PPORT=$(free_port); DEAD=$(free_port)
+IPORT=$(free_port 29000 29999); PPORT=$(free_port 29000 29999); DEAD=$(free_port 29000 29999)
 IURL=http://127.0.0.1:$IPORT
 PURL=http://127.0.0.1:$PPORT
 INST=127.0.0.1:$IPORT

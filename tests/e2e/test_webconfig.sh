@@ -19,18 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports of this test's range (19100-19199) that nothing listens on.
-used=" "
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(( 19100 + RANDOM % 100 ))
-		[[ $used == *" $p "* ]] && continue
-		ss -Hltn "sport = :$p" | grep -q . && continue
-		used+="$p "; echo "$p"; return
-	done
-	fail "no free port in 19100-19199"
-}
+# Ports come from this test's range, 19100-19199 (free_port in lib.sh).
 
 # ---- certificates and hashes -----------------------------------------------------------
 cd "$tmp"
@@ -69,7 +58,7 @@ start_error() {	# WANT-IN-MESSAGE YAML-LINES...
 	local want=$1 rc=0; shift
 	n_errors=$(( n_errors + 1 ))
 	write_config bad.yml "$@"
-	"$IPIVD" --web.listen-address "127.0.0.1:$(free_port)" --web.config.file bad.yml \
+	"$IPIVD" --web.listen-address "127.0.0.1:$(free_port 19100 19199)" --web.config.file bad.yml \
 		> bad.out 2> bad.err || rc=$?
 	expect_eq "exit status for a config wanting '$want'" "$rc" 2
 	expect_eq "lines of the error for '$want'" "$(wc -l < bad.err)" 1
@@ -98,7 +87,7 @@ start_error "server.key.broken: not an unencrypted PEM private key" tls_server_c
 note "start-up errors: $(( n_errors + 1 )) bad configs exit 2 with one line naming the key or file"
 
 # ---- TLS and basic auth --------------------------------------------------------------
-PORT=$(free_port)
+PORT=$(free_port 19100 19199)
 URL=https://127.0.0.1:$PORT
 "$IPIVD" --web.listen-address "127.0.0.1:$PORT" --web.config.file web.yml > ipivd.log 2>&1 &
 pids+=($!)
@@ -243,7 +232,7 @@ note "mTLS: refused without a certificate (curl exit $rc), with another CA's ($r
 	"SAN not allowed ($rc3); served with the right one"
 
 # ---- a real Prometheus over TLS, client certificate and basic auth ------------------------
-PPORT=$(free_port)
+PPORT=$(free_port 19100 19199)
 cat > prometheus.yml <<EOF
 global:
   scrape_interval: 1s
