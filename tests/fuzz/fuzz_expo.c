@@ -134,9 +134,13 @@ static double read_sample(const char *line, const char *end, const struct expect
 	return v;
 }
 
-static bool starts_with(const char *s, const char *prefix)
+/* Whether line is a sample of the series name: the name, then labels or the value. A
+ * fuzzed family may be called HIST "_count" too; its samples end in "_total". */
+static bool is_sample_of(const char *line, const char *name)
 {
-	return strncmp(s, prefix, strlen(prefix)) == 0;
+	size_t n = strlen(name);
+
+	return strncmp(line, name, n) == 0 && (line[n] == '{' || line[n] == ' ');
 }
 
 /* Reads the whole exposition, checking every line against want. */
@@ -173,11 +177,11 @@ static void read_exposition(const char *body, size_t len, bool om, const struct 
 			FUZZ_CHECK(line[0] != '#', "comment line \"%.*s\"", (int)(end - line),
 				   line);
 			v = read_sample(line, end, want, buf);
-			if (starts_with(line, HIST "_bucket")) {
+			if (is_sample_of(line, HIST "_bucket")) {
 				FUZZ_CHECK(v >= bucket, "bucket %g after %g: not cumulative", v,
 					   bucket);
 				bucket = v;
-			} else if (starts_with(line, HIST "_count")) {
+			} else if (is_sample_of(line, HIST "_count")) {
 				FUZZ_CHECK(v == bucket, "_count %g, +Inf bucket %g", v, bucket);
 			}
 		}
