@@ -340,8 +340,13 @@ static __always_inline u32 send_path(struct ipiv_thread *t)
 	}
 	/* No exit context (kvm_exit does not fire on this backend, or an emulated write
 	 * inside some other exit): the APIC mode decides, since an x2APIC ICR is only
-	 * reachable by WRMSR and an xAPIC ICR only by MMIO. */
-	refresh_apic_mode(t);
+	 * reachable by WRMSR and an xAPIC ICR only by MMIO. The guest changes the mode by
+	 * WRMSR to APIC_BASE, which kvm_msr sees; the VMM (reset, restore) untraced, so
+	 * apic_base is read again once a jiffy, not at every send (a read is a helper call). */
+	if ((u32)bpf_jiffies64() != t->mode_jiffies) {
+		refresh_apic_mode(t);
+		t->mode_jiffies = (u32)bpf_jiffies64();
+	}
 	if (t->apic_mode == IPIV_APIC_X2APIC)
 		return IPIV_PATH_X2APIC_MSR;
 	if (t->apic_mode == IPIV_APIC_XAPIC)

@@ -329,6 +329,9 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 		.bpf_stats = opts->bpf_stats,
 		.no_latency = opts->no_latency,
 		.per_vcpu_latency = opts->per_vcpu_latency,
+		/* recorded where it is exported, or a diagnosis may cite it */
+		.send_accept_latency = opts->send_accept_latency || opts->per_vcpu ||
+				       opts->vm_histograms == METRICS_VM_HISTOGRAMS_ALL,
 		.exited_retention_ns = opts->exited_retention_s * 1000000000ull,
 	};
 	struct manager *m = calloc(1, sizeof(*m));

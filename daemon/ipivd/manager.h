@@ -29,6 +29,7 @@ struct manager_opts {
 	bool bpf_stats;			     /* keep kernel.bpf_stats_enabled on */
 	bool no_latency;		     /* --no-latency: counting only */
 	bool per_vcpu_latency;		     /* histograms per vCPU too (JSON) */
+	bool send_accept_latency; /* record send->accept (diagnose; implied by vm_histograms all) */
 	unsigned poll_ms;		     /* discovery/reclaim interval */
 	unsigned exited_retention_s;	     /* --collector.exited-retention */
 	unsigned diag_ms;     /* diagnosis window: findings are re-evaluated this often */

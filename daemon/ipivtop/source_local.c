@@ -170,7 +170,8 @@ int top_source_local_open(struct top_source **out, const char *proc_root,
 			  const struct diag_thresholds *th)
 {
 	/* per-vCPU histograms: the drill-down shows each vCPU's send->EOI */
-	struct collector_opts co = {.bpf_stats = false, .per_vcpu_latency = true};
+	struct collector_opts co = {
+		.bpf_stats = false, .per_vcpu_latency = true, .send_accept_latency = true};
 	struct local_source *ls = calloc(1, sizeof(*ls));
 	int r;
 

@@ -32,6 +32,9 @@ struct collector_opts {
 	bool no_latency;
 	/* Latency histograms per vCPU as well as per VM. */
 	bool per_vcpu_latency;
+	/* Also record send->accept (a clock read per accept): for ipivd's
+	 * --collector.vm-histograms=all and per-vCPU mode, ipivtop and diagnose. */
+	bool send_accept_latency;
 	/* Map choices as for this kernel release instead of uname's (tests). */
 	const char *kernel_release;
 	/* How long an exited VM's final counts stay in snapshots after it is reclaimed (0:

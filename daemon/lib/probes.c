@@ -330,6 +330,7 @@ static int load_object(struct collector *c, int fexit_refused, bool *loading)
 	size_latency_maps(c);
 	c->skel->rodata->lat_enabled = !c->opts.no_latency;
 	c->skel->rodata->lat_per_vcpu = c->opts.per_vcpu_latency;
+	c->skel->rodata->lat_send_accept = c->opts.send_accept_latency;
 	c->skel->rodata->have_pi_wakeup =
 		c->opts.no_tracepoints || collector_has_probe(c, "kvm_pi_wakeup");
 	*loading = true;

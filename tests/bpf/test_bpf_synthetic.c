@@ -633,6 +633,37 @@ static void test_latency_send_window_in_exit(void **state)
 	be_nobody();
 }
 
+/*
+ * Without exit tracing (kvm_pvm) a send's deliveries are those before the jiffies counter
+ * has moved on by more than one (1 to 8 ms by CONFIG_HZ): a delivery 30 ms after the send
+ * in the same thread is not the send's, neither timed nor kept for a wake. A delivery of
+ * the send (no wait) starts its target's wait at the send's time.
+ */
+static void test_latency_send_window_no_exit(void **state)
+{
+	const uint64_t vm = 0xffff888000017000;
+	const uint32_t fixed = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+	uint64_t min = 0, sent_ns;
+
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	apic_ipi(fixed, 1);
+	sent_ns = target(vm, 0).wake_since; /* 0: vCPU 0 is no target */
+	assert_int_equal(sent_ns, 0);
+	FIRE(ipiv_apic_accept_irq, 1, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0xfd);
+	assert_true(target(vm, 1).wake_since != 0);
+	apic_ipi(fixed, 2);
+	usleep(30000);
+	FIRE(ipiv_apic_accept_irq, 2, ICR_DM_FIXED << ICR_DELIVERY_SHIFT, 0, 0xfd);
+
+	struct ipiv_snapshot *s = snap();
+	const struct ipiv_vm_stats *v = vm_of(s, vm);
+
+	assert_int_equal(lat_count(v, IPIV_LAT_SEND_ACCEPT, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_int_equal(target(vm, 2).wake_since, 0);
+	collector_snapshot_free(s);
+	be_nobody();
+}
+
 static void accept_vector(uint32_t target_vcpu, uint32_t vector)
 {
 	apic_ipi(icr(vector, ICR_DM_FIXED, 0, ICR_SH_NONE), target_vcpu);
@@ -1375,6 +1406,7 @@ int main(void)
 		cmocka_unit_test(test_eoi_and_wakeups),
 		cmocka_unit_test(test_latency_sequences),
 		cmocka_unit_test(test_latency_send_window_in_exit),
+		cmocka_unit_test(test_latency_send_window_no_exit),
 		cmocka_unit_test(test_latency_vector_slots),
 		cmocka_unit_test(test_latency_eoi_virtualized),
 		cmocka_unit_test(test_latency_dense_and_hashed),
@@ -1386,7 +1418,8 @@ int main(void)
 		cmocka_unit_test(test_counter_map_full_is_counted),
 		cmocka_unit_test(test_reclaim_gone_vms),
 	};
-	struct collector_opts opts = {.test_programs = true, .no_tracepoints = true};
+	struct collector_opts opts = {
+		.test_programs = true, .no_tracepoints = true, .send_accept_latency = true};
 	int err, failed;
 
 	if (!can_run())
