@@ -91,8 +91,11 @@ check_vm() {
 		expect_eq "$vm: APICv inactive on every vCPU" \
 			"$(jq '[.vcpu_rows[] | select(.apicv_active == false)] | length' "$tmp/detail")" "$n"
 		scrape
-		expect_eq "$vm: ipiv_vm_vcpus_apicv inactive" \
-			"$(sum_metric ipiv_vm_vcpus_apicv "vm=\"$vm\"" 'active="false"')" "$n"
+		# inactive = ipiv_vm_vcpus (n, above) - active: a 0 that is written
+		expect_eq "$vm: ipiv_vm_vcpus_apicv_active written" \
+			"$(grep -c "^ipiv_vm_vcpus_apicv_active{vm=\"$vm\"}" "$tmp/metrics")" 1
+		expect_eq "$vm: ipiv_vm_vcpus_apicv_active" \
+			"$(sum_metric ipiv_vm_vcpus_apicv_active "vm=\"$vm\"")" 0
 	fi
 }
 

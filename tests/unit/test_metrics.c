@@ -651,10 +651,16 @@ static void test_patched_families(void **state)
 		    "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL "\",running=\"true\"} 40");
 	assert_line(body,
 		    "ipiv_avic_running_changes_total{vm=\"" ODD_LABEL "\",running=\"false\"} 39");
-	/* APICv by vCPU: web knows both of its vCPUs, the others none */
-	assert_line(body, "ipiv_vm_vcpus_apicv{vm=\"web\",active=\"true\"} 1.0");
-	assert_line(body, "ipiv_vm_vcpus_apicv{vm=\"web\",active=\"false\"} 1.0");
-	assert_int_equal(count_prefix(body, "ipiv_vm_vcpus_apicv{"), 2);
+	/* APICv by vCPU: web knows both of its vCPUs, one active (the other is ipiv_vm_vcpus
+	 * minus this); the others know none, so have no series */
+	assert_line(body, "# TYPE ipiv_vm_vcpus_apicv_active gauge");
+	assert_line(body, "ipiv_vm_vcpus_apicv_active{vm=\"web\"} 1.0");
+	assert_int_equal(count_prefix(body, "ipiv_vm_vcpus_apicv_active{"), 1);
+	free(body);
+	/* none active is a 0, not a missing series (IpivAccelerationLost tests for it) */
+	f->web_vcpus[0].apicv_active = IPIV_APICV_INACTIVE;
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	assert_line(body, "ipiv_vm_vcpus_apicv_active{vm=\"web\"} 0.0");
 	/* the idle VM counted nothing: no series of these families at all */
 	assert_null(strstr(body, "ipiv_icr_write_traps_total{vm=\"idle\""));
 	assert_null(strstr(body, "ipiv_vcpu_state_seconds_total{vm=\"idle\""));
@@ -906,10 +912,10 @@ static void test_no_duplicate_series_text(void **state)
 	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
 	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the
 	 * patched tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times
-	 * + 2 AVIC IsRunning; 2 APICv vCPU gauges; host totals: sends by every path + 4;
-	 * the previous scrape's bytes. */
+	 * + 2 AVIC IsRunning; 1 APICv-active vCPU gauge; host totals: sends by every path +
+	 * 4; the previous scrape's bytes. */
 	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				    2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 2 +
+				    2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 1 +
 				    IPIV_PATH_COUNT + 4 + 1);
 	free(body);
 	free(f);
