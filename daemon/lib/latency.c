@@ -108,13 +108,19 @@ static void layout_add(enum latency_layout l, unsigned b)
 	layout_le[l][layout_n[l]++] = (double)hist_bucket_hi(b) / 1e9;
 }
 
+/* The coarse layout's last bound, 2^28 ns (268 ms): an IPI that takes longer is pathological
+ * whatever the exact figure, so it goes to +Inf, and each classic histogram costs 3 series
+ * fewer than with bounds up to 2^34 ns (the series budget, docs/metrics.md). octave and fine
+ * keep the whole range, and native histograms full resolution. */
+#define COARSE_MAX_SHIFT 28
+
 static void layout_init(void)
 {
 	for (unsigned b = 0; b < HIST_BUCKETS - 1; b++)
 		layout_add(LATENCY_LAYOUT_FINE, b);
 	for (unsigned shift = HIST_MIN_SHIFT; shift <= HIST_MAX_SHIFT; shift++) {
 		layout_add(LATENCY_LAYOUT_OCTAVE, octave_end(shift));
-		if (shift >= 10 && shift % 2 == 0)
+		if (shift >= 10 && shift <= COARSE_MAX_SHIFT && shift % 2 == 0)
 			layout_add(LATENCY_LAYOUT_COARSE, octave_end(shift));
 	}
 }

@@ -39,7 +39,7 @@ const double *latency_le_seconds(void);
 /* The bucket layouts /metrics offers. Every series of a histogram family has every bucket
  * of the layout, so histograms sum across VMs, paths and hosts (sum by (le)). */
 enum latency_layout {
-	LATENCY_LAYOUT_COARSE, /* a bound every power of 4 from 1 us to 17 s: 13 bounds */
+	LATENCY_LAYOUT_COARSE, /* every power of 4 from 1 us to 268 ms, then +Inf: 10 bounds */
 	LATENCY_LAYOUT_OCTAVE, /* every power of 2 from 64 ns to 17 s: 29 bounds */
 	LATENCY_LAYOUT_FINE,   /* every bucket of hist.h: 449 bounds (6.25 % wide) */
 	LATENCY_LAYOUT_COUNT,

@@ -92,9 +92,12 @@ static void test_le_edges(void **state)
  * that keeps every observation, a value equal to a bound inside that bound's bucket. */
 static void test_layouts(void **state)
 {
-	static const size_t want[LATENCY_LAYOUT_COUNT] = {13, 29, HIST_BUCKETS - 1};
-	static const uint64_t values[] = {0,	 63,	64,	 1023,		 1024,	    5000,
-					  65535, 65536, 1000000, 17179869183ull, 1ull << 40};
+	static const size_t want[LATENCY_LAYOUT_COUNT] = {10, 29, HIST_BUCKETS - 1};
+	/* per layout, the values above its last bound: coarse stops at 2^28 - 1 ns */
+	static const uint64_t above_last[LATENCY_LAYOUT_COUNT] = {3, 1, 1};
+	static const uint64_t values[] = {
+		0,     63,	64,	   1023,      1024,	      5000,	 65535,
+		65536, 1000000, 268435455, 268435456, 17179869183ull, 1ull << 40};
 	static struct latency_hist h;
 	uint64_t counts[HIST_BUCKETS];
 	enum latency_layout l;
@@ -118,21 +121,25 @@ static void test_layouts(void **state)
 		for (size_t i = 0; i <= n; i++)
 			total += counts[i];
 		assert_int_equal(total, h.count);
-		assert_int_equal(counts[n], 1); /* 2^40 ns only: above 17.2 s */
+		assert_int_equal(counts[n], above_last[l]);
 	}
-	/* coarse: 1.023 us, 4.095 us, ... 17.18 s */
+	/* coarse: 1.023 us, 4.095 us, ... 268.4 ms, then +Inf (octave and fine go to 17.18 s) */
 	{
 		const double *le;
 
 		latency_layout_bounds(LATENCY_LAYOUT_COARSE, &le);
 		assert_true(le[0] == 1023e-9);
-		assert_true(le[12] == 17179869183e-9);
+		assert_true(le[9] == 268435455e-9);
 		latency_fold(&h, LATENCY_LAYOUT_COARSE, counts);
 		assert_int_equal(counts[0], 4); /* 0, 63, 64, 1023 */
 		assert_int_equal(counts[1], 1); /* 1024 */
 		assert_int_equal(counts[2], 1); /* 5000 */
 		assert_int_equal(counts[3], 1); /* 65535: equal to the bound, inside */
 		assert_int_equal(counts[4], 1); /* 65536 */
+		assert_int_equal(counts[9], 1); /* 2^28 - 1: the last bound, inside */
+		/* +Inf: 2^28, 2^34 - 1, 2^40 */
+		latency_layout_bounds(LATENCY_LAYOUT_OCTAVE, &le);
+		assert_true(le[28] == 17179869183e-9);
 	}
 	assert_int_equal(latency_layout_parse("octave", &l), 0);
 	assert_int_equal(l, LATENCY_LAYOUT_OCTAVE);
