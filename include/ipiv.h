@@ -197,17 +197,17 @@ struct ipiv_thread {
 	/* latency (bpf/latency.bpf.h): the last ICR write and the current exit */
 	__u8 ipi_path; /* enum ipiv_path of the last ICR write */
 	__u8 ipi_vector;
-	__u8 exit_path; /* path of the IPI this exit sent */
-	__u8 exit_sent; /* this exit sent an IPI */
-	__u8 exited;	/* the cache was flushed (thread exit) or is being flushed (a switch
+	__u8 exit_path;	   /* path of the IPI this exit sent */
+	__u8 exit_sent;	   /* this exit sent an IPI */
+	__u8 exited;	   /* the cache was flushed (thread exit) or is being flushed (a switch
 			    * to another VM's vCPU): count into the maps */
-	__u8 apicv;	/* enum ipiv_apicv of this vCPU at its last ICR write (latency) */
-	__u8 apicv_off; /* 1: its VM has APICv disabled for good, apicv stays INACTIVE */
-	__u16 lat_slot; /* its VM's dense latency slot + 1, IPIV_LAT_NO_SLOT, 0: not known yet */
-	__u32 ipi_jiffies;  /* jiffies (low half) at the last ICR write: its send window */
+	__u8 apicv;	   /* enum ipiv_apicv of this vCPU at its last ICR write (latency) */
+	__u8 apicv_off;	   /* 1: its VM has APICv disabled for good, apicv stays INACTIVE */
+	__u16 lat_slot;	   /* its VM's dense latency slot + 1, IPIV_LAT_NO_SLOT, 0: not known yet */
+	__u32 ipi_jiffies; /* jiffies (low half) at the last ICR write: its send window */
 	__u32 mode_jiffies; /* jiffies (low half) when apic_mode was last read from apic_base */
-	__u64 ipi_ts;	/* ktime of the last ICR write, 0 when consumed */
-	__u64 exit_ts;	/* ktime of the last kvm_exit */
+	__u64 ipi_ts;	    /* ktime of the last ICR write, 0 when consumed */
+	__u64 exit_ts;	    /* ktime of the last kvm_exit */
 	struct ipiv_cache_entry cache[IPIV_THREAD_CACHE];
 };
 
