@@ -58,6 +58,16 @@ struct {
 	__type(value, struct ipiv_lat_value);
 } lat SEC(".maps");
 
+/* VM-wide histograms of VMs without a dense slot (latency_maps.h), allocated at a
+ * histogram's first observation (~4.3 KiB), freed when its VM is reclaimed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IPIV_MAX_LAT_HSERIES);
+	__type(key, struct ipiv_lat_series_key);
+	__type(value, struct ipiv_lat_series);
+} lat_hseries SEC(".maps");
+
 /* Target records outside the dense slots (struct ipiv_target), allocated at a target's first
  * IPI (~200 bytes), freed when its VM is reclaimed. */
 struct {
@@ -91,8 +101,8 @@ struct {
 	__type(value, struct ipiv_lat_targets);
 } lat_targets SEC(".maps");
 
-/* Zeroes, the source of the updates that clear a freed slot: as large as the largest value
- * cleared (a slot's target records), too large for the stack. */
+/* Zeroes, the source of the updates that clear a freed slot and of a new hashed series: as
+ * large as the largest value written (a slot's target records), too large for the stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -246,8 +256,51 @@ static __noinline void lat_add(struct ipiv_lat_key *key, u64 ns)
 		__sync_fetch_and_add(&v->sum_ns, ns);
 }
 
-/* One observation of ns in histogram (kind, sub) of VM vm, whose dense slot is slot: in the
- * slot's series when it has one (VM-wide histograms), else in the lat hash. */
+/* VM vm's histogram `series` in the lat_hseries hash, made at its first observation (NULL
+ * and counted when the map is full). */
+static __noinline struct ipiv_lat_series *hashed_series(u64 vm, u32 series)
+{
+	struct ipiv_lat_series_key key = {.vm = vm, .series = series};
+	struct ipiv_lat_series *h = bpf_map_lookup_elem(&lat_hseries, &key);
+	u32 zero = 0;
+	void *zeroes;
+	int err; /* not long: see lookup_or_insert */
+
+	if (h)
+		return h;
+	zeroes = bpf_map_lookup_elem(&lat_zero, &zero);
+	if (!zeroes)
+		return NULL;
+	h = lookup_or_insert(&lat_hseries, &key, zeroes, &err);
+	if (!h && err)
+		drop(IPIV_DROP_LAT_FULL);
+	return h;
+}
+
+/* One observation of ns in bucket (< HIST_BUCKETS) of series h: its group's line only.
+ * True when it was the bucket's first. */
+static __always_inline bool series_add(struct ipiv_lat_series *h, u32 bucket, u64 ns)
+{
+	u32 g = bucket / IPIV_LAT_GROUP, in_group = bucket % IPIV_LAT_GROUP;
+	struct ipiv_lat_group *group;
+	bool first;
+
+	/* Bounded again for the verifier, which does not follow divisions: opaque to the
+	 * compiler, which would fold the tests away (bucket < HIST_BUCKETS at the caller). */
+	barrier_var(g);
+	barrier_var(in_group);
+	if (g >= IPIV_LAT_GROUPS || in_group >= IPIV_LAT_GROUP)
+		return false;
+	group = &h->group[g];
+	first = !__sync_fetch_and_add(&group->buckets[in_group], 1);
+	if (ns)
+		__sync_fetch_and_add(&group->sum_ns, ns);
+	return first;
+}
+
+/* One observation of ns in histogram (kind, sub) of VM vm, whose dense slot is slot:
+ * VM-wide, in the slot's series when it has one, else in its lat_hseries element; per
+ * vCPU, in the lat hash's buckets. */
 static __always_inline void lat_record(u32 slot, u64 vm, u32 vcpu, u16 kind, u16 sub, u64 ns)
 {
 	u32 series = ipiv_lat_series_of(kind, sub), bucket = hist_bucket(ns);
@@ -258,29 +311,27 @@ static __always_inline void lat_record(u32 slot, u64 vm, u32 vcpu, u16 kind, u16
 		.sub = sub,
 		.bucket = bucket,
 	};
+	struct ipiv_lat_series *h;
 
-	if (!lat_per_vcpu && dense(slot) && series < IPIV_LAT_SERIES && bucket < HIST_BUCKETS) {
+	if (!lat_per_vcpu && series < IPIV_LAT_SERIES && bucket < HIST_BUCKETS) {
+		if (!dense(slot)) {
+			h = hashed_series(vm, series);
+			if (h)
+				series_add(h, bucket, ns);
+			return;
+		}
 		u32 idx = (slot - 1) * IPIV_LAT_SERIES + series;
-		struct ipiv_lat_series *h = bpf_map_lookup_elem(&lat_series, &idx);
-		u32 g = bucket / IPIV_LAT_GROUP, in_group = bucket % IPIV_LAT_GROUP;
 
-		/* Bounded again for the verifier, which does not follow divisions: opaque to the
-		 * compiler, which would fold the tests away (bucket < HIST_BUCKETS above). */
-		barrier_var(g);
-		barrier_var(in_group);
-		if (h && g < IPIV_LAT_GROUPS && in_group < IPIV_LAT_GROUP) {
-			struct ipiv_lat_group *group = &h->group[g];
-
+		h = bpf_map_lookup_elem(&lat_series, &idx);
+		if (h) {
 			/* a bucket's first observation marks the series for the collector */
-			if (!__sync_fetch_and_add(&group->buckets[in_group], 1)) {
+			if (series_add(h, bucket, ns)) {
 				u32 header = slot - 1;
 				struct ipiv_lat_slot *s = bpf_map_lookup_elem(&lat_slots, &header);
 
 				if (s)
 					__sync_fetch_and_or(&s->series_used, 1ull << series);
 			}
-			if (ns)
-				__sync_fetch_and_add(&group->sum_ns, ns);
 			return;
 		}
 	}

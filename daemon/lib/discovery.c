@@ -247,6 +247,8 @@ static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 	/* latency keys and latency's target records start with the VM key too */
 	delete_keys_of(bpf_map__fd(c->skel->maps.lat), sizeof(struct ipiv_lat_key), vm_of_vm, dead,
 		       n_dead);
+	delete_keys_of(bpf_map__fd(c->skel->maps.lat_hseries), sizeof(struct ipiv_lat_series_key),
+		       vm_of_vm, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.targets), sizeof(struct ipiv_target_key), vm_of_vm,
 		       dead, n_dead);
 	delete_values_of(c->skel->maps.mms, dead, n_dead);

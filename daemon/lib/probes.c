@@ -304,6 +304,9 @@ static void size_latency_maps(struct collector *c)
 	bpf_map__set_map_flags(c->skel->maps.lat,
 			       bpf_map__map_flags(c->skel->maps.lat) & ~BPF_F_NO_PREALLOC);
 	bpf_map__set_max_entries(c->skel->maps.lat, IPIV_MAX_LAT_PREALLOC);
+	bpf_map__set_map_flags(c->skel->maps.lat_hseries,
+			       bpf_map__map_flags(c->skel->maps.lat_hseries) & ~BPF_F_NO_PREALLOC);
+	bpf_map__set_max_entries(c->skel->maps.lat_hseries, IPIV_MAX_LAT_HSERIES_PREALLOC);
 	bpf_map__set_map_flags(c->skel->maps.targets,
 			       bpf_map__map_flags(c->skel->maps.targets) & ~BPF_F_NO_PREALLOC);
 	bpf_map__set_max_entries(c->skel->maps.targets, IPIV_MAX_TARGETS_PREALLOC);

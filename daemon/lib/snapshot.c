@@ -286,11 +286,52 @@ static int read_dense_latency(struct collector *c, struct ipiv_snapshot *snap)
 }
 
 /* Entries of the lat map read per system call. */
-#define LAT_BATCH 4096
+#define LAT_BATCH     4096
+/* Entries of the lat_hseries map (~4.3 KiB each) read per system call. */
+#define HSERIES_BATCH 64
+
+/* The VM-wide histograms of VMs without a dense slot (lat_hseries), HSERIES_BATCH per
+ * system call. */
+static int read_hashed_series(struct collector *c, struct ipiv_snapshot *snap)
+{
+	int fd = bpf_map__fd(c->skel->maps.lat_hseries), err = 0;
+	struct ipiv_lat_series_key *keys = malloc(HSERIES_BATCH * sizeof(*keys));
+	struct ipiv_lat_series *values = malloc(HSERIES_BATCH * sizeof(*values));
+	__u64 batch = 0;
+	bool started = false, done = false;
+
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!done && !err) {
+		__u32 count = HSERIES_BATCH;
+
+		err = bpf_map_lookup_batch(fd, started ? &batch : NULL, &batch, keys, values,
+					   &count, NULL);
+		if (err == -ENOENT) {
+			done = true;
+			err = 0;
+		} else if (err) {
+			break;
+		}
+		started = true;
+		for (__u32 i = 0; i < count && !err; i++) {
+			struct ipiv_vm_stats *vm = vm_row(snap, keys[i].vm);
+
+			if (vm && keys[i].series < IPIV_LAT_SERIES)
+				err = add_latency_series(vm, keys[i].series, &values[i]);
+		}
+	}
+out:
+	free(keys);
+	free(values);
+	return err;
+}
 
 /* The lat map into the snapshot's VM rows, LAT_BATCH entries per system call (batch
- * lookups of hash maps: Linux 5.6+; a full map holds IPIV_MAX_LAT entries), and the dense
- * slots of the VMs that have one. */
+ * lookups of hash maps: Linux 5.6+; a full map holds IPIV_MAX_LAT entries), the dense
+ * slots of the VMs that have one and the hashed series of those that have none. */
 static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 {
 	int fd = bpf_map__fd(c->skel->maps.lat), err = 0;
@@ -322,6 +363,8 @@ static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 	}
 	if (!err)
 		err = read_dense_latency(c, snap);
+	if (!err)
+		err = read_hashed_series(c, snap);
 	for (size_t i = 0; i < snap->n_vms && !err; i++)
 		if (snap->vms[i].n_lat)
 			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),

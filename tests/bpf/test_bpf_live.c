@@ -343,11 +343,17 @@ static void test_latency_maps_before_6_1(void **state)
 	if (ipiv_kernel_at_least(u.release, 6, 1)) { /* this kernel's own choice */
 		assert_true(bpf_map__map_flags(skel->maps.lat) & BPF_F_NO_PREALLOC);
 		assert_int_equal(bpf_map__max_entries(skel->maps.lat), IPIV_MAX_LAT);
+		assert_true(bpf_map__map_flags(skel->maps.lat_hseries) & BPF_F_NO_PREALLOC);
+		assert_int_equal(bpf_map__max_entries(skel->maps.lat_hseries),
+				 IPIV_MAX_LAT_HSERIES);
 	}
 	assert_int_equal(collector_open(&old, &opts), 0);
 	skel = collector_skel(old);
 	assert_false(bpf_map__map_flags(skel->maps.lat) & BPF_F_NO_PREALLOC);
 	assert_false(bpf_map__map_flags(skel->maps.targets) & BPF_F_NO_PREALLOC);
+	assert_false(bpf_map__map_flags(skel->maps.lat_hseries) & BPF_F_NO_PREALLOC);
+	assert_int_equal(bpf_map__max_entries(skel->maps.lat_hseries),
+			 IPIV_MAX_LAT_HSERIES_PREALLOC);
 	assert_int_equal(bpf_map__max_entries(skel->maps.lat), IPIV_MAX_LAT_PREALLOC);
 	assert_int_equal(bpf_map__max_entries(skel->maps.targets), IPIV_MAX_TARGETS_PREALLOC);
 	collector_close(old);

@@ -982,6 +982,30 @@ static void test_latency_dense_and_hashed(void **state)
 	assert_int_equal(lat_count(v, IPIV_LAT_SEND_EOI, IPIV_PATH_X2APIC_MSR, &min), 1);
 	assert_int_equal(v->lat_unmatched[IPIV_UNM_EOI_UNSENT], 0);
 	collector_snapshot_free(s);
+	/* its VM-wide histograms are one element each of lat_hseries, no bucket of lat */
+	{
+		struct ipiv_lat_series_key hk = {
+			.vm = hashed_vm, .series = IPIV_LAT_SERIES_SEND_EOI + IPIV_PATH_X2APIC_MSR};
+		struct ipiv_lat_key bk = {.vm = hashed_vm,
+					  .vcpu = IPIV_LAT_VM_WIDE,
+					  .kind = IPIV_LAT_SEND_EOI,
+					  .sub = IPIV_PATH_X2APIC_MSR,
+					  .bucket = hist_bucket(1)};
+		struct ipiv_lat_series hs;
+		struct ipiv_lat_value bv;
+		uint64_t n = 0;
+
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.lat_hseries), &hk, &hs),
+				 0);
+		for (uint32_t b = 0; b < HIST_BUCKETS; b++)
+			n += ipiv_lat_series_bucket(&hs, b);
+		assert_int_equal(n, 1);
+		for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+			bk.bucket = b;
+			assert_int_not_equal(
+				bpf_map_lookup_elem(bpf_map__fd(skel->maps.lat), &bk, &bv), 0);
+		}
+	}
 	be_nobody();
 }
 
@@ -1366,6 +1390,10 @@ static void test_reclaim_gone_vms(void **state)
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.vcpu_states), sizeof(uint64_t)), 0);
 	assert_int_equal(map_size(bpf_map__fd(skel->maps.targets), sizeof(struct ipiv_target_key)),
 			 0);
+	/* and the hashed histograms of test_latency_dense_and_hashed's VM without a slot */
+	assert_int_equal(
+		map_size(bpf_map__fd(skel->maps.lat_hseries), sizeof(struct ipiv_lat_series_key)),
+		0);
 	/* a reclaimed VM's dense latency slot is unbound, cleared and free (bound long ago:
 	 * a slot claimed within the last second is left to the next reclaim) */
 	assert_true(slot != 0);
