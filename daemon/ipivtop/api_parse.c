@@ -473,9 +473,10 @@ static int parse_classes(const json_t *o, struct ipiv_vm_stats *vm, struct perr 
 			cell->class |= ICR_CLASS_MULTICAST;
 		else if (strcmp(dest, "unicast"))
 			return fail(e, "%s.dest: unknown destination \"%.20s\"", where, dest);
-		vm->sent[cell->path][cell->class] = cell->count;
 		vm->n_send_cells++;
 	}
+	/* ipivd lists them in this order; vm_sent() needs it from any source */
+	qsort(vm->send_cells, vm->n_send_cells, sizeof(*vm->send_cells), ipiv_send_cell_cmp);
 	return 0;
 }
 

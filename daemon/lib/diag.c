@@ -427,26 +427,31 @@ static void window_build(const struct ipiv_vm_stats *cur, const struct ipiv_vm_s
 	const struct ipiv_vm_stats *p = prev ? prev : &zero;
 
 	memset(w, 0, sizeof(*w));
-	for (unsigned path = 0; path < IPIV_PATH_COUNT; path++)
-		for (unsigned class = 0; class < ICR_CLASS_COUNT; class ++) {
-			uint64_t n = delta(cur->sent[path][class], p->sent[path][class]);
+	/* a cell only prev has is a counter reset to 0: no sends in the window, as delta() says */
+	for (size_t i = 0; i < cur->n_send_cells; i++) {
+		const struct ipiv_send_cell *cell = &cur->send_cells[i];
+		unsigned path = cell->path, class = cell->class;
+		uint64_t n;
 
-			if (!n)
-				continue;
-			w->sent += n;
-			w->by_path[path] += n;
-			w->by_delivery[icr_class_delivery(class)] += n;
-			if (icr_class_shorthand(class) != ICR_SH_NONE)
-				w->shorthand[icr_class_shorthand(class)] += n;
-			else if (icr_class_is_broadcast(class))
-				w->broadcast += n;
-			else if (icr_class_is_logical(class))
-				w->logical += n;
-			if (icr_class_is_multicast(class))
-				w->multicast += n;
-			if (icr_class_accel_eligible(class))
-				w->eligible_by_path[path] += n;
-		}
+		if (path >= IPIV_PATH_COUNT || class >= ICR_CLASS_COUNT)
+			continue;
+		n = delta(cell->count, vm_sent(p, path, class));
+		if (!n)
+			continue;
+		w->sent += n;
+		w->by_path[path] += n;
+		w->by_delivery[icr_class_delivery(class)] += n;
+		if (icr_class_shorthand(class) != ICR_SH_NONE)
+			w->shorthand[icr_class_shorthand(class)] += n;
+		else if (icr_class_is_broadcast(class))
+			w->broadcast += n;
+		else if (icr_class_is_logical(class))
+			w->logical += n;
+		if (icr_class_is_multicast(class))
+			w->multicast += n;
+		if (icr_class_accel_eligible(class))
+			w->eligible_by_path[path] += n;
+	}
 	w->received = delta(cur->counts.received, p->counts.received);
 	w->wakeups = delta(cur->counts.wakeups, p->counts.wakeups);
 	w->wakeups_halted = delta(cur->counts.wakeups_halted, p->counts.wakeups_halted);

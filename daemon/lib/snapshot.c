@@ -63,6 +63,30 @@ static void *append(void *array, size_t *n, size_t size)
 	return grown;
 }
 
+/* Adds to the VM's (path, class) cell; sorted by snapshot_once once the VM is read whole. */
+static int add_send(struct ipiv_vm_stats *vm, uint32_t path, uint32_t icr_class, uint64_t value)
+{
+	struct ipiv_send_cell *cells;
+	size_t i;
+
+	if (!value) /* only non-zero cells are listed */
+		return 0;
+	/* a VM uses a handful of the 7 x 256 cells */
+	for (i = 0; i < vm->n_send_cells; i++)
+		if (vm->send_cells[i].path == path && vm->send_cells[i].class == icr_class)
+			break;
+	if (i == vm->n_send_cells) {
+		cells = append(vm->send_cells, &vm->n_send_cells, sizeof(*cells));
+		if (!cells)
+			return -ENOMEM;
+		vm->send_cells = cells;
+		cells[i].path = path;
+		cells[i].class = icr_class;
+	}
+	vm->send_cells[i].count += value;
+	return 0;
+}
+
 /* Adds one counter to the VM total and to its vCPU's row (IPIV_VCPU_NONE's for a VMM thread);
  * the per-VM tables of sends by class, exits by reason and inhibit changes as well. */
 static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *key, uint64_t value)
@@ -76,7 +100,7 @@ static int add_counter(struct ipiv_vm_stats *vm, const struct ipiv_counter_key *
 
 	if (key->kind == IPIV_CNT_SEND && key->sub < IPIV_PATH_COUNT &&
 	    key->sub2 < ICR_CLASS_COUNT) {
-		vm->sent[key->sub][key->sub2] += value;
+		return add_send(vm, key->sub, key->sub2, value);
 	} else if (key->kind == IPIV_CNT_EXIT) {
 		struct ipiv_exit_cell *exits;
 		size_t i;
@@ -117,27 +141,6 @@ static int exit_cmp(const void *a, const void *b)
 	if (x->isa != y->isa)
 		return x->isa < y->isa ? -1 : 1;
 	return x->reason < y->reason ? -1 : x->reason > y->reason;
-}
-
-/* The sparse list of the dense sent[][] table, in (path, class) order. */
-static int build_send_cells(struct ipiv_vm_stats *vm)
-{
-	size_t n = 0;
-
-	for (uint32_t p = 0; p < IPIV_PATH_COUNT; p++)
-		for (uint32_t k = 0; k < ICR_CLASS_COUNT; k++)
-			n += vm->sent[p][k] != 0;
-	if (!n)
-		return 0;
-	vm->send_cells = calloc(n, sizeof(*vm->send_cells));
-	if (!vm->send_cells)
-		return -ENOMEM;
-	for (uint32_t p = 0; p < IPIV_PATH_COUNT; p++)
-		for (uint32_t k = 0; k < ICR_CLASS_COUNT; k++)
-			if (vm->sent[p][k])
-				vm->send_cells[vm->n_send_cells++] =
-					(struct ipiv_send_cell){p, k, vm->sent[p][k]};
-	return 0;
 }
 
 static int matrix_cmp(const void *a, const void *b)
@@ -633,9 +636,9 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 	for (size_t i = 0; i < n_vms; i++) {
 		struct ipiv_vm_stats *vm = &snap->vms[i];
 
-		err = build_send_cells(vm);
-		if (err)
-			goto cleanup;
+		if (vm->n_send_cells) /* the JSON API and /metrics list them in this order */
+			qsort(vm->send_cells, vm->n_send_cells, sizeof(*vm->send_cells),
+			      ipiv_send_cell_cmp);
 		if (vm->n_vcpus) /* NULL arrays when empty, and qsort(NULL, 0) is undefined */
 			qsort(vm->vcpus, vm->n_vcpus, sizeof(*vm->vcpus), vcpu_cmp);
 		if (vm->n_exits)

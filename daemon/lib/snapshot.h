@@ -114,8 +114,8 @@ struct ipiv_vm_stats {
 	bool exited;		   /* reclaimed: its final counts, kept for a while */
 	uint32_t vcpu_count;	   /* vCPUs seen by discovery or in events */
 	struct ipiv_counts counts; /* totals over vCPUs and non-vCPU threads */
-	/* sent[path][class], dense for easy lookup; the sparse list below is the same data */
-	uint64_t sent[IPIV_PATH_COUNT][ICR_CLASS_COUNT];
+	/* sends by (path, class), in that order; vm_sent() looks one up. Sparse: a VM uses a
+	 * few of the 7 x 256 pairs, and a dense table cost 14 KiB per VM and snapshot. */
 	struct ipiv_send_cell *send_cells;
 	size_t n_send_cells;
 	bool inhibits_known;
@@ -160,6 +160,10 @@ void counts_add(struct ipiv_counts *dst, const struct ipiv_counts *src);
 
 const struct ipiv_vm_stats *snapshot_find_vm(const struct ipiv_snapshot *snap, uint64_t vm);
 const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint32_t vcpu_id);
+/* qsort order of ipiv_vm_stats.send_cells: (path, class). */
+int ipiv_send_cell_cmp(const void *a, const void *b);
+/* The sends of one (path, class) cell, 0 if it has none (send_cells must be sorted). */
+uint64_t vm_sent(const struct ipiv_vm_stats *vm, unsigned path, unsigned icr_class);
 /* The VM-wide histogram of (kind, sub), merged over vCPUs into *out; false if empty.
  * sub = IPIV_LAT_ANY_SUB merges every sub as well. */
 #define IPIV_LAT_ANY_SUB 0xffff

@@ -136,3 +136,23 @@ const struct ipiv_vcpu_stats *vm_find_vcpu(const struct ipiv_vm_stats *vm, uint3
 			return &vm->vcpus[i];
 	return NULL;
 }
+
+int ipiv_send_cell_cmp(const void *a, const void *b)
+{
+	const struct ipiv_send_cell *x = a, *y = b;
+
+	if (x->path != y->path)
+		return x->path < y->path ? -1 : 1;
+	return x->class < y->class ? -1 : x->class > y->class;
+}
+
+uint64_t vm_sent(const struct ipiv_vm_stats *vm, unsigned path, unsigned icr_class)
+{
+	const struct ipiv_send_cell key = {.path = path, .class = icr_class};
+	const struct ipiv_send_cell *cell;
+
+	if (!vm->n_send_cells) /* send_cells may be NULL, which bsearch must not get */
+		return 0;
+	cell = bsearch(&key, vm->send_cells, vm->n_send_cells, sizeof(key), ipiv_send_cell_cmp);
+	return cell ? cell->count : 0;
+}

@@ -43,7 +43,6 @@ static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uin
 		     uint32_t class, uint64_t count)
 {
 	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
-	vm->sent[path][class] += count;
 	vm->counts.sent_by_path[path] += count;
 	vm->counts.sent += count;
 	if (icr_class_accel_eligible(class))

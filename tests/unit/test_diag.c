@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "diag.h"
+#include "send_cells.h"
 
 #define X2	   ICR_MODE_X2APIC
 #define FIXED(vec) ((uint32_t)(vec) | (ICR_DM_FIXED << ICR_DELIVERY_SHIFT))
@@ -38,7 +39,7 @@ static int setup(void **state)
 
 static void add_send(struct ipiv_vm_stats *vm, uint32_t path, uint32_t class, uint64_t n)
 {
-	vm->sent[path][class] += n;
+	test_send_cell(vm, path, class)->count += n;
 	vm->counts.sent_by_path[path] += n;
 	vm->counts.sent += n;
 	if (icr_class_accel_eligible(class))
@@ -704,7 +705,7 @@ static void test_finding_clears_when_window_goes_quiet(void **state)
 	assert_int_equal(evn(f, "sent"), 1400);
 
 	/* a counter that went backwards (VM state reset) counts from zero, not wrapping */
-	prev->sent[IPIV_PATH_X2APIC_MSR][C_PHYS] = 1u << 30;
+	test_send_cell(prev, IPIV_PATH_X2APIC_MSR, C_PHYS)->count = 1u << 30;
 	f = must_fire(eval(NULL, prev, cur, NULL), DIAG_RULE_LOGICAL_DEST_MODE, DIAG_WARNING);
 	assert_int_equal(evn(f, "sent"), 1400);
 	free(prev);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "diag_report.h"
+#include "send_cells.h"
 
 #define X2	   ICR_MODE_X2APIC
 #define FIXED(vec) ((uint32_t)(vec) | (ICR_DM_FIXED << ICR_DELIVERY_SHIFT))
@@ -31,7 +32,7 @@ struct fixture {
 
 static void add_send(struct ipiv_vm_stats *vm, uint32_t path, uint32_t class, uint64_t n)
 {
-	vm->sent[path][class] += n;
+	test_send_cell(vm, path, class)->count += n;
 	vm->counts.sent_by_path[path] += n;
 	vm->counts.sent += n;
 	if (icr_class_accel_eligible(class))

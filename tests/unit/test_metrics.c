@@ -56,7 +56,6 @@ static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uin
 		     uint32_t class, uint64_t count)
 {
 	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
-	vm->sent[path][class] += count;
 	vm->counts.sent_by_path[path] += count;
 	vm->counts.sent += count;
 	if (icr_class_accel_eligible(class))
@@ -1536,7 +1535,6 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 	struct ipiv_vm_stats *vm = &g->vms[0];
 	struct ipiv_counts *c = &vm->counts;
 
-	memset(vm->sent, 0, sizeof(vm->sent));
 	memset(c->sent_by_path, 0, sizeof(c->sent_by_path));
 	c->sent = c->sent_accel_eligible = 0;
 	vm->n_send_cells = 0;
