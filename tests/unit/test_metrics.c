@@ -561,6 +561,41 @@ static void test_vm_families(void **state)
 	free(f);
 }
 
+/* sum without (path, delivery, dest_mode, shorthand, dest) (ipiv_ipis_sent_total{vm=label,
+ * delivery="fixed", dest_mode="physical", shorthand="none", dest!="broadcast"}) in body;
+ * label is the escaped label value. */
+static uint64_t eligible_sum(const char *body, const char *label)
+{
+	static const char *const want[] = {"delivery=\"fixed\",", "dest_mode=\"physical\",",
+					   "shorthand=\"none\","};
+	char prefix[256];
+	size_t lp =
+		(size_t)snprintf(prefix, sizeof(prefix), "ipiv_ipis_sent_total{vm=\"%s\",", label);
+	uint64_t sum = 0;
+
+	for (const char *p = body; *p;) {
+		const char *nl = strchr(p, '\n');
+		const char *end = strchr(p, '}');
+		bool match = !strncmp(p, prefix, lp) && end && (!nl || end < nl);
+
+		for (size_t i = 0; match && i < sizeof(want) / sizeof(want[0]); i++) {
+			const char *hit = strstr(p + lp, want[i]);
+
+			match = hit && hit < end;
+		}
+		if (match) {
+			const char *broadcast = strstr(p + lp, "dest=\"broadcast\"");
+
+			if (!broadcast || broadcast > end)
+				sum += strtoull(end + 1, NULL, 10);
+		}
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return sum;
+}
+
 static void test_send_families(void **state)
 {
 	struct fixture *f = fixture_new();
@@ -585,10 +620,15 @@ static void test_send_families(void **state)
 	/* Only non-zero cells: the idle VM sends nothing. */
 	assert_int_equal(count_prefix(body, "ipiv_ipis_sent_total{"), 6);
 
-	assert_line(body, "# TYPE ipiv_ipis_sent_accel_eligible_total counter");
-	assert_line(body, "ipiv_ipis_sent_accel_eligible_total{vm=\"web\"} 1050");
-	assert_line(body, "ipiv_ipis_sent_accel_eligible_total{vm=\"" ODD_LABEL "\"} 20");
-	assert_line(body, "ipiv_ipis_sent_accel_eligible_total{vm=\"idle\"} 0");
+	/* No ipiv_ipis_sent_accel_eligible_total: the query docs/metrics.md gives for it, run on
+	 * the labels written, is each VM's sent_accel_eligible */
+	assert_null(strstr(body, "accel_eligible"));
+	assert_int_equal(eligible_sum(body, "web"), f->vms[0].counts.sent_accel_eligible);
+	assert_int_equal(eligible_sum(body, "web"), 1050);
+	assert_int_equal(eligible_sum(body, ODD_LABEL), f->vms[1].counts.sent_accel_eligible);
+	assert_int_equal(eligible_sum(body, ODD_LABEL), 20);
+	assert_int_equal(f->vms[2].counts.sent_accel_eligible, 0);
+	assert_int_equal(eligible_sum(body, "idle"), 0);
 	free(body);
 	free(f);
 }
@@ -907,14 +947,14 @@ static void test_no_duplicate_series_text(void **state)
 	char *body = render(f, EXPO_TEXT_0_0_4, true);
 	size_t n = check_exposition(body, EXPO_TEXT_0_0_4);
 
-	/* 3 vm_info + 3 vcpus + 6 sends + 3 eligible + 4 accepted + 3 eois + 6 wakeups +
-	 * 3 halt + 2 avic + 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix
-	 * + 1 build + 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the
-	 * patched tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times
-	 * + 2 AVIC IsRunning; 1 APICv-active vCPU gauge; host totals: sends by every path +
-	 * 4; the previous scrape's bytes. */
-	assert_int_equal(n, 3 + 3 + 6 + 3 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 +
-				    2 + 1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 1 +
+	/* 3 vm_info + 3 vcpus + 6 sends + 4 accepted + 3 eois + 6 wakeups + 3 halt + 2 avic +
+	 * 7 exits + 2 inhibited + 3 changes + 3 x 4 per-vCPU rows + 3 matrix + 1 build +
+	 * 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the patched
+	 * tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times +
+	 * 2 AVIC IsRunning; 1 APICv-active vCPU gauge; host totals: sends by every path + 4;
+	 * the previous scrape's bytes. */
+	assert_int_equal(n, 3 + 3 + 6 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 + 2 +
+				    1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 1 +
 				    IPIV_PATH_COUNT + 4 + 1);
 	free(body);
 	free(f);
@@ -1510,21 +1550,26 @@ static void test_vm_histograms_flag(void **state)
 /* What the budget VM's host lets ipivd count beyond the stock tracepoints. */
 enum budget_host {
 	BUDGET_NO_FEXIT, /* fexit on KVM functions forbidden, as on the measured host */
-	BUDGET_INTEL,	 /* fexit permitted, VMX with APICv/IPIv */
-	BUDGET_AMD,	 /* fexit permitted, SVM with AVIC */
+	BUDGET_INTEL,	 /* fexit permitted, VMX with APICv, IPIv off (the worst case) */
+	/* the same without tertiary VM-execution controls (kernels before KVM's IPIv support):
+	 * whether IPIv is on cannot be read, so trapped writes get two reasons, not one */
+	BUDGET_INTEL_NO_TERTIARY,
+	BUDGET_AMD, /* fexit permitted, SVM with AVIC */
 };
+#define BUDGET_HOSTS (BUDGET_AMD + 1)
 
 /* Each fexit family of the budget VM, the series a host fills in it (kernel-patches/'
  * ipiv_posted_interrupt_wakeups_total is not among them: no stock kernel has it). */
 static const struct {
 	const char *family;
-	size_t series[3]; /* by enum budget_host */
+	size_t series[BUDGET_HOSTS]; /* by enum budget_host */
 } budget_fexit[] = {
-	{"ipiv_x2apic_icr_fastpath_total{", {0, 2, 2}},
-	{"ipiv_vcpu_state_seconds_total{", {0, 2, 2}},
-	{"ipiv_posted_interrupt_descriptor_updates_total{", {0, IPIV_PI_TRIGGER_COUNT, 0}},
-	{"ipiv_icr_write_traps_total{", {0, 2, 0}},
-	{"ipiv_avic_running_changes_total{", {0, 0, 2}},
+	{"ipiv_x2apic_icr_fastpath_total{", {0, 2, 2, 2}},
+	{"ipiv_vcpu_state_seconds_total{", {0, 2, 2, 2}},
+	{"ipiv_posted_interrupt_descriptor_updates_total{",
+	 {0, IPIV_PI_TRIGGER_COUNT, IPIV_PI_TRIGGER_COUNT, 0}},
+	{"ipiv_icr_write_traps_total{", {0, 1, 2, 0}},
+	{"ipiv_avic_running_changes_total{", {0, 0, 0, 2}},
 };
 
 /* g's web VM as the busiest realistic VM (test_series_budget) on host, with the histograms
@@ -1553,15 +1598,30 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 	switch (host) {
 	case BUDGET_NO_FEXIT: break;
 	case BUDGET_INTEL:
+	case BUDGET_INTEL_NO_TERTIARY:
 		c->x2apic_fastpath_handled = 900;
 		c->x2apic_fastpath_missed = 100;
 		c->state_ns[IPIV_VSTATE_BLOCKED] = 1500000000ull;
 		c->state_ns[IPIV_VSTATE_PREEMPTED] = 20000000ull;
 		for (unsigned t = 0; t < IPIV_PI_TRIGGER_COUNT; t++)
 			c->pi_descriptor_updates[t] = 10 + t;
-		/* two reasons: IPIv off on the vCPU (inhibited) and logical mode */
-		c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 40;
-		c->icr_write_traps[IPIV_TRAP_LOGICAL] = 7;
+		/* While APICv is on, the guest's ICR writes no longer exit as WRMSR: each one
+		 * IPIv does not deliver is an APIC-write trap, counted as a send on
+		 * apic_write_trap and as a trap by reason. The worst case is APICv without IPIv
+		 * (a CPU without it, kvm_intel enable_ipiv=0): both classes trap. With IPIv
+		 * known off, both are ipiv_inactive; with its state unknown (no tertiary
+		 * controls) the unicast ones are ipiv_inactive and the logical ones logical
+		 * (icr_trap_reason() in bpf/ipiv.bpf.c). */
+		add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE, icr_classify(FIXED(0xfd), 3, 2),
+			 40);
+		add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE,
+			 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
+		if (host == BUDGET_INTEL) {
+			c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 47;
+		} else {
+			c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 40;
+			c->icr_write_traps[IPIV_TRAP_LOGICAL] = 7;
+		}
 		break;
 	case BUDGET_AMD:
 		c->x2apic_fastpath_handled = 900;
@@ -1587,13 +1647,16 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
  * every format, classic text included. The busiest realistic VM: an x2APIC guest that also
  * sends PV IPIs (two paths, three ICR classes) to halting targets, with the fixture's web
  * VM's exit reasons and inhibits, two unmatched reasons and histograms in every family on
- * both paths, on a host without fexit, on an Intel host and on an AMD host that permit it
- * (every fexit counter of the ISA filled): C + 2 x (B + 3) in default mode. Then, with the
+ * both paths, on a host without fexit, on Intel hosts and on an AMD host that permit it
+ * (every fexit counter of the ISA filled; on Intel the ICR writes APICv traps, sent on a
+ * third path): C + 2 x (B + 3) in default mode. An Intel kernel without tertiary controls
+ * is over the budget by one (docs/metrics.md says why): asserted exactly. Then, with the
  * five families on the fixture's web VM (four paths, given histograms on two): C + H x
  * (B + 3) classic, C + H native, and the per-vCPU bound. */
 static void test_series_budget(void **state)
 {
-	static const char *const host_names[] = {"no fexit", "Intel, fexit", "AMD, fexit"};
+	static const char *const host_names[BUDGET_HOSTS] = {
+		"no fexit", "Intel, fexit", "Intel, fexit, no tertiary controls", "AMD, fexit"};
 	const uint16_t two_paths[] = {IPIV_PATH_X2APIC_MSR, IPIV_PATH_PV_KVM};
 	struct fixture *f = fixture_new();
 	struct ipiv_vm_stats *web = &f->vms[0];
@@ -1609,7 +1672,8 @@ static void test_series_budget(void **state)
 	web->n_lat = every_family(lat, two_paths);
 
 	/* the busiest realistic VM, in default mode, on each kind of host */
-	for (enum budget_host host = BUDGET_NO_FEXIT; host <= BUDGET_AMD; host++) {
+	for (enum budget_host host = BUDGET_NO_FEXIT; host < BUDGET_HOSTS; host++) {
+		bool intel = host == BUDGET_INTEL || host == BUDGET_INTEL_NO_TERTIARY;
 		struct fixture *g = fixture_new();
 
 		budget_vm(g, lat, web->n_lat, host);
@@ -1625,9 +1689,14 @@ static void test_series_budget(void **state)
 			snprintf(prefix, sizeof(prefix), "%svm=\"web\"", budget_fexit[i].family);
 			assert_int_equal(count_prefix(body, prefix), budget_fexit[i].series[host]);
 		}
+		assert_int_equal(count_prefix(body, "ipiv_ipis_sent_total{vm=\"web\","
+						    "path=\"apic_write_trap\""),
+				 intel ? 2 : 0);
 		assert_int_equal(c.hists, 2);
 		assert_int_equal(text, c.native - c.hists + c.hists * (bounds + 3));
-		if (text > 60)
+		if (host == BUDGET_INTEL_NO_TERTIARY)
+			assert_int_equal(text, 61);
+		else if (text > 60)
 			fail_msg("the busiest realistic VM (%s) costs %zu series in classic text",
 				 host_names[host], text);
 		free(body);
