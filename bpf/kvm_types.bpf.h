@@ -188,16 +188,19 @@ static __always_inline u64 vmx_pi_desc(struct kvm_vcpu___ipiv *vcpu)
 #define TERTIARY_EXEC_IPI_VIRT (1ull << 4)
 
 /* Whether IPI virtualization is on in the VMCS the vCPU runs with (its tertiary controls as
- * KVM shadows them): 1 on, 0 off, -1 unknown (no vcpu_vmx in BTF, or unreadable). */
+ * KVM shadows them): 1 on, 0 off, -1 unknown (no vcpu_vmx in BTF, or unreadable). A KVM
+ * whose controls shadow has no tertiary controls predates its IPIv support (both came in
+ * 5.18): off. */
 static __always_inline int vmx_ipiv_on(struct kvm_vcpu___ipiv *vcpu)
 {
 	struct vcpu_vmx___ipiv *vmx;
 	struct loaded_vmcs___ipiv *vmcs;
 	u64 tertiary;
 
-	if (!bpf_core_field_exists(struct vcpu_vmx___ipiv, loaded_vmcs) ||
-	    !bpf_core_field_exists(struct vmcs_controls_shadow___ipiv, tertiary_exec))
+	if (!bpf_core_field_exists(struct vcpu_vmx___ipiv, loaded_vmcs))
 		return -1;
+	if (!bpf_core_field_exists(struct vmcs_controls_shadow___ipiv, tertiary_exec))
+		return 0;
 	vmx = (void *)vcpu - bpf_core_field_offset(struct vcpu_vmx___ipiv, vcpu);
 	vmcs = BPF_CORE_READ(vmx, loaded_vmcs);
 	if (!vmcs ||

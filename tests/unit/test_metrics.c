@@ -1551,10 +1551,7 @@ static void test_vm_histograms_flag(void **state)
 enum budget_host {
 	BUDGET_NO_FEXIT, /* fexit on KVM functions forbidden, as on the measured host */
 	BUDGET_INTEL,	 /* fexit permitted, VMX with APICv, IPIv off (the worst case) */
-	/* the same without tertiary VM-execution controls (kernels before KVM's IPIv support):
-	 * whether IPIv is on cannot be read, so trapped writes get two reasons, not one */
-	BUDGET_INTEL_NO_TERTIARY,
-	BUDGET_AMD, /* fexit permitted, SVM with AVIC */
+	BUDGET_AMD,	 /* fexit permitted, SVM with AVIC */
 };
 #define BUDGET_HOSTS (BUDGET_AMD + 1)
 
@@ -1564,12 +1561,11 @@ static const struct {
 	const char *family;
 	size_t series[BUDGET_HOSTS]; /* by enum budget_host */
 } budget_fexit[] = {
-	{"ipiv_x2apic_icr_fastpath_total{", {0, 2, 2, 2}},
-	{"ipiv_vcpu_state_seconds_total{", {0, 2, 2, 2}},
-	{"ipiv_posted_interrupt_descriptor_updates_total{",
-	 {0, IPIV_PI_TRIGGER_COUNT, IPIV_PI_TRIGGER_COUNT, 0}},
-	{"ipiv_icr_write_traps_total{", {0, 1, 2, 0}},
-	{"ipiv_avic_running_changes_total{", {0, 0, 0, 2}},
+	{"ipiv_x2apic_icr_fastpath_total{", {0, 2, 2}},
+	{"ipiv_vcpu_state_seconds_total{", {0, 2, 2}},
+	{"ipiv_posted_interrupt_descriptor_updates_total{", {0, IPIV_PI_TRIGGER_COUNT, 0}},
+	{"ipiv_icr_write_traps_total{", {0, 1, 0}},
+	{"ipiv_avic_running_changes_total{", {0, 0, 2}},
 };
 
 /* g's web VM as the busiest realistic VM (test_series_budget) on host, with the histograms
@@ -1598,7 +1594,6 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 	switch (host) {
 	case BUDGET_NO_FEXIT: break;
 	case BUDGET_INTEL:
-	case BUDGET_INTEL_NO_TERTIARY:
 		c->x2apic_fastpath_handled = 900;
 		c->x2apic_fastpath_missed = 100;
 		c->state_ns[IPIV_VSTATE_BLOCKED] = 1500000000ull;
@@ -1608,20 +1603,14 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 		/* While APICv is on, the guest's ICR writes no longer exit as WRMSR: each one
 		 * IPIv does not deliver is an APIC-write trap, counted as a send on
 		 * apic_write_trap and as a trap by reason. The worst case is APICv without IPIv
-		 * (a CPU without it, kvm_intel enable_ipiv=0): both classes trap. With IPIv
-		 * known off, both are ipiv_inactive; with its state unknown (no tertiary
-		 * controls) the unicast ones are ipiv_inactive and the logical ones logical
-		 * (icr_trap_reason() in bpf/ipiv.bpf.c). */
+		 * (a CPU without it, kvm_intel enable_ipiv=0): both classes trap, and with IPIv
+		 * off (or a KVM without tertiary controls, which predates IPIv) both as
+		 * ipiv_inactive (icr_trap_reason() in bpf/ipiv.bpf.c). */
 		add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE, icr_classify(FIXED(0xfd), 3, 2),
 			 40);
 		add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE,
 			 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
-		if (host == BUDGET_INTEL) {
-			c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 47;
-		} else {
-			c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 40;
-			c->icr_write_traps[IPIV_TRAP_LOGICAL] = 7;
-		}
+		c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 47;
 		break;
 	case BUDGET_AMD:
 		c->x2apic_fastpath_handled = 900;
@@ -1649,14 +1638,13 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
  * VM's exit reasons and inhibits, two unmatched reasons and histograms in every family on
  * both paths, on a host without fexit, on Intel hosts and on an AMD host that permit it
  * (every fexit counter of the ISA filled; on Intel the ICR writes APICv traps, sent on a
- * third path): C + 2 x (B + 3) in default mode. An Intel kernel without tertiary controls
- * is over the budget by one (docs/metrics.md says why): asserted exactly. Then, with the
+ * third path): C + 2 x (B + 3) in default mode. Then, with the
  * five families on the fixture's web VM (four paths, given histograms on two): C + H x
  * (B + 3) classic, C + H native, and the per-vCPU bound. */
 static void test_series_budget(void **state)
 {
-	static const char *const host_names[BUDGET_HOSTS] = {
-		"no fexit", "Intel, fexit", "Intel, fexit, no tertiary controls", "AMD, fexit"};
+	static const char *const host_names[BUDGET_HOSTS] = {"no fexit", "Intel, fexit",
+							     "AMD, fexit"};
 	const uint16_t two_paths[] = {IPIV_PATH_X2APIC_MSR, IPIV_PATH_PV_KVM};
 	struct fixture *f = fixture_new();
 	struct ipiv_vm_stats *web = &f->vms[0];
@@ -1673,7 +1661,7 @@ static void test_series_budget(void **state)
 
 	/* the busiest realistic VM, in default mode, on each kind of host */
 	for (enum budget_host host = BUDGET_NO_FEXIT; host < BUDGET_HOSTS; host++) {
-		bool intel = host == BUDGET_INTEL || host == BUDGET_INTEL_NO_TERTIARY;
+		bool intel = host == BUDGET_INTEL;
 		struct fixture *g = fixture_new();
 
 		budget_vm(g, lat, web->n_lat, host);
@@ -1694,9 +1682,7 @@ static void test_series_budget(void **state)
 				 intel ? 2 : 0);
 		assert_int_equal(c.hists, 2);
 		assert_int_equal(text, c.native - c.hists + c.hists * (bounds + 3));
-		if (host == BUDGET_INTEL_NO_TERTIARY)
-			assert_int_equal(text, 61);
-		else if (text > 60)
+		if (text > 60)
 			fail_msg("the busiest realistic VM (%s) costs %zu series in classic text",
 				 host_names[host], text);
 		free(body);
