@@ -1,6 +1,7 @@
 /* ipivd's manager: the collector behind a lock, VM names cached per VMM process, and the
  * HTTP endpoints (/metrics, /api/v1/...), each answered from a fresh snapshot. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,19 @@ static int take(struct manager *m, struct ipiv_snapshot **snap, char ***names)
 	return r;
 }
 
+/*
+ * Frees what take() gave, and hands the heap pages that leaves free back to the system: a
+ * snapshot is thousands of small blocks (~10 MiB at 512 VMs), and freed between the
+ * long-lived ones (the diagnosis window's snapshot, names) they would stay in ipivd's RSS
+ * until the next request reused them.
+ */
+static void give_back(struct ipiv_snapshot *snap, char **names)
+{
+	collector_snapshot_free(snap);
+	free(names);
+	malloc_trim(0);
+}
+
 static int serve_metrics(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
 	struct manager *m = ctx;
@@ -133,8 +147,7 @@ static int serve_metrics(const struct httpd_request *req, struct httpd_response 
 		pthread_mutex_unlock(&m->lock);
 	}
 	resp->content_type = expo_content_type(fmt);
-	collector_snapshot_free(snap);
-	free(names);
+	give_back(snap, names);
 	return r;
 }
 
@@ -162,8 +175,7 @@ static int serve_vms(const struct httpd_request *req, struct httpd_response *res
 	if (r)
 		return r;
 	r = json_reply(resp, api_vms(snap, (const char *const *)names, m->id_key), 200);
-	collector_snapshot_free(snap);
-	free(names);
+	give_back(snap, names);
 	return r;
 }
 
@@ -184,8 +196,7 @@ static int serve_vm(const struct httpd_request *req, struct httpd_response *resp
 	else
 		r = json_reply(resp, json_pack("{s:s}", "error", "no VM with that name or id"),
 			       404);
-	collector_snapshot_free(snap);
-	free(names);
+	give_back(snap, names);
 	return r;
 }
 
@@ -199,8 +210,7 @@ static int serve_status(const struct httpd_request *req, struct httpd_response *
 	if (r)
 		return r;
 	r = json_reply(resp, api_status(snap, m->opts.version), 200);
-	collector_snapshot_free(snap);
-	free(names);
+	give_back(snap, names);
 	return r;
 }
 
@@ -296,6 +306,7 @@ static int diagnose_window(struct manager *m)
 	collector_snapshot_free(m->diag_prev);
 	m->diag_prev = cur;
 	m->last_diag = now_s();
+	malloc_trim(0); /* the window's old snapshot: see give_back */
 	return 0;
 }
 
