@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "icr.h"
 #include "snapshot.h"
 
 #define TEST_SEND_POOL 4096
@@ -18,8 +19,8 @@ static struct ipiv_send_cell test_send_pool[TEST_SEND_POOL];
 static size_t test_send_pool_used;
 
 /* vm's (path, class) cell, added with count 0 if missing; valid until the next call on vm. */
-static struct ipiv_send_cell *test_send_cell(struct ipiv_vm_stats *vm, uint32_t path,
-					     uint32_t icr_class)
+static inline struct ipiv_send_cell *test_send_cell(struct ipiv_vm_stats *vm, uint32_t path,
+						    uint32_t icr_class)
 {
 	const struct ipiv_send_cell key = {.path = path, .class = icr_class};
 	size_t n = vm->n_send_cells, at = 0;
@@ -42,6 +43,18 @@ static struct ipiv_send_cell *test_send_cell(struct ipiv_vm_stats *vm, uint32_t 
 	vm->send_cells = cells;
 	vm->n_send_cells = n;
 	return &cells[at];
+}
+
+/* Appends the send cell (path, class, count) to vm, whose cells are the fixture's array
+ * cells (in (path, class) order: the caller's job), and adds count to its send totals. */
+static inline void test_add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells,
+				 uint32_t path, uint32_t icr_class, uint64_t count)
+{
+	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, icr_class, count};
+	vm->counts.sent_by_path[path] += count;
+	vm->counts.sent += count;
+	if (icr_class_accel_eligible(icr_class))
+		vm->counts.sent_accel_eligible += count;
 }
 
 #endif /* IPIV_TEST_SEND_CELLS_H */

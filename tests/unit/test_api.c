@@ -17,6 +17,7 @@
 #include "golden.h"
 #include "naming.h"
 #include "icr.h"
+#include "send_cells.h"
 #include "ipiv.h"
 #include "sources.h"
 
@@ -39,16 +40,6 @@ struct fixture {
 	const char *names[3];
 };
 
-static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uint32_t path,
-		     uint32_t class, uint64_t count)
-{
-	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
-	vm->counts.sent_by_path[path] += count;
-	vm->counts.sent += count;
-	if (icr_class_accel_eligible(class))
-		vm->counts.sent_accel_eligible += count;
-}
-
 static struct fixture *fixture_new(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -62,14 +53,15 @@ static struct fixture *fixture_new(void)
 	web->alive = true;
 	web->vcpu_count = 2;
 	web->send_cells = f->web_sends;
-	add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 1, 2), 1000);
-	add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR,
-		 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x00010003, 2), 7);
-	add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
-		 icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
-				      (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
-			      0xff, 1),
-		 3);
+	test_add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 1, 2),
+		      1000);
+	test_add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR,
+		      icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x00010003, 2), 7);
+	test_add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
+		      icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
+					   (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
+				   0xff, 1),
+		      3);
 	web->counts.received_by_delivery[ICR_DM_FIXED] = 900;
 	web->counts.received_by_delivery[ICR_DM_NMI] = 3;
 	web->counts.received = 903;
@@ -113,7 +105,7 @@ static struct fixture *fixture_new(void)
 	amd->alive = true;
 	amd->vcpu_count = 4;
 	amd->send_cells = f->amd_sends;
-	add_send(amd, f->amd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 2, 1), 20);
+	test_add_send(amd, f->amd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 2, 1), 20);
 	amd->counts.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
 	amd->exits = f->amd_exits;
 	f->amd_exits[0] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x078, 5};

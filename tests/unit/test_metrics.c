@@ -19,6 +19,7 @@
 #include <asm/vmx.h>
 
 #include "icr.h"
+#include "send_cells.h"
 #include "ipiv.h"
 #include "ipivd/api.h"
 #include "ipivd/metrics.h"
@@ -52,16 +53,6 @@ struct fixture {
 	const char *names[3];
 };
 
-static void add_send(struct ipiv_vm_stats *vm, struct ipiv_send_cell *cells, uint32_t path,
-		     uint32_t class, uint64_t count)
-{
-	cells[vm->n_send_cells++] = (struct ipiv_send_cell){path, class, count};
-	vm->counts.sent_by_path[path] += count;
-	vm->counts.sent += count;
-	if (icr_class_accel_eligible(class))
-		vm->counts.sent_accel_eligible += count;
-}
-
 /* web: an Intel guest with x2APIC unicast/multicast, xAPIC NMI broadcast, INIT broadcast
  * and PV sends; odd: an AMD guest with AVIC failures and a hostile name; idle: all zero. */
 static struct fixture *fixture_new(void)
@@ -76,17 +67,18 @@ static struct fixture *fixture_new(void)
 	web->alive = true;
 	web->vcpu_count = 2;
 	web->send_cells = f->web_sends;
-	add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 3, 2), 1000);
-	add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR,
-		 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
-	add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
-		 icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
-				      (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
-			      0xff, 1),
-		 3);
-	add_send(web, f->web_sends, IPIV_PATH_APIC_WRITE,
-		 icr_classify(ICR_DM_INIT << ICR_DELIVERY_SHIFT, 0xffffffffu, 2), 2);
-	add_send(web, f->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
+	test_add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 3, 2),
+		      1000);
+	test_add_send(web, f->web_sends, IPIV_PATH_X2APIC_MSR,
+		      icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
+	test_add_send(web, f->web_sends, IPIV_PATH_XAPIC_MMIO,
+		      icr_classify((ICR_DM_NMI << ICR_DELIVERY_SHIFT) |
+					   (ICR_SH_ALL_BUT_SELF << ICR_SHORTHAND_SHIFT),
+				   0xff, 1),
+		      3);
+	test_add_send(web, f->web_sends, IPIV_PATH_APIC_WRITE,
+		      icr_classify(ICR_DM_INIT << ICR_DELIVERY_SHIFT, 0xffffffffu, 2), 2);
+	test_add_send(web, f->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
 	web->counts.received_by_delivery[ICR_DM_FIXED] = 900;
 	web->counts.received_by_delivery[ICR_DM_NMI] = 3;
 	web->counts.received = 903;
@@ -132,7 +124,7 @@ static struct fixture *fixture_new(void)
 	odd->alive = true;
 	odd->vcpu_count = 1;
 	odd->send_cells = f->odd_sends;
-	add_send(odd, f->odd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 0, 1), 20);
+	test_add_send(odd, f->odd_sends, IPIV_PATH_AVIC, icr_classify(FIXED(0xec), 0, 1), 20);
 	odd->counts.avic_incomplete[IPIV_AVIC_TARGET_NOT_RUNNING] = 20;
 	odd->counts.avic_incomplete[IPIV_AVIC_INVALID_TARGET] = 1;
 	/* what kernel-patches/' tracepoints count: AVIC on odd, IPIv on web */
@@ -1579,10 +1571,11 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 	memset(c->sent_by_path, 0, sizeof(c->sent_by_path));
 	c->sent = c->sent_accel_eligible = 0;
 	vm->n_send_cells = 0;
-	add_send(vm, g->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 3, 2), 1000);
-	add_send(vm, g->web_sends, IPIV_PATH_X2APIC_MSR,
-		 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
-	add_send(vm, g->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
+	test_add_send(vm, g->web_sends, IPIV_PATH_X2APIC_MSR, icr_classify(FIXED(0xfd), 3, 2),
+		      1000);
+	test_add_send(vm, g->web_sends, IPIV_PATH_X2APIC_MSR,
+		      icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
+	test_add_send(vm, g->web_sends, IPIV_PATH_PV_KVM, icr_classify(FIXED(0xfb), 5, 2), 50);
 	/* the counters that need fexit or kernel-patches/ (.patched in ipiv_counters.h) start
 	 * empty; the host fills those it has */
 	memset(c->icr_write_traps, 0, sizeof(c->icr_write_traps));
@@ -1606,10 +1599,10 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 		 * (a CPU without it, kvm_intel enable_ipiv=0): both classes trap, and with IPIv
 		 * off (or a KVM without tertiary controls, which predates IPIv) both as
 		 * ipiv_inactive (icr_trap_reason() in bpf/ipiv.bpf.c). */
-		add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE, icr_classify(FIXED(0xfd), 3, 2),
-			 40);
-		add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE,
-			 icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
+		test_add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE,
+			      icr_classify(FIXED(0xfd), 3, 2), 40);
+		test_add_send(vm, g->web_sends, IPIV_PATH_APIC_WRITE,
+			      icr_classify(FIXED(0xfd) | ICR_DEST_LOGICAL, 0x0001000f, 2), 7);
 		c->icr_write_traps[IPIV_TRAP_IPIV_INACTIVE] = 47;
 		break;
 	case BUDGET_AMD:
