@@ -39,9 +39,10 @@ const volatile bool lat_send_accept = true;
 
 /* Where kvm_exit does not fire, a traced ICR write is the start of the deliveries that
  * follow it in the same thread until the jiffies counter has moved on by more than this
- * (1-2 jiffies: 1 to 8 ms by CONFIG_HZ; they run in the same call chain, microseconds
- * apart; a device interrupt raised by the vCPU thread much later must not be taken for an
- * IPI). Jiffies, not the clock: reading jiffies is a load, a clock read is not. */
+ * (1-2 jiffies: 1-2 ms at CONFIG_HZ=1000, 4-8 ms at 250, 10-20 ms at 100; they run in the
+ * same call chain, microseconds apart; a device interrupt raised by the vCPU thread much
+ * later must not be taken for an IPI, and one of another vector never is). Jiffies, not
+ * the clock: reading jiffies is a load, a clock read is not. */
 #define IPIV_SEND_WINDOW_JIFFIES 1
 
 /* ---- maps ---- */
@@ -512,15 +513,19 @@ static __always_inline void irq_pending(struct ipiv_target *tg, u32 slot, u64 vm
 
 /* kvm_apic_accept_irq for target vCPU `target` of VM vm, in the thread t (NULL: not a
  * vCPU thread). Only deliveries that follow a traced send are IPIs to time. The target's
- * wait and its pending EOI start at the send's time: the accept follows it in the same
- * exit, and a clock read is most of what an accept would cost here; only send->accept,
- * when recorded, reads the clock. */
+ * wait and its pending EOI start at the send's time, which the accept follows in the same
+ * exit: a clock read is most of what an accept would cost on some hosts. The accept reads
+ * the clock only for send->accept, when recorded, and for a posted delivery, whose wait
+ * starts at the accept: it ends as delivered in the guest when the target exited after
+ * that (lat_wait_ends), and a target that exited between the send and the accept was not
+ * in the guest then. */
 static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 target, u32 dm,
 					  u32 vector)
 {
 	struct ipiv_target *tg;
 	u32 slot;
-	u64 now;
+	u64 now, accepted;
+	bool posted;
 
 	if (!lat_enabled || !t || !t->ipi_ts)
 		return;
@@ -536,17 +541,18 @@ static __always_inline void lat_on_accept(struct ipiv_thread *t, u64 vm, u32 tar
 	    (vector & IPIV_IRQ_VECTOR) != t->ipi_vector)
 		return;
 	slot = lat_slot_of(t);
+	posted = t->apicv == IPIV_APICV_ACTIVE;
+	accepted = lat_send_accept || posted ? bpf_ktime_get_ns() : 0;
 	if (lat_send_accept)
 		lat_record(slot, vm, t->vcpu_id, IPIV_LAT_SEND_ACCEPT, t->ipi_path,
-			   bpf_ktime_get_ns() - t->ipi_ts);
+			   accepted - t->ipi_ts);
 	tg = target_of(slot, vm, target, true);
 	if (!tg)
 		return;
 	now = t->ipi_ts;
 	/* the first interrupt a target has not run since is the one that wakes it */
-	wait_starts(&tg->wake_since,
-		    t->apicv == IPIV_APICV_ACTIVE ? now | WAIT_POSTED : now & ~WAIT_POSTED, slot,
-		    vm, target);
+	wait_starts(&tg->wake_since, posted ? accepted | WAIT_POSTED : now & ~WAIT_POSTED, slot, vm,
+		    target);
 	/* only fixed and lowest-priority interrupts end with an EOI */
 	if (dm != ICR_DM_FIXED && dm != ICR_DM_LOWEST_PRIO) {
 		lat_unmatched(slot, vm, target, IPIV_UNM_NMI);

@@ -104,7 +104,7 @@ struct ipiv_target_irq {
  * first three vector slots, all that an accept or an EOI usually touches, share one line:
  * the sender's and the target's CPUs take that line in turn. */
 struct ipiv_target {
-	__u64 wake_since; /* accept time of the first interrupt not run since, 0: none */
+	__u64 wake_since; /* ICR write (posted: accept) time of the first interrupt not run since */
 	__u64 pi_since;	  /* time of a posted-interrupt wakeup not run since, 0: none */
 	struct ipiv_target_irq irq[IPIV_TARGET_IRQS];
 	__u64 pad[6];

@@ -372,7 +372,15 @@ json_t *api_status(const struct ipiv_snapshot *snap, const char *version)
 			   "vms_discovered", (json_int_t)self->vms_discovered, "vms_reclaimed",
 			   (json_int_t)self->vms_reclaimed, "inhibit_names",
 			   ipiv_inhibit_names_source(&snap->inhibit_names));
-	if (status)
+	if (status) {
+		json_t *recorded = json_array();
+
+		/* the latency families this ipivd records: a VM's .latency has only these */
+		for (uint32_t k = 0; k < IPIV_LAT_UNMATCHED; k++)
+			if (self->lat_kinds_recorded & (1u << k))
+				json_array_append_new(recorded, json_string(ipiv_lat_kind_name(k)));
+		json_object_set_new(status, "latency_recorded", recorded);
 		json_object_set_new(status, "sources", sources_json(self));
+	}
 	return status;
 }

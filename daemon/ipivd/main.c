@@ -451,7 +451,6 @@ int main(int argc, char **argv)
 									 : "--window");
 	if (diagnose) {
 		opts.n_listen = 0;
-		opts.send_accept_latency = true; /* the findings' median_delivery_us */
 		if (manager_start(&m, &opts))
 			return 1;
 		r = manager_diagnose(m, window, vm, json, stdout);

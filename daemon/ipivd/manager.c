@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,16 +92,28 @@ static int take(struct manager *m, struct ipiv_snapshot **snap, char ***names)
 }
 
 /*
- * Frees what take() gave, and hands the heap pages that leaves free back to the system: a
- * snapshot is thousands of small blocks (~10 MiB at 512 VMs), and freed between the
+ * Hands the heap pages that freed snapshots leave back to the system, at most once a second
+ * (a trim costs ~3 ms at 512 VMs; clients that poll faster leave at most a second's worth):
+ * a snapshot is thousands of small blocks (~10 MiB at 512 VMs), and freed between the
  * long-lived ones (the diagnosis window's snapshot, names) they would stay in ipivd's RSS
  * until the next request reused them.
  */
+static void trim_heap(void)
+{
+	static _Atomic uint64_t last_ms;
+	uint64_t now = (uint64_t)(now_s() * 1000), last = last_ms;
+
+	if (now - last < 1000 || !atomic_compare_exchange_strong(&last_ms, &last, now))
+		return;
+	malloc_trim(0);
+}
+
+/* Frees what take() gave. */
 static void give_back(struct ipiv_snapshot *snap, char **names)
 {
 	collector_snapshot_free(snap);
 	free(names);
-	malloc_trim(0);
+	trim_heap();
 }
 
 static int serve_metrics(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
@@ -306,7 +319,7 @@ static int diagnose_window(struct manager *m)
 	collector_snapshot_free(m->diag_prev);
 	m->diag_prev = cur;
 	m->last_diag = now_s();
-	malloc_trim(0); /* the window's old snapshot: see give_back */
+	trim_heap(); /* the window's old snapshot */
 	return 0;
 }
 
@@ -340,9 +353,9 @@ int manager_start(struct manager **out, const struct manager_opts *opts)
 		.bpf_stats = opts->bpf_stats,
 		.no_latency = opts->no_latency,
 		.per_vcpu_latency = opts->per_vcpu_latency,
-		/* recorded where it is exported, or a diagnosis may cite it */
-		.send_accept_latency = opts->send_accept_latency || opts->per_vcpu ||
-				       opts->vm_histograms == METRICS_VM_HISTOGRAMS_ALL,
+		/* recorded where /metrics exports it (a clock read per accept) */
+		.send_accept_latency =
+			opts->per_vcpu || opts->vm_histograms == METRICS_VM_HISTOGRAMS_ALL,
 		.exited_retention_ns = opts->exited_retention_s * 1000000000ull,
 	};
 	struct manager *m = calloc(1, sizeof(*m));

@@ -29,11 +29,10 @@ struct manager_opts {
 	bool bpf_stats;			     /* keep kernel.bpf_stats_enabled on */
 	bool no_latency;		     /* --no-latency: counting only */
 	bool per_vcpu_latency;		     /* histograms per vCPU too (JSON) */
-	bool send_accept_latency; /* record send->accept (diagnose; implied by vm_histograms all) */
-	unsigned poll_ms;	  /* discovery/reclaim interval */
-	unsigned exited_retention_s; /* --collector.exited-retention */
-	unsigned diag_ms;	     /* diagnosis window: findings are re-evaluated this often */
-	const char *sys_root;	     /* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
+	unsigned poll_ms;		     /* discovery/reclaim interval */
+	unsigned exited_retention_s;	     /* --collector.exited-retention */
+	unsigned diag_ms;     /* diagnosis window: findings are re-evaluated this often */
+	const char *sys_root; /* prefix of /proc/cpuinfo, /sys/module, /dev/cpu ("" live) */
 	struct diag_thresholds thresholds;
 	const char *version;
 	enum metrics_vm_histograms vm_histograms; /* --collector.vm-histograms */

@@ -316,8 +316,9 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		 "From the sender's ICR write (kvm_apic_ipi) to each target's accept: KVM's "
 		 "delivery work."},
 		{IPIV_LAT_ACCEPT_RUN, "ipiv_ipi_accept_to_running_seconds",
-		 "From an accepted IPI to its target running again: woken from halt "
-		 "(target=\"halted\") or re-entering the guest (target=\"running\")."},
+		 "From an accepted IPI (timed from its ICR write; a posted one from its accept) "
+		 "to its target running again: woken from halt (target=\"halted\") or "
+		 "re-entering the guest (target=\"running\")."},
 		{IPIV_LAT_SEND_EOI, "ipiv_ipi_send_to_eoi_seconds",
 		 "From the ICR write to the target's EOI of that vector: the host-side round "
 		 "trip, where EOIs trap."},

@@ -33,7 +33,7 @@ struct collector_opts {
 	/* Latency histograms per vCPU as well as per VM. */
 	bool per_vcpu_latency;
 	/* Also record send->accept (a clock read per accept): for ipivd's
-	 * --collector.vm-histograms=all and per-vCPU mode, ipivtop and diagnose. */
+	 * --collector.vm-histograms=all and per-vCPU mode, and ipivtop. */
 	bool send_accept_latency;
 	/* Map choices as for this kernel release instead of uname's (tests). */
 	const char *kernel_release;

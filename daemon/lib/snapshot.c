@@ -527,6 +527,10 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 	self->probes = calloc(c->n_probes, sizeof(*self->probes));
 	if (!self->probes)
 		return -ENOMEM;
+	if (!c->opts.no_latency)
+		for (uint32_t k = 0; k < IPIV_LAT_UNMATCHED; k++)
+			if (k != IPIV_LAT_SEND_ACCEPT || c->opts.send_accept_latency)
+				self->lat_kinds_recorded |= 1u << k;
 	memcpy(self->probes, c->probes, c->n_probes * sizeof(*c->probes));
 	self->n_probes = c->n_probes;
 	for (size_t i = 0; i < c->n_probes; i++)

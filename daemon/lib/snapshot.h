@@ -39,6 +39,9 @@ struct ipiv_self_stats {
 	struct ipiv_prog_stats *progs;
 	size_t n_progs;
 	bool bpf_stats_enabled;
+	/* bit k: the BPF side records histograms of enum ipiv_lat_kind k (none with
+	 * --no-latency; send->accept only when asked for, as it costs a clock read) */
+	uint32_t lat_kinds_recorded;
 	uint64_t drops[IPIV_DROP_COUNT]; /* summed over CPUs, by enum ipiv_drop_reason */
 	uint64_t vms_discovered;	 /* VMs first seen by the discovery iterator */
 	uint64_t vms_reclaimed;		 /* VMs whose map entries were deleted after they exited */

@@ -132,6 +132,9 @@ static struct fixture *fixture_new(void)
 	f->snap.self.progs = f->progs;
 	f->snap.self.n_progs = 1;
 	f->snap.self.bpf_stats_enabled = true;
+	/* ipivd's default: every family but send->accept */
+	f->snap.self.lat_kinds_recorded =
+		((1u << IPIV_LAT_UNMATCHED) - 1) & ~(1u << IPIV_LAT_SEND_ACCEPT);
 	f->snap.self.drops[IPIV_DROP_MATRIX_FULL] = 11;
 	f->snap.self.vms_discovered = 5;
 	f->snap.self.vms_reclaimed = 2;
@@ -562,6 +565,7 @@ static void test_status_document(void **state)
 		"vms_discovered",
 		"vms_reclaimed",
 		"inhibit_names",
+		"latency_recorded",
 		"sources",
 		NULL,
 	};
@@ -584,6 +588,9 @@ static void test_status_document(void **state)
 	assert_int_equal(get_int(doc, "vms_discovered"), 5);
 	assert_string_equal(get_str(doc, "inhibit_names"), "builtin"); /* no collector here */
 	assert_int_equal(get_int(doc, "vms_reclaimed"), 2);
+	a = json_object_get(doc, "latency_recorded");
+	assert_int_equal(json_array_size(a), IPIV_LAT_UNMATCHED - 1);
+	assert_string_equal(json_string_value(json_array_get(a, 0)), "accept_to_running");
 	/* none of the fixture's probes is a source of these (test_sources has the rest) */
 	o = json_object_get(doc, "sources");
 	assert_int_equal(json_object_size(o), IPIV_N_QUANTITIES);

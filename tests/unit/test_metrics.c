@@ -1619,6 +1619,8 @@ static void budget_vm(struct fixture *g, struct ipiv_lat_hist *lat, size_t n_lat
 		g->web_exits[3] = (struct ipiv_exit_cell){IPIV_ISA_SVM, 0x402, 4};
 		break;
 	}
+	/* in (path, class) order, as snapshots keep them (the trapped sends came last) */
+	qsort(vm->send_cells, vm->n_send_cells, sizeof(*vm->send_cells), ipiv_send_cell_cmp);
 	vm->lat_unmatched[IPIV_UNM_OVERWRITTEN] = 3;
 	vm->lat_unmatched[IPIV_UNM_WAKE_UNSEEN] = 1;
 	vm->lat = lat;
