@@ -1077,6 +1077,33 @@ static int parse_progs(const json_t *doc, struct ipiv_self_stats *self, struct p
 	return 0;
 }
 
+/* "latency_recorded": the latency families that ipivd records, by name; an ipivd from before
+ * the list recorded them all. */
+static int parse_recorded(const json_t *doc, struct ipiv_self_stats *self, struct perr *e)
+{
+	const json_t *list = json_object_get(doc, "latency_recorded"), *v;
+	size_t i;
+
+	if (!list) {
+		self->lat_kinds_recorded = (1u << IPIV_LAT_UNMATCHED) - 1;
+		return 0;
+	}
+	if (!json_is_array(list))
+		return fail(e, "status: latency_recorded: expected an array");
+	json_array_foreach(list, i, v)
+	{
+		uint32_t k = 0;
+
+		while (k < IPIV_LAT_UNMATCHED &&
+		       (!json_is_string(v) || strcmp(json_string_value(v), ipiv_lat_kind_name(k))))
+			k++;
+		if (k == IPIV_LAT_UNMATCHED)
+			return fail(e, "status: latency_recorded: unknown family");
+		self->lat_kinds_recorded |= 1u << k;
+	}
+	return 0;
+}
+
 int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degraded, char *version,
 		     size_t version_size, char *err, size_t err_size)
 {
@@ -1097,7 +1124,8 @@ int api_parse_status(const json_t *doc, struct ipiv_snapshot *snap, bool *degrad
 	    (r = parse_labelled(doc, "drops", self.drops,
 				&(struct labels){.name = ipiv_drop_name, .n = IPIV_DROP_COUNT},
 				false, "status", &e)) ||
-	    (r = parse_probes(doc, &self, &e)) || (r = parse_progs(doc, &self, &e))) {
+	    (r = parse_probes(doc, &self, &e)) || (r = parse_progs(doc, &self, &e)) ||
+	    (r = parse_recorded(doc, &self, &e))) {
 		if (r == -ENOMEM)
 			snprintf(err, err_size, "out of memory");
 		free_probes(&self);

@@ -18,7 +18,8 @@ void top_detail_init(struct top_detail *d, uint64_t key)
 {
 	memset(d, 0, sizeof(*d));
 	d->key = key;
-	d->stage = IPIV_LAT_SEND_EOI; /* what the table's P50/P99 show */
+	d->stage = IPIV_LAT_SEND_EOI;			  /* what the table's P50/P99 show */
+	d->lat_recorded = (1u << IPIV_LAT_UNMATCHED) - 1; /* until a sample says otherwise */
 }
 
 static void vm_free(struct ipiv_vm_stats *vm)
@@ -443,11 +444,12 @@ static void latency(struct top_canvas *c, const struct top_detail *d)
 	char span[64];
 
 	if (!lat_since_reset(d) || top_lat_since(&d->cur, &d->base, &since)) {
-		top_latency_draw(c, &d->cur, d->stage, "since the collector started");
+		top_latency_draw(c, &d->cur, d->stage, d->lat_recorded,
+				 "since the collector started");
 		return;
 	}
 	lat_span(d, span, sizeof(span));
-	top_latency_draw(c, &since, d->stage, span);
+	top_latency_draw(c, &since, d->stage, d->lat_recorded, span);
 	free(since.lat);
 }
 

@@ -18,7 +18,8 @@ struct top_detail {
 	bool gone; /* the VM was not in the last sample: its last numbers stay on screen */
 	struct ipiv_vm_stats prev, cur; /* deep copies: vcpus, matrix and latency */
 	uint64_t prev_ns, cur_ns;
-	unsigned stage; /* the latency stage shown, enum ipiv_lat_kind; "l" cycles it */
+	unsigned stage;	       /* the latency stage shown, enum ipiv_lat_kind; "l" cycles it */
+	uint32_t lat_recorded; /* the stages the collector records (ipiv_self_stats) */
 	/* The latency pane is cumulative: since the collector started, or since "r" (since_reset:
 	 * base holds the VM's histograms at base_ns, or is taken from the next sample). */
 	bool since_reset, has_base;

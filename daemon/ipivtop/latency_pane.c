@@ -168,7 +168,7 @@ static void bars(struct top_canvas *c, const struct latency_hist *h)
 }
 
 void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsigned stage,
-		      const char *span)
+		      uint32_t recorded, const char *span)
 {
 	struct latency_hist h;
 	char head[160], mean[TOP_NUM_MAX], unmatched[IPIV_UNM_COUNT * 48];
@@ -183,6 +183,13 @@ void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsi
 		top_canvas_put(c, TOP_A_DIM,
 			       "n/a: latency collection is off (ipivd --no-latency) or not in this "
 			       "ipivd");
+		return;
+	}
+	if (stage < 32 && !(recorded & (1u << stage))) {
+		top_canvas_line(c);
+		top_canvas_put(c, TOP_A_DIM,
+			       "n/a: this ipivd does not record this stage (it costs a clock read "
+			       "per accept: ipivd --collector.vm-histograms=all records it)");
 		return;
 	}
 	stage_line(c, stage);

@@ -32,9 +32,10 @@ struct top_hist_row {
  */
 size_t top_hist_rows(const struct latency_hist *h, size_t max_rows, struct top_hist_row *out);
 
-/* Draws the pane for vm's stage (an enum ipiv_lat_kind below IPIV_LAT_UNMATCHED); span says
- * what vm's histograms cover ("since the collector started"). */
+/* Draws the pane for vm's stage (an enum ipiv_lat_kind below IPIV_LAT_UNMATCHED); recorded
+ * has a bit per stage the collector records; span says what vm's histograms cover ("since
+ * the collector started"). */
 void top_latency_draw(struct top_canvas *c, const struct ipiv_vm_stats *vm, unsigned stage,
-		      const char *span);
+		      uint32_t recorded, const char *span);
 
 #endif

@@ -158,8 +158,10 @@ static int sample(struct app *a, bool has_detail, uint64_t key, struct top_detai
 	}
 	r = top_model_update(&a->model, f.snap, (const char(*)[VM_NAME_MAX])f.names, f.latency,
 			     f.send_eoi, f.findings);
-	if (!r && detail)
+	if (!r && detail) {
+		detail->lat_recorded = f.snap->self.lat_kinds_recorded;
 		r = top_detail_update(detail, f.detail, f.snap->taken_ns);
+	}
 	top_model_sort(&a->model);
 	top_frame_free(a->src, &a->frame);
 	a->frame = f;

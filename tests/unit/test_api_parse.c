@@ -725,13 +725,18 @@ static void test_status_round_trip(void **state)
 {
 	struct fixture *f = make_fixture();
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
-	json_t *doc = through_text(api_status(&f->snap, "1.2.3"));
+	json_t *doc;
 	char version[64], err[200];
 	bool degraded = false;
 
+	/* ipivd's default: every latency family but send->accept */
+	f->snap.self.lat_kinds_recorded =
+		((1u << IPIV_LAT_UNMATCHED) - 1) & ~(1u << IPIV_LAT_SEND_ACCEPT);
+	doc = through_text(api_status(&f->snap, "1.2.3"));
 	assert_int_equal(
 		api_parse_status(doc, snap, &degraded, version, sizeof(version), err, sizeof(err)),
 		0);
+	assert_int_equal(snap->self.lat_kinds_recorded, f->snap.self.lat_kinds_recorded);
 	assert_true(degraded); /* kvm_exit is required and missing */
 	assert_string_equal(version, "1.2.3");
 	assert_int_equal(snap->self.n_probes, 3);
@@ -749,6 +754,17 @@ static void test_status_round_trip(void **state)
 	assert_true(snap->self.bpf_stats_enabled);
 	assert_int_equal(snap->self.vms_discovered, 7);
 	assert_int_equal(snap->self.vms_reclaimed, 5);
+	/* an ipivd from before the list recorded every family; an unknown one is an error */
+	json_object_del(doc, "latency_recorded");
+	assert_int_equal(
+		api_parse_status(doc, snap, &degraded, version, sizeof(version), err, sizeof(err)),
+		0);
+	assert_int_equal(snap->self.lat_kinds_recorded, (1u << IPIV_LAT_UNMATCHED) - 1);
+	json_object_set_new(doc, "latency_recorded", json_pack("[s]", "send_to_nowhere"));
+	assert_int_equal(
+		api_parse_status(doc, snap, &degraded, version, sizeof(version), err, sizeof(err)),
+		-EINVAL);
+	assert_non_null(strstr(err, "latency_recorded"));
 	json_decref(doc);
 	api_parse_snapshot_free(snap);
 	free(f);

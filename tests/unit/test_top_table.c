@@ -388,6 +388,14 @@ static void test_drill_latency_and_findings(void **state)
 	assert_true(canvas_has(&c, "n 1 "));
 	assert_true(canvas_has(&c, "not evaluated yet: ipivd has not evaluated them yet"));
 	top_canvas_free(&c);
+	/* from an ipivd that does not record send->accept (its default), the pane says so */
+	d.lat_recorded &= ~(1u << IPIV_LAT_SEND_ACCEPT);
+	top_canvas_init(&c, 200);
+	top_drill_draw(&c, &d, &row, NULL, NULL);
+	assert_true(canvas_has(&c, "n/a: this ipivd does not record this stage"));
+	assert_false(canvas_has(&c, "n 1 "));
+	top_canvas_free(&c);
+	d.lat_recorded = (1u << IPIV_LAT_UNMATCHED) - 1;
 
 	/* a stage without observations, and latency collection off */
 	d.stage = IPIV_LAT_HALT;
