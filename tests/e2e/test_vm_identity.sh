@@ -41,11 +41,13 @@ qemu() {	# PIDFILE ARGS...
 qemu "$tmp/qemu.pid" -name "$P-qemu" -uuid "$U_QEMU"
 qemu "$tmp/lv.pid" -name "guest=$P-lv,debug-threads=on" -smbios "type=1,manufacturer=ipiv,uuid=$U_SMBIOS"
 
-# Each VM once ipivd has named it.
+# Each VM once ipivd has named it: the API first, then /metrics, which a VM the API listed
+# is in too (the other order raced a VM discovered between the two requests).
 ok=
 for _ in $(seq 1 100); do
-	if curl -sf "$URL/metrics" > "$tmp/metrics" && curl -sf "$URL/api/v1/vms" > "$tmp/vms.json" &&
-	   [ "$(jq --arg p "$P-" '[.vms[] | select(.name | startswith($p))] | length' "$tmp/vms.json")" = 4 ]
+	if curl -sf "$URL/api/v1/vms" > "$tmp/vms.json" &&
+	   [ "$(jq --arg p "$P-" '[.vms[] | select(.name | startswith($p))] | length' "$tmp/vms.json")" = 4 ] &&
+	   curl -sf "$URL/metrics" > "$tmp/metrics"
 	then
 		ok=1; break
 	fi

@@ -77,10 +77,12 @@ cp $T/trace "$tmp/inhibit.trace"
 # Emulated SVM under TCG sometimes breaks a guest that halts under load: an interrupt is
 # lost or the vCPU jumps into its interrupt table (seen about once per 130,000 IPIs, real
 # and long mode alike, while the same guests run clean on the PVM host). A window in which
-# a findings guest died says nothing about ipivd, so it is run again, up to three times;
-# the guests' errors are kept, and the checks on the host see only a whole window.
+# a findings guest died, or stalled (a lost interrupt leaves it waiting: fewer IPIs in the
+# window than the rules' minimum, by the report's own window_ipis_sent), says nothing
+# about ipivd, so it is run again, up to three times; the guests' errors are kept, and the
+# checks on the host see only a whole window.
 findings_window() {
-	local spec fpids=() p died=
+	local spec sent fpids=() p died=
 	for spec in "dx-logical -n 2 -m x2apic-logical -t halt" \
 		    "dx-broadcast -n 3 -m x2apic-allbutself -t halt" \
 		    "dx-halted -n 2 -m x2apic-phys -t halt" \
@@ -100,6 +102,14 @@ findings_window() {
 		fail "ipivd diagnose failed: $(cat "$tmp/diag.err")"
 	for p in "${fpids[@]}"; do kill -0 "$p" 2>/dev/null || died=1; done
 	for p in "${fpids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for spec in dx-logical dx-broadcast dx-halted dx-nmi dx-clean; do
+		sent=$(jq --arg vm "$spec" '[.vms[] | select(.name == $vm) | .window_ipis_sent]
+			| .[0] // 0' "$tmp/report.json")
+		if [ "$sent" -lt 10 ]; then
+			echo "$spec stalled: $sent IPIs in the window" >> "$tmp/$spec.err"
+			died=1
+		fi
+	done
 	[ -z "$died" ]
 }
 if [[ " $phases " == *" findings "* ]]; then
