@@ -293,88 +293,79 @@ static int read_dense_latency(struct collector *c, struct ipiv_snapshot *snap)
 /* Entries of the lat_hseries map (~4.3 KiB each) read per system call. */
 #define HSERIES_BATCH 64
 
-/* The VM-wide histograms of VMs without a dense slot (lat_hseries), HSERIES_BATCH per
- * system call. */
-static int read_hashed_series(struct collector *c, struct ipiv_snapshot *snap)
+/*
+ * Calls each(snap, key, value) for every entry of hash map fd, `batch` entries per system
+ * call (batch lookups of hash maps: Linux 5.6+). -ENOSPC when one hash bucket holds more
+ * entries than `batch`.
+ */
+static int read_batched(int fd, size_t key_size, size_t value_size, __u32 batch,
+			struct ipiv_snapshot *snap,
+			int (*each)(struct ipiv_snapshot *, const void *, const void *))
 {
-	int fd = bpf_map__fd(c->skel->maps.lat_hseries), err = 0;
-	struct ipiv_lat_series_key *keys = malloc(HSERIES_BATCH * sizeof(*keys));
-	struct ipiv_lat_series *values = malloc(HSERIES_BATCH * sizeof(*values));
-	__u64 batch = 0;
+	char *keys = malloc(batch * key_size), *values = malloc(batch * value_size);
+	__u64 cursor = 0; /* the kernel's (a bucket index for hash maps) */
 	bool started = false, done = false;
+	int err = 0;
 
-	if (!keys || !values) {
+	if (!keys || !values)
 		err = -ENOMEM;
-		goto out;
-	}
 	while (!done && !err) {
-		__u32 count = HSERIES_BATCH;
+		__u32 count = batch;
 
-		err = bpf_map_lookup_batch(fd, started ? &batch : NULL, &batch, keys, values,
+		err = bpf_map_lookup_batch(fd, started ? &cursor : NULL, &cursor, keys, values,
 					   &count, NULL);
-		if (err == -ENOENT) {
+		if (err == -ENOENT) { /* the end; count holds the last entries */
 			done = true;
 			err = 0;
 		} else if (err) {
 			break;
 		}
 		started = true;
-		for (__u32 i = 0; i < count && !err; i++) {
-			struct ipiv_vm_stats *vm = vm_row(snap, keys[i].vm);
-
-			if (vm && keys[i].series < IPIV_LAT_SERIES)
-				err = add_latency_series(vm, keys[i].series, &values[i]);
-		}
+		for (__u32 i = 0; i < count && !err; i++)
+			err = each(snap, keys + i * key_size, values + i * value_size);
 	}
-out:
 	free(keys);
 	free(values);
 	return err;
 }
 
-/* The lat map into the snapshot's VM rows, LAT_BATCH entries per system call (batch
- * lookups of hash maps: Linux 5.6+; a full map holds IPIV_MAX_LAT entries), the dense
- * slots of the VMs that have one and the hashed series of those that have none. */
+/* One lat_hseries element: a VM-wide histogram of a VM without a dense slot. */
+static int add_hashed_series(struct ipiv_snapshot *snap, const void *k, const void *v)
+{
+	const struct ipiv_lat_series_key *key = k;
+	struct ipiv_vm_stats *vm = vm_row(snap, key->vm);
+
+	if (!vm || key->series >= IPIV_LAT_SERIES)
+		return 0;
+	return add_latency_series(vm, key->series, v);
+}
+
+static int add_latency_entry(struct ipiv_snapshot *snap, const void *key, const void *value)
+{
+	return add_latency(snap, key, value);
+}
+
+/* The lat map into the snapshot's VM rows, LAT_BATCH entries per system call (a full map
+ * holds IPIV_MAX_LAT entries), the dense slots of the VMs that have one and the hashed
+ * series of those that have none (HSERIES_BATCH, ~4.3 KiB each, per call). */
 static int read_latency(struct collector *c, struct ipiv_snapshot *snap)
 {
-	int fd = bpf_map__fd(c->skel->maps.lat), err = 0;
-	struct ipiv_lat_key *keys = malloc(LAT_BATCH * sizeof(*keys));
-	struct ipiv_lat_value *values = malloc(LAT_BATCH * sizeof(*values));
-	__u64 batch = 0; /* the kernel's cursor (a bucket index for hash maps) */
-	bool started = false, done = false;
+	int err;
 
 	for (size_t i = 0; i < snap->n_vms; i++)
 		snap->vms[i].latency_enabled = !c->opts.no_latency;
-	if (!keys || !values) {
-		err = -ENOMEM;
-		goto out;
-	}
-	while (!done && !err) {
-		__u32 count = LAT_BATCH;
-
-		err = bpf_map_lookup_batch(fd, started ? &batch : NULL, &batch, keys, values,
-					   &count, NULL);
-		if (err == -ENOENT) { /* the end; count holds the last entries */
-			done = true;
-			err = 0;
-		} else if (err) {
-			break; /* -ENOSPC: one hash bucket holding more than LAT_BATCH entries */
-		}
-		started = true;
-		for (__u32 i = 0; i < count && !err; i++)
-			err = add_latency(snap, &keys[i], &values[i]);
-	}
+	err = read_batched(bpf_map__fd(c->skel->maps.lat), sizeof(struct ipiv_lat_key),
+			   sizeof(struct ipiv_lat_value), LAT_BATCH, snap, add_latency_entry);
 	if (!err)
 		err = read_dense_latency(c, snap);
 	if (!err)
-		err = read_hashed_series(c, snap);
+		err = read_batched(
+			bpf_map__fd(c->skel->maps.lat_hseries), sizeof(struct ipiv_lat_series_key),
+			sizeof(struct ipiv_lat_series), HSERIES_BATCH, snap, add_hashed_series);
 	for (size_t i = 0; i < snap->n_vms && !err; i++)
 		if (snap->vms[i].n_lat)
 			qsort(snap->vms[i].lat, snap->vms[i].n_lat, sizeof(*snap->vms[i].lat),
 			      ipiv_lat_hist_cmp);
-out:
-	free(keys);
-	free(values);
 	return err;
 }
 
