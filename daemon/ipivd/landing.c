@@ -1,36 +1,17 @@
 /* The HTML landing page for "/"; see landing.h. */
 #include <errno.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <string.h>
 
 #include "landing.h"
 #include "strbuf.h"
-#include "utf8.h"
 
 void html_escape(struct strbuf *sb, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t left = strlen(s), n;
-	uint32_t cp;
+	static const struct strbuf_escape html[] = {
+		{'&', "&amp;"}, {'<', "&lt;"}, {'>', "&gt;"}, {'"', "&quot;"}, {'\'', "&#39;"},
+	};
 
-	while (left) {
-		n = utf8_decode(p, left, &cp);
-		if (n == 0) {
-			strbuf_puts(sb, "\xef\xbf\xbd");
-			p++, left--;
-			continue;
-		}
-		switch (cp) {
-		case '&': strbuf_puts(sb, "&amp;"); break;
-		case '<': strbuf_puts(sb, "&lt;"); break;
-		case '>': strbuf_puts(sb, "&gt;"); break;
-		case '"': strbuf_puts(sb, "&quot;"); break;
-		case '\'': strbuf_puts(sb, "&#39;"); break;
-		default: strbuf_append(sb, (const char *)p, n);
-		}
-		p += n, left -= n;
-	}
+	strbuf_put_escaped(sb, s, html, sizeof(html) / sizeof(html[0]));
 }
 
 /* Only same-origin paths become links: "//host" would leave the site. */

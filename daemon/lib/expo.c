@@ -13,7 +13,6 @@
 #include "expo.h"
 #include "expo_proto.h"
 #include "strbuf.h"
-#include "utf8.h"
 
 #define EXPO_MAX_SUFFIXES 4
 #define EXPO_DOUBLE_MAX	  32 /* expo_format_double's longest text and its NUL */
@@ -202,32 +201,16 @@ int expo_format_double(double v, char *buf, size_t size)
 }
 
 /* Writes s escaped for a label value (or an OpenMetrics HELP text when quote is true: the
- * same rules); 0.0.4 HELP text escapes only backslash and newline. */
+ * same rules); 0.0.4 HELP text escapes only backslash and newline (the first two). */
 static void put_escaped(struct strbuf *sb, const char *s, bool quote)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t left = strlen(s), len;
-	uint32_t cp;
+	static const struct strbuf_escape label[] = {
+		{'\\', "\\\\"},
+		{'\n', "\\n"},
+		{'"', "\\\""},
+	};
 
-	while (left) {
-		len = utf8_decode(p, left, &cp);
-		if (len == 0) {
-			strbuf_puts(sb, "\xef\xbf\xbd");
-			p++;
-			left--;
-			continue;
-		}
-		if (cp == '\\')
-			strbuf_puts(sb, "\\\\");
-		else if (cp == '\n')
-			strbuf_puts(sb, "\\n");
-		else if (cp == '"' && quote)
-			strbuf_puts(sb, "\\\"");
-		else
-			strbuf_append(sb, (const char *)p, len);
-		p += len;
-		left -= len;
-	}
+	strbuf_put_escaped(sb, s, label, quote ? 3 : 2);
 }
 
 static int remember_name(struct expo *e, const char *base, const char *suffix)

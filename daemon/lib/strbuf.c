@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "utf8.h"
 
 static int strbuf_reserve(struct strbuf *sb, size_t extra)
 {
@@ -71,6 +72,30 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	sb->len += (size_t)n;
+}
+
+void strbuf_put_escaped(struct strbuf *sb, const char *s, const struct strbuf_escape *escapes,
+			size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), len, i;
+	uint32_t cp;
+
+	while (left) {
+		len = utf8_decode(p, left, &cp);
+		if (len == 0) {
+			strbuf_puts(sb, "\xef\xbf\xbd"); /* U+FFFD, for one byte */
+			p++, left--;
+			continue;
+		}
+		for (i = 0; i < n && escapes[i].cp != cp; i++)
+			;
+		if (i < n)
+			strbuf_puts(sb, escapes[i].text);
+		else
+			strbuf_append(sb, (const char *)p, len);
+		p += len, left -= len;
+	}
 }
 
 char *strbuf_steal(struct strbuf *sb, size_t *len)

@@ -4,6 +4,7 @@
 #define IPIV_STRBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
 	char *buf; /* always NUL-terminated once anything was appended */
@@ -20,6 +21,19 @@ static inline int strbuf_error(const struct strbuf *sb)
 {
 	return sb->err;
 }
+/* A code point strbuf_put_escaped() writes as text instead of itself. */
+struct strbuf_escape {
+	uint32_t cp;
+	const char *text;
+};
+
+/* Appends the string s with each code point listed in escapes[0..n) written as its text, and
+ * each byte that does not start valid UTF-8 (utf8.h: overlong forms, surrogates, truncated
+ * sequences) as U+FFFD; the rest is copied as it is. HTML text and Prometheus label values
+ * and HELP text are escaped this way, with tables of their own. */
+void strbuf_put_escaped(struct strbuf *sb, const char *s, const struct strbuf_escape *escapes,
+			size_t n);
+
 /* Hands the buffer to the caller (free() it) and resets sb; NULL after an error. */
 char *strbuf_steal(struct strbuf *sb, size_t *len);
 void strbuf_release(struct strbuf *sb);
