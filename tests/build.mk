@@ -45,7 +45,9 @@ format:
 	$(Q)git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^kernel-patches/' | \
 		xargs clang-format -i
 
-check-format:
+# check-pure-modules reads the daemon's objects as make builds them.
+check-format: $(DAEMON_LIB_OBJS) $(IPIVD_OBJS) $(IPIVTOP_OBJS) $(OUT)/daemon/ipivd/main.o \
+	$(OUT)/daemon/ipivtop/main.o
 	$(Q)tests/run-tests lint $(LINT_CHECKS)
 
 # Sanitizer build and fuzzing: each builds a tree of its own (.output-san, .output-fuzz).
