@@ -7,7 +7,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Same attach points as the collector's probe table (daemon/lib/collector.c). */
+/* The tracepoints of the collector's probe table (probe_defs[], daemon/lib/probes.c). */
 #define EMPTY_PROBE(tp)           \
 	SEC("raw_tp/" #tp)        \
 	int empty_##tp(void *ctx) \

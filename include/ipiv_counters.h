@@ -7,7 +7,7 @@
  *
  * No include guard: an includer defines IPIV_COUNTER(kind, fields, ...) and the CNT_ field
  * macros, includes this file, and gets them undefined again at its end. ipiv.h makes the
- * enum, daemon/lib/collector.h the struct, daemon/lib/counters.c the table; the table's
+ * enum, daemon/lib/snapshot.h the struct, daemon/lib/counters.c the table; the table's
  * members are described in daemon/lib/counters.h.
  *
  * fields: where the counts go (all uint64_t, named as the JSON API names them):
@@ -25,7 +25,7 @@
  */
 
 /* IPIs a guest asked KVM to send. sub = enum ipiv_path, sub2 = ICR class (icr.h); vcpu = the
- * sender. By class the VM's sends are kept apart too (ipiv_vm_stats.sent, collector.c). */
+ * sender. By class the VM's sends are kept apart too (ipiv_vm_stats.send_cells, snapshot.c). */
 IPIV_COUNTER(
 	SEND,
 	CNT_TOTAL(sent) CNT_BY_SUB(sent_by_path, IPIV_PATH_COUNT) CNT_WHEN(sent_accel_eligible),
@@ -97,7 +97,7 @@ IPIV_COUNTER(AVIC_CAUSE, CNT_BY_SUB(avic_incomplete, IPIV_AVIC_CAUSE_COUNT), .la
 		    .from = COUNTER_FROM_BY_SUB})
 
 /* VM exits where kvm_exit fires. sub = enum ipiv_isa, sub2 = exit reason (VMX: basic reason);
- * by reason the VM's exits are kept apart too (ipiv_vm_stats.exits, collector.c). */
+ * by reason the VM's exits are kept apart too (ipiv_vm_stats.exits, snapshot.c). */
 IPIV_COUNTER(EXIT, CNT_TOTAL(exits),
 	     .host = {"ipiv_host_vm_exits",
 		      "VM exits of every VM since ipivd started, exited VMs included (where "
@@ -105,7 +105,7 @@ IPIV_COUNTER(EXIT, CNT_TOTAL(exits),
 		      .zeros = COUNTER_ALL})
 
 /* APICv/AVIC inhibit reasons set or cleared: vcpu = IPIV_VCPU_NONE, sub = inhibit reason bit,
- * sub2 = 1 set / 0 clear. VM-wide only (ipiv_vm_stats.inhibit_set/_clear, collector.c). */
+ * sub2 = 1 set / 0 clear. VM-wide only (ipiv_vm_stats.inhibit_set/_clear, snapshot.c). */
 IPIV_COUNTER(INHIBIT, /* no fields in struct ipiv_counts */)
 
 /* From here on, what the first kernel-patches/ series traced. kvm_pi_wakeup (v2) still needs

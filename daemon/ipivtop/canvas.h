@@ -1,5 +1,5 @@
 /* What ipivtop's screen elements draw into: lines of UTF-8 text with attribute runs, the
- * same for the terminal (top_screen.c paints it with curses) and for batch output (plain
+ * same for the terminal (screen.c paints it with curses) and for batch output (plain
  * text) and for unit tests (compare the text). Pure. */
 #ifndef IPIV_TOP_CANVAS_H
 #define IPIV_TOP_CANVAS_H
@@ -8,7 +8,7 @@
 
 #include "strbuf.h"
 
-/* Meanings, not colours: top_screen.c maps them to colour pairs or to plain attributes. */
+/* Meanings, not colours: screen.c maps them to colour pairs or to plain attributes. */
 enum top_attr {
 	TOP_A_NORMAL = 0,
 	TOP_A_TITLE,	/* the program line */
