@@ -103,13 +103,7 @@ static const char usage_text[] =
 	"\n"
 	"Diagnosis thresholds:\n";
 
-static void usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ipivd: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ipivd --help)\n");
-	exit(2);
-}
+#define usage_error(...) ipiv_usage_error("ipivd", __VA_ARGS__)
 
 static unsigned parse_seconds(const char *arg, const char *flag)
 {
@@ -287,6 +281,9 @@ int main(int argc, char **argv)
 	int c, r;
 
 	limit_heap();
+	/* ipivd's lines are log lines (logfmt unless --log.format says otherwise) from here on,
+	 * the collector's too; a usage error while the flags are parsed stays plain text */
+	ipiv_log_set_format("logfmt");
 	diag_thresholds_default(&opts.thresholds);
 	if (argc > 1 && !strcmp(argv[1], "diagnose")) {
 		diagnose = true;
@@ -440,7 +437,7 @@ int main(int argc, char **argv)
 		char web_err[768];
 
 		if (httpd_web_config_load(web_config, web_err, sizeof(web_err))) {
-			fprintf(stderr, "ipivd: web config: %s\n", web_err);
+			log_error("ipivd", "web config: %s", web_err);
 			return 2;
 		}
 	}
@@ -456,11 +453,11 @@ int main(int argc, char **argv)
 		r = manager_diagnose(m, window, vm, json, stdout);
 		manager_free(m);
 		if (r == -ENOENT) {
-			fprintf(stderr, "ipivd: no VM named '%s' on this host\n", vm);
+			log_error("diag", "no VM named '%s' on this host", vm);
 			return 1;
 		}
 		if (r) {
-			fprintf(stderr, "ipivd: diagnosis failed: %s\n", strerror(-r));
+			log_error("diag", "diagnosis failed: %s", strerror(-r));
 			return 1;
 		}
 		return 0;

@@ -24,7 +24,8 @@ fails() {
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
 
 fails "unprivileged --check" as_nobody "$IPIVD" --check
-one_line "unprivileged --check" "$tmp/err" '^ipiv: loading BPF programs failed: .*CAP_BPF'
+one_line "unprivileged --check" "$tmp/err" \
+	'^ts=[^ ]+ level=error component=collector msg="loading BPF programs failed: .*CAP_BPF'
 note "unprivileged ipivd --check: $(cat "$tmp/err")"
 
 # the same detail is there for who asks: libbpf's lines as ipivd log lines at debug level,
@@ -33,14 +34,15 @@ fails "unprivileged --check, debug" as_nobody "$IPIVD" --check --log.level=debug
 grep -q '^ts=.* level=debug component=libbpf msg=' "$tmp/err" ||
 	fail "no libbpf detail at debug level: $(head -c 600 "$tmp/err")"
 ! grep -q '^libbpf:' "$tmp/err" || fail "a raw libbpf line at debug level: $(grep -m1 '^libbpf:' "$tmp/err")"
-tail -n 1 "$tmp/err" | grep -q '^ipiv: loading BPF programs failed: .*CAP_BPF' ||
+tail -n 1 "$tmp/err" | grep -q 'level=error component=collector msg="loading BPF programs failed: .*CAP_BPF' ||
 	fail "debug output does not end with the one line: $(tail -n 1 "$tmp/err")"
 note "with --log.level=debug: $(grep -c component=libbpf "$tmp/err") libbpf lines as log lines"
 
 # a kernel without BTF: /sys/kernel/btf hidden in a mount namespace of our own
 # shellcheck disable=SC2016 # $0 is for the inner shell: ipivd's path
 fails "no BTF" unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$0" --check' "$IPIVD"
-one_line "no BTF" "$tmp/err" '^ipiv: kernel BTF /sys/kernel/btf/vmlinux missing: .*CONFIG_DEBUG_INFO_BTF=y'
+one_line "no BTF" "$tmp/err" \
+	'^ts=[^ ]+ level=error component=collector msg="kernel BTF /sys/kernel/btf/vmlinux missing: .*CONFIG_DEBUG_INFO_BTF=y'
 note "no BTF: $(cat "$tmp/err")"
 
 # output paths and test-only flags: refused at once, before a guest or a probe

@@ -1,5 +1,6 @@
 /* Unit tests for daemon/lib/log.c: logfmt and JSON lines, escaping of what a message holds
- * (quotes, newlines, control bytes), the level filter and bad flag values. */
+ * (quotes, newlines, control bytes), the level filter, bad flag values, the plain lines of a
+ * program that picked no format, and the usage error both programs share. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -92,13 +95,75 @@ static void test_bad_values(void **state)
 	assert_int_equal(ipiv_log_set_format(NULL), -EINVAL);
 }
 
+/* Before a program picks a format (ipivtop never does), a line is "ipiv: <message>". */
+static void test_plain_by_default(void **state)
+{
+	pid_t pid;
+	int fds[2], status;
+	char out[256] = "";
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		FILE *f = fdopen(fds[1], "w");
+
+		close(fds[0]);
+		if (!f)
+			_exit(3);
+		ipiv_log_set_stream(f);
+		log_error("collector", "kernel BTF %s missing\n", "/sys/kernel/btf/vmlinux");
+		log_debug("libbpf", "not shown");
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(n > 0);
+	assert_string_equal(out, "ipiv: kernel BTF /sys/kernel/btf/vmlinux missing\n");
+}
+
+/* ipiv_usage_error: one plain line on stderr naming the program twice, exit status 2. */
+static void test_usage_error(void **state)
+{
+	pid_t pid;
+	int fds[2], status;
+	char out[256] = "";
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		assert_int_equal(ipiv_log_set_format("json"), 0); /* not a log line even so */
+		ipiv_usage_error("ipivtop", "--delay must be %d..%d, not '%s'", 1, 3600, "0");
+	}
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+	assert_true(n > 0);
+	assert_string_equal(out,
+			    "ipivtop: --delay must be 1..3600, not '0' (see ipivtop --help)\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* first: it forks a process with log.c as a program finds it */
+		cmocka_unit_test(test_plain_by_default),
 		cmocka_unit_test_setup_teardown(test_logfmt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+		cmocka_unit_test(test_usage_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
