@@ -120,12 +120,14 @@ void ipiv_log(enum ipiv_log_level level, const char *component, const char *fmt,
 
 void ipiv_usage_error(const char *prog, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see %s --help)\n", prog);
+	/* one write: the line is whole even where stderr is a pipe shared with others */
+	fprintf(stderr, "%s: %s (see %s --help)\n", prog, msg, prog);
+	fflush(stderr);
 	exit(2);
 }
