@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -83,6 +85,8 @@ static const char usage_text[] =
 	"                               to 268 ms), octave (29, to 17 s) or fine (449)\n"
 	"                               (default coarse)\n"
 	"  --collector.poll-interval MS VM discovery and reclaim interval (default 1000)\n"
+	"  --collector.msr-facts FILE   take the VMX capability MSRs from FILE, written by\n"
+	"                               --dump-msr-facts, instead of /dev/cpu/0/msr\n"
 	"  --collector.exited-retention SECS\n"
 	"                               keep an exited VM's final series this long (default 60;\n"
 	"                               0: drop them when it is reclaimed)\n"
@@ -95,6 +99,9 @@ static const char usage_text[] =
 	"  --capabilities.keep CAPS     after start-up keep these capabilities too (CAP_X,CAP_Y\n"
 	"                               or all; default: only what this kernel needs)\n"
 	"  --check                      load and attach, report what works, exit 0 or 1\n"
+	"  --dump-msr-facts FILE        read /dev/cpu/0/msr (needs CAP_SYS_RAWIO), write what it\n"
+	"                               gave to FILE (- for stdout) for --collector.msr-facts,\n"
+	"                               exit\n"
 	"  -V, --version                print the version and what it was built with\n"
 	"  -h, --help                   this text\n"
 	"\n"
@@ -156,6 +163,45 @@ static void print_version(void)
 	printf("  gnutls:        %s\n", gnutls_check_version(NULL));
 	printf("  libyaml:       %s\n", yaml_get_version_string());
 	printf("  platform:      %s/%s\n", "linux", uname(&u) == 0 ? u.machine : "unknown");
+}
+
+/*
+ * --dump-msr-facts: the unit's privileged ExecStartPre step. The file is replaced in one
+ * rename and readable by all (the values are the CPU's, /proc/cpuinfo shows as much), so the
+ * daemon's transient user can read what root wrote whatever the unit's UMask=.
+ */
+static int dump_msr(const char *root, const char *path)
+{
+	char tmp_path[4096];
+	FILE *f;
+	int fd, r;
+
+	if (!strcmp(path, "-"))
+		return accel_msr_dump(root, stdout) ? 1 : 0;
+	if (snprintf(tmp_path, sizeof(tmp_path), "%s.new", path) >= (int)sizeof(tmp_path)) {
+		log_error("ipivd", "--dump-msr-facts: file name too long");
+		return 1;
+	}
+	fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fchmod(fd, 0644) || !(f = fdopen(fd, "w"))) {
+		log_error("ipivd", "--dump-msr-facts: cannot write %s: %s", tmp_path,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp_path);
+		return 1;
+	}
+	r = accel_msr_dump(root, f);
+	if (fclose(f) && !r)
+		r = -errno;
+	if (!r && rename(tmp_path, path))
+		r = -errno;
+	if (r) {
+		log_error("ipivd", "--dump-msr-facts: cannot write %s: %s", path, strerror(-r));
+		unlink(tmp_path);
+		return 1;
+	}
+	return 0;
 }
 
 /* The start-up report (probes attached, degraded or not) as log lines. */
@@ -221,6 +267,8 @@ int main(int argc, char **argv)
 		OPT_CAPS_KEEP,
 		OPT_WEB_CONFIG,
 		OPT_VM_HISTOGRAMS,
+		OPT_MSR_FACTS,
+		OPT_DUMP_MSR_FACTS,
 	};
 	static const struct option longopts[] = {
 		{"web.listen-address", required_argument, NULL, OPT_LISTEN},
@@ -235,6 +283,8 @@ int main(int argc, char **argv)
 		{"collector.vm-histograms", required_argument, NULL, OPT_VM_HISTOGRAMS},
 		{"collector.poll-interval", required_argument, NULL, OPT_POLL},
 		{"collector.exited-retention", required_argument, NULL, OPT_RETENTION},
+		{"collector.msr-facts", required_argument, NULL, OPT_MSR_FACTS},
+		{"dump-msr-facts", required_argument, NULL, OPT_DUMP_MSR_FACTS},
 		{"no-bpf-stats", no_argument, NULL, OPT_NO_STATS},
 		{"no-latency", no_argument, NULL, OPT_NO_LATENCY},
 		{"log.level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -278,6 +328,7 @@ int main(int argc, char **argv)
 	char *end, err[256];
 	uint64_t keep_caps = 0; /* --capabilities.keep */
 	const char *web_config = NULL;
+	const char *msr_facts = NULL, *dump_msr_facts = NULL;
 	int c, r;
 
 	limit_heap();
@@ -374,6 +425,17 @@ int main(int argc, char **argv)
 				usage_error("%s", err);
 			break;
 		case OPT_CHECK: check = true; break;
+		case OPT_MSR_FACTS:
+			if (!optarg[0])
+				usage_error("%s", "--collector.msr-facts needs a file name");
+			msr_facts = optarg;
+			break;
+		case OPT_DUMP_MSR_FACTS:
+			if (!optarg[0])
+				usage_error("%s",
+					    "--dump-msr-facts needs a file name (- for stdout)");
+			dump_msr_facts = optarg;
+			break;
 		case 'V':
 		case OPT_VERSION: print_version(); return 0;
 		case 'h':
@@ -432,7 +494,19 @@ int main(int argc, char **argv)
 		http_limits->max_connections_per_ip = http_limits->max_connections;
 	}
 
-	/* Read before anything starts, and as root: a bad file is a usage error. */
+	if (dump_msr_facts)
+		return dump_msr(opts.sys_root, dump_msr_facts);
+	/* Read before anything starts (as root, or before the unit's sandbox); a bad file is a
+	 * usage error, said in one log line. */
+	if (msr_facts) {
+		char msr_err[512];
+
+		if (accel_msr_load(opts.sys_root, msr_facts, msr_err, sizeof(msr_err))) {
+			log_error("ipivd", "--collector.msr-facts: %s", msr_err);
+			return 2;
+		}
+	}
+
 	if (web_config) {
 		char web_err[768];
 
