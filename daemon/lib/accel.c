@@ -65,6 +65,20 @@ struct paths {
 	char root[192]; /* without a trailing slash; "" for the real host */
 };
 
+/* root without trailing slashes; -ENAMETOOLONG where it leaves no room for the paths. */
+static int paths_init(struct paths *p, const char *root)
+{
+	size_t len = strlen(root);
+
+	while (len && root[len - 1] == '/')
+		len--;
+	if (len >= sizeof(p->root) - 64)
+		return -ENAMETOOLONG;
+	memcpy(p->root, root, len);
+	p->root[len] = '\0';
+	return 0;
+}
+
 static int path_join(const struct paths *p, const char *rel, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s%s", p->root, rel);
@@ -447,18 +461,10 @@ int accel_msr_dump(const char *root, FILE *out)
 	struct paths p;
 	struct msr_raw raw;
 	char path[256];
-	size_t len;
 
 	if (!root || !out)
 		return -EINVAL;
-	len = strlen(root);
-	while (len && root[len - 1] == '/')
-		len--;
-	if (len >= sizeof(p.root) - 64)
-		return -ENAMETOOLONG;
-	memcpy(p.root, root, len);
-	p.root[len] = '\0';
-	if (path_join(&p, "/dev/cpu/0/msr", path, sizeof(path)) < 0)
+	if (paths_init(&p, root) || path_join(&p, "/dev/cpu/0/msr", path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
 	msr_raw_read(path, &raw);
 	fprintf(out, "# the VMX capability MSRs of CPU 0: ipivd --dump-msr-facts wrote this for "
@@ -633,8 +639,8 @@ int accel_msr_load(const char *root, const char *path, char *err, size_t err_siz
 {
 	char buf[MSR_FILE_MAX + 2]; /* one byte more than allowed tells a larger file */
 	struct msr_raw raw;
+	struct paths p;
 	ssize_t n;
-	size_t len;
 	int r;
 
 	if (!root || !err || !err_size)
@@ -644,10 +650,7 @@ int accel_msr_load(const char *root, const char *path, char *err, size_t err_siz
 		msr_preloaded.filled = false;
 		return 0;
 	}
-	len = strlen(root);
-	while (len && root[len - 1] == '/')
-		len--;
-	if (len >= sizeof(msr_file.root) - 64)
+	if (paths_init(&p, root))
 		return -ENAMETOOLONG;
 	n = read_small(path, buf, sizeof(buf));
 	if (n < 0) {
@@ -661,8 +664,7 @@ int accel_msr_load(const char *root, const char *path, char *err, size_t err_siz
 	if (r)
 		return r;
 	msr_file.raw = raw;
-	memcpy(msr_file.root, root, len);
-	msr_file.root[len] = '\0';
+	memcpy(msr_file.root, p.root, sizeof(msr_file.root));
 	snprintf(msr_file.source, sizeof(msr_file.source), "%.120s (from %.120s)", path,
 		 raw.device);
 	msr_file.loaded = true;
@@ -885,17 +887,11 @@ int accel_msr_preload(const char *root)
 int accel_read(const char *root, struct accel_state *st)
 {
 	struct paths p;
-	size_t len;
 
 	if (!root || !st)
 		return -EINVAL;
-	len = strlen(root);
-	while (len && root[len - 1] == '/')
-		len--;
-	if (len >= sizeof(p.root) - 64)
+	if (paths_init(&p, root))
 		return -ENAMETOOLONG;
-	memcpy(p.root, root, len);
-	p.root[len] = '\0';
 
 	memset(st, 0, sizeof(*st));
 	read_cpuinfo(&p, st);

@@ -107,44 +107,12 @@ static ssize_t read_all(int fd, char *out, size_t size)
 	return (ssize_t)n;
 }
 
-/* Before a program picks a format (ipivtop never does), a line is "ipiv: <message>". */
-static void test_plain_by_default(void **state)
+/* Runs child in a fresh process whose stderr is a pipe; its output (to EOF) goes to out and
+ * its wait status is returned. The process starts with log.c's state as this one has it. */
+static int in_child(void (*child)(void), char *out, size_t size)
 {
-	pid_t pid;
 	int fds[2], status;
-	char out[256] = "";
-	ssize_t n;
-
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		FILE *f = fdopen(fds[1], "w");
-
-		close(fds[0]);
-		if (!f)
-			_exit(3);
-		ipiv_log_set_stream(f);
-		log_error("collector", "kernel BTF %s missing\n", "/sys/kernel/btf/vmlinux");
-		log_debug("libbpf", "not shown");
-		_exit(0);
-	}
-	close(fds[1]);
-	n = read_all(fds[0], out, sizeof(out));
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_true(n > 0);
-	assert_string_equal(out, "ipiv: kernel BTF /sys/kernel/btf/vmlinux missing\n");
-}
-
-/* ipiv_usage_error: one plain line on stderr naming the program twice, exit status 2. */
-static void test_usage_error(void **state)
-{
 	pid_t pid;
-	int fds[2], status;
-	char out[256] = "";
-	ssize_t n;
 
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
@@ -152,16 +120,46 @@ static void test_usage_error(void **state)
 	if (pid == 0) {
 		close(fds[0]);
 		dup2(fds[1], STDERR_FILENO);
-		assert_int_equal(ipiv_log_set_format("json"), 0); /* not a log line even so */
-		ipiv_usage_error("ipivtop", "--delay must be %d..%d, not '%s'", 1, 3600, "0");
+		child();
+		_exit(0);
 	}
 	close(fds[1]);
-	n = read_all(fds[0], out, sizeof(out));
+	read_all(fds[0], out, size);
 	close(fds[0]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void log_as_found(void)
+{
+	log_error("collector", "kernel BTF %s missing\n", "/sys/kernel/btf/vmlinux");
+	log_debug("libbpf", "not shown");
+}
+
+/* Before a program picks a format (ipivtop never does), a line is "ipiv: <message>". */
+static void test_plain_by_default(void **state)
+{
+	char out[256];
+	int status = in_child(log_as_found, out, sizeof(out));
+
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_string_equal(out, "ipiv: kernel BTF /sys/kernel/btf/vmlinux missing\n");
+}
+
+static void usage_error_as_json(void)
+{
+	assert_int_equal(ipiv_log_set_format("json"), 0); /* not a log line even so */
+	ipiv_usage_error("ipivtop", "--delay must be %d..%d, not '%s'", 1, 3600, "0");
+}
+
+/* ipiv_usage_error: one plain line on stderr naming the program twice, exit status 2. */
+static void test_usage_error(void **state)
+{
+	char out[256];
+	int status = in_child(usage_error_as_json, out, sizeof(out));
+
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 2);
-	assert_true(n > 0);
 	assert_string_equal(out,
 			    "ipivtop: --delay must be 1..3600, not '0' (see ipivtop --help)\n");
 }
