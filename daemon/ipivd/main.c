@@ -34,6 +34,19 @@
 #ifndef IPIV_BUILD_DATE
 #define IPIV_BUILD_DATE "unknown"
 #endif
+#ifndef IPIV_BRANCH
+#define IPIV_BRANCH "unknown"
+#endif
+#ifndef IPIV_BUILD_USER
+#define IPIV_BUILD_USER "unknown"
+#endif
+#if defined(__clang__)
+#define IPIV_CC_VERSION __VERSION__ /* "Debian Clang 14.0.6" */
+#elif defined(__GNUC__)
+#define IPIV_CC_VERSION "gcc " __VERSION__
+#else
+#define IPIV_CC_VERSION "unknown"
+#endif
 
 #define DEFAULT_LISTEN	       "127.0.0.1:9712"
 #define MANAGER_MAX_LISTEN_STR "8"
@@ -151,13 +164,17 @@ static const char *must_be_dir(const char *path, const char *flag)
 	return path;
 }
 
-/* Prometheus' style: name, version, revision, then what it was built with. */
+/* Prometheus' style (common/version): name, version, branch, revision, who built it when,
+ * with what (the compiler where Go's says its go version; then the libraries), platform. */
 static void print_version(void)
 {
 	struct utsname u;
 
-	printf("ipivd, version %s (revision: %s)\n", IPIV_VERSION, IPIV_REVISION);
+	printf("ipivd, version %s (branch: %s, revision: %s)\n", IPIV_VERSION, IPIV_BRANCH,
+	       IPIV_REVISION);
+	printf("  build user:    %s\n", IPIV_BUILD_USER);
 	printf("  build date:    %s\n", IPIV_BUILD_DATE);
+	printf("  cc version:    %s\n", IPIV_CC_VERSION);
 	printf("  libbpf:        %s\n", libbpf_version_string());
 	printf("  libmicrohttpd: %s\n", MHD_get_version());
 	printf("  gnutls:        %s\n", gnutls_check_version(NULL));
