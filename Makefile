@@ -17,8 +17,12 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # the commit's date, so that a build of one commit prints the same everywhere
 BUILD_DATE := $(shell git log -1 --format=%cd --date=format:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
+# As Prometheus' builds stamp them; `make BRANCH=... BUILD_USER=...` for a reproducible build
+BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell echo "$$(id -un 2>/dev/null || echo unknown)@$$(hostname 2>/dev/null || echo unknown)")
 VERSION_DEFS := -DIPIV_VERSION='"$(VERSION)"' -DIPIV_REVISION='"$(REVISION)"' \
-		-DIPIV_BUILD_DATE='"$(BUILD_DATE)"'
+		-DIPIV_BUILD_DATE='"$(BUILD_DATE)"' -DIPIV_BRANCH='"$(BRANCH)"' \
+		-DIPIV_BUILD_USER='"$(BUILD_USER)"'
 # `make CFLAGS=...` (e.g. -O0 -fsanitize=address,undefined) adds to the project's flags
 # instead of replacing them; every object is rebuilt when the flags change.
 CFLAGS ?= -O2 -g

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -31,6 +33,19 @@
 #endif
 #ifndef IPIV_BUILD_DATE
 #define IPIV_BUILD_DATE "unknown"
+#endif
+#ifndef IPIV_BRANCH
+#define IPIV_BRANCH "unknown"
+#endif
+#ifndef IPIV_BUILD_USER
+#define IPIV_BUILD_USER "unknown"
+#endif
+#if defined(__clang__)
+#define IPIV_CC_VERSION __VERSION__ /* "Debian Clang 14.0.6" */
+#elif defined(__GNUC__)
+#define IPIV_CC_VERSION "gcc " __VERSION__
+#else
+#define IPIV_CC_VERSION "unknown"
 #endif
 
 #define DEFAULT_LISTEN	       "127.0.0.1:9712"
@@ -83,6 +98,8 @@ static const char usage_text[] =
 	"                               to 268 ms), octave (29, to 17 s) or fine (449)\n"
 	"                               (default coarse)\n"
 	"  --collector.poll-interval MS VM discovery and reclaim interval (default 1000)\n"
+	"  --collector.msr-facts FILE   take the VMX capability MSRs from FILE, written by\n"
+	"                               --dump-msr-facts, instead of /dev/cpu/0/msr\n"
 	"  --collector.exited-retention SECS\n"
 	"                               keep an exited VM's final series this long (default 60;\n"
 	"                               0: drop them when it is reclaimed)\n"
@@ -95,6 +112,9 @@ static const char usage_text[] =
 	"  --capabilities.keep CAPS     after start-up keep these capabilities too (CAP_X,CAP_Y\n"
 	"                               or all; default: only what this kernel needs)\n"
 	"  --check                      load and attach, report what works, exit 0 or 1\n"
+	"  --dump-msr-facts FILE        read /dev/cpu/0/msr (needs CAP_SYS_RAWIO), write what it\n"
+	"                               gave to FILE (- for stdout) for --collector.msr-facts,\n"
+	"                               exit\n"
 	"  -V, --version                print the version and what it was built with\n"
 	"  -h, --help                   this text\n"
 	"\n"
@@ -103,13 +123,7 @@ static const char usage_text[] =
 	"\n"
 	"Diagnosis thresholds:\n";
 
-static void usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ipivd: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ipivd --help)\n");
-	exit(2);
-}
+#define usage_error(...) ipiv_usage_error("ipivd", __VA_ARGS__)
 
 static unsigned parse_seconds(const char *arg, const char *flag)
 {
@@ -150,18 +164,61 @@ static const char *must_be_dir(const char *path, const char *flag)
 	return path;
 }
 
-/* Prometheus' style: name, version, revision, then what it was built with. */
+/* Prometheus' style (common/version): name, version, branch, revision, who built it when,
+ * with what (the compiler where Go's says its go version; then the libraries), platform. */
 static void print_version(void)
 {
 	struct utsname u;
 
-	printf("ipivd, version %s (revision: %s)\n", IPIV_VERSION, IPIV_REVISION);
+	printf("ipivd, version %s (branch: %s, revision: %s)\n", IPIV_VERSION, IPIV_BRANCH,
+	       IPIV_REVISION);
+	printf("  build user:    %s\n", IPIV_BUILD_USER);
 	printf("  build date:    %s\n", IPIV_BUILD_DATE);
+	printf("  cc version:    %s\n", IPIV_CC_VERSION);
 	printf("  libbpf:        %s\n", libbpf_version_string());
 	printf("  libmicrohttpd: %s\n", MHD_get_version());
 	printf("  gnutls:        %s\n", gnutls_check_version(NULL));
 	printf("  libyaml:       %s\n", yaml_get_version_string());
 	printf("  platform:      %s/%s\n", "linux", uname(&u) == 0 ? u.machine : "unknown");
+}
+
+/*
+ * --dump-msr-facts: the unit's privileged ExecStartPre step. The file is replaced in one
+ * rename and readable by all (the values are the CPU's, /proc/cpuinfo shows as much), so the
+ * daemon's transient user can read what root wrote whatever the unit's UMask=.
+ */
+static int dump_msr(const char *root, const char *path)
+{
+	char tmp_path[4096];
+	FILE *f;
+	int fd, r;
+
+	if (!strcmp(path, "-"))
+		return accel_msr_dump(root, stdout) ? 1 : 0;
+	if (snprintf(tmp_path, sizeof(tmp_path), "%s.new", path) >= (int)sizeof(tmp_path)) {
+		log_error("ipivd", "--dump-msr-facts: file name too long");
+		return 1;
+	}
+	fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fchmod(fd, 0644) || !(f = fdopen(fd, "w"))) {
+		log_error("ipivd", "--dump-msr-facts: cannot write %s: %s", tmp_path,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp_path);
+		return 1;
+	}
+	r = accel_msr_dump(root, f);
+	if (fclose(f) && !r)
+		r = -errno;
+	if (!r && rename(tmp_path, path))
+		r = -errno;
+	if (r) {
+		log_error("ipivd", "--dump-msr-facts: cannot write %s: %s", path, strerror(-r));
+		unlink(tmp_path);
+		return 1;
+	}
+	return 0;
 }
 
 /* The start-up report (probes attached, degraded or not) as log lines. */
@@ -227,6 +284,8 @@ int main(int argc, char **argv)
 		OPT_CAPS_KEEP,
 		OPT_WEB_CONFIG,
 		OPT_VM_HISTOGRAMS,
+		OPT_MSR_FACTS,
+		OPT_DUMP_MSR_FACTS,
 	};
 	static const struct option longopts[] = {
 		{"web.listen-address", required_argument, NULL, OPT_LISTEN},
@@ -241,6 +300,8 @@ int main(int argc, char **argv)
 		{"collector.vm-histograms", required_argument, NULL, OPT_VM_HISTOGRAMS},
 		{"collector.poll-interval", required_argument, NULL, OPT_POLL},
 		{"collector.exited-retention", required_argument, NULL, OPT_RETENTION},
+		{"collector.msr-facts", required_argument, NULL, OPT_MSR_FACTS},
+		{"dump-msr-facts", required_argument, NULL, OPT_DUMP_MSR_FACTS},
 		{"no-bpf-stats", no_argument, NULL, OPT_NO_STATS},
 		{"no-latency", no_argument, NULL, OPT_NO_LATENCY},
 		{"log.level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -284,9 +345,13 @@ int main(int argc, char **argv)
 	char *end, err[256];
 	uint64_t keep_caps = 0; /* --capabilities.keep */
 	const char *web_config = NULL;
+	const char *msr_facts = NULL, *dump_msr_facts = NULL;
 	int c, r;
 
 	limit_heap();
+	/* ipivd's lines are log lines (logfmt unless --log.format says otherwise) from here on,
+	 * the collector's too; a usage error while the flags are parsed stays plain text */
+	ipiv_log_set_format("logfmt");
 	diag_thresholds_default(&opts.thresholds);
 	if (argc > 1 && !strcmp(argv[1], "diagnose")) {
 		diagnose = true;
@@ -377,6 +442,17 @@ int main(int argc, char **argv)
 				usage_error("%s", err);
 			break;
 		case OPT_CHECK: check = true; break;
+		case OPT_MSR_FACTS:
+			if (!optarg[0])
+				usage_error("%s", "--collector.msr-facts needs a file name");
+			msr_facts = optarg;
+			break;
+		case OPT_DUMP_MSR_FACTS:
+			if (!optarg[0])
+				usage_error("%s",
+					    "--dump-msr-facts needs a file name (- for stdout)");
+			dump_msr_facts = optarg;
+			break;
 		case 'V':
 		case OPT_VERSION: print_version(); return 0;
 		case 'h':
@@ -435,12 +511,24 @@ int main(int argc, char **argv)
 		http_limits->max_connections_per_ip = http_limits->max_connections;
 	}
 
-	/* Read before anything starts, and as root: a bad file is a usage error. */
+	if (dump_msr_facts)
+		return dump_msr(opts.sys_root, dump_msr_facts);
+	/* Read before anything starts (as root, or before the unit's sandbox); a bad file is a
+	 * usage error, said in one log line. */
+	if (msr_facts) {
+		char msr_err[512];
+
+		if (accel_msr_load(opts.sys_root, msr_facts, msr_err, sizeof(msr_err))) {
+			log_error("ipivd", "--collector.msr-facts: %s", msr_err);
+			return 2;
+		}
+	}
+
 	if (web_config) {
 		char web_err[768];
 
 		if (httpd_web_config_load(web_config, web_err, sizeof(web_err))) {
-			fprintf(stderr, "ipivd: web config: %s\n", web_err);
+			log_error("ipivd", "web config: %s", web_err);
 			return 2;
 		}
 	}
@@ -456,11 +544,11 @@ int main(int argc, char **argv)
 		r = manager_diagnose(m, window, vm, json, stdout);
 		manager_free(m);
 		if (r == -ENOENT) {
-			fprintf(stderr, "ipivd: no VM named '%s' on this host\n", vm);
+			log_error("diag", "no VM named '%s' on this host", vm);
 			return 1;
 		}
 		if (r) {
-			fprintf(stderr, "ipivd: diagnosis failed: %s\n", strerror(-r));
+			log_error("diag", "diagnosis failed: %s", strerror(-r));
 			return 1;
 		}
 		return 0;

@@ -127,15 +127,32 @@ static int want_string(struct parse_ctx *p, const yaml_node_t *n, const char *ke
 	return 0;
 }
 
+/* The booleans of exporter-toolkit's YAML library, gopkg.in/yaml.v2 (YAML 1.1, its resolve
+ * table): these spellings, unquoted. A quoted "true" is a string there, which a bool field
+ * refuses, and so does this. */
 static int want_bool(struct parse_ctx *p, const yaml_node_t *n, const char *key, bool *out)
 {
-	if (n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "true"))
-		*out = true;
-	else if (n->type == YAML_SCALAR_NODE && !strcmp(scalar(n), "false"))
-		*out = false;
-	else
+	static const char *const yes[] = {"y",	  "Y",	  "yes", "Yes", "YES", "true",
+					  "True", "TRUE", "on",	 "On",	"ON"};
+	static const char *const no[] = {"n",	  "N",	   "no",  "No",	 "NO", "false",
+					 "False", "FALSE", "off", "Off", "OFF"};
+
+	if (n->type != YAML_SCALAR_NODE)
 		return fail(p, n, "%s: want true or false", key);
-	return 0;
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return fail(p, n, "%s: want true or false, unquoted (\"%s\" is a string)", key,
+			    scalar(n));
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcmp(scalar(n), yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcmp(scalar(n), no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return fail(p, n, "%s: want true or false", key);
 }
 
 /* A file name, resolved against the config file's directory. */

@@ -27,6 +27,7 @@
 #include "help.h"
 #include "http.h"
 #include "latency_pane.h"
+#include "log.h"
 #include "model.h"
 #include "paths.h"
 #include "screen.h"
@@ -91,13 +92,7 @@ static const char usage_text[] =
 	"(drill-down), Esc back. P50/P99 cover the last refresh interval (the title line says\n"
 	"when they cannot).\n";
 
-static void usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ipivtop: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ipivtop --help)\n");
-	exit(2);
-}
+#define usage_error(...) ipiv_usage_error("ipivtop", __VA_ARGS__)
 
 static double now_s(void)
 {

@@ -65,6 +65,20 @@ struct paths {
 	char root[192]; /* without a trailing slash; "" for the real host */
 };
 
+/* root without trailing slashes; -ENAMETOOLONG where it leaves no room for the paths. */
+static int paths_init(struct paths *p, const char *root)
+{
+	size_t len = strlen(root);
+
+	while (len && root[len - 1] == '/')
+		len--;
+	if (len >= sizeof(p->root) - 64)
+		return -ENAMETOOLONG;
+	memcpy(p->root, root, len);
+	p->root[len] = '\0';
+	return 0;
+}
+
 static int path_join(const struct paths *p, const char *rel, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s%s", p->root, rel);
@@ -287,7 +301,23 @@ static void read_cpuinfo(const struct paths *p, struct accel_state *st)
 	free(buf);
 }
 
-/* ---- /dev/cpu/0/msr ---- */
+/* ---- /dev/cpu/0/msr, or the facts file ipivd --dump-msr-facts wrote from it ---- */
+
+/* What the device gave: each read's value or the negative errno that stopped it. */
+struct msr_raw {
+	char device[192];
+	int open_err;
+	int ctls_err; /* MSR 0x482, read when the device opened */
+	uint64_t ctls;
+	bool have_ctls3; /* MSR 0x492, read only with tertiary controls: it faults otherwise */
+	int ctls3_err;
+	uint64_t ctls3;
+};
+
+static bool has_tertiary(uint64_t ctls)
+{
+	return ctls & (1ull << ACCEL_VMX_TERTIARY_BIT);
+}
 
 static int msr_read(int fd, uint32_t msr, uint64_t *value)
 {
@@ -298,60 +328,63 @@ static int msr_read(int fd, uint32_t msr, uint64_t *value)
 	return r == sizeof(*value) ? 0 : -EIO; /* short: not an MSR device */
 }
 
-static void read_msr_device(const struct paths *p, struct accel_state *st)
+static void msr_raw_read(const char *device, struct msr_raw *raw)
+{
+	int fd;
+
+	memset(raw, 0, sizeof(*raw));
+	snprintf(raw->device, sizeof(raw->device), "%s", device);
+	fd = open(device, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		raw->open_err = -errno;
+		return;
+	}
+	raw->ctls_err = msr_read(fd, ACCEL_MSR_VMX_PROCBASED_CTLS, &raw->ctls);
+	if (!raw->ctls_err && has_tertiary(raw->ctls)) {
+		raw->have_ctls3 = true;
+		raw->ctls3_err = msr_read(fd, ACCEL_MSR_VMX_PROCBASED_CTLS3, &raw->ctls3);
+	}
+	close(fd);
+}
+
+/* The two MSR facts from what the device gave; source is where it was read (the device, or
+ * the facts file naming it). */
+static void msr_facts(const struct msr_raw *raw, const char *source, struct accel_state *st)
 {
 	struct accel_fact *tert = &st->facts[ACCEL_MSR_TERTIARY];
 	struct accel_fact *ipiv = &st->facts[ACCEL_MSR_IPI_VIRT];
-	char path[256], value[32];
-	uint64_t ctls, ctls3;
-	int fd, r;
+	char value[32];
 
-	if (path_join(p, "/dev/cpu/0/msr", path, sizeof(path)) < 0) {
-		fact_set(tert, ACCEL_UNKNOWN, NULL, "", -ENAMETOOLONG, "path too long");
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, "", -ENAMETOOLONG, "path too long");
-		return;
-	}
-	if (st->vendor != ACCEL_VENDOR_INTEL || st->facts[ACCEL_CPU_VMX].state == ACCEL_NO) {
-		fact_set(tert, ACCEL_UNKNOWN, NULL, path, -ENODEV, "not an Intel VMX CPU");
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, -ENODEV, "not an Intel VMX CPU");
-		return;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
+	if (raw->open_err) {
+		int r = raw->open_err;
 		const char *note =
 			r == -ENOENT ? "no msr device (modprobe msr; PrivateDevices= hides it)"
 			: r == -EPERM || r == -EACCES ? "needs CAP_SYS_RAWIO"
 						      : "cannot open";
-		fact_set(tert, ACCEL_UNKNOWN, NULL, path, r, note);
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, r, note);
+
+		fact_set(tert, ACCEL_UNKNOWN, NULL, source, r, note);
+		fact_set(ipiv, ACCEL_UNKNOWN, NULL, source, r, note);
 		return;
 	}
-	r = msr_read(fd, ACCEL_MSR_VMX_PROCBASED_CTLS, &ctls);
-	if (r < 0) {
-		fact_set(tert, ACCEL_UNKNOWN, NULL, path, r, "MSR 0x482 unreadable");
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, r, "MSR 0x482 unreadable");
-		close(fd);
+	if (raw->ctls_err) {
+		fact_set(tert, ACCEL_UNKNOWN, NULL, source, raw->ctls_err, "MSR 0x482 unreadable");
+		fact_set(ipiv, ACCEL_UNKNOWN, NULL, source, raw->ctls_err, "MSR 0x482 unreadable");
 		return;
 	}
-	snprintf(value, sizeof(value), "0x%016llx", (unsigned long long)ctls);
-	if (!(ctls & (1ull << ACCEL_VMX_TERTIARY_BIT))) {
-		fact_set(tert, ACCEL_NO, value, path, 0, NULL);
-		/* MSR 0x492 does not exist without tertiary controls; reading it faults */
-		fact_set(ipiv, ACCEL_NO, NULL, path, 0, "no tertiary controls");
-		close(fd);
+	snprintf(value, sizeof(value), "0x%016llx", (unsigned long long)raw->ctls);
+	if (!has_tertiary(raw->ctls)) {
+		fact_set(tert, ACCEL_NO, value, source, 0, NULL);
+		fact_set(ipiv, ACCEL_NO, NULL, source, 0, "no tertiary controls");
 		return;
 	}
-	fact_set(tert, ACCEL_YES, value, path, 0, NULL);
-	r = msr_read(fd, ACCEL_MSR_VMX_PROCBASED_CTLS3, &ctls3);
-	if (r < 0) {
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, r, "MSR 0x492 unreadable");
+	fact_set(tert, ACCEL_YES, value, source, 0, NULL);
+	if (raw->ctls3_err) {
+		fact_set(ipiv, ACCEL_UNKNOWN, NULL, source, raw->ctls3_err, "MSR 0x492 unreadable");
 	} else {
-		snprintf(value, sizeof(value), "0x%016llx", (unsigned long long)ctls3);
-		fact_set(ipiv, ctls3 & (1ull << ACCEL_VMX_IPI_VIRT_BIT) ? ACCEL_YES : ACCEL_NO,
-			 value, path, 0, NULL);
+		snprintf(value, sizeof(value), "0x%016llx", (unsigned long long)raw->ctls3);
+		fact_set(ipiv, raw->ctls3 & (1ull << ACCEL_VMX_IPI_VIRT_BIT) ? ACCEL_YES : ACCEL_NO,
+			 value, source, 0, NULL);
 	}
-	close(fd);
 }
 
 /* The MSR facts accel_msr_preload read for one root: opening the device needs CAP_SYS_RAWIO,
@@ -362,20 +395,281 @@ static struct {
 	struct accel_fact tertiary, ipi_virt;
 } msr_preloaded;
 
+/* The facts file accel_msr_load read for one root: used instead of the device. */
+static struct {
+	bool loaded;
+	char root[sizeof(((struct paths *)0)->root)];
+	char source[256]; /* "<file> (from <device>)" */
+	struct msr_raw raw;
+} msr_file;
+
 static void read_msrs(const struct paths *p, struct accel_state *st)
 {
+	struct accel_fact *tert = &st->facts[ACCEL_MSR_TERTIARY];
+	struct accel_fact *ipiv = &st->facts[ACCEL_MSR_IPI_VIRT];
+	char path[256];
+
 	if (msr_preloaded.filled && !strcmp(msr_preloaded.root, p->root)) {
-		st->facts[ACCEL_MSR_TERTIARY] = msr_preloaded.tertiary;
-		st->facts[ACCEL_MSR_IPI_VIRT] = msr_preloaded.ipi_virt;
+		*tert = msr_preloaded.tertiary;
+		*ipiv = msr_preloaded.ipi_virt;
 		return;
 	}
-	read_msr_device(p, st);
+	if (path_join(p, "/dev/cpu/0/msr", path, sizeof(path)) < 0) {
+		fact_set(tert, ACCEL_UNKNOWN, NULL, "", -ENAMETOOLONG, "path too long");
+		fact_set(ipiv, ACCEL_UNKNOWN, NULL, "", -ENAMETOOLONG, "path too long");
+	} else if (st->vendor != ACCEL_VENDOR_INTEL || st->facts[ACCEL_CPU_VMX].state == ACCEL_NO) {
+		fact_set(tert, ACCEL_UNKNOWN, NULL, path, -ENODEV, "not an Intel VMX CPU");
+		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, -ENODEV, "not an Intel VMX CPU");
+	} else if (msr_file.loaded && !strcmp(msr_file.root, p->root)) {
+		msr_facts(&msr_file.raw, msr_file.source, st);
+	} else {
+		struct msr_raw raw;
+
+		msr_raw_read(path, &raw);
+		msr_facts(&raw, path, st);
+	}
 	if (msr_preloaded.filling) {
 		memcpy(msr_preloaded.root, p->root, sizeof(msr_preloaded.root));
-		msr_preloaded.tertiary = st->facts[ACCEL_MSR_TERTIARY];
-		msr_preloaded.ipi_virt = st->facts[ACCEL_MSR_IPI_VIRT];
+		msr_preloaded.tertiary = *tert;
+		msr_preloaded.ipi_virt = *ipiv;
 		msr_preloaded.filled = true;
 	}
+}
+
+/*
+ * The facts file, written by root outside the unit's sandbox and read by the sandboxed
+ * daemon. Line-based, '#' starts a comment line; errno values are positive decimals:
+ *
+ *	ipivd-msr-facts 1
+ *	device /dev/cpu/0/msr
+ *	open ok                         (or: open error 2)
+ *	msr 0x482 0x0002000000000000    (or: msr 0x482 error 5); only after open ok
+ *	msr 0x492 0x0000000000000010    only when 0x482 allows tertiary controls
+ */
+#define MSR_FILE_MAGIC "ipivd-msr-facts 1"
+#define MSR_FILE_MAX   4096
+
+static int msr_write_one(FILE *out, uint32_t msr, int err, uint64_t value)
+{
+	if (err)
+		return fprintf(out, "msr 0x%x error %d\n# %s\n", msr, -err, strerror(-err));
+	return fprintf(out, "msr 0x%x 0x%016llx\n", msr, (unsigned long long)value);
+}
+
+int accel_msr_dump(const char *root, FILE *out)
+{
+	struct paths p;
+	struct msr_raw raw;
+	char path[256];
+
+	if (!root || !out)
+		return -EINVAL;
+	if (paths_init(&p, root) || path_join(&p, "/dev/cpu/0/msr", path, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	msr_raw_read(path, &raw);
+	fprintf(out, "# the VMX capability MSRs of CPU 0: ipivd --dump-msr-facts wrote this for "
+		     "ipivd --collector.msr-facts\n" MSR_FILE_MAGIC "\n");
+	fprintf(out, "device %s\n", raw.device);
+	if (raw.open_err)
+		fprintf(out, "open error %d\n# %s\n", -raw.open_err, strerror(-raw.open_err));
+	else
+		fprintf(out, "open ok\n");
+	if (!raw.open_err)
+		msr_write_one(out, ACCEL_MSR_VMX_PROCBASED_CTLS, raw.ctls_err, raw.ctls);
+	if (raw.have_ctls3)
+		msr_write_one(out, ACCEL_MSR_VMX_PROCBASED_CTLS3, raw.ctls3_err, raw.ctls3);
+	if (fflush(out) || ferror(out))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+static int msr_file_fail(char *err, size_t err_size, const char *name, unsigned line,
+			 const char *fmt, const char *arg)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), fmt, arg);
+	if (line)
+		snprintf(err, err_size, "%s: line %u: %s", name, line, what);
+	else
+		snprintf(err, err_size, "%s: %s", name, what);
+	return -EINVAL;
+}
+
+/* "error N": a positive errno below 4096, as the negative one. */
+static bool parse_errno(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (strncmp(s, "error ", 6) || !isdigit((unsigned char)s[6]))
+		return false;
+	errno = 0;
+	v = strtol(s + 6, &end, 10);
+	if (*end || errno || v < 1 || v > 4095)
+		return false;
+	*out = (int)-v;
+	return true;
+}
+
+/* "0x" and 1 to 16 hex digits. */
+static bool parse_u64_hex(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (strncmp(s, "0x", 2) || !isxdigit((unsigned char)s[2]) || strlen(s) > 18)
+		return false;
+	errno = 0;
+	*out = strtoull(s + 2, &end, 16);
+	return !*end && !errno;
+}
+
+static int msr_file_parse(const char *text, size_t len, const char *name, struct msr_raw *raw,
+			  char *err, size_t err_size)
+{
+	bool magic = false, device = false, opened = false, ctls = false;
+	unsigned line = 0;
+	const char *pos = text, *end = text + len;
+
+	memset(raw, 0, sizeof(*raw));
+	if (memchr(text, '\0', len))
+		return msr_file_fail(err, err_size, name, 0, "%s", "holds a NUL byte");
+	while (pos < end) {
+		const char *nl = memchr(pos, '\n', end - pos);
+		size_t n = nl ? (size_t)(nl - pos) : (size_t)(end - pos);
+		char buf[256];
+		int e;
+
+		line++;
+		if (n >= sizeof(buf))
+			return msr_file_fail(err, err_size, name, line, "%s", "line too long");
+		memcpy(buf, pos, n);
+		buf[n] = '\0';
+		pos += n + (nl ? 1 : 0);
+		if (!buf[0] || buf[0] == '#')
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+				return msr_file_fail(err, err_size, name, line, "%s",
+						     "control character");
+		if (!magic) {
+			if (strcmp(buf, MSR_FILE_MAGIC))
+				return msr_file_fail(err, err_size, name, line,
+						     "not an ipivd MSR facts file (want \"%s\" "
+						     "first, from ipivd --dump-msr-facts)",
+						     MSR_FILE_MAGIC);
+			magic = true;
+		} else if (!strncmp(buf, "device ", 7)) {
+			if (device)
+				return msr_file_fail(err, err_size, name, line, "%s",
+						     "device given twice");
+			if (buf[7] != '/' || strlen(buf + 7) >= sizeof(raw->device))
+				return msr_file_fail(err, err_size, name, line,
+						     "device \"%.60s\" is not an absolute path",
+						     buf + 7);
+			snprintf(raw->device, sizeof(raw->device), "%s", buf + 7);
+			device = true;
+		} else if (!strncmp(buf, "open ", 5)) {
+			if (opened || !device)
+				return msr_file_fail(err, err_size, name, line, "%s",
+						     opened ? "open given twice"
+							    : "open before device");
+			if (strcmp(buf + 5, "ok") && !parse_errno(buf + 5, &raw->open_err))
+				return msr_file_fail(err, err_size, name, line,
+						     "open: want ok or error ERRNO, not \"%.40s\"",
+						     buf + 5);
+			opened = true;
+		} else if (!strncmp(buf, "msr ", 4)) {
+			bool is_ctls = !strncmp(buf + 4, "0x482 ", 6);
+			bool is_ctls3 = !strncmp(buf + 4, "0x492 ", 6);
+			uint64_t v = 0;
+
+			if (!is_ctls && !is_ctls3)
+				return msr_file_fail(err, err_size, name, line,
+						     "msr \"%.20s\": want 0x482 or 0x492", buf + 4);
+			if (!opened || raw->open_err)
+				return msr_file_fail(err, err_size, name, line, "%s",
+						     "an MSR value without open ok before it");
+			if (is_ctls ? ctls : raw->have_ctls3)
+				return msr_file_fail(err, err_size, name, line,
+						     "msr %.5s given twice", buf + 4);
+			if (is_ctls3 && (!ctls || raw->ctls_err || !has_tertiary(raw->ctls)))
+				return msr_file_fail(
+					err, err_size, name, line, "%s",
+					"msr 0x492 without a 0x482 that allows tertiary "
+					"controls before it");
+			if (!parse_errno(buf + 10, &e)) {
+				e = 0;
+				if (!parse_u64_hex(buf + 10, &v))
+					return msr_file_fail(
+						err, err_size, name, line,
+						"msr value \"%.40s\": want 0x and 1 to 16 "
+						"hex digits, or error ERRNO",
+						buf + 10);
+			}
+			if (is_ctls) {
+				ctls = true;
+				raw->ctls_err = e;
+				raw->ctls = v;
+			} else {
+				raw->have_ctls3 = true;
+				raw->ctls3_err = e;
+				raw->ctls3 = v;
+			}
+		} else {
+			return msr_file_fail(err, err_size, name, line, "unknown line \"%.40s\"",
+					     buf);
+		}
+	}
+	if (!magic)
+		return msr_file_fail(err, err_size, name, 0, "%s",
+				     "empty (no \"" MSR_FILE_MAGIC "\" line)");
+	if (!device || !opened)
+		return msr_file_fail(err, err_size, name, 0, "%s",
+				     !device ? "no device line" : "no open line");
+	if (!raw->open_err && !ctls)
+		return msr_file_fail(err, err_size, name, 0, "%s", "open ok but no msr 0x482 line");
+	if (ctls && !raw->ctls_err && has_tertiary(raw->ctls) && !raw->have_ctls3)
+		return msr_file_fail(err, err_size, name, 0, "%s",
+				     "msr 0x482 allows tertiary controls but no msr 0x492 line");
+	return 0;
+}
+
+int accel_msr_load(const char *root, const char *path, char *err, size_t err_size)
+{
+	char buf[MSR_FILE_MAX + 2]; /* one byte more than allowed tells a larger file */
+	struct msr_raw raw;
+	struct paths p;
+	ssize_t n;
+	int r;
+
+	if (!root || !err || !err_size)
+		return -EINVAL;
+	if (!path) {
+		msr_file.loaded = false;
+		msr_preloaded.filled = false;
+		return 0;
+	}
+	if (paths_init(&p, root))
+		return -ENAMETOOLONG;
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0) {
+		snprintf(err, err_size, "%s: %s", path, strerror((int)-n));
+		return (int)n;
+	}
+	if ((size_t)n > MSR_FILE_MAX)
+		return msr_file_fail(err, err_size, path, 0, "%s",
+				     "larger than 4 KiB: not an MSR facts file");
+	r = msr_file_parse(buf, (size_t)n, path, &raw, err, err_size);
+	if (r)
+		return r;
+	msr_file.raw = raw;
+	memcpy(msr_file.root, p.root, sizeof(msr_file.root));
+	snprintf(msr_file.source, sizeof(msr_file.source), "%.120s (from %.120s)", path,
+		 raw.device);
+	msr_file.loaded = true;
+	msr_preloaded.filled = false; /* read again, from the file */
+	return 0;
 }
 
 /* ---- /sys/module ---- */
@@ -593,17 +887,11 @@ int accel_msr_preload(const char *root)
 int accel_read(const char *root, struct accel_state *st)
 {
 	struct paths p;
-	size_t len;
 
 	if (!root || !st)
 		return -EINVAL;
-	len = strlen(root);
-	while (len && root[len - 1] == '/')
-		len--;
-	if (len >= sizeof(p.root) - 64)
+	if (paths_init(&p, root))
 		return -ENAMETOOLONG;
-	memcpy(p.root, root, len);
-	p.root[len] = '\0';
 
 	memset(st, 0, sizeof(*st));
 	read_cpuinfo(&p, st);

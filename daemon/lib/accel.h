@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* VMX capability MSRs (SDM Vol. 3 A.3): allowed-1 settings are the high dword of 0x482. */
 #define ACCEL_MSR_VMX_PROCBASED_CTLS  0x482
@@ -98,6 +99,20 @@ int accel_read(const char *root, struct accel_state *out);
 /* Reads the MSR facts of root now and has every later accel_read of the same root reuse them:
  * the device needs CAP_SYS_RAWIO, which ipivd drops after start-up. Returns as accel_read. */
 int accel_msr_preload(const char *root);
+
+/*
+ * Where the device is out of reach (the unit's PrivateDevices=), a privileged step before
+ * (ExecStartPre=+) reads it instead: accel_msr_dump reads <root>/dev/cpu/0/msr, which needs
+ * CAP_SYS_RAWIO, and writes what it gave (values, or the errno of each read) to out as text.
+ * Returns 0, or a negative errno of writing or of a root too long.
+ */
+int accel_msr_dump(const char *root, FILE *out);
+
+/* Reads a file accel_msr_dump wrote and has every later accel_read of root take the MSR facts
+ * from it instead of the device (the facts' source names both). Returns 0; -EINVAL with one
+ * line in err ("FILE: line N: what is wrong") for a file that is not one; a negative errno
+ * with "FILE: reason" in err when it cannot be read. A NULL path forgets the file. */
+int accel_msr_load(const char *root, const char *path, char *err, size_t err_size);
 
 /* "cpu.ipi_virt", "kvm_intel.enable_ipiv", ...: stable names, usable as label values. */
 const char *accel_fact_name(enum accel_fact_id id);

@@ -13,6 +13,7 @@
 
 #include "collector_priv.h"
 #include "ipiv.skel.h"
+#include "log.h"
 
 int collector_open(struct collector **out, const struct collector_opts *opts)
 {
@@ -31,7 +32,7 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		err = c->ncpus ? c->ncpus : -EINVAL;
-		fprintf(stderr, "ipiv: cannot count possible CPUs: %s\n", strerror(-err));
+		log_error("collector", "cannot count possible CPUs: %s", strerror(-err));
 		goto cleanup;
 	}
 	collector_libbpf_log();
@@ -46,19 +47,19 @@ int collector_open(struct collector **out, const struct collector_opts *opts)
 	c->prune_iter = bpf_program__attach_iter(c->skel->progs.ipiv_prune_threads, NULL);
 	if (!c->threads_iter || !c->prune_iter) {
 		err = -errno;
-		fprintf(stderr,
-			"ipiv: attaching the task iterators failed: %s (needs iter/task, "
-			"Linux 5.8+)\n",
-			strerror(-err));
+		log_error("collector",
+			  "attaching the task iterators failed: %s (needs iter/task, "
+			  "Linux 5.8+)",
+			  strerror(-err));
 		goto cleanup;
 	}
 	if (c->opts.bpf_stats) {
 		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (c->stats_fd < 0)
-			fprintf(stderr,
-				"ipiv: kernel.bpf_stats_enabled not available: %s; program "
-				"run counts stay 0\n",
-				strerror(errno));
+			log_warn("collector",
+				 "kernel.bpf_stats_enabled not available: %s; program "
+				 "run counts stay 0",
+				 strerror(errno));
 	}
 	*out = c;
 	return 0;

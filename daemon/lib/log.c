@@ -2,13 +2,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
 
 static enum ipiv_log_level min_level = IPIV_LOG_INFO;
-static enum ipiv_log_format format = IPIV_LOG_LOGFMT;
+static enum ipiv_log_format format = IPIV_LOG_PLAIN;
 static FILE *stream;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -96,6 +97,8 @@ void ipiv_vlog(enum ipiv_log_level level, const char *component, const char *fmt
 		fputs(",\"msg\":", f);
 		put_quoted(f, msg);
 		fputs("}\n", f);
+	} else if (format == IPIV_LOG_PLAIN) {
+		fprintf(f, "ipiv: %s\n", msg);
 	} else {
 		fprintf(f, "ts=%s level=%s component=%s msg=", ts, level_names[level],
 			component ? component : "ipivd");
@@ -113,4 +116,18 @@ void ipiv_log(enum ipiv_log_level level, const char *component, const char *fmt,
 	va_start(ap, fmt);
 	ipiv_vlog(level, component, fmt, ap);
 	va_end(ap);
+}
+
+void ipiv_usage_error(const char *prog, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* one write: the line is whole even where stderr is a pipe shared with others */
+	fprintf(stderr, "%s: %s (see %s --help)\n", prog, msg, prog);
+	fflush(stderr);
+	exit(2);
 }

@@ -158,13 +158,13 @@ static int probe_tracepoints(struct collector *c, int fexit_refused)
 		err = errno ? -errno : -EINVAL;
 		/* libbpf's errno for a kernel without BTF is ESRCH ("No such process") */
 		if (access(VMLINUX_BTF, F_OK))
-			fprintf(stderr,
-				"ipiv: kernel BTF %s missing: CO-RE needs a kernel built with "
-				"CONFIG_DEBUG_INFO_BTF=y\n",
-				VMLINUX_BTF);
+			log_error("collector",
+				  "kernel BTF %s missing: CO-RE needs a kernel built with "
+				  "CONFIG_DEBUG_INFO_BTF=y",
+				  VMLINUX_BTF);
 		else
-			fprintf(stderr, "ipiv: kernel BTF %s not readable: %s\n", VMLINUX_BTF,
-				strerror(-err));
+			log_error("collector", "kernel BTF %s not readable: %s", VMLINUX_BTF,
+				  strerror(-err));
 		return err;
 	}
 	if (access("/sys/kernel/btf/kvm", R_OK) == 0)
@@ -187,8 +187,7 @@ static int probe_tracepoints(struct collector *c, int fexit_refused)
 		prog = bpf_object__find_program_by_name(c->skel->obj, def->prog);
 		if (!prog) {
 			err = -ENOENT;
-			fprintf(stderr, "ipiv: BPF program %s missing from the object\n",
-				def->prog);
+			log_error("collector", "BPF program %s missing from the object", def->prog);
 			goto cleanup;
 		}
 		if (!strncmp(def->tracepoint, FEXIT, strlen(FEXIT))) {
@@ -208,10 +207,10 @@ static int probe_tracepoints(struct collector *c, int fexit_refused)
 				bpf_program__set_autoload(prog, false);
 			if (!def->optional) {
 				err = -ENOENT;
-				fprintf(stderr,
-					"ipiv: tracepoint kvm:%s missing (not in BTF nor "
-					"%s/events/kvm): is KVM loaded?\n",
-					def->tracepoint, tracefs);
+				log_error("collector",
+					  "tracepoint kvm:%s missing (not in BTF nor "
+					  "%s/events/kvm): is KVM loaded?",
+					  def->tracepoint, tracefs);
 				goto cleanup;
 			}
 		}
@@ -259,8 +258,8 @@ int collector_attach(struct collector *c)
 			link = bpf_program__attach_raw_tracepoint(prog, p->name);
 		if (!link) {
 			p->err = -errno;
-			fprintf(stderr, "ipiv: attaching %s failed: %s\n", p->name,
-				strerror(-p->err));
+			ipiv_log(p->optional ? IPIV_LOG_WARN : IPIV_LOG_ERROR, "collector",
+				 "attaching %s failed: %s", p->name, strerror(-p->err));
 			if (!p->optional)
 				return p->err;
 			continue;
@@ -323,7 +322,7 @@ static int load_object(struct collector *c, int fexit_refused, bool *loading)
 	c->skel = ipiv_bpf__open();
 	if (!c->skel) {
 		err = -errno;
-		fprintf(stderr, "ipiv: opening the BPF object failed: %s\n", strerror(-err));
+		log_error("collector", "opening the BPF object failed: %s", strerror(-err));
 		return err;
 	}
 	err = probe_tracepoints(c, fexit_refused);
@@ -372,14 +371,14 @@ int collector_load(struct collector *c)
 	if (!err || !loading)
 		return err;
 	if (err == -EPERM || err == -EACCES)
-		fprintf(stderr,
-			"ipiv: loading BPF programs failed: %s: needs CAP_BPF, CAP_PERFMON and "
-			"CAP_SYS_ADMIN (run as root)\n",
-			strerror(-err));
+		log_error("collector",
+			  "loading BPF programs failed: %s: needs CAP_BPF, CAP_PERFMON and "
+			  "CAP_SYS_ADMIN (run as root)",
+			  strerror(-err));
 	else
-		fprintf(stderr,
-			"ipiv: loading BPF programs failed: %s (libbpf's reason is logged at "
-			"debug level)\n",
-			strerror(-err));
+		log_error("collector",
+			  "loading BPF programs failed: %s (libbpf's reason is logged at "
+			  "debug level)",
+			  strerror(-err));
 	return err;
 }

@@ -63,8 +63,12 @@ while read -r f; do
 	has "/usr/share/ipiv/deploy/${f#"$E2E_ROOT"/deploy/}"; n_deploy=$((n_deploy + 1))
 done < <(find "$E2E_ROOT/deploy" -type f 2>/dev/null)
 mkdir "$tmp/deb" && dpkg-deb -R "$deb" "$tmp/deb"
-grep -qx 'ExecStart=/usr/bin/ipivd $ARGS' "$tmp/deb/lib/systemd/system/ipivd.service" ||
-	fail "unit: ExecStart is not /usr/bin/ipivd \$ARGS"
+grep -qx 'ExecStart=/usr/bin/ipivd --collector.msr-facts=/run/ipivd/msr-facts $ARGS' \
+	"$tmp/deb/lib/systemd/system/ipivd.service" ||
+	fail "unit: ExecStart is not /usr/bin/ipivd --collector.msr-facts=... \$ARGS"
+grep -qx 'ExecStartPre=+/usr/bin/ipivd --dump-msr-facts=/run/ipivd/msr-facts' \
+	"$tmp/deb/lib/systemd/system/ipivd.service" ||
+	fail "unit: ExecStartPre does not dump the MSR facts"
 grep -qx 'EnvironmentFile=-/etc/default/ipivd' "$tmp/deb/lib/systemd/system/ipivd.service" ||
 	fail "unit: does not read /etc/default/ipivd"
 grep -qx '/etc/default/ipivd' "$tmp/deb/DEBIAN/conffiles" || fail "/etc/default/ipivd is no conffile"
@@ -86,10 +90,15 @@ if [ -d /run/systemd/system ] && [ "$(ps -p 1 -o comm=)" = systemd ]; then
 	url=http://127.0.0.1:9712
 	how="systemd started ipivd.service"
 else
-	# no systemd here: what the unit runs, by hand, on a port of this test's range
+	# no systemd here: what the unit runs, by hand, on a port of this test's range, with
+	# $tmp/run for its RuntimeDirectory
 	. /etc/default/ipivd
+	mkdir "$tmp/run"
+	/usr/bin/ipivd --dump-msr-facts="$tmp/run/msr-facts" ||
+		fail "the unit's ExecStartPre (ipivd --dump-msr-facts) failed"
 	# shellcheck disable=SC2086 # ARGS is a word list, as the unit expands it
-	/usr/bin/ipivd $ARGS --web.listen-address 127.0.0.1:$PORT > "$tmp/ipivd.log" 2>&1 &
+	/usr/bin/ipivd --collector.msr-facts="$tmp/run/msr-facts" $ARGS \
+		--web.listen-address 127.0.0.1:$PORT > "$tmp/ipivd.log" 2>&1 &
 	ipivd_pid=$!
 	url=http://127.0.0.1:$PORT
 	how="PID 1 is $(ps -p 1 -o comm=), not systemd: /usr/bin/ipivd started with ARGS='$ARGS'"

@@ -3,8 +3,10 @@
 # daemon needs (CapPrm = CapEff = CapBnd, nothing inheritable or ambient, no_new_privs), and
 # /metrics still counts guests exactly, a VM of another user included; --capabilities.keep
 # adds one, a bad name is refused; the MSR facts read at start survive the drop; run as the
-# unit runs it (an unprivileged user with ambient capabilities) it works the same; the unit
-# passes systemd-analyze verify and its security exposure stays at what it achieves.
+# unit runs it (its ExecStartPre=+ step as root writing the MSR facts file, then an
+# unprivileged user with ambient capabilities and no devices reading it) it works the same and
+# has the MSR facts; a bad facts file is one line, exit 2; the unit passes systemd-analyze
+# verify and its security exposure stays at what it achieves.
 . "$(dirname "$0")/lib.sh"
 require_root; require_kvm; require_cmd jq curl setpriv systemd-analyze
 require_bin "$IPIVBENCH" "$IPIVD"
@@ -45,7 +47,7 @@ hex() { printf '%016x' "$1"; }
 start_ipivd() {
 	local name=$1 p=$2 prefix=()
 	shift 2
-	if [ "${1:-}" = setpriv ]; then
+	if [ "${1:-}" = setpriv ] || [ "${1:-}" = unshare ]; then
 		while [ "$1" != -- ]; do prefix+=("$1"); shift; done
 		shift
 	fi
@@ -136,6 +138,46 @@ count_exact "http://127.0.0.1:$(port 0)" priv-root
 count_exact "http://127.0.0.1:$(port 0)" priv-nobody
 note "after the drop: a root VM and a VM of user nobody named and counted exactly"
 
+# 2b. The unit's MSR facts file: as the unit's two commands run them (ExecStartPre=+ as root,
+# then ExecStart). This host's own device first: the dump says what it found.
+unit_cmd() {	# KEY: that command line of the unit, for this build and $tmp/run
+	sed -n "s|^$1=+\\{0,1\\}||p" "$E2E_ROOT/systemd/ipivd.service" |
+		sed -e "s|@BINDIR@|$OUT|g" -e "s|/run/ipivd/|$tmp/run/|g" -e 's| \$ARGS$||'
+}
+read -ra dump_cmd <<<"$(unit_cmd ExecStartPre)"
+read -ra unit_start <<<"$(unit_cmd ExecStart)"
+[ "${dump_cmd[1]:-}" = "--dump-msr-facts=$tmp/run/msr-facts" ] ||
+	fail "the unit's ExecStartPre= is not ipivd --dump-msr-facts: ${dump_cmd[*]}"
+[ "${unit_start[1]:-}" = "--collector.msr-facts=$tmp/run/msr-facts" ] ||
+	fail "the unit's ExecStart= does not read the facts file: ${unit_start[*]}"
+grep -q '^ExecStartPre=+' "$E2E_ROOT/systemd/ipivd.service" ||
+	fail "the unit's ExecStartPre= lacks '+' (it would run in the sandbox, without the device)"
+grep -q '^RuntimeDirectory=ipivd$' "$E2E_ROOT/systemd/ipivd.service" ||
+	fail "the unit has no RuntimeDirectory=ipivd for the facts file"
+mkdir -p "$tmp/run"
+"${dump_cmd[@]}" > "$tmp/dump.out" 2>&1 || fail "the unit's ExecStartPre failed: $(cat "$tmp/dump.out")"
+[ ! -s "$tmp/dump.out" ] || fail "ExecStartPre printed: $(cat "$tmp/dump.out")"
+expect_eq "facts file mode" "$(stat -c %a "$tmp/run/msr-facts")" 644
+if [ -c /dev/cpu/0/msr ]; then
+	grep -q '^open ok$' "$tmp/run/msr-facts" || fail "device here, not read: $(cat "$tmp/run/msr-facts")"
+	note "this host's /dev/cpu/0/msr dumped: $(grep -c '^msr ' "$tmp/run/msr-facts") MSR lines"
+else
+	grep -q '^open error 2$' "$tmp/run/msr-facts" ||
+		fail "no device here, but the file says: $(cat "$tmp/run/msr-facts")"
+	note "this host has no /dev/cpu/0/msr (no msr driver): the dump says 'open error 2'"
+fi
+# bad files: one line, exit 2, before anything is loaded
+for bad in absent garbage; do
+	[ "$bad" = garbage ] && printf 'ipivd-msr-facts 1\ndevice /dev/cpu/0/msr\nopen sesame\n' > "$tmp/garbage"
+	"$IPIVD" --collector.msr-facts="$tmp/$bad" > "$tmp/bad.out" 2> "$tmp/bad.err"
+	expect_eq "--collector.msr-facts $bad: exit code" "$?" 2
+	expect_eq "--collector.msr-facts $bad: error lines" "$(wc -l < "$tmp/bad.err")" 1
+	grep -q "level=error .*--collector.msr-facts: $tmp/$bad: " "$tmp/bad.err" ||
+		fail "unclear error: $(cat "$tmp/bad.err")"
+done
+grep -q 'line 3: open: want ok or error ERRNO' "$tmp/bad.err" || fail "garbage: $(cat "$tmp/bad.err")"
+note "bad MSR facts files refused in one line, exit 2: $(cat "$tmp/bad.err")"
+
 # 3. --capabilities.keep adds one (names are case-insensitive); the MSR facts are read before
 # the drop and the diagnosis keeps them (a fixture root: this host's CPU may have no VMX).
 root=$tmp/sysroot
@@ -151,19 +193,24 @@ vmx flags	: vapic_reg vid posted_intr ipi_virt
 
 EOF
 # MSR 0x482 with "activate tertiary controls" (bit 49) allowed, 0x492 with IPI virtualization
-: > "$root/dev/cpu/0/msr"
-printf '\x00\x00\x00\x00\x00\x00\x02\x00' |
-	dd of="$root/dev/cpu/0/msr" bs=1 seek=$((0x482)) conv=notrunc status=none
-printf '\x10\x00\x00\x00\x00\x00\x00\x00' |
-	dd of="$root/dev/cpu/0/msr" bs=1 seek=$((0x492)) conv=notrunc status=none
+put_msr_device() {
+	: > "$root/dev/cpu/0/msr"
+	printf '\x00\x00\x00\x00\x00\x00\x02\x00' |
+		dd of="$root/dev/cpu/0/msr" bs=1 seek=$((0x482)) conv=notrunc status=none
+	printf '\x10\x00\x00\x00\x00\x00\x00\x00' |
+		dd of="$root/dev/cpu/0/msr" bs=1 seek=$((0x492)) conv=notrunc status=none
+}
+put_msr_device
 start_ipivd keep "$(port 1)" --capabilities.keep=cap_sys_ptrace --sys-root "$root" --diag.window 1
 check_caps keep $((needed | CAP_SYS_PTRACE))
 grep -q 'CAP_SYS_PTRACE (--capabilities.keep)' "$tmp/keep.log" ||
 	fail "keep: the log does not name CAP_SYS_PTRACE: $(grep 'capabilities kept' "$tmp/keep.log")"
-msr_ipiv() {
-	curl -s "http://127.0.0.1:$(port 1)/api/v1/findings" |
-		jq -r '.host.facts[]? | select(.name == "msr.vmx_ipi_virt") | .value // "none"' 2>/dev/null
+msr_fact() {	# [FIELD [PORT]]: a field of fact msr.vmx_ipi_virt in ipivd's findings
+	curl -s "http://127.0.0.1:$(port "${2:-1}")/api/v1/findings" |
+		jq -r --arg f "${1:-value}" \
+			'.host.facts[]? | select(.name == "msr.vmx_ipi_virt") | .[$f] // "none"' 2>/dev/null
 }
+msr_ipiv() { msr_fact value; }
 for _ in $(seq 1 100); do [ -n "$(msr_ipiv)" ] && break; sleep 0.1; done
 expect_eq "keep: msr.vmx_ipi_virt at start" "$(msr_ipiv)" 0x0000000000000010
 rm "$root/dev/cpu/0/msr"
@@ -172,14 +219,32 @@ expect_eq "keep: msr.vmx_ipi_virt after the drop and without the device" "$(msr_
 	0x0000000000000010
 note "--capabilities.keep=cap_sys_ptrace adds it; MSR facts read before the drop are kept"
 
-# 4. As the unit runs it: an unprivileged user with the unit's capabilities as ambient ones
-# and no CAP_SETPCAP, so the bounding set stays as the service manager set it.
+# 4. As the unit runs it: its ExecStartPre=+ as root reads the (fixture) device into the
+# facts file; ExecStart's ipivd, an unprivileged user with the unit's capabilities as ambient
+# ones and no CAP_SETPCAP (so the bounding set stays as the service manager set it), runs
+# where the device is hidden (PrivateDevices=: a tmpfs over the fixture's /dev) and reads the
+# file instead.
 unit_caps=$((CAP_BPF | CAP_PERFMON | CAP_SYS_ADMIN))
+put_msr_device
+chmod 0755 "$tmp" # the fixture root and the facts file are read by user nobody
+rm -f "$tmp/run/msr-facts"
+"${dump_cmd[@]}" --sys-root "$root" || fail "ExecStartPre with the fixture device failed"
+grep -q '^msr 0x492 0x0000000000000010$' "$tmp/run/msr-facts" ||
+	fail "the dump lacks MSR 0x492: $(cat "$tmp/run/msr-facts")"
 guest priv-unit
-start_ipivd unit "$(port 2)" setpriv --reuid=65534 --regid=65534 --clear-groups \
+# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+start_ipivd unit "$(port 2)" unshare -m sh -c \
+	'mount -t tmpfs none "$0/dev" && test ! -e "$0/dev/cpu/0/msr" && exec "$@"' \
+	"$root" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	--inh-caps=-all,+bpf,+perfmon,+sys_admin --ambient-caps=-all,+bpf,+perfmon,+sys_admin \
-	--bounding-set=-all,+bpf,+perfmon,+sys_admin --no-new-privs --
+	--bounding-set=-all,+bpf,+perfmon,+sys_admin --no-new-privs -- \
+	"${unit_start[@]:1}" --sys-root "$root" --diag.window 1
 check_caps unit "$needed" "$unit_caps"
+for _ in $(seq 1 100); do [ "$(msr_fact value 2)" != none ] && [ -n "$(msr_fact value 2)" ] && break; sleep 0.1; done
+expect_eq "unit: msr.vmx_ipi_virt without the device" "$(msr_fact value 2)" 0x0000000000000010
+expect_eq "unit: msr.vmx_ipi_virt source" "$(msr_fact source 2)" \
+	"$tmp/run/msr-facts (from $root/dev/cpu/0/msr)"
+note "as the unit: ExecStartPre=+ wrote the MSR facts, the sandboxed ipivd (no device) has msr.vmx_ipi_virt $(msr_fact value 2) from $(msr_fact source 2)"
 grep -q 'BPF run-time statistics on' "$tmp/unit.log" ||
 	fail "unit: BPF_ENABLE_STATS (CAP_SYS_ADMIN at start-up) failed: $(grep -i stat "$tmp/unit.log")"
 count_exact "http://127.0.0.1:$(port 2)" priv-unit

@@ -3,7 +3,8 @@
 # made here with openssl), plain HTTP to the TLS port, basic auth (bcrypt from crypt(3) via
 # python3), mutual TLS, a TLS 1.3 minimum, hot reload of a password and of the certificate
 # (and a broken file keeping the old config), gzip, process_* metrics, the start-up errors
-# (exit 2, one line naming the key or file), and a real Prometheus scraping ipivd over TLS
+# (exit 2, one line naming the key or file), two --web.listen-address flags served at once
+# (both answer, with the same TLS and auth), and a real Prometheus scraping ipivd over TLS
 # with a client certificate and basic auth (up == 1 through its HTTP API).
 . "$(dirname "$0")/lib.sh"
 require_root; require_cmd curl openssl python3 prometheus jq ss gzip
@@ -58,11 +59,14 @@ start_error() {	# WANT-IN-MESSAGE YAML-LINES...
 	local want=$1 rc=0; shift
 	n_errors=$(( n_errors + 1 ))
 	write_config bad.yml "$@"
+	# a log line, as JSON here: its message is the text itself, unescaped
 	"$IPIVD" --web.listen-address "127.0.0.1:$(free_port 19100 19199)" --web.config.file bad.yml \
-		> bad.out 2> bad.err || rc=$?
+		--log.format=json > bad.out 2> bad.err || rc=$?
 	expect_eq "exit status for a config wanting '$want'" "$rc" 2
 	expect_eq "lines of the error for '$want'" "$(wc -l < bad.err)" 1
-	grep -qF -- "$want" bad.err || fail "error does not say '$want': $(cat bad.err)"
+	jq -r 'select(.level == "error") | .msg' bad.err > bad.msg 2>/dev/null ||
+		fail "not a JSON log line: $(cat bad.err)"
+	grep -qF -- "$want" bad.msg || fail "error does not say '$want': $(cat bad.err)"
 }
 start_error 'unknown key "cert_fil"' tls_server_config: "  cert_fil: server.crt"
 start_error 'bad.yml: line 3: tls_server_config: unknown key "ciphers"' \
@@ -88,8 +92,10 @@ note "start-up errors: $(( n_errors + 1 )) bad configs exit 2 with one line nami
 
 # ---- TLS and basic auth --------------------------------------------------------------
 PORT=$(free_port 19100 19199)
+PORT2=$(free_port 19100 19199)
 URL=https://127.0.0.1:$PORT
-"$IPIVD" --web.listen-address "127.0.0.1:$PORT" --web.config.file web.yml > ipivd.log 2>&1 &
+"$IPIVD" --web.listen-address "127.0.0.1:$PORT" --web.listen-address "localhost:$PORT2" \
+	--web.config.file web.yml > ipivd.log 2>&1 &
 pids+=($!)
 CURL=(curl -s -m 10 --cacert ca.crt)
 for _ in $(seq 1 100); do
@@ -114,6 +120,21 @@ expect_eq "curl without the CA (unknown issuer)" "$rc" 60
 rc=0; curl -s -m 10 -o /dev/null "http://127.0.0.1:$PORT/metrics" || rc=$?
 [ "$rc" -ne 0 ] || fail "plain HTTP to the TLS port was answered"
 expect_eq "after a plain HTTP client" "$(code -u alice:first-password "$URL/metrics")" 200
+# the second --web.listen-address: served at once, by the same rules
+for _ in $(seq 1 50); do grep -q "serving https://localhost:$PORT2/metrics" ipivd.log && break; sleep 0.1; done
+grep -q "serving https://localhost:$PORT2/metrics" ipivd.log ||
+	fail "ipivd does not say it serves the second address: $(grep serving ipivd.log)"
+for url in "$URL" "https://localhost:$PORT2"; do
+	"${CURL[@]}" -u alice:first-password -o two.metrics "$url/metrics" ||
+		fail "$url/metrics did not answer"
+	grep -q '^ipiv_degraded ' two.metrics || fail "$url/metrics: no ipiv_degraded: $(head -3 two.metrics)"
+	expect_eq "$url without the password" "$(code "$url/metrics")" 401
+done
+rc=0; "$IPIVD" --web.listen-address "127.0.0.1:$PORT" --web.listen-address "127.0.0.1:$PORT" \
+	2> bad.err || rc=$?
+expect_eq "the same address twice: exit status" "$rc" 2
+grep -q "given twice" bad.err || fail "the same address twice: $(cat bad.err)"
+note "two --web.listen-address (127.0.0.1:$PORT, localhost:$PORT2): both answer /metrics over TLS with basic auth; one given twice is refused"
 note "TLS: 200 with the right password; 401 (WWW-Authenticate: Basic) without or with a wrong" \
 	"one; no CA: curl exit 60; plain HTTP: curl exit $rc, and ipivd serves on"
 

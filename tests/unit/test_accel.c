@@ -1,6 +1,7 @@
 /* Unit tests for daemon/lib/accel.c: fixture /proc, /sys and /dev trees in a temp dir (Intel
  * Sapphire Rapids with and without enable_ipiv, Intel without IPIv, AMD AVIC/x2AVIC, PVM,
- * nothing at all, malformed files, an MSR file of the wrong size). */
+ * nothing at all, malformed files, an MSR file of the wrong size), and the MSR facts file
+ * (--dump-msr-facts, --collector.msr-facts): round trips and every kind of bad file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -295,6 +296,187 @@ static void test_msr_file_wrong_size(void **state)
 	assert_int_equal(st.ipiv_effective, ACCEL_YES);
 }
 
+/* accel_msr_dump into root/run/msr-facts; returns its path. */
+static const char *dump_facts(void)
+{
+	static char path[PATH_MAX * 2];
+	FILE *f;
+
+	put_dir("run");
+	snprintf(path, sizeof(path), "%s/run/msr-facts", root);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(accel_msr_dump(root, f), 0);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+static void assert_facts_source(const struct accel_fact *f, const char *file)
+{
+	char want[PATH_MAX * 3];
+
+	snprintf(want, sizeof(want), "%s (from %s/dev/cpu/0/msr)", file, root);
+	assert_string_equal(f->source, want);
+}
+
+/* The unit's path: root reads the device outside the sandbox, the daemon reads the file. */
+static void test_msr_facts_file_round_trip(void **state)
+{
+	struct accel_state st;
+	char err[512] = "", dev[PATH_MAX * 2];
+	const char *file;
+
+	put("proc/cpuinfo", SPR_CPUINFO);
+	put_msr(MSR_TERTIARY | 0xfff9fffe0401e172ull, MSR_IPIV | 0x5);
+	intel_params("Y\n", "Y\n");
+	file = dump_facts();
+	snprintf(dev, sizeof(dev), "%s/dev/cpu/0/msr", root);
+	assert_int_equal(unlink(dev), 0); /* PrivateDevices= */
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].state, ACCEL_UNKNOWN);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].err, -ENOENT);
+
+	assert_int_equal(accel_msr_load(root, file, err, sizeof(err)), 0);
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_TERTIARY].state, ACCEL_YES);
+	assert_string_equal(st.facts[ACCEL_MSR_TERTIARY].value, "0xfffbfffe0401e172");
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].state, ACCEL_YES);
+	assert_string_equal(st.facts[ACCEL_MSR_IPI_VIRT].value, "0x0000000000000015");
+	assert_facts_source(&st.facts[ACCEL_MSR_IPI_VIRT], file);
+	assert_int_equal(st.ipiv_effective, ACCEL_YES);
+
+	/* preloaded (ipivd before dropping capabilities) it stays after the file is gone */
+	assert_int_equal(accel_msr_preload(root), 0);
+	assert_int_equal(unlink(file), 0);
+	read_ok(&st);
+	assert_string_equal(st.facts[ACCEL_MSR_IPI_VIRT].value, "0x0000000000000015");
+
+	/* an AMD host's file says nothing: the vendor decides first */
+	put("proc/cpuinfo", GENOA_CPUINFO);
+	assert_int_equal(accel_msr_load(root, NULL, err, sizeof(err)), 0);
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].err, -ENODEV);
+}
+
+/* What the device did not give goes through the file as its errno, with the same notes. */
+static void test_msr_facts_file_errors_and_no_tertiary(void **state)
+{
+	struct accel_state st;
+	char err[512] = "";
+	const char *file;
+
+	put("proc/cpuinfo", SPR_CPUINFO);
+	intel_params("Y\n", "Y\n");
+	file = dump_facts(); /* no device at all */
+	assert_int_equal(accel_msr_load(root, file, err, sizeof(err)), 0);
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].state, ACCEL_UNKNOWN);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].err, -ENOENT);
+	assert_non_null(strstr(st.facts[ACCEL_MSR_IPI_VIRT].note, "modprobe msr"));
+	assert_facts_source(&st.facts[ACCEL_MSR_TERTIARY], file);
+
+	put("dev/cpu/0/msr", "0123456789abcdef"); /* no offset 0x482: EIO */
+	file = dump_facts();
+	assert_int_equal(accel_msr_load(root, file, err, sizeof(err)), 0);
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_TERTIARY].err, -EIO);
+	assert_string_equal(st.facts[ACCEL_MSR_TERTIARY].note, "MSR 0x482 unreadable");
+
+	put_msr(0xfff9fffe0401e172ull, MSR_IPIV); /* Ice Lake: no tertiary controls */
+	file = dump_facts();
+	assert_int_equal(accel_msr_load(root, file, err, sizeof(err)), 0);
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_TERTIARY].state, ACCEL_NO);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].state, ACCEL_NO);
+	assert_string_equal(st.facts[ACCEL_MSR_IPI_VIRT].note, "no tertiary controls");
+	assert_int_equal(st.ipiv_hw, ACCEL_NO);
+	assert_int_equal(accel_msr_load(root, NULL, err, sizeof(err)), 0);
+}
+
+#define FACTS_HEAD "ipivd-msr-facts 1\ndevice /dev/cpu/0/msr\n"
+
+static const struct {
+	const char *body, *want;
+} bad_facts[] = {
+	{"", "empty (no \"ipivd-msr-facts 1\" line)"},
+	{"# only a comment\n\n", "empty"},
+	{"hello\n", "line 1: not an ipivd MSR facts file"},
+	{"# c\nipivd-msr-facts 2\n", "line 2: not an ipivd MSR facts file"},
+	{"ipivd-msr-facts 1\n", "no device line"},
+	{"ipivd-msr-facts 1\nopen ok\n", "line 2: open before device"},
+	{"ipivd-msr-facts 1\ndevice dev/cpu/0/msr\n", "line 2: device \"dev/cpu/0/msr\" is not an "
+						      "absolute path"},
+	{FACTS_HEAD "device /x\n", "line 3: device given twice"},
+	{FACTS_HEAD, "no open line"},
+	{FACTS_HEAD "open maybe\n", "line 3: open: want ok or error ERRNO, not \"maybe\""},
+	{FACTS_HEAD "open error 0\n", "open: want ok or error ERRNO"},
+	{FACTS_HEAD "open error 99999\n", "open: want ok or error ERRNO"},
+	{FACTS_HEAD "open error -2\n", "open: want ok or error ERRNO"},
+	{FACTS_HEAD "open ok\nopen ok\n", "line 4: open given twice"},
+	{FACTS_HEAD "open ok\n", "open ok but no msr 0x482 line"},
+	{FACTS_HEAD "open error 2\nmsr 0x482 0x1\n", "line 4: an MSR value without open ok"},
+	{FACTS_HEAD "open ok\nmsr 0x483 0x1\n", "line 4: msr \"0x483 0x1\": want 0x482 or 0x492"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0xzz\n", "line 4: msr value \"0xzz\": want 0x and 1 to 16"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0x\n", "want 0x and 1 to 16 hex digits"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0x12345678901234567\n", "want 0x and 1 to 16 hex digits"},
+	{FACTS_HEAD "open ok\nmsr 0x482 1\n", "want 0x and 1 to 16 hex digits"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0x1 \n", "want 0x and 1 to 16 hex digits"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0x1\nmsr 0x482 0x1\n", "line 5: msr 0x482 given twice"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0x1\nmsr 0x492 0x10\n",
+	 "line 5: msr 0x492 without a 0x482 that allows tertiary controls"},
+	{FACTS_HEAD "open ok\nmsr 0x482 error 5\nmsr 0x492 0x10\n", "msr 0x492 without a 0x482"},
+	{FACTS_HEAD "open ok\nmsr 0x492 0x10\n", "msr 0x492 without a 0x482"},
+	{FACTS_HEAD "open ok\nmsr 0x482 0x2000000000000\n",
+	 "msr 0x482 allows tertiary controls but no msr 0x492 line"},
+	{FACTS_HEAD "open ok\r\n", "line 3: control character"},
+	{FACTS_HEAD "opened ok\n", "line 3: unknown line \"opened ok\""},
+};
+
+static void test_msr_facts_file_refused(void **state)
+{
+	struct accel_state st;
+	char path[PATH_MAX * 2], err[512], big[5000];
+
+	put("proc/cpuinfo", SPR_CPUINFO);
+	snprintf(path, sizeof(path), "%s/facts", root);
+	for (size_t i = 0; i < sizeof(bad_facts) / sizeof(bad_facts[0]); i++) {
+		err[0] = '\0';
+		put("facts", bad_facts[i].body);
+		if (accel_msr_load(root, path, err, sizeof(err)) != -EINVAL)
+			fail_msg("accepted:\n%s", bad_facts[i].body);
+		if (!strstr(err, bad_facts[i].want))
+			fail_msg("error \"%s\" lacks \"%s\" for:\n%s", err, bad_facts[i].want,
+				 bad_facts[i].body);
+		assert_null(strchr(err, '\n'));
+		assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	}
+	/* refused files left nothing behind: the (absent) device is read */
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].err, -ENOENT);
+	assert_non_null(strstr(st.facts[ACCEL_MSR_IPI_VIRT].source, "dev/cpu/0/msr"));
+
+	memset(big, '#', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	put("facts", big);
+	assert_int_equal(accel_msr_load(root, path, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "larger than 4 KiB"));
+	snprintf(path, sizeof(path), "%s/absent", root);
+	assert_int_equal(accel_msr_load(root, path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "absent: No such file or directory"));
+
+	/* comments and blank lines anywhere, and an errno for an MSR that faulted */
+	put("facts", "# x\n\nipivd-msr-facts 1\n# y\ndevice /dev/cpu/0/msr\n\nopen ok\n"
+		     "msr 0x482 0x2000000000000\nmsr 0x492 error 5\n# Input/output error\n");
+	snprintf(path, sizeof(path), "%s/facts", root);
+	assert_int_equal(accel_msr_load(root, path, err, sizeof(err)), 0);
+	read_ok(&st);
+	assert_int_equal(st.facts[ACCEL_MSR_TERTIARY].state, ACCEL_YES);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].state, ACCEL_UNKNOWN);
+	assert_int_equal(st.facts[ACCEL_MSR_IPI_VIRT].err, -EIO);
+	assert_string_equal(st.facts[ACCEL_MSR_IPI_VIRT].note, "MSR 0x492 unreadable");
+	assert_int_equal(accel_msr_load(root, NULL, err, sizeof(err)), 0);
+}
+
 static void test_amd_x2avic(void **state)
 {
 	struct accel_state st;
@@ -497,6 +679,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_intel_without_ipi_virt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr_overrides_cpuinfo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msr_file_wrong_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msr_facts_file_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msr_facts_file_errors_and_no_tertiary, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_msr_facts_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amd_x2avic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amd_avic_off_and_old_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pvm, setup, teardown),

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "ipivd/httpd.h"
+#include "log.h"
 
 static int hello(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
@@ -462,6 +463,7 @@ static void test_client_errors_are_rate_limited(void **state)
 	FILE *f;
 
 	assert_true(log_fd >= 0 && saved >= 0);
+	assert_int_equal(ipiv_log_set_format("logfmt"), 0); /* as ipivd's main picks it */
 	fflush(stderr);
 	dup2(log_fd, STDERR_FILENO);
 	httpd = start("127.0.0.1:0");

@@ -1,5 +1,6 @@
 /* Unit tests for daemon/lib/log.c: logfmt and JSON lines, escaping of what a message holds
- * (quotes, newlines, control bytes), the level filter and bad flag values. */
+ * (quotes, newlines, control bytes), the level filter, bad flag values, the plain lines of a
+ * program that picked no format, and the usage error both programs share. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -92,13 +95,85 @@ static void test_bad_values(void **state)
 	assert_int_equal(ipiv_log_set_format(NULL), -EINVAL);
 }
 
+/* Reads until the writer closes (a child that writes into a closed pipe dies of SIGPIPE). */
+static ssize_t read_all(int fd, char *out, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n + 1 < size && (r = read(fd, out + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* Runs child in a fresh process whose stderr is a pipe; its output (to EOF) goes to out and
+ * its wait status is returned. The process starts with log.c's state as this one has it. */
+static int in_child(void (*child)(void), char *out, size_t size)
+{
+	int fds[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		child();
+		_exit(0);
+	}
+	close(fds[1]);
+	read_all(fds[0], out, size);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void log_as_found(void)
+{
+	log_error("collector", "kernel BTF %s missing\n", "/sys/kernel/btf/vmlinux");
+	log_debug("libbpf", "not shown");
+}
+
+/* Before a program picks a format (ipivtop never does), a line is "ipiv: <message>". */
+static void test_plain_by_default(void **state)
+{
+	char out[256];
+	int status = in_child(log_as_found, out, sizeof(out));
+
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_string_equal(out, "ipiv: kernel BTF /sys/kernel/btf/vmlinux missing\n");
+}
+
+static void usage_error_as_json(void)
+{
+	assert_int_equal(ipiv_log_set_format("json"), 0); /* not a log line even so */
+	ipiv_usage_error("ipivtop", "--delay must be %d..%d, not '%s'", 1, 3600, "0");
+}
+
+/* ipiv_usage_error: one plain line on stderr naming the program twice, exit status 2. */
+static void test_usage_error(void **state)
+{
+	char out[256];
+	int status = in_child(usage_error_as_json, out, sizeof(out));
+
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+	assert_string_equal(out,
+			    "ipivtop: --delay must be 1..3600, not '0' (see ipivtop --help)\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* first: it forks a process with log.c as a program finds it */
+		cmocka_unit_test(test_plain_by_default),
 		cmocka_unit_test_setup_teardown(test_logfmt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+		cmocka_unit_test(test_usage_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

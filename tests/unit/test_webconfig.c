@@ -1,8 +1,8 @@
 /* Unit tests for daemon/ipivd/webconfig.c: exporter-toolkit's YAML parsed into what it says
  * (paths resolved against the file's directory, the GnuTLS priority string built from the
  * versions, suites and curves), every kind of bad input refused with one line naming the key
- * and its line, loading (files that are missing or hold no PEM), change detection, and
- * basic-auth checks with crypt(3). */
+ * and its line, YAML 1.1 booleans as yaml.v2 takes them, loading (files that are missing or
+ * hold no PEM), change detection, and basic-auth checks with crypt(3). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -145,8 +145,14 @@ static const struct {
 	 "cipher_suites: want a list"},
 	{"tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [P256]\n",
 	 "unknown curve \"P256\""},
-	{"tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: yes\n",
+	{"tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: yess\n",
+	 "line 4: tls_server_config: prefer_server_cipher_suites: want true or false"},
+	{"tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: "
+	 "\"true\"\n",
+	 "prefer_server_cipher_suites: want true or false, unquoted (\"true\" is a string)"},
+	{"tls_server_config:\n  cert_file: a\n  key_file: b\n  prefer_server_cipher_suites: [y]\n",
 	 "prefer_server_cipher_suites: want true or false"},
+	{"http_server_config:\n  http2: 'no'\n", "http2: want true or false, unquoted"},
 	{"tls_server_config:\n  cert_file: a\n", "cert_file given without key_file"},
 	{"tls_server_config:\n  key_file: a\n", "key_file given without cert_file"},
 	{"tls_server_config:\n  cert_file: a\n  cert: b\n  key_file: c\n",
@@ -168,6 +174,11 @@ static const struct {
 	{"http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
 	 "\"sniff\" is not allowed (want nosniff)"},
 	{"http_server_config:\n  http2: maybe\n", "http2: want true or false"},
+	/* yaml.v2 knows these cases only: no yEs, tRUE, oN; no 1 or 0 for a bool */
+	{"http_server_config:\n  http2: yEs\n", "http2: want true or false"},
+	{"http_server_config:\n  http2: tRUE\n", "http2: want true or false"},
+	{"http_server_config:\n  http2: oN\n", "http2: want true or false"},
+	{"http_server_config:\n  http2: 1\n", "http2: want true or false"},
 	{"http_server_config:\n  gzip: true\n", "http_server_config: unknown key \"gzip\""},
 	{"rate_limit:\n  interval: 1s\n", "rate_limit is not supported by ipivd"},
 };
@@ -187,6 +198,41 @@ static void test_bad_inputs(void **state)
 				 bad[i].yaml);
 		assert_null(strchr(err, '\n'));
 		assert_int_equal(strncmp(err, "web.yml", 7), 0);
+	}
+}
+
+/* Every spelling of a boolean that gopkg.in/yaml.v2 (exporter-toolkit's YAML library)
+ * resolves, YAML 1.1's, as prefer_server_cipher_suites shows it in the priority string. */
+static void test_yaml11_booleans(void **state)
+{
+	static const struct {
+		const char *text;
+		bool value;
+	} spellings[] = {
+		{"y", true},	  {"Y", true},	    {"yes", true},    {"Yes", true},
+		{"YES", true},	  {"true", true},   {"True", true},   {"TRUE", true},
+		{"on", true},	  {"On", true},	    {"ON", true},     {"n", false},
+		{"N", false},	  {"no", false},    {"No", false},    {"NO", false},
+		{"false", false}, {"False", false}, {"FALSE", false}, {"off", false},
+		{"Off", false},	  {"OFF", false},
+	};
+
+	for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		char yaml[256];
+		struct webconfig *wc;
+		bool server_order;
+
+		snprintf(yaml, sizeof(yaml),
+			 "tls_server_config:\n  cert_file: a\n  key_file: b\n"
+			 "  prefer_server_cipher_suites: %s\n"
+			 "http_server_config:\n  http2: %s\n",
+			 spellings[i].text, spellings[i].text);
+		wc = parse_ok(yaml);
+		server_order = strstr(wc->priorities, "%SERVER_PRECEDENCE") != NULL;
+		if (server_order != spellings[i].value)
+			fail_msg("prefer_server_cipher_suites: %s gave %s", spellings[i].text,
+				 wc->priorities);
+		webconfig_put(wc);
 	}
 }
 
@@ -325,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults_and_inline_pem),
 		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_yaml11_booleans),
 		cmocka_unit_test(test_load_errors_name_the_file),
 		cmocka_unit_test(test_change_detection),
 		cmocka_unit_test(test_passwords),
