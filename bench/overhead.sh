@@ -60,11 +60,11 @@ done
 
 cd "$(dirname "$0")/.."
 OUT=.output
-BENCH=$OUT/ipivbench EMPTY=$OUT/ipiv-empty-probes
+BENCH=$OUT/ipivbench EMPTY=$OUT/ipiv-empty-probes LINECOST=$OUT/ipiv-line-cost
 IPIVD=${IPIVD:-$OUT/ipivd}
 BIN[ipivd]=$IPIVD
 [ -n "$BASELINE" ] && BIN[baseline]=$BASELINE
-for b in "$BENCH" "$EMPTY" "${BIN[@]}"; do
+for b in "$BENCH" "$EMPTY" "$LINECOST" "${BIN[@]}"; do
 	[ -x "$b" ] || { echo "overhead: $b missing: run make first" >&2; exit 1; }
 done
 for c in bpftool jq curl; do
@@ -175,6 +175,11 @@ echo "ipiv overhead of $IPIVD${BASELINE:+ against baseline $BASELINE}$extra: $MO
 jq -r '.host | "host: \(.cpu_model) (\(.cpu_vendor)), kernel \(.kernel), \(.kvm_module), TSC \(.tsc_khz) kHz"' "$first"
 echo "load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 [ "$others" -gt 0 ] && echo "warning: $others other VM(s) ran meanwhile; their events are in the BPF numbers"
+# what the host charges for the parts of latency tracking no design avoids, on the vCPUs' CPUs
+if [[ $PIN =~ ^[0-9]+,[0-9]+$ ]]; then
+	echo "host costs on CPUs $PIN (ipiv-line-cost, best of 20 batches):" \
+		"$("$LINECOST" -c "$PIN" -n 400000 | sed 's/ (.*)//; s/$/;/' | tr '\n' ' ' | sed 's/; $//')"
+fi
 echo
 echo "guest round trip, median cycles per IPI of each ipivbench invocation:"
 awk -v builds="${builds[*]}" '{ c[$1, $2] = $3; if ($1 > n) n = $1 }
