@@ -113,10 +113,11 @@ int host_latency_add(struct ipiv_lat_hist **rows, size_t *n, const struct ipiv_v
 {
 	for (size_t i = 0; i < vm->n_lat; i++) {
 		const struct ipiv_lat_hist *from = &vm->lat[i];
-		struct ipiv_lat_hist *row = find_lat(*rows, *n, from->kind, from->sub), *grown;
+		struct ipiv_lat_hist *row, *grown;
 
 		if (!ipiv_lat_host_wide(from->kind) || !from->h.count)
 			continue;
+		row = find_lat(*rows, *n, from->kind, from->sub);
 		if (!row) {
 			grown = realloc(*rows, (*n + 1) * sizeof(*grown));
 			if (!grown)
