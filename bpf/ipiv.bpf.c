@@ -969,6 +969,9 @@ static __always_inline int fastpath_wrmsr(struct kvm_vcpu___ipiv *vcpu, u32 msr,
 	t->apic_mode = IPIV_APIC_X2APIC;
 	count(t, t->vm, t->vcpu_id, IPIV_CNT_FASTPATH, ret != EXIT_FASTPATH_NONE,
 	      icr_classify((u32)icr, icr >> 32, ICR_MODE_X2APIC), 1);
+	/* the exit's cost, timed at the next kvm_entry, is the fastpath's */
+	if (ret != EXIT_FASTPATH_NONE)
+		lat_on_fastpath(t);
 	return 0;
 }
 

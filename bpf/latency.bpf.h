@@ -20,6 +20,7 @@
 
 _Static_assert(IPIV_LAT_PATHS == IPIV_PATH_COUNT, "a dense series per path");
 _Static_assert(IPIV_LAT_SERIES <= 64, "series_used has a bit per series");
+_Static_assert(IPIV_LAT_FASTPATH_PATH == IPIV_PATH_X2APIC_MSR, "the fastpath's dense series");
 _Static_assert(IPIV_LAT_SLOTS < IPIV_LAT_NO_SLOT, "a slot + 1 is never IPIV_LAT_NO_SLOT");
 _Static_assert(!(IPIV_LAT_SLOT_VCPUS & (IPIV_LAT_SLOT_VCPUS - 1)), "a power of two, as a mask");
 _Static_assert(sizeof(struct ipiv_lat_group) == 64, "a bucket group and its sum fill one line");
@@ -647,9 +648,19 @@ static __always_inline void lat_on_exit(struct ipiv_thread *t)
 		return;
 	t->exit_ts = bpf_ktime_get_ns();
 	t->exit_sent = 0;
+	t->exit_fast = 0;
 }
 
-/* kvm_entry: the end of the sender's exit, and a running target's delivery. */
+/* fexit on KVM's WRMSR exit fastpath, which runs after kvm_exit and before the next
+ * kvm_entry: it sent this exit's ICR write. */
+static __always_inline void lat_on_fastpath(struct ipiv_thread *t)
+{
+	t->exit_fast = 1;
+}
+
+/* kvm_entry: the end of the sender's exit, and a running target's delivery. An exit whose IPI
+ * the fastpath sent is recorded apart (IPIV_LAT_EXIT_FASTPATH), once: the collector adds it
+ * back into the path's IPIV_LAT_EXIT. */
 static __always_inline void lat_on_entry(struct ipiv_thread *t)
 {
 	struct ipiv_target *tg;
@@ -659,9 +670,11 @@ static __always_inline void lat_on_entry(struct ipiv_thread *t)
 		return;
 	slot = lat_slot_of(t);
 	if (t->exit_sent && t->exit_ts)
-		lat_record(slot, t->vm, t->vcpu_id, IPIV_LAT_EXIT, t->exit_path,
+		lat_record(slot, t->vm, t->vcpu_id,
+			   t->exit_fast ? IPIV_LAT_EXIT_FASTPATH : IPIV_LAT_EXIT, t->exit_path,
 			   bpf_ktime_get_ns() - t->exit_ts);
 	t->exit_sent = 0;
+	t->exit_fast = 0;
 	t->ipi_ts = 0;
 	tg = target_of(slot, t->vm, t->vcpu_id, false);
 	if (!tg)

@@ -199,6 +199,7 @@ struct ipiv_thread {
 	__u8 ipi_vector;
 	__u8 exit_path;	   /* path of the IPI this exit sent */
 	__u8 exit_sent;	   /* this exit sent an IPI */
+	__u8 exit_fast;	   /* KVM's exit fastpath sent it (fexit on its WRMSR fastpath) */
 	__u8 exited;	   /* the cache was flushed (thread exit) or is being flushed (a switch
 			    * to another VM's vCPU): count into the maps */
 	__u8 apicv;	   /* enum ipiv_apicv of this vCPU at its last ICR write (latency) */

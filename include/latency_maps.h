@@ -20,6 +20,11 @@ enum ipiv_lat_kind {
 	IPIV_LAT_EXIT,		  /* sub = path: the sender's kvm_exit to its next kvm_entry, for
 				   * exits that sent an IPI */
 	IPIV_LAT_HALT,		  /* sub = 1 blocked / 0 polled: kvm_vcpu_wakeup's halt time */
+	IPIV_LAT_EXIT_FASTPATH,	  /* sub = path: IPIV_LAT_EXIT's exits whose ICR write KVM's exit
+				   * fastpath sent (fexit on its WRMSR fastpath said handled).
+				   * The BPF side records each exit once, here or in
+				   * IPIV_LAT_EXIT; the collector adds these back into
+				   * IPIV_LAT_EXIT, which thus has every sending exit */
 	IPIV_LAT_UNMATCHED,	  /* not a histogram: sub = ipiv_lat_unmatched, bucket 0 counts */
 	IPIV_LAT_KIND_COUNT,
 };
@@ -140,13 +145,19 @@ struct ipiv_target {
 /* A slot claimed this recently is not freed: its binding may be being written. */
 #define IPIV_LAT_CLAIM_GRACE IPIV_LAT_STALE_NS
 
+/* IPIV_LAT_EXIT_FASTPATH has a dense series for one path only, IPIV_PATH_X2APIC_MSR (ipiv.h,
+ * which includes this file): KVM's exit fastpath sends x2APIC ICR writes (WRMSR) alone. Another
+ * sub would go to the lat hash. */
+#define IPIV_LAT_FASTPATH_PATH 1
+
 /* The histogram series of one slot: (kind, sub) of every VM-wide histogram in one index. */
 #define IPIV_LAT_SERIES_SEND_ACCEPT 0
 #define IPIV_LAT_SERIES_ACCEPT_RUN  (IPIV_LAT_SERIES_SEND_ACCEPT + IPIV_LAT_PATHS)
 #define IPIV_LAT_SERIES_SEND_EOI    (IPIV_LAT_SERIES_ACCEPT_RUN + IPIV_LAT_CASE_COUNT)
 #define IPIV_LAT_SERIES_EXIT	    (IPIV_LAT_SERIES_SEND_EOI + IPIV_LAT_PATHS)
 #define IPIV_LAT_SERIES_HALT	    (IPIV_LAT_SERIES_EXIT + IPIV_LAT_PATHS)
-#define IPIV_LAT_SERIES		    (IPIV_LAT_SERIES_HALT + IPIV_LAT_HALT_WAYS) /* 26 */
+#define IPIV_LAT_SERIES_FASTPATH    (IPIV_LAT_SERIES_HALT + IPIV_LAT_HALT_WAYS)
+#define IPIV_LAT_SERIES		    (IPIV_LAT_SERIES_FASTPATH + 1) /* 27 */
 
 /* Slot header, one per slot. */
 struct ipiv_lat_slot {
@@ -233,6 +244,8 @@ static inline __u32 ipiv_lat_series_of(__u32 kind, __u32 sub)
 		return sub < IPIV_LAT_PATHS ? IPIV_LAT_SERIES_EXIT + sub : IPIV_LAT_SERIES;
 	case IPIV_LAT_HALT:
 		return sub < IPIV_LAT_HALT_WAYS ? IPIV_LAT_SERIES_HALT + sub : IPIV_LAT_SERIES;
+	case IPIV_LAT_EXIT_FASTPATH:
+		return sub == IPIV_LAT_FASTPATH_PATH ? IPIV_LAT_SERIES_FASTPATH : IPIV_LAT_SERIES;
 	}
 	return IPIV_LAT_SERIES;
 }
@@ -252,9 +265,12 @@ static inline void ipiv_lat_series_kind(__u32 s, __u16 *kind, __u16 *sub)
 	} else if (s < IPIV_LAT_SERIES_HALT) {
 		*kind = IPIV_LAT_EXIT;
 		*sub = s - IPIV_LAT_SERIES_EXIT;
-	} else {
+	} else if (s < IPIV_LAT_SERIES_FASTPATH) {
 		*kind = IPIV_LAT_HALT;
 		*sub = s - IPIV_LAT_SERIES_HALT;
+	} else {
+		*kind = IPIV_LAT_EXIT_FASTPATH;
+		*sub = IPIV_LAT_FASTPATH_PATH;
 	}
 }
 

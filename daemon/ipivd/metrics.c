@@ -15,6 +15,7 @@
 #include "metrics_native.h"
 #include "naming.h"
 #include "process.h"
+#include "sources.h"
 
 static const char *const dest_kind[] = {"unicast", "multicast", "broadcast"};
 
@@ -302,6 +303,95 @@ int metrics_vm_histograms_parse(const char *name, enum metrics_vm_histograms *ou
 	return 0;
 }
 
+/* One histogram series with labels l[0..n_l): every bucket of the layout; in the protobuf
+ * format, every hist.h bucket too (metrics_native.h). */
+static int write_hist(struct expo *e, const struct expo_label *l, size_t n_l,
+		      const struct latency_hist *h, enum latency_layout buckets)
+{
+	const double *le;
+	size_t n_le = latency_layout_bounds(buckets, &le);
+	uint64_t counts[HIST_BUCKETS];
+	struct metrics_native native;
+	struct expo_histogram eh = {
+		.le = le,
+		.counts = counts,
+		.n_buckets = n_le,
+		.sum = h->sum_ns / 1e9,
+	};
+
+	latency_fold(h, buckets, counts);
+	if (expo_wants_native(e)) {
+		metrics_native_from_hist(h, &native);
+		eh.native = &native.native;
+	}
+	return expo_histogram(e, l, n_l, &eh);
+}
+
+/* all less part, bucket by bucket (part is a subset of all's observations). */
+static void hist_less(struct latency_hist *out, const struct latency_hist *all,
+		      const struct latency_hist *part)
+{
+	*out = *all;
+	if (!part)
+		return;
+	for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		out->buckets[b] -=
+			part->buckets[b] < all->buckets[b] ? part->buckets[b] : all->buckets[b];
+	out->count -= part->count < all->count ? part->count : all->count;
+	out->sum_ns -= part->sum_ns < all->sum_ns ? part->sum_ns : all->sum_ns;
+}
+
+/* Whether a fexit on KVM's WRMSR exit fastpath attached, so that an x2APIC MSR exit it did
+ * not report was the slow path's. */
+static bool fastpath_visible(const struct ipiv_self_stats *self)
+{
+	struct ipiv_quantity_source src[IPIV_N_QUANTITIES];
+
+	ipiv_quantity_sources(self->probes, self->n_probes, src);
+	for (size_t q = 0; q < IPIV_N_QUANTITIES; q++)
+		if (!strcmp(src[q].quantity, "x2apic_fastpath"))
+			return src[q].kind != IPIV_SOURCE_NONE;
+	return false;
+}
+
+/*
+ * The sender's exit cost of every VM, exited ones too, by path and by whether KVM's exit
+ * fastpath sent the IPI: "true", "false" (the slow path, and every path but x2apic_msr, which
+ * have no fastpath), or "unknown" for x2apic_msr exits on a host where no fexit on the
+ * fastpath attached. Host-wide, with no vm label: per VM it would cost the series budget
+ * (docs/metrics.md); the JSON API has it per VM.
+ */
+static int write_host_latency(struct expo *e, const struct ipiv_snapshot *s,
+			      enum latency_layout buckets)
+{
+	bool visible = fastpath_visible(&s->self);
+
+	EXPO_TRY(expo_begin(
+		e, "ipiv_host_ipi_sender_exit_seconds", EXPO_HISTOGRAM,
+		"Every VM's exits that sent an IPI, kvm_exit to kvm_entry, by path and by "
+		"whether KVM's exit fastpath sent it (fastpath=\"unknown\": no fexit on the "
+		"fastpath here)."));
+	for (uint16_t path = 0; path < IPIV_PATH_COUNT; path++) {
+		const struct latency_hist *all = host_latency(s, IPIV_LAT_EXIT, path);
+		const struct latency_hist *fast = host_latency(s, IPIV_LAT_EXIT_FASTPATH, path);
+		struct latency_hist slow;
+		struct expo_label l[] = {EXPO_LABEL("path", ipiv_path_name(path)),
+					 EXPO_LABEL("fastpath", "true")};
+
+		if (!all)
+			continue;
+		if (fast)
+			EXPO_TRY(write_hist(e, l, 2, fast, buckets));
+		hist_less(&slow, all, fast);
+		if (!slow.count)
+			continue;
+		l[1].value =
+			path == IPIV_PATH_X2APIC_MSR && !visible && !fast ? "unknown" : "false";
+		EXPO_TRY(write_hist(e, l, 2, &slow, buckets));
+	}
+	return 0;
+}
+
 /* One histogram family per latency kind, VM-wide (merged over vCPUs), one series per sub,
  * with every bucket of the layout; in the protobuf format, native buckets as well. Without
  * all_families only send_to_eoi: the series budget (docs/metrics.md) holds in every format. */
@@ -327,9 +417,6 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 		{IPIV_LAT_HALT, "ipiv_vcpu_halt_duration_seconds",
 		 "How long vCPUs stayed in halt (kvm_vcpu_wakeup)."},
 	};
-	const double *le;
-	size_t n_le = latency_layout_bounds(buckets, &le);
-
 	for (unsigned f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		if (!all_families && fam[f].kind != IPIV_LAT_SEND_EOI)
 			continue;
@@ -339,7 +426,6 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 
 			for (size_t j = 0; j < vm->n_lat; j++) {
 				struct latency_hist h;
-				uint64_t counts[HIST_BUCKETS];
 				const char *label;
 				const char *value;
 
@@ -350,24 +436,10 @@ static int write_latency(struct expo *e, const struct ipiv_snapshot *s, const ch
 					continue;
 				vm_latency(vm, vm->lat[j].kind, vm->lat[j].sub, &h);
 				value = ipiv_lat_sub_label(vm->lat[j].kind, vm->lat[j].sub, &label);
-				latency_fold(&h, buckets, counts);
-				struct expo_histogram eh = {
-					.le = le,
-					.counts = counts,
-					.n_buckets = n_le,
-					.sum = h.sum_ns / 1e9,
-				};
-				/* the protobuf format: every hist.h bucket too (metrics_native.h) */
-				struct metrics_native native;
-
-				if (expo_wants_native(e)) {
-					metrics_native_from_hist(&h, &native);
-					eh.native = &native.native;
-				}
 				struct expo_label l[] = {EXPO_LABEL("vm", names[i]),
 							 EXPO_LABEL(label, value)};
 
-				EXPO_TRY(expo_histogram(e, l, 2, &eh));
+				EXPO_TRY(write_hist(e, l, 2, &h, buckets));
 			}
 		}
 	}
@@ -538,6 +610,7 @@ int metrics_write(struct expo *e, const struct ipiv_snapshot *snap, const char *
 		  const struct metrics_opts *opts, double scrape_seconds)
 {
 	EXPO_TRY(write_counters(e, snap, names, SCOPE_HOST));
+	EXPO_TRY(write_host_latency(e, snap, opts->buckets));
 	EXPO_TRY(write_vms(e, snap, names, opts->id_key));
 	EXPO_TRY(write_sends(e, snap, names));
 	EXPO_TRY(write_counters(e, snap, names, SCOPE_VM));

@@ -9,10 +9,12 @@
 
 const char *top_lat_stage_name(unsigned kind)
 {
-	static const char *const utf8[] = {"send\u2192accept", "accept\u2192running",
-					   "send\u2192EOI", "exit", "halt"};
+	/* by enum ipiv_lat_kind */
+	static const char *const utf8[] = {
+		"send\u2192accept", "accept\u2192running", "send\u2192EOI", "exit", "halt",
+		"fast exit"};
 	static const char *const ascii[] = {"send->accept", "accept->running", "send->EOI", "exit",
-					    "halt"};
+					    "halt",	    "fast exit"};
 
 	if (kind >= IPIV_LAT_UNMATCHED)
 		return "?";

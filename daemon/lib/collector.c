@@ -82,6 +82,7 @@ void collector_close(struct collector *c)
 	for (size_t i = 0; i < c->n_retired; i++)
 		vm_stats_free(&c->retired[i].stats);
 	free(c->retired);
+	free(c->gone_lat);
 	free(c->seen);
 	free(c->found);
 	free(c->found_vcpus);

@@ -68,6 +68,9 @@ struct collector {
 	struct retired_vm *retired; /* reclaimed VMs' final counts, oldest first */
 	size_t n_retired;
 	uint64_t n_retired_ever;
+	/* the reclaimed VMs' host-wide histograms (ipiv_snapshot.host_lat) */
+	struct ipiv_lat_hist *gone_lat;
+	size_t n_gone_lat;
 	uint64_t polls;
 	int last_poll_err;
 	/* the running kernel's inhibit reason names, copied into every snapshot */

@@ -14,6 +14,7 @@
 
 #include "collector_priv.h"
 #include "ipiv.skel.h"
+#include "log.h"
 
 static int u64_cmp(const void *a, const void *b)
 {
@@ -223,6 +224,11 @@ static int retire(struct collector *c, const uint64_t *dead, size_t n_dead)
 		if (vm->exited || !sorted_has(dead, n_dead, vm->vm))
 			continue;
 		counts_add(&c->gone, &vm->counts);
+		/* not a reason to retire it again later: its counts are in c->gone already */
+		if (host_latency_add(&c->gone_lat, &c->n_gone_lat, vm))
+			log_warn("collector",
+				 "out of memory: the host-wide latency histograms lose "
+				 "an exited VM's observations");
 		if (!c->opts.exited_retention_ns)
 			continue;
 		vm->alive = false;

@@ -81,6 +81,7 @@ static const char *const lat_kind_names[IPIV_LAT_KIND_COUNT] = {
 	[IPIV_LAT_SEND_EOI] = "send_to_eoi",
 	[IPIV_LAT_EXIT] = "sender_exit",
 	[IPIV_LAT_HALT] = "halt",
+	[IPIV_LAT_EXIT_FASTPATH] = "sender_exit_fastpath",
 	[IPIV_LAT_UNMATCHED] = "unmatched",
 };
 

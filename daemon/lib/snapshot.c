@@ -200,12 +200,29 @@ static struct ipiv_lat_hist *lat_row(struct ipiv_vm_stats *vm, const struct ipiv
 	return &rows[vm->n_lat - 1];
 }
 
-/* Adds one histogram bucket (key, value) of the lat map to its VM's row of snap. */
+/*
+ * The snapshot's rows a histogram of the maps goes to: its own, and for the exits the fastpath
+ * sent (IPIV_LAT_EXIT_FASTPATH, which the BPF side records instead of IPIV_LAT_EXIT) the
+ * path's IPIV_LAT_EXIT as well, which in a snapshot has every exit that sent an IPI.
+ */
+static size_t lat_rows_of(const struct ipiv_lat_key *key, struct ipiv_lat_key rows[2])
+{
+	rows[0] = *key;
+	if (key->kind != IPIV_LAT_EXIT_FASTPATH)
+		return 1;
+	rows[1] = *key;
+	rows[1].kind = IPIV_LAT_EXIT;
+	return 2;
+}
+
+/* Adds one histogram bucket (key, value) of the lat map to its VM's rows of snap. */
 static int add_latency(struct ipiv_snapshot *snap, const struct ipiv_lat_key *key,
 		       const struct ipiv_lat_value *value)
 {
 	struct ipiv_vm_stats *vm = vm_row(snap, key->vm);
+	struct ipiv_lat_key rows[2];
 	struct ipiv_lat_hist *row;
+	size_t n_rows;
 
 	if (!vm)
 		return 0;
@@ -217,33 +234,41 @@ static int add_latency(struct ipiv_snapshot *snap, const struct ipiv_lat_key *ke
 	/* IPIV_LAT_BINDING keys (a VM's dense slot) are no histogram either */
 	if (key->kind >= IPIV_LAT_KIND_COUNT || key->bucket >= HIST_BUCKETS)
 		return 0;
-	row = lat_row(vm, key);
-	if (!row)
-		return -ENOMEM;
-	row->h.buckets[key->bucket] += value->count;
-	row->h.count += value->count;
-	row->h.sum_ns += value->sum_ns;
+	n_rows = lat_rows_of(key, rows);
+	for (size_t i = 0; i < n_rows; i++) {
+		row = lat_row(vm, &rows[i]);
+		if (!row)
+			return -ENOMEM;
+		row->h.buckets[key->bucket] += value->count;
+		row->h.count += value->count;
+		row->h.sum_ns += value->sum_ns;
+	}
 	return 0;
 }
 
-/* Adds series s of a VM's dense slot (a VM-wide histogram) to its row of vm. */
+/* Adds series s of a VM's dense slot (a VM-wide histogram) to its rows of vm. */
 static int add_latency_series(struct ipiv_vm_stats *vm, uint32_t s,
 			      const struct ipiv_lat_series *series)
 {
-	struct ipiv_lat_key key = {.vm = vm->vm, .vcpu = IPIV_LAT_VM_WIDE};
+	struct ipiv_lat_key key = {.vm = vm->vm, .vcpu = IPIV_LAT_VM_WIDE}, rows[2];
+	uint64_t sum = ipiv_lat_series_sum(series);
 	struct ipiv_lat_hist *row;
+	size_t n_rows;
 
 	ipiv_lat_series_kind(s, &key.kind, &key.sub);
-	row = lat_row(vm, &key);
-	if (!row)
-		return -ENOMEM;
-	for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
-		uint64_t n = ipiv_lat_series_bucket(series, b);
+	n_rows = lat_rows_of(&key, rows);
+	for (size_t i = 0; i < n_rows; i++) {
+		row = lat_row(vm, &rows[i]);
+		if (!row)
+			return -ENOMEM;
+		for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+			uint64_t n = ipiv_lat_series_bucket(series, b);
 
-		row->h.buckets[b] += n;
-		row->h.count += n;
+			row->h.buckets[b] += n;
+			row->h.count += n;
+		}
+		row->h.sum_ns += sum;
 	}
-	row->h.sum_ns += ipiv_lat_series_sum(series);
 	return 0;
 }
 
@@ -582,6 +607,26 @@ static int add_retired(const struct collector *c, struct ipiv_snapshot *snap)
 	return 0;
 }
 
+/* The host-wide histograms: the reclaimed VMs' (c->gone_lat) and those of the VMs in the maps
+ * (the retired ones are among the former). */
+static int host_latency_of(const struct collector *c, struct ipiv_snapshot *snap)
+{
+	if (c->n_gone_lat) {
+		snap->host_lat = malloc(c->n_gone_lat * sizeof(*snap->host_lat));
+		if (!snap->host_lat)
+			return -ENOMEM;
+		memcpy(snap->host_lat, c->gone_lat, c->n_gone_lat * sizeof(*snap->host_lat));
+		snap->n_host_lat = c->n_gone_lat;
+	}
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		int err = host_latency_add(&snap->host_lat, &snap->n_host_lat, &snap->vms[i]);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64_t *percpu)
 {
 	uint64_t flushed = __atomic_load_n(&c->skel->bss->flush_end, __ATOMIC_ACQUIRE);
@@ -650,6 +695,9 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 	snap->host = c->gone;
 	for (size_t i = 0; i < n_vms; i++)
 		counts_add(&snap->host, &snap->vms[i].counts);
+	err = host_latency_of(c, snap);
+	if (err)
+		goto cleanup;
 	err = add_retired(c, snap);
 	if (err)
 		goto cleanup;

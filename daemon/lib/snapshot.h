@@ -146,10 +146,28 @@ struct ipiv_snapshot {
 	size_t n_vms;
 	/* every VM since the collector opened, exited ones too: monotonic */
 	struct ipiv_counts host;
+	/* the same for the latency kinds exported host-wide (ipiv_lat_host_wide): every VM's
+	 * VM-wide histogram of (kind, sub) merged, vcpu IPIV_LAT_VM_WIDE; sorted, non-empty */
+	struct ipiv_lat_hist *host_lat;
+	size_t n_host_lat;
 	struct ipiv_self_stats self;
 	/* the kernel's APICv inhibit reason names, for ipiv_inhibit_name (zero: built-in) */
 	struct ipiv_inhibit_names inhibit_names;
 };
+
+/* Whether histograms of latency kind are kept host-wide too (ipiv_snapshot.host_lat): the
+ * sender's exit cost, all and the fastpath's, which /metrics has with no vm label. */
+static inline bool ipiv_lat_host_wide(uint16_t kind)
+{
+	return kind == IPIV_LAT_EXIT || kind == IPIV_LAT_EXIT_FASTPATH;
+}
+
+/* Adds vm's histograms of the host-wide kinds, merged over its vCPUs, to the rows *rows
+ * (*n of them, kept sorted by ipiv_lat_hist_cmp); 0 or -ENOMEM. */
+int host_latency_add(struct ipiv_lat_hist **rows, size_t *n, const struct ipiv_vm_stats *vm);
+/* The host-wide histogram of (kind, sub) in snap, or NULL. */
+const struct latency_hist *host_latency(const struct ipiv_snapshot *snap, uint16_t kind,
+					uint16_t sub);
 
 /* Frees a snapshot and everything it holds (collector_snapshot's or a hand-made one whose
  * arrays are malloc'd). NULL is fine. */

@@ -101,6 +101,50 @@ bool vm_vcpu_latency(const struct ipiv_vm_stats *vm, uint16_t kind, uint16_t sub
 	return merge_latency(vm, kind, sub, &vcpu, out);
 }
 
+static struct ipiv_lat_hist *find_lat(struct ipiv_lat_hist *rows, size_t n, uint16_t kind,
+				      uint16_t sub)
+{
+	const struct ipiv_lat_hist key = {.kind = kind, .sub = sub, .vcpu = IPIV_LAT_VM_WIDE};
+
+	return n ? bsearch(&key, rows, n, sizeof(key), ipiv_lat_hist_cmp) : NULL;
+}
+
+int host_latency_add(struct ipiv_lat_hist **rows, size_t *n, const struct ipiv_vm_stats *vm)
+{
+	for (size_t i = 0; i < vm->n_lat; i++) {
+		const struct ipiv_lat_hist *from = &vm->lat[i];
+		struct ipiv_lat_hist *row, *grown;
+
+		if (!ipiv_lat_host_wide(from->kind) || !from->h.count)
+			continue;
+		row = find_lat(*rows, *n, from->kind, from->sub);
+		if (!row) {
+			grown = realloc(*rows, (*n + 1) * sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			*rows = grown;
+			row = &grown[(*n)++];
+			memset(row, 0, sizeof(*row));
+			row->kind = from->kind;
+			row->sub = from->sub;
+			row->vcpu = IPIV_LAT_VM_WIDE;
+			/* a handful of rows: sorted again at once, so find_lat can bsearch */
+			qsort(*rows, *n, sizeof(**rows), ipiv_lat_hist_cmp);
+			row = find_lat(*rows, *n, from->kind, from->sub);
+		}
+		latency_merge(&row->h, &from->h);
+	}
+	return 0;
+}
+
+const struct latency_hist *host_latency(const struct ipiv_snapshot *snap, uint16_t kind,
+					uint16_t sub)
+{
+	const struct ipiv_lat_hist *row = find_lat(snap->host_lat, snap->n_host_lat, kind, sub);
+
+	return row ? &row->h : NULL;
+}
+
 bool vm_latency_per_vcpu(const struct ipiv_vm_stats *vm)
 {
 	for (size_t i = 0; i < vm->n_lat; i++)
@@ -116,6 +160,7 @@ void collector_snapshot_free(struct ipiv_snapshot *snap)
 	for (size_t i = 0; i < snap->n_vms; i++)
 		vm_stats_free(&snap->vms[i]);
 	free(snap->vms);
+	free(snap->host_lat);
 	free(snap->self.probes);
 	free(snap->self.progs);
 	free(snap);

@@ -19,10 +19,12 @@ static const struct quantity_def quantity_defs[IPIV_N_QUANTITIES] = {
 	{"posted_wakeups", {{"kvm_pi_wakeup", IPIV_SOURCE_PATCHED}}},
 	/* an APIC-write exit (VMX reason 56) followed by kvm_apic_ipi on the same thread */
 	{"icr_write_traps", {{"kvm_exit", IPIV_SOURCE_DERIVED}}},
-	/* the return of KVM's WRMSR exit fastpath: up to 6.17, then 6.18's */
+	/* the return of KVM's WRMSR exit fastpath: up to 6.17, then 6.18's for WRMSR and for
+	 * the immediate form of WRMSRNS (either may attach alone where the other is inlined) */
 	{"x2apic_fastpath",
 	 {{"fexit/handle_fastpath_set_msr_irqoff", IPIV_SOURCE_FEXIT},
-	  {"fexit/handle_fastpath_wrmsr", IPIV_SOURCE_FEXIT}}},
+	  {"fexit/handle_fastpath_wrmsr", IPIV_SOURCE_FEXIT},
+	  {"fexit/handle_fastpath_wrmsr_imm", IPIV_SOURCE_FEXIT}}},
 	/* the posted-interrupt descriptor after vCPU load/put (Intel) */
 	{"pi_descriptor_updates", {{"fexit/vmx_vcpu_pi_load", IPIV_SOURCE_FEXIT}}},
 	/* the AVIC physical APIC ID entry after vCPU load/put (AMD) */

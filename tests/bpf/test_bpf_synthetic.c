@@ -930,6 +930,121 @@ static void test_latency_dense_buckets_exact(void **state)
 	collector_snapshot_free(s);
 }
 
+/* Observations of VM vm's dense series `series` as the BPF side wrote them (0: no slot). */
+static uint64_t dense_series_count(uint64_t vm, uint32_t series)
+{
+	static struct ipiv_lat_series h;
+	uint32_t slot = lat_slot(vm), elem = (slot - 1) * IPIV_LAT_SERIES + series;
+	uint64_t n = 0;
+
+	if (!slot)
+		return 0;
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.lat_series), &elem, &h), 0);
+	for (uint32_t b = 0; b < HIST_BUCKETS; b++)
+		n += ipiv_lat_series_bucket(&h, b);
+	return n;
+}
+
+/* The count of the host-wide histogram (kind, sub) of a snapshot, 0 if it has none. */
+static uint64_t host_count(uint16_t kind, uint16_t sub)
+{
+	struct ipiv_snapshot *s = snap();
+	const struct latency_hist *h = host_latency(s, kind, sub);
+	uint64_t n = h ? h->count : 0;
+
+	collector_snapshot_free(s);
+	return n;
+}
+
+/* vCPU 0 of vm: an x2APIC ICR write the exit fastpath sends (its exit lasts 2 ms), one it
+ * declines, one on a host where no fexit fires, then an exit of the fastpath with no IPI. */
+static void fastpath_exits(uint64_t vm)
+{
+	const uint64_t unicast = icr(0xfd, ICR_DM_FIXED, 0, ICR_SH_NONE);
+
+	be_vcpu(vm, 0, IPIV_APIC_X2APIC);
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_fastpath, 0x830, unicast | (1ull << 32), 2); /* EXIT_HANDLED */
+	usleep(2000);
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_fastpath, 0x830, unicast | (1ull << 32), 0); /* declined */
+	FIRE(ipiv_test_entry, 0);
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	apic_ipi(unicast, 1);
+	FIRE(ipiv_test_entry, 0);
+	/* the TSC deadline MSR through the fastpath: no IPI, no exit cost to record */
+	FIRE(ipiv_test_exit, VMX, 32, 0);
+	FIRE(ipiv_test_fastpath, 0x6e0, 12345, 1);
+	FIRE(ipiv_test_entry, 0);
+}
+
+/*
+ * The sender's exits the x2APIC fastpath sent: the BPF side records each exit once, in the
+ * fastpath's series or the path's; the collector's IPIV_LAT_EXIT has all three, its
+ * IPIV_LAT_EXIT_FASTPATH the one, as many as the fastpath counter's handled writes, per VM
+ * and host-wide; the same for a VM whose histograms are hashed.
+ */
+static void test_latency_exit_fastpath(void **state)
+{
+	const uint64_t dense_vm = 0xffff888000021000, hashed_vm = 0xffff888000022000;
+	struct ipiv_lat_slot before[IPIV_LAT_SLOTS];
+	int slots = bpf_map__fd(skel->maps.lat_slots);
+	uint64_t host_all = host_count(IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR);
+	uint64_t host_fast = host_count(IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR);
+	const struct ipiv_vm_stats *v;
+	struct ipiv_snapshot *s;
+	struct timespec mono;
+	uint64_t min = 0;
+
+	add_vm_entry(dense_vm, "kvm-fastpath");
+	fastpath_exits(dense_vm);
+	assert_true(lat_slot(dense_vm) != 0);
+	assert_int_equal(dense_series_count(dense_vm, IPIV_LAT_SERIES_EXIT + IPIV_PATH_X2APIC_MSR),
+			 2);
+	assert_int_equal(dense_series_count(dense_vm, IPIV_LAT_SERIES_FASTPATH), 1);
+	s = snap();
+	v = vm_of(s, dense_vm);
+	assert_int_equal(lat_count(v, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, &min), 3);
+	assert_int_equal(lat_count(v, IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_true(min >= 1800000 && min < 1000000000); /* the 2 ms exit, bucket-wide */
+	assert_int_equal(v->counts.x2apic_fastpath_handled, 1);
+	assert_int_equal(v->counts.x2apic_fastpath_missed, 1);
+	assert_int_equal(lat_count(v, IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR, &min),
+			 v->counts.x2apic_fastpath_handled);
+	collector_snapshot_free(s);
+	assert_int_equal(host_count(IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR), host_all + 3);
+	assert_int_equal(host_count(IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR), host_fast + 1);
+
+	/* every free slot taken: the next VM's histograms are hashed */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++) {
+		struct ipiv_lat_slot other = {
+			.vm = 0xffff889100000000ull + i,
+			.claimed_ns = mono.tv_sec * 1000000000ull + mono.tv_nsec,
+		};
+
+		assert_int_equal(bpf_map_lookup_elem(slots, &i, &before[i]), 0);
+		if (!before[i].vm)
+			assert_int_equal(bpf_map_update_elem(slots, &i, &other, BPF_ANY), 0);
+	}
+	add_vm_entry(hashed_vm, "kvm-fastpath-hashed");
+	fastpath_exits(hashed_vm);
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++)
+		assert_int_equal(bpf_map_update_elem(slots, &i, &before[i], BPF_ANY), 0);
+	assert_int_equal(lat_binding(hashed_vm), IPIV_LAT_NO_SLOT);
+	s = snap();
+	v = vm_of(s, hashed_vm);
+	assert_int_equal(lat_count(v, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, &min), 3);
+	assert_int_equal(lat_count(v, IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR, &min), 1);
+	assert_true(min >= 1800000 && min < 1000000000);
+	collector_snapshot_free(s);
+	assert_int_equal(host_count(IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR), host_fast + 2);
+	be_nobody();
+}
+
 static void test_latency_dense_and_hashed(void **state)
 {
 	const uint64_t dense_vm = 0xffff888000015000, hashed_vm = 0xffff888000016000;
@@ -1450,6 +1565,7 @@ int main(void)
 		cmocka_unit_test(test_latency_eoi_virtualized),
 		cmocka_unit_test(test_latency_dense_and_hashed),
 		cmocka_unit_test(test_latency_dense_buckets_exact),
+		cmocka_unit_test(test_latency_exit_fastpath),
 		cmocka_unit_test(test_patched_and_derived),
 		cmocka_unit_test(test_apicv_inhibits),
 		cmocka_unit_test(test_thread_exit_moves_cache),

@@ -119,10 +119,10 @@ expect_eq "default flags: send->accept not recorded" \
 	fail "no send->accept for lat-prom with --collector.vm-histograms=all"
 # and each ipivd's status says which families it records
 expect_eq "default flags: families recorded" "$(curl -sf "$URL/api/v1/status" | jq -c .latency_recorded)" \
-	'["accept_to_running","send_to_eoi","sender_exit","halt"]'
+	'["accept_to_running","send_to_eoi","sender_exit","halt","sender_exit_fastpath"]'
 expect_eq "vm-histograms=all: families recorded" \
 	"$(curl -sf "$URL_ALL/api/v1/status" | jq -c .latency_recorded)" \
-	'["send_to_accept","accept_to_running","send_to_eoi","sender_exit","halt"]'
+	'["send_to_accept","accept_to_running","send_to_eoi","sender_exit","halt","sender_exit_fastpath"]'
 
 # Counting only: no histogram families.
 PORT2=$(( 20000 + RANDOM % 20000 ))

@@ -851,6 +851,43 @@ static void test_latency_document(void **state)
 	free(f);
 }
 
+/* The sender's exits per VM: every one under sender_exit, those KVM's exit fastpath sent also
+ * under sender_exit_fastpath (which /metrics has host-wide only). */
+static void test_sender_exit_fastpath_document(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct ipiv_vm_stats *web = &f->vms[0];
+	struct ipiv_lat_hist lat[2] = {
+		{.kind = IPIV_LAT_EXIT, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE},
+		{.kind = IPIV_LAT_EXIT_FASTPATH,
+		 .sub = IPIV_PATH_X2APIC_MSR,
+		 .vcpu = IPIV_LAT_VM_WIDE},
+	};
+	json_t *doc, *latency;
+
+	for (int i = 0; i < 5; i++)
+		latency_add(&lat[0].h, 1000 + 1000 * i);
+	for (int i = 0; i < 3; i++)
+		latency_add(&lat[1].h, 1000 + 1000 * i);
+	web->lat = lat;
+	web->n_lat = 2;
+	web->latency_enabled = true;
+	doc = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	latency = json_object_get(doc, "latency");
+	assert_int_equal(
+		json_integer_value(json_object_get(
+			json_object_get(json_object_get(latency, "sender_exit"), "x2apic_msr"),
+			"count")),
+		5);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(json_object_get(latency, "sender_exit_fastpath"),
+						 "x2apic_msr"),
+				 "sum_ns")),
+			 6000);
+	json_decref(doc);
+	free(f);
+}
+
 /* Every document of the fixture (with latency on "web"), as clients receive them. */
 static void test_golden(void **state)
 {
@@ -904,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_identity_round_trips),
 		cmocka_unit_test(test_hostile_name_round_trips),
 		cmocka_unit_test(test_latency_document),
+		cmocka_unit_test(test_sender_exit_fastpath_document),
 		cmocka_unit_test(test_golden),
 	};
 

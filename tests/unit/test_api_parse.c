@@ -29,7 +29,7 @@ struct fixture {
 	struct ipiv_matrix_cell matrix[3];
 	struct ipiv_probe probes[3];
 	struct ipiv_prog_stats progs[2];
-	struct ipiv_lat_hist lat[5];
+	struct ipiv_lat_hist lat[6];
 	const char *names[2];
 };
 
@@ -131,8 +131,13 @@ static struct fixture *make_fixture(void)
 	latency_add(&f->lat[3].h, 14600);
 	latency_add(&f->lat[3].h, 1ull << 40); /* overflow */
 	latency_add(&f->lat[4].h, 5000000);
+	/* the exits KVM's exit fastpath sent: a kind of its own, after halts */
+	f->lat[5] = (struct ipiv_lat_hist){.kind = IPIV_LAT_EXIT_FASTPATH,
+					   .sub = IPIV_PATH_X2APIC_MSR,
+					   .vcpu = IPIV_LAT_VM_WIDE};
+	latency_add(&f->lat[5].h, 2100);
 	vm->lat = f->lat;
-	vm->n_lat = 5;
+	vm->n_lat = 6;
 	vm->latency_enabled = true;
 	vm->lat_unmatched[IPIV_UNM_OVERWRITTEN] = 3;
 	vm->lat_unmatched[IPIV_UNM_STALE] = 11;

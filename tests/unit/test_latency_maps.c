@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -16,11 +17,19 @@ static uint32_t subs_of(uint32_t kind)
 	switch (kind) {
 	case IPIV_LAT_SEND_ACCEPT:
 	case IPIV_LAT_SEND_EOI:
-	case IPIV_LAT_EXIT: return IPIV_PATH_COUNT;
+	case IPIV_LAT_EXIT:
+	case IPIV_LAT_EXIT_FASTPATH: return IPIV_PATH_COUNT;
 	case IPIV_LAT_ACCEPT_RUN: return IPIV_LAT_CASE_COUNT;
 	case IPIV_LAT_HALT: return 2;
 	}
 	return 0;
+}
+
+/* Whether (kind, sub) has a dense series: all do but the fastpath's exits of paths other than
+ * x2APIC MSR writes, which KVM's exit fastpath never sends (the lat hash takes them). */
+static bool dense(uint32_t kind, uint32_t sub)
+{
+	return kind != IPIV_LAT_EXIT_FASTPATH || sub == IPIV_PATH_X2APIC_MSR;
 }
 
 static void test_series_are_one_to_one(void **state)
@@ -29,11 +38,16 @@ static void test_series_are_one_to_one(void **state)
 	uint32_t n = 0;
 
 	assert_int_equal(IPIV_LAT_PATHS, IPIV_PATH_COUNT);
+	assert_int_equal(IPIV_LAT_FASTPATH_PATH, IPIV_PATH_X2APIC_MSR);
 	for (uint32_t kind = 0; kind < IPIV_LAT_UNMATCHED; kind++)
 		for (uint32_t sub = 0; sub < subs_of(kind); sub++) {
 			uint32_t s = ipiv_lat_series_of(kind, sub);
 			uint16_t back_kind, back_sub;
 
+			if (!dense(kind, sub)) {
+				assert_int_equal(s, IPIV_LAT_SERIES);
+				continue;
+			}
 			assert_true(s < IPIV_LAT_SERIES);
 			assert_false(taken[s]);
 			taken[s] = 1;

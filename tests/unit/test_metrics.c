@@ -50,6 +50,7 @@ struct fixture {
 	struct ipiv_matrix_cell web_matrix[3];
 	struct ipiv_probe probes[4];
 	struct ipiv_prog_stats progs[2];
+	struct ipiv_lat_hist host_lat[3];
 	const char *names[3];
 };
 
@@ -182,6 +183,23 @@ static struct fixture *fixture_new(void)
 	f->snap.self.vms_discovered = 4;
 	f->snap.self.vms_reclaimed = 1;
 	f->snap.self.polls = 77;
+	/* the sender's exit cost host-wide: x2APIC exits, 3 of 5 sent by the fastpath, and PV */
+	f->host_lat[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_EXIT, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = IPIV_LAT_VM_WIDE};
+	f->host_lat[1] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_EXIT, .sub = IPIV_PATH_PV_KVM, .vcpu = IPIV_LAT_VM_WIDE};
+	f->host_lat[2] = (struct ipiv_lat_hist){.kind = IPIV_LAT_EXIT_FASTPATH,
+						.sub = IPIV_PATH_X2APIC_MSR,
+						.vcpu = IPIV_LAT_VM_WIDE};
+	for (int i = 0; i < 3; i++) {
+		latency_add(&f->host_lat[0].h, 900 + 10 * i);
+		latency_add(&f->host_lat[2].h, 900 + 10 * i);
+	}
+	latency_add(&f->host_lat[0].h, 20000);
+	latency_add(&f->host_lat[0].h, 300000);
+	latency_add(&f->host_lat[1].h, 5000);
+	f->snap.host_lat = f->host_lat;
+	f->snap.n_host_lat = 3;
 	f->names[0] = "web";
 	f->names[1] = ODD_NAME;
 	f->names[2] = "idle";
@@ -299,15 +317,21 @@ static size_t check_exposition(const char *body, enum expo_format format)
 		assert_true(nl > 0 && nl < sizeof(name));
 		memcpy(name, p, nl);
 		name[nl] = '\0';
-		/* The sample belongs to the last TYPE: same name, or its _total / _info sample. */
+		/* The sample belongs to the last TYPE: same name, or its _total / _info sample,
+		 * or a histogram's _bucket, _sum or _count. */
 		if (strcmp(name, family)) {
 			char want[300];
+			size_t fl = strlen(family);
+			bool hist_sample =
+				!strcmp(family_type, "histogram") && !strncmp(name, family, fl) &&
+				(!strcmp(name + fl, "_bucket") || !strcmp(name + fl, "_sum") ||
+				 !strcmp(name + fl, "_count"));
 
 			snprintf(want, sizeof(want), "%s%s", family,
 				 !strcmp(family_type, "counter") ? "_total"
 				 : !strcmp(family_type, "info")	 ? "_info"
 								 : "");
-			if (!om || strcmp(name, want))
+			if (!hist_sample && (!om || strcmp(name, want)))
 				fail_msg("sample %s outside its family (last TYPE %s)", name,
 					 family);
 		}
@@ -944,10 +968,11 @@ static void test_no_duplicate_series_text(void **state)
 	 * 4 probes + 1 degraded + 2 + 2 programs + 1 + 8 drops + 5 counts; and of the patched
 	 * tracepoints 2 traps + 2 fastpath + 2 PI wakeups + 2 PI updates + 3 state times +
 	 * 2 AVIC IsRunning; 1 APICv-active vCPU gauge; host totals: sends by every path + 4;
-	 * the previous scrape's bytes. */
+	 * the previous scrape's bytes; 3 host-wide sender-exit histograms of 10 bounds, +Inf,
+	 * _sum and _count. */
 	assert_int_equal(n, 3 + 3 + 6 + 4 + 3 + 6 + 3 + 2 + 7 + 2 + 3 + 12 + 3 + 1 + 4 + 1 + 2 + 2 +
 				    1 + IPIV_DROP_COUNT + 5 + 2 + 2 + 2 + 2 + 3 + 2 + 1 +
-				    IPIV_PATH_COUNT + 4 + 1);
+				    IPIV_PATH_COUNT + 4 + 1 + 3 * 13);
 	free(body);
 	free(f);
 }
@@ -971,6 +996,63 @@ static void test_host_totals_and_exited_vms(void **state)
 	assert_line(body, "ipiv_host_vm_exits_total 7");
 	assert_int_equal(count_prefix(body, "ipiv_vm_exited{"), 1);
 	assert_line(body, "ipiv_vms 2.0");
+	free(body);
+	free(f);
+}
+
+/* The sender's exit cost host-wide, by path and fastpath: the fastpath's exits, the rest of
+ * the path's ("false" where a fexit on the fastpath attached, or on paths without one,
+ * "unknown" for x2APIC exits where none did), summing to the path's; no vm label. */
+static void test_host_sender_exit(void **state)
+{
+	struct fixture *f = fixture_new();
+	const char *fam = "ipiv_host_ipi_sender_exit_seconds";
+	struct ipiv_probe probes[5];
+	char line[256], *body;
+
+	/* the fixture's host-wide exits: 5 on x2APIC (3 by the fastpath), 1 on PV */
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	snprintf(line, sizeof(line), "%s_count{path=\"x2apic_msr\",fastpath=\"true\"} 3", fam);
+	assert_line(body, line);
+	snprintf(line, sizeof(line), "%s_count{path=\"x2apic_msr\",fastpath=\"false\"} 2", fam);
+	assert_line(body, line);
+	snprintf(line, sizeof(line), "%s_count{path=\"pv_kvm\",fastpath=\"false\"} 1", fam);
+	assert_line(body, line);
+	/* the slow path's two: 20 us and 300 us, the sum exact */
+	snprintf(line, sizeof(line), "%s_sum{path=\"x2apic_msr\",fastpath=\"false\"} 0.00032", fam);
+	assert_line(body, line);
+	snprintf(line, sizeof(line),
+		 "%s_bucket{path=\"x2apic_msr\",fastpath=\"true\",le=\"1.023e-06\"} 3", fam);
+	assert_line(body, line);
+	assert_int_equal(count_prefix(body, "ipiv_host_ipi_sender_exit_seconds_count{"), 3);
+	free(body);
+
+	/* no fastpath exits: x2APIC exits are "unknown" without a fexit on the fastpath ... */
+	f->snap.n_host_lat = 2;
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	snprintf(line, sizeof(line), "%s_count{path=\"x2apic_msr\",fastpath=\"unknown\"} 5", fam);
+	assert_line(body, line);
+	snprintf(line, sizeof(line), "%s_count{path=\"pv_kvm\",fastpath=\"false\"} 1", fam);
+	assert_line(body, line);
+	assert_int_equal(count_prefix(body, "ipiv_host_ipi_sender_exit_seconds_count{"), 2);
+	free(body);
+	/* ... and the slow path's with one (SVM without next-RIP save: never offered) */
+	memcpy(probes, f->probes, sizeof(f->probes));
+	probes[4] = (struct ipiv_probe){"fexit/handle_fastpath_set_msr_irqoff",
+					"ipiv_fastpath_set_msr", true, true, 0};
+	f->snap.self.probes = probes;
+	f->snap.self.n_probes = 5;
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	snprintf(line, sizeof(line), "%s_count{path=\"x2apic_msr\",fastpath=\"false\"} 5", fam);
+	assert_line(body, line);
+	assert_null(strstr(body, ",fastpath=\"unknown\"}"));
+	free(body);
+
+	/* no latency at all: the family, empty */
+	f->snap.n_host_lat = 0;
+	body = render(f, EXPO_TEXT_0_0_4, false);
+	assert_int_equal(count_prefix(body, "ipiv_host_ipi_sender_exit_seconds_"), 0);
+	assert_non_null(strstr(body, "# TYPE ipiv_host_ipi_sender_exit_seconds histogram\n"));
 	free(body);
 	free(f);
 }
@@ -1195,6 +1277,7 @@ static void test_protobuf_has_every_family(void **state)
 	latency_add(&web[0].h, 30);
 	f->vms[0].lat = web;
 	f->vms[0].n_lat = 1;
+	f->snap.n_host_lat = 0; /* the one histogram below is web's */
 	text = render_opts(f, EXPO_TEXT_0_0_4, &opts);
 	pb = render_pb(f, &opts, &len);
 	n_text = text_families(text, names, samples, 256);
@@ -1414,13 +1497,15 @@ static const char *const lat_families[] = {
 #define LAT_ALL	     0x1fu
 
 /* Histograms in every family on two paths (targets halted and running, halts ended both
- * ways), sorted by (kind, sub) as the collector leaves them. lat holds 10. */
+ * ways), and the fastpath's exits of the first path (an x2APIC one), which the JSON API has
+ * but no per-VM family: sorted by (kind, sub) as the collector leaves them. lat holds 11. */
+#define EVERY_FAMILY 11
 static size_t every_family(struct ipiv_lat_hist *lat, const uint16_t paths[2])
 {
 	size_t n = 0;
 
 	for (uint16_t kind = 0; kind < IPIV_LAT_UNMATCHED; kind++)
-		for (uint16_t i = 0; i < 2; i++) {
+		for (uint16_t i = 0; i < (kind == IPIV_LAT_EXIT_FASTPATH ? 1 : 2); i++) {
 			uint16_t sub =
 				kind == IPIV_LAT_ACCEPT_RUN || kind == IPIV_LAT_HALT ? i : paths[i];
 
@@ -1503,7 +1588,7 @@ static void test_vm_histograms_flag(void **state)
 	};
 	const char *bad[] = {"", "EOI", "all ", "none", "send_to_eoi", NULL};
 	struct fixture *f = fixture_new();
-	struct ipiv_lat_hist lat[10] = {0};
+	struct ipiv_lat_hist lat[EVERY_FAMILY] = {0};
 	enum metrics_vm_histograms which = METRICS_VM_HISTOGRAMS_ALL;
 
 	assert_int_equal(metrics_vm_histograms_parse("eoi", &which), 0);
@@ -1643,7 +1728,7 @@ static void test_series_budget(void **state)
 	const uint16_t two_paths[] = {IPIV_PATH_X2APIC_MSR, IPIV_PATH_PV_KVM};
 	struct fixture *f = fixture_new();
 	struct ipiv_vm_stats *web = &f->vms[0];
-	struct ipiv_lat_hist lat[10] = {0};
+	struct ipiv_lat_hist lat[EVERY_FAMILY] = {0};
 	struct metrics_opts opts = {.version = "t", .have_last_scrape = true};
 	const double *le;
 	size_t bounds = latency_layout_bounds(LATENCY_LAYOUT_COARSE, &le);
@@ -1687,7 +1772,8 @@ static void test_series_budget(void **state)
 	/* every family on the fixture's web VM */
 	opts.vm_histograms = METRICS_VM_HISTOGRAMS_ALL;
 	c = pb_vm_cost(f, &opts, "web");
-	assert_int_equal(c.hists, web->n_lat);
+	assert_int_equal(web->n_lat, EVERY_FAMILY);
+	assert_int_equal(c.hists, web->n_lat - 1); /* the fastpath's exits: host-wide only */
 	if (c.native > 60)
 		fail_msg("web costs %zu series with native histograms", c.native);
 	assert_int_equal(c.classic, c.native - c.hists + c.hists * (bounds + 3));
@@ -1746,6 +1832,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_names_are_escaped),
 		cmocka_unit_test(test_no_duplicate_series_text),
 		cmocka_unit_test(test_host_totals_and_exited_vms),
+		cmocka_unit_test(test_host_sender_exit),
 		cmocka_unit_test(test_first_scrape_has_no_scrape_figures),
 		cmocka_unit_test(test_openmetrics),
 		cmocka_unit_test(test_histogram_buckets_are_fixed),

@@ -90,12 +90,38 @@ static void test_preference_order(void **state)
 	assert_string_equal(find(src, "x2apic_fastpath")->probe, "fexit/handle_fastpath_wrmsr");
 }
 
+/* 6.18's fastpath for the immediate form of WRMSRNS is a source too: alone (its WRMSR sibling
+ * inlined or refused), and after the WRMSR one when both attach. */
+static void test_fastpath_wrmsr_imm(void **state)
+{
+	struct ipiv_probe probes[] = {
+		{"fexit/handle_fastpath_set_msr_irqoff", "ipiv_fastpath_set_msr", true, false,
+		 -ENOENT},
+		{"fexit/handle_fastpath_wrmsr", "ipiv_fastpath_wrmsr", true, false, -EINVAL},
+		{"fexit/handle_fastpath_wrmsr_imm", "ipiv_fastpath_wrmsr_imm", true, true, 0},
+	};
+	struct ipiv_quantity_source src[IPIV_N_QUANTITIES];
+	const struct ipiv_quantity_source *s;
+
+	ipiv_quantity_sources(probes, 3, src);
+	s = find(src, "x2apic_fastpath");
+	assert_string_equal(s->probe, "fexit/handle_fastpath_wrmsr_imm");
+	assert_string_equal(ipiv_source_kind_name(s->kind), "fexit");
+	probes[1].attached = true;
+	ipiv_quantity_sources(probes, 3, src);
+	assert_string_equal(find(src, "x2apic_fastpath")->probe, "fexit/handle_fastpath_wrmsr");
+	probes[1].attached = probes[2].attached = false;
+	ipiv_quantity_sources(probes, 3, src);
+	assert_null(find(src, "x2apic_fastpath")->probe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nothing_attached),
 		cmocka_unit_test(test_each_kind),
 		cmocka_unit_test(test_preference_order),
+		cmocka_unit_test(test_fastpath_wrmsr_imm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

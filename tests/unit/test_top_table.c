@@ -381,6 +381,8 @@ static void test_drill_latency_and_findings(void **state)
 	d.stage = top_lat_next_stage(d.stage);
 	assert_int_equal(d.stage, IPIV_LAT_EXIT);
 	d.stage = top_lat_next_stage(top_lat_next_stage(d.stage));
+	assert_int_equal(d.stage, IPIV_LAT_EXIT_FASTPATH);
+	d.stage = top_lat_next_stage(d.stage);
 	assert_int_equal(d.stage, IPIV_LAT_SEND_ACCEPT);
 	top_canvas_init(&c, 100);
 	top_drill_draw(&c, &d, &row, NULL, "ipivd has not evaluated them yet");
