@@ -88,6 +88,10 @@ struct diag_latency {
 	 * the fallback rule, X2APIC_MSR may be a host-wide figure of the software fastpath
 	 * (another VM's, or ipivbench's) when this VM takes no MSR exits. */
 	struct diag_figure exit_ns[IPIV_PATH_COUNT];
+	/* Those of X2APIC_MSR that KVM's exit fastpath sent (where its fexit attaches): the
+	 * fallback rule's reference when known, as it is what an eligible IPI costs without
+	 * IPIv. */
+	struct diag_figure exit_fastpath_ns;
 	struct diag_figure delivery_ns;	       /* ICR write to interrupt injection on the target */
 	struct diag_figure halt_ns;	       /* how long a target had been halted when woken */
 	struct diag_figure wakeup_ns;	       /* kick/wake to the target running again */

@@ -93,6 +93,8 @@ struct diag_latency **diag_latency_inputs(const struct ipiv_snapshot *prev,
 		ptrs[i] = &figs[i];
 		for (unsigned p = 0; p < IPIV_PATH_COUNT; p++)
 			figs[i].exit_ns[p] = window_median(vm, old, IPIV_LAT_EXIT, p);
+		figs[i].exit_fastpath_ns =
+			window_median(vm, old, IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR);
 		figs[i].delivery_ns =
 			window_median(vm, old, IPIV_LAT_SEND_ACCEPT, IPIV_LAT_ANY_SUB);
 		figs[i].halt_ns = window_median(vm, old, IPIV_LAT_HALT, IPIV_LAT_ANY_SUB);

@@ -175,18 +175,17 @@ static void test_evaluate_snapshot(void **state)
 }
 
 /* One exit-latency row of vm: n samples of ns each, added to what it has. */
-static void add_exit_latency(struct ipiv_vm_stats *vm, struct ipiv_lat_hist *rows, uint32_t path,
-			     uint64_t n, uint64_t ns)
+static void add_exit_latency(struct ipiv_vm_stats *vm, struct ipiv_lat_hist *rows, uint16_t kind,
+			     uint32_t path, uint64_t n, uint64_t ns)
 {
 	struct ipiv_lat_hist *h = NULL;
 
 	for (size_t i = 0; i < vm->n_lat; i++)
-		if (rows[i].sub == path)
+		if (rows[i].kind == kind && rows[i].sub == path)
 			h = &rows[i];
 	if (!h) {
 		h = &rows[vm->n_lat++];
-		*h = (struct ipiv_lat_hist){
-			.kind = IPIV_LAT_EXIT, .sub = path, .vcpu = IPIV_LAT_VM_WIDE};
+		*h = (struct ipiv_lat_hist){.kind = kind, .sub = path, .vcpu = IPIV_LAT_VM_WIDE};
 	}
 	for (uint64_t i = 0; i < n; i++)
 		latency_add(&h->h, ns);
@@ -199,7 +198,7 @@ static void add_exit_latency(struct ipiv_vm_stats *vm, struct ipiv_lat_hist *row
 static void test_latency_derived_from_snapshots(void **state)
 {
 	struct fixture *f = *state;
-	struct ipiv_lat_hist prev_rows[2] = {0}, cur_rows[2] = {0};
+	struct ipiv_lat_hist prev_rows[3] = {0}, cur_rows[3] = {0};
 	uint32_t phys = icr_classify(FIXED(0xfd), 3, X2);
 	const struct diag_finding *fb;
 	struct diag_latency **lat;
@@ -208,14 +207,17 @@ static void test_latency_derived_from_snapshots(void **state)
 	/* "idle" falls back to APIC-write exits: 1000 IPIs in the window. Before the window
 	 * its APIC-write exits were cheap; in it they cost 4 us against the fastpath's 1 us. */
 	add_send(&f->cur_vms[2], IPIV_PATH_APIC_WRITE, phys, 1000);
-	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_PATH_X2APIC_MSR, 300, 1000);
-	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_PATH_APIC_WRITE, 500, 900);
+	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, 300, 1000);
+	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_LAT_EXIT, IPIV_PATH_APIC_WRITE, 500, 900);
 	memcpy(cur_rows, prev_rows, sizeof(cur_rows));
 	f->cur_vms[2].lat = cur_rows;
 	f->cur_vms[2].n_lat = f->prev_vms[2].n_lat;
 	f->cur_vms[2].latency_enabled = true;
-	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_PATH_X2APIC_MSR, 200, 1000);
-	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_PATH_APIC_WRITE, 400, 4000);
+	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, 200, 1000);
+	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_LAT_EXIT, IPIV_PATH_APIC_WRITE, 400, 4000);
+	/* 150 of the window's x2APIC exits were the fastpath's, at 800 ns */
+	add_exit_latency(&f->cur_vms[2], cur_rows, IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR,
+			 150, 800);
 
 	lat = diag_latency_inputs(&f->prev, &f->cur);
 	assert_non_null(lat);
@@ -225,6 +227,9 @@ static void test_latency_derived_from_snapshots(void **state)
 	assert_int_equal(lat[2]->exit_ns[IPIV_PATH_APIC_WRITE].samples, 400);
 	assert_float_equal(lat[2]->exit_ns[IPIV_PATH_APIC_WRITE].value, 4000, 4000 / 16.0);
 	assert_int_equal(lat[2]->exit_ns[IPIV_PATH_X2APIC_MSR].samples, 200);
+	assert_true(lat[2]->exit_fastpath_ns.known);
+	assert_int_equal(lat[2]->exit_fastpath_ns.samples, 150);
+	assert_float_equal(lat[2]->exit_fastpath_ns.value, 800, 800 / 16.0);
 	assert_false(lat[2]->halt_ns.known);
 	free(lat);
 
@@ -233,6 +238,7 @@ static void test_latency_derived_from_snapshots(void **state)
 			 0);
 	fb = find(&r->vms[2].result, DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH);
 	assert_non_null(fb);
+	assert_non_null(strstr(fb->title, "fastpath's")); /* measured against the fastpath's exits */
 	/* "web" has no latency: the rule says what it lacks instead */
 	assert_null(find(&r->vms[0].result, DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
 	{
