@@ -822,7 +822,9 @@ static __noinline int handle_pi_desc(struct ipiv_thread *t, const struct vcpu_sa
 static __always_inline struct ipiv_thread *loading_thread(struct kvm_vcpu___ipiv *vcpu,
 							  struct vcpu_sample *vs)
 {
+	struct task_struct___ipiv *task = (void *)bpf_get_current_task();
 	struct ipiv_thread *t = my_thread();
+	struct kvm___ipiv *kvm;
 
 	vs->vcpu_ptr = (u64)vcpu;
 	if (t && t->vcpu_ptr == (u64)vcpu) {
@@ -830,7 +832,12 @@ static __always_inline struct ipiv_thread *loading_thread(struct kvm_vcpu___ipiv
 		vs->vcpu_id = t->vcpu_id;
 		return t;
 	}
-	vs->vm = vm_key_of((u64)BPF_CORE_READ(vcpu, kvm));
+	kvm = BPF_CORE_READ(vcpu, kvm);
+	vs->vm = vm_key_of((u64)kvm);
+	/* A VM is loaded before any IPI of its own registers it (KVM_RUN's first vcpu_load):
+	 * in a thread of its process, that is the VM, as an accept or EOI would register it. */
+	if (!vs->vm && kvm && BPF_CORE_READ(kvm, mm) == BPF_CORE_READ(task, mm))
+		vs->vm = register_vm((u64)kvm, bpf_get_current_pid_tgid() >> 32);
 	vs->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	return NULL;
 }
@@ -842,6 +849,10 @@ static __always_inline int pi_desc_after(struct kvm_vcpu___ipiv *vcpu)
 	struct ipiv_thread *t;
 
 	if (!desc || bpf_core_read(&vs.word, sizeof(vs.word), &desc->control))
+		return 0;
+	/* KVM keeps the descriptor only where APICv is enabled (kvm_intel.enable_apicv;
+	 * inhibited or not): elsewhere its reset state (SN set) says nothing of the vCPU */
+	if (apicv_disabled(BPF_CORE_READ(vcpu, kvm)))
 		return 0;
 	t = loading_thread(vcpu, &vs);
 	return handle_pi_desc(t, &vs);

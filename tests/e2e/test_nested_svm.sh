@@ -23,7 +23,9 @@ grep -qx '/sys/module/kvm_amd/parameters/nrips:0' "$tmp/kvm_amd.parameters" ||
 
 expect_eq "probes attached" "$(jq .degraded "$tmp/status.json")" false
 for p in kvm_exit kvm_entry kvm_hypercall kvm_apic_ipi kvm_apic_accept_irq kvm_eoi \
-	 kvm_vcpu_wakeup kvm_apicv_inhibit_changed fexit/handle_fastpath_set_msr_irqoff; do
+	 kvm_vcpu_wakeup kvm_apicv_inhibit_changed fexit/handle_fastpath_set_msr_irqoff \
+	 fexit/avic_vcpu_load fexit/avic_vcpu_put fexit/avic_vcpu_blocking \
+	 fexit/avic_vcpu_unblocking; do
 	expect_eq "probe $p attached" \
 		"$(jq -r --arg p $p '.probes[] | select(.name == $p) | .attached' "$tmp/status.json")" true
 done
