@@ -47,7 +47,7 @@ format:
 		xargs clang-format -i
 
 mixin:
-	$(Q)deploy/mixin/render
+	$(Q)deploy/mixin/render deploy
 
 # check-pure-modules reads the daemon's objects as make builds them.
 check-format: $(DAEMON_LIB_OBJS) $(IPIVD_OBJS) $(IPIVTOP_OBJS) $(OUT)/daemon/ipivd/main.o \
