@@ -38,12 +38,16 @@ check-nested: all
 	$(Q)tests/run-tests nested $(filter tests/e2e/test_nested_%,$(E2E_TESTS))
 
 # Layout: every C file as .clang-format says (`make format` applies it); pure modules
-# need no libbpf (check-pure-modules).
-LINT_CHECKS := tests/lint/check-format tests/lint/check-pure-modules
+# need no libbpf (check-pure-modules); deploy/'s rules and dashboard are the monitoring
+# mixin's rendering (check-mixin; `make mixin` renders them).
+LINT_CHECKS := tests/lint/check-format tests/lint/check-pure-modules tests/lint/check-mixin
 
 format:
 	$(Q)git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^kernel-patches/' | \
 		xargs clang-format -i
+
+mixin:
+	$(Q)deploy/mixin/render deploy
 
 # check-pure-modules reads the daemon's objects as make builds them.
 check-format: $(DAEMON_LIB_OBJS) $(IPIVD_OBJS) $(IPIVTOP_OBJS) $(OUT)/daemon/ipivd/main.o \
@@ -58,4 +62,4 @@ check: all tests
 	$(Q)tests/run-tests all $(LINT_CHECKS) -- $(UNIT_TESTS) -- $(BPF_TESTS) -- $(E2E_TESTS) -- \
 		$(KERNEL_CHECKS) -- $(SANITIZE_CHECKS) $(FUZZ_CHECKS)
 
-.PHONY: tests check check-unit check-bpf check-e2e check-nested format check-format
+.PHONY: tests check check-unit check-bpf check-e2e check-nested format mixin check-format
