@@ -4,7 +4,7 @@
 # the total limit), slow readers (the smallest receive window, 4 bytes taken every 250 ms) of
 # two responses or of 400 pipelined ones, and oversized requests. /metrics, probed from
 # 127.0.0.1, must answer every probe (5 s each) throughout; every abusive connection must be
-# closed by ipivd (read deadline, write deadline, per-address limit, eviction when full);
+# closed by ipivd (read deadline, idle timeout, per-address limit, eviction when full);
 # oversized requests get a 4xx; the log stays short. Before the abuse, requests pipelined in
 # one write on a kept-alive connection must each get their response, in order. Counts and
 # times are measured and printed, not asserted on speed beyond "answers at all within a
