@@ -1,8 +1,9 @@
 /* HTTP server over libmicrohttpd: binds its own socket (so a failure can be named exactly),
- * then hands it to MHD; routes GET/HEAD requests to handlers and enforces the limits of
- * struct httpd_limits (a sweeper thread closes connections past the read deadline). With a
- * --web.config.file it speaks TLS and checks basic auth, re-reading the file when it changes;
- * responses are gzipped for clients that accept it. */
+ * then hands it to MHD; routes GET/HEAD requests to handlers, keeps connections alive (also
+ * for pipelined requests) and enforces the limits of struct httpd_limits (a sweeper thread
+ * closes connections past the read or write deadline). With a --web.config.file it speaks
+ * TLS and checks basic auth, re-reading the file when it changes; responses are gzipped for
+ * clients that accept it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +29,11 @@
 #define HTTPD_CONNECTION_MEMORY (32 * 1024)
 /* Connections waiting to be accepted while every worker is at its share of MHD's limit. */
 #define HTTPD_LISTEN_BACKLOG	1024
-/* How often the sweeper looks for connections past the read deadline. */
+/* How often the sweeper looks for connections past the read or write deadline. */
 #define HTTPD_SWEEP_MS		250
+/* A response still going out after this long has a slow reader (or a slow link): when every
+ * connection is being answered, the one answered longest makes room for a newcomer. */
+#define HTTPD_SLOW_ANSWER_MS	1000
 /* Client errors (hang-ups, oversized or late requests) logged: this many lines per window,
  * then one line saying how many were left out. */
 #define HTTPD_LOG_BURST		5
@@ -44,6 +48,8 @@ struct httpd_conn {
 	/* When the request being read began (accept, or the previous response); 0 once it
 	 * reached a handler, or once the sweeper shut the socket. */
 	uint64_t reading_since_ms;
+	/* When a handler got the request, until its response is sent whole; else 0. */
+	uint64_t answering_since_ms;
 	char peer[INET6_ADDRSTRLEN];
 	/* The web config its TLS session was set up with (a reference), for the client
 	 * certificate check during the handshake. */
@@ -80,11 +86,14 @@ static const struct httpd_limits default_limits = {
 	.max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
 	.max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
 	.read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
+	.write_timeout_s = HTTPD_DEFAULT_WRITE_TIMEOUT_S,
 	.workers = HTTPD_DEFAULT_WORKERS,
 };
 
 /* The client context of a request whose target was too long: its query was dropped unread. */
 static char uri_too_long;
+/* The client context of a GET or HEAD whose headers were read: answered at the next call. */
+static char headers_read;
 
 /*
  * --web.config.file, shared by every server: set once by httpd_web_config_load before the
@@ -410,6 +419,7 @@ static void shut_locked(struct httpd *httpd, struct httpd_conn *c, const char *w
 	shutdown(c->fd, SHUT_RDWR);
 	c->fd = -1;
 	c->reading_since_ms = 0;
+	c->answering_since_ms = 0;
 	httpd->n_live--;
 	if (log_budget_locked(httpd, now))
 		log_warn("httpd", "closed a connection from %s: %s", c->peer, why);
@@ -418,23 +428,32 @@ static void shut_locked(struct httpd *httpd, struct httpd_conn *c, const char *w
 /*
  * With httpd->lock held, past --web.max-connections: makes room by closing the connection
  * that has waited longest for its request, so that a flood of idle or slow clients from
- * many addresses delays a scrape by one round trip rather than by the read deadline.
+ * many addresses delays a scrape by one round trip rather than by the read deadline. When
+ * every one is being answered, the response that has been going out longest (a second at
+ * least) gives way instead, so slow readers cannot hold every connection either.
  */
 static void evict_locked(struct httpd *httpd, struct httpd_conn *arrived, uint64_t now)
 {
-	struct httpd_conn *c, *oldest = NULL;
+	struct httpd_conn *c, *waiting = NULL, *answering = NULL;
 
 	for (c = httpd->conns; c; c = c->next) {
-		if (c == arrived || c->fd < 0 || !c->reading_since_ms)
+		if (c == arrived || c->fd < 0)
 			continue;
-		if (!oldest || c->reading_since_ms < oldest->reading_since_ms)
-			oldest = c;
+		if (c->reading_since_ms &&
+		    (!waiting || c->reading_since_ms < waiting->reading_since_ms))
+			waiting = c;
+		if (c->answering_since_ms && now - c->answering_since_ms >= HTTPD_SLOW_ANSWER_MS &&
+		    (!answering || c->answering_since_ms < answering->answering_since_ms))
+			answering = c;
 	}
-	/* Every other one is being answered: the newcomer waits its turn elsewhere. */
-	shut_locked(httpd, oldest ? oldest : arrived,
-		    oldest ? "connection limit reached, it waited longest for its request"
-			   : "connection limit reached",
-		    now);
+	if (waiting)
+		shut_locked(httpd, waiting,
+			    "connection limit reached, it waited longest for its request", now);
+	else if (answering)
+		shut_locked(httpd, answering,
+			    "connection limit reached, its response was going out longest", now);
+	else /* every other one is being answered: the newcomer waits its turn elsewhere */
+		shut_locked(httpd, arrived, "connection limit reached", now);
 }
 
 /* MHD_OPTION_NOTIFY_CONNECTION: keeps the list the sweeper walks. MHD calls "closed" before
@@ -505,18 +524,23 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = c;
 }
 
-/* Starts (reading) or stops (a handler has the request) the read deadline of a connection. */
+/* Starts the read deadline of a connection (reading its next request) or its write deadline
+ * (a handler has the request, until the response is sent whole). */
 static void set_reading(struct httpd *httpd, struct MHD_Connection *conn, bool reading)
 {
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct httpd_conn *c = info ? info->socket_context : NULL;
+	uint64_t now;
 
 	if (!c)
 		return;
+	now = now_ms();
 	pthread_mutex_lock(&httpd->lock);
-	if (c->fd >= 0)
-		c->reading_since_ms = reading ? now_ms() : 0;
+	if (c->fd >= 0) {
+		c->reading_since_ms = reading ? now : 0;
+		c->answering_since_ms = reading ? 0 : now;
+	}
 	pthread_mutex_unlock(&httpd->lock);
 }
 
@@ -528,25 +552,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /*
- * MHD's idle timeout restarts at every byte, so a client sending one byte every few seconds
- * would hold its connection for ever. Past the read deadline, the sweeper shuts the socket
- * down; MHD's worker then reads end-of-file and closes the connection itself.
+ * MHD's idle timeout restarts at every byte, so a client sending one byte every few seconds,
+ * or reading its response a few bytes at a time, would hold its connection for ever. Past
+ * the read or write deadline, the sweeper shuts the socket down; MHD's worker then reads
+ * end-of-file (or fails to send) and closes the connection itself.
  */
 static void *sweep(void *arg)
 {
 	struct httpd *httpd = arg;
-	uint64_t deadline_ms = (uint64_t)httpd->limits.read_timeout_s * 1000, now;
+	uint64_t read_ms = (uint64_t)httpd->limits.read_timeout_s * 1000, now;
+	uint64_t write_ms = (uint64_t)httpd->limits.write_timeout_s * 1000;
 	struct httpd_conn *c;
 	struct timespec next;
-	char why[64];
+	char late_request[64], late_response[64];
 
-	snprintf(why, sizeof(why), "no whole request within %u s", httpd->limits.read_timeout_s);
+	snprintf(late_request, sizeof(late_request), "no whole request within %u s",
+		 httpd->limits.read_timeout_s);
+	snprintf(late_response, sizeof(late_response), "response not taken whole within %u s",
+		 httpd->limits.write_timeout_s);
 	pthread_mutex_lock(&httpd->lock);
 	while (!httpd->stopping) {
 		now = now_ms();
 		for (c = httpd->conns; c; c = c->next) {
-			if (c->reading_since_ms && now - c->reading_since_ms >= deadline_ms)
-				shut_locked(httpd, c, why, now);
+			if (c->reading_since_ms && now - c->reading_since_ms >= read_ms)
+				shut_locked(httpd, c, late_request, now);
+			else if (c->answering_since_ms && now - c->answering_since_ms >= write_ms)
+				shut_locked(httpd, c, late_response, now);
 		}
 		if (httpd->log_suppressed &&
 		    now - httpd->log_window_start_ms >= HTTPD_LOG_WINDOW_MS)
@@ -768,8 +799,7 @@ static enum MHD_Result answer(struct httpd *httpd, struct MHD_Connection *conn,
 						"Basic realm=\"ipivd\", charset=\"UTF-8\"");
 		return queue(conn, MHD_HTTP_UNAUTHORIZED, response);
 	}
-	/* Answered on the first call, before any request body is read: nothing we serve
-	 * takes one, and a 405 is best sent without reading it. */
+	/* Answered on the first call, before any request body is read (answered_early). */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return respond_text(conn, wc, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n",
 				    "GET, HEAD");
@@ -806,6 +836,23 @@ static enum MHD_Result answer(struct httpd *httpd, struct MHD_Connection *conn,
 	return queue(conn, resp.status, response);
 }
 
+/*
+ * Is a request answered at the first call, without reading its body? Nothing we serve takes
+ * one: other methods get their 405 at once, as does a GET that announces a body (MHD then
+ * closes the connection rather than read what follows).
+ */
+static bool answered_early(struct MHD_Connection *conn, const char *method)
+{
+	const char *length =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return true;
+	return (length && strcmp(length, "0") != 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -815,7 +862,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	enum MHD_Result ret;
 	char text[128];
 
-	set_reading(httpd, conn, false);
+	if (!*con_cls) {
+		set_reading(httpd, conn, false);
+		/*
+		 * MHD 0.9.75 takes a response queued at this first call, before it has the whole
+		 * request, as an early one: it reads nothing more from the connection and closes
+		 * it after answering, so a kept-alive client reconnects for every scrape and a
+		 * request pipelined behind this one goes unanswered. A GET or HEAD without a body
+		 * is whole already: it is answered at the next call, which comes at once.
+		 */
+		if (!answered_early(conn, method)) {
+			*con_cls = &headers_read;
+			return MHD_YES;
+		}
+	} else if (*con_cls == &uri_too_long) {
+		set_reading(httpd, conn, false);
+	}
 	/* per request, as exporter-toolkit reads it: a changed password applies to the
 	 * scraper's kept-alive connection too */
 	wc = current_web();
@@ -915,6 +977,8 @@ int httpd_start(const struct httpd_config *config, struct httpd **out, char *err
 		httpd->limits.max_connections_per_ip = default_limits.max_connections_per_ip;
 	if (!httpd->limits.read_timeout_s)
 		httpd->limits.read_timeout_s = default_limits.read_timeout_s;
+	if (!httpd->limits.write_timeout_s)
+		httpd->limits.write_timeout_s = default_limits.write_timeout_s;
 	if (!httpd->limits.workers)
 		httpd->limits.workers = default_limits.workers;
 	/* MHD gives each worker an equal share of the connections. */

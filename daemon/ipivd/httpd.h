@@ -46,12 +46,17 @@ struct httpd_limits {
 	 * connection (or the previous response on it): a client trickling bytes is closed.
 	 * It is also the idle timeout. */
 	unsigned int read_timeout_s;
+	/* A response must be taken whole within this many seconds of its request reaching a
+	 * handler: a client reading it a few bytes at a time is closed. (A client that reads
+	 * nothing meets the idle timeout first.) */
+	unsigned int write_timeout_s;
 	unsigned int workers; /* polling threads; a handler running blocks only its own */
 };
 
 #define HTTPD_DEFAULT_MAX_CONNECTIONS	     512
 #define HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP 32
 #define HTTPD_DEFAULT_READ_TIMEOUT_S	     10
+#define HTTPD_DEFAULT_WRITE_TIMEOUT_S	     30
 #define HTTPD_DEFAULT_WORKERS		     4
 /* A longer request target, or more query arguments, is answered 414 unread. */
 #define HTTPD_MAX_URI_LEN		     8192

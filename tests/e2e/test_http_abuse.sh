@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # ipivd's HTTP front under abuse on loopback: slowloris clients (a header byte every 2 s) from
 # two addresses, 1000 idle connections from a third, 700 more spread over 25 addresses (past
-# the total limit), and oversized requests. /metrics, probed from 127.0.0.1, must answer
-# every probe (5 s each) throughout; every abusive connection must be closed by ipivd (read
-# deadline, per-address limit, eviction when full); oversized requests get a 4xx; the log
-# stays short. Counts and times are measured and printed, not asserted on
-# speed beyond "answers at all within a generous deadline".
+# the total limit), slow readers (the smallest receive window, 4 bytes taken every 250 ms) of
+# two responses or of 400 pipelined ones, and oversized requests. /metrics, probed from
+# 127.0.0.1, must answer every probe (5 s each) throughout; every abusive connection must be
+# closed by ipivd (read deadline, idle timeout, per-address limit, eviction when full);
+# oversized requests get a 4xx; the log stays short. Before the abuse, requests pipelined in
+# one write on a kept-alive connection must each get their response, in order. Counts and
+# times are measured and printed, not asserted on speed beyond "answers at all within a
+# generous deadline".
 . "$(dirname "$0")/lib.sh"
 require_root; require_kvm; require_cmd curl python3 ss; require_bin "$IPIVD"
 
@@ -39,6 +42,59 @@ URL=http://127.0.0.1:$PORT
 ipivd=$!; pids+=("$ipivd")
 for _ in $(seq 1 100); do curl -sf "$URL/api/v1/status" > /dev/null && break; sleep 0.1; done
 curl -sf "$URL/api/v1/status" > /dev/null || fail "ipivd did not start: $(cat "$tmp/ipivd.log")"
+
+# Pipelined requests: three in one write on one connection, three whole responses in order
+# (each as long as its Content-Length), and the connection still serves a fourth after them.
+cat > "$tmp/pipeline.py" <<'EOF'
+import socket, sys
+
+port = int(sys.argv[1])
+paths = ["/metrics", "/api/v1/status", "/"]
+kinds = ["text/plain", "application/json", "text/html"]
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+buf = b""
+
+
+def response():
+    global buf
+    while b"\r\n\r\n" not in buf:
+        data = s.recv(65536)
+        if not data:
+            sys.exit(f"connection closed after {buf[:80]!r}")
+        buf += data
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    fields = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    length = int(fields.get("content-length", -1))
+    if length < 0:
+        sys.exit(f"no Content-Length in {lines}")
+    while len(buf) < length:
+        data = s.recv(65536)
+        if not data:
+            sys.exit(f"connection closed {len(buf)} bytes into a body of {length}")
+        buf += data
+    buf = buf[length:]
+    return lines[0], fields
+
+
+s.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in paths))
+for path, kind in zip(paths, kinds):
+    status, fields = response()
+    print(f"{path}: {status}, {fields.get('content-type')}, "
+          f"connection: {fields.get('connection', '(kept alive)')}")
+    if not status.endswith(" 200 OK") or not fields.get("content-type", "").startswith(kind):
+        sys.exit(f"{path}: want 200 and {kind}")
+    if fields.get("connection", "").lower() == "close":
+        sys.exit(f"{path}: the connection is closed with requests pending")
+if buf:
+    sys.exit(f"{len(buf)} bytes after the third response")
+s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+status, fields = response()
+print(f"then /api/v1/status: {status}")
+if not status.endswith(" 200 OK"):
+    sys.exit("the kept-alive connection did not serve a fourth request")
+EOF
+python3 "$tmp/pipeline.py" "$PORT" || fail "pipelined requests were not all answered"
 
 # The abusive clients: non-blocking sockets bound to their own loopback source addresses,
 # one event loop; prints what it saw as "key value" lines.
@@ -121,12 +177,70 @@ for kind in ("slow", "idle", "spread"):
 print(f"slow_bytes_sent {sum(c['sent'] for c in conns)}")
 EOF
 
+# Slow readers, from their own addresses: 64 ask for /metrics twice (the kernel's socket
+# buffers take both responses, so ipivd is done with them at once and its read deadline
+# closes the kept-alive connections), 4 pipeline 400 requests (megabytes that no socket
+# buffer takes: ipivd holds those until they make no progress for the idle timeout, as a
+# third of a send buffer of megabytes takes minutes at 16 bytes a second). The write
+# deadline, for a reader fast enough to escape the idle timeout but too slow to finish a
+# response larger than the socket buffers (none is without guests), is in test_httpd.
+cat > "$tmp/readers.py" <<'EOF'
+import socket, sys, time
+
+port, duration = int(sys.argv[1]), float(sys.argv[2])
+request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+# (kind, source address, connections, requests each)
+groups = [("reader", "127.0.0.5", 32, 2), ("reader", "127.0.0.6", 32, 2),
+          ("piper", "127.0.0.7", 4, 400)]
+conns = []
+for kind, src, n, requests in groups:
+    for _ in range(n):
+        s = socket.socket()
+        # before connecting: the window scale is agreed in the handshake
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        s.bind((src, 0))
+        s.settimeout(5)
+        c = {"kind": kind, "sock": s, "got": 0, "ended": False}
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(request * requests)
+            s.setblocking(False)
+        except OSError:
+            c["ended"] = True
+        conns.append(c)
+start = time.monotonic()
+while time.monotonic() - start < duration:
+    for c in conns:
+        if c["ended"]:
+            continue
+        try:
+            data = c["sock"].recv(4)
+            c["got"] += len(data)
+            c["ended"] = not data
+        except BlockingIOError:
+            pass
+        except OSError:
+            c["ended"] = True
+    time.sleep(0.25)
+for kind in ("reader", "piper"):
+    mine = [c for c in conns if c["kind"] == kind]
+    print(f"{kind}_clients {len(mine)}")
+    print(f"{kind}_answered {sum(c['got'] > 0 for c in mine)}")
+    print(f"{kind}_bytes_taken {sum(c['got'] for c in mine)}")
+EOF
+
 (ulimit -n 4096 && timeout $((ABUSE_S + 20)) python3 "$tmp/abuse.py" "$PORT" "$ABUSE_S") \
 	> "$tmp/abuse.out" 2> "$tmp/abuse.err" &
 abuse=$!; pids+=("$abuse")
+timeout $((ABUSE_S + 20)) python3 "$tmp/readers.py" "$PORT" "$ABUSE_S" \
+	> "$tmp/readers.out" 2> "$tmp/readers.err" &
+readers=$!; pids+=("$readers")
 
 # Probes while the abuse runs: each must answer 200 within 5 s.
-probes=0; answered=0; slowest=0; per_ip_max=0
+probes=0; answered=0; slowest=0; per_ip_max=0; pipers_held_max=0
+# held SRC: connections ipivd holds from SRC (the server side of loopback, established: one
+# it closed with a response still queued in the kernel is an orphan in FIN-WAIT-1)
+held() { ss -Htn state established src "127.0.0.1:$PORT" dst "$1" | wc -l; }
 end=$(( $(date +%s) + ABUSE_S ))
 while [ "$(date +%s)" -lt "$end" ]; do
 	r=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$URL/metrics")
@@ -137,9 +251,10 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	else
 		echo "probe $probes: '$r'"
 	fi
-	# What ipivd holds from the slow address (server side of loopback, established).
-	n=$(ss -Htn state established src "127.0.0.1:$PORT" dst 127.0.0.2 | wc -l)
+	n=$(held 127.0.0.2)
 	[ "$n" -gt "$per_ip_max" ] && per_ip_max=$n
+	n=$(held 127.0.0.7)
+	[ "$n" -gt "$pipers_held_max" ] && pipers_held_max=$n
 	sleep 1
 done
 
@@ -174,6 +289,20 @@ expect_eq "probes answered within 5 s" "$answered" "$probes"
 # Every one was closed by ipivd: slow ones past the read deadline though they kept sending,
 # idle ones by the same deadline or to make room for newer ones, the rest at once by the
 # per-address limit.
+# The slow readers: every one was answered, and by the end ipivd holds none of them (they
+# still read what the kernel has queued for them).
+readers_held="$(held 127.0.0.5) $(held 127.0.0.6) $(held 127.0.0.7)"
+wait $readers || fail "slow reader client failed: $(cat "$tmp/readers.err")"
+cat "$tmp/readers.out"
+rval() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/readers.out"; }
+note "slow readers: ipivd held at most $pipers_held_max pipelining ones at a probe;" \
+	"after ${ABUSE_S}s it held $readers_held (from .5, .6, .7)"
+expect_eq "slow readers answered" "$(rval reader_answered)" "$(rval reader_clients)"
+expect_eq "pipelining slow readers answered" "$(rval piper_answered)" "$(rval piper_clients)"
+[ "$pipers_held_max" -ge 1 ] ||
+	fail "ipivd never held a pipelining slow reader: the test did not hold a response up"
+expect_eq "slow readers ipivd still held at the end" "$readers_held" "0 0 0"
+
 expect_eq "slow connections ipivd left open" "$(val slow_open_at_end)" 0
 expect_eq "idle connections ipivd left open" "$(val idle_open_at_end)" 0
 expect_eq "spread idle connections ipivd left open" "$(val spread_open_at_end)" 0

@@ -1,9 +1,11 @@
 /* Unit tests for daemon/ipivd/httpd.c: real requests over loopback sockets (200, 404, 405,
- * HEAD, query parameters, handler failure, prefix routes, idle timeout), the limits (read
- * deadline against a trickling client, per-address limit, eviction when full, 4xx for
- * oversized requests, a blocked handler not blocking others, rate-limited logging), the
- * listen address errors a user can make, including a port already in use, gzip by
- * Accept-Encoding, and basic auth and headers from a --web.config.file that is re-read. */
+ * HEAD, query parameters, handler failure, prefix routes, idle timeout, keep-alive and
+ * pipelined requests), the limits (read deadline against a trickling client, write deadline
+ * against a slow reader, per-address limit, eviction when full, also of slow readers, 4xx
+ * for oversized requests, a blocked handler or a slow reader not blocking others,
+ * rate-limited logging), the listen address errors a user can make, including a port
+ * already in use, gzip by Accept-Encoding, and basic auth and headers from a
+ * --web.config.file that is re-read. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -87,6 +89,19 @@ static int big(const struct httpd_request *req, struct httpd_response *resp, voi
 	return fclose(f) ? -ENOMEM : 0;
 }
 
+/* A body no socket buffer holds: 8 MiB, a slow reader takes hours over it. */
+#define HUGE_BYTES (8 << 20)
+
+static int huge(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	resp->body = malloc(HUGE_BYTES);
+	if (!resp->body)
+		return -ENOMEM;
+	memset(resp->body, 'h', HUGE_BYTES);
+	resp->len = HUGE_BYTES;
+	return 0;
+}
+
 static const struct httpd_route routes[] = {
 	{"/", false, hello, "<h1>home</h1>"},
 	{"/echo", false, echo_query, NULL},
@@ -95,6 +110,7 @@ static const struct httpd_route routes[] = {
 	{"/api/v1/vms/special", false, hello, "exact wins"},
 	{"/block", false, blocking, NULL},
 	{"/big", false, big, NULL},
+	{"/huge", false, huge, NULL},
 };
 
 struct reply {
@@ -179,6 +195,97 @@ static void request(int family, uint16_t port, const char *raw, struct reply *r)
 	request_on(connect_to(family, port), raw, r);
 }
 
+/* A kept-alive connection and what was read from it beyond the responses taken. */
+struct stream {
+	int fd;
+	char buf[32768];
+	size_t have;
+};
+
+/* The next response on a kept-alive connection, its body as long as its Content-Length says
+ * (none after a HEAD). Fails the test if the connection ends first. */
+static void next_response(struct stream *st, bool head, struct reply *r)
+{
+	size_t head_len = 0, body_len = 0;
+	const char *length;
+	char *sep;
+	ssize_t got;
+
+	for (;;) {
+		st->buf[st->have] = '\0';
+		sep = strstr(st->buf, "\r\n\r\n");
+		if (sep) {
+			head_len = (size_t)(sep + 4 - st->buf);
+			*sep = '\0';
+			length = strcasestr(st->buf, "\r\nContent-Length:");
+			body_len = length && !head ? strtoul(length + 17, NULL, 10) : 0;
+			*sep = '\r';
+			if (st->have >= head_len + body_len)
+				break;
+		}
+		assert_true(st->have < sizeof(st->buf) - 1);
+		got = read(st->fd, st->buf + st->have, sizeof(st->buf) - 1 - st->have);
+		if (got <= 0)
+			fail_msg("the connection ended %zu bytes into a response: %s", st->have,
+				 st->buf);
+		st->have += (size_t)got;
+	}
+	assert_int_equal(sscanf(st->buf, "HTTP/1.1 %d", &r->status), 1);
+	assert_true(head_len - 4 < sizeof(r->headers) && body_len < sizeof(r->body));
+	memcpy(r->headers, st->buf, head_len - 4);
+	r->headers[head_len - 4] = '\0';
+	memcpy(r->body, st->buf + head_len, body_len);
+	r->body[body_len] = '\0';
+	r->body_len = body_len;
+	st->have -= head_len + body_len;
+	memmove(st->buf, st->buf + head_len + body_len, st->have);
+}
+
+/* A connection whose client advertises the smallest receive window the kernel allows. */
+static int connect_small_window(uint16_t port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), smallest = 1;
+	struct timeval tv = {10, 0};
+
+	assert_true(fd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* set before connecting: the window scale is agreed in the handshake */
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &smallest, sizeof(smallest)), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		fail_msg("connect to port %u: %s", port, strerror(errno));
+	return fd;
+}
+
+/* Reads a connection to its end as fast as it comes; the bytes read. Fails the test if the
+ * server neither sends nor closes for 10 s. */
+static size_t drain(int fd)
+{
+	static char buf[1 << 16];
+	struct timeval tv = {10, 0};
+	size_t total = 0;
+	ssize_t got;
+
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	while ((got = read(fd, buf, sizeof(buf))) > 0)
+		total += (size_t)got;
+	if (got < 0 && errno != ECONNRESET)
+		fail_msg("the server left the connection open (%s after %zu bytes)",
+			 strerror(errno), total);
+	close(fd);
+	return total;
+}
+
+static uint64_t elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - since->tv_sec) * 1000 +
+	       (uint64_t)((now.tv_nsec - since->tv_nsec) / 1000000);
+}
+
 static struct httpd *start(const char *address)
 {
 	const struct httpd_config config = {
@@ -258,6 +365,59 @@ static void test_head_and_other_methods(void **state)
 	assert_int_equal(r.status, 405);
 	request(AF_INET, port, "PUT /echo HTTP/1.0\r\nContent-Length: 0\r\n\r\n", &r);
 	assert_int_equal(r.status, 405);
+	httpd_stop(httpd);
+}
+
+static void test_keep_alive_and_pipelined_requests(void **state)
+{
+	struct httpd *httpd = start("127.0.0.1:0");
+	uint16_t port = httpd_port(httpd);
+	const char *four = "GET /echo?vm=one HTTP/1.1\r\nHost: x\r\n\r\n"
+			   "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
+			   "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+			   "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char *last = "GET /echo?vm=two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	const char *post_first = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+				 "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct stream st = {.fd = connect_to(AF_INET, port)};
+	struct reply r;
+	char c;
+
+	/* Four requests in one write: four answers in order, the connection kept alive. */
+	assert_int_equal(write(st.fd, four, strlen(four)), (ssize_t)strlen(four));
+	next_response(&st, false, &r);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(r.body, "vm=one accept=(none) path=/echo method=GET");
+	assert_null(strcasestr(r.headers, "\r\nConnection: close"));
+	next_response(&st, true, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strcasestr(r.headers, "\r\nVary: Accept-Encoding"));
+	next_response(&st, false, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.body, "Not Found\n");
+	next_response(&st, false, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "<h1>home</h1>");
+	assert_int_equal(st.have, 0);
+
+	/* Later on the same connection, until the client asks to close. */
+	assert_int_equal(write(st.fd, last, strlen(last)), (ssize_t)strlen(last));
+	next_response(&st, false, &r);
+	assert_string_equal(r.body, "vm=two accept=(none) path=/echo method=GET");
+	assert_non_null(strcasestr(r.headers, "\r\nConnection: close"));
+	assert_int_equal(read(st.fd, &c, 1), 0);
+	close(st.fd);
+
+	/* A request answered before its body is read (405) is the last on its connection: the
+	 * answer says so, and what was pipelined behind it is not read. */
+	st = (struct stream){.fd = connect_to(AF_INET, port)};
+	assert_int_equal(write(st.fd, post_first, strlen(post_first)), (ssize_t)strlen(post_first));
+	next_response(&st, false, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strcasestr(r.headers, "\r\nConnection: close"));
+	assert_int_equal(st.have, 0);
+	assert_int_equal(read(st.fd, &c, 1), 0);
+	close(st.fd);
 	httpd_stop(httpd);
 }
 
@@ -416,6 +576,90 @@ static void test_full_server_evicts_longest_waiting(void **state)
 	assert_int_equal(r.status, 200);
 	for (i = 0; i < 3; i++)
 		close(held[i]);
+	httpd_stop(httpd);
+}
+
+static void test_slow_reader_is_closed_and_blocks_no_one(void **state)
+{
+	/* One worker: the slow reader and the others share it. */
+	const struct httpd_config config = {
+		.listen_address = "127.0.0.1:0",
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.limits = {.max_connections = 16,
+			   .max_connections_per_ip = 8,
+			   .read_timeout_s = 30,
+			   .write_timeout_s = 1,
+			   .workers = 1},
+	};
+	const char *get_huge = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct httpd *httpd = NULL;
+	struct timespec start;
+	size_t taken = 0, rest;
+	char err[256] = "", buf[64];
+	struct reply r;
+	ssize_t got;
+	int fd, served = 0;
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start: %s", err);
+	fd = connect_small_window(httpd_port(httpd));
+	assert_int_equal(write(fd, get_huge, strlen(get_huge)), (ssize_t)strlen(get_huge));
+	/* 64 bytes every 100 ms for 2.5 s, past the write deadline (1 s) and the sweep after
+	 * it; the idle timeout (30 s) never fires. Others are answered meanwhile. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (elapsed_ms(&start) < 2500) {
+		usleep(100 * 1000);
+		got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (got > 0)
+			taken += (size_t)got;
+		else if (got == 0 || errno != EAGAIN)
+			break;
+		if (taken && served < 3) {
+			request(AF_INET, httpd_port(httpd), "GET / HTTP/1.0\r\n\r\n", &r);
+			assert_int_equal(r.status, 200);
+			served++;
+		}
+	}
+	assert_int_equal(served, 3);
+	/* What was still on its way, read at full speed: the response ends short. */
+	rest = drain(fd);
+	print_message("slow reader: %zu bytes slowly, %zu more, of %d\n", taken, rest, HUGE_BYTES);
+	assert_true(taken > 0);
+	assert_true(taken + rest < HUGE_BYTES / 2);
+	httpd_stop(httpd);
+}
+
+static void test_full_server_evicts_slowest_reader(void **state)
+{
+	const struct httpd_config config = {
+		.listen_address = "127.0.0.1:0",
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.limits = {.max_connections = 2, .max_connections_per_ip = 2, .read_timeout_s = 30},
+	};
+	const char *get_huge = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct httpd *httpd = NULL;
+	char err[256] = "", c;
+	struct reply r;
+	int fd[2], i;
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start: %s", err);
+	/* Both connections are being answered, and take nothing. */
+	for (i = 0; i < 2; i++) {
+		fd[i] = connect_small_window(httpd_port(httpd));
+		assert_int_equal(write(fd[i], get_huge, strlen(get_huge)),
+				 (ssize_t)strlen(get_huge));
+		assert_int_equal(read(fd[i], &c, 1), 1);
+		usleep(100 * 1000); /* so that fd[0] has surely been answered longest */
+	}
+	usleep(1100 * 1000);
+	/* Full of responses going out for over a second: the oldest gives way. */
+	request_on(connect_from("127.0.0.3", httpd_port(httpd)), "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(drain(fd[0]) < HUGE_BYTES / 2);
+	close(fd[1]);
 	httpd_stop(httpd);
 }
 
@@ -775,12 +1019,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_routes_and_404),
 		cmocka_unit_test(test_head_and_other_methods),
+		cmocka_unit_test(test_keep_alive_and_pipelined_requests),
 		cmocka_unit_test(test_idle_connection_is_closed),
 		cmocka_unit_test(test_trickling_client_is_closed),
 		cmocka_unit_test(test_oversized_requests_get_4xx),
 		cmocka_unit_test(test_per_address_limit),
 		cmocka_unit_test(test_full_server_evicts_longest_waiting),
 		cmocka_unit_test(test_blocked_handler_does_not_block_others),
+		cmocka_unit_test(test_slow_reader_is_closed_and_blocks_no_one),
+		cmocka_unit_test(test_full_server_evicts_slowest_reader),
 		cmocka_unit_test(test_client_errors_are_rate_limited),
 		cmocka_unit_test(test_ipv6_and_all_interfaces),
 		cmocka_unit_test(test_port_in_use),
