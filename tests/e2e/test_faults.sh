@@ -18,7 +18,8 @@
 #     slot is not touched
 #   the lat map full: a VM that cannot be bound to a slot times every IPI all the same (its
 #     bindings and unmatched counts dropped); one bound before is not touched
-#   (lat_hseries, 4224-byte values, cannot be filled through bpftool batch: see below)
+#   the lat_hseries map full: a VM without a slot has no histogram (each observation
+#     dropped), its counts exact; one with a slot is not touched
 #   ipivd killed with SIGKILL under load: nothing left attached or pinned, a restart attaches
 #     again and counts from zero (its maps died with the old process)
 #   VMs exiting mid-scrape: every scrape answers 200 and passes promtool
@@ -247,10 +248,10 @@ for g in fit-0 fit-1 over-0 over-1; do kill "$(cat "$tmp/$g.pid")"; done
 kill "$full_pid"
 note "room again: counted exactly"
 
-# ---- the counters, matrix, targets and lat maps full ----
+# ---- the counters, matrix, targets, lat and lat_hseries maps full ----
 # fullc has its counters map filled, then its matrix map; fulll its targets map, then its lat
-# map. mref, with room in every map, watches the same guests: the oracle for what a guest's
-# JSON does not say (latency, and the counts a guest still running has made so far).
+# and lat_hseries maps. mref, with room in every map, watches the same guests: the oracle for
+# what a guest's JSON does not say (latency, and the counts a guest still running has made).
 start_ipivd mref 7 true --collector.poll-interval 200
 start_ipivd fullc 8 true --collector.poll-interval 200 --diag.window 1
 start_ipivd fulll 9 true --collector.poll-interval 200 --diag.window 1
@@ -313,6 +314,9 @@ api() {
 	curl -sf "http://127.0.0.1:$(port_of "$1")/api/v1/vms/$VM$2" > "$tmp/$2.$1.api" ||
 		fail "no API detail of $VM$2 from the ipivd on port $(port_of "$1")"
 }
+# as_ref WHAT N NAME FILTER: jq's FILTER of the API's detail of guest NAME from the ipivd on
+# port N (api) is the reference's
+as_ref() { expect_eq "$1" "$(jq -c "$4" "$tmp/$3.$2.api")" "$(jq -c "$4" "$tmp/$3.7.api")"; }
 drops_in() { sum_metric_in "$tmp/$1.metrics" ipiv_events_dropped_total "reason=\"$2\""; }
 zeros() { printf '00 %.0s' $(seq "$1"); }
 # warned LOG WHAT: waits (a diagnosis window) for the warning that the WHAT map is full
@@ -323,17 +327,29 @@ warned() {
 	done
 	fail "no warning that the $2 map is full: $(tail -n3 "$1")"
 }
-# try_full N NAME REFILL FOUND-FULL: the command REFILL, then the guest NAME-<try> (200 IPIs
-# to a halting vCPU) to its end, watched by the ipivd on port N; again (three times at most)
-# unless the command FOUND-FULL says the guest $g found the map full: the reclaim of a VM of
-# the host that exited meanwhile can make room. The checks that follow say what was wrong.
+# reclaimed N NAME: until the ipivd on port N has reclaimed the guest NAME, which exited
+reclaimed() {
+	for _ in $(seq 1 50); do
+		curl -sf "http://127.0.0.1:$(port_of "$1")/metrics" |
+			grep -q "^ipiv_vm_exited{vm=\"$VM$2\"} 1" && return 0
+		sleep 0.1
+	done
+	fail "the ipivd on port $(port_of "$1") did not reclaim $VM$2"
+}
+# try_full N NAME REFILL FOUND-FULL: the guest NAME-<try> (200 IPIs to a halting vCPU) made
+# and watched by the ipivd on port N, the command REFILL, then the guest's run; again (three
+# times at most) unless the command FOUND-FULL says the guest $g found the map full: the
+# reclaim of a VM of the host that exited meanwhile can make room (and the VMs of the host
+# take it as well). The checks that follow say what was wrong.
 try_full() {
 	local port=$1 name=$2 refill=$3 found_full=$4
 	for try in 1 2 3; do
 		g=$name-$try
-		"$refill"
+		guest "$g" -r 1 -k 100 -t halt --wait-for-go --hold inf
+		wait_vm "$port" "$g"
 		checked "$port" "$g-before"
-		guest "$g" -r 1 -k 100 -t halt --hold inf
+		"$refill"
+		kill -USR2 "$(cat "$tmp/$g.pid")"
 		wait_json "$tmp/$g.json"
 		checked "$port" "$g-after"
 		api "$port" "$g"
@@ -341,6 +357,7 @@ try_full() {
 		"$found_full" && return 0
 		note "$g found room a VM of the host freed: again"
 		kill "$(cat "$tmp/$g.pid")"
+		reclaimed "$port" "$g" # (its keys go too)
 	done
 }
 
@@ -380,8 +397,7 @@ for f in ipiv_ipis_sent_total ipiv_interrupts_accepted_total ipiv_eois_total ipi
 done
 api 8 cnew
 api 7 cnew
-expect_eq "counters map full: the running cnew's counts" \
-	"$(jq -c .counts "$tmp/cnew.8.api")" "$(jq -c .counts "$tmp/cnew.7.api")"
+as_ref "counters map full: the running cnew's counts" 8 cnew .counts
 # Its threads exit with the map full: the counts they cached are lost, one drop per key; the
 # matrix cell goes to the matrix map, which has room.
 fill "$counters" "$cfiller" 'z(8)'
@@ -391,8 +407,7 @@ wait "$cnew"
 checked 8 c-exit
 api 8 cnew
 api 7 cnew
-expect_eq "counters map full: cnew's matrix after its exit" \
-	"$(jq -c .matrix "$tmp/cnew.8.api")" "$(jq -c .matrix "$tmp/cnew.7.api")"
+as_ref "counters map full: cnew's matrix after its exit" 8 cnew .matrix
 lost=$(jq .counts.sent "$tmp/cnew.8.api")
 dropped=$(($(drops_in c-exit counters_map_full) - $(drops_in c-full counters_map_full)))
 # (each key dropped whole, or counted whole where a VM of the host freed room)
@@ -409,6 +424,7 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 [ -n "$gone" ] || fail "the keys of cfill, which exited, were not reclaimed"
+reclaimed 8 cnew # (its matrix cell goes too)
 
 # -- matrix -- (filler keys of a fake VM: the matrix does not make a VM known, they stay)
 # A guest's threads exit with the matrix full: its cell is lost, its counts are whole (in the
@@ -421,15 +437,13 @@ expect_eq "matrix map full: $g's matrix, reference" \
 	"$(jq -c '.matrix | map(.count)' "$tmp/$g.7.api")" "[$(sent_of "$g")]"
 expect_eq "matrix map full: $g's IPIs" "$(jq .counts.sent "$tmp/$g.8.api")" "$(sent_of "$g")"
 expect_eq "matrix map full: $g's accepted" "$(jq .counts.received "$tmp/$g.8.api")" "$(recv_of "$g")"
-expect_eq "matrix map full: $g's counts" "$(jq -c .counts "$tmp/$g.8.api")" "$(jq -c .counts "$tmp/$g.7.api")"
+as_ref "matrix map full: $g's counts" 8 "$g" .counts
 api 8 cpre
 api 7 cpre
 expect_eq "counters and matrix maps full: cpre's IPIs" "$(jq .counts.sent "$tmp/cpre.8.api")" "$(sent_of cpre)"
 expect_eq "counters and matrix maps full: cpre's accepted" "$(jq .counts.received "$tmp/cpre.8.api")" "$(recv_of cpre)"
-expect_eq "counters and matrix maps full: cpre's counts" \
-	"$(jq -c .counts "$tmp/cpre.8.api")" "$(jq -c .counts "$tmp/cpre.7.api")"
-expect_eq "counters and matrix maps full: cpre's matrix" \
-	"$(jq -c .matrix "$tmp/cpre.8.api")" "$(jq -c .matrix "$tmp/cpre.7.api")"
+as_ref "counters and matrix maps full: cpre's counts" 8 cpre .counts
+as_ref "counters and matrix maps full: cpre's matrix" 8 cpre .matrix
 dropped=$(($(drops_in "$g-after" matrix_map_full) - $(drops_in "$g-before" matrix_map_full)))
 [ "$dropped" -gt 0 ] || fail "matrix map full: $g's cell lost, and no drop"
 warned "$tmp/fullc.log" matrix
@@ -467,33 +481,34 @@ try_full 9 tnew tfill tlost
 expect_eq "targets map full: $g's deliveries not timed" \
 	"$(jq .latency_unmatched.target_map_full "$tmp/$g.9.api")" "$(recv_of "$g")"
 expect_eq "targets map full: $g's send->EOI" "$(jq -c .latency.send_to_eoi "$tmp/$g.9.api")" null
-expect_eq "targets map full: $g's halts" "$(jq -c '.latency.halt | map_values(.count)' "$tmp/$g.9.api")" \
-	"$(jq -c '.latency.halt | map_values(.count)' "$tmp/$g.7.api")"
+as_ref "targets map full: $g's halts" 9 "$g" '.latency.halt | map_values(.count)'
 expect_eq "targets map full: $g's IPIs" "$(jq .counts.sent "$tmp/$g.9.api")" "$(sent_of "$g")"
-expect_eq "targets map full: $g's counts" "$(jq -c .counts "$tmp/$g.9.api")" "$(jq -c .counts "$tmp/$g.7.api")"
+as_ref "targets map full: $g's counts" 9 "$g" .counts
 warned "$tmp/fulll.log" targets
 note "targets map full: $(recv_of "$g") deliveries of a guest without a slot not timed, and said so; its counts exact"
-kill "$(cat "$tmp/$g.pid")"
+held=("$g") # (until the end: its reclaim would make room)
 unfill "$targets" "$tfiller"
 
 # -- lat -- (the slot bindings, and what VMs without a slot keep there: unmatched counts,
 # per-vCPU buckets). A guest that cannot be bound has no slot either way: its histograms go
 # to the lat_hseries map and its targets' records to the targets map, both with room again.
 lfill() { fill "$lat" '" 02 00 00 00 00 00 ad de" b(i, 4) z(12)' 'z(16)'; }
-llost() { [ "$(drops_in "$g-after" latency_map_full)" -gt "$(drops_in "$g-before" latency_map_full)" ]; }
+# (its binding to no slot, made at its first latency event, is missing)
+llost() {
+	local key
+	read -ra key <<< "$(vm_key_of "$fulll_pid" "$g") ff ff ff ff fe ff $(zeros 10)"
+	! bpftool map lookup id "$lat" key hex "${key[@]}" > /dev/null 2>&1
+}
 try_full 9 lnew lfill llost
 api 9 lslot
 api 7 lslot
 for v in lslot "$g"; do
 	expect_eq "lat map full: $v's send->EOI" \
 		"$(jq .latency.send_to_eoi.x2apic_msr.count "$tmp/$v.9.api")" "$(recv_of "$v")"
-	expect_eq "lat map full: $v's histograms" \
-		"$(jq -c '.latency | map_values(map_values(.count))' "$tmp/$v.9.api")" \
-		"$(jq -c '.latency | map_values(map_values(.count))' "$tmp/$v.7.api")"
-	expect_eq "lat map full: $v's counts" "$(jq -c .counts "$tmp/$v.9.api")" "$(jq -c .counts "$tmp/$v.7.api")"
+	as_ref "lat map full: $v's histograms" 9 "$v" '.latency | map_values(map_values(.count))'
+	as_ref "lat map full: $v's counts" 9 "$v" .counts
 done
-expect_eq "lat map full: lslot's unmatched" \
-	"$(jq -c .latency_unmatched "$tmp/lslot.9.api")" "$(jq -c .latency_unmatched "$tmp/lslot.7.api")"
+as_ref "lat map full: lslot's unmatched" 9 lslot .latency_unmatched
 dropped=$(($(drops_in "$g-after" latency_map_full) - $(drops_in "$g-before" latency_map_full)))
 unmatched=$(jq '[.latency_unmatched[]] | add' "$tmp/$g.7.api")
 # (its threads' bindings, and each delivery the reference could not time)
@@ -501,7 +516,55 @@ unmatched=$(jq '[.latency_unmatched[]] | add' "$tmp/$g.7.api")
 	fail "lat map full: $dropped drops for $g's bindings and $unmatched unmatched deliveries"
 warned "$tmp/fulll.log" latency
 note "lat map full: $dropped events dropped (bindings, unmatched deliveries), every histogram exact"
-kill "$fulll_pid" "$mref_pid" "$(cat "$tmp/lslot.pid")" "$(cat "$tmp/$g.pid")"
+held+=("$g")
+
+# -- lat_hseries -- (the VM-wide histograms of VMs without a slot). Its values, 4224 bytes,
+# are longer than a line of bpftool batch takes (4096 arguments), and a bpftool per key
+# takes ~7 ms (a minute for 8192): filled through the bpf system call (x86-64's number)
+# from perl, keys as the targets map's. The lat map is still full.
+hseries=$(map_of "$fulll_pid" lat_hseries) || exit 1
+hfill() {
+	perl -e 'my ($id, $vm) = @ARGV;
+		my $get = pack("LLL", $id, 0, 0);
+		my $fd = syscall(321, 14, $get, length $get); # BPF_MAP_GET_FD_BY_ID
+		die "map $id: $!\n" if $fd < 0;
+		my $info = pack("x80");
+		my $ask = pack("LLQ", $fd, length $info, unpack("Q", pack("p", $info)));
+		syscall(321, 15, $ask, length $ask) == 0 or die "map $id: $!\n"; # BPF_OBJ_GET_INFO_BY_FD
+		my $value = "\0" x (unpack("LLLLL", $info))[3];
+		for (my $i = 0;; $i++) {
+			my $key = pack("H16LL", $vm, $i, 0);
+			my $up = pack("LLQQQ", $fd, 0, unpack("Q", pack("p", $key)),
+				unpack("Q", pack("p", $value)), 0);
+			syscall(321, 2, $up, length $up) == 0 or die "update failed: $!\n";
+		}' "$hseries" 040000000000adde > "$tmp/filler.out" 2>&1
+	grep -q 'update failed: Argument list too long' "$tmp/filler.out" ||
+		fail "filling map $hseries: $(tail -n1 "$tmp/filler.out")"
+}
+hlost() { [ "$(jq -c .latency "$tmp/$g.9.api")" = '{}' ]; }
+warnings=$(grep -c 'the latency map is full' "$tmp/fulll.log")
+try_full 9 hnew hfill hlost
+expect_eq "lat_hseries map full: $g's histograms" "$(jq -c .latency "$tmp/$g.9.api")" '{}'
+as_ref "lat_hseries map full: $g's counts" 9 "$g" .counts
+expect_eq "lat_hseries map full: $g's IPIs" "$(jq .counts.sent "$tmp/$g.9.api")" "$(sent_of "$g")"
+api 9 lslot
+api 7 lslot
+as_ref "lat_hseries map full: lslot's latency" 9 lslot \
+	'[.latency_unmatched, (.latency | map_values(map_values(.count)))]'
+dropped=$(($(drops_in "$g-after" latency_map_full) - $(drops_in "$g-before" latency_map_full)))
+observed=$(jq '[.latency[][].count] | add' "$tmp/$g.7.api")
+# (each observation the reference made, and its bindings)
+[ "$observed" -gt 0 ] && [ "$dropped" -gt "$observed" ] ||
+	fail "lat_hseries map full: $dropped drops for $g's $observed observations and its bindings"
+for _ in $(seq 1 30); do
+	[ "$(grep -c 'the latency map is full' "$tmp/fulll.log")" -gt "$warnings" ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'the latency map is full' "$tmp/fulll.log")" -gt "$warnings" ] ||
+	fail "lat_hseries map full: no warning: $(tail -n2 "$tmp/fulll.log")"
+note "lat_hseries map full: $dropped events dropped, a guest without a slot has no histogram, its counts and the slotted guest's latency exact"
+kill "$fulll_pid" "$mref_pid"
+for v in lslot "${held[@]}" "$g"; do kill "$(cat "$tmp/$v.pid")"; done
 
 # ---- ipivd killed with SIGKILL under load, then restarted ----
 start_ipivd k1 5 true --collector.poll-interval 200
