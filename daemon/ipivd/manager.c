@@ -262,7 +262,8 @@ static void prune_report(struct manager *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* A full map loses counts: one warning per map and diagnosis window in which it lost any. */
+/* A full map loses counts or latency: one warning per map and diagnosis window in which it
+ * lost any. */
 static void warn_map_full(const struct ipiv_snapshot *prev, const struct ipiv_snapshot *cur)
 {
 	static const char suffix[] = "_map_full";
@@ -282,6 +283,27 @@ static void warn_map_full(const struct ipiv_snapshot *prev, const struct ipiv_sn
 			 (unsigned long long)(cur->self.drops[r] - prev->self.drops[r]),
 			 (cur->taken_ns - prev->taken_ns) / 1e9, reason);
 	}
+	/* The targets map has no drop reason: a delivery it has no room for is counted per VM
+	 * as one latency could not time. Exited VMs' counts were seen while they lived. */
+	uint64_t untimed = 0;
+
+	for (size_t i = 0; prev && i < cur->n_vms; i++) {
+		const struct ipiv_vm_stats *vm = &cur->vms[i];
+		const struct ipiv_vm_stats *was = snapshot_find_vm(prev, vm->vm);
+		uint64_t now = vm->lat_unmatched[IPIV_UNM_PENDING_FULL];
+		uint64_t before = was ? was->lat_unmatched[IPIV_UNM_PENDING_FULL] : 0;
+
+		if (!vm->exited && now > before)
+			untimed += now - before;
+	}
+	if (untimed)
+		log_warn(
+			"collector",
+			"the targets map is full: %llu deliveries not timed in the last %.0f s, so "
+			"latency histograms are incomplete "
+			"(ipiv_ipi_latency_unmatched_total{reason=\"%s\"})",
+			(unsigned long long)untimed, (cur->taken_ns - prev->taken_ns) / 1e9,
+			ipiv_lat_unmatched_name(IPIV_UNM_PENDING_FULL));
 }
 
 /* Re-evaluates the findings over the window since the last evaluation. */
