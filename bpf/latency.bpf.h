@@ -402,8 +402,10 @@ static __noinline struct ipiv_target *hashed_target(u32 slot, u64 vm, u32 vcpu, 
 	if (!create)
 		return bpf_map_lookup_elem(&targets, &key);
 	tg = lookup_or_insert(&targets, &key, &zero, &err);
-	if (!tg && err)
+	if (!tg && err) {
+		drop(IPIV_DROP_TARGETS_FULL); /* host-wide, as every full map: the alert's */
 		lat_unmatched(slot, vm, vcpu, IPIV_UNM_PENDING_FULL);
+	}
 	return tg;
 }
 

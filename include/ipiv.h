@@ -78,6 +78,7 @@ enum ipiv_drop_reason {
 	IPIV_DROP_EOI_DUPLICATE,    /* second kvm_eoi with vector -1 (filtered, not lost) */
 	IPIV_DROP_LAT_FULL,	    /* latency histogram map full */
 	IPIV_DROP_VCPU_STATES_FULL, /* vCPU state map full (kernel-patches/ tracepoints) */
+	IPIV_DROP_TARGETS_FULL,	    /* latency target records full: a delivery not timed */
 	IPIV_DROP_COUNT,
 };
 

@@ -22,6 +22,7 @@ static const char *const drop_names[IPIV_DROP_COUNT] = {
 	[IPIV_DROP_EOI_DUPLICATE] = "eoi_duplicate",
 	[IPIV_DROP_LAT_FULL] = "latency_map_full",
 	[IPIV_DROP_VCPU_STATES_FULL] = "vcpu_states_map_full",
+	[IPIV_DROP_TARGETS_FULL] = "targets_map_full",
 };
 
 static const char *const avic_cause_names[IPIV_AVIC_CAUSE_COUNT] = {

@@ -485,6 +485,11 @@ as_ref "targets map full: $g's halts" 9 "$g" '.latency.halt | map_values(.count)
 expect_eq "targets map full: $g's IPIs" "$(jq .counts.sent "$tmp/$g.9.api")" "$(sent_of "$g")"
 as_ref "targets map full: $g's counts" 9 "$g" .counts
 warned "$tmp/fulll.log" targets
+# and host-wide, in the drop counter every full map raises (alert IpivEventsDropped)
+checked 9 targets-full
+v=$(sum_metric_in "$tmp/targets-full.metrics" ipiv_events_dropped_total 'reason="targets_map_full"')
+[ "$v" -ge "$(recv_of "$g")" ] ||
+	fail "targets map full: $v drops (targets_map_full) for $(recv_of "$g") untimed deliveries"
 note "targets map full: $(recv_of "$g") deliveries of a guest without a slot not timed, and said so; its counts exact"
 held=("$g") # (until the end: its reclaim would make room)
 unfill "$targets" "$tfiller"
