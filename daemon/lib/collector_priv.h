@@ -65,6 +65,9 @@ struct collector {
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
 	struct ipiv_counts gone;    /* totals of every reclaimed VM */
+	/* The host totals last given out, and what they keep of counts the maps lost since
+	 * (host_totals_of) */
+	struct ipiv_counts host_last, host_kept;
 	struct retired_vm *retired; /* reclaimed VMs' final counts, oldest first */
 	size_t n_retired;
 	uint64_t n_retired_ever;

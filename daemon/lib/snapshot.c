@@ -607,6 +607,31 @@ static int add_retired(const struct collector *c, struct ipiv_snapshot *snap)
 	return 0;
 }
 
+/*
+ * The host totals: the reclaimed VMs' and those of the VMs in the maps, monotonic for ipivd's
+ * life. A live VM's count can fall when the counters map is full and a thread's cached counts
+ * find no room as it exits (counters_map_full): those events were counted and given out
+ * before, so the host totals keep them (host_kept) rather than fall, which Prometheus would
+ * take for a reset. The VM's own series show the loss.
+ */
+static void host_totals_of(struct collector *c, struct ipiv_snapshot *snap)
+{
+	uint64_t *host = (uint64_t *)&snap->host, *last = (uint64_t *)&c->host_last;
+	uint64_t *kept = (uint64_t *)&c->host_kept;
+
+	_Static_assert(sizeof(struct ipiv_counts) % sizeof(uint64_t) == 0,
+		       "the counts are 64-bit counters only");
+	snap->host = c->gone;
+	for (size_t i = 0; i < snap->n_vms; i++)
+		counts_add(&snap->host, &snap->vms[i].counts);
+	for (size_t i = 0; i < sizeof(snap->host) / sizeof(uint64_t); i++) {
+		if (host[i] + kept[i] < last[i])
+			kept[i] = last[i] - host[i];
+		host[i] += kept[i];
+		last[i] = host[i];
+	}
+}
+
 /* The host-wide histograms: the reclaimed VMs' (c->gone_lat) and those of the VMs in the maps
  * (the retired ones are among the former). */
 static int host_latency_of(const struct collector *c, struct ipiv_snapshot *snap)
@@ -692,9 +717,7 @@ static int snapshot_once(struct collector *c, struct ipiv_snapshot **out, uint64
 		if (rows > vm->vcpu_count)
 			vm->vcpu_count = rows;
 	}
-	snap->host = c->gone;
-	for (size_t i = 0; i < n_vms; i++)
-		counts_add(&snap->host, &snap->vms[i].counts);
+	host_totals_of(c, snap);
 	err = host_latency_of(c, snap);
 	if (err)
 		goto cleanup;
