@@ -64,7 +64,7 @@ struct collector {
 	size_t n_found_vcpus;
 	uint64_t vms_discovered;
 	uint64_t vms_reclaimed;
-	struct ipiv_counts gone;    /* totals of every reclaimed VM */
+	struct ipiv_counts gone; /* totals of every reclaimed VM */
 	/* The host totals last given out, and what they keep of counts the maps lost since
 	 * (host_totals_of) */
 	struct ipiv_counts host_last, host_kept;

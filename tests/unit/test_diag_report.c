@@ -207,7 +207,8 @@ static void test_latency_derived_from_snapshots(void **state)
 	/* "idle" falls back to APIC-write exits: 1000 IPIs in the window. Before the window
 	 * its APIC-write exits were cheap; in it they cost 4 us against the fastpath's 1 us. */
 	add_send(&f->cur_vms[2], IPIV_PATH_APIC_WRITE, phys, 1000);
-	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, 300, 1000);
+	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_LAT_EXIT, IPIV_PATH_X2APIC_MSR, 300,
+			 1000);
 	add_exit_latency(&f->prev_vms[2], prev_rows, IPIV_LAT_EXIT, IPIV_PATH_APIC_WRITE, 500, 900);
 	memcpy(cur_rows, prev_rows, sizeof(cur_rows));
 	f->cur_vms[2].lat = cur_rows;
@@ -238,7 +239,8 @@ static void test_latency_derived_from_snapshots(void **state)
 			 0);
 	fb = find(&r->vms[2].result, DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH);
 	assert_non_null(fb);
-	assert_non_null(strstr(fb->title, "fastpath's")); /* measured against the fastpath's exits */
+	assert_non_null(
+		strstr(fb->title, "fastpath's")); /* measured against the fastpath's exits */
 	/* "web" has no latency: the rule says what it lacks instead */
 	assert_null(find(&r->vms[0].result, DIAG_RULE_FALLBACK_SLOWER_THAN_FASTPATH));
 	{
