@@ -987,6 +987,27 @@ static void fastpath_exits(uint64_t vm)
  * IPIV_LAT_EXIT_FASTPATH the one, as many as the fastpath counter's handled writes, per VM
  * and host-wide; the same for a VM whose histograms are hashed.
  */
+
+/* Gives every free dense latency slot to a VM of its own (vm_base + slot, claimed now), so the
+ * next VM's latency goes to the hash maps; what each slot held is kept in before[] for the
+ * caller to put back. */
+static void take_free_slots(int slots, struct ipiv_lat_slot *before, uint64_t vm_base)
+{
+	struct timespec mono;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++) {
+		struct ipiv_lat_slot other = {
+			.vm = vm_base + i,
+			.claimed_ns = mono.tv_sec * 1000000000ull + mono.tv_nsec,
+		};
+
+		assert_int_equal(bpf_map_lookup_elem(slots, &i, &before[i]), 0);
+		if (!before[i].vm)
+			assert_int_equal(bpf_map_update_elem(slots, &i, &other, BPF_ANY), 0);
+	}
+}
+
 static void test_latency_exit_fastpath(void **state)
 {
 	const uint64_t dense_vm = 0xffff888000021000, hashed_vm = 0xffff888000022000;
@@ -996,7 +1017,6 @@ static void test_latency_exit_fastpath(void **state)
 	uint64_t host_fast = host_count(IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR);
 	const struct ipiv_vm_stats *v;
 	struct ipiv_snapshot *s;
-	struct timespec mono;
 	uint64_t min = 0;
 
 	add_vm_entry(dense_vm, "kvm-fastpath");
@@ -1019,17 +1039,7 @@ static void test_latency_exit_fastpath(void **state)
 	assert_int_equal(host_count(IPIV_LAT_EXIT_FASTPATH, IPIV_PATH_X2APIC_MSR), host_fast + 1);
 
 	/* every free slot taken: the next VM's histograms are hashed */
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++) {
-		struct ipiv_lat_slot other = {
-			.vm = 0xffff889100000000ull + i,
-			.claimed_ns = mono.tv_sec * 1000000000ull + mono.tv_nsec,
-		};
-
-		assert_int_equal(bpf_map_lookup_elem(slots, &i, &before[i]), 0);
-		if (!before[i].vm)
-			assert_int_equal(bpf_map_update_elem(slots, &i, &other, BPF_ANY), 0);
-	}
+	take_free_slots(slots, before, 0xffff889100000000ull);
 	add_vm_entry(hashed_vm, "kvm-fastpath-hashed");
 	fastpath_exits(hashed_vm);
 	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++)
@@ -1055,7 +1065,6 @@ static void test_latency_dense_and_hashed(void **state)
 	const struct ipiv_vm_stats *v;
 	struct ipiv_snapshot *s;
 	struct ipiv_target tg;
-	struct timespec mono;
 	uint64_t min = 0;
 
 	add_vm_entry(dense_vm, "kvm-dense");
@@ -1081,17 +1090,7 @@ static void test_latency_dense_and_hashed(void **state)
 	collector_snapshot_free(s);
 
 	/* every free slot taken by other VMs: the next VM is hashed */
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++) {
-		struct ipiv_lat_slot other = {
-			.vm = 0xffff889000000000ull + i,
-			.claimed_ns = mono.tv_sec * 1000000000ull + mono.tv_nsec,
-		};
-
-		assert_int_equal(bpf_map_lookup_elem(slots, &i, &before[i]), 0);
-		if (!before[i].vm)
-			assert_int_equal(bpf_map_update_elem(slots, &i, &other, BPF_ANY), 0);
-	}
+	take_free_slots(slots, before, 0xffff889000000000ull);
 	be_vcpu(hashed_vm, 0, IPIV_APIC_X2APIC);
 	accept_vector(1, 0xfd);
 	assert_int_equal(lat_binding(hashed_vm), IPIV_LAT_NO_SLOT);
