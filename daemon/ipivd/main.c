@@ -83,6 +83,8 @@ static const char usage_text[] =
 	"  --web.max-connections-per-ip N  from one client address (default 32)\n"
 	"  --web.read-timeout SECS      a request must arrive whole within this, or its\n"
 	"                               connection is closed; also the idle timeout (default 10)\n"
+	"  --web.write-timeout SECS     a response must be taken whole within this of its\n"
+	"                               request, or its connection is closed (default 30)\n"
 	"  --web.workers N              HTTP worker threads (default 4)\n"
 	"  --collector.per-vcpu         also export per-vCPU series and the vCPU matrix;\n"
 	"                               implies --collector.vm-histograms=all\n"
@@ -277,6 +279,7 @@ int main(int argc, char **argv)
 		OPT_MAX_CONNS,
 		OPT_MAX_CONNS_IP,
 		OPT_READ_TIMEOUT,
+		OPT_WRITE_TIMEOUT,
 		OPT_WORKERS,
 		OPT_LOG_LEVEL,
 		OPT_LAT_BUCKETS,
@@ -294,6 +297,7 @@ int main(int argc, char **argv)
 		{"web.max-connections", required_argument, NULL, OPT_MAX_CONNS},
 		{"web.max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
 		{"web.read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+		{"web.write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
 		{"web.workers", required_argument, NULL, OPT_WORKERS},
 		{"collector.per-vcpu", no_argument, NULL, OPT_PER_VCPU},
 		{"collector.latency-buckets", required_argument, NULL, OPT_LAT_BUCKETS},
@@ -329,6 +333,7 @@ int main(int argc, char **argv)
 				.max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
 				.max_connections_per_ip = HTTPD_DEFAULT_MAX_CONNECTIONS_PER_IP,
 				.read_timeout_s = HTTPD_DEFAULT_READ_TIMEOUT_S,
+				.write_timeout_s = HTTPD_DEFAULT_WRITE_TIMEOUT_S,
 				.workers = HTTPD_DEFAULT_WORKERS,
 			},
 		.diag_ms = 30000,
@@ -418,6 +423,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_READ_TIMEOUT:
 			http_limits->read_timeout_s = parse_seconds(optarg, "--web.read-timeout");
+			break;
+		case OPT_WRITE_TIMEOUT:
+			http_limits->write_timeout_s = parse_seconds(optarg, "--web.write-timeout");
 			break;
 		case OPT_WORKERS:
 			http_limits->workers = parse_count(optarg, "--web.workers", 64);
