@@ -1,4 +1,5 @@
 /* ipivd's JSON API documents: VM summaries, one VM in detail, and the collector's health. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -151,18 +152,20 @@ static json_t *latency_json(const struct ipiv_vm_stats *vm, const uint32_t *vcpu
 	return o;
 }
 
-/* The figure a table shows: send->EOI over every path, of the VM or of one vCPU. */
-static json_t *latency_headline(const struct ipiv_vm_stats *vm, const uint32_t *vcpu)
+/* The figure a table shows: send->EOI over every path, of the VM or of one vCPU; with its
+ * buckets when asked. */
+static json_t *latency_headline(const struct ipiv_vm_stats *vm, const uint32_t *vcpu,
+				bool with_buckets)
 {
 	struct latency_hist h;
 
 	if (!lat_of(vm, IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, vcpu, &h))
 		return json_null();
-	return hist_json(&h, false);
+	return hist_json(&h, with_buckets);
 }
 
 static json_t *vm_summary(const struct ipiv_inhibit_names *inh, const struct ipiv_vm_stats *vm,
-			  const char *name, uint64_t key)
+			  const char *name, uint64_t key, unsigned hists)
 {
 	json_t *o = json_object();
 	char id[17];
@@ -178,18 +181,36 @@ static json_t *vm_summary(const struct ipiv_inhibit_names *inh, const struct ipi
 	json_object_set_new(o, "vcpus", json_integer(vm->vcpu_count));
 	json_object_set_new(o, "counts", counts_json(&vm->counts));
 	json_object_set_new(o, "apicv_inhibits", inhibits_json(inh, vm));
-	json_object_set_new(o, "send_to_eoi", latency_headline(vm, NULL));
+	json_object_set_new(o, "send_to_eoi",
+			    latency_headline(vm, NULL, hists & API_VMS_HIST_SEND_TO_EOI));
 	return o;
 }
 
-json_t *api_vms(const struct ipiv_snapshot *snap, const char *const *names, uint64_t id_key)
+int api_vms_histograms(const char *value, unsigned *hists)
+{
+	*hists = 0;
+	if (!value)
+		return 0;
+	if (strcmp(value, "send_to_eoi"))
+		return -EINVAL;
+	*hists = API_VMS_HIST_SEND_TO_EOI;
+	return 0;
+}
+
+json_t *api_vms_with(const struct ipiv_snapshot *snap, const char *const *names, uint64_t id_key,
+		     unsigned hists)
 {
 	json_t *arr = json_array();
 
 	for (size_t i = 0; i < snap->n_vms; i++)
-		json_array_append_new(
-			arr, vm_summary(&snap->inhibit_names, &snap->vms[i], names[i], id_key));
+		json_array_append_new(arr, vm_summary(&snap->inhibit_names, &snap->vms[i], names[i],
+						      id_key, hists));
 	return json_pack("{s:o}", "vms", arr);
+}
+
+json_t *api_vms(const struct ipiv_snapshot *snap, const char *const *names, uint64_t id_key)
+{
+	return api_vms_with(snap, names, id_key, 0);
 }
 
 static json_t *classes_json(const struct ipiv_vm_stats *vm)
@@ -218,7 +239,7 @@ static json_t *classes_json(const struct ipiv_vm_stats *vm)
 static json_t *vm_detail(const struct ipiv_inhibit_names *inh, const struct ipiv_vm_stats *vm,
 			 const char *name, uint64_t key)
 {
-	json_t *o = vm_summary(inh, vm, name, key);
+	json_t *o = vm_summary(inh, vm, name, key, 0);
 	json_t *exits = json_array(), *vcpus = json_array(), *matrix = json_array();
 	json_t *changes = json_array();
 	/* only when the collector keys histograms by vCPU (ipivd --collector.per-vcpu): else
@@ -254,7 +275,8 @@ static json_t *vm_detail(const struct ipiv_inhibit_names *inh, const struct ipiv
 		/* By the vCPU the latency belongs to (include/hist.h): the target for send->EOI;
 		 * the row of non-vCPU threads (id null) holds what no vCPU does. */
 		if (per_vcpu) {
-			json_object_set_new(row, "send_to_eoi", latency_headline(vm, &v->vcpu_id));
+			json_object_set_new(row, "send_to_eoi",
+					    latency_headline(vm, &v->vcpu_id, false));
 			json_object_set_new(row, "latency", latency_json(vm, &v->vcpu_id, true));
 		}
 		json_array_append_new(vcpus, row);

@@ -182,12 +182,20 @@ static int serve_vms(const struct httpd_request *req, struct httpd_response *res
 {
 	struct manager *m = ctx;
 	struct ipiv_snapshot *snap;
+	unsigned hists;
 	char **names;
-	int r = take(m, &snap, &names);
+	int r;
 
+	if (api_vms_histograms(httpd_query(req, "histograms"), &hists))
+		return json_reply(
+			resp,
+			json_pack("{s:s}", "error",
+				  "histograms: unknown value (send_to_eoi is the one known)"),
+			400);
+	r = take(m, &snap, &names);
 	if (r)
 		return r;
-	r = json_reply(resp, api_vms(snap, (const char *const *)names, m->id_key), 200);
+	r = json_reply(resp, api_vms_with(snap, (const char *const *)names, m->id_key, hists), 200);
 	give_back(snap, names);
 	return r;
 }

@@ -305,8 +305,11 @@ static int parse_latency_figures(const json_t *o, struct api_latency *out, const
 	return 0;
 }
 
+static int parse_hist(const json_t *o, struct latency_hist *h, const char *where, struct perr *e);
+
 static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM_NAME_MAX],
-			 struct api_latency *send_to_eoi, const char *where, struct perr *e)
+			 struct api_latency *send_to_eoi, struct api_hist *hist, const char *where,
+			 struct perr *e)
 {
 	char sub[96];
 	const char *s;
@@ -378,18 +381,26 @@ static int parse_summary(const json_t *o, struct ipiv_vm_stats *vm, char name[VM
 		snprintf(sub, sizeof(sub), "%s.send_to_eoi", where);
 		if ((r = parse_latency_figures(v, send_to_eoi, sub, e)))
 			return r;
+		/* ?histograms=send_to_eoi: the buckets as the detail writes them */
+		if (json_object_get(v, "buckets")) {
+			if ((r = parse_hist(v, &hist->hist, sub, e)))
+				return r;
+			hist->known = true;
+		}
 	}
 	return 0;
 }
 
-int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
-		  struct api_latency **send_to_eoi, char *err, size_t err_size)
+int api_parse_vms_hists(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
+			struct api_latency **send_to_eoi, struct api_hist **hists, char *err,
+			size_t err_size)
 {
 	struct perr e = {err, err_size};
 	json_t *arr = json_object_get(doc, "vms"), *o;
 	char(*nm)[VM_NAME_MAX];
 	struct ipiv_vm_stats *vms;
 	struct api_latency *lat;
+	struct api_hist *hs, one;
 	size_t i, n;
 	int r;
 
@@ -399,10 +410,12 @@ int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[
 	vms = calloc(n ? n : 1, sizeof(*vms));
 	nm = calloc(n ? n : 1, sizeof(*nm));
 	lat = calloc(n ? n : 1, sizeof(*lat));
-	if (!vms || !nm || !lat) {
+	hs = hists ? calloc(n ? n : 1, sizeof(*hs)) : NULL;
+	if (!vms || !nm || !lat || (hists && !hs)) {
 		free(vms);
 		free(nm);
 		free(lat);
+		free(hs);
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
@@ -411,11 +424,13 @@ int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[
 		char where[32];
 
 		snprintf(where, sizeof(where), "vms[%zu]", i);
-		r = parse_summary(o, &vms[i], nm[i], &lat[i], where, &e);
+		memset(&one, 0, sizeof(one));
+		r = parse_summary(o, &vms[i], nm[i], &lat[i], hs ? &hs[i] : &one, where, &e);
 		if (r) {
 			free(vms);
 			free(nm);
 			free(lat);
+			free(hs);
 			return r;
 		}
 	}
@@ -426,7 +441,15 @@ int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[
 		*send_to_eoi = lat;
 	else
 		free(lat);
+	if (hists)
+		*hists = hs;
 	return 0;
+}
+
+int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
+		  struct api_latency **send_to_eoi, char *err, size_t err_size)
+{
+	return api_parse_vms_hists(doc, snap, names, send_to_eoi, NULL, err, err_size);
 }
 
 static int parse_classes(const json_t *o, struct ipiv_vm_stats *vm, struct perr *e)
@@ -962,9 +985,10 @@ int api_parse_vm_detail(const json_t *doc, struct ipiv_vm_stats *vm, char name[V
 {
 	struct perr e = {err, err_size};
 	struct api_latency headline;
+	struct api_hist head_hist = {0};
 	int r;
 
-	r = parse_summary(doc, vm, name, &headline, "vm", &e);
+	r = parse_summary(doc, vm, name, &headline, &head_hist, "vm", &e);
 	if (!r)
 		r = parse_classes(doc, vm, &e);
 	if (!r)

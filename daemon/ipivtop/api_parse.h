@@ -48,6 +48,19 @@ void api_latency_from_hist(const struct latency_hist *h, struct api_latency *out
 int api_parse_vms(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
 		  struct api_latency **send_to_eoi, char *err, size_t err_size);
 
+/* A summary's send->EOI histogram (over every path) as /api/v1/vms?histograms=send_to_eoi
+ * writes it: known when the summary carried "buckets", checked as the detail's are. */
+struct api_hist {
+	bool known;
+	struct latency_hist hist;
+};
+
+/* api_parse_vms, and hists (not NULL) gets each summary's send->EOI histogram (one per VM;
+ * free() it). A summary without buckets (not asked for, or an older ipivd) has known false. */
+int api_parse_vms_hists(const json_t *doc, struct ipiv_snapshot *snap, char (**names)[VM_NAME_MAX],
+			struct api_latency **send_to_eoi, struct api_hist **hists, char *err,
+			size_t err_size);
+
 /* One VM in detail into *vm (which the caller zeroed) and its name. The detail's latency
  * histograms are VM-wide (merged over vCPUs): they come back as lat rows with vcpu
  * IPIV_LAT_VM_WIDE, each bucket found from its upper edge with hist_bucket(). */

@@ -24,8 +24,8 @@ struct top_frame {
 	/* send->EOI over every path since the collector started, one per snap->vms[i] */
 	struct api_latency *latency;
 	/* The same as histograms, one per snap->vms[i], or NULL when the source has none (an
-	 * ipivd's VM list carries figures only): the table's P50/P99 are taken over the refresh
-	 * interval from these, and only fall back to latency without them. */
+	 * ipivd older than /api/v1/vms?histograms=): the table's P50/P99 are taken over the
+	 * refresh interval from these, and only fall back to latency without them. */
 	struct top_lat_sample *send_eoi;
 	/* The findings (standalone: evaluated over the interval since the previous frame;
 	 * --connect: ipivd's latest), or NULL with the reason in findings_note. */
@@ -58,8 +58,8 @@ struct top_source {
 };
 
 /* --connect fetches the histograms of at most this many shown VMs per sample, one request
- * each (ipivd's VM list carries figures, not buckets); with more, P50/P99 are ipivd's since
- * it started. */
+ * each; with more, all of them in one, /api/v1/vms?histograms=send_to_eoi (an ipivd older
+ * than that parameter: P50/P99 are ipivd's since it started). */
 #define TOP_REMOTE_HIST_MAX_VMS 32
 
 /* The collector in this process; proc_root is where VM names are read (NULL: /proc), th the

@@ -1,6 +1,7 @@
 /* ipivtop --connect: samples a running ipivd over its JSON API (/api/v1/status, /api/v1/vms,
  * /api/v1/vms/<id> for the VM in detail, /api/v1/findings) and parses them back into the
- * snapshot model and a diagnosis report. */
+ * snapshot model and a diagnosis report. The table's send->EOI histograms come from one
+ * request per shown VM when they are few, else from /api/v1/vms?histograms=send_to_eoi. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@ struct remote_source {
 	struct top_source base;
 	struct top_url url;
 	double timeout_s;
+	/* the last sample showed more than TOP_REMOTE_HIST_MAX_VMS VMs: this one asks the VM
+	 * list for its histograms straight away */
+	bool list_hists;
 };
 
 /* GETs path and parses it as JSON. */
@@ -88,27 +92,101 @@ static int get_detail(struct remote_source *rs, uint64_t key, struct ipiv_vm_sta
 	return r;
 }
 
-/* The shown VMs in detail when they are few enough, so the table's P50/P99 come from their
- * histograms' growth over the interval; and the drilled one in any case. The detail is the
- * newer sample of the same VM: it replaces the summary, so totals and rows agree. */
-static int get_details(struct remote_source *rs, bool has_detail, uint64_t key,
-		       struct top_frame *out, char *err, size_t err_size)
+/* How many of the listed VMs the filters show. */
+static size_t count_shown(const struct remote_source *rs, const struct top_frame *out)
 {
-	struct ipiv_snapshot *snap = out->snap;
+	const struct ipiv_snapshot *snap = out->snap;
 	size_t shown = 0;
-	bool all;
 
 	for (size_t i = 0; i < snap->n_vms; i++)
 		shown += !rs->base.shown ||
 			 top_model_visible_vm(rs->base.shown, out->names[i], snap->vms[i].pid);
-	all = shown <= TOP_REMOTE_HIST_MAX_VMS;
+	return shown;
+}
+
+/* The VM list into snap, out->names and out->latency, with each VM's send->EOI buckets in
+ * *hists when with_hists (else *hists is NULL). */
+static int get_list(struct remote_source *rs, bool with_hists, struct ipiv_snapshot *snap,
+		    struct top_frame *out, struct api_hist **hists, char *err, size_t err_size)
+{
+	const char *path = with_hists ? "/api/v1/vms?histograms=send_to_eoi" : "/api/v1/vms";
+	char perr[200];
+	struct timespec ts;
+	json_t *vms;
+	int r;
+
+	*hists = NULL;
+	r = get_json(rs, path, &vms, err, err_size);
+	if (r)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snap->taken_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	r = api_parse_vms_hists(vms, snap, &out->names, &out->latency, with_hists ? hists : NULL,
+				perr, sizeof(perr));
+	json_decref(vms);
+	if (r)
+		snprintf(err, err_size, "GET %s: %s", path, perr);
+	return r;
+}
+
+/* Drops what get_list filled in, for a second reading. */
+static void drop_list(struct ipiv_snapshot *snap, struct top_frame *out, struct api_hist **hists)
+{
+	for (size_t i = 0; i < snap->n_vms; i++)
+		api_parse_vm_free(&snap->vms[i]);
+	free(snap->vms);
+	snap->vms = NULL;
+	snap->n_vms = 0;
+	free(out->names);
+	free(out->latency);
+	free(*hists);
+	out->names = NULL;
+	out->latency = NULL;
+	*hists = NULL;
+}
+
+/* The list's histograms as the table's, when the ipivd wrote them: a VM with send->EOI
+ * figures but no buckets means an ipivd that ignored ?histograms= (older than it), and then
+ * the table keeps the figures since ipivd started. A VM without figures has an empty
+ * histogram. */
+static int take_list_hists(const struct api_hist *hists, struct top_frame *out)
+{
+	const struct ipiv_snapshot *snap = out->snap;
+
+	for (size_t i = 0; i < snap->n_vms; i++)
+		if (out->latency[i].known && !hists[i].known)
+			return 0;
+	if (!(out->send_eoi = calloc(snap->n_vms + 1, sizeof(*out->send_eoi))))
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->n_vms; i++) {
+		out->send_eoi[i].known = true;
+		if (hists[i].known)
+			out->send_eoi[i].hist = hists[i].hist;
+	}
+	return 0;
+}
+
+/* The table's histograms, and the drilled VM in detail: the table's P50/P99 are their growth
+ * over the interval. They come from the list's buckets (hists, read with
+ * ?histograms=send_to_eoi when many VMs are shown), else each shown VM's in detail. The
+ * detail is the newer sample of the same VM: it replaces the summary, so totals and rows
+ * agree. */
+static int get_details(struct remote_source *rs, bool has_detail, uint64_t key,
+		       const struct api_hist *hists, struct top_frame *out, char *err,
+		       size_t err_size)
+{
+	struct ipiv_snapshot *snap = out->snap;
+	bool all = !hists;
+	int r;
+
+	if (hists && (r = take_list_hists(hists, out)))
+		return r;
 	if (all && !(out->send_eoi = calloc(snap->n_vms + 1, sizeof(*out->send_eoi))))
 		return -ENOMEM;
 	for (size_t i = 0; i < snap->n_vms; i++) {
 		bool drilled = has_detail && snap->vms[i].vm == key;
 		struct ipiv_vm_stats vm;
 		struct latency_hist h;
-		int r;
 
 		if (!drilled &&
 		    !(all && (!rs->base.shown || top_model_visible_vm(rs->base.shown, out->names[i],
@@ -138,9 +216,10 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key, st
 {
 	struct remote_source *rs = (struct remote_source *)s;
 	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
-	json_t *status = NULL, *vms = NULL;
+	struct api_hist *hists = NULL;
+	json_t *status = NULL;
+	bool with_hists = rs->list_hists;
 	char perr[200];
-	struct timespec ts;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -155,24 +234,26 @@ static int remote_sample(struct top_source *s, bool has_detail, uint64_t key, st
 		snprintf(err, err_size, "GET /api/v1/status: %s", perr);
 		goto cleanup;
 	}
-	r = get_json(rs, "/api/v1/vms", &vms, err, err_size);
+	r = get_list(rs, with_hists, snap, out, &hists, err, err_size);
 	if (r)
 		goto cleanup;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	snap->taken_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	r = api_parse_vms(vms, snap, &out->names, &out->latency, perr, sizeof(perr));
-	if (r) {
-		snprintf(err, err_size, "GET /api/v1/vms: %s", perr);
-		goto cleanup;
-	}
 	out->snap = snap;
-	r = get_details(rs, has_detail, key, out, err, err_size);
+	/* what the next sample asks for; this one reads the list again, with histograms, when
+	 * it shows more VMs than the last one did (when fewer, the buckets it has serve) */
+	rs->list_hists = count_shown(rs, out) > TOP_REMOTE_HIST_MAX_VMS;
+	if (rs->list_hists && !with_hists) {
+		drop_list(snap, out, &hists);
+		r = get_list(rs, true, snap, out, &hists, err, err_size);
+		if (r)
+			goto cleanup;
+	}
+	r = get_details(rs, has_detail, key, hists, out, err, err_size);
 	if (r)
 		goto cleanup;
 	get_findings(rs, snap->taken_ns, out);
 cleanup:
 	json_decref(status);
-	json_decref(vms);
+	free(hists);
 	if (r) {
 		free(out->names);
 		free(out->latency);

@@ -386,6 +386,17 @@ note "batch JSON totals equal the guest's counts ($sent sent, $recv received)"
 curl -sf "$URL/api/v1/vms" > "$tmp/vms.json" || fail "GET /api/v1/vms"
 life=$(jq --arg n "$V-c" '.vms[] | select(.name == $n) | .send_to_eoi.count' "$tmp/vms.json")
 [ "$life" -gt 0 ] 2>/dev/null || fail "ipivd has no send->EOI of $V-c: $(cat "$tmp/vms.json")"
+# The list with histograms (what --connect reads when it shows more than 32 VMs): the buckets
+# of $V-c add up to its count; an unknown value is refused with a one-line JSON error.
+curl -sf "$URL/api/v1/vms?histograms=send_to_eoi" > "$tmp/vms-h.json" ||
+	fail "GET /api/v1/vms?histograms=send_to_eoi"
+expect_eq "?histograms=send_to_eoi: the buckets of $V-c add up to its count" \
+	"$(jq --arg n "$V-c" '.vms[] | select(.name == $n) | .send_to_eoi |
+		([.buckets[][1]] | add) == .count' "$tmp/vms-h.json")" true
+code=$(curl -s -o "$tmp/vms-bad.json" -w '%{http_code}' "$URL/api/v1/vms?histograms=halt")
+expect_eq "?histograms=halt: status" "$code" 400
+expect_eq "?histograms=halt: the error" "$(jq -r .error "$tmp/vms-bad.json")" \
+	"histograms: unknown value (send_to_eoi is the one known)"
 intervals=$(jq -s '[.[].vms[0].latency.send_to_eoi.count // 0] | add' "$tmp/batch.json")
 expect_eq "send->EOI observations: sum over intervals = ipivd's lifetime count" "$intervals" "$life"
 expect_eq "the last interval (guest idle): no quantiles" "$(jq -c '.vms[0].latency' <<<"$last")" null

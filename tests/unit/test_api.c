@@ -888,14 +888,92 @@ static void test_sender_exit_fastpath_document(void **state)
 	free(f);
 }
 
+/* /api/v1/vms?histograms=send_to_eoi: each summary's send->EOI gets the buckets the detail
+ * writes, merged over paths and vCPUs; a VM without observations stays null; without the
+ * parameter no buckets; an unknown value is refused. */
+static void test_vms_histograms(void **state)
+{
+	struct fixture *f = fixture_new();
+	struct ipiv_lat_hist *lat = calloc(3, sizeof(*lat));
+	json_t *doc, *detail, *eoi, *b, *pair;
+	unsigned hists = 99;
+	size_t i;
+
+	assert_non_null(lat);
+	/* send->EOI over two paths and two vCPUs: the list merges all three rows */
+	lat[0] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 0};
+	lat[1] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_X2APIC_MSR, .vcpu = 1};
+	lat[2] = (struct ipiv_lat_hist){
+		.kind = IPIV_LAT_SEND_EOI, .sub = IPIV_PATH_XAPIC_MMIO, .vcpu = 1};
+	for (int k = 0; k < 50; k++) {
+		latency_add(&lat[0].h, 10000);
+		latency_add(&lat[1].h, 10000);
+		latency_add(&lat[2].h, 40000);
+	}
+	latency_add(&lat[2].h, 60ull * 1000000000ull); /* the overflow bucket: edge -1 */
+	f->vms[0].lat = lat;
+	f->vms[0].n_lat = 3;
+	f->vms[0].latency_enabled = true;
+
+	assert_int_equal(api_vms_histograms(NULL, &hists), 0);
+	assert_int_equal(hists, 0);
+	assert_int_equal(api_vms_histograms("send_to_eoi", &hists), 0);
+	assert_int_equal(hists, API_VMS_HIST_SEND_TO_EOI);
+	assert_int_equal(api_vms_histograms("", &hists), -EINVAL);
+	assert_int_equal(api_vms_histograms("SEND_TO_EOI", &hists), -EINVAL);
+	assert_int_equal(api_vms_histograms("send_to_eoi,halt", &hists), -EINVAL);
+
+	doc = api_vms_with(&f->snap, f->names, ID_KEY, API_VMS_HIST_SEND_TO_EOI);
+	assert_non_null(doc);
+	eoi = json_object_get(json_array_get(json_object_get(doc, "vms"), 0), "send_to_eoi");
+	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 151);
+	b = json_object_get(eoi, "buckets");
+	assert_int_equal(json_array_size(b), 3);
+	json_array_foreach(b, i, pair)
+	{
+		static const json_int_t count[] = {100, 50, 1};
+
+		assert_int_equal(json_integer_value(json_array_get(pair, 1)), count[i]);
+	}
+	assert_int_equal(json_integer_value(json_array_get(json_array_get(b, 0), 0)),
+			 (json_int_t)hist_bucket_hi(hist_bucket(10000)));
+	assert_int_equal(json_integer_value(json_array_get(json_array_get(b, 2), 0)), -1);
+	/* the same pairs as the detail writes for one path (the encoding is shared) */
+	detail = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
+	assert_true(json_equal(
+		json_array_get(b, 0),
+		json_array_get(
+			json_object_get(
+				json_object_get(json_object_get(json_object_get(detail, "latency"),
+								"send_to_eoi"),
+						"x2apic_msr"),
+				"buckets"),
+			0)));
+	/* no observations: null, as without the parameter */
+	assert_true(json_is_null(
+		json_object_get(json_array_get(json_object_get(doc, "vms"), 1), "send_to_eoi")));
+	json_decref(detail);
+	json_decref(doc);
+
+	doc = api_vms(&f->snap, f->names, ID_KEY);
+	eoi = json_object_get(json_array_get(json_object_get(doc, "vms"), 0), "send_to_eoi");
+	assert_int_equal(json_integer_value(json_object_get(eoi, "count")), 151);
+	assert_null(json_object_get(eoi, "buckets"));
+	json_decref(doc);
+	free(lat);
+	free(f);
+}
+
 /* Every document of the fixture (with latency on "web"), as clients receive them. */
 static void test_golden(void **state)
 {
 	struct fixture *f = fixture_new();
 	struct ipiv_lat_hist *lat = calloc(2, sizeof(*lat));
-	json_t *docs[4];
-	static const char *const files[4] = {"api-vms.json", "api-vm-web.json", "api-vm-amd.json",
-					     "api-status.json"};
+	json_t *docs[5];
+	static const char *const files[5] = {"api-vms.json", "api-vm-web.json", "api-vm-amd.json",
+					     "api-status.json", "api-vms-histograms.json"};
 
 	assert_non_null(lat);
 	lat[0] = (struct ipiv_lat_hist){
@@ -913,7 +991,8 @@ static void test_golden(void **state)
 	docs[1] = api_vm_detail(&f->snap, f->names, ID_KEY, "web");
 	docs[2] = api_vm_detail(&f->snap, f->names, ID_KEY, f->names[1]);
 	docs[3] = api_status(&f->snap, "1.2.3-test");
-	for (int i = 0; i < 4; i++) {
+	docs[4] = api_vms_with(&f->snap, f->names, ID_KEY, API_VMS_HIST_SEND_TO_EOI);
+	for (int i = 0; i < 5; i++) {
 		char *text = dump(docs[i]);
 		size_t len = strlen(text);
 
@@ -942,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_name_round_trips),
 		cmocka_unit_test(test_latency_document),
 		cmocka_unit_test(test_sender_exit_fastpath_document),
+		cmocka_unit_test(test_vms_histograms),
 		cmocka_unit_test(test_golden),
 	};
 

@@ -396,6 +396,95 @@ static void test_latency_round_trip(void **state)
 	free(f);
 }
 
+/* /api/v1/vms?histograms=send_to_eoi parsed back: each summary's histogram bucket by bucket
+ * as the collector merges it over paths and vCPUs; a VM without observations and a list read
+ * without the parameter have none; bad buckets are refused with the field named. */
+static void test_vms_hists_round_trip(void **state)
+{
+	struct fixture *f = make_fixture();
+	struct ipiv_snapshot *snap = calloc(1, sizeof(*snap));
+	char(*names)[VM_NAME_MAX], err[200], want_err[200];
+	struct api_latency *lat;
+	struct api_hist *hs;
+	struct latency_hist want;
+	json_t *doc =
+		through_text(api_vms_with(&f->snap, f->names, ID_KEY, API_VMS_HIST_SEND_TO_EOI));
+	json_t *buckets;
+
+	assert_non_null(snap);
+	assert_int_equal(api_parse_vms_hists(doc, snap, &names, &lat, &hs, err, sizeof(err)), 0);
+	assert_true(vm_latency(&f->vms[0], IPIV_LAT_SEND_EOI, IPIV_LAT_ANY_SUB, &want));
+	assert_true(hs[0].known);
+	assert_memory_equal(hs[0].hist.buckets, want.buckets, sizeof(want.buckets));
+	assert_int_equal(hs[0].hist.count, want.count);
+	assert_int_equal(hs[0].hist.sum_ns, want.sum_ns);
+	assert_int_equal(lat[0].count, want.count);
+	assert_false(hs[1].known); /* no observations: null */
+	free(names);
+	free(lat);
+	free(hs);
+	api_parse_snapshot_free(snap);
+
+	/* written again from the parsed histogram, the document is the same */
+	{
+		struct ipiv_vm_stats vm = f->vms[0];
+		struct ipiv_lat_hist row = {
+			.kind = IPIV_LAT_SEND_EOI, .sub = 1, .vcpu = IPIV_LAT_VM_WIDE};
+		struct ipiv_snapshot one = {.vms = &vm, .n_vms = 1};
+		json_t *again;
+
+		row.h = want;
+		vm.lat = &row;
+		vm.n_lat = 1;
+		again = api_vms_with(&one, f->names, ID_KEY, API_VMS_HIST_SEND_TO_EOI);
+		assert_true(
+			json_equal(json_object_get(json_array_get(json_object_get(again, "vms"), 0),
+						   "send_to_eoi"),
+				   json_object_get(json_array_get(json_object_get(doc, "vms"), 0),
+						   "send_to_eoi")));
+		json_decref(again);
+	}
+
+	/* bad buckets: refused even when the caller does not want the histograms */
+	buckets = json_object_get(
+		json_object_get(json_array_get(json_object_get(doc, "vms"), 0), "send_to_eoi"),
+		"buckets");
+	json_array_append_new(buckets, json_pack("[i, i]", 1000, 1));
+	snap = calloc(1, sizeof(*snap));
+	assert_int_equal(api_parse_vms_hists(doc, snap, &names, &lat, &hs, err, sizeof(err)),
+			 -EINVAL);
+	snprintf(want_err, sizeof(want_err),
+		 "vms[0].send_to_eoi.buckets[%zu]: 1000 ns is not a bucket edge",
+		 json_array_size(buckets) - 1);
+	assert_string_equal(err, want_err);
+	assert_int_equal(api_parse_vms(doc, snap, &names, NULL, err, sizeof(err)), -EINVAL);
+	json_array_remove(buckets, json_array_size(buckets) - 1);
+	{ /* one more in a bucket than count says */
+		json_t *pair = json_array_get(buckets, 0);
+
+		json_array_set_new(pair, 1,
+				   json_integer(json_integer_value(json_array_get(pair, 1)) + 1));
+	}
+	assert_int_equal(api_parse_vms_hists(doc, snap, &names, &lat, &hs, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "the buckets hold"));
+	json_decref(doc);
+	free(snap);
+
+	/* without the parameter: figures, no histograms */
+	doc = through_text(api_vms(&f->snap, f->names, ID_KEY));
+	snap = calloc(1, sizeof(*snap));
+	assert_int_equal(api_parse_vms_hists(doc, snap, &names, &lat, &hs, err, sizeof(err)), 0);
+	assert_true(lat[0].known);
+	assert_false(hs[0].known);
+	free(names);
+	free(lat);
+	free(hs);
+	api_parse_snapshot_free(snap);
+	json_decref(doc);
+	free(f);
+}
+
 /* The drill-down's row of one vCPU (VCPU, TID, rates, HALT%, P50, P99) for vm, as ipivtop
  * draws it. */
 static void drill_row(const struct ipiv_vm_stats *vm, uint32_t vcpu, uint32_t tid, char *out,
@@ -969,6 +1058,7 @@ int main(void)
 		cmocka_unit_test(test_vm_key),
 		cmocka_unit_test(test_accepted_pv_kick),
 		cmocka_unit_test(test_latency_round_trip),
+		cmocka_unit_test(test_vms_hists_round_trip),
 		cmocka_unit_test(test_latency_malformed),
 		cmocka_unit_test(test_vcpu_latency_round_trip),
 		cmocka_unit_test(test_vcpu_latency_malformed),
