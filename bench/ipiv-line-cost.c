@@ -103,14 +103,19 @@ int main(int argc, char **argv)
 		default: return usage("unknown option");
 		}
 	}
+	/* both CPUs usable before the other side starts: it cannot answer from nowhere */
+	if (pin(b))
+		return fprintf(stderr, "ipiv-line-cost: cannot run on CPU %d: %s\n", b,
+			       strerror(errno)),
+		       1;
 	if (pin(a))
 		return fprintf(stderr, "ipiv-line-cost: cannot run on CPU %d: %s\n", a,
 			       strerror(errno)),
 		       1;
-	peer = (struct peer){.cpu = b, .rounds = rounds};
+	per = rounds / BATCHES;
+	peer = (struct peer){.cpu = b, .rounds = per * BATCHES}; /* exactly the rounds played */
 	if (pthread_create(&thread, NULL, answer, &peer))
 		return fprintf(stderr, "ipiv-line-cost: no thread\n"), 1;
-	per = rounds / BATCHES;
 	for (int k = 0; k < BATCHES; k++) {
 		t0 = now_ns();
 		for (uint64_t i = k * per + 1; i <= (k + 1) * per; i++) {

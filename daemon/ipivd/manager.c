@@ -284,6 +284,17 @@ static void warn_map_full(const struct ipiv_snapshot *prev, const struct ipiv_sn
 		if (len <= n || strcmp(reason + len - n, suffix) ||
 		    cur->self.drops[r] <= prev->self.drops[r])
 			continue;
+		if (r == IPIV_DROP_TARGETS_FULL) { /* the IPIs are counted, not timed */
+			log_warn("collector",
+				 "the targets map is full: %llu deliveries not timed in the last "
+				 "%.0f s, so latency histograms are incomplete "
+				 "(ipiv_events_dropped_total{reason=\"%s\"}, per VM "
+				 "ipiv_ipi_latency_unmatched_total{reason=\"%s\"})",
+				 (unsigned long long)(cur->self.drops[r] - prev->self.drops[r]),
+				 (cur->taken_ns - prev->taken_ns) / 1e9, reason,
+				 ipiv_lat_unmatched_name(IPIV_UNM_PENDING_FULL));
+			continue;
+		}
 		log_warn("collector",
 			 "the %.*s map is full: %llu events not counted in the last %.0f s, so "
 			 "counts are incomplete (ipiv_events_dropped_total{reason=\"%s\"})",
@@ -291,27 +302,6 @@ static void warn_map_full(const struct ipiv_snapshot *prev, const struct ipiv_sn
 			 (unsigned long long)(cur->self.drops[r] - prev->self.drops[r]),
 			 (cur->taken_ns - prev->taken_ns) / 1e9, reason);
 	}
-	/* The targets map has no drop reason: a delivery it has no room for is counted per VM
-	 * as one latency could not time. Exited VMs' counts were seen while they lived. */
-	uint64_t untimed = 0;
-
-	for (size_t i = 0; prev && i < cur->n_vms; i++) {
-		const struct ipiv_vm_stats *vm = &cur->vms[i];
-		const struct ipiv_vm_stats *was = snapshot_find_vm(prev, vm->vm);
-		uint64_t now = vm->lat_unmatched[IPIV_UNM_PENDING_FULL];
-		uint64_t before = was ? was->lat_unmatched[IPIV_UNM_PENDING_FULL] : 0;
-
-		if (!vm->exited && now > before)
-			untimed += now - before;
-	}
-	if (untimed)
-		log_warn(
-			"collector",
-			"the targets map is full: %llu deliveries not timed in the last %.0f s, so "
-			"latency histograms are incomplete "
-			"(ipiv_ipi_latency_unmatched_total{reason=\"%s\"})",
-			(unsigned long long)untimed, (cur->taken_ns - prev->taken_ns) / 1e9,
-			ipiv_lat_unmatched_name(IPIV_UNM_PENDING_FULL));
 }
 
 /* Re-evaluates the findings over the window since the last evaluation. */

@@ -904,7 +904,7 @@ static void rule_fallback(const struct diag_vm_input *in, const struct window *w
 	ev_u64(f, "apic_write_ipis", n);
 	ev_share(f, "apic_write_share", share(n, w->sent));
 	ev_u64(f, "apic_write_samples", aw->samples);
-	ev_u64(f, "x2apic_msr_samples", msr->samples);
+	ev_u64(f, fast ? "x2apic_msr_fastpath_samples" : "x2apic_msr_samples", msr->samples);
 	remedy(f, "APIC-write exits (IPIv's fallback for logical, shorthand, broadcast and "
 		  "non-fixed IPIs) have no fastpath. Make the guest's IPIs eligible (x2apic_phys, "
 		  "no interrupt remapping, PV IPIs for broadcasts) so they skip the exit; if most "

@@ -169,8 +169,14 @@ static int read_counters(struct collector *c, struct ipiv_snapshot *snap, uint64
 
 	while (!bpf_map_get_next_key(fd, prev, &key)) {
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, percpu))
-			continue; /* deleted by a concurrent reclaim */
+		if (bpf_map_lookup_elem(fd, &key, percpu)) {
+			/* Only a reclaim deletes counter keys, and it does not run during a
+			 * snapshot; a key left out otherwise would dip the host totals, which
+			 * host_totals_of would then keep as lost counts for good */
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
 		struct ipiv_vm_stats *vm = vm_row(snap, key.vm);
 
 		if (!vm)
@@ -543,9 +549,16 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 	self->probes = calloc(c->n_probes, sizeof(*self->probes));
 	if (!self->probes)
 		return -ENOMEM;
+	bool fastpath = false; /* a fastpath fexit says which exits it sent */
+
+	for (size_t i = 0; i < c->n_probes; i++)
+		fastpath |= c->probes[i].attached && c->probes[i].name &&
+			    !strncmp(c->probes[i].name, "fexit/handle_fastpath",
+				     strlen("fexit/handle_fastpath"));
 	if (!c->opts.no_latency)
 		for (uint32_t k = 0; k < IPIV_LAT_UNMATCHED; k++)
-			if (k != IPIV_LAT_SEND_ACCEPT || c->opts.send_accept_latency)
+			if ((k != IPIV_LAT_SEND_ACCEPT || c->opts.send_accept_latency) &&
+			    (k != IPIV_LAT_EXIT_FASTPATH || fastpath))
 				self->lat_kinds_recorded |= 1u << k;
 	memcpy(self->probes, c->probes, c->n_probes * sizeof(*c->probes));
 	self->n_probes = c->n_probes;
