@@ -100,7 +100,7 @@ if [ ! -s "$cache/done" ]; then
 	# shellcheck disable=SC2086 # $include is one word or none
 	nice debootstrap --variant="$variant" $include "$suite" "$cache/root" "$mirror" \
 		> "$cache/debootstrap.log" 2>&1 ||
-		fail "debootstrap $suite from $mirror failed: $(tail -3 "$cache/debootstrap.log")"
+		fail "debootstrap $suite from $mirror failed: $(tail -3 "$cache/debootstrap.log" | tr '\n' ' ')"
 	rm -f "$cache/root"/var/cache/apt/archives/*.deb
 	printf 'mirror %s\nsuite %s\nrelease %s\nbuilt %s in %d s\n' "$mirror" "$suite" \
 		"$release_date" "$(date -u +%FT%TZ)" $((SECONDS - t)) > "$cache/done"
@@ -136,7 +136,7 @@ in_root sh -c "cd /tmp && apt-get install -y ./${deb##*/}" > "$tmp/install.log" 
 	fail "apt-get install ./${deb##*/} on the clean root failed:" \
 		"$(grep -E '^(E:|W:| ipiv :)|Depends' "$tmp/install.log" | head -5 | tr '\n' ' ')"
 in_root dpkg-query -W -f='${Status}' ipiv 2>/dev/null | grep -q 'install ok installed' ||
-	fail "ipiv is not installed after apt-get install: $(tail -3 "$tmp/install.log")"
+	fail "ipiv is not installed after apt-get install: $(tail -3 "$tmp/install.log" | tr '\n' ' ')"
 new=$(sed -n '/^The following NEW packages will be installed:/,/^[^ ]/p' "$tmp/install.log" |
 	grep '^ ' | tr -s ' \n' ' ')
 note "installed in $((SECONDS - t)) s with what apt added:$new"
@@ -148,7 +148,7 @@ for b in ipivd ipivtop ipivbench; do
 	[ -z "$missing" ] ||
 		fail "/usr/bin/$b: libraries missing on a clean root (debian/control Depends?): $missing"
 	in_root /usr/bin/$b --version > "$tmp/$b.version" 2>&1 ||
-		fail "$b --version fails on a clean root: $(head -3 "$tmp/$b.version")"
+		fail "$b --version fails on a clean root: $(head -3 "$tmp/$b.version" | tr '\n' ' ')"
 done
 note "ldd: ipivd, ipivtop, ipivbench find all their libraries;" \
 	"--version: $(head -n1 "$tmp/ipivd.version")"
@@ -186,7 +186,7 @@ ARGS=
 port=$(free_port 34000 34999)
 in_root mkdir -p /run/ipivd
 in_root /usr/bin/ipivd --dump-msr-facts=/run/ipivd/msr-facts > "$tmp/dump" 2>&1 ||
-	fail "ipivd --dump-msr-facts on a clean root failed: $(tail -3 "$tmp/dump")"
+	fail "ipivd --dump-msr-facts on a clean root failed: $(tail -3 "$tmp/dump" | tr '\n' ' ')"
 # shellcheck disable=SC2086 # ARGS is a word list, as the unit expands it
 "${clean_env[@]}" chroot "$root" /usr/bin/ipivd --collector.msr-facts=/run/ipivd/msr-facts $ARGS \
 	--web.listen-address "127.0.0.1:$port" > "$tmp/ipivd.log" 2>&1 &
@@ -211,7 +211,7 @@ ipivd_pid=
 # minbase.
 t=$SECONDS
 in_root apt-get install -y --no-install-recommends systemd > "$tmp/systemd.log" 2>&1 ||
-	fail "apt-get install systemd in the root failed: $(grep '^E:' "$tmp/systemd.log" | head -3)"
+	fail "apt-get install systemd in the root failed: $(grep '^E:' "$tmp/systemd.log" | head -3 | tr '\n' ' ')"
 in_root systemd-analyze verify --man=no /lib/systemd/system/ipivd.service > "$tmp/verify" 2>&1
 [ ! -s "$tmp/verify" ] ||
 	fail "systemd-analyze verify of the installed unit on the clean root:" \
@@ -228,8 +228,8 @@ note "man finds $(cd "$E2E_ROOT/docs/man" && echo *.[1-8]) in the root"
 # Purged: none of its files is left.
 in_root dpkg -L ipiv > "$tmp/files"
 in_root dpkg --purge ipiv > "$tmp/purge.log" 2>&1 ||
-	fail "dpkg --purge ipiv failed: $(tail -3 "$tmp/purge.log")"
-left=$(while read -r f; do [ -f "$root$f" ] && echo "$f"; done < "$tmp/files")
+	fail "dpkg --purge ipiv failed: $(tail -3 "$tmp/purge.log" | tr '\n' ' ')"
+left=$(while read -r f; do [ -f "$root$f" ] && printf "%s " "$f"; done < "$tmp/files")
 [ -z "$left" ] || fail "left after purge: $left"
 [ ! -e "$root/etc/default/ipivd" ] || fail "/etc/default/ipivd left after purge"
 note "purged: no file left; $((SECONDS - t0)) s in all"
