@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The Debian package: built out of tree from a copy of this checkout (dpkg-buildpackage -us
-# -uc -b, unit tests left to make check), lintian reports no error and no warning, and it
-# holds the binaries, the unit (for /usr/bin), the man pages, /etc/default/ipivd as a
-# conffile, the docs and deploy/'s files. Installed with dpkg -i, its ipivd serves /metrics:
-# started by systemd where systemd runs this machine, else by hand with the defaults file's
-# ARGS. Purged, it leaves none of its files behind.
+# -uc -b, unit tests left to make check: tests/e2e/deb_build.sh), lintian reports no error
+# and no warning, and it holds the binaries, the unit (for /usr/bin), the man pages,
+# /etc/default/ipivd as a conffile, the docs and deploy/'s files. Installed with dpkg -i, its
+# ipivd serves /metrics: started by systemd where systemd runs this machine, else by hand with
+# the defaults file's ARGS. Purged, it leaves none of its files behind. The same package
+# installed on a minimal Debian root, where only its declared dependencies come with it:
+# tests/e2e/test_package_clean.sh.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/deb_build.sh"
 require_root; require_cmd dpkg-buildpackage dh lintian dpkg-deb curl systemd-analyze
 [ -r /sys/kernel/btf/vmlinux ] || skip "needs kernel BTF (the build dumps vmlinux.h from it)"
 if dpkg-query -W -f='${Status}' ipiv 2>/dev/null | grep -q 'install ok installed'; then
@@ -21,19 +24,11 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-PORT=$((32000 + RANDOM % 1000))
+PORT=$(free_port 32000 32999)
 
-# A copy of the working tree (uncommitted files too, no build output), so the build does not
-# touch the checkout.
+# Built out of tree (tests/e2e/deb_build.sh), so the build does not touch the checkout.
 t0=$SECONDS
-mkdir "$tmp/src"
-tar -C "$E2E_ROOT" --exclude=./.git --exclude='./.output*' --exclude=./tests/e2e/out \
-	--exclude=./debian/ipiv --exclude=./debian/.debhelper --exclude='./debian/*.log' \
-	-cf - . | tar -C "$tmp/src" -xf -
-(cd "$tmp/src" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) > "$tmp/build.log" 2>&1 ||
-	fail "dpkg-buildpackage failed: $(tail -20 "$tmp/build.log")"
-deb=$(ls "$tmp"/ipiv_*_amd64.deb 2>/dev/null)
-[ -f "$deb" ] || fail "no ipiv_*.deb built: $(ls "$tmp")"
+deb=$(deb_build "$tmp") || exit 1
 note "built ${deb##*/} in $((SECONDS - t0)) s"
 
 # lintian: informational tags are allowed, errors and warnings are not (debian/ has no
