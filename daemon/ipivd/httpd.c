@@ -8,14 +8,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -45,11 +48,16 @@
 struct httpd_conn {
 	struct httpd_conn *prev, *next;
 	int fd;
-	/* When the request being read began (accept, or the previous response); 0 once it
-	 * reached a handler, or once the sweeper shut the socket. */
+	/* When the request being read began (accept, or the first byte after the previous
+	 * response); 0 once it reached a handler, or once the sweeper shut the socket. */
 	uint64_t reading_since_ms;
-	/* When a handler got the request, until its response is sent whole; else 0. */
+	/* When the handler's response was queued, until it is sent whole; else 0. Never set
+	 * while a handler runs: waiting for the manager is no slow client. */
 	uint64_t answering_since_ms;
+	/* Kept alive between requests, no byte of the next one seen yet (idle_rx: the bytes
+	 * the socket had received then): left to the idle timeout, not a slow client. */
+	bool idle;
+	uint64_t idle_rx;
 	char peer[INET6_ADDRSTRLEN];
 	/* The web config its TLS session was set up with (a reference), for the client
 	 * certificate check during the handshake. */
@@ -420,8 +428,9 @@ static void shut_locked(struct httpd *httpd, struct httpd_conn *c, const char *w
 	c->fd = -1;
 	c->reading_since_ms = 0;
 	c->answering_since_ms = 0;
+	c->idle = false;
 	httpd->n_live--;
-	if (log_budget_locked(httpd, now))
+	if (why && log_budget_locked(httpd, now))
 		log_warn("httpd", "closed a connection from %s: %s", c->peer, why);
 }
 
@@ -430,7 +439,8 @@ static void shut_locked(struct httpd *httpd, struct httpd_conn *c, const char *w
  * that has waited longest for its request, so that a flood of idle or slow clients from
  * many addresses delays a scrape by one round trip rather than by the read deadline. When
  * every one is being answered, the response that has been going out longest (a second at
- * least) gives way instead, so slow readers cannot hold every connection either.
+ * least) gives way instead, so slow readers cannot hold every connection either. One whose
+ * handler is still running is never closed: its time is ours, not the client's.
  */
 static void evict_locked(struct httpd *httpd, struct httpd_conn *arrived, uint64_t now)
 {
@@ -524,9 +534,27 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = c;
 }
 
-/* Starts the read deadline of a connection (reading its next request) or its write deadline
- * (a handler has the request, until the response is sent whole). */
-static void set_reading(struct httpd *httpd, struct MHD_Connection *conn, bool reading)
+/* The bytes a TCP socket has received, or 0 where it cannot say. */
+static uint64_t bytes_received(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		return 0;
+	return ti.tcpi_bytes_received;
+}
+
+enum conn_state {
+	CONN_IDLE,	/* kept alive after a response: the idle timeout's */
+	CONN_HANDLING,	/* a handler has the request: no deadline */
+	CONN_ANSWERING, /* its response is queued: the write deadline */
+};
+
+/* Moves a connection between the deadlines: see enum conn_state. */
+static void set_state(struct httpd *httpd, struct MHD_Connection *conn, enum conn_state state)
 {
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -538,17 +566,33 @@ static void set_reading(struct httpd *httpd, struct MHD_Connection *conn, bool r
 	now = now_ms();
 	pthread_mutex_lock(&httpd->lock);
 	if (c->fd >= 0) {
-		c->reading_since_ms = reading ? now : 0;
-		c->answering_since_ms = reading ? 0 : now;
+		switch (state) {
+		case CONN_IDLE:
+			c->idle = true;
+			c->idle_rx = bytes_received(c->fd);
+			c->reading_since_ms = now;
+			c->answering_since_ms = 0;
+			break;
+		case CONN_HANDLING:
+			c->idle = false;
+			c->reading_since_ms = 0;
+			c->answering_since_ms = 0;
+			break;
+		case CONN_ANSWERING:
+			/* unless the response went out and the connection is idle already */
+			if (!c->idle && !c->reading_since_ms)
+				c->answering_since_ms = now;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&httpd->lock);
 }
 
-/* MHD_OPTION_NOTIFY_COMPLETED: on a kept-alive connection the next request starts now. */
+/* MHD_OPTION_NOTIFY_COMPLETED: a kept-alive connection waits for its next request. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	set_reading(cls, conn, true);
+	set_state(cls, conn, CONN_IDLE);
 }
 
 /*
@@ -574,8 +618,13 @@ static void *sweep(void *arg)
 	while (!httpd->stopping) {
 		now = now_ms();
 		for (c = httpd->conns; c; c = c->next) {
+			/* the next request's first byte starts its read deadline */
+			if (c->idle && bytes_received(c->fd) != c->idle_rx) {
+				c->idle = false;
+				c->reading_since_ms = now;
+			}
 			if (c->reading_since_ms && now - c->reading_since_ms >= read_ms)
-				shut_locked(httpd, c, late_request, now);
+				shut_locked(httpd, c, c->idle ? NULL : late_request, now);
 			else if (c->answering_since_ms && now - c->answering_since_ms >= write_ms)
 				shut_locked(httpd, c, late_response, now);
 		}
@@ -863,7 +912,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	char text[128];
 
 	if (!*con_cls) {
-		set_reading(httpd, conn, false);
+		set_state(httpd, conn, CONN_HANDLING);
 		/*
 		 * MHD 0.9.75 takes a response queued at this first call, before it has the whole
 		 * request, as an early one: it reads nothing more from the connection and closes
@@ -876,7 +925,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_YES;
 		}
 	} else if (*con_cls == &uri_too_long) {
-		set_reading(httpd, conn, false);
+		set_state(httpd, conn, CONN_HANDLING);
 	}
 	/* per request, as exporter-toolkit reads it: a changed password applies to the
 	 * scraper's kept-alive connection too */
@@ -890,6 +939,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ret = answer(httpd, conn, wc, url, method);
 	}
 	webconfig_put(wc);
+	/* the response is queued: from now on its pace is the client's */
+	set_state(httpd, conn, CONN_ANSWERING);
 	return ret;
 }
 

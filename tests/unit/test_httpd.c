@@ -76,6 +76,13 @@ static int blocking(const struct httpd_request *req, struct httpd_response *resp
 	return hello(req, resp, "released");
 }
 
+/* /sleep takes 2 s to answer, as /metrics might waiting for the manager during a poll. */
+static int sleepy(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	usleep(2000 * 1000);
+	return hello(req, resp, "slept");
+}
+
 /* A body worth compressing, the same every time: 100 lines of 60 bytes. */
 static int big(const struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
@@ -111,6 +118,7 @@ static const struct httpd_route routes[] = {
 	{"/block", false, blocking, NULL},
 	{"/big", false, big, NULL},
 	{"/huge", false, huge, NULL},
+	{"/sleep", false, sleepy, NULL},
 };
 
 struct reply {
@@ -699,6 +707,180 @@ static void test_blocked_handler_does_not_block_others(void **state)
 	httpd_stop(httpd);
 }
 
+/* Reads the connection in st->fd to its end into st->buf (no asserts: not the test's thread). */
+static void *read_to_end(void *arg)
+{
+	struct stream *st = arg;
+	ssize_t got;
+
+	while (st->have < sizeof(st->buf) - 1 &&
+	       (got = read(st->fd, st->buf + st->have, sizeof(st->buf) - 1 - st->have)) > 0)
+		st->have += (size_t)got;
+	st->buf[st->have] = '\0';
+	return NULL;
+}
+
+/* GET /sleep on a new connection, read to its end by a thread of its own. */
+static void start_sleep(uint16_t port, struct stream *st, pthread_t *reader)
+{
+	const char *get = "GET /sleep HTTP/1.0\r\n\r\n";
+
+	*st = (struct stream){.fd = connect_to(AF_INET, port)};
+	assert_int_equal(write(st->fd, get, strlen(get)), (ssize_t)strlen(get));
+	assert_int_equal(pthread_create(reader, NULL, read_to_end, st), 0);
+}
+
+/* ...and its response, which must be whole. */
+static void finish_sleep(struct stream *st, pthread_t reader)
+{
+	pthread_join(reader, NULL);
+	close(st->fd);
+	if (!strstr(st->buf, " 200 ") || !strstr(st->buf, "\r\n\r\nslept"))
+		fail_msg("GET /sleep was cut short: '%s'", st->buf);
+}
+
+/*
+ * A handler's own time is no slow client's: a response taking 2 s to build (as /metrics
+ * waiting for the manager) is not past the write deadline (1 s), which starts once the
+ * response is queued ...
+ */
+static void test_slow_handler_is_no_slow_reader(void **state)
+{
+	const struct httpd_config config = {
+		.listen_address = "127.0.0.1:0",
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.limits = {.max_connections = 16,
+			   .max_connections_per_ip = 8,
+			   .read_timeout_s = 30,
+			   .write_timeout_s = 1},
+	};
+	static struct stream slept;
+	struct httpd *httpd = NULL;
+	char err[256] = "";
+	pthread_t reader;
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start: %s", err);
+	start_sleep(httpd_port(httpd), &slept, &reader);
+	finish_sleep(&slept, reader);
+	httpd_stop(httpd);
+}
+
+/*
+ * ... nor is it given up to make room when the server is full: of a response 2 s in the
+ * making and a slow reader's going out for over a second, the reader's gives way.
+ */
+static void test_full_server_never_evicts_a_running_handler(void **state)
+{
+	const struct httpd_config config = {
+		.listen_address = "127.0.0.1:0",
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.limits = {.max_connections = 2,
+			   .max_connections_per_ip = 2,
+			   .read_timeout_s = 30,
+			   .workers = 2},
+	};
+	const char *get_huge = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
+	static struct stream slept;
+	struct httpd *httpd = NULL;
+	char err[256] = "", c;
+	pthread_t reader;
+	struct reply r;
+	int fd;
+
+	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
+		fail_msg("httpd_start: %s", err);
+	/* the handler holds one worker; the other takes the slow reader, then the newcomer */
+	start_sleep(httpd_port(httpd), &slept, &reader);
+	usleep(100 * 1000);
+	fd = connect_small_window(httpd_port(httpd));
+	assert_int_equal(write(fd, get_huge, strlen(get_huge)), (ssize_t)strlen(get_huge));
+	assert_int_equal(read(fd, &c, 1), 1);
+	usleep(1200 * 1000);
+	request_on(connect_from("127.0.0.3", httpd_port(httpd)), "GET / HTTP/1.0\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(drain(fd) < HUGE_BYTES / 2);
+	finish_sleep(&slept, reader);
+	httpd_stop(httpd);
+}
+
+/* The lines of log_fd (a file that was stderr) from component=httpd that hold what. */
+static int count_log_lines(int log_fd, const char *what)
+{
+	char line[512];
+	int lines = 0;
+	FILE *f = fdopen(dup(log_fd), "r");
+
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		lines += strstr(line, " component=httpd ") && strstr(line, what);
+	fclose(f);
+	return lines;
+}
+
+/*
+ * Kept alive between scrapes is not a slow request: a connection that sent nothing after
+ * its response is closed at the idle timeout without a line in the log, while one trickling
+ * its next request is closed at the read deadline and logged as ever.
+ */
+static void test_idle_keep_alive_is_not_logged(void **state)
+{
+	const char *get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	char path[] = "/tmp/test_httpd_log.XXXXXX", c;
+	int log_fd = mkstemp(path), saved = dup(STDERR_FILENO), i, closed = 0, idle_lines;
+	struct timeval tv = {0, 200 * 1000};
+	struct stream st[4];
+	struct httpd *httpd;
+	struct reply r;
+	size_t sent;
+	ssize_t got;
+
+	assert_true(log_fd >= 0 && saved >= 0);
+	assert_int_equal(ipiv_log_set_format("logfmt"), 0);
+	fflush(stderr);
+	dup2(log_fd, STDERR_FILENO);
+	httpd = start("127.0.0.1:0"); /* read deadline and idle timeout 1 s */
+	for (i = 0; i < 4; i++) {
+		st[i] = (struct stream){.fd = connect_to(AF_INET, httpd_port(httpd))};
+		assert_int_equal(write(st[i].fd, get, strlen(get)), (ssize_t)strlen(get));
+		next_response(&st[i], false, &r);
+		assert_int_equal(r.status, 200);
+		usleep(60 * 1000); /* spread over the sweeper's period */
+	}
+	for (i = 0; i < 4; i++) {
+		closed += read(st[i].fd, &c, 1) == 0; /* closed, not left open */
+		close(st[i].fd);
+	}
+	idle_lines = count_log_lines(log_fd, "msg=");
+
+	/* Kept alive, then the next request a byte every 200 ms: the read deadline ends it. */
+	st[0] = (struct stream){.fd = connect_to(AF_INET, httpd_port(httpd))};
+	assert_int_equal(write(st[0].fd, get, strlen(get)), (ssize_t)strlen(get));
+	next_response(&st[0], false, &r);
+	assert_int_equal(setsockopt(st[0].fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	for (sent = 0; sent < strlen(get) - 1; sent++) {
+		if (send(st[0].fd, get + sent, 1, MSG_NOSIGNAL) != 1)
+			break;
+		got = read(st[0].fd, &c, 1);
+		if (got == 0 || (got < 0 && errno != EAGAIN))
+			break;
+	}
+	close(st[0].fd);
+	httpd_stop(httpd);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO); /* before any assert: a failing one ends the test */
+	close(saved);
+	assert_int_equal(closed, 4);
+	assert_int_equal(idle_lines, 0);
+	assert_true(sent < strlen(get) - 1);
+	assert_int_equal(count_log_lines(log_fd, "no whole request within 1 s"), 1);
+	close(log_fd);
+	unlink(path);
+}
+
 static void test_client_errors_are_rate_limited(void **state)
 {
 	char path[] = "/tmp/test_httpd_log.XXXXXX", line[512];
@@ -1028,6 +1210,9 @@ int main(void)
 		cmocka_unit_test(test_blocked_handler_does_not_block_others),
 		cmocka_unit_test(test_slow_reader_is_closed_and_blocks_no_one),
 		cmocka_unit_test(test_full_server_evicts_slowest_reader),
+		cmocka_unit_test(test_slow_handler_is_no_slow_reader),
+		cmocka_unit_test(test_full_server_never_evicts_a_running_handler),
+		cmocka_unit_test(test_idle_keep_alive_is_not_logged),
 		cmocka_unit_test(test_client_errors_are_rate_limited),
 		cmocka_unit_test(test_ipv6_and_all_interfaces),
 		cmocka_unit_test(test_port_in_use),

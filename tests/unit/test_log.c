@@ -1,6 +1,7 @@
 /* Unit tests for daemon/lib/log.c: logfmt and JSON lines, escaping of what a message holds
  * (quotes, newlines, control bytes), the level filter, bad flag values, the plain lines of a
- * program that picked no format, and the usage error both programs share. */
+ * program that picked no format, the usage error both programs share, and that a line goes out
+ * in one write(2). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -164,6 +166,67 @@ static void test_usage_error(void **state)
 			    "ipivtop: --delay must be 1..3600, not '0' (see ipivtop --help)\n");
 }
 
+static void log_quoted_lines(void)
+{
+	char huge[4096];
+
+	memset(huge, '\x01', sizeof(huge) - 1); /* escaped, 6 bytes each */
+	huge[sizeof(huge) - 1] = '\0';
+	assert_int_equal(ipiv_log_set_format("logfmt"), 0);
+	log_warn("httpd", "closed a connection from %s: \"%s\"", "127.0.0.1", "x\ty");
+	assert_int_equal(ipiv_log_set_format("json"), 0);
+	log_error("collector", "line1\nline2 \"q\" caf\xc3\xa9");
+	log_error("collector", "%s", huge);
+}
+
+/*
+ * Each line in one write(2) to stderr, so that other writers on the descriptor cannot cut
+ * into it: stderr is a SOCK_SEQPACKET socket, where every write is a message of its own and
+ * one recv takes one message whole (a line written a byte at a time arrives in pieces).
+ */
+static void test_one_write_per_line(void **state)
+{
+	char msg[16384];
+	int fds[2], status, lines = 0;
+	json_t *doc;
+	ssize_t got;
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		log_quoted_lines();
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((got = recv(fds[0], msg, sizeof(msg) - 1, 0)) > 0) {
+		msg[got] = '\0';
+		/* the message is exactly one line, newline included */
+		assert_ptr_equal(strchr(msg, '\n'), msg + got - 1);
+		if (lines == 0)
+			assert_non_null(strstr(msg,
+					       " level=warn component=httpd msg=\"closed a "
+					       "connection from 127.0.0.1: \\\"x\\ty\\\"\"\n"));
+		if (lines == 1)
+			assert_non_null(strstr(msg, "\"msg\":\"line1\\nline2 \\\"q\\\" caf"));
+		if (lines == 2) { /* cut, and says so, but still one whole JSON line */
+			doc = json_loads(msg, 0, NULL);
+			assert_non_null(doc);
+			assert_non_null(strstr(json_string_value(json_object_get(doc, "msg")),
+					       "...(truncated)"));
+			json_decref(doc);
+		}
+		lines++;
+	}
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(lines, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_level_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
 		cmocka_unit_test(test_usage_error),
+		cmocka_unit_test(test_one_write_per_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
