@@ -345,13 +345,7 @@ static void hist_less(struct latency_hist *out, const struct latency_hist *all,
  * not report was the slow path's. */
 static bool fastpath_visible(const struct ipiv_self_stats *self)
 {
-	struct ipiv_quantity_source src[IPIV_N_QUANTITIES];
-
-	ipiv_quantity_sources(self->probes, self->n_probes, src);
-	for (size_t q = 0; q < IPIV_N_QUANTITIES; q++)
-		if (!strcmp(src[q].quantity, "x2apic_fastpath"))
-			return src[q].kind != IPIV_SOURCE_NONE;
-	return false;
+	return ipiv_quantity_attached(self->probes, self->n_probes, "x2apic_fastpath");
 }
 
 /*

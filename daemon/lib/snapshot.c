@@ -14,6 +14,7 @@
 #include "collector_priv.h"
 #include "counters.h"
 #include "ipiv.skel.h"
+#include "sources.h"
 
 static uint64_t sum_percpu(const uint64_t *values, int ncpus)
 {
@@ -549,12 +550,9 @@ static int read_self(struct collector *c, struct ipiv_self_stats *self, uint64_t
 	self->probes = calloc(c->n_probes, sizeof(*self->probes));
 	if (!self->probes)
 		return -ENOMEM;
-	bool fastpath = false; /* a fastpath fexit says which exits it sent */
+	/* a fastpath fexit says which exits it sent */
+	bool fastpath = ipiv_quantity_attached(c->probes, c->n_probes, "x2apic_fastpath");
 
-	for (size_t i = 0; i < c->n_probes; i++)
-		fastpath |= c->probes[i].attached && c->probes[i].name &&
-			    !strncmp(c->probes[i].name, "fexit/handle_fastpath",
-				     strlen("fexit/handle_fastpath"));
 	if (!c->opts.no_latency)
 		for (uint32_t k = 0; k < IPIV_LAT_UNMATCHED; k++)
 			if ((k != IPIV_LAT_SEND_ACCEPT || c->opts.send_accept_latency) &&

@@ -62,6 +62,17 @@ void ipiv_quantity_sources(const struct ipiv_probe *probes, size_t n_probes,
 	}
 }
 
+bool ipiv_quantity_attached(const struct ipiv_probe *probes, size_t n_probes, const char *quantity)
+{
+	struct ipiv_quantity_source src[IPIV_N_QUANTITIES];
+
+	ipiv_quantity_sources(probes, n_probes, src);
+	for (size_t q = 0; q < IPIV_N_QUANTITIES; q++)
+		if (!strcmp(src[q].quantity, quantity))
+			return src[q].kind != IPIV_SOURCE_NONE;
+	return false;
+}
+
 const char *ipiv_source_kind_name(enum ipiv_source_kind kind)
 {
 	switch (kind) {

@@ -5,6 +5,7 @@
 #ifndef IPIV_SOURCES_H
 #define IPIV_SOURCES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "snapshot.h"
@@ -28,6 +29,10 @@ struct ipiv_quantity_source {
  * preference (patched tracepoint, then fexit, then derivation). */
 void ipiv_quantity_sources(const struct ipiv_probe *probes, size_t n_probes,
 			   struct ipiv_quantity_source out[IPIV_N_QUANTITIES]);
+
+/* Whether quantity (ipiv_quantity_source.quantity, e.g. "x2apic_fastpath") has an attached
+ * source among probes. */
+bool ipiv_quantity_attached(const struct ipiv_probe *probes, size_t n_probes, const char *quantity);
 
 /* "patched_tracepoint", "fexit", "derived", "none" */
 const char *ipiv_source_kind_name(enum ipiv_source_kind kind);
