@@ -347,6 +347,13 @@ static void msr_raw_read(const char *device, struct msr_raw *raw)
 	close(fd);
 }
 
+/* Both MSR facts unknown, for the same reason. */
+static void msr_facts_unknown(struct accel_state *st, const char *source, int err, const char *note)
+{
+	fact_set(&st->facts[ACCEL_MSR_TERTIARY], ACCEL_UNKNOWN, NULL, source, err, note);
+	fact_set(&st->facts[ACCEL_MSR_IPI_VIRT], ACCEL_UNKNOWN, NULL, source, err, note);
+}
+
 /* The two MSR facts from what the device gave; source is where it was read (the device, or
  * the facts file naming it). */
 static void msr_facts(const struct msr_raw *raw, const char *source, struct accel_state *st)
@@ -362,13 +369,11 @@ static void msr_facts(const struct msr_raw *raw, const char *source, struct acce
 			: r == -EPERM || r == -EACCES ? "needs CAP_SYS_RAWIO"
 						      : "cannot open";
 
-		fact_set(tert, ACCEL_UNKNOWN, NULL, source, r, note);
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, source, r, note);
+		msr_facts_unknown(st, source, r, note);
 		return;
 	}
 	if (raw->ctls_err) {
-		fact_set(tert, ACCEL_UNKNOWN, NULL, source, raw->ctls_err, "MSR 0x482 unreadable");
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, source, raw->ctls_err, "MSR 0x482 unreadable");
+		msr_facts_unknown(st, source, raw->ctls_err, "MSR 0x482 unreadable");
 		return;
 	}
 	snprintf(value, sizeof(value), "0x%016llx", (unsigned long long)raw->ctls);
@@ -415,11 +420,9 @@ static void read_msrs(const struct paths *p, struct accel_state *st)
 		return;
 	}
 	if (path_join(p, "/dev/cpu/0/msr", path, sizeof(path)) < 0) {
-		fact_set(tert, ACCEL_UNKNOWN, NULL, "", -ENAMETOOLONG, "path too long");
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, "", -ENAMETOOLONG, "path too long");
+		msr_facts_unknown(st, "", -ENAMETOOLONG, "path too long");
 	} else if (st->vendor != ACCEL_VENDOR_INTEL || st->facts[ACCEL_CPU_VMX].state == ACCEL_NO) {
-		fact_set(tert, ACCEL_UNKNOWN, NULL, path, -ENODEV, "not an Intel VMX CPU");
-		fact_set(ipiv, ACCEL_UNKNOWN, NULL, path, -ENODEV, "not an Intel VMX CPU");
+		msr_facts_unknown(st, path, -ENODEV, "not an Intel VMX CPU");
 	} else if (msr_file.loaded && !strcmp(msr_file.root, p->root)) {
 		msr_facts(&msr_file.raw, msr_file.source, st);
 	} else {
