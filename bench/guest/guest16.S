@@ -5,6 +5,15 @@
 #define C(off)	(GUEST_CTRL + (off))
 
 	.code16
+/* Count a delivery for this vCPU (index at SS:0) and acknowledge it to the sender. */
+.macro	count_delivery
+	movl	%ss:0, %ebx
+	shll	$6, %ebx		/* PERVCPU_SIZE */
+	addl	$1, C(CTRL_PERVCPU + PERVCPU_RECEIVED)(%ebx)
+	adcl	$0, C(CTRL_PERVCPU + PERVCPU_RECEIVED + 4)(%ebx)
+	lock incl C(CTRL_ACKS)
+.endm
+
 	.text
 	.globl _start
 _start:
@@ -84,6 +93,11 @@ spin_loop:
 halt_loop:
 	sti
 	hlt
+after_hlt:
+	cmpl	$0, %ss:NMI_DEFERRED	/* an NMI that woke this halt is acknowledged here */
+	je	halt_loop
+	movl	$0, %ss:NMI_DEFERRED
+	count_delivery
 	jmp	halt_loop
 
 sender:
@@ -199,15 +213,6 @@ guest_error:
 6:	hlt
 	jmp	6b
 
-/* Count a delivery for this vCPU (index at SS:0) and acknowledge it to the sender. */
-.macro	count_delivery
-	movl	%ss:0, %ebx
-	shll	$6, %ebx		/* PERVCPU_SIZE */
-	addl	$1, C(CTRL_PERVCPU + PERVCPU_RECEIVED)(%ebx)
-	adcl	$0, C(CTRL_PERVCPU + PERVCPU_RECEIVED + 4)(%ebx)
-	lock incl C(CTRL_ACKS)
-.endm
-
 .macro	apic_eoi
 	cmpl	$0, C(CTRL_X2APIC)
 	je	7f
@@ -235,9 +240,19 @@ ipi_handler:
 	popal
 	iret
 
+/* An NMI that interrupted HLT is acknowledged after its IRET, by the halt loop: acked here,
+ * the sender's next NMI could reach the target before it halts again, as the IRET itself
+ * may exit (SVM intercepts it while NMIs are masked), and 'halt' targets would then stay up
+ * from NMI to NMI. Anywhere else (spin targets) it is acknowledged at once. */
 nmi_handler:
 	pushal
-	count_delivery
+	movw	%sp, %bx
+	cmpw	$after_hlt, %ss:32(%bx)	/* the IP IRET returns to, above the 32 of PUSHAL */
+	jne	1f
+	movl	$1, %ss:NMI_DEFERRED
+	popal
+	iret
+1:	count_delivery
 	popal
 	iret
 

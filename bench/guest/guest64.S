@@ -23,6 +23,14 @@ _start:
 	movl	(\reg), %eax
 .endm
 
+/* Count a delivery for this vCPU and acknowledge it to the sender. */
+.macro	count_delivery
+	vcpu_index %rbx
+	shll	$6, %eax		/* PERVCPU_SIZE */
+	incq	C(CTRL_PERVCPU + PERVCPU_RECEIVED)(%rax)
+	lock incl C(CTRL_ACKS)
+.endm
+
 entry:
 	cli
 	cld
@@ -74,6 +82,13 @@ spin_loop:
 halt_loop:
 	sti
 	hlt
+after_hlt:
+	movq	%rsp, %rbx		/* an NMI that woke this halt is acknowledged here */
+	andq	$~(STACK_SIZE - 1), %rbx
+	cmpl	$0, NMI_DEFERRED(%rbx)
+	je	halt_loop
+	movl	$0, NMI_DEFERRED(%rbx)
+	count_delivery
 	jmp	halt_loop
 
 sender:
@@ -196,13 +211,6 @@ guest_error:
 	popq	%rax
 .endm
 
-.macro	count_delivery
-	vcpu_index %rbx
-	shll	$6, %eax		/* PERVCPU_SIZE */
-	incq	C(CTRL_PERVCPU + PERVCPU_RECEIVED)(%rax)
-	lock incl C(CTRL_ACKS)
-.endm
-
 .macro	apic_eoi
 	cmpl	$0, C(CTRL_X2APIC)
 	je	7f
@@ -230,9 +238,19 @@ ipi_handler:
 	restore
 	iretq
 
+/* As in guest16.S: an NMI that interrupted HLT is acknowledged by the halt loop, after
+ * the IRET (which SVM may intercept), so 'halt' targets halt between NMIs. */
 nmi_handler:
 	save
-	count_delivery
+	leaq	after_hlt(%rip), %rax
+	cmpq	%rax, 40(%rsp)		/* RIP of the IRET frame, above the 5 saved registers */
+	jne	1f
+	movq	%rsp, %rbx
+	andq	$~(STACK_SIZE - 1), %rbx
+	movl	$1, NMI_DEFERRED(%rbx)
+	restore
+	iretq
+1:	count_delivery
 	restore
 	iretq
 

@@ -20,6 +20,7 @@
 #define STACK_BASE   0x40000
 #define STACK_SIZE   0x1000
 #define STACK_SEG(i) ((STACK_BASE >> 4) + (i) * (STACK_SIZE >> 4))
+#define NMI_DEFERRED 4 /* u32 after the index: an NMI woke HLT, the halt loop acks it */
 
 #define APIC_MMIO_BASE 0xfee00000
 
