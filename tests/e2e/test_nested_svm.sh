@@ -119,7 +119,10 @@ expect_rules() {
 	got=$(jq -r --arg vm "$vm" '.vms[] | select(.name == $vm) | .findings[].rule' \
 		"$tmp/report.json" | sort -u || true)
 	[ "$got" = "$want" ] ||
-		fail "$vm: findings '$(echo $got)', want '$(echo $want)' $(head -c 300 "$tmp/$vm.err")"
+		fail "$vm: findings '$(echo $got)', want '$(echo $want)'; the window: $(jq -c \
+			--arg vm "$vm" '.vms[] | select(.name == $vm) | {window_ipis_sent,
+			window_received, not_evaluated}' "$tmp/report.json"); the guest: $(head -c 300 \
+			"$tmp/$vm.err")"
 }
 expect_rules dx-logical logical_dest_mode targets_halted
 expect_rules dx-broadcast shorthand_broadcast targets_halted
