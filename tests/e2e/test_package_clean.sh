@@ -9,12 +9,11 @@
 # is this host's); with systemd added (minbase has no init), the installed unit passes
 # systemd-analyze verify, so what its commands run came with the package (/bin/kill: procps);
 # man finds the man pages; the package purges cleanly.
-# The root is built once and kept in /var/cache/ipiv/debootstrap/, under a key of the mirror,
-# its suite's Release date, debootstrap's version and the recipe below, so a point release
-# or a new debootstrap builds it again; each run works on a fresh copy. Everything runs in a
-# private mount namespace, so no mount outlives the test even if it is killed.
+# The root is built once and cached (clean_root.sh); each run works on a fresh copy. Everything
+# runs in a private mount namespace, so no mount outlives the test even if it is killed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/deb_build.sh"
+. "$(dirname "$0")/clean_root.sh"
 require_root; require_cmd debootstrap chroot unshare curl man dpkg-buildpackage
 [ -r /sys/kernel/btf/vmlinux ] || skip "needs kernel BTF (the build and ipivd need it)"
 for m in /sys/fs/bpf /sys/kernel/tracing; do
@@ -23,50 +22,6 @@ done
 if [ "${IPIV_CLEAN_NS:-}" != 1 ]; then
 	IPIV_CLEAN_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
 fi
-suite=bookworm
-variant=minbase
-recipe=1 # raise when the way the cached root is made changes
-
-# The mirror this host's apt takes $suite from: a one-line sources.list entry or a deb822
-# stanza with Types: deb.
-host_mirror() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		# deb [options] URI SUITE COMPONENT...
-		[ -r "$f" ] && awk -v suite="$suite" '$1 == "deb" {
-				i = 2; if ($i ~ /^\[/) while ($i !~ /\]$/ && i < NF) i++
-				if ($i ~ /\]$/) i++
-				if ($(i + 1) == suite) print $i
-			}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] && awk -v suite="$suite" '
-			function flush() {
-				if (deb && uris != "" && (" " suites " ") ~ (" " suite " ")) {
-					split(uris, u, " "); print u[1]
-				}
-				deb = 0; uris = ""; suites = ""
-			}
-			/^[[:space:]]*$/ { flush(); next }
-			/^Types:/ { deb = ($0 ~ /[[:space:]]deb([[:space:]]|$)/) }
-			/^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $0 }
-			/^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
-			/^Enabled:[[:space:]]*no/ { deb = 0 }
-			END { flush() }' "$f"
-	done
-}
-mirror=$(host_mirror | head -n1)
-[ -n "$mirror" ] || fail "no apt source for $suite in /etc/apt/sources.list{,.d/}"
-mirror=${mirror%/}
-release_date=$(curl -sf --max-time 60 "$mirror/dists/$suite/InRelease" | sed -n 's/^Date: //p')
-[ -n "$release_date" ] || fail "cannot read $mirror/dists/$suite/InRelease (network? mirror?)"
-include=
-[[ $mirror == https:* ]] && include=--include=ca-certificates
-key=$(printf '%s\n' "$mirror" "$suite" "$variant" "$release_date" "$include" "$recipe" \
-	"$(debootstrap --version)" | sha256sum | cut -c1-12)
-cache_dir=${IPIV_DEBOOTSTRAP_CACHE:-/var/cache/ipiv/debootstrap}
-cache=$cache_dir/$suite-$variant-$key
-
 tmp=$(mktemp -d)
 root=$tmp/root
 ipivd_pid=
@@ -88,58 +43,9 @@ cleanup() {
 trap cleanup EXIT
 t0=$SECONDS
 
-# The cached root (one builder at a time; older keys are removed).
-mkdir -p "$cache_dir"
-exec 9> "$cache_dir/.lock"
-flock 9
-if [ ! -s "$cache/done" ]; then
-	note "building a $variant $suite root from $mirror in $cache"
-	rm -rf --one-file-system "$cache_dir/$suite-$variant-"*
-	mkdir -p "$cache"
-	t=$SECONDS
-	# shellcheck disable=SC2086 # $include is one word or none
-	nice debootstrap --variant="$variant" $include "$suite" "$cache/root" "$mirror" \
-		> "$cache/debootstrap.log" 2>&1 ||
-		fail "debootstrap $suite from $mirror failed: $(tail -3 "$cache/debootstrap.log" | tr '\n' ' ')"
-	rm -f "$cache/root"/var/cache/apt/archives/*.deb
-	printf 'mirror %s\nsuite %s\nrelease %s\nbuilt %s in %d s\n' "$mirror" "$suite" \
-		"$release_date" "$(date -u +%FT%TZ)" $((SECONDS - t)) > "$cache/done"
-fi
-flock -u 9
-note "root: $(tr '\n' ';' < "$cache/done")"
-t=$SECONDS
-cp -a "$cache/root" "$root" || fail "cannot copy $cache/root"
-cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null
-note "fresh copy of the root in $((SECONDS - t)) s"
-
-# Only what a clean machine has (no tool of this host's) runs in there.
-clean_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C
-	DEBIAN_FRONTEND=noninteractive)
-in_root() { "${clean_env[@]}" chroot "$root" "$@"; }
-in_root dpkg-query -W ipiv > /dev/null 2>&1 && fail "the fresh root already has ipiv"
-
-# The package: the one tests/e2e/test_package.sh built of this tree, else built here.
-deb=$(deb_cached)
-if [ -n "$deb" ]; then
-	note "package: ${deb##*/} as built for this tree by an earlier test"
-else
-	t=$SECONDS
-	mkdir "$tmp/build"
-	deb=$(deb_build "$tmp/build") || exit 1
-	note "built ${deb##*/} in $((SECONDS - t)) s"
-fi
-cp "$deb" "$root/tmp/" || fail "cannot copy $deb into the root"
-
-# apt resolves the package's dependencies from the mirror and installs them with it.
-t=$SECONDS
-in_root sh -c "cd /tmp && apt-get install -y ./${deb##*/}" > "$tmp/install.log" 2>&1 ||
-	fail "apt-get install ./${deb##*/} on the clean root failed:" \
-		"$(grep -E '^(E:|W:| ipiv :)|Depends' "$tmp/install.log" | head -5 | tr '\n' ' ')"
-in_root dpkg-query -W -f='${Status}' ipiv 2>/dev/null | grep -q 'install ok installed' ||
-	fail "ipiv is not installed after apt-get install: $(tail -3 "$tmp/install.log" | tr '\n' ' ')"
-new=$(sed -n '/^The following NEW packages will be installed:/,/^[^ ]/p' "$tmp/install.log" |
-	grep '^ ' | tr -s ' \n' ' ')
-note "installed in $((SECONDS - t)) s with what apt added:$new"
+clean_root_copy "$root"
+in_root() { in_clean_root "$root" "$@"; }
+clean_root_install "$root" "$tmp"
 
 # Every library every binary links is there.
 for b in ipivd ipivtop ipivbench; do
