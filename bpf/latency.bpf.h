@@ -212,6 +212,8 @@ static __noinline void lat_slot_clear(u32 i)
  * Frees the slots of VMs that lost their binding: the collector's reclaim deletes a dead VM's
  * latency keys, its binding among them, and then runs the thread-pruning iterator, whose end
  * calls this. A slot claimed within the grace time may not be bound yet, and is left alone.
+ * The collector clears and frees the slots of the VMs it reclaims itself first (discovery.c's
+ * free_dead_slots: a new VM may take a dead one's key at once); this catches what it missed.
  */
 static __always_inline void lat_free_unbound_slots(void)
 {

@@ -243,8 +243,43 @@ static int retire(struct collector *c, const uint64_t *dead, size_t n_dead)
 	return 0;
 }
 
+/*
+ * The dense latency slots of the dead VMs, cleared and freed before anything of theirs is
+ * forgotten: once vm_keys no longer knows a dead VM's kvm address, a new VM there takes the
+ * same key, and would be credited with whatever a slot still bound to that key holds. The BPF
+ * side frees a slot whose binding is gone only a second after its claim (lat_free_unbound_slots
+ * cannot tell an old slot from one whose binding is being written), so a VM reclaimed within
+ * a second of its first latency event kept its slot, and a new VM at its address doubled its
+ * histograms. No program writes these slots: their VMs are gone.
+ */
+static void free_dead_slots(struct collector *c, const uint64_t *dead, size_t n_dead)
+{
+	static const struct ipiv_lat_series no_series;
+	static const struct ipiv_lat_targets no_targets;
+	static const struct ipiv_lat_slot no_slot;
+	int slots = bpf_map__fd(c->skel->maps.lat_slots);
+	int series = bpf_map__fd(c->skel->maps.lat_series);
+	int targets = bpf_map__fd(c->skel->maps.lat_targets);
+
+	for (uint32_t i = 0; i < IPIV_LAT_SLOTS; i++) {
+		struct ipiv_lat_slot slot;
+
+		if (bpf_map_lookup_elem(slots, &i, &slot) || !slot.vm ||
+		    !sorted_has(dead, n_dead, slot.vm))
+			continue;
+		for (uint32_t s = 0; s < IPIV_LAT_SERIES; s++) {
+			uint32_t elem = i * IPIV_LAT_SERIES + s;
+
+			bpf_map_update_elem(series, &elem, &no_series, BPF_ANY);
+		}
+		bpf_map_update_elem(targets, &i, &no_targets, BPF_ANY);
+		bpf_map_update_elem(slots, &i, &no_slot, BPF_ANY); /* free only once it is clear */
+	}
+}
+
 static void reclaim(struct collector *c, const uint64_t *dead, size_t n_dead)
 {
+	free_dead_slots(c, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.counters), sizeof(struct ipiv_counter_key),
 		       vm_of_counter, dead, n_dead);
 	delete_keys_of(bpf_map__fd(c->skel->maps.matrix), sizeof(struct ipiv_matrix_key),
