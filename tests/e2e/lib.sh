@@ -67,4 +67,11 @@ class_of() {
 	nmi) echo 'delivery="nmi",dest_mode="physical",shorthand="none",dest="unicast"' ;;
 	esac
 }
-
+# scratch: $tmp, a new directory, and $pids, for the processes the test starts; at exit they
+# are killed and waited for, and the directory is removed
+scratch() {
+	tmp=$(mktemp -d)
+	pids=()
+	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+		wait 2>/dev/null; rm -rf "$tmp"' EXIT
+}

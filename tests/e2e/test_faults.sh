@@ -28,14 +28,7 @@ require_root; require_kvm
 require_cmd jq curl promtool bpftool unshare perl mountpoint
 require_bin "$IPIVBENCH" "$IPIVD"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch
 
 # FAULTS_PORT_BASE: ten consecutive ports for this test's ipivds; FAULTS_VM_PREFIX: its guests'
 # names (other guests on the host are seen too and left alone).

@@ -16,14 +16,7 @@ READ_TIMEOUT=5	# --web.read-timeout: short, so the test sees it act within a min
 PER_IP=32	# --web.max-connections-per-ip (the default)
 ABUSE_S=25	# how long the slow and idle clients keep trying
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch
 
 # The limits' flags: a bad value is one line and exit 2.
 for args in "--web.workers 0" "--web.workers 65" "--web.read-timeout 0" \

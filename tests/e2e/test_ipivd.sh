@@ -6,14 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 require_root; require_kvm; require_cmd jq curl promtool bpftool; require_bin "$IPIVBENCH" "$IPIVD"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch
 
 PORT=$(pick_port)
 URL=http://127.0.0.1:$PORT

@@ -15,14 +15,7 @@ require_bin "$IPIVBENCH" "$IPIVD"
 # before the hardening of issue 18.2); any loosening of the unit shows up here.
 EXPOSURE_MAX=1.7
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch
 
 base=$RANDOM
 port() { echo $((32000 + (base + $1) % 1000)); }

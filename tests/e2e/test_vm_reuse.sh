@@ -19,14 +19,7 @@ MAX_TRIES=${MAX_TRIES:-80}
 P=${IPIV_E2E_VM_PREFIX:-reuse}
 PORT=${IPIV_E2E_PORT:-$(pick_port)}
 URL=http://127.0.0.1:$PORT
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch
 
 "$IPIVD" --web.listen-address "127.0.0.1:$PORT" --collector.poll-interval 100 \
 	> "$tmp/ipivd.log" 2>&1 &
