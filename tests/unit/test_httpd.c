@@ -249,9 +249,11 @@ static void next_response(struct stream *st, bool head, struct reply *r)
 	memmove(st->buf, st->buf + head_len + body_len, st->have);
 }
 
-/* A connection whose client advertises the smallest receive window the kernel allows. */
-static int connect_small_window(uint16_t port)
+/* GET /huge on a connection whose client advertises the smallest receive window the kernel
+ * allows: a reader that takes its 8 MiB slowly, or not at all. */
+static int start_huge(uint16_t port)
 {
+	const char *get = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), smallest = 1;
 	struct timeval tv = {10, 0};
@@ -263,6 +265,7 @@ static int connect_small_window(uint16_t port)
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
 		fail_msg("connect to port %u: %s", port, strerror(errno));
+	assert_int_equal(write(fd, get, strlen(get)), (ssize_t)strlen(get));
 	return fd;
 }
 
@@ -600,7 +603,6 @@ static void test_slow_reader_is_closed_and_blocks_no_one(void **state)
 			   .write_timeout_s = 1,
 			   .workers = 1},
 	};
-	const char *get_huge = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct httpd *httpd = NULL;
 	struct timespec start;
 	size_t taken = 0, rest;
@@ -611,8 +613,7 @@ static void test_slow_reader_is_closed_and_blocks_no_one(void **state)
 
 	if (httpd_start(&config, &httpd, err, sizeof(err)) != 0)
 		fail_msg("httpd_start: %s", err);
-	fd = connect_small_window(httpd_port(httpd));
-	assert_int_equal(write(fd, get_huge, strlen(get_huge)), (ssize_t)strlen(get_huge));
+	fd = start_huge(httpd_port(httpd));
 	/* 64 bytes every 100 ms for 2.5 s, past the write deadline (1 s) and the sweep after
 	 * it; the idle timeout (30 s) never fires. Others are answered meanwhile. */
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -646,7 +647,6 @@ static void test_full_server_evicts_slowest_reader(void **state)
 		.n_routes = sizeof(routes) / sizeof(routes[0]),
 		.limits = {.max_connections = 2, .max_connections_per_ip = 2, .read_timeout_s = 30},
 	};
-	const char *get_huge = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct httpd *httpd = NULL;
 	char err[256] = "", c;
 	struct reply r;
@@ -656,9 +656,7 @@ static void test_full_server_evicts_slowest_reader(void **state)
 		fail_msg("httpd_start: %s", err);
 	/* Both connections are being answered, and take nothing. */
 	for (i = 0; i < 2; i++) {
-		fd[i] = connect_small_window(httpd_port(httpd));
-		assert_int_equal(write(fd[i], get_huge, strlen(get_huge)),
-				 (ssize_t)strlen(get_huge));
+		fd[i] = start_huge(httpd_port(httpd));
 		assert_int_equal(read(fd[i], &c, 1), 1);
 		usleep(100 * 1000); /* so that fd[0] has surely been answered longest */
 	}
@@ -782,7 +780,6 @@ static void test_full_server_never_evicts_a_running_handler(void **state)
 			   .read_timeout_s = 30,
 			   .workers = 2},
 	};
-	const char *get_huge = "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n";
 	static struct stream slept;
 	struct httpd *httpd = NULL;
 	char err[256] = "", c;
@@ -795,8 +792,7 @@ static void test_full_server_never_evicts_a_running_handler(void **state)
 	/* the handler holds one worker; the other takes the slow reader, then the newcomer */
 	start_sleep(httpd_port(httpd), &slept, &reader);
 	usleep(100 * 1000);
-	fd = connect_small_window(httpd_port(httpd));
-	assert_int_equal(write(fd, get_huge, strlen(get_huge)), (ssize_t)strlen(get_huge));
+	fd = start_huge(httpd_port(httpd));
 	assert_int_equal(read(fd, &c, 1), 1);
 	usleep(1200 * 1000);
 	request_on(connect_from("127.0.0.3", httpd_port(httpd)), "GET / HTTP/1.0\r\n\r\n", &r);
