@@ -75,3 +75,17 @@ scratch() {
 	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 		wait 2>/dev/null; rm -rf "$tmp"' EXIT
 }
+# map_of PID NAME: the id of the BPF map NAME of the ipivd PID
+map_of() {
+	local id
+	for id in $(awk '/^map_id:/ { print $2 }' /proc/"$1"/fdinfo/* | sort -un); do
+		[ "$(bpftool map show id "$id" -j | jq -r .name)" = "$2" ] && { echo "$id"; return 0; }
+	done
+	fail "ipivd (pid $1) holds no $2 map"
+}
+# vm_key_in MAP TGID: the key of the VM of process TGID in the vms map of id MAP (map_of), as
+# hex bytes; nothing while it is not there
+vm_key_in() {
+	bpftool map dump id "$1" -j | jq -r --argjson p "$2" \
+		'.[] | select(.formatted.value.tgid == $p) | .key | map(ltrimstr("0x")) | join(" ")'
+}

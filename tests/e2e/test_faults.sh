@@ -249,20 +249,11 @@ start_ipivd mref 7 true --collector.poll-interval 200
 start_ipivd fullc 8 true --collector.poll-interval 200 --diag.window 1
 start_ipivd fulll 9 true --collector.poll-interval 200 --diag.window 1
 
-# map_of PID NAME: the id of the BPF map NAME of the ipivd PID
-map_of() {
-	local id
-	for id in $(awk '/^map_id:/ { print $2 }' /proc/"$1"/fdinfo/* | sort -un); do
-		[ "$(bpftool map show id "$id" -j | jq -r .name)" = "$2" ] && { echo "$id"; return 0; }
-	done
-	fail "ipivd (pid $1) holds no $2 map"
-}
 # vm_key_of PID NAME: the VM key of guest NAME in the vms map of the ipivd PID, as hex bytes
 vm_key_of() {
 	local vms key
 	vms=$(map_of "$1" vms) || exit 1
-	key=$(bpftool map dump id "$vms" -j | jq -r --argjson p "$(cat "$tmp/$2.pid")" \
-		'.[] | select(.formatted.value.tgid == $p) | .key | map(ltrimstr("0x")) | join(" ")')
+	key=$(vm_key_in "$vms" "$(cat "$tmp/$2.pid")")
 	[ -n "$key" ] || fail "$2 is not in the vms map of ipivd $1"
 	echo "$key"
 }

@@ -28,11 +28,7 @@ pids+=("$ipivd")
 for _ in $(seq 1 100); do curl -sf "$URL/api/v1/status" > /dev/null && break; sleep 0.1; done
 curl -sf "$URL/api/v1/status" > /dev/null ||
 	fail "ipivd did not start: $(tail -n3 "$tmp/ipivd.log")"
-vms_map=
-for id in $(awk '/^map_id:/ { print $2 }' /proc/"$ipivd"/fdinfo/* | sort -un); do
-	[ "$(bpftool map show id "$id" -j | jq -r .name)" = vms ] && vms_map=$id
-done
-[ -n "$vms_map" ] || fail "ipivd (pid $ipivd) holds no vms map"
+vms_map=$(map_of "$ipivd" vms) || exit 1
 
 # run NAME: a guest of 200 IPIs to a halting vCPU, left holding its VM; its pid in $guest
 run() {
@@ -42,10 +38,15 @@ run() {
 	pids+=("$guest")
 	wait_json "$tmp/$1.json"
 }
-# key_of PID: the VM key of the guest PID in ipivd's vms map (empty until it is there)
+# key_of PID: the VM key of the guest PID in ipivd's vms map, once it is there (2.5 s at most)
 key_of() {
-	bpftool map dump id "$vms_map" -j | jq -r --argjson p "$1" \
-		'.[] | select(.formatted.value.tgid == $p) | .key | join("")'
+	local key
+	for _ in $(seq 1 50); do
+		key=$(vm_key_in "$vms_map" "$1")
+		[ -n "$key" ] && break
+		sleep 0.05
+	done
+	echo "$key"
 }
 # gone NAME: until ipivd has reclaimed guest NAME, which exited
 gone() {
@@ -59,12 +60,12 @@ gone() {
 reused=0
 for try in $(seq 1 "$MAX_TRIES"); do
 	run "a$try"
-	for _ in $(seq 1 50); do ka=$(key_of "$guest"); [ -n "$ka" ] && break; sleep 0.05; done
+	ka=$(key_of "$guest")
 	kill "$guest"; wait "$guest" 2>/dev/null
 	gone "a$try"
 	run "b$try"
 	b=$guest
-	for _ in $(seq 1 50); do kb=$(key_of "$b"); [ -n "$kb" ] && break; sleep 0.05; done
+	kb=$(key_of "$b")
 	sent=$(jq '[.vcpus[].sent] | add' "$tmp/b$try.json")
 	recv=$(jq '[.vcpus[].received] | add' "$tmp/b$try.json")
 	# (the EOIs of B's last IPIs reach ipivd's maps at once; a poll later they are in the API)
